@@ -1,0 +1,1 @@
+"""Pure computation over samples: no I/O, no asyncio, nothing of ours but these modules."""

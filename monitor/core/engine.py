@@ -1,0 +1,293 @@
+"""The streaming core: samples in, batch results out. The same code serves live and replay.
+
+Source timestamps are the only clock here: a batch is finalised once data past the end of
+every one of its stream windows has been seen (the watermark), so a replay of a historian
+export produces exactly the batches live processing would.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from monitor.core.accounting import closure, stream_yields
+from monitor.core.batches import BatchTracker, FeedWindow
+from monitor.core.flow import flow_mass
+from monitor.core.results import BatchResult, BatchState, StreamMass
+from monitor.core.samples import Quality, Sample
+from monitor.core.screening import Reject, screen_numeric
+from monitor.core.series import NumericSeries, TextSeries
+from monitor.core.spec import LineSpec, SourceKind, StreamSpec
+from monitor.core.totalizer import counter_mass
+from monitor.core.weighings import Weighing, weighed_mass
+
+_BAG_ID_TOLERANCE_S = 1.0
+_COUNTED_BAGS_KEPT = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class LiveBatch:
+    """The batch in progress, as far as it has accrued."""
+
+    batch_id: str
+    start: float
+    chemistry: str
+    feed_form: str
+    masses_kg: dict[str, float]
+    start_observed: bool
+
+    @property
+    def running_yield(self) -> float:
+        feed = self.masses_kg.get("feed", 0.0)
+        return self.masses_kg.get("black_mass", math.nan) / feed if feed > 0 else math.nan
+
+
+@dataclass
+class EngineStats:
+    accepted: Counter[str] = field(default_factory=Counter)  # by tag
+    rejected: Counter[tuple[str, str]] = field(default_factory=Counter)  # by (tag, reason)
+    duplicates: int = 0
+
+
+class Engine:
+    """Batch tracking plus per-stream mass accounting for one line."""
+
+    def __init__(self, spec: LineSpec, *, settle_s: float = 0.0) -> None:
+        self.spec = spec
+        self.settle_s = settle_s
+        self.stats = EngineStats()
+        self._tracker = BatchTracker()
+        self._pending: deque[FeedWindow] = deque()  # stopped feeding, products still coming
+        self._numeric: dict[str, NumericSeries] = {}
+        self._text: dict[str, TextSeries] = {}
+        self._rejects: deque[tuple[float, str]] = deque()  # (ts, tag) of refused samples
+        self._counted_bags: deque[str] = deque(maxlen=_COUNTED_BAGS_KEPT)
+        self._watermark = float("-inf")
+        self._last_feed_activity = float("-inf")
+        self._stream_by_tag: dict[str, StreamSpec] = {}
+        text_tags = [spec.chemistry_tag, spec.feed_form_tag, spec.supplier_tag]
+        for s in spec.streams:
+            if s.tag:
+                self._stream_by_tag[s.tag] = s
+                self._numeric[s.tag] = NumericSeries()
+            if s.bag_id_tag:
+                text_tags.append(s.bag_id_tag)
+        for t in text_tags:
+            if t:
+                self._text[t] = TextSeries()
+        self._max_delay = max((s.delay_s for s in spec.streams), default=0.0)
+
+    # -- input ---------------------------------------------------------------------------
+    @property
+    def watermark(self) -> float:
+        """Latest source timestamp seen on any tag."""
+        return self._watermark
+
+    def ingest(self, samples: Iterable[Sample]) -> None:
+        """Take samples in any order; out-of-order and repeated samples are handled."""
+        ids: list[Sample] = []
+        for s in samples:
+            if s.ts > self._watermark and s.quality is not Quality.BAD:
+                self._watermark = s.ts
+            if s.tag == self.spec.batch_id_tag:
+                if s.quality is Quality.GOOD and isinstance(s.value, str):
+                    ids.append(s)
+                else:
+                    self._reject(s, Reject.BAD_QUALITY if s.quality is not Quality.GOOD else Reject.NOT_NUMERIC)
+                continue
+            series = self._numeric.get(s.tag)
+            if series is not None:
+                self._ingest_numeric(s, series)
+                continue
+            text = self._text.get(s.tag)
+            if text is not None and isinstance(s.value, str) and s.quality is Quality.GOOD:
+                text.add(s.ts, s.value)
+        for s in sorted(ids, key=lambda x: x.ts):
+            assert isinstance(s.value, str)
+            self._pending.extend(self._tracker.observe(s.ts, s.value))
+
+    def _ingest_numeric(self, s: Sample, series: NumericSeries) -> None:
+        stream = self._stream_by_tag[s.tag]
+        why = screen_numeric(s, stream.plausible_max)
+        if why is not None:
+            self._reject(s, why)
+            return
+        assert isinstance(s.value, int | float)
+        prev = series.last_value
+        if not series.add(s.ts, float(s.value)):
+            self.stats.duplicates += 1
+            return
+        self.stats.accepted[s.tag] += 1
+        if stream.direction == "in" and s.ts >= series.last_ts:
+            active = s.value > 0 if stream.source is SourceKind.FLOW else (prev is None or s.value > prev)
+            if active:
+                self._last_feed_activity = s.ts
+
+    def _reject(self, s: Sample, why: Reject) -> None:
+        self.stats.rejected[(s.tag, why.value)] += 1
+        self._rejects.append((s.ts, s.tag))
+
+    # -- output --------------------------------------------------------------------------
+    def poll(self) -> list[BatchResult]:
+        """Batches whose every stream window has closed; each is returned exactly once."""
+        self._check_abandoned()
+        done: list[BatchResult] = []
+        while self._pending and self._ready(self._pending[0]):
+            done.append(self._finalise(self._pending.popleft()))
+        self._trim()
+        return done
+
+    def flush(self) -> list[BatchResult]:
+        """Finalise what can be finalised now (used at the end of a replay)."""
+        return self.poll()
+
+    def live(self) -> LiveBatch | None:
+        cur = self._tracker.current
+        if cur is None:
+            return None
+        end = self._watermark
+        masses = {s.name: self._stream_mass(s, cur.start, end)[0].mass_kg for s in self.spec.streams if s.tag}
+        return LiveBatch(
+            batch_id=cur.batch_id,
+            start=cur.start,
+            chemistry=self._attr(self.spec.chemistry_tag, cur.start),
+            feed_form=self._attr(self.spec.feed_form_tag, cur.start),
+            masses_kg=masses,
+            start_observed=cur.start_observed,
+        )
+
+    @property
+    def flushing(self) -> tuple[str, ...]:
+        return tuple(w.batch_id for w in self._pending)
+
+    # -- internals -----------------------------------------------------------------------
+    def _check_abandoned(self) -> None:
+        cur = self._tracker.current
+        if cur is None:
+            return
+        quiet_since = max(self._last_feed_activity, cur.start)
+        if self._watermark - quiet_since > self.spec.abandon_after_s:
+            closed = self._tracker.abandon(quiet_since)
+            if closed is not None:
+                self._pending.append(closed)
+
+    def _ready(self, w: FeedWindow) -> bool:
+        assert w.end is not None
+        for s in self.spec.streams:
+            if not s.tag:
+                continue
+            t1 = w.end + s.delay_s
+            if self._watermark <= t1 + self.settle_s:
+                return False
+            if s.source is not SourceKind.WEIGHING:
+                quiet_long_enough = self._watermark >= t1 + self.spec.stale_after_s
+                if self._numeric[s.tag].last_ts < t1 and not quiet_long_enough:
+                    return False
+        return True
+
+    def _stream_mass(self, s: StreamSpec, start: float, end: float) -> tuple[StreamMass, list[str]]:
+        assert s.tag is not None
+        t0, t1 = start + s.delay_s, end + s.delay_s
+        ts, v = self._numeric[s.tag].arrays()
+        flags: list[str] = []
+        if s.source is SourceKind.TOTALIZER:
+            cm = counter_mass(ts, v, t0, t1, rollover=s.rollover)
+            mass = cm.mass
+            flags += ["reset"] * bool(cm.resets) + ["rollover"] * bool(cm.rollovers)
+            flags += ["counter_anomaly"] * bool(cm.anomalies)
+            if not cm.start_observed:
+                flags.append("start_not_observed")
+            if not cm.end_observed:
+                flags.append("end_not_observed")
+        elif s.source is SourceKind.FLOW:
+            fm = flow_mass(ts, v, t0, t1, max_gap_s=s.max_gap_s)
+            mass = fm.mass
+            flags += ["estimated"] * bool(fm.gaps) + ["window_not_covered"] * (not fm.covered)
+        else:
+            wm = weighed_mass(self._weighings(s), t0, t1, already_counted=frozenset(self._counted_bags))
+            mass = wm.mass
+            flags += ["duplicate_bags"] * bool(wm.duplicates)
+        n = int(((ts > t0) & (ts <= t1)).sum())
+        return StreamMass(s.name, mass, s.source.value, t0, t1, n, tuple(flags)), flags
+
+    def _weighings(self, s: StreamSpec) -> list[Weighing]:
+        """Pair each net weight with the bag id stamped at the same source time."""
+        assert s.tag is not None
+        ids = self._text.get(s.bag_id_tag) if s.bag_id_tag else None
+        t_arr, v_arr = self._numeric[s.tag].arrays()
+        return [
+            Weighing(t, self._bag_id(ids, t), kg)
+            for t, kg in zip(t_arr.tolist(), v_arr.tolist(), strict=True)
+        ]
+
+    @staticmethod
+    def _bag_id(ids: TextSeries | None, t: float) -> str:
+        bag = ids.exact(t, _BAG_ID_TOLERANCE_S) if ids is not None else None
+        return bag or f"unlabelled@{t:.3f}"
+
+    def _attr(self, tag: str | None, t: float) -> str:
+        if not tag or tag not in self._text:
+            return ""
+        return self._text[tag].at(t) or self._text[tag].exact(t, 1.0) or ""
+
+    def _finalise(self, w: FeedWindow) -> BatchResult:
+        assert w.end is not None
+        streams: list[StreamMass] = []
+        flags: list[str] = []
+        for s in self.spec.streams:
+            if not s.tag:
+                continue
+            sm, sflags = self._stream_mass(s, w.start, w.end)
+            streams.append(sm)
+            flags += [f"{s.name}:{f}" for f in sflags]
+            if s.source is SourceKind.WEIGHING:
+                self._counted_bags.extend(
+                    w.bag_id for w in self._weighings(s) if sm.window_start < w.ts <= sm.window_end
+                )
+        masses = {sm.stream: sm.mass_kg for sm in streams}
+        feed_kg = masses.get(self.spec.feed.name, math.nan)
+        measured = {k: m for k, m in masses.items() if k != self.spec.feed.name}
+        for s in self.spec.products:
+            if s.source is SourceKind.UNMEASURED:
+                est = feed_kg - sum(measured.values())
+                streams.append(StreamMass(s.name, est, "balance", w.start, w.end, 0, ("estimated",)))
+                masses[s.name] = est
+        yields = stream_yields({k: m for k, m in masses.items() if k != self.spec.feed.name}, feed_kg)
+        if not w.start_observed:
+            flags.append("start_not_observed")
+        if w.abandoned:
+            flags.append("abandoned")
+        horizon = w.end + self._max_delay
+        rejected = sum(1 for ts, _ in self._rejects if w.start <= ts <= horizon)
+        if rejected:
+            flags.append("rejected_samples")
+        return BatchResult(
+            line=self.spec.line,
+            batch_id=w.batch_id,
+            start=w.start,
+            end=w.end,
+            state=BatchState.COMPLETE if w.start_observed else BatchState.PARTIAL,
+            chemistry=self._attr(self.spec.chemistry_tag, w.start),
+            feed_form=self._attr(self.spec.feed_form_tag, w.start),
+            supplier=self._attr(self.spec.supplier_tag, w.start),
+            streams=tuple(streams),
+            yields=yields,
+            closure=closure(measured, feed_kg),
+            flags=tuple(dict.fromkeys(flags)),
+            rejected_samples=rejected,
+        )
+
+    def _trim(self) -> None:
+        cur = self._tracker.current
+        starts = [w.start for w in self._pending] + ([cur.start] if cur else [])
+        keep_from = min(starts) if starts else self._watermark - self._max_delay - self.spec.stale_after_s
+        if not math.isfinite(keep_from):
+            return
+        for series in self._numeric.values():
+            series.trim_before(keep_from)
+        for text in self._text.values():
+            text.trim_before(keep_from)
+        while self._rejects and self._rejects[0][0] < keep_from:
+            self._rejects.popleft()

@@ -1,0 +1,97 @@
+"""Per-tag sample buffers kept in source-time order, with cheap appends and trimming."""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator
+
+import numpy as np
+from numpy.typing import NDArray
+
+
+class NumericSeries:
+    """(ts, value) of accepted samples, sorted by ts; a repeated timestamp is kept once."""
+
+    def __init__(self) -> None:
+        self._ts: list[float] = []
+        self._v: list[float] = []
+        self._arrays: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None
+
+    def __len__(self) -> int:
+        return len(self._ts)
+
+    def add(self, ts: float, value: float) -> bool:
+        """Insert in time order; returns False for a sample already held (same ts)."""
+        if not self._ts or ts > self._ts[-1]:
+            self._ts.append(ts)
+            self._v.append(value)
+        else:
+            i = bisect.bisect_left(self._ts, ts)
+            if i < len(self._ts) and self._ts[i] == ts:
+                return False
+            self._ts.insert(i, ts)
+            self._v.insert(i, value)
+        self._arrays = None
+        return True
+
+    def arrays(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        if self._arrays is None:
+            self._arrays = (np.asarray(self._ts, dtype=np.float64), np.asarray(self._v, dtype=np.float64))
+        return self._arrays
+
+    @property
+    def last_ts(self) -> float:
+        return self._ts[-1] if self._ts else float("-inf")
+
+    @property
+    def last_value(self) -> float | None:
+        return self._v[-1] if self._v else None
+
+    def trim_before(self, t: float) -> None:
+        """Drop samples older than t, keeping the last one before t (needed to interpolate at t)."""
+        i = bisect.bisect_left(self._ts, t) - 1
+        if i > 0:
+            del self._ts[:i]
+            del self._v[:i]
+            self._arrays = None
+
+
+class TextSeries:
+    """(ts, text) of a string tag (batch attributes, bag ids), sorted by ts."""
+
+    def __init__(self) -> None:
+        self._ts: list[float] = []
+        self._v: list[str] = []
+
+    def add(self, ts: float, value: str) -> bool:
+        i = bisect.bisect_left(self._ts, ts)
+        if i < len(self._ts) and self._ts[i] == ts:
+            return False
+        self._ts.insert(i, ts)
+        self._v.insert(i, value)
+        return True
+
+    def at(self, t: float) -> str | None:
+        """The value in force at t (the latest with ts <= t)."""
+        i = bisect.bisect_right(self._ts, t)
+        return self._v[i - 1] if i else None
+
+    def exact(self, t: float, tolerance: float = 0.0) -> str | None:
+        """The value stamped within `tolerance` seconds of t, nearest first."""
+        i = bisect.bisect_left(self._ts, t - tolerance)
+        best: tuple[float, str] | None = None
+        while i < len(self._ts) and self._ts[i] <= t + tolerance:
+            d = abs(self._ts[i] - t)
+            if best is None or d < best[0]:
+                best = (d, self._v[i])
+            i += 1
+        return best[1] if best else None
+
+    def items(self) -> Iterator[tuple[float, str]]:
+        return zip(self._ts, self._v, strict=True)
+
+    def trim_before(self, t: float) -> None:
+        i = bisect.bisect_left(self._ts, t) - 1
+        if i > 0:
+            del self._ts[:i]
+            del self._v[:i]

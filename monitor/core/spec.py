@@ -1,0 +1,72 @@
+"""What the core needs to know about a line: tag roles and streams (built from config)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+PRODUCT_STREAMS = (
+    "black_mass",
+    "ferrous",
+    "aluminium",
+    "copper",
+    "light_fraction",
+    "condensate",
+    "fines",
+)
+
+
+class SourceKind(StrEnum):
+    TOTALIZER = "totalizer"
+    WEIGHING = "weighing"
+    FLOW = "flow"
+    UNMEASURED = "unmeasured"
+
+
+@dataclass(frozen=True, kw_only=True)
+class StreamSpec:
+    """One stream of a line and how its mass is measured.
+
+    accuracy is the relative standard deviation of the mass source; delay_s shifts the
+    attribution window of a product behind the feed (dryer residence and transport).
+    """
+
+    name: str
+    direction: str = "out"  # "in" for feed
+    source: SourceKind = SourceKind.TOTALIZER
+    tag: str | None = None
+    bag_id_tag: str | None = None
+    accuracy: float = 0.01
+    delay_s: float = 0.0
+    rollover: float | None = None
+    max_gap_s: float = 600.0
+    plausible_max: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class LineSpec:
+    """Tag roles of one line plus its streams; exactly one stream has direction 'in'."""
+
+    line: str
+    batch_id_tag: str
+    chemistry_tag: str | None = None
+    feed_form_tag: str | None = None
+    supplier_tag: str | None = None
+    streams: tuple[StreamSpec, ...] = ()
+    abandon_after_s: float = 4 * 3600.0
+    stale_after_s: float = 900.0
+    process_tags: tuple[str, ...] = field(default=())
+
+    @property
+    def feed(self) -> StreamSpec:
+        return next(s for s in self.streams if s.direction == "in")
+
+    @property
+    def products(self) -> tuple[StreamSpec, ...]:
+        return tuple(s for s in self.streams if s.direction == "out")
+
+    def stream(self, name: str) -> StreamSpec:
+        for s in self.streams:
+            if s.name == name:
+                return s
+        raise KeyError(name)

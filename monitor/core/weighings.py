@@ -1,0 +1,43 @@
+"""Mass from discrete weighings (big-bag net weights with a bag id)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Weighing:
+    ts: float
+    bag_id: str
+    net_kg: float
+
+
+@dataclass(frozen=True, slots=True)
+class WeighedMass:
+    mass: float
+    bags: int
+    duplicates: int
+    bag_ids: tuple[str, ...]
+
+
+def weighed_mass(
+    weighings: Iterable[Weighing], t0: float, t1: float, *, already_counted: frozenset[str] = frozenset()
+) -> WeighedMass:
+    """Sum of net weights with t0 < ts <= t1; a bag id is counted once, its first weighing wins.
+
+    `already_counted` holds bag ids attributed to earlier batches, so a re-sent weighing
+    (after a reconnect, a replay or a re-weigh) never counts twice.
+    """
+    seen: set[str] = set(already_counted)
+    total, ids, dups = 0.0, [], 0
+    for w in sorted(weighings, key=lambda w: w.ts):
+        if not (t0 < w.ts <= t1):
+            continue
+        if w.bag_id in seen:
+            dups += 1
+            continue
+        seen.add(w.bag_id)
+        ids.append(w.bag_id)
+        total += w.net_kg
+    return WeighedMass(mass=total, bags=len(ids), duplicates=dups, bag_ids=tuple(ids))
