@@ -56,7 +56,8 @@ def counter_mass(
     ts must be sorted and values screened (finite, >= 0). A drop to below `reset_fraction`
     of the previous value is a reset (the new value counts); a drop across the configured
     `rollover` maximum is a wrap; a drop of at most `jitter` kg is noise (a high-water mark
-    keeps it from being counted twice); any other drop is an anomaly: counted as zero,
+    keeps it from being counted twice); a drop to no more than three typical steps of the
+    window is a reset too; any other drop is an anomaly: counted as zero,
     counting resumes from the new value.
     """
     v_start, start_ok = value_at(ts, values, t0)
@@ -72,7 +73,11 @@ def counter_mass(
     is_roll = np.zeros_like(drop)
     if rollover is not None:
         is_roll = drop & ((prev - nxt) > 0.5 * rollover)
-    is_reset = drop & ~is_roll & (nxt <= reset_fraction * prev)
+    # After a reset the counter holds what came since it: small against the old value, or
+    # no more than a few ordinary steps of this window.
+    rises = nxt - prev
+    typical = float(np.median(rises[rises > 0])) if np.any(rises > 0) else 0.0
+    is_reset = drop & ~is_roll & (nxt <= np.maximum(reset_fraction * prev, 3.0 * typical))
     is_jitter = drop & ~is_roll & ~is_reset & ((prev - nxt) <= jitter)
     is_anom = drop & ~is_roll & ~is_reset & ~is_jitter
     breaks = np.flatnonzero(is_roll | is_reset | is_anom)
