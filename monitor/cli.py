@@ -1,0 +1,235 @@
+"""The `blackmass` command. The CLI prints; library code logs."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import socket
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from monitor.errors import MonitorError
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PLANT = "config/plant.toml"
+DEFAULT_SIM = "config/simulator.toml"
+
+
+def _path(p: str) -> Path:
+    """A config/seed path as given, else relative to the project checkout."""
+    path = Path(p)
+    return path if path.exists() or path.is_absolute() else ROOT / path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _sim_knobs(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", required=True, type=Path, help="where ground_truth.csv (and the store) go")
+    p.add_argument("--speed", type=float, default=600.0, help="plant seconds per wall second (default 600)")
+    p.add_argument("--duration", type=float, default=None, help="stop after this many wall seconds")
+    p.add_argument("--seed", type=int, default=1, help="random seed of the lot schedule and noise")
+    p.add_argument("--no-noise", action="store_true", help="exact measurements (truth = what the scales say)")
+    p.add_argument("--sim-config", default=DEFAULT_SIM, help="simulator TOML (default config/simulator.toml)")
+    p.add_argument("--seeds", default="seeds", help="reference-data folder (default seeds/)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="blackmass", description="Black-mass plant monitor and metal accounting")
+    ap.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    demo = sub.add_parser("demo", help="built-in plant simulator plus the monitor, in one process")
+    _sim_knobs(demo)
+    demo.add_argument("--config", default=DEFAULT_PLANT, help="plant TOML (default config/plant.toml)")
+    demo.add_argument("--port", type=int, default=9464, help="HTTP port of /metrics (default 9464)")
+
+    sim = sub.add_parser("simulate", help="run only the plant simulator (an OPC-UA server)")
+    _sim_knobs(sim)
+    sim.add_argument("--endpoint", default="opc.tcp://127.0.0.1:4840/blackmass", help="OPC-UA endpoint to serve")
+    sim.add_argument("--config", default=None, help="accepted for symmetry; the simulator reads --sim-config")
+    sim.add_argument("--start-now", action="store_true", help="start the plant clock without waiting for a client")
+
+    run = sub.add_parser("run", help="run the monitor against an OPC-UA server")
+    run.add_argument("--config", default=DEFAULT_PLANT)
+    run.add_argument("--endpoint", default=None, help="override [opcua] endpoint")
+    run.add_argument("--data-dir", required=True, type=Path)
+    run.add_argument("--port", type=int, default=None, help="override [http] port")
+    run.add_argument("--host", default=None, help="override [http] host (default 127.0.0.1)")
+
+    rep = sub.add_parser("report", help="export batch results")
+    rep.add_argument("--data-dir", required=True, type=Path)
+    rep.add_argument("--format", choices=["csv"], default="csv")
+    rep.add_argument("--out", required=True, help="file, or - for standard output")
+    rep.add_argument("--line")
+    rep.add_argument("--chemistry")
+    rep.add_argument("--batch")
+    rep.add_argument("--from", dest="start_from", help="batches starting at or after (date or datetime, UTC)")
+    rep.add_argument("--to", dest="start_to", help="batches starting before (date or datetime, UTC)")
+    rep.add_argument("--include-partial", action="store_true",
+                     help="also batches whose start the monitor did not see")
+
+    chk = sub.add_parser("check-config", help="validate a plant TOML and summarise it")
+    chk.add_argument("file")
+
+    br = sub.add_parser("browse", help="list an OPC-UA server's variables with their node ids")
+    br.add_argument("url")
+    br.add_argument("--depth", type=int, default=6)
+    return ap
+
+
+def _when(text: str | None, where: str) -> float | None:
+    if text is None:
+        return None
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise MonitorError(f"{where}: expected a date or datetime like 2026-11-01 or 2026-11-01T06:00, "
+                           f"got {text!r}") from exc
+    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
+
+
+def cmd_report(a: argparse.Namespace) -> int:
+    from monitor.reports import batches_frame, write_csv
+    from monitor.store import BatchStore
+
+    db = a.data_dir / "blackmass.db"
+    if not db.exists():
+        raise MonitorError(f"{db}: no batch store here (hint: --data-dir of a monitor or demo run)")
+    store = BatchStore(db)
+    try:
+        results = store.latest(line=a.line, chemistry=a.chemistry, batch_id=a.batch,
+                               start_from=_when(a.start_from, "--from"), start_to=_when(a.start_to, "--to"),
+                               include_partial=a.include_partial)
+    finally:
+        store.close()
+    write_csv(batches_frame(results), a.out)
+    if a.out != "-":
+        print(f"{len(results)} batches -> {a.out}", file=sys.stderr)
+    return 0
+
+
+def cmd_check_config(a: argparse.Namespace) -> int:
+    from monitor.config import load_config
+
+    cfg = load_config(a.file)
+    streams = ", ".join(f"{s.name}({s.source.value})" for s in cfg.line.streams)
+    print(f"{a.file}: OK — line {cfg.line.line}, endpoint {cfg.opcua.endpoint}")
+    print(f"  streams: {streams}")
+    print(f"  {len(cfg.tag_addresses())} tags subscribed, {len(cfg.process)} process values on /metrics")
+    return 0
+
+
+ROW = "{:<10} {:<8} {:<20} {:>8} {:>9} {:>8} {:>9}  {}"
+
+
+def print_batch(r: object) -> None:
+    from monitor.core.results import BatchResult
+
+    assert isinstance(r, BatchResult)
+    print(ROW.format(r.batch_id, r.chemistry, r.feed_form, f"{r.feed_kg / 1000:.3f}",
+                     f"{r.mass('black_mass') / 1000:.3f}", f"{r.black_mass_yield * 100:.2f}",
+                     f"{r.closure * 100:.2f}", ",".join(r.flags)), flush=True)
+
+
+async def _demo(a: argparse.Namespace) -> int:
+    from monitor.app import Monitor
+    from monitor.config import load_config
+
+    a.data_dir.mkdir(parents=True, exist_ok=True)
+    endpoint = f"opc.tcp://127.0.0.1:{free_port()}/blackmass"
+    server = _plant_server(a, endpoint, start_on_subscribe=True)
+    cfg = load_config(_path(a.config)).with_endpoint(endpoint)
+    monitor = Monitor(cfg, a.data_dir, on_batch=print_batch)
+    await server.start()
+    print(f"simulator on {endpoint} at x{a.speed:g}; /metrics on http://127.0.0.1:{a.port}/metrics")
+    print(ROW.format("batch", "chem", "feed form", "feed t", "black t", "yield %", "closure %", "flags"))
+    try:
+        async with asyncio.timeout(a.duration), asyncio.TaskGroup() as tg:
+            tg.create_task(server.run(), name="simulator")
+            tg.create_task(monitor.run(port=a.port), name="monitor")
+    except TimeoutError:
+        pass
+    finally:
+        await server.stop()
+    print(f"{monitor._completed} batches completed; store {a.data_dir / 'blackmass.db'}")
+    return 0
+
+
+def _plant_server(a: argparse.Namespace, endpoint: str, *, start_on_subscribe: bool):  # type: ignore[no-untyped-def]
+    from monitor.simulator.clock import PlantClock
+    from monitor.simulator.composition import load_seeds
+    from monitor.simulator.plant import Plant, load_schedule
+    from monitor.simulator.server import PlantServer, TruthWriter
+    from monitor.simulator.settings import load_sim_config
+
+    sim_cfg = load_sim_config(_path(a.sim_config))
+    seeds_dir = _path(a.seeds)
+    t0 = float(int(time.time()))
+    plant = Plant(sim_cfg, load_seeds(seeds_dir), load_schedule(seeds_dir / "demo_lots.csv"), t0=t0,
+                  seed=a.seed, noise=not a.no_noise)
+    return PlantServer(plant, PlantClock(t0, a.speed), endpoint, TruthWriter(a.data_dir / "ground_truth.csv"),
+                       start_on_subscribe=start_on_subscribe)
+
+
+async def _simulate(a: argparse.Namespace) -> int:
+    a.data_dir.mkdir(parents=True, exist_ok=True)
+    server = _plant_server(a, a.endpoint, start_on_subscribe=not a.start_now)
+    await server.start()
+    print(f"simulator on {a.endpoint} at x{a.speed:g}; ground truth -> {a.data_dir / 'ground_truth.csv'}")
+    try:
+        async with asyncio.timeout(a.duration):
+            await server.run()
+    except TimeoutError:
+        pass
+    finally:
+        await server.stop()
+    return 0
+
+
+async def _run(a: argparse.Namespace) -> int:
+    from monitor.app import Monitor
+    from monitor.config import load_config
+
+    cfg = load_config(_path(a.config))
+    if a.endpoint:
+        cfg = cfg.with_endpoint(a.endpoint)
+    monitor = Monitor(cfg, a.data_dir, on_batch=print_batch)
+    print(f"monitoring {cfg.opcua.endpoint}; store {a.data_dir / 'blackmass.db'}")
+    await monitor.run(host=a.host, port=a.port)
+    return 0
+
+
+async def _browse(a: argparse.Namespace) -> int:
+    from monitor.collectors.browse import browse
+
+    async for path, node_id, value in browse(a.url, depth=a.depth):
+        print(f"{path:<50} {node_id:<60} {value!r}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    a = build_parser().parse_args(argv)
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(a.verbose, 2)]
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("asyncua").setLevel(max(level, logging.ERROR if a.verbose < 2 else logging.DEBUG))
+    try:
+        if a.cmd == "report":
+            return cmd_report(a)
+        if a.cmd == "check-config":
+            return cmd_check_config(a)
+        runner = {"demo": _demo, "simulate": _simulate, "run": _run, "browse": _browse}[a.cmd]
+        with contextlib.suppress(KeyboardInterrupt):
+            return asyncio.run(runner(a))
+        return 130
+    except MonitorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,1 @@
+"""Collectors turn the outside world into Samples and nothing else."""

@@ -1,0 +1,37 @@
+"""Node addresses from config → asyncua NodeIds, resolved against the server's namespace array."""
+
+from __future__ import annotations
+
+from asyncua import ua
+
+from monitor.errors import ConfigError
+
+
+def resolve_node_id(address: str, namespaces: list[str]) -> ua.NodeId:
+    """Turn 'nsu=URI;s=X', 'ns=2;s=X', 'i=85' and the like into a NodeId for this server.
+
+    Namespace URIs are looked up in the server's current namespace array, so an address
+    survives a server restart that reorders namespaces.
+    """
+    text = address.strip()
+    if text.startswith("nsu="):
+        uri, sep, rest = text[4:].partition(";")
+        if not sep:
+            raise ConfigError("nodes", address, "nsu=<uri>;<id>", address)
+        if uri not in namespaces:
+            raise LookupError(f"namespace {uri!r} is not on this server (it has {len(namespaces)} namespaces)")
+        text = f"ns={namespaces.index(uri)};{rest}"
+    try:
+        return ua.NodeId.from_string(text)
+    except (ValueError, ua.UaError) as exc:
+        raise ConfigError("nodes", address, "a node id like ns=2;s=Feed.Totalizer or nsu=<uri>;s=…",
+                          address) from exc
+
+
+def expanded_string(node_id: ua.NodeId, namespaces: list[str]) -> str:
+    """A node id written with its namespace URI (stable across server restarts)."""
+    text = node_id.to_string()
+    if node_id.NamespaceIndex == 0 or node_id.NamespaceIndex >= len(namespaces):
+        return text
+    rest = text.split(";", 1)[1]
+    return f"nsu={namespaces[node_id.NamespaceIndex]};{rest}"

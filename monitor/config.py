@@ -1,0 +1,213 @@
+"""Plant configuration (TOML) → validated value objects. Errors name file, field, expected, got."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from monitor.core.spec import LineSpec, SourceKind, StreamSpec
+from monitor.errors import ConfigError
+
+STREAM_NAMES = ("feed", "black_mass", "ferrous", "aluminium", "copper", "light_fraction", "condensate",
+                "fines", "loss")
+
+
+@dataclass(frozen=True, kw_only=True)
+class OpcuaSettings:
+    """How to reach one OPC-UA server. Credentials never live here (see DESIGN §10)."""
+
+    endpoint: str
+    namespace_uri: str = ""
+    publishing_interval_ms: float = 250.0
+    sampling_interval_ms: float = 0.0
+    queue_size: int = 1000
+    timeout_s: float = 4.0
+    reconnect_min_s: float = 0.5
+    reconnect_max_s: float = 10.0
+    batch_size: int = 500
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProcessTag:
+    """A live process value exposed on /metrics as blackmass_<metric>{line}."""
+
+    tag: str
+    metric: str
+    scale: float = 1.0
+    help: str = ""
+    unit: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class HttpSettings:
+    host: str = "127.0.0.1"
+    port: int = 9464
+
+
+@dataclass(frozen=True, kw_only=True)
+class MonitorConfig:
+    source: str
+    line: LineSpec
+    opcua: OpcuaSettings
+    process: tuple[ProcessTag, ...] = ()
+    http: HttpSettings = field(default_factory=HttpSettings)
+    nodes: Mapping[str, str] = field(default_factory=dict)
+    settle_s: float = 0.0
+
+    def tag_addresses(self) -> dict[str, str]:
+        """Every tag the service subscribes to → its node address (explicit or by namespace URI)."""
+        tags: list[str] = [self.line.batch_id_tag]
+        tags += [t for t in (self.line.chemistry_tag, self.line.feed_form_tag, self.line.supplier_tag) if t]
+        for s in self.line.streams:
+            tags += [t for t in (s.tag, s.bag_id_tag) if t]
+        tags += [p.tag for p in self.process]
+        out: dict[str, str] = {}
+        for t in dict.fromkeys(tags):
+            out[t] = self.nodes.get(t) or f"nsu={self.opcua.namespace_uri};s={t}"
+        return out
+
+    def with_endpoint(self, endpoint: str) -> MonitorConfig:
+        from dataclasses import replace
+
+        return replace(self, opcua=replace(self.opcua, endpoint=endpoint))
+
+
+class _Reader:
+    """Typed access to a TOML table that reports the dotted field path on every error."""
+
+    def __init__(self, where: str, table: Mapping[str, Any], prefix: str = "") -> None:
+        self.where, self.table, self.prefix = where, table, prefix
+
+    def _path(self, key: str) -> str:
+        return f"{self.prefix}{key}"
+
+    def sub(self, key: str, required: bool = True) -> _Reader:
+        v = self.table.get(key)
+        if v is None and not required:
+            return _Reader(self.where, {}, f"{self._path(key)}.")
+        if not isinstance(v, Mapping):
+            raise ConfigError(self.where, self._path(key), "a table", v, f"add a [{self._path(key)}] section")
+        return _Reader(self.where, v, f"{self._path(key)}.")
+
+    def str(self, key: str, default: str | None = None) -> str:
+        v = self.table.get(key, default)
+        if not isinstance(v, str) or (default is None and not v):
+            raise ConfigError(self.where, self._path(key), "a non-empty string", v)
+        return v
+
+    def opt_str(self, key: str) -> str | None:
+        v = self.table.get(key)
+        if v is None:
+            return None
+        if not isinstance(v, str) or not v:
+            raise ConfigError(self.where, self._path(key), "a non-empty string or absent", v)
+        return v
+
+    def num(self, key: str, default: float | None = None, *, lo: float | None = None,
+            hi: float | None = None) -> float:
+        v = self.table.get(key, default)
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise ConfigError(self.where, self._path(key), "a number", v)
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            raise ConfigError(self.where, self._path(key), f"a number in [{lo}, {hi}]", v)
+        return float(v)
+
+    def opt_num(self, key: str, *, lo: float | None = None) -> float | None:
+        return None if self.table.get(key) is None else self.num(key, lo=lo)
+
+
+def _stream(r: _Reader, name: str) -> StreamSpec:
+    if name not in STREAM_NAMES:
+        raise ConfigError(r.where, f"streams.{name}", f"one of {', '.join(STREAM_NAMES)}", name)
+    kinds = [k.value for k in SourceKind]
+    source = r.str("source", "totalizer")
+    if source not in kinds:
+        raise ConfigError(r.where, f"streams.{name}.source", f"one of {', '.join(kinds)}", source)
+    kind = SourceKind(source)
+    direction = r.str("direction", "in" if name == "feed" else "out")
+    if direction not in ("in", "out"):
+        raise ConfigError(r.where, f"streams.{name}.direction", "'in' or 'out'", direction)
+    tag = r.opt_str("tag")
+    if kind is not SourceKind.UNMEASURED and tag is None:
+        raise ConfigError(r.where, f"streams.{name}.tag", "the tag of the mass source", None,
+                          "give the tag name, or source = \"unmeasured\"")
+    bag_id_tag = r.opt_str("bag_id_tag")
+    if kind is SourceKind.WEIGHING and bag_id_tag is None:
+        raise ConfigError(r.where, f"streams.{name}.bag_id_tag", "the tag carrying the bag id", None,
+                          "weighings are de-duplicated by bag id")
+    return StreamSpec(
+        name=name, direction=direction, source=kind, tag=tag, bag_id_tag=bag_id_tag,
+        accuracy=r.num("accuracy", 0.01, lo=0.0, hi=10.0), delay_s=r.num("delay_s", 0.0, lo=0.0),
+        rollover=r.opt_num("rollover", lo=1.0), max_gap_s=r.num("max_gap_s", 600.0, lo=0.0),
+        plausible_max=r.opt_num("plausible_max", lo=0.0),
+    )
+
+
+def parse_config(data: Mapping[str, Any], where: str) -> MonitorConfig:
+    root = _Reader(where, data)
+    line = root.sub("line")
+    op = root.sub("opcua")
+    endpoint = op.str("endpoint")
+    if not endpoint.startswith("opc.tcp://"):
+        raise ConfigError(where, "opcua.endpoint", "an opc.tcp://host:port/path URL", endpoint)
+    opcua = OpcuaSettings(
+        endpoint=endpoint, namespace_uri=op.str("namespace_uri", ""),
+        publishing_interval_ms=op.num("publishing_interval_ms", 250, lo=10),
+        sampling_interval_ms=op.num("sampling_interval_ms", 0, lo=0),
+        queue_size=int(op.num("queue_size", 1000, lo=1, hi=100_000)),
+        timeout_s=op.num("timeout_s", 4, lo=0.1),
+        reconnect_min_s=op.num("reconnect_min_s", 0.5, lo=0.01),
+        reconnect_max_s=op.num("reconnect_max_s", 10, lo=0.1),
+        batch_size=int(op.num("batch_size", 500, lo=1, hi=5000)),
+    )
+    tags = root.sub("tags")
+    streams_t = root.sub("streams")
+    streams = tuple(_stream(streams_t.sub(name), name) for name in streams_t.table)
+    inputs = [s for s in streams if s.direction == "in"]
+    if len(inputs) != 1:
+        raise ConfigError(where, "streams", "exactly one stream with direction = \"in\" (the feed)",
+                          [s.name for s in inputs])
+    if "black_mass" not in {s.name for s in streams}:
+        raise ConfigError(where, "streams.black_mass", "a black_mass stream", None)
+    process_t = root.sub("process", required=False)
+    process = []
+    for tag in process_t.table:
+        p = process_t.sub(tag)
+        metric = p.str("metric")
+        if not metric.replace("_", "").isalnum() or not metric[0].isalpha():
+            raise ConfigError(where, f"process.{tag}.metric", "a metric name [a-z_0-9]", metric)
+        process.append(ProcessTag(tag=tag, metric=metric, scale=p.num("scale", 1.0),
+                                  help=p.str("help", ""), unit=p.str("unit", "")))
+    http_t = root.sub("http", required=False)
+    nodes_t = root.sub("nodes", required=False)
+    for k, v in nodes_t.table.items():
+        if not isinstance(v, str) or not v:
+            raise ConfigError(where, f"nodes.{k}", "a node id (ns=…;s=…, nsu=…;s=…) or a browse path", v)
+    spec = LineSpec(
+        line=line.str("name"), batch_id_tag=tags.str("batch_id"), chemistry_tag=tags.opt_str("chemistry"),
+        feed_form_tag=tags.opt_str("feed_form"), supplier_tag=tags.opt_str("supplier"), streams=streams,
+        abandon_after_s=line.num("abandon_after_s", 4 * 3600, lo=60),
+        stale_after_s=line.num("stale_after_s", 900, lo=0),
+        process_tags=tuple(p.tag for p in process),
+    )
+    return MonitorConfig(
+        source=where, line=spec, opcua=opcua, process=tuple(process),
+        http=HttpSettings(host=http_t.str("host", "127.0.0.1"), port=int(http_t.num("port", 9464, lo=0, hi=65535))),
+        nodes=dict(nodes_t.table), settle_s=line.num("settle_s", 0.0, lo=0),
+    )
+
+
+def load_config(path: str | Path) -> MonitorConfig:
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(str(p), "(file)", "an existing TOML file", "no such file") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(p), "(syntax)", "valid TOML", str(exc)) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(p), "(file)", "a readable UTF-8 file", str(exc)) from exc
+    return parse_config(data, str(p))

@@ -1,0 +1,32 @@
+"""Plant time: wall time scaled by the simulation speed, started on demand."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+
+class PlantClock:
+    """Plant epoch seconds = t0 + speed × (wall seconds since start()). Before start() time stands."""
+
+    def __init__(self, t0: float, speed: float, wall: Callable[[], float] = time.monotonic) -> None:
+        if speed <= 0:
+            raise ValueError(f"speed must be > 0, got {speed}")
+        self.t0, self.speed, self._wall = t0, speed, wall
+        self._wall0: float | None = None
+
+    def start(self) -> None:
+        if self._wall0 is None:
+            self._wall0 = self._wall()
+
+    @property
+    def started(self) -> bool:
+        return self._wall0 is not None
+
+    def now(self) -> float:
+        if self._wall0 is None:
+            return self.t0
+        return self.t0 + (self._wall() - self._wall0) * self.speed
+
+    def wall_delay(self, plant_seconds: float) -> float:
+        return plant_seconds / self.speed

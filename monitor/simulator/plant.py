@@ -1,0 +1,266 @@
+"""A discrete-time black-mass line: lots in, product totalizers and big bags out, plus truth.
+
+Each step covers (ts - step_s, ts]. Product stream s at step k carries the feed of step
+k - delay_s/step_s, so every lot boundary and delayed boundary falls on a step: the truth of a
+lot is exactly what its feed produced, and a correct monitor can reproduce it.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from monitor.simulator.composition import (
+    ELEMENTS,
+    STREAMS,
+    Seeds,
+    element_split,
+    lot_components,
+    stream_fractions,
+)
+
+MEASURED = ("ferrous", "aluminium", "copper", "light_fraction", "condensate", "fines")
+TOTALIZER_TAG = {
+    "ferrous": "Magnet.FerrousTotalizer",
+    "aluminium": "EddyCurrent.AluminiumTotalizer",
+    "copper": "EddyCurrent.CopperTotalizer",
+    "light_fraction": "Classifier.LightTotalizer",
+    "condensate": "Dryer.CondensateTotalizer",
+    "fines": "Baghouse.FinesTotalizer",
+}
+TRUTH_ELEMENTS = ("ni", "co", "mn", "li", "cu", "al", "fe")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SimConfig:
+    line: str = "L1"
+    namespace_uri: str = "urn:blackmass:simulator:L1"
+    step_s: float = 60.0
+    feed_rate_kg_h: float = 2000.0
+    changeover_s: float = 600.0
+    initial_idle_s: float = 300.0
+    delays_s: dict[str, float] = field(default_factory=lambda: {
+        "black_mass": 2100.0, "ferrous": 1800.0, "aluminium": 1800.0, "copper": 1800.0,
+        "light_fraction": 1800.0, "condensate": 900.0, "fines": 1800.0})
+    # relative standard deviation of each mass source, drawn once per lot (scale calibration error)
+    accuracy: dict[str, float] = field(default_factory=lambda: {
+        "feed": 0.005, "ferrous": 0.01, "aluminium": 0.01, "copper": 0.01, "light_fraction": 0.02,
+        "condensate": 0.02, "fines": 0.02})
+    bag_sigma: float = 0.001
+    bag_min_kg: float = 500.0
+    bag_max_kg: float = 1000.0
+
+
+@dataclass
+class Lot:
+    batch_id: str
+    supplier: str
+    chemistry: str
+    cell_format: str
+    feed_form: str
+    target_kg: float
+    start_ts: float
+    stream_frac: dict[str, float]
+    feed_el: dict[str, float]
+    stream_el: dict[str, dict[str, float]]
+    bias: dict[str, float]
+    fed_kg: float = 0.0
+    end_ts: float | None = None
+    last_step: int | None = None
+    out_kg: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STREAMS, 0.0))
+
+
+@dataclass(frozen=True)
+class LotType:
+    supplier: str
+    chemistry: str
+    cell_format: str
+    feed_form: str
+    min_t: float
+    max_t: float
+    weight: float
+
+
+def load_schedule(path: Path) -> list[LotType]:
+    with path.open(newline="") as fh:
+        return [LotType(r["supplier"], r["chemistry"], r["cell_format"], r["feed_form"],
+                        float(r["min_t"]), float(r["max_t"]), float(r["weight"])) for r in csv.DictReader(fh)]
+
+
+class Plant:
+    """Steps the line; `values` are the tag values at the step's end, `truth` finished lots."""
+
+    def __init__(self, cfg: SimConfig, seeds: Seeds, schedule: list[LotType], *, t0: float,
+                 seed: int = 1, noise: bool = True) -> None:
+        self.cfg, self.seeds, self.schedule = cfg, seeds, schedule
+        self.rng = np.random.default_rng(seed)
+        self.noise = noise
+        self.t0 = t0
+        self.k = 0
+        self.lot: Lot | None = None
+        self.lots_started = 0
+        self.idle_until = t0 + cfg.initial_idle_s
+        self.lags = {s: round(cfg.delays_s.get(s, 0.0) / cfg.step_s) for s in STREAMS if s != "loss"}
+        self.max_lag = max(self.lags.values())
+        self.history: deque[tuple[Lot | None, float]] = deque(maxlen=self.max_lag + 1)
+        self.tot_meas = dict.fromkeys(("feed", *MEASURED), 0.0)
+        self.bags: dict[str, tuple[str, float, float]] = {}  # lot id -> (bag id, true kg, target kg)
+        self.bag_seq = 0
+        self.rate_dev = 0.0
+        self.energy_kwh = {"shredder": 0.0, "dryer": 0.0, "total": 0.0}
+        self.unfinished: list[Lot] = []
+        self.values: dict[str, float | str] = self._initial_values()
+
+    @property
+    def ts(self) -> float:
+        return self.t0 + self.k * self.cfg.step_s
+
+    def _initial_values(self) -> dict[str, float | str]:
+        v: dict[str, float | str] = {"Feed.LotId": "", "Feed.Chemistry": "", "Feed.FeedForm": "",
+                                     "Feed.Supplier": "", "BlackMass.BagId": "", "BlackMass.BagNetWeight": 0.0}
+        v["Feed.Totalizer"] = 0.0
+        for s in MEASURED:
+            v[TOTALIZER_TAG[s]] = 0.0
+        v.update(self._process_values(0.0))
+        return v
+
+    def _new_lot(self, ts: float) -> Lot:
+        weights = np.array([t.weight for t in self.schedule])
+        lt = self.schedule[int(self.rng.choice(len(self.schedule), p=weights / weights.sum()))]
+        target = float(self.rng.uniform(lt.min_t, lt.max_t)) * 1000.0
+        comp = lot_components(self.seeds, lt.chemistry, lt.cell_format, lt.feed_form)
+        if self.noise:  # lot-to-lot variation of what the scrap really is
+            comp = {c: f * (1 + 0.03 * self.rng.standard_normal()) for c, f in comp.items()}
+            total = sum(comp.values())
+            comp = {c: f / total for c, f in comp.items()}
+        feed_el, stream_el = element_split(self.seeds, lt.chemistry, comp)
+        bias = {s: (float(self.rng.normal(0.0, sd)) if self.noise else 0.0) for s, sd in self.cfg.accuracy.items()}
+        self.lots_started += 1
+        return Lot(f"{self.cfg.line}-{self.lots_started:05d}", lt.supplier, lt.chemistry, lt.cell_format,
+                   lt.feed_form, target, ts, stream_fractions(comp), feed_el, stream_el, bias)
+
+    def step(self) -> tuple[float, dict[str, float | str], list[Lot]]:
+        """Advance one step; returns (ts, changed tag values, lots whose outputs all left)."""
+        cfg = self.cfg
+        self.k += 1
+        ts = self.ts
+        changed: dict[str, float | str] = {}
+        lot = self.lot
+        feed = 0.0
+        if lot is not None:
+            if self.noise:
+                self.rate_dev = 0.9 * self.rate_dev + 0.02 * float(self.rng.standard_normal())
+            feed = cfg.feed_rate_kg_h * (1 + self.rate_dev) * cfg.step_s / 3600.0
+            lot.fed_kg += feed
+            self.tot_meas["feed"] += feed * (1 + lot.bias["feed"])
+        self.history.append((lot, feed))
+        bm_inc = 0.0
+        for s, lag in self.lags.items():
+            if lag >= len(self.history):
+                continue
+            src, f = self.history[-1 - lag]
+            if src is None or f == 0.0:
+                continue
+            inc = f * src.stream_frac[s]
+            src.out_kg[s] += inc
+            if s == "black_mass":
+                bm_inc = inc
+                self._fill_bag(src, inc, ts, changed)
+            else:
+                self.tot_meas[s] += inc * (1 + src.bias.get(s, 0.0))
+        # a lot's last black mass closes its last bag
+        src_bm = self.history[-1 - self.lags["black_mass"]][0] if self.lags["black_mass"] < len(
+            self.history) else None
+        if src_bm is not None and src_bm.last_step == self.k - self.lags["black_mass"]:
+            self._close_bag(src_bm, ts, changed)
+        # lot transitions happen at the step's end
+        if lot is not None and lot.fed_kg >= lot.target_kg:
+            lot.end_ts, lot.last_step = ts, self.k
+            self.unfinished.append(lot)
+            self.lot = None
+            self.idle_until = ts + cfg.changeover_s
+            changed["Feed.LotId"] = ""
+        elif lot is None and ts >= self.idle_until:
+            self.lot = self._new_lot(ts)
+            changed.update({"Feed.LotId": self.lot.batch_id, "Feed.Chemistry": self.lot.chemistry,
+                            "Feed.FeedForm": self.lot.feed_form, "Feed.Supplier": self.lot.supplier})
+        changed["Feed.Totalizer"] = self.tot_meas["feed"]
+        for s in MEASURED:
+            changed[TOTALIZER_TAG[s]] = self.tot_meas[s]
+        changed.update(self._process_values(feed, bm_inc))
+        finished = [x for x in self.unfinished if x.last_step is not None and self.k >= x.last_step + self.max_lag]
+        self.unfinished = [x for x in self.unfinished if x not in finished]
+        self.values.update(changed)
+        return ts, changed, finished
+
+    def _fill_bag(self, src: Lot, inc: float, ts: float, changed: dict[str, float | str]) -> None:
+        bag_id, kg, target = self.bags.get(src.batch_id) or self._open_bag()
+        kg += inc
+        self.bags[src.batch_id] = (bag_id, kg, target)
+        if kg >= target:
+            self._close_bag(src, ts, changed)
+
+    def _open_bag(self) -> tuple[str, float, float]:
+        self.bag_seq += 1
+        target = float(self.rng.uniform(self.cfg.bag_min_kg, self.cfg.bag_max_kg))
+        return f"BB-{self.cfg.line}-{self.bag_seq:06d}", 0.0, target
+
+    def _close_bag(self, src: Lot, ts: float, changed: dict[str, float | str]) -> None:
+        bag = self.bags.pop(src.batch_id, None)
+        if bag is None or bag[1] <= 0:
+            return
+        err = float(self.rng.normal(0.0, self.cfg.bag_sigma)) if self.noise else 0.0
+        changed["BlackMass.BagId"] = bag[0]
+        changed["BlackMass.BagNetWeight"] = bag[1] * (1 + err)
+
+    def _process_values(self, feed_kg: float, bm_kg: float = 0.0) -> dict[str, float]:
+        load = feed_kg * 3600.0 / self.cfg.step_s / self.cfg.feed_rate_kg_h  # 0 idle, ~1 nominal
+        n = self.rng.standard_normal(8) if self.noise else np.zeros(8)
+        power = 25.0 + 110.0 * load + 3.0 * n[0]
+        dryer_kw = 40.0 + 60.0 * load
+        dt_h = self.cfg.step_s / 3600.0
+        self.energy_kwh["shredder"] += power * dt_h
+        self.energy_kwh["dryer"] += dryer_kw * dt_h
+        self.energy_kwh["total"] += (power + dryer_kw + 35.0) * dt_h
+        return {
+            "Feed.Rate": feed_kg * 3600.0 / self.cfg.step_s / 1000.0,
+            "Shredder.O2": 1.8 + 0.15 * n[1],
+            "Shredder.Power": power,
+            "Shredder.Current": power * 1000.0 / (math.sqrt(3) * 400.0 * 0.86),
+            "Shredder.GasTemp": 38.0 + 6.0 * load + 0.5 * n[2],
+            "Shredder.LEL": 3.0 + 2.0 * load + 0.3 * n[3],
+            "Shredder.N2Flow": 180.0 + 2.0 * n[4],
+            "Dryer.ProductTemp": 95.0 + 50.0 * load + 1.0 * n[5],
+            "Dryer.Pressure": 60.0 + 20.0 * load + 1.0 * n[6],
+            "BlackMass.BagTemp": 32.0 + 6.0 * load + 0.5 * n[7],
+            "Energy.ShredderKWh": self.energy_kwh["shredder"],
+            "Energy.DryerKWh": self.energy_kwh["dryer"],
+            "Energy.TotalKWh": self.energy_kwh["total"],
+        }
+
+
+TRUTH_COLUMNS = (
+    ["batch_id", "line", "supplier", "chemistry", "feed_form", "start", "end", "feed_kg"]
+    + [f"{s}_kg" for s in STREAMS]
+    + [f"feed_{e}_kg" for e in TRUTH_ELEMENTS]
+    + [f"black_mass_{e}_kg" for e in TRUTH_ELEMENTS]
+)
+
+
+def truth_row(lot: Lot, line: str) -> dict[str, object]:
+    feed = lot.fed_kg
+    row: dict[str, object] = {
+        "batch_id": lot.batch_id, "line": line, "supplier": lot.supplier, "chemistry": lot.chemistry,
+        "feed_form": lot.feed_form, "start": lot.start_ts, "end": lot.end_ts, "feed_kg": round(feed, 4)}
+    for s in STREAMS:
+        row[f"{s}_kg"] = round(lot.out_kg[s] if s != "loss" else feed * lot.stream_frac["loss"], 4)
+    for e in TRUTH_ELEMENTS:
+        row[f"feed_{e}_kg"] = round(feed * lot.feed_el[e], 4)
+        row[f"black_mass_{e}_kg"] = round(feed * lot.stream_el["black_mass"][e], 4)
+    assert set(ELEMENTS) >= set(TRUTH_ELEMENTS)
+    return row

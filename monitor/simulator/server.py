@@ -1,0 +1,128 @@
+"""The simulator's OPC-UA face: an asyncua server whose variables the plant writes each step."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from asyncua import Server, ua
+
+from monitor.simulator.clock import PlantClock
+from monitor.simulator.plant import TRUTH_COLUMNS, Plant, truth_row
+
+log = logging.getLogger(__name__)
+
+# tag -> (engineering unit, description); strings are the lot attributes and bag ids
+TAG_UNITS: dict[str, str] = {
+    "Feed.LotId": "", "Feed.Chemistry": "", "Feed.FeedForm": "", "Feed.Supplier": "",
+    "Feed.Rate": "t/h", "Feed.Totalizer": "kg",
+    "Shredder.O2": "vol %", "Shredder.Power": "kW", "Shredder.Current": "A", "Shredder.GasTemp": "degC",
+    "Shredder.LEL": "%LEL", "Shredder.N2Flow": "Nm3/h",
+    "Dryer.ProductTemp": "degC", "Dryer.Pressure": "mbar(a)", "Dryer.CondensateTotalizer": "kg",
+    "Magnet.FerrousTotalizer": "kg", "EddyCurrent.AluminiumTotalizer": "kg",
+    "EddyCurrent.CopperTotalizer": "kg", "Classifier.LightTotalizer": "kg", "Baghouse.FinesTotalizer": "kg",
+    "BlackMass.BagId": "", "BlackMass.BagNetWeight": "kg", "BlackMass.BagTemp": "degC",
+    "Energy.ShredderKWh": "kWh", "Energy.DryerKWh": "kWh", "Energy.TotalKWh": "kWh",
+}
+
+
+def to_datetime(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+class TruthWriter:
+    """Appends one ground-truth row per finished lot to <data-dir>/ground_truth.csv."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", newline="") as fh:
+            csv.DictWriter(fh, TRUTH_COLUMNS).writeheader()
+
+    def write(self, row: dict[str, object]) -> None:
+        with self.path.open("a", newline="") as fh:
+            csv.DictWriter(fh, TRUTH_COLUMNS).writerow(row)
+
+
+@dataclass
+class PlantServer:
+    """Runs the plant against its clock and publishes every tag on an asyncua server."""
+
+    plant: Plant
+    clock: PlantClock
+    endpoint: str
+    truth: TruthWriter | None = None
+    start_on_subscribe: bool = True  # the plant waits for its first client: a test rig sees every lot
+
+    def __post_init__(self) -> None:
+        self._server: Server | None = None
+        self._nodes: dict[str, ua.NodeId] = {}
+        self.ns_index = 0
+
+    async def start(self) -> None:
+        server = Server()
+        await server.init()
+        server.set_endpoint(self.endpoint)
+        server.set_server_name(f"blackmass simulator {self.plant.cfg.line}")
+        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        idx = await server.register_namespace(self.plant.cfg.namespace_uri)
+        self.ns_index = idx
+        line = await server.nodes.objects.add_object(idx, f"Line_{self.plant.cfg.line}")
+        units: dict[str, Any] = {}
+        for tag, value in self.plant.values.items():
+            unit_name, var_name = tag.split(".", 1)
+            if unit_name not in units:
+                units[unit_name] = await line.add_object(ua.NodeId(unit_name, idx), unit_name)
+            vtype = ua.VariantType.String if isinstance(value, str) else ua.VariantType.Double
+            node = await units[unit_name].add_variable(ua.NodeId(tag, idx), var_name, value, varianttype=vtype)
+            eu = TAG_UNITS.get(tag, "")
+            if eu:
+                await node.write_attribute(ua.AttributeIds.Description, ua.DataValue(ua.Variant(ua.LocalizedText(eu))))
+            self._nodes[tag] = node.nodeid
+        await server.start()
+        self._server = server
+        log.info("simulator serving %d tags at %s (ns=%d %s)", len(self._nodes), self.endpoint, idx,
+                 self.plant.cfg.namespace_uri)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            await self._server.stop()
+            self._server = None
+
+    def monitored_items(self) -> int:
+        """Monitored items clients hold on this server (asyncua keeps no public count)."""
+        if self._server is None:
+            return 0
+        subs = self._server.iserver.subscription_service.subscriptions.values()
+        return sum(len(getattr(sub.monitored_item_srv, "_monitored_items", {})) for sub in subs)
+
+    async def write(self, ts: float, values: dict[str, float | str], status: int = 0) -> None:
+        assert self._server is not None
+        when = to_datetime(ts)
+        for tag, value in values.items():
+            vtype = ua.VariantType.String if isinstance(value, str) else ua.VariantType.Double
+            dv = ua.DataValue(ua.Variant(value, vtype), StatusCode=ua.StatusCode(status),
+                              SourceTimestamp=when, ServerTimestamp=datetime.now(UTC))
+            await self._server.write_attribute_value(self._nodes[tag], dv)
+
+    async def run(self) -> None:
+        """Step the plant as fast as its clock allows, forever (cancel to stop)."""
+        step = self.plant.cfg.step_s
+        while True:
+            if not self.clock.started and (not self.start_on_subscribe or self.monitored_items() > 0):
+                self.clock.start()
+                log.info("simulator: plant clock started at x%g", self.clock.speed)
+            now = self.clock.now()
+            while self.clock.started and self.plant.ts + step <= now:
+                ts, changed, finished = self.plant.step()
+                await self.write(ts, changed)
+                for lot in finished:
+                    if self.truth is not None:
+                        self.truth.write(truth_row(lot, self.plant.cfg.line))
+                    log.info("simulator: lot %s outputs complete", lot.batch_id)
+            await asyncio.sleep(min(0.05, max(0.005, self.clock.wall_delay(step) / 2)))

@@ -1,0 +1,48 @@
+"""Simulator configuration (config/simulator.toml) → SimConfig."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from monitor.errors import ConfigError
+from monitor.simulator.plant import SimConfig
+
+
+def load_sim_config(path: str | Path) -> SimConfig:
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(str(p), "(file)", "an existing TOML file", "no such file") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(p), "(syntax)", "valid TOML", str(exc)) from exc
+    table: dict[str, Any] = data.get("simulator", {})
+    known = {f.name: f for f in fields(SimConfig)}
+    kwargs: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in known:
+            raise ConfigError(str(p), f"simulator.{key}", f"one of {', '.join(known)}", key)
+        default = getattr(SimConfig(), key)
+        if isinstance(default, dict):
+            if not isinstance(value, dict) or not all(isinstance(v, int | float) for v in value.values()):
+                raise ConfigError(str(p), f"simulator.{key}", "a table of numbers", value)
+            kwargs[key] = {**default, **{k: float(v) for k, v in value.items()}}
+        elif isinstance(default, str):
+            if not isinstance(value, str) or not value:
+                raise ConfigError(str(p), f"simulator.{key}", "a non-empty string", value)
+            kwargs[key] = value
+        else:
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ConfigError(str(p), f"simulator.{key}", "a number >= 0", value)
+            kwargs[key] = float(value)
+    cfg = SimConfig(**kwargs)
+    if cfg.step_s <= 0:
+        raise ConfigError(str(p), "simulator.step_s", "a number > 0", cfg.step_s)
+    for stream, delay in cfg.delays_s.items():
+        if delay % cfg.step_s:
+            raise ConfigError(str(p), f"simulator.delays_s.{stream}", f"a multiple of step_s ({cfg.step_s:g})",
+                              delay, "lot boundaries must fall on a simulation step")
+    return cfg
