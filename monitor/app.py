@@ -30,8 +30,15 @@ BatchCallback = Callable[[BatchResult], None]
 class Monitor:
     """One service instance for one line (DESIGN §11)."""
 
-    def __init__(self, cfg: MonitorConfig, data_dir: Path, *, on_batch: BatchCallback | None = None,
-                 wall: Callable[[], float] = time.time, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self,
+        cfg: MonitorConfig,
+        data_dir: Path,
+        *,
+        on_batch: BatchCallback | None = None,
+        wall: Callable[[], float] = time.time,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
         self.cfg = cfg
         self.data_dir = Path(data_dir)
         self.store = BatchStore(self.data_dir / "blackmass.db")
@@ -43,13 +50,17 @@ class Monitor:
         self._process_tags = {p.tag: p for p in cfg.process}
         self._process_values: dict[str, float] = {}
         self._completed = 0
-        self._grams: Counter[str] = Counter()
+        self._grams: dict[str, float] = {}
         self._last: BatchResult | None = None
         self._load_totals()
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=False)
         self._snapshot = self._build_snapshot()
         self.registry.register(SnapshotCollector(lambda: self._snapshot))
         self.http_started = asyncio.Event()
+
+    @property
+    def completed(self) -> int:
+        return self._completed
 
     def _load_totals(self) -> None:
         """Counters continue from the store, so a restart is not a counter reset for PromQL."""
@@ -60,7 +71,7 @@ class Monitor:
         self._completed += 1
         for sm in r.streams:
             if math.isfinite(sm.mass_kg) and sm.source != "balance":
-                self._grams[sm.stream] += sm.mass_kg * G_PER_KG
+                self._grams[sm.stream] = self._grams.get(sm.stream, 0.0) + sm.mass_kg * G_PER_KG
         self._last = r
 
     def _build_snapshot(self) -> MetricsSnapshot:
@@ -69,19 +80,32 @@ class Monitor:
             rejected[(self.collector.source, reason)] += n
         process = tuple(
             ProcessValue(metric=p.metric, help=p.help, value=self._process_values[p.tag] * p.scale)
-            for p in self.cfg.process if p.tag in self._process_values
+            for p in self.cfg.process
+            if p.tag in self._process_values
         )
         return MetricsSnapshot(
-            line=self.cfg.line.line, wall_now=self._wall(), last_batch=self._last,
-            completed_total=self._completed, stream_grams_total=dict(self._grams), live=self.engine.live(),
-            flushing=len(self.engine.flushing), plant_time=self.engine.watermark, process=process,
-            collectors=(self.collector.health(),), rejected=dict(rejected),
+            line=self.cfg.line.line,
+            wall_now=self._wall(),
+            last_batch=self._last,
+            completed_total=self._completed,
+            stream_grams_total=dict(self._grams),
+            live=self.engine.live(),
+            flushing=len(self.engine.flushing),
+            plant_time=self.engine.watermark,
+            process=process,
+            collectors=(self.collector.health(),),
+            rejected=dict(rejected),
         )
 
     def health(self) -> dict[str, Any]:
         h = self.collector.health()
-        return {"status": "ok", "line": self.cfg.line.line, "collector": h.state.value,
-                "connected": h.state is ConnState.CONNECTED, "batches_completed": self._completed}
+        return {
+            "status": "ok",
+            "line": self.cfg.line.line,
+            "collector": h.state.value,
+            "connected": h.state is ConnState.CONNECTED,
+            "batches_completed": self._completed,
+        }
 
     def _ingest(self, samples: list[Sample]) -> list[BatchResult]:
         for s in samples:
@@ -95,8 +119,14 @@ class Monitor:
             return None
         if saved.state is not BatchState.PARTIAL:
             self._count(saved)
-        log.info("batch %s %s: feed %.1f kg, black mass %.1f kg, yield %.4f", saved.batch_id, saved.state,
-                 saved.feed_kg, saved.mass("black_mass"), saved.black_mass_yield)
+        log.info(
+            "batch %s %s: feed %.1f kg, black mass %.1f kg, yield %.4f",
+            saved.batch_id,
+            saved.state,
+            saved.feed_kg,
+            saved.mass("black_mass"),
+            saved.black_mass_yield,
+        )
         if self.on_batch is not None:
             self.on_batch(saved)
         return saved
@@ -130,7 +160,11 @@ class Monitor:
                 tg.create_task(self.collector.run(), name="collector")
                 tg.create_task(self.process(), name="core")
                 tg.create_task(self.refresh(), name="refresh")
-                tg.create_task(serve(app, host or self.cfg.http.host,
-                                     self.cfg.http.port if port is None else port, self.http_started), name="http")
+                tg.create_task(
+                    serve(
+                        app, host or self.cfg.http.host, self.cfg.http.port if port is None else port, self.http_started
+                    ),
+                    name="http",
+                )
         finally:
             self.store.close()

@@ -6,14 +6,19 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import socket
 import sys
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from monitor.app import Monitor
+from monitor.collectors.browse import browse
+from monitor.config import load_config
+from monitor.core.results import BatchResult
+from monitor.demo import SimOptions, plant_server, run_demo
 from monitor.errors import MonitorError
+from monitor.reports import batches_frame, write_csv
+from monitor.store import BatchStore
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PLANT = "config/plant.toml"
@@ -24,12 +29,6 @@ def _path(p: str) -> Path:
     """A config/seed path as given, else relative to the project checkout."""
     path = Path(p)
     return path if path.exists() or path.is_absolute() else ROOT / path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _sim_knobs(p: argparse.ArgumentParser) -> None:
@@ -74,8 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--batch")
     rep.add_argument("--from", dest="start_from", help="batches starting at or after (date or datetime, UTC)")
     rep.add_argument("--to", dest="start_to", help="batches starting before (date or datetime, UTC)")
-    rep.add_argument("--include-partial", action="store_true",
-                     help="also batches whose start the monitor did not see")
+    rep.add_argument("--include-partial", action="store_true", help="also batches whose start the monitor did not see")
 
     chk = sub.add_parser("check-config", help="validate a plant TOML and summarise it")
     chk.add_argument("file")
@@ -92,23 +90,26 @@ def _when(text: str | None, where: str) -> float | None:
     try:
         dt = datetime.fromisoformat(text)
     except ValueError as exc:
-        raise MonitorError(f"{where}: expected a date or datetime like 2026-11-01 or 2026-11-01T06:00, "
-                           f"got {text!r}") from exc
+        raise MonitorError(
+            f"{where}: expected a date or datetime like 2026-11-01 or 2026-11-01T06:00, got {text!r}"
+        ) from exc
     return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
 
 
 def cmd_report(a: argparse.Namespace) -> int:
-    from monitor.reports import batches_frame, write_csv
-    from monitor.store import BatchStore
-
     db = a.data_dir / "blackmass.db"
     if not db.exists():
         raise MonitorError(f"{db}: no batch store here (hint: --data-dir of a monitor or demo run)")
     store = BatchStore(db)
     try:
-        results = store.latest(line=a.line, chemistry=a.chemistry, batch_id=a.batch,
-                               start_from=_when(a.start_from, "--from"), start_to=_when(a.start_to, "--to"),
-                               include_partial=a.include_partial)
+        results = store.latest(
+            line=a.line,
+            chemistry=a.chemistry,
+            batch_id=a.batch,
+            start_from=_when(a.start_from, "--from"),
+            start_to=_when(a.start_to, "--to"),
+            include_partial=a.include_partial,
+        )
     finally:
         store.close()
     write_csv(batches_frame(results), a.out)
@@ -118,8 +119,6 @@ def cmd_report(a: argparse.Namespace) -> int:
 
 
 def cmd_check_config(a: argparse.Namespace) -> int:
-    from monitor.config import load_config
-
     cfg = load_config(a.file)
     streams = ", ".join(f"{s.name}({s.source.value})" for s in cfg.line.streams)
     print(f"{a.file}: OK — line {cfg.line.line}, endpoint {cfg.opcua.endpoint}")
@@ -131,58 +130,48 @@ def cmd_check_config(a: argparse.Namespace) -> int:
 ROW = "{:<10} {:<8} {:<20} {:>8} {:>9} {:>8} {:>9}  {}"
 
 
-def print_batch(r: object) -> None:
-    from monitor.core.results import BatchResult
+def print_batch(r: BatchResult) -> None:
+    print(
+        ROW.format(
+            r.batch_id,
+            r.chemistry,
+            r.feed_form,
+            f"{r.feed_kg / 1000:.3f}",
+            f"{r.mass('black_mass') / 1000:.3f}",
+            f"{r.black_mass_yield * 100:.2f}",
+            f"{r.closure * 100:.2f}",
+            ",".join(r.flags),
+        ),
+        flush=True,
+    )
 
-    assert isinstance(r, BatchResult)
-    print(ROW.format(r.batch_id, r.chemistry, r.feed_form, f"{r.feed_kg / 1000:.3f}",
-                     f"{r.mass('black_mass') / 1000:.3f}", f"{r.black_mass_yield * 100:.2f}",
-                     f"{r.closure * 100:.2f}", ",".join(r.flags)), flush=True)
+
+def _sim_options(a: argparse.Namespace) -> SimOptions:
+    return SimOptions(
+        data_dir=a.data_dir,
+        sim_config=_path(a.sim_config),
+        seeds=_path(a.seeds),
+        speed=a.speed,
+        seed=a.seed,
+        noise=not a.no_noise,
+    )
 
 
 async def _demo(a: argparse.Namespace) -> int:
-    from monitor.app import Monitor
-    from monitor.config import load_config
-
-    a.data_dir.mkdir(parents=True, exist_ok=True)
-    endpoint = f"opc.tcp://127.0.0.1:{free_port()}/blackmass"
-    server = _plant_server(a, endpoint, start_on_subscribe=True)
-    cfg = load_config(_path(a.config)).with_endpoint(endpoint)
-    monitor = Monitor(cfg, a.data_dir, on_batch=print_batch)
-    await server.start()
-    print(f"simulator on {endpoint} at x{a.speed:g}; /metrics on http://127.0.0.1:{a.port}/metrics")
+    print(
+        f"plant simulator at x{a.speed:g}; /metrics on http://127.0.0.1:{a.port}/metrics; "
+        f"store {a.data_dir / 'blackmass.db'}"
+    )
     print(ROW.format("batch", "chem", "feed form", "feed t", "black t", "yield %", "closure %", "flags"))
-    try:
-        async with asyncio.timeout(a.duration), asyncio.TaskGroup() as tg:
-            tg.create_task(server.run(), name="simulator")
-            tg.create_task(monitor.run(port=a.port), name="monitor")
-    except TimeoutError:
-        pass
-    finally:
-        await server.stop()
-    print(f"{monitor._completed} batches completed; store {a.data_dir / 'blackmass.db'}")
+    monitor = await run_demo(
+        _sim_options(a), config=_path(a.config), port=a.port, duration=a.duration, on_batch=print_batch
+    )
+    print(f"{monitor.completed} batches completed")
     return 0
 
 
-def _plant_server(a: argparse.Namespace, endpoint: str, *, start_on_subscribe: bool):  # type: ignore[no-untyped-def]
-    from monitor.simulator.clock import PlantClock
-    from monitor.simulator.composition import load_seeds
-    from monitor.simulator.plant import Plant, load_schedule
-    from monitor.simulator.server import PlantServer, TruthWriter
-    from monitor.simulator.settings import load_sim_config
-
-    sim_cfg = load_sim_config(_path(a.sim_config))
-    seeds_dir = _path(a.seeds)
-    t0 = float(int(time.time()))
-    plant = Plant(sim_cfg, load_seeds(seeds_dir), load_schedule(seeds_dir / "demo_lots.csv"), t0=t0,
-                  seed=a.seed, noise=not a.no_noise)
-    return PlantServer(plant, PlantClock(t0, a.speed), endpoint, TruthWriter(a.data_dir / "ground_truth.csv"),
-                       start_on_subscribe=start_on_subscribe)
-
-
 async def _simulate(a: argparse.Namespace) -> int:
-    a.data_dir.mkdir(parents=True, exist_ok=True)
-    server = _plant_server(a, a.endpoint, start_on_subscribe=not a.start_now)
+    server = plant_server(_sim_options(a), a.endpoint, start_on_subscribe=not a.start_now)
     await server.start()
     print(f"simulator on {a.endpoint} at x{a.speed:g}; ground truth -> {a.data_dir / 'ground_truth.csv'}")
     try:
@@ -196,9 +185,6 @@ async def _simulate(a: argparse.Namespace) -> int:
 
 
 async def _run(a: argparse.Namespace) -> int:
-    from monitor.app import Monitor
-    from monitor.config import load_config
-
     cfg = load_config(_path(a.config))
     if a.endpoint:
         cfg = cfg.with_endpoint(a.endpoint)
@@ -209,8 +195,6 @@ async def _run(a: argparse.Namespace) -> int:
 
 
 async def _browse(a: argparse.Namespace) -> int:
-    from monitor.collectors.browse import browse
-
     async for path, node_id, value in browse(a.url, depth=a.depth):
         print(f"{path:<50} {node_id:<60} {value!r}")
     return 0

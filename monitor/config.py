@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from monitor.core.spec import LineSpec, SourceKind, StreamSpec
 from monitor.errors import ConfigError
 
-STREAM_NAMES = ("feed", "black_mass", "ferrous", "aluminium", "copper", "light_fraction", "condensate",
-                "fines", "loss")
+STREAM_NAMES = ("feed", "black_mass", "ferrous", "aluminium", "copper", "light_fraction", "condensate", "fines", "loss")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,8 +69,6 @@ class MonitorConfig:
         return out
 
     def with_endpoint(self, endpoint: str) -> MonitorConfig:
-        from dataclasses import replace
-
         return replace(self, opcua=replace(self.opcua, endpoint=endpoint))
 
 
@@ -92,13 +89,13 @@ class _Reader:
             raise ConfigError(self.where, self._path(key), "a table", v, f"add a [{self._path(key)}] section")
         return _Reader(self.where, v, f"{self._path(key)}.")
 
-    def str(self, key: str, default: str | None = None) -> str:
+    def text(self, key: str, default: str | None = None) -> str:
         v = self.table.get(key, default)
         if not isinstance(v, str) or (default is None and not v):
             raise ConfigError(self.where, self._path(key), "a non-empty string", v)
         return v
 
-    def opt_str(self, key: str) -> str | None:
+    def opt_text(self, key: str) -> str | None:
         v = self.table.get(key)
         if v is None:
             return None
@@ -106,8 +103,7 @@ class _Reader:
             raise ConfigError(self.where, self._path(key), "a non-empty string or absent", v)
         return v
 
-    def num(self, key: str, default: float | None = None, *, lo: float | None = None,
-            hi: float | None = None) -> float:
+    def num(self, key: str, default: float | None = None, *, lo: float | None = None, hi: float | None = None) -> float:
         v = self.table.get(key, default)
         if isinstance(v, bool) or not isinstance(v, int | float):
             raise ConfigError(self.where, self._path(key), "a number", v)
@@ -123,25 +119,41 @@ def _stream(r: _Reader, name: str) -> StreamSpec:
     if name not in STREAM_NAMES:
         raise ConfigError(r.where, f"streams.{name}", f"one of {', '.join(STREAM_NAMES)}", name)
     kinds = [k.value for k in SourceKind]
-    source = r.str("source", "totalizer")
+    source = r.text("source", "totalizer")
     if source not in kinds:
         raise ConfigError(r.where, f"streams.{name}.source", f"one of {', '.join(kinds)}", source)
     kind = SourceKind(source)
-    direction = r.str("direction", "in" if name == "feed" else "out")
+    direction = r.text("direction", "in" if name == "feed" else "out")
     if direction not in ("in", "out"):
         raise ConfigError(r.where, f"streams.{name}.direction", "'in' or 'out'", direction)
-    tag = r.opt_str("tag")
+    tag = r.opt_text("tag")
     if kind is not SourceKind.UNMEASURED and tag is None:
-        raise ConfigError(r.where, f"streams.{name}.tag", "the tag of the mass source", None,
-                          "give the tag name, or source = \"unmeasured\"")
-    bag_id_tag = r.opt_str("bag_id_tag")
+        raise ConfigError(
+            r.where,
+            f"streams.{name}.tag",
+            "the tag of the mass source",
+            None,
+            'give the tag name, or source = "unmeasured"',
+        )
+    bag_id_tag = r.opt_text("bag_id_tag")
     if kind is SourceKind.WEIGHING and bag_id_tag is None:
-        raise ConfigError(r.where, f"streams.{name}.bag_id_tag", "the tag carrying the bag id", None,
-                          "weighings are de-duplicated by bag id")
+        raise ConfigError(
+            r.where,
+            f"streams.{name}.bag_id_tag",
+            "the tag carrying the bag id",
+            None,
+            "weighings are de-duplicated by bag id",
+        )
     return StreamSpec(
-        name=name, direction=direction, source=kind, tag=tag, bag_id_tag=bag_id_tag,
-        accuracy=r.num("accuracy", 0.01, lo=0.0, hi=10.0), delay_s=r.num("delay_s", 0.0, lo=0.0),
-        rollover=r.opt_num("rollover", lo=1.0), max_gap_s=r.num("max_gap_s", 600.0, lo=0.0),
+        name=name,
+        direction=direction,
+        source=kind,
+        tag=tag,
+        bag_id_tag=bag_id_tag,
+        accuracy=r.num("accuracy", 0.01, lo=0.0, hi=10.0),
+        delay_s=r.num("delay_s", 0.0, lo=0.0),
+        rollover=r.opt_num("rollover", lo=1.0),
+        max_gap_s=r.num("max_gap_s", 600.0, lo=0.0),
         plausible_max=r.opt_num("plausible_max", lo=0.0),
     )
 
@@ -150,11 +162,12 @@ def parse_config(data: Mapping[str, Any], where: str) -> MonitorConfig:
     root = _Reader(where, data)
     line = root.sub("line")
     op = root.sub("opcua")
-    endpoint = op.str("endpoint")
+    endpoint = op.text("endpoint")
     if not endpoint.startswith("opc.tcp://"):
         raise ConfigError(where, "opcua.endpoint", "an opc.tcp://host:port/path URL", endpoint)
     opcua = OpcuaSettings(
-        endpoint=endpoint, namespace_uri=op.str("namespace_uri", ""),
+        endpoint=endpoint,
+        namespace_uri=op.text("namespace_uri", ""),
         publishing_interval_ms=op.num("publishing_interval_ms", 250, lo=10),
         sampling_interval_ms=op.num("sampling_interval_ms", 0, lo=0),
         queue_size=int(op.num("queue_size", 1000, lo=1, hi=100_000)),
@@ -168,35 +181,47 @@ def parse_config(data: Mapping[str, Any], where: str) -> MonitorConfig:
     streams = tuple(_stream(streams_t.sub(name), name) for name in streams_t.table)
     inputs = [s for s in streams if s.direction == "in"]
     if len(inputs) != 1:
-        raise ConfigError(where, "streams", "exactly one stream with direction = \"in\" (the feed)",
-                          [s.name for s in inputs])
+        raise ConfigError(
+            where, "streams", 'exactly one stream with direction = "in" (the feed)', [s.name for s in inputs]
+        )
     if "black_mass" not in {s.name for s in streams}:
         raise ConfigError(where, "streams.black_mass", "a black_mass stream", None)
     process_t = root.sub("process", required=False)
     process = []
     for tag in process_t.table:
         p = process_t.sub(tag)
-        metric = p.str("metric")
+        metric = p.text("metric")
         if not metric.replace("_", "").isalnum() or not metric[0].isalpha():
             raise ConfigError(where, f"process.{tag}.metric", "a metric name [a-z_0-9]", metric)
-        process.append(ProcessTag(tag=tag, metric=metric, scale=p.num("scale", 1.0),
-                                  help=p.str("help", ""), unit=p.str("unit", "")))
+        process.append(
+            ProcessTag(
+                tag=tag, metric=metric, scale=p.num("scale", 1.0), help=p.text("help", ""), unit=p.text("unit", "")
+            )
+        )
     http_t = root.sub("http", required=False)
     nodes_t = root.sub("nodes", required=False)
     for k, v in nodes_t.table.items():
         if not isinstance(v, str) or not v:
             raise ConfigError(where, f"nodes.{k}", "a node id (ns=…;s=…, nsu=…;s=…) or a browse path", v)
     spec = LineSpec(
-        line=line.str("name"), batch_id_tag=tags.str("batch_id"), chemistry_tag=tags.opt_str("chemistry"),
-        feed_form_tag=tags.opt_str("feed_form"), supplier_tag=tags.opt_str("supplier"), streams=streams,
+        line=line.text("name"),
+        batch_id_tag=tags.text("batch_id"),
+        chemistry_tag=tags.opt_text("chemistry"),
+        feed_form_tag=tags.opt_text("feed_form"),
+        supplier_tag=tags.opt_text("supplier"),
+        streams=streams,
         abandon_after_s=line.num("abandon_after_s", 4 * 3600, lo=60),
         stale_after_s=line.num("stale_after_s", 900, lo=0),
         process_tags=tuple(p.tag for p in process),
     )
     return MonitorConfig(
-        source=where, line=spec, opcua=opcua, process=tuple(process),
-        http=HttpSettings(host=http_t.str("host", "127.0.0.1"), port=int(http_t.num("port", 9464, lo=0, hi=65535))),
-        nodes=dict(nodes_t.table), settle_s=line.num("settle_s", 0.0, lo=0),
+        source=where,
+        line=spec,
+        opcua=opcua,
+        process=tuple(process),
+        http=HttpSettings(host=http_t.text("host", "127.0.0.1"), port=int(http_t.num("port", 9464, lo=0, hi=65535))),
+        nodes=dict(nodes_t.table),
+        settle_s=line.num("settle_s", 0.0, lo=0),
     )
 
 

@@ -64,22 +64,30 @@ class SnapshotCollector(Collector):
 
 
 def _batch_families(s: MetricsSnapshot, line: str) -> Iterator[Metric]:
-    done = CounterMetricFamily("blackmass_batches_completed", "Batches completed (masses final)",
-                               labels=["line"])
+    done = CounterMetricFamily("blackmass_batches_completed", "Batches completed (masses final)", labels=["line"])
     done.add_metric([line], s.completed_total)
     yield done
-    total = CounterMetricFamily("blackmass_stream_mass", "Mass of completed batches per stream, grams",
-                                labels=["line", "stream"], unit="grams")
+    total = CounterMetricFamily(
+        "blackmass_stream_mass", "Mass of completed batches per stream, grams", labels=["line", "stream"], unit="grams"
+    )
     for stream, grams in sorted(s.stream_grams_total.items()):
         total.add_metric([line, stream], grams)
     yield total
     b = s.last_batch
     if b is None:
         return
-    y = GaugeMetricFamily("blackmass_batch_yield", "Stream yield of the last completed batch (M_s / M_feed)",
-                          labels=["line", "stream"], unit="ratio")
-    m = GaugeMetricFamily("blackmass_batch_mass", "Stream mass of the last completed batch, grams",
-                          labels=["line", "stream"], unit="grams")
+    y = GaugeMetricFamily(
+        "blackmass_batch_yield",
+        "Stream yield of the last completed batch (M_s / M_feed)",
+        labels=["line", "stream"],
+        unit="ratio",
+    )
+    m = GaugeMetricFamily(
+        "blackmass_batch_mass",
+        "Stream mass of the last completed batch, grams",
+        labels=["line", "stream"],
+        unit="grams",
+    )
     for sm in b.streams:
         if math.isfinite(sm.mass_kg):
             m.add_metric([line, sm.stream], sm.mass_kg * G_PER_KG)
@@ -88,65 +96,92 @@ def _batch_families(s: MetricsSnapshot, line: str) -> Iterator[Metric]:
             y.add_metric([line, stream], value)
     yield y
     yield m
-    c = GaugeMetricFamily("blackmass_batch_closure", "Mass balance closure of the last completed batch "
-                          "(measured products / feed)", labels=["line"], unit="ratio")
+    c = GaugeMetricFamily(
+        "blackmass_batch_closure",
+        "Mass balance closure of the last completed batch (measured products / feed)",
+        labels=["line"],
+        unit="ratio",
+    )
     if math.isfinite(b.closure):
         c.add_metric([line], b.closure)
     yield c
-    end = GaugeMetricFamily("blackmass_batch_end_timestamp_seconds", "When the last completed batch stopped "
-                            "feeding (plant source time)", labels=["line"])
+    end = GaugeMetricFamily(
+        "blackmass_batch_end_timestamp_seconds",
+        "When the last completed batch stopped feeding (plant source time)",
+        labels=["line"],
+    )
     end.add_metric([line], b.end)
     yield end
-    q = GaugeMetricFamily("blackmass_batch_data_quality_flags", "Data-quality flags on the last completed batch",
-                          labels=["line"])
+    q = GaugeMetricFamily(
+        "blackmass_batch_data_quality_flags", "Data-quality flags on the last completed batch", labels=["line"]
+    )
     q.add_metric([line], len(b.flags))
     yield q
 
 
 def _live_families(s: MetricsSnapshot, line: str) -> Iterator[Metric]:
-    flushing = GaugeMetricFamily("blackmass_batches_flushing", "Batches fed, products still arriving",
-                                 labels=["line"])
+    flushing = GaugeMetricFamily("blackmass_batches_flushing", "Batches fed, products still arriving", labels=["line"])
     flushing.add_metric([line], s.flushing)
     yield flushing
     if math.isfinite(s.plant_time):
-        pt = GaugeMetricFamily("blackmass_source_time_seconds", "Latest source timestamp seen (plant time)",
-                               labels=["line"])
+        pt = GaugeMetricFamily(
+            "blackmass_source_time_seconds", "Latest source timestamp seen (plant time)", labels=["line"]
+        )
         pt.add_metric([line], s.plant_time)
         yield pt
     live = s.live
     if live is None:
         return
-    info = GaugeMetricFamily("blackmass_batch_info", "The batch being fed now (the only series with a batch id)",
-                             labels=["line", "batch_id", "chemistry", "feed_form"])
+    info = GaugeMetricFamily(
+        "blackmass_batch_info",
+        "The batch being fed now (the only series with a batch id)",
+        labels=["line", "batch_id", "chemistry", "feed_form"],
+    )
     info.add_metric([line, live.batch_id, live.chemistry, live.feed_form], 1)
     yield info
-    mass = GaugeMetricFamily("blackmass_batch_in_progress_mass", "Mass so far of the batch being fed, grams",
-                             labels=["line", "stream"], unit="grams")
+    mass = GaugeMetricFamily(
+        "blackmass_batch_in_progress_mass",
+        "Mass so far of the batch being fed, grams",
+        labels=["line", "stream"],
+        unit="grams",
+    )
     for stream, kg in sorted(live.masses_kg.items()):
         mass.add_metric([line, stream], kg * G_PER_KG)
     yield mass
-    ry = GaugeMetricFamily("blackmass_batch_in_progress_yield", "Running black-mass yield of the batch being fed",
-                           labels=["line"], unit="ratio")
+    ry = GaugeMetricFamily(
+        "blackmass_batch_in_progress_yield",
+        "Running black-mass yield of the batch being fed",
+        labels=["line"],
+        unit="ratio",
+    )
     if math.isfinite(live.running_yield):
         ry.add_metric([line], live.running_yield)
     yield ry
-    st = GaugeMetricFamily("blackmass_batch_in_progress_start_timestamp_seconds",
-                           "When the batch being fed started (plant source time)", labels=["line"])
+    st = GaugeMetricFamily(
+        "blackmass_batch_in_progress_start_timestamp_seconds",
+        "When the batch being fed started (plant source time)",
+        labels=["line"],
+    )
     st.add_metric([line], live.start)
     yield st
 
 
 def _collector_families(s: MetricsSnapshot, line: str) -> Iterator[Metric]:
-    up = GaugeMetricFamily("blackmass_collector_connected", "1 when the collector is connected and subscribed",
-                           labels=["line", "source"])
-    rc = CounterMetricFamily("blackmass_collector_reconnects", "Reconnections after a lost session",
-                             labels=["line", "source"])
-    n = CounterMetricFamily("blackmass_collector_samples", "Samples received by quality",
-                            labels=["line", "source", "quality"])
-    age = GaugeMetricFamily("blackmass_collector_last_sample_age_seconds", "Wall seconds since the last sample",
-                            labels=["line", "source"])
-    bad = GaugeMetricFamily("blackmass_collector_failed_nodes", "Configured nodes that could not be subscribed",
-                            labels=["line", "source"])
+    up = GaugeMetricFamily(
+        "blackmass_collector_connected", "1 when the collector is connected and subscribed", labels=["line", "source"]
+    )
+    rc = CounterMetricFamily(
+        "blackmass_collector_reconnects", "Reconnections after a lost session", labels=["line", "source"]
+    )
+    n = CounterMetricFamily(
+        "blackmass_collector_samples", "Samples received by quality", labels=["line", "source", "quality"]
+    )
+    age = GaugeMetricFamily(
+        "blackmass_collector_last_sample_age_seconds", "Wall seconds since the last sample", labels=["line", "source"]
+    )
+    bad = GaugeMetricFamily(
+        "blackmass_collector_failed_nodes", "Configured nodes that could not be subscribed", labels=["line", "source"]
+    )
     for h in s.collectors:
         up.add_metric([line, h.source], 1.0 if h.state is ConnState.CONNECTED else 0.0)
         rc.add_metric([line, h.source], h.reconnects)
@@ -156,8 +191,11 @@ def _collector_families(s: MetricsSnapshot, line: str) -> Iterator[Metric]:
             age.add_metric([line, h.source], max(0.0, s.wall_now - h.last_sample_wall))
         bad.add_metric([line, h.source], h.failed_nodes)
     yield from (up, rc, n, age, bad)
-    rej = CounterMetricFamily("blackmass_samples_rejected", "Samples kept out of every mass sum, by reason",
-                              labels=["line", "source", "reason"])
+    rej = CounterMetricFamily(
+        "blackmass_samples_rejected",
+        "Samples kept out of every mass sum, by reason",
+        labels=["line", "source", "reason"],
+    )
     for (source, reason), count in sorted(s.rejected.items()):
         rej.add_metric([line, source, reason], count)
     yield rej

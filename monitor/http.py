@@ -22,8 +22,9 @@ def make_app(registry: CollectorRegistry, health: Callable[[], dict[str, Any]]) 
 
     async def healthz(_: web.Request) -> web.Response:
         h = health()
-        return web.Response(text=json.dumps(h), content_type="application/json",
-                            status=200 if h.get("status") == "ok" else 503)
+        return web.Response(
+            text=json.dumps(h), content_type="application/json", status=200 if h.get("status") == "ok" else 503
+        )
 
     app = web.Application()
     app.router.add_get("/metrics", metrics)

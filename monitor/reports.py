@@ -24,9 +24,16 @@ def batches_frame(results: Sequence[BatchResult]) -> pl.DataFrame:
     rows = []
     for r in results:
         row: dict[str, object] = {
-            "batch_id": r.batch_id, "line": r.line, "state": r.state.value, "version": r.version,
-            "chemistry": r.chemistry, "feed_form": r.feed_form, "supplier": r.supplier,
-            "start": iso(r.start), "end": iso(r.end), "feed_kg": r.feed_kg,
+            "batch_id": r.batch_id,
+            "line": r.line,
+            "state": r.state.value,
+            "version": r.version,
+            "chemistry": r.chemistry,
+            "feed_form": r.feed_form,
+            "supplier": r.supplier,
+            "start": iso(r.start),
+            "end": iso(r.end),
+            "feed_kg": r.feed_kg,
         }
         for s in PRODUCTS:
             row[f"{s}_kg"] = r.mass(s)
@@ -35,11 +42,23 @@ def batches_frame(results: Sequence[BatchResult]) -> pl.DataFrame:
         row["rejected_samples"] = r.rejected_samples
         row["flags"] = ";".join(r.flags)
         rows.append(row)
-    schema = {"batch_id": pl.String, "line": pl.String, "state": pl.String, "version": pl.Int64,
-              "chemistry": pl.String, "feed_form": pl.String, "supplier": pl.String, "start": pl.String,
-              "end": pl.String, "feed_kg": pl.Float64, **{f"{s}_kg": pl.Float64 for s in PRODUCTS},
-              "black_mass_yield": pl.Float64, "closure": pl.Float64, "rejected_samples": pl.Int64,
-              "flags": pl.String}
+    schema = {
+        "batch_id": pl.String,
+        "line": pl.String,
+        "state": pl.String,
+        "version": pl.Int64,
+        "chemistry": pl.String,
+        "feed_form": pl.String,
+        "supplier": pl.String,
+        "start": pl.String,
+        "end": pl.String,
+        "feed_kg": pl.Float64,
+        **{f"{s}_kg": pl.Float64 for s in PRODUCTS},
+        "black_mass_yield": pl.Float64,
+        "closure": pl.Float64,
+        "rejected_samples": pl.Int64,
+        "flags": pl.String,
+    }
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 

@@ -102,27 +102,52 @@ class BatchStore:
             with self._tx() as db:
                 row = db.execute(
                     "SELECT version, result_json FROM batch_versions WHERE line=? AND batch_id=? "
-                    "ORDER BY version DESC LIMIT 1", (result.line, result.batch_id)).fetchone()
+                    "ORDER BY version DESC LIMIT 1",
+                    (result.line, result.batch_id),
+                ).fetchone()
                 if row is not None and _same(result_from_json(row[1]), result):
                     return None
                 version = 1 if row is None else row[0] + 1
                 stored = replace(result, version=version)
                 db.execute(
                     "INSERT INTO batch_versions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (stored.line, stored.batch_id, version, stored.state.value, stored.start, stored.end,
-                     stored.chemistry, stored.feed_form, _num(stored.feed_kg), _num(stored.mass("black_mass")),
-                     _num(stored.black_mass_yield), _num(stored.closure), reason,
-                     time.time() if now is None else now, result_to_json(stored)))
+                    (
+                        stored.line,
+                        stored.batch_id,
+                        version,
+                        stored.state.value,
+                        stored.start,
+                        stored.end,
+                        stored.chemistry,
+                        stored.feed_form,
+                        _num(stored.feed_kg),
+                        _num(stored.mass("black_mass")),
+                        _num(stored.black_mass_yield),
+                        _num(stored.closure),
+                        reason,
+                        time.time() if now is None else now,
+                        result_to_json(stored),
+                    ),
+                )
                 return stored
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: cannot save batch {result.batch_id}: {exc}") from exc
 
-    def latest(self, *, line: str | None = None, batch_id: str | None = None, chemistry: str | None = None,
-               start_from: float | None = None, start_to: float | None = None,
-               include_partial: bool = True) -> list[BatchResult]:
+    def latest(
+        self,
+        *,
+        line: str | None = None,
+        batch_id: str | None = None,
+        chemistry: str | None = None,
+        start_from: float | None = None,
+        start_to: float | None = None,
+        include_partial: bool = True,
+    ) -> list[BatchResult]:
         """The latest version of each batch matching the filters, oldest start first."""
-        where, args = ["v.version = (SELECT MAX(version) FROM batch_versions w "
-                       "WHERE w.line = v.line AND w.batch_id = v.batch_id)"], []
+        where = [
+            "v.version = (SELECT MAX(version) FROM batch_versions w WHERE w.line = v.line AND w.batch_id = v.batch_id)"
+        ]
+        args: list[object] = []
         for col, val in (("line", line), ("batch_id", batch_id), ("chemistry", chemistry)):
             if val is not None:
                 where.append(f"v.{col} = ?")
@@ -145,5 +170,7 @@ class BatchStore:
         with self._lock:
             rows = self._db.execute(
                 "SELECT result_json, reason, recorded_at FROM batch_versions WHERE line=? AND batch_id=? "
-                "ORDER BY version", (line, batch_id)).fetchall()
+                "ORDER BY version",
+                (line, batch_id),
+            ).fetchall()
         return [(result_from_json(r[0]), r[1], r[2]) for r in rows]

@@ -24,8 +24,7 @@ def resolve_node_id(address: str, namespaces: list[str]) -> ua.NodeId:
     try:
         return ua.NodeId.from_string(text)
     except (ValueError, ua.UaError) as exc:
-        raise ConfigError("nodes", address, "a node id like ns=2;s=Feed.Totalizer or nsu=<uri>;s=…",
-                          address) from exc
+        raise ConfigError("nodes", address, "a node id like ns=2;s=Feed.Totalizer or nsu=<uri>;s=…", address) from exc
 
 
 def expanded_string(node_id: ua.NodeId, namespaces: list[str]) -> str:

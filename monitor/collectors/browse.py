@@ -17,8 +17,10 @@ async def browse(url: str, *, depth: int = 6) -> AsyncIterator[tuple[str, str, A
     try:
         await client.connect()
     except (OSError, TimeoutError, ua.UaError) as exc:
-        raise CollectorError(f"{url}: cannot connect ({type(exc).__name__}: {exc}); "
-                             "hint: check host, port and path, and that the server is running") from exc
+        raise CollectorError(
+            f"{url}: cannot connect ({type(exc).__name__}: {exc}); "
+            "hint: check host, port and path, and that the server is running"
+        ) from exc
     try:
         namespaces = await client.get_namespace_array()
         stack: list[tuple[Any, str, int]] = [(client.nodes.objects, "", 0)]

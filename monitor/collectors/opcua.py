@@ -60,9 +60,7 @@ def to_sample(tag: str, dv: ua.DataValue, wall: float) -> Sample:
     value: float | str | None
     if isinstance(raw, str):
         value = raw
-    elif isinstance(raw, bool):
-        value = float(raw)
-    elif isinstance(raw, int | float):
+    elif isinstance(raw, int | float):  # bool is an int: a digital tag reads 0.0 / 1.0
         value = float(raw)
     else:
         value = None
@@ -75,8 +73,15 @@ def to_sample(tag: str, dv: ua.DataValue, wall: float) -> Sample:
 class OpcuaCollector:
     """Subscribes to `tags` (tag → address) and hands each publish's samples to `sink`."""
 
-    def __init__(self, settings: OpcuaSettings, tags: Mapping[str, str], sink: SampleSink, *,
-                 source: str = "opcua", wall: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        settings: OpcuaSettings,
+        tags: Mapping[str, str],
+        sink: SampleSink,
+        *,
+        source: str = "opcua",
+        wall: Callable[[], float] = time.time,
+    ) -> None:
         self.settings = settings
         self.tags = dict(tags)
         self.sink = sink
@@ -92,8 +97,15 @@ class OpcuaCollector:
         self._sessions = 0
 
     def health(self) -> CollectorHealth:
-        return CollectorHealth(self.source, self.state, self.reconnects, dict(self.samples),
-                               self.last_sample_wall, self.failed_nodes, self.subscribed_nodes)
+        return CollectorHealth(
+            self.source,
+            self.state,
+            self.reconnects,
+            dict(self.samples),
+            self.last_sample_wall,
+            self.failed_nodes,
+            self.subscribed_nodes,
+        )
 
     async def run(self) -> None:
         """Run forever: connect, subscribe, collect; on any loss back off (capped) and retry."""
@@ -104,8 +116,14 @@ class OpcuaCollector:
                 await self._session()
                 delay = self.settings.reconnect_min_s
             except (OSError, TimeoutError, ConnectionError, ua.UaError, LookupError) as exc:
-                log.warning("%s: %s unreachable or lost (%s: %s); retrying in %.1fs", self.source,
-                            self.settings.endpoint, type(exc).__name__, exc, delay)
+                log.warning(
+                    "%s: %s unreachable or lost (%s: %s); retrying in %.1fs",
+                    self.source,
+                    self.settings.endpoint,
+                    type(exc).__name__,
+                    exc,
+                    delay,
+                )
             self.subscribed.clear()
             self.state = ConnState.BACKOFF
             await asyncio.sleep(delay)
@@ -127,13 +145,21 @@ class OpcuaCollector:
             self._sessions += 1
             namespaces = await client.get_namespace_array()
             sub = await client.create_subscription(
-                self.settings.publishing_interval_ms, handler=None, queue_maxsize=200_000,
-                overflow=OverflowPolicy.DISCONNECT)
+                self.settings.publishing_interval_ms,
+                handler=None,
+                queue_maxsize=200_000,
+                overflow=OverflowPolicy.DISCONNECT,
+            )
             handles = await self._subscribe(sub, namespaces)
             self.state = ConnState.CONNECTED
             self.subscribed.set()
-            log.info("%s: connected to %s, %d nodes subscribed, %d failed", self.source,
-                     self.settings.endpoint, self.subscribed_nodes, self.failed_nodes)
+            log.info(
+                "%s: connected to %s, %d nodes subscribed, %d failed",
+                self.source,
+                self.settings.endpoint,
+                self.subscribed_nodes,
+                self.failed_nodes,
+            )
             await self._consume(sub, handles, lost)
         finally:
             self.state = ConnState.DISCONNECTED
@@ -153,15 +179,24 @@ class OpcuaCollector:
                 log.error("%s: tag %s (%s) not resolvable: %s", self.source, tag, address, exc)
                 failed += 1
                 continue
-            params = ua.MonitoringParameters(ClientHandle=handle, SamplingInterval=self.settings.sampling_interval_ms,
-                                             QueueSize=self.settings.queue_size, DiscardOldest=True, Filter=flt)
-            requests.append(ua.MonitoredItemCreateRequest(
-                ItemToMonitor=ua.ReadValueId(NodeId=node_id, AttributeId=ua.AttributeIds.Value),
-                MonitoringMode=ua.MonitoringMode.Reporting, RequestedParameters=params))
+            params = ua.MonitoringParameters(
+                ClientHandle=handle,
+                SamplingInterval=self.settings.sampling_interval_ms,
+                QueueSize=self.settings.queue_size,
+                DiscardOldest=True,
+                Filter=flt,
+            )
+            requests.append(
+                ua.MonitoredItemCreateRequest(
+                    ItemToMonitor=ua.ReadValueId(NodeId=node_id, AttributeId=ua.AttributeIds.Value),
+                    MonitoringMode=ua.MonitoringMode.Reporting,
+                    RequestedParameters=params,
+                )
+            )
             handles[handle] = tag
         ok = 0
         for i in range(0, len(requests), self.settings.batch_size):
-            chunk = requests[i:i + self.settings.batch_size]
+            chunk = requests[i : i + self.settings.batch_size]
             results = await sub.create_monitored_items(chunk)
             for req, res in zip(chunk, results, strict=True):
                 if isinstance(res, ua.StatusCode):

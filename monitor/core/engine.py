@@ -217,10 +217,7 @@ class Engine:
         assert s.tag is not None
         ids = self._text.get(s.bag_id_tag) if s.bag_id_tag else None
         t_arr, v_arr = self._numeric[s.tag].arrays()
-        return [
-            Weighing(t, self._bag_id(ids, t), kg)
-            for t, kg in zip(t_arr.tolist(), v_arr.tolist(), strict=True)
-        ]
+        return [Weighing(t, self._bag_id(ids, t), kg) for t, kg in zip(t_arr.tolist(), v_arr.tolist(), strict=True)]
 
     @staticmethod
     def _bag_id(ids: TextSeries | None, t: float) -> str:

@@ -95,7 +95,7 @@ def counter_mass(
                 mass += (rollover - top) + new
             elif is_reset[b]:
                 mass += new
-            seg_start = b + 1
+            seg_start = int(b) + 1
         seg = series[seg_start:]
         mass += float(seg.max() - seg[0])
     return CounterMass(

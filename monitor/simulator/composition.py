@@ -16,10 +16,23 @@ STREAMS = ("black_mass", "ferrous", "aluminium", "copper", "light_fraction", "co
 
 # component -> stream -> fraction (rows sum to 1)
 SPLITS: dict[str, dict[str, float]] = {
-    "cam": {"black_mass": 0.88, "fines": 0.06, "light_fraction": 0.02, "aluminium": 0.02, "copper": 0.01,
-            "ferrous": 0.005, "loss": 0.005},
-    "graphite": {"black_mass": 0.87, "fines": 0.07, "light_fraction": 0.03, "copper": 0.015,
-                 "aluminium": 0.01, "loss": 0.005},
+    "cam": {
+        "black_mass": 0.88,
+        "fines": 0.06,
+        "light_fraction": 0.02,
+        "aluminium": 0.02,
+        "copper": 0.01,
+        "ferrous": 0.005,
+        "loss": 0.005,
+    },
+    "graphite": {
+        "black_mass": 0.87,
+        "fines": 0.07,
+        "light_fraction": 0.03,
+        "copper": 0.015,
+        "aluminium": 0.01,
+        "loss": 0.005,
+    },
     "carbon_binder": {"black_mass": 0.85, "fines": 0.05, "light_fraction": 0.05, "loss": 0.05},
     "al_foil": {"aluminium": 0.93, "black_mass": 0.03, "light_fraction": 0.02, "copper": 0.02},
     "cu_foil": {"copper": 0.94, "black_mass": 0.03, "aluminium": 0.02, "light_fraction": 0.01},
@@ -73,8 +86,9 @@ def load_seeds(folder: Path) -> Seeds:
         with (folder / name).open(newline="") as fh:
             return {r[key]: r for r in csv.DictReader(fh)}
 
-    cams = {k: {e: float(v) for e, v in r.items() if e in ELEMENTS} for k, r in rows(
-        "cam_stoichiometry.csv", "cam").items()}
+    cams = {
+        k: {e: float(v) for e, v in r.items() if e in ELEMENTS} for k, r in rows("cam_stoichiometry.csv", "cam").items()
+    }
     return Seeds(cams, rows("cell_formats.csv", "format"), rows("feed_forms.csv", "feed_form"))
 
 
@@ -84,14 +98,18 @@ def lot_components(seeds: Seeds, chemistry: str, cell_format: str, feed_form: st
         comp = dict(_SPECIAL_FORMS[feed_form])
     else:
         f = seeds.formats[cell_format]
-        casing = {"al": "casing_al", "al_laminate": "casing_al_laminate", "steel": "casing_steel"}[
-            f["casing_material"]]
+        casing = {"al": "casing_al", "al_laminate": "casing_al_laminate", "steel": "casing_steel"}[f["casing_material"]]
         electrolyte = float(f["electrolyte"])
         comp = {
-            "cam": float(f["cam"]), "graphite": float(f["graphite"]),
-            "carbon_binder": float(f["carbon_binder"]), "al_foil": float(f["al_foil"]),
-            "cu_foil": float(f["cu_foil"]), "solvent": 0.875 * electrolyte, "lipf6": 0.125 * electrolyte,
-            "separator": float(f["separator"]), casing: float(f["casing"]),
+            "cam": float(f["cam"]),
+            "graphite": float(f["graphite"]),
+            "carbon_binder": float(f["carbon_binder"]),
+            "al_foil": float(f["al_foil"]),
+            "cu_foil": float(f["cu_foil"]),
+            "solvent": 0.875 * electrolyte,
+            "lipf6": 0.125 * electrolyte,
+            "separator": float(f["separator"]),
+            casing: float(f["casing"]),
         }
         if feed_form == "jelly_rolls":
             for k in ("solvent", "lipf6", casing):

@@ -44,13 +44,29 @@ class SimConfig:
     feed_rate_kg_h: float = 2000.0
     changeover_s: float = 600.0
     initial_idle_s: float = 300.0
-    delays_s: dict[str, float] = field(default_factory=lambda: {
-        "black_mass": 2100.0, "ferrous": 1800.0, "aluminium": 1800.0, "copper": 1800.0,
-        "light_fraction": 1800.0, "condensate": 900.0, "fines": 1800.0})
+    delays_s: dict[str, float] = field(
+        default_factory=lambda: {
+            "black_mass": 2100.0,
+            "ferrous": 1800.0,
+            "aluminium": 1800.0,
+            "copper": 1800.0,
+            "light_fraction": 1800.0,
+            "condensate": 900.0,
+            "fines": 1800.0,
+        }
+    )
     # relative standard deviation of each mass source, drawn once per lot (scale calibration error)
-    accuracy: dict[str, float] = field(default_factory=lambda: {
-        "feed": 0.005, "ferrous": 0.01, "aluminium": 0.01, "copper": 0.01, "light_fraction": 0.02,
-        "condensate": 0.02, "fines": 0.02})
+    accuracy: dict[str, float] = field(
+        default_factory=lambda: {
+            "feed": 0.005,
+            "ferrous": 0.01,
+            "aluminium": 0.01,
+            "copper": 0.01,
+            "light_fraction": 0.02,
+            "condensate": 0.02,
+            "fines": 0.02,
+        }
+    )
     bag_sigma: float = 0.001
     bag_min_kg: float = 500.0
     bag_max_kg: float = 1000.0
@@ -88,15 +104,26 @@ class LotType:
 
 def load_schedule(path: Path) -> list[LotType]:
     with path.open(newline="") as fh:
-        return [LotType(r["supplier"], r["chemistry"], r["cell_format"], r["feed_form"],
-                        float(r["min_t"]), float(r["max_t"]), float(r["weight"])) for r in csv.DictReader(fh)]
+        return [
+            LotType(
+                r["supplier"],
+                r["chemistry"],
+                r["cell_format"],
+                r["feed_form"],
+                float(r["min_t"]),
+                float(r["max_t"]),
+                float(r["weight"]),
+            )
+            for r in csv.DictReader(fh)
+        ]
 
 
 class Plant:
     """Steps the line; `values` are the tag values at the step's end, `truth` finished lots."""
 
-    def __init__(self, cfg: SimConfig, seeds: Seeds, schedule: list[LotType], *, t0: float,
-                 seed: int = 1, noise: bool = True) -> None:
+    def __init__(
+        self, cfg: SimConfig, seeds: Seeds, schedule: list[LotType], *, t0: float, seed: int = 1, noise: bool = True
+    ) -> None:
         self.cfg, self.seeds, self.schedule = cfg, seeds, schedule
         self.rng = np.random.default_rng(seed)
         self.noise = noise
@@ -121,8 +148,14 @@ class Plant:
         return self.t0 + self.k * self.cfg.step_s
 
     def _initial_values(self) -> dict[str, float | str]:
-        v: dict[str, float | str] = {"Feed.LotId": "", "Feed.Chemistry": "", "Feed.FeedForm": "",
-                                     "Feed.Supplier": "", "BlackMass.BagId": "", "BlackMass.BagNetWeight": 0.0}
+        v: dict[str, float | str] = {
+            "Feed.LotId": "",
+            "Feed.Chemistry": "",
+            "Feed.FeedForm": "",
+            "Feed.Supplier": "",
+            "BlackMass.BagId": "",
+            "BlackMass.BagNetWeight": 0.0,
+        }
         v["Feed.Totalizer"] = 0.0
         for s in MEASURED:
             v[TOTALIZER_TAG[s]] = 0.0
@@ -141,8 +174,19 @@ class Plant:
         feed_el, stream_el = element_split(self.seeds, lt.chemistry, comp)
         bias = {s: (float(self.rng.normal(0.0, sd)) if self.noise else 0.0) for s, sd in self.cfg.accuracy.items()}
         self.lots_started += 1
-        return Lot(f"{self.cfg.line}-{self.lots_started:05d}", lt.supplier, lt.chemistry, lt.cell_format,
-                   lt.feed_form, target, ts, stream_fractions(comp), feed_el, stream_el, bias)
+        return Lot(
+            f"{self.cfg.line}-{self.lots_started:05d}",
+            lt.supplier,
+            lt.chemistry,
+            lt.cell_format,
+            lt.feed_form,
+            target,
+            ts,
+            stream_fractions(comp),
+            feed_el,
+            stream_el,
+            bias,
+        )
 
     def step(self) -> tuple[float, dict[str, float | str], list[Lot]]:
         """Advance one step; returns (ts, changed tag values, lots whose outputs all left)."""
@@ -174,8 +218,7 @@ class Plant:
             else:
                 self.tot_meas[s] += inc * (1 + src.bias.get(s, 0.0))
         # a lot's last black mass closes its last bag
-        src_bm = self.history[-1 - self.lags["black_mass"]][0] if self.lags["black_mass"] < len(
-            self.history) else None
+        src_bm = self.history[-1 - self.lags["black_mass"]][0] if self.lags["black_mass"] < len(self.history) else None
         if src_bm is not None and src_bm.last_step == self.k - self.lags["black_mass"]:
             self._close_bag(src_bm, ts, changed)
         # lot transitions happen at the step's end
@@ -187,8 +230,14 @@ class Plant:
             changed["Feed.LotId"] = ""
         elif lot is None and ts >= self.idle_until:
             self.lot = self._new_lot(ts)
-            changed.update({"Feed.LotId": self.lot.batch_id, "Feed.Chemistry": self.lot.chemistry,
-                            "Feed.FeedForm": self.lot.feed_form, "Feed.Supplier": self.lot.supplier})
+            changed.update(
+                {
+                    "Feed.LotId": self.lot.batch_id,
+                    "Feed.Chemistry": self.lot.chemistry,
+                    "Feed.FeedForm": self.lot.feed_form,
+                    "Feed.Supplier": self.lot.supplier,
+                }
+            )
         changed["Feed.Totalizer"] = self.tot_meas["feed"]
         for s in MEASURED:
             changed[TOTALIZER_TAG[s]] = self.tot_meas[s]
@@ -255,8 +304,15 @@ TRUTH_COLUMNS = (
 def truth_row(lot: Lot, line: str) -> dict[str, object]:
     feed = lot.fed_kg
     row: dict[str, object] = {
-        "batch_id": lot.batch_id, "line": line, "supplier": lot.supplier, "chemistry": lot.chemistry,
-        "feed_form": lot.feed_form, "start": lot.start_ts, "end": lot.end_ts, "feed_kg": round(feed, 4)}
+        "batch_id": lot.batch_id,
+        "line": line,
+        "supplier": lot.supplier,
+        "chemistry": lot.chemistry,
+        "feed_form": lot.feed_form,
+        "start": lot.start_ts,
+        "end": lot.end_ts,
+        "feed_kg": round(feed, 4),
+    }
     for s in STREAMS:
         row[f"{s}_kg"] = round(lot.out_kg[s] if s != "loss" else feed * lot.stream_frac["loss"], 4)
     for e in TRUTH_ELEMENTS:

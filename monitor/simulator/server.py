@@ -6,7 +6,7 @@ import asyncio
 import csv
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -19,20 +19,33 @@ log = logging.getLogger(__name__)
 
 # tag -> (engineering unit, description); strings are the lot attributes and bag ids
 TAG_UNITS: dict[str, str] = {
-    "Feed.LotId": "", "Feed.Chemistry": "", "Feed.FeedForm": "", "Feed.Supplier": "",
-    "Feed.Rate": "t/h", "Feed.Totalizer": "kg",
-    "Shredder.O2": "vol %", "Shredder.Power": "kW", "Shredder.Current": "A", "Shredder.GasTemp": "degC",
-    "Shredder.LEL": "%LEL", "Shredder.N2Flow": "Nm3/h",
-    "Dryer.ProductTemp": "degC", "Dryer.Pressure": "mbar(a)", "Dryer.CondensateTotalizer": "kg",
-    "Magnet.FerrousTotalizer": "kg", "EddyCurrent.AluminiumTotalizer": "kg",
-    "EddyCurrent.CopperTotalizer": "kg", "Classifier.LightTotalizer": "kg", "Baghouse.FinesTotalizer": "kg",
-    "BlackMass.BagId": "", "BlackMass.BagNetWeight": "kg", "BlackMass.BagTemp": "degC",
-    "Energy.ShredderKWh": "kWh", "Energy.DryerKWh": "kWh", "Energy.TotalKWh": "kWh",
+    "Feed.LotId": "",
+    "Feed.Chemistry": "",
+    "Feed.FeedForm": "",
+    "Feed.Supplier": "",
+    "Feed.Rate": "t/h",
+    "Feed.Totalizer": "kg",
+    "Shredder.O2": "vol %",
+    "Shredder.Power": "kW",
+    "Shredder.Current": "A",
+    "Shredder.GasTemp": "degC",
+    "Shredder.LEL": "%LEL",
+    "Shredder.N2Flow": "Nm3/h",
+    "Dryer.ProductTemp": "degC",
+    "Dryer.Pressure": "mbar(a)",
+    "Dryer.CondensateTotalizer": "kg",
+    "Magnet.FerrousTotalizer": "kg",
+    "EddyCurrent.AluminiumTotalizer": "kg",
+    "EddyCurrent.CopperTotalizer": "kg",
+    "Classifier.LightTotalizer": "kg",
+    "Baghouse.FinesTotalizer": "kg",
+    "BlackMass.BagId": "",
+    "BlackMass.BagNetWeight": "kg",
+    "BlackMass.BagTemp": "degC",
+    "Energy.ShredderKWh": "kWh",
+    "Energy.DryerKWh": "kWh",
+    "Energy.TotalKWh": "kWh",
 }
-
-
-def to_datetime(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, UTC)
 
 
 class TruthWriter:
@@ -77,17 +90,24 @@ class PlantServer:
         for tag, value in self.plant.values.items():
             unit_name, var_name = tag.split(".", 1)
             if unit_name not in units:
-                units[unit_name] = await line.add_object(ua.NodeId(unit_name, idx), unit_name)
+                units[unit_name] = await line.add_object(ua.NodeId(ua.String(unit_name), ua.Int16(idx)), unit_name)
             vtype = ua.VariantType.String if isinstance(value, str) else ua.VariantType.Double
-            node = await units[unit_name].add_variable(ua.NodeId(tag, idx), var_name, value, varianttype=vtype)
+            node = await units[unit_name].add_variable(
+                ua.NodeId(ua.String(tag), ua.Int16(idx)), var_name, value, varianttype=vtype
+            )
             eu = TAG_UNITS.get(tag, "")
             if eu:
                 await node.write_attribute(ua.AttributeIds.Description, ua.DataValue(ua.Variant(ua.LocalizedText(eu))))
             self._nodes[tag] = node.nodeid
         await server.start()
         self._server = server
-        log.info("simulator serving %d tags at %s (ns=%d %s)", len(self._nodes), self.endpoint, idx,
-                 self.plant.cfg.namespace_uri)
+        log.info(
+            "simulator serving %d tags at %s (ns=%d %s)",
+            len(self._nodes),
+            self.endpoint,
+            idx,
+            self.plant.cfg.namespace_uri,
+        )
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -103,11 +123,14 @@ class PlantServer:
 
     async def write(self, ts: float, values: dict[str, float | str], status: int = 0) -> None:
         assert self._server is not None
-        when = to_datetime(ts)
         for tag, value in values.items():
             vtype = ua.VariantType.String if isinstance(value, str) else ua.VariantType.Double
-            dv = ua.DataValue(ua.Variant(value, vtype), StatusCode=ua.StatusCode(status),
-                              SourceTimestamp=when, ServerTimestamp=datetime.now(UTC))
+            dv = ua.DataValue(
+                ua.Variant(value, vtype),
+                StatusCode=ua.StatusCode(ua.UInt32(status)),
+                SourceTimestamp=ua.DateTime.fromtimestamp(ts, UTC),
+                ServerTimestamp=ua.DateTime.now(UTC),
+            )
             await self._server.write_attribute_value(self._nodes[tag], dv)
 
     async def run(self) -> None:

@@ -43,6 +43,11 @@ def load_sim_config(path: str | Path) -> SimConfig:
         raise ConfigError(str(p), "simulator.step_s", "a number > 0", cfg.step_s)
     for stream, delay in cfg.delays_s.items():
         if delay % cfg.step_s:
-            raise ConfigError(str(p), f"simulator.delays_s.{stream}", f"a multiple of step_s ({cfg.step_s:g})",
-                              delay, "lot boundaries must fall on a simulation step")
+            raise ConfigError(
+                str(p),
+                f"simulator.delays_s.{stream}",
+                f"a multiple of step_s ({cfg.step_s:g})",
+                delay,
+                "lot boundaries must fall on a simulation step",
+            )
     return cfg

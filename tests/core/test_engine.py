@@ -20,8 +20,7 @@ def spec(**kw: object) -> LineSpec:
         feed_form_tag="form",
         streams=(
             StreamSpec(name="feed", direction="in", tag="feed_tot", accuracy=0.005),
-            StreamSpec(name="black_mass", source=SourceKind.WEIGHING, tag="bag_kg", bag_id_tag="bag_id",
-                       delay_s=DELAY),
+            StreamSpec(name="black_mass", source=SourceKind.WEIGHING, tag="bag_kg", bag_id_tag="bag_id", delay_s=DELAY),
             StreamSpec(name="ferrous", tag="fe_tot", delay_s=DELAY),
             StreamSpec(name="loss", source=SourceKind.UNMEASURED),
         ),

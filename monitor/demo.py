@@ -1,0 +1,77 @@
+"""The demo: the built-in plant simulator and the monitor in one process, on free ports."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from monitor.app import BatchCallback, Monitor
+from monitor.config import load_config
+from monitor.simulator.clock import PlantClock
+from monitor.simulator.composition import load_seeds
+from monitor.simulator.plant import Plant, load_schedule
+from monitor.simulator.server import PlantServer, TruthWriter
+from monitor.simulator.settings import load_sim_config
+
+log = logging.getLogger(__name__)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True, kw_only=True)
+class SimOptions:
+    data_dir: Path
+    sim_config: Path
+    seeds: Path
+    speed: float = 600.0
+    seed: int = 1
+    noise: bool = True
+    t0: float | None = None
+
+
+def plant_server(o: SimOptions, endpoint: str, *, start_on_subscribe: bool = True) -> PlantServer:
+    cfg = load_sim_config(o.sim_config)
+    t0 = float(int(time.time())) if o.t0 is None else o.t0
+    plant = Plant(cfg, load_seeds(o.seeds), load_schedule(o.seeds / "demo_lots.csv"), t0=t0, seed=o.seed, noise=o.noise)
+    o.data_dir.mkdir(parents=True, exist_ok=True)
+    return PlantServer(
+        plant,
+        PlantClock(t0, o.speed),
+        endpoint,
+        TruthWriter(o.data_dir / "ground_truth.csv"),
+        start_on_subscribe=start_on_subscribe,
+    )
+
+
+async def run_demo(
+    o: SimOptions,
+    *,
+    config: Path,
+    port: int,
+    duration: float | None,
+    on_batch: BatchCallback | None = None,
+    on_ready: BatchCallback | None = None,
+) -> Monitor:
+    """Run simulator + monitor until `duration` wall seconds have passed; returns the monitor."""
+    endpoint = f"opc.tcp://127.0.0.1:{free_port()}/blackmass"
+    server = plant_server(o, endpoint)
+    monitor = Monitor(load_config(config).with_endpoint(endpoint), o.data_dir, on_batch=on_batch)
+    await server.start()
+    log.info("demo: simulator %s, /metrics on port %d", endpoint, port)
+    try:
+        async with asyncio.timeout(duration), asyncio.TaskGroup() as tg:
+            tg.create_task(server.run(), name="simulator")
+            tg.create_task(monitor.run(port=port), name="monitor")
+    except TimeoutError:
+        pass
+    finally:
+        await server.stop()
+    return monitor

@@ -1,0 +1,170 @@
+"""The OPC-UA collector against real asyncua servers on free localhost ports."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+
+import pytest
+from asyncua import Server, ua
+
+from monitor.collectors.opcua import ConnState, OpcuaCollector
+from monitor.config import OpcuaSettings
+from monitor.core.samples import Quality, Sample
+from tests.conftest import free_port
+
+URI = "urn:test:plant"
+pytestmark = pytest.mark.integration
+
+
+class Rig:
+    """A small server with two variables in our namespace, optionally behind a decoy namespace."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.url = f"opc.tcp://127.0.0.1:{port}/t"
+        self.server: Server | None = None
+        self.nodes: dict[str, ua.NodeId] = {}
+
+    async def start(self, *, decoys: int = 0) -> None:
+        server = Server()
+        await server.init()
+        server.set_endpoint(self.url)
+        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        for i in range(decoys):  # moves our namespace to another index
+            await server.register_namespace(f"urn:test:decoy{i}")
+        idx = await server.register_namespace(URI)
+        obj = await server.nodes.objects.add_object(idx, "Feed")
+        for name, value in (("Feed.Totalizer", 0.0), ("Feed.LotId", "")):
+            vt = ua.VariantType.String if isinstance(value, str) else ua.VariantType.Double
+            var = await obj.add_variable(ua.NodeId(name, idx), name, value, varianttype=vt)
+            self.nodes[name] = var.nodeid
+        await server.start()
+        self.server = server
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            await self.server.stop()
+            self.server = None
+
+    async def write(self, tag: str, value: float | str, ts: float, status: int = 0) -> None:
+        assert self.server is not None
+        vt = ua.VariantType.String if isinstance(value, str) else ua.VariantType.Double
+        await self.server.write_attribute_value(
+            self.nodes[tag],
+            ua.DataValue(
+                ua.Variant(value, vt), StatusCode=ua.StatusCode(status), SourceTimestamp=datetime.fromtimestamp(ts, UTC)
+            ),
+        )
+
+
+@contextlib.asynccontextmanager
+async def collecting(tags: dict[str, str], port: int) -> AsyncIterator[tuple[OpcuaCollector, list[Sample]]]:
+    got: list[Sample] = []
+    settings = OpcuaSettings(
+        endpoint=f"opc.tcp://127.0.0.1:{port}/t",
+        namespace_uri=URI,
+        publishing_interval_ms=50,
+        reconnect_min_s=0.2,
+        reconnect_max_s=0.5,
+        timeout_s=2,
+    )
+    col = OpcuaCollector(settings, tags, got.extend)
+    async with asyncio.TaskGroup() as tg:
+        task = tg.create_task(col.run())
+        try:
+            yield col, got
+        finally:
+            task.cancel()
+
+
+TAGS = {"Feed.Totalizer": f"nsu={URI};s=Feed.Totalizer", "Feed.LotId": f"nsu={URI};s=Feed.LotId"}
+
+
+async def wait_for(cond: Callable[[], bool], limit_s: float = 10.0) -> None:
+    """Poll a condition on objects the test does not own (no event to wait on)."""
+    async with asyncio.timeout(limit_s):
+        while not cond():  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+
+
+async def test_source_timestamps_values_and_quality() -> None:
+    rig = Rig(free_port())
+    await rig.start()
+    try:
+        async with collecting(TAGS, rig.port) as (col, got):
+            await col.subscribed.wait()
+            await rig.write("Feed.LotId", "L1-00001", 1_800_000_000.0)
+            for k in range(1, 4):
+                await rig.write("Feed.Totalizer", 100.0 * k, 1_800_000_000.0 + 60 * k)
+            await rig.write("Feed.Totalizer", 400.0, 1_800_000_240.0, status=0x40000000)  # Uncertain
+            await rig.write("Feed.Totalizer", 0.0, 1_800_000_300.0, status=0x80000000)  # Bad
+            await wait_for(lambda: sum(s.tag == "Feed.Totalizer" for s in got) >= 6)
+    finally:
+        await rig.stop()
+    tot = [s for s in got if s.tag == "Feed.Totalizer"][1:]  # the first is the initial value
+    assert [(s.ts, s.value, s.quality) for s in tot[:3]] == [
+        (1_800_000_060.0, 100.0, Quality.GOOD),
+        (1_800_000_120.0, 200.0, Quality.GOOD),
+        (1_800_000_180.0, 300.0, Quality.GOOD),
+    ]
+    assert tot[3].quality is Quality.UNCERTAIN and tot[3].status == 0x40000000
+    assert tot[4].quality is Quality.BAD and tot[4].value is None
+    assert any(s.value == "L1-00001" and s.ts == 1_800_000_000.0 for s in got)
+    assert col.samples["good"] >= 5 and col.samples["uncertain"] == 1 and col.samples["bad"] == 1
+
+
+async def test_equal_values_with_new_timestamps_are_all_delivered() -> None:
+    """Two bags of the same weight in a row must both arrive (trigger StatusValueTimestamp)."""
+    rig = Rig(free_port())
+    await rig.start()
+    try:
+        async with collecting(TAGS, rig.port) as (col, got):
+            await col.subscribed.wait()
+            for k in range(5):
+                await rig.write("Feed.Totalizer", 800.0, 1_800_000_000.0 + k)
+            await wait_for(lambda: sum(s.value == 800.0 for s in got) >= 5)
+    finally:
+        await rig.stop()
+    assert sorted(s.ts for s in got if s.value == 800.0) == [1_800_000_000.0 + k for k in range(5)]
+
+
+async def test_one_bad_node_does_not_fail_the_rest() -> None:
+    rig = Rig(free_port())
+    await rig.start()
+    tags = {**TAGS, "Ghost": f"nsu={URI};s=No.Such.Node", "Alien": "nsu=urn:nowhere;s=X"}
+    try:
+        async with collecting(tags, rig.port) as (col, got):
+            await col.subscribed.wait()
+            await rig.write("Feed.Totalizer", 5.0, 1_800_000_000.0)
+            await wait_for(lambda: any(s.value == 5.0 for s in got))
+            assert col.failed_nodes == 2 and col.subscribed_nodes == 2
+            assert col.state is ConnState.CONNECTED
+    finally:
+        await rig.stop()
+
+
+async def test_unreachable_at_start_then_server_restart_with_reordered_namespaces() -> None:
+    port = free_port()
+    rig = Rig(port)
+    async with collecting(TAGS, port) as (col, got):
+        await asyncio.sleep(1.0)  # nobody listening: the collector must keep trying, not die
+        assert col.state in (ConnState.BACKOFF, ConnState.CONNECTING)
+        await rig.start()
+        await asyncio.wait_for(col.subscribed.wait(), 10)
+        await rig.write("Feed.Totalizer", 1.0, 1_800_000_000.0)
+        await wait_for(lambda: any(s.value == 1.0 for s in got))
+        await rig.stop()
+        await wait_for(lambda: col.state is not ConnState.CONNECTED)
+        rig2 = Rig(port)
+        await rig2.start(decoys=2)  # our namespace index moves from 2 to 4
+        try:
+            await wait_for(lambda: col.state is ConnState.CONNECTED, limit_s=15)
+            await rig2.write("Feed.Totalizer", 2.0, 1_800_000_060.0)
+            await wait_for(lambda: any(s.value == 2.0 for s in got))
+        finally:
+            await rig2.stop()
+    assert col.reconnects >= 1
+    assert col.failed_nodes == 0
