@@ -1,0 +1,101 @@
+"""/metrics content from a snapshot: names, units (grams, ratios), labels and promtool's lint."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from monitor.collectors.opcua import CollectorHealth, ConnState
+from monitor.core.engine import LiveBatch
+from monitor.core.results import BatchResult, BatchState, StreamMass
+from monitor.exposition import MetricsSnapshot, ProcessValue, SnapshotCollector
+
+LAST = BatchResult(
+    line="L1",
+    batch_id="L1-00007",
+    start=1000.0,
+    end=4600.0,
+    state=BatchState.COMPLETE,
+    chemistry="NCMA",
+    feed_form="cells",
+    streams=(
+        StreamMass("feed", 4000.0, "totalizer", 1000, 4600),
+        StreamMass("black_mass", 2348.0, "weighing", 0, 0),
+        StreamMass("loss", 70.0, "balance", 0, 0),
+    ),
+    yields={"black_mass": 0.587, "loss": 0.0175},
+    closure=0.9825,
+)
+SNAP = MetricsSnapshot(
+    line="L1",
+    wall_now=100.0,
+    last_batch=LAST,
+    completed_total=7,
+    stream_grams_total={"feed": 28_000_000.0, "black_mass": 16_000_000.0},
+    live=LiveBatch(
+        batch_id="L1-00008",
+        start=5200.0,
+        chemistry="LFP",
+        feed_form="packs",
+        masses_kg={"feed": 1000.0, "black_mass": 250.0},
+        start_observed=True,
+    ),
+    plant_time=9000.0,
+    process=(ProcessValue(metric="shredder_oxygen_ratio", help="O2", value=0.021),),
+    collectors=(CollectorHealth("opcua", ConnState.CONNECTED, 2, {"good": 50, "bad": 1}, 97.5, 0, 24),),
+    rejected={("opcua", "bad_quality"): 1},
+)
+
+
+def scrape() -> str:
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(SnapshotCollector(lambda: SNAP))
+    return generate_latest(reg).decode()
+
+
+def values() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    out = {}
+    for fam in text_string_to_metric_families(scrape()):
+        for s in fam.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def test_units_and_values() -> None:
+    v = values()
+    assert v[("blackmass_batch_mass_grams", (("line", "L1"), ("stream", "black_mass")))] == 2_348_000.0
+    assert v[("blackmass_batch_yield_ratio", (("line", "L1"), ("stream", "black_mass")))] == 0.587
+    assert v[("blackmass_stream_mass_grams_total", (("line", "L1"), ("stream", "feed")))] == 28_000_000.0
+    assert v[("blackmass_batches_completed_total", (("line", "L1"),))] == 7
+    assert v[("blackmass_batch_in_progress_yield_ratio", (("line", "L1"),))] == 0.25
+    assert v[("blackmass_collector_last_sample_age_seconds", (("line", "L1"), ("source", "opcua")))] == 2.5
+    assert v[("blackmass_collector_reconnects_total", (("line", "L1"), ("source", "opcua")))] == 2
+    assert v[("blackmass_shredder_oxygen_ratio", (("line", "L1"),))] == 0.021
+
+
+def test_batch_id_only_on_batch_info() -> None:
+    with_id = {name for (name, labels) in values() if any(k == "batch_id" for k, _ in labels)}
+    assert with_id == {"blackmass_batch_info"}
+
+
+def test_no_sample_timestamps() -> None:
+    for line in scrape().splitlines():
+        if line and not line.startswith("#"):
+            assert len(line.rsplit("}", 1)[-1].split()) == 1, line
+
+
+def test_promtool_lint_is_clean(promtool: str) -> None:
+    r = subprocess.run([promtool, "check", "metrics"], input=scrape(), capture_output=True, text=True)
+    assert (r.returncode, r.stdout.strip(), r.stderr.strip()) == (0, "", "")
+
+
+@pytest.mark.parametrize("field", ["last_batch", "live"])
+def test_empty_snapshot_parts(field: str) -> None:
+    from dataclasses import replace
+
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(SnapshotCollector(lambda: replace(SNAP, **{field: None})))
+    assert b"blackmass_batches_completed_total" in generate_latest(reg)
