@@ -12,10 +12,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# A fresh demo each time: DURATION wall seconds (default 180), SPEED plant seconds per second.
 run: $(STAMP)
-	$(BIN)/blackmass demo --data-dir $${DATA_DIR:-data/demo} --port $${PORT:-9464} --duration $${DURATION:-120}
+	rm -rf data/demo
+	$(BIN)/blackmass demo --data-dir data/demo --port $${PORT:-9464} --duration $${DURATION:-180} --speed $${SPEED:-600}
 
 test: $(STAMP)
+	./scripts/ensure-tools.sh
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
