@@ -1,18 +1,21 @@
-"""Wires one line: collector → queue → core engine → store → /metrics. Owns no math."""
+"""Wires one line: collectors → queue → core engine → store → /metrics. Owns no math."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import math
+import statistics
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from monitor.assay_import import Accountant, ImportSummary
+from monitor.collectors.lims import watch_inbox
 from monitor.collectors.opcua import ConnState, OpcuaCollector
 from monitor.config import MonitorConfig
 from monitor.core.engine import Engine
@@ -20,11 +23,13 @@ from monitor.core.results import BatchResult, BatchState
 from monitor.core.samples import Sample
 from monitor.exposition import G_PER_KG, MetricsSnapshot, ProcessValue, SnapshotCollector
 from monitor.http import make_app, serve
+from monitor.seeds import load_feed_grades
 from monitor.store import BatchStore
 
 log = logging.getLogger(__name__)
 
 BatchCallback = Callable[[BatchResult], None]
+BASELINE_BATCHES = 10  # rolling median of the last N batches of a chemistry
 
 
 class Monitor:
@@ -35,6 +40,7 @@ class Monitor:
         cfg: MonitorConfig,
         data_dir: Path,
         *,
+        seeds: Path,
         on_batch: BatchCallback | None = None,
         wall: Callable[[], float] = time.time,
         registry: CollectorRegistry | None = None,
@@ -42,6 +48,7 @@ class Monitor:
         self.cfg = cfg
         self.data_dir = Path(data_dir)
         self.store = BatchStore(self.data_dir / "blackmass.db")
+        self.accountant = Accountant(self.store, cfg.line, load_feed_grades(seeds))
         self.engine = Engine(cfg.line, settle_s=cfg.settle_s)
         self.on_batch = on_batch
         self._wall = wall
@@ -49,10 +56,15 @@ class Monitor:
         self.collector = OpcuaCollector(cfg.opcua, cfg.tag_addresses(), self.queue.put, wall=wall)
         self._process_tags = {p.tag: p for p in cfg.process}
         self._process_values: dict[str, float] = {}
-        self._completed = 0
+        self._counted: set[str] = set()  # batches whose masses are in the counters
+        self._final: set[str] = set()  # batches whose final metal masses are in the counters
         self._grams: dict[str, float] = {}
+        self._metal_grams: dict[tuple[str, str], float] = {}
+        self._baseline: dict[str, deque[float]] = {}
         self._last: BatchResult | None = None
-        self._load_totals()
+        self._last_assayed: BatchResult | None = None
+        for r in self.store.latest(line=cfg.line.line, include_partial=False):
+            self._note(r)  # counters continue from the store: a restart is not a counter reset
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=False)
         self._snapshot = self._build_snapshot()
         self.registry.register(SnapshotCollector(lambda: self._snapshot))
@@ -60,19 +72,31 @@ class Monitor:
 
     @property
     def completed(self) -> int:
-        return self._completed
+        return len(self._counted)
 
-    def _load_totals(self) -> None:
-        """Counters continue from the store, so a restart is not a counter reset for PromQL."""
-        for r in self.store.latest(line=self.cfg.line.line, include_partial=False):
-            self._count(r)
-
-    def _count(self, r: BatchResult) -> None:
-        self._completed += 1
-        for sm in r.streams:
-            if math.isfinite(sm.mass_kg) and sm.source != "balance":
-                self._grams[sm.stream] = self._grams.get(sm.stream, 0.0) + sm.mass_kg * G_PER_KG
-        self._last = r
+    def _note(self, r: BatchResult) -> None:
+        """Fold one stored version into counters, baselines and the 'last batch' values."""
+        if r.state is BatchState.PARTIAL:
+            return
+        if r.batch_id not in self._counted:
+            self._counted.add(r.batch_id)
+            for sm in r.streams:
+                if math.isfinite(sm.mass_kg) and sm.source != "balance":
+                    self._grams[sm.stream] = self._grams.get(sm.stream, 0.0) + sm.mass_kg * G_PER_KG
+            if math.isfinite(r.black_mass_yield) and r.chemistry:
+                self._baseline.setdefault(r.chemistry, deque(maxlen=BASELINE_BATCHES)).append(r.black_mass_yield)
+            self._last = r
+        elif self._last is not None and self._last.batch_id == r.batch_id:
+            self._last = r
+        if r.assay_status != "none":
+            self._last_assayed = r
+        if r.assay_status == "final" and r.batch_id not in self._final:
+            self._final.add(r.batch_id)
+            for m in r.metals:
+                for stream, kg in (("feed", m.feed_kg), ("black_mass", m.black_mass_kg)):
+                    if math.isfinite(kg):
+                        key = (m.element, stream)
+                        self._metal_grams[key] = self._metal_grams.get(key, 0.0) + kg * G_PER_KG
 
     def _build_snapshot(self) -> MetricsSnapshot:
         rejected: Counter[tuple[str, str]] = Counter()
@@ -87,8 +111,11 @@ class Monitor:
             line=self.cfg.line.line,
             wall_now=self._wall(),
             last_batch=self._last,
-            completed_total=self._completed,
+            last_assayed=self._last_assayed,
+            completed_total=len(self._counted),
             stream_grams_total=dict(self._grams),
+            metal_grams_total=dict(self._metal_grams),
+            yield_baseline={c: statistics.median(v) for c, v in self._baseline.items() if v},
             live=self.engine.live(),
             flushing=len(self.engine.flushing),
             plant_time=self.engine.watermark,
@@ -104,7 +131,7 @@ class Monitor:
             "line": self.cfg.line.line,
             "collector": h.state.value,
             "connected": h.state is ConnState.CONNECTED,
-            "batches_completed": self._completed,
+            "batches_completed": len(self._counted),
         }
 
     def _ingest(self, samples: list[Sample]) -> list[BatchResult]:
@@ -114,37 +141,43 @@ class Monitor:
         self.engine.ingest(samples)
         return self.engine.poll()
 
-    def _kept(self, saved: BatchResult | None) -> BatchResult | None:
+    def _kept(self, saved: BatchResult | None) -> None:
         if saved is None:  # identical to what the store already holds: never doubled
-            return None
-        if saved.state is not BatchState.PARTIAL:
-            self._count(saved)
+            return
+        self._note(saved)
         log.info(
-            "batch %s %s: feed %.1f kg, black mass %.1f kg, yield %.4f",
+            "batch %s v%d %s: feed %.1f kg, black mass %.1f kg, yield %.4f, assays %s",
             saved.batch_id,
+            saved.version,
             saved.state,
             saved.feed_kg,
             saved.mass("black_mass"),
             saved.black_mass_yield,
+            saved.assay_status,
         )
         if self.on_batch is not None:
             self.on_batch(saved)
-        return saved
 
-    def handle(self, samples: list[Sample]) -> list[BatchResult]:
-        """Run samples through the core and store the results (synchronous; replay and tests)."""
-        kept = [self._kept(self.store.save(r)) for r in self._ingest(samples)]
+    def _imported(self, summaries: list[ImportSummary]) -> None:
+        for summary in summaries:
+            for r in summary.updated:
+                self._kept(r)
         self._snapshot = self._build_snapshot()
-        return [r for r in kept if r is not None]
+
+    def handle(self, samples: list[Sample]) -> None:
+        """Run samples through the core and store the results (synchronous: replay and tests)."""
+        for result in self._ingest(samples):
+            self._kept(self.accountant.finalise(result))
+        self._snapshot = self._build_snapshot()
 
     async def process(self) -> None:
-        """The engine runs on the loop (one owner, no locks); only the SQLite commit leaves it."""
+        """The engine runs on the loop (one owner, no locks); only the SQLite work leaves it."""
         while True:
             batch = await self.queue.get()
             while not self.queue.empty():  # what is waiting goes in one go: one poll, one snapshot
                 batch.extend(self.queue.get_nowait())
             for result in self._ingest(batch):
-                self._kept(await asyncio.to_thread(self.store.save, result))
+                self._kept(await asyncio.to_thread(self.accountant.finalise, result))
             self._snapshot = self._build_snapshot()
 
     async def refresh(self, every_s: float = 1.0) -> None:
@@ -160,6 +193,9 @@ class Monitor:
                 tg.create_task(self.collector.run(), name="collector")
                 tg.create_task(self.process(), name="core")
                 tg.create_task(self.refresh(), name="refresh")
+                tg.create_task(
+                    watch_inbox(self.data_dir / "lims", self.accountant.import_file, self._imported), name="lims-inbox"
+                )
                 tg.create_task(
                     serve(
                         app, host or self.cfg.http.host, self.cfg.http.port if port is None else port, self.http_started

@@ -5,19 +5,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
+import math
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 from monitor.app import Monitor
+from monitor.assay_import import Accountant
+from monitor.balance_file import reconcile_file
 from monitor.collectors.browse import browse
 from monitor.config import load_config
 from monitor.core.results import BatchResult
 from monitor.demo import SimOptions, plant_server, run_demo
 from monitor.errors import MonitorError
 from monitor.reports import batches_frame, write_csv
+from monitor.seeds import load_feed_grades
 from monitor.store import BatchStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,6 +44,13 @@ def _sim_knobs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-noise", action="store_true", help="exact measurements (truth = what the scales say)")
     p.add_argument("--sim-config", default=DEFAULT_SIM, help="simulator TOML (default config/simulator.toml)")
     p.add_argument("--seeds", default="seeds", help="reference-data folder (default seeds/)")
+    p.add_argument(
+        "--assay-delay",
+        type=float,
+        default=8.0,
+        metavar="HOURS",
+        help="plant hours from a lot's last output to its final assays (preliminary at a quarter; 0 = final at once)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,6 +75,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--data-dir", required=True, type=Path)
     run.add_argument("--port", type=int, default=None, help="override [http] port")
     run.add_argument("--host", default=None, help="override [http] host (default 127.0.0.1)")
+    run.add_argument("--seeds", default="seeds", help="reference-data folder (default seeds/)")
+
+    assays = sub.add_parser("assays", help="lab assays (LIMS CSV)")
+    asub = assays.add_subparsers(dest="assays_cmd", required=True)
+    imp = asub.add_parser("import", help="import an assay file; all rows or none")
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--data-dir", required=True, type=Path)
+    imp.add_argument("--config", default=DEFAULT_PLANT)
+    imp.add_argument("--seeds", default="seeds")
+
+    rec = sub.add_parser(
+        "reconcile", help="reconcile one balance node from a CSV (stream,direction,measured_kg,rel_sigma)"
+    )
+    rec.add_argument("file", type=Path)
+    rec.add_argument("--json", action="store_true", help="machine-readable output")
 
     rep = sub.add_parser("report", help="export batch results")
     rep.add_argument("--data-dir", required=True, type=Path)
@@ -131,6 +158,14 @@ ROW = "{:<10} {:<8} {:<20} {:>8} {:>9} {:>8} {:>9}  {}"
 
 
 def print_batch(r: BatchResult) -> None:
+    """A row when a batch completes; a recovery line when its assays arrive (a later version)."""
+    if r.assay_status != "none":
+        rec = ", ".join(
+            f"{m.element.capitalize()} {m.recovery * 100:.1f}" for m in r.metals if not math.isnan(m.recovery)
+        )
+        print(f"  {r.batch_id} v{r.version} assays {r.assay_status}: recovery % {rec}", flush=True)
+        if r.version > 1:
+            return
     print(
         ROW.format(
             r.batch_id,
@@ -154,6 +189,7 @@ def _sim_options(a: argparse.Namespace) -> SimOptions:
         speed=a.speed,
         seed=a.seed,
         noise=not a.no_noise,
+        assay_delay_h=a.assay_delay,
     )
 
 
@@ -188,7 +224,7 @@ async def _run(a: argparse.Namespace) -> int:
     cfg = load_config(_path(a.config))
     if a.endpoint:
         cfg = cfg.with_endpoint(a.endpoint)
-    monitor = Monitor(cfg, a.data_dir, on_batch=print_batch)
+    monitor = Monitor(cfg, a.data_dir, seeds=_path(a.seeds), on_batch=print_batch)
     print(f"monitoring {cfg.opcua.endpoint}; store {a.data_dir / 'blackmass.db'}")
     await monitor.run(host=a.host, port=a.port)
     return 0
@@ -197,6 +233,46 @@ async def _run(a: argparse.Namespace) -> int:
 async def _browse(a: argparse.Namespace) -> int:
     async for path, node_id, value in browse(a.url, depth=a.depth):
         print(f"{path:<50} {node_id:<60} {value!r}")
+    return 0
+
+
+def cmd_assays_import(a: argparse.Namespace) -> int:
+    cfg = load_config(_path(a.config))
+    db = a.data_dir / "blackmass.db"
+    if not db.exists():
+        raise MonitorError(f"{db}: no batch store here (hint: --data-dir of a monitor or demo run)")
+    store = BatchStore(db)
+    try:
+        summary = Accountant(store, cfg.line, load_feed_grades(_path(a.seeds))).import_file(a.file)
+    finally:
+        store.close()
+    if summary.duplicate_file:
+        print(f"{a.file}: already imported, nothing changed")
+        return 0
+    print(
+        f"{a.file}: {summary.rows} assays imported; {len(summary.updated)} batches recomputed"
+        + (f"; waiting for batches {', '.join(summary.pending)}" if summary.pending else "")
+    )
+    for r in summary.updated:
+        print(
+            f"  {r.batch_id} v{r.version}: assays {r.assay_status}, "
+            + ", ".join(f"{m.element} {m.recovery * 100:.1f} %" for m in r.metals if not math.isnan(m.recovery))
+        )
+    return 0
+
+
+def cmd_reconcile(a: argparse.Namespace) -> int:
+    out = reconcile_file(a.file)
+    if a.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    print(f"{'stream':<16} {'dir':<4} {'measured kg':>12} {'reconciled kg':>14} {'sd kg':>9} {'z':>6}")
+    for s in out["streams"]:
+        m = "" if s["measured_kg"] is None else f"{s['measured_kg']:.1f}"
+        z = "" if s["z"] is None else f"{s['z']:.2f}"
+        print(f"{s['stream']:<16} {s['direction']:<4} {m:>12} {s['reconciled_kg']:>14.1f} {s['sd_kg']:>9.1f} {z:>6}")
+    p = "n/a (no redundancy)" if out["p_value"] is None else f"{out['p_value']:.4f}"
+    print(f"imbalance {out['imbalance_kg']:.1f} kg; gamma {out['gamma']:.3f}, dof {out['dof']}, p {p}")
     return 0
 
 
@@ -210,6 +286,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_report(a)
         if a.cmd == "check-config":
             return cmd_check_config(a)
+        if a.cmd == "assays":
+            return cmd_assays_import(a)
+        if a.cmd == "reconcile":
+            return cmd_reconcile(a)
         runner = {"demo": _demo, "simulate": _simulate, "run": _run, "browse": _browse}[a.cmd]
         with contextlib.suppress(KeyboardInterrupt):
             return asyncio.run(runner(a))

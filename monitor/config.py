@@ -127,7 +127,7 @@ def _stream(r: _Reader, name: str) -> StreamSpec:
     if direction not in ("in", "out"):
         raise ConfigError(r.where, f"streams.{name}.direction", "'in' or 'out'", direction)
     tag = r.opt_text("tag")
-    if kind is not SourceKind.UNMEASURED and tag is None:
+    if kind not in (SourceKind.UNMEASURED, SourceKind.ESTIMATE) and tag is None:
         raise ConfigError(
             r.where,
             f"streams.{name}.tag",
@@ -155,6 +155,7 @@ def _stream(r: _Reader, name: str) -> StreamSpec:
         rollover=r.opt_num("rollover", lo=1.0),
         max_gap_s=r.num("max_gap_s", 600.0, lo=0.0),
         plausible_max=r.opt_num("plausible_max", lo=0.0),
+        estimate_ratio=r.num("estimate_ratio", 0.0, lo=0.0, hi=1.0),
     )
 
 

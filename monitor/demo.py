@@ -9,10 +9,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from monitor.app import BatchCallback, Monitor
 from monitor.config import load_config
 from monitor.simulator.clock import PlantClock
 from monitor.simulator.composition import load_seeds
+from monitor.simulator.lims import Lab
 from monitor.simulator.plant import Plant, load_schedule
 from monitor.simulator.server import PlantServer, TruthWriter
 from monitor.simulator.settings import load_sim_config
@@ -35,6 +38,7 @@ class SimOptions:
     seed: int = 1
     noise: bool = True
     t0: float | None = None
+    assay_delay_h: float = 8.0
 
 
 def plant_server(o: SimOptions, endpoint: str, *, start_on_subscribe: bool = True) -> PlantServer:
@@ -42,11 +46,13 @@ def plant_server(o: SimOptions, endpoint: str, *, start_on_subscribe: bool = Tru
     t0 = float(int(time.time())) if o.t0 is None else o.t0
     plant = Plant(cfg, load_seeds(o.seeds), load_schedule(o.seeds / "demo_lots.csv"), t0=t0, seed=o.seed, noise=o.noise)
     o.data_dir.mkdir(parents=True, exist_ok=True)
+    lab = Lab(o.data_dir / "lims", np.random.default_rng(o.seed + 10_000), o.noise, o.assay_delay_h)
     return PlantServer(
         plant,
         PlantClock(t0, o.speed),
         endpoint,
         TruthWriter(o.data_dir / "ground_truth.csv"),
+        lab=lab,
         start_on_subscribe=start_on_subscribe,
     )
 
@@ -58,12 +64,11 @@ async def run_demo(
     port: int,
     duration: float | None,
     on_batch: BatchCallback | None = None,
-    on_ready: BatchCallback | None = None,
 ) -> Monitor:
     """Run simulator + monitor until `duration` wall seconds have passed; returns the monitor."""
     endpoint = f"opc.tcp://127.0.0.1:{free_port()}/blackmass"
     server = plant_server(o, endpoint)
-    monitor = Monitor(load_config(config).with_endpoint(endpoint), o.data_dir, on_batch=on_batch)
+    monitor = Monitor(load_config(config).with_endpoint(endpoint), o.data_dir, seeds=o.seeds, on_batch=on_batch)
     await server.start()
     log.info("demo: simulator %s, /metrics on port %d", endpoint, port)
     try:

@@ -32,8 +32,11 @@ class MetricsSnapshot:
     line: str
     wall_now: float
     last_batch: BatchResult | None = None
+    last_assayed: BatchResult | None = None
     completed_total: int = 0
     stream_grams_total: Mapping[str, float] = field(default_factory=dict)
+    metal_grams_total: Mapping[tuple[str, str], float] = field(default_factory=dict)  # (metal, stream) -> g
+    yield_baseline: Mapping[str, float] = field(default_factory=dict)  # chemistry -> ratio
     live: LiveBatch | None = None
     flushing: int = 0
     plant_time: float = math.nan
@@ -55,6 +58,7 @@ class SnapshotCollector(Collector):
         s = self._snapshot()
         line = s.line
         yield from _batch_families(s, line)
+        yield from _metal_families(s, line)
         yield from _live_families(s, line)
         for p in s.process:
             g = GaugeMetricFamily(f"blackmass_{p.metric}", p.help or p.metric, labels=["line"])
@@ -117,6 +121,88 @@ def _batch_families(s: MetricsSnapshot, line: str) -> Iterator[Metric]:
     )
     q.add_metric([line], len(b.flags))
     yield q
+
+
+def _gauge(name: str, doc: str, line: str, value: float, unit: str = "") -> Metric:
+    g = GaugeMetricFamily(name, doc, labels=["line"], unit=unit)
+    if math.isfinite(value):
+        g.add_metric([line], value)
+    return g
+
+
+def _metal_families(s: MetricsSnapshot, line: str) -> Iterator[Metric]:
+    grams = CounterMetricFamily(
+        "blackmass_metal_mass",
+        "Element mass of batches with final assays, grams",
+        labels=["line", "metal", "stream"],
+        unit="grams",
+    )
+    for (metal, stream), g in sorted(s.metal_grams_total.items()):
+        grams.add_metric([line, metal, stream], g)
+    yield grams
+    base = GaugeMetricFamily(
+        "blackmass_yield_baseline",
+        "Median black-mass yield of the last batches of a chemistry",
+        labels=["line", "chemistry"],
+        unit="ratio",
+    )
+    for chem, v in sorted(s.yield_baseline.items()):
+        base.add_metric([line, chem], v)
+    yield base
+    b = s.last_batch
+    if b is not None:
+        info = GaugeMetricFamily(
+            "blackmass_batch_last_info",
+            "Chemistry and feed form of the last completed batch",
+            labels=["line", "chemistry", "feed_form"],
+        )
+        info.add_metric([line, b.chemistry, b.feed_form], 1)
+        yield info
+        measured = sum(x.mass_kg for x in b.streams if x.source not in ("balance",) and x.stream != "feed")
+        yield _gauge(
+            "blackmass_batch_unaccounted_loss_grams",
+            "Feed minus every measured product of the last completed batch",
+            line,
+            (b.feed_kg - measured) * G_PER_KG,
+        )
+        if b.balance is not None:
+            yield _gauge(
+                "blackmass_batch_balance_p_value",
+                "p-value of the last completed batch's balance test "
+                "(chi-squared); below 0.01 the data are inconsistent",
+                line,
+                b.balance.p_value,
+            )
+            yield _gauge(
+                "blackmass_batch_yield_reconciled_ratio",
+                "Reconciled black-mass yield of the last completed batch",
+                line,
+                b.balance.yield_reconciled,
+            )
+            yield _gauge(
+                "blackmass_batch_yield_sd_ratio",
+                "Standard deviation of the reconciled black-mass yield",
+                line,
+                b.balance.yield_sd,
+            )
+    a = s.last_assayed
+    if a is not None:
+        rec = GaugeMetricFamily(
+            "blackmass_batch_recovery",
+            "Recovery into black mass of the last assayed batch",
+            labels=["line", "metal"],
+            unit="ratio",
+        )
+        for m in a.metals:
+            if math.isfinite(m.recovery):
+                rec.add_metric([line, m.element], m.recovery)
+        yield rec
+        yield _gauge(
+            "blackmass_batch_assays_final",
+            "1 when the last assayed batch's assays are final, 0 when preliminary",
+            line,
+            1.0 if a.assay_status == "final" else 0.0,
+        )
 
 
 def _live_families(s: MetricsSnapshot, line: str) -> Iterator[Metric]:

@@ -7,59 +7,104 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
 from monitor.core.results import BatchResult
 
 PRODUCTS = ("black_mass", "ferrous", "aluminium", "copper", "light_fraction", "condensate", "fines", "loss")
+METALS = ("ni", "co", "mn", "li", "cu", "al", "fe")
+NAN = float("nan")
+
+COLUMNS: list[tuple[str, Any]] = [
+    ("batch_id", pl.String),
+    ("line", pl.String),
+    ("state", pl.String),
+    ("version", pl.Int64),
+    ("chemistry", pl.String),
+    ("feed_form", pl.String),
+    ("supplier", pl.String),
+    ("start", pl.String),
+    ("end", pl.String),
+    ("feed_kg", pl.Float64),
+    *[(f"{s}_kg", pl.Float64) for s in PRODUCTS],
+    ("black_mass_yield", pl.Float64),
+    ("closure", pl.Float64),
+    ("black_mass_yield_reconciled", pl.Float64),
+    ("black_mass_yield_sd", pl.Float64),
+    ("balance_gamma", pl.Float64),
+    ("balance_dof", pl.Int64),
+    ("balance_p_value", pl.Float64),
+    ("suspect", pl.String),
+    ("assay_status", pl.String),
+    ("feed_grade_source", pl.String),
+    *[(f"recovery_{el}", pl.Float64) for el in METALS],
+    *[(f"recovery_{el}_reconciled", pl.Float64) for el in METALS],
+    *[(f"recovery_{el}_sd", pl.Float64) for el in METALS],
+    *[(f"feed_{el}_kg", pl.Float64) for el in METALS],
+    *[(f"black_mass_{el}_kg", pl.Float64) for el in METALS],
+    ("rejected_samples", pl.Int64),
+    ("flags", pl.String),
+]
 
 
 def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def batches_frame(results: Sequence[BatchResult]) -> pl.DataFrame:
-    """One row per batch; masses in kg, yields and closure as ratios 0–1."""
-    rows = []
-    for r in results:
-        row: dict[str, object] = {
-            "batch_id": r.batch_id,
-            "line": r.line,
-            "state": r.state.value,
-            "version": r.version,
-            "chemistry": r.chemistry,
-            "feed_form": r.feed_form,
-            "supplier": r.supplier,
-            "start": iso(r.start),
-            "end": iso(r.end),
-            "feed_kg": r.feed_kg,
-        }
-        for s in PRODUCTS:
-            row[f"{s}_kg"] = r.mass(s)
-        row["black_mass_yield"] = r.black_mass_yield
-        row["closure"] = r.closure
-        row["rejected_samples"] = r.rejected_samples
-        row["flags"] = ";".join(r.flags)
-        rows.append(row)
-    schema = {
-        "batch_id": pl.String,
-        "line": pl.String,
-        "state": pl.String,
-        "version": pl.Int64,
-        "chemistry": pl.String,
-        "feed_form": pl.String,
-        "supplier": pl.String,
-        "start": pl.String,
-        "end": pl.String,
-        "feed_kg": pl.Float64,
-        **{f"{s}_kg": pl.Float64 for s in PRODUCTS},
-        "black_mass_yield": pl.Float64,
-        "closure": pl.Float64,
-        "rejected_samples": pl.Int64,
-        "flags": pl.String,
+def batch_row(r: BatchResult) -> dict[str, object]:
+    """One batch as report columns; unknown values are NaN (written as empty cells)."""
+    row: dict[str, object] = {
+        "batch_id": r.batch_id,
+        "line": r.line,
+        "state": r.state.value,
+        "version": r.version,
+        "chemistry": r.chemistry,
+        "feed_form": r.feed_form,
+        "supplier": r.supplier,
+        "start": iso(r.start),
+        "end": iso(r.end),
+        "feed_kg": r.feed_kg,
+        "black_mass_yield": r.black_mass_yield,
+        "closure": r.closure,
+        "assay_status": r.assay_status,
+        "rejected_samples": r.rejected_samples,
+        "flags": ";".join(r.flags),
     }
-    return pl.DataFrame(rows, schema=schema, orient="row")
+    for s in PRODUCTS:
+        row[f"{s}_kg"] = r.mass(s)
+    b = r.balance
+    row.update(
+        {
+            "black_mass_yield_reconciled": b.yield_reconciled if b else NAN,
+            "black_mass_yield_sd": b.yield_sd if b else NAN,
+            "balance_gamma": b.gamma if b else NAN,
+            "balance_dof": b.dof if b else 0,
+            "balance_p_value": b.p_value if b else NAN,
+            "suspect": b.suspect if b else "",
+            "feed_grade_source": r.metals[0].feed_grade_source if r.metals else "",
+        }
+    )
+    for el in METALS:
+        m = r.metal(el)
+        row[f"recovery_{el}"] = m.recovery if m else NAN
+        row[f"recovery_{el}_reconciled"] = m.recovery_reconciled if m else NAN
+        row[f"recovery_{el}_sd"] = m.recovery_sd if m else NAN
+        row[f"feed_{el}_kg"] = m.feed_kg if m else NAN
+        row[f"black_mass_{el}_kg"] = m.black_mass_kg if m else NAN
+    return row
+
+
+def batches_frame(results: Sequence[BatchResult]) -> pl.DataFrame:
+    """One row per batch; masses in kg, yields, recoveries and closure as ratios 0–1."""
+    names = [n for n, _ in COLUMNS]
+    data = {n: [] for n in names}  # type: dict[str, list[object]]
+    for r in results:
+        row = batch_row(r)
+        for n in names:
+            data[n].append(row[n])
+    return pl.DataFrame(data, schema=dict(COLUMNS))
 
 
 def write_csv(frame: pl.DataFrame, out: str | Path) -> None:

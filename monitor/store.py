@@ -17,6 +17,8 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+from monitor.core.assays import Assay
+from monitor.core.metals import Balance, ElementAccount, StreamBalance
 from monitor.core.results import BatchResult, BatchState, StreamMass
 from monitor.errors import StoreError
 
@@ -42,6 +44,28 @@ CREATE TABLE IF NOT EXISTS batch_versions (
     PRIMARY KEY (line, batch_id, version)
 );
 CREATE INDEX IF NOT EXISTS batch_versions_start ON batch_versions (start_ts);
+CREATE TABLE IF NOT EXISTS assay_files (
+    sha256 TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    rows INTEGER NOT NULL,
+    imported_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS assays (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    batch_id TEXT NOT NULL,
+    stream TEXT NOT NULL,
+    element TEXT NOT NULL,
+    value_pct REAL NOT NULL,
+    status TEXT NOT NULL,
+    sample_id TEXT NOT NULL,
+    bag_id TEXT NOT NULL,
+    lab TEXT NOT NULL,
+    method TEXT NOT NULL,
+    moisture_pct REAL,
+    source TEXT NOT NULL,
+    imported_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS assays_batch ON assays (batch_id);
 """
 
 
@@ -58,8 +82,21 @@ def result_to_json(r: BatchResult) -> str:
 def result_from_json(text: str) -> BatchResult:
     d: dict[str, Any] = json.loads(text)
     d["state"] = BatchState(d["state"])
-    d["streams"] = tuple(StreamMass(**{**s, "flags": tuple(s["flags"])}) for s in d["streams"])
+    d["streams"] = tuple(
+        StreamMass(**{**s, "flags": tuple(s["flags"]), "items": tuple(tuple(i) for i in s.get("items", ()))})
+        for s in d["streams"]
+    )
     d["flags"] = tuple(d["flags"])
+    d["metals"] = tuple(ElementAccount(**m) for m in d.get("metals", ()))
+    if d.get("balance") is not None:
+        b = d["balance"]
+        d["balance"] = Balance(
+            **{
+                **b,
+                "streams": tuple(StreamBalance(**x) for x in b["streams"]),
+                "elements_used": tuple(b["elements_used"]),
+            }
+        )
     return BatchResult(**d)
 
 
@@ -164,6 +201,53 @@ class BatchStore:
         with self._lock:
             rows = self._db.execute(sql, args).fetchall()
         return [result_from_json(r[0]) for r in rows]
+
+    def import_assays(self, records: list[Assay], source: str, sha256: str, *, now: float | None = None) -> int | None:
+        """Store a file's assays in one transaction; None when this exact file was imported before."""
+        when = time.time() if now is None else now
+        try:
+            with self._tx() as db:
+                if db.execute("SELECT 1 FROM assay_files WHERE sha256=?", (sha256,)).fetchone():
+                    return None
+                db.executemany(
+                    "INSERT INTO assays (batch_id, stream, element, value_pct, status, sample_id, bag_id, lab, method, "
+                    "moisture_pct, source, imported_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    [
+                        (
+                            a.batch_id,
+                            a.stream,
+                            a.element,
+                            a.value_pct,
+                            a.status,
+                            a.sample_id,
+                            a.bag_id,
+                            a.lab,
+                            a.method,
+                            a.moisture_pct,
+                            source,
+                            when,
+                        )
+                        for a in records
+                    ],
+                )
+                db.execute("INSERT INTO assay_files VALUES (?,?,?,?)", (sha256, source, len(records), when))
+                return len(records)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot store assays from {source}: {exc}") from exc
+
+    def assays(self, batch_id: str) -> list[Assay]:
+        """The batch's assays; a later import of the same assay (same identity) replaces the earlier."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT batch_id, stream, element, value_pct, status, sample_id, bag_id, lab, method, moisture_pct "
+                "FROM assays WHERE batch_id=? ORDER BY id",
+                (batch_id,),
+            ).fetchall()
+        latest: dict[tuple[str, ...], Assay] = {}
+        for r in rows:
+            a = Assay(*r)
+            latest[(a.stream, a.element, a.status, a.sample_id, a.bag_id)] = a
+        return list(latest.values())
 
     def history(self, line: str, batch_id: str) -> list[tuple[BatchResult, str, float]]:
         """Every version of one batch with the reason and time it was recorded, oldest first."""

@@ -192,6 +192,7 @@ class Engine:
         t0, t1 = start + s.delay_s, end + s.delay_s
         ts, v = self._numeric[s.tag].arrays()
         flags: list[str] = []
+        items: tuple[tuple[str, float], ...] = ()
         if s.source is SourceKind.TOTALIZER:
             cm = counter_mass(ts, v, t0, t1, rollover=s.rollover)
             mass = cm.mass
@@ -207,10 +208,10 @@ class Engine:
             flags += ["estimated"] * bool(fm.gaps) + ["window_not_covered"] * (not fm.covered)
         else:
             wm = weighed_mass(self._weighings(s), t0, t1, already_counted=frozenset(self._counted_bags))
-            mass = wm.mass
+            mass, items = wm.mass, wm.items
             flags += ["duplicate_bags"] * bool(wm.duplicates)
         n = int(((ts > t0) & (ts <= t1)).sum())
-        return StreamMass(s.name, mass, s.source.value, t0, t1, n, tuple(flags)), flags
+        return StreamMass(s.name, mass, s.source.value, t0, t1, n, tuple(flags), items), flags
 
     def _weighings(self, s: StreamSpec) -> list[Weighing]:
         """Pair each net weight with the bag id stamped at the same source time."""
@@ -239,15 +240,12 @@ class Engine:
             sm, sflags = self._stream_mass(s, w.start, w.end)
             streams.append(sm)
             flags += [f"{s.name}:{f}" for f in sflags]
-            if s.source is SourceKind.WEIGHING:
-                self._counted_bags.extend(
-                    w.bag_id for w in self._weighings(s) if sm.window_start < w.ts <= sm.window_end
-                )
+            self._counted_bags.extend(bag for bag, _ in sm.items)
         masses = {sm.stream: sm.mass_kg for sm in streams}
         feed_kg = masses.get(self.spec.feed.name, math.nan)
         measured = {k: m for k, m in masses.items() if k != self.spec.feed.name}
         for s in self.spec.products:
-            if s.source is SourceKind.UNMEASURED:
+            if s.source in (SourceKind.UNMEASURED, SourceKind.ESTIMATE):
                 est = feed_kg - sum(measured.values())
                 streams.append(StreamMass(s.name, est, "balance", w.start, w.end, 0, ("estimated",)))
                 masses[s.name] = est

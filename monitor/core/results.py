@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from monitor.core.metals import Balance, ElementAccount
+
 
 class BatchState(StrEnum):
     FEEDING = "feeding"
@@ -23,6 +25,7 @@ class StreamMass:
     window_end: float
     samples: int = 0
     flags: tuple[str, ...] = ()
+    items: tuple[tuple[str, float], ...] = ()  # weighings: (bag id, net kg)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,12 +44,25 @@ class BatchResult:
     flags: tuple[str, ...] = ()
     rejected_samples: int = 0
     version: int = 1
+    metals: tuple[ElementAccount, ...] = ()
+    balance: Balance | None = None
+    assay_status: str = "none"  # of the black mass: "none" | "preliminary" | "final"
 
     def mass(self, stream: str) -> float:
         for s in self.streams:
             if s.stream == stream:
                 return s.mass_kg
         return float("nan")
+
+    def metal(self, element: str) -> ElementAccount | None:
+        return next((m for m in self.metals if m.element == element), None)
+
+    @property
+    def bags(self) -> dict[str, float]:
+        for s in self.streams:
+            if s.stream == "black_mass":
+                return dict(s.items)
+        return {}
 
     @property
     def feed_kg(self) -> float:

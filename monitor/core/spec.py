@@ -20,7 +20,8 @@ class SourceKind(StrEnum):
     TOTALIZER = "totalizer"
     WEIGHING = "weighing"
     FLOW = "flow"
-    UNMEASURED = "unmeasured"
+    ESTIMATE = "estimate"  # not measured; a prior of estimate_ratio × feed, σ = accuracy × prior
+    UNMEASURED = "unmeasured"  # not measured; closes the balance, no redundancy
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,6 +42,7 @@ class StreamSpec:
     rollover: float | None = None
     max_gap_s: float = 600.0
     plausible_max: float | None = None
+    estimate_ratio: float = 0.0
 
 
 @dataclass(frozen=True, kw_only=True)

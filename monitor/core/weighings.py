@@ -18,7 +18,7 @@ class WeighedMass:
     mass: float
     bags: int
     duplicates: int
-    bag_ids: tuple[str, ...]
+    items: tuple[tuple[str, float], ...]  # (bag id, net kg) counted
 
 
 def weighed_mass(
@@ -30,7 +30,7 @@ def weighed_mass(
     (after a reconnect, a replay or a re-weigh) never counts twice.
     """
     seen: set[str] = set(already_counted)
-    total, ids, dups = 0.0, [], 0
+    total, items, dups = 0.0, [], 0
     for w in sorted(weighings, key=lambda w: w.ts):
         if not (t0 < w.ts <= t1):
             continue
@@ -38,6 +38,6 @@ def weighed_mass(
             dups += 1
             continue
         seen.add(w.bag_id)
-        ids.append(w.bag_id)
+        items.append((w.bag_id, w.net_kg))
         total += w.net_kg
-    return WeighedMass(mass=total, bags=len(ids), duplicates=dups, bag_ids=tuple(ids))
+    return WeighedMass(mass=total, bags=len(items), duplicates=dups, items=tuple(items))

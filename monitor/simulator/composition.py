@@ -7,6 +7,7 @@ modelled engineering defaults [M] tuned to the yields in shared/reference/domain
 from __future__ import annotations
 
 import csv
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +37,7 @@ SPLITS: dict[str, dict[str, float]] = {
     "carbon_binder": {"black_mass": 0.85, "fines": 0.05, "light_fraction": 0.05, "loss": 0.05},
     "al_foil": {"aluminium": 0.93, "black_mass": 0.03, "light_fraction": 0.02, "copper": 0.02},
     "cu_foil": {"copper": 0.94, "black_mass": 0.03, "aluminium": 0.02, "light_fraction": 0.01},
-    "solvent": {"condensate": 0.90, "loss": 0.10},
+    "solvent": {"condensate": 0.88, "black_mass": 0.02, "loss": 0.10},  # residual solvent = moisture
     "lipf6": {"black_mass": 0.80, "fines": 0.05, "loss": 0.15},
     "separator": {"light_fraction": 0.90, "black_mass": 0.03, "aluminium": 0.03, "copper": 0.03, "loss": 0.01},
     "casing_al": {"aluminium": 0.95, "light_fraction": 0.02, "black_mass": 0.01, "copper": 0.02},
@@ -141,6 +142,31 @@ def stream_fractions(components: Mapping[str, float]) -> dict[str, float]:
     return out
 
 
+VOLATILE = ("solvent",)  # leaves at the lab's drying step: the assay's moisture
+
+
+def stream_assays(
+    seeds: Seeds, chemistry: str, components: Mapping[str, float]
+) -> dict[str, tuple[float, dict[str, float]]]:
+    """What a perfect lab reports per stream: (moisture fraction, dry element fractions)."""
+    out: dict[str, tuple[float, dict[str, float]]] = {}
+    for stream in STREAMS:
+        wet = volatile = 0.0
+        dry_el = dict.fromkeys(ELEMENTS, 0.0)
+        for comp, frac in components.items():
+            share = frac * SPLITS[comp].get(stream, 0.0)
+            wet += share
+            if comp in VOLATILE:
+                volatile += share
+                continue
+            for el, ef in element_fractions(seeds, chemistry, comp).items():
+                dry_el[el] += share * ef
+        dry = wet - volatile
+        if wet > 0:
+            out[stream] = (volatile / wet, {el: (v / dry if dry > 0 else 0.0) for el, v in dry_el.items()})
+    return out
+
+
 def element_split(
     seeds: Seeds, chemistry: str, components: Mapping[str, float]
 ) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
@@ -153,3 +179,45 @@ def element_split(
             for stream, share in SPLITS[comp].items():
                 per_stream[stream][el] += frac * ef * share
     return feed, per_stream
+
+
+TYPICAL_FORMAT = {
+    "LCO": "pouch",
+    "NMC111": "prismatic_al",
+    "NMC532": "prismatic_al",
+    "NMC622": "prismatic_al",
+    "NMC811": "pouch",
+    "NCA": "cylindrical_steel",
+    "NCMA": "pouch",
+    "LFP": "prismatic_lfp",
+    "LMO": "prismatic_al",
+}
+
+
+def feed_composition_rows(seeds: Seeds) -> list[dict[str, str]]:
+    """The declared-grade table (seeds/feed_compositions.csv): element wt % per chemistry and form."""
+    rows = []
+    for chem in seeds.cams:
+        fmt = TYPICAL_FORMAT[chem]
+        for form in seeds.forms:
+            feed, _ = element_split(seeds, chem, lot_components(seeds, chem, fmt, form))
+            row = {"chemistry": chem, "feed_form": form, "cell_format": fmt}
+            row.update({el: f"{feed[el] * 100:.6g}" for el in ELEMENTS})
+            row["label"] = "M"
+            row["source"] = "component model over seeds/cell_formats.csv, feed_forms.csv, cam_stoichiometry.csv"
+            rows.append(row)
+    return rows
+
+
+def main() -> None:
+    """python -m monitor.simulator.composition SEEDS_DIR: rewrite SEEDS_DIR/feed_compositions.csv."""
+    folder = Path(sys.argv[1] if len(sys.argv) > 1 else "seeds")
+    rows = feed_composition_rows(load_seeds(folder))
+    with (folder / "feed_compositions.csv").open("w", newline="") as fh:
+        w = csv.DictWriter(fh, list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
+if __name__ == "__main__":
+    main()

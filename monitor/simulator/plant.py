@@ -21,6 +21,7 @@ from monitor.simulator.composition import (
     Seeds,
     element_split,
     lot_components,
+    stream_assays,
     stream_fractions,
 )
 
@@ -85,6 +86,8 @@ class Lot:
     feed_el: dict[str, float]
     stream_el: dict[str, dict[str, float]]
     bias: dict[str, float]
+    assay_truth: dict[str, tuple[float, dict[str, float]]] = field(default_factory=dict)
+    bags: list[tuple[str, float]] = field(default_factory=list)  # (bag id, weighed kg)
     fed_kg: float = 0.0
     end_ts: float | None = None
     last_step: int | None = None
@@ -186,6 +189,7 @@ class Plant:
             feed_el,
             stream_el,
             bias,
+            stream_assays(self.seeds, lt.chemistry, comp),
         )
 
     def step(self) -> tuple[float, dict[str, float | str], list[Lot]]:
@@ -266,6 +270,7 @@ class Plant:
         err = float(self.rng.normal(0.0, self.cfg.bag_sigma)) if self.noise else 0.0
         changed["BlackMass.BagId"] = bag[0]
         changed["BlackMass.BagNetWeight"] = bag[1] * (1 + err)
+        src.bags.append((bag[0], bag[1] * (1 + err)))
 
     def _process_values(self, feed_kg: float, bm_kg: float = 0.0) -> dict[str, float]:
         load = feed_kg * 3600.0 / self.cfg.step_s / self.cfg.feed_rate_kg_h  # 0 idle, ~1 nominal

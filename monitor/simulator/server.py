@@ -13,6 +13,7 @@ from typing import Any
 from asyncua import Server, ua
 
 from monitor.simulator.clock import PlantClock
+from monitor.simulator.lims import Lab
 from monitor.simulator.plant import TRUTH_COLUMNS, Plant, truth_row
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ class PlantServer:
     clock: PlantClock
     endpoint: str
     truth: TruthWriter | None = None
+    lab: Lab | None = None
     start_on_subscribe: bool = True  # the plant waits for its first client: a test rig sees every lot
 
     def __post_init__(self) -> None:
@@ -147,5 +149,9 @@ class PlantServer:
                 for lot in finished:
                     if self.truth is not None:
                         self.truth.write(truth_row(lot, self.plant.cfg.line))
+                    if self.lab is not None:
+                        self.lab.lot_finished(lot, ts)
                     log.info("simulator: lot %s outputs complete", lot.batch_id)
+                if self.lab is not None:
+                    self.lab.tick(ts)
             await asyncio.sleep(min(0.05, max(0.005, self.clock.wall_delay(step) / 2)))

@@ -34,7 +34,13 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, int]:
     data = tmp_path_factory.mktemp("demo")
     port = free_port()
     opts = SimOptions(
-        data_dir=data, sim_config=ROOT / "config/simulator.toml", seeds=ROOT / "seeds", speed=1200, seed=7, noise=False
+        data_dir=data,
+        sim_config=ROOT / "config/simulator.toml",
+        seeds=ROOT / "seeds",
+        speed=1200,
+        seed=7,
+        noise=False,
+        assay_delay_h=0,
     )
 
     async def both() -> tuple[str, int]:
@@ -72,8 +78,30 @@ def test_demo_batches_equal_ground_truth(demo_run: tuple[Path, str, int], capsys
         true_yield = float(t["black_mass_kg"]) / float(t["feed_kg"])
         worst = max(worst, abs(float(r["black_mass_yield"]) - true_yield) / true_yield)
         assert r["chemistry"] == t["chemistry"] and r["feed_form"] == t["feed_form"]
-        assert r["state"] == "complete" and r["flags"] == ""
+        assert r["state"] == "assayed" and r["assay_status"] == "final" and r["flags"] == ""
     assert worst <= 0.002, worst
+
+
+def test_noise_free_recoveries_equal_ground_truth(demo_run: tuple[Path, str, int]) -> None:
+    """Assays at batch end (--assay-delay 0): every recovery into black mass within 0.2 % of truth."""
+    data, _, _ = demo_run
+    assert main(["report", "--data-dir", str(data), "--format", "csv", "--out", str(data / "report2.csv")]) == 0
+    truth = {r["batch_id"]: r for r in csv.DictReader((data / "ground_truth.csv").open())}
+    compared, worst = 0, 0.0
+    for r in csv.DictReader((data / "report2.csv").open()):
+        t = truth.get(r["batch_id"])
+        if t is None:
+            continue
+        for el in ("ni", "co", "mn", "li", "cu", "al", "fe"):
+            fed = float(t[f"feed_{el}_kg"])
+            if fed <= 0:
+                assert r[f"recovery_{el}"] == ""  # nothing fed: unknown, not 0
+                continue
+            true_r = float(t[f"black_mass_{el}_kg"]) / fed
+            worst = max(worst, abs(float(r[f"recovery_{el}"]) - true_r) / max(true_r, 1e-3))
+            compared += 1
+        assert float(r["balance_p_value"]) > 0.01 and r["suspect"] == ""
+    assert compared >= 15 and worst <= 0.002, (compared, worst)
 
 
 def test_metrics_during_the_demo(demo_run: tuple[Path, str, int], promtool: str) -> None:

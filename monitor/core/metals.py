@@ -1,0 +1,283 @@
+"""Metal accounting (DESIGN §6) and the joint mass/element reconciliation (§7) of one batch."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from monitor.core.assays import RECOVERY_ELEMENTS, Assay, Grade, declared_grade, stream_grade
+from monitor.core.reconcile import locate_gross_error, reconcile
+from monitor.core.spec import LineSpec, SourceKind
+
+NAN = math.nan
+
+
+@dataclass(frozen=True, slots=True)
+class ElementAccount:
+    element: str
+    feed_grade: float  # mass fraction
+    feed_grade_source: str  # "assay" | "declared" | "none"
+    feed_kg: float
+    black_mass_grade: float
+    black_mass_kg: float
+    recovery: float  # E_bm / E_feed; NaN when unknown (never 0 for "not assayed")
+    status: str  # "final" | "preliminary" | "none" (black-mass assay)
+    stream_kg: dict[str, float] = field(default_factory=dict)  # assayed products
+    distribution: dict[str, float] = field(default_factory=dict)  # needs every product assayed
+    calc_head_grade: float = NAN
+    two_product: float = NAN
+    recovery_reconciled: float = NAN
+    recovery_sd: float = NAN
+
+
+@dataclass(frozen=True, slots=True)
+class StreamBalance:
+    stream: str
+    measured_kg: float  # NaN when unmeasured
+    reconciled_kg: float
+    sd_kg: float
+    z: float
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    gamma: float
+    dof: int
+    p_value: float
+    yield_reconciled: float
+    yield_sd: float
+    streams: tuple[StreamBalance, ...] = ()
+    suspect: str = ""  # the instrument a gross error points at, when identifiable
+    elements_used: tuple[str, ...] = ()
+
+
+def _ratio_sd(a: float, b: float, var_a: float, var_b: float, cov_ab: float) -> float:
+    """sd of a/b by the delta method."""
+    if b <= 0:
+        return NAN
+    v = var_a / b**2 + (a**2) * var_b / b**4 - 2 * a * cov_ab / b**3
+    return math.sqrt(max(v, 0.0))
+
+
+def _grades(
+    spec: LineSpec,
+    masses: Mapping[str, float],
+    bags: Mapping[str, float],
+    assays: Sequence[Assay],
+    declared: Mapping[str, float],
+    element: str,
+) -> tuple[Grade | None, dict[str, Grade]]:
+    feed = spec.feed.name
+    g_feed = stream_grade(assays, feed, element, masses.get(feed, NAN))
+    if g_feed is None and element in declared:
+        g_feed = declared_grade(declared[element], masses.get(feed, NAN))
+    products: dict[str, Grade] = {}
+    for s in spec.products:
+        if s.source in (SourceKind.UNMEASURED, SourceKind.ESTIMATE):
+            continue
+        g = stream_grade(assays, s.name, element, masses.get(s.name, NAN), bags if s.name == "black_mass" else None)
+        if g is not None:
+            products[s.name] = g
+    return g_feed, products
+
+
+def account_metals(
+    spec: LineSpec,
+    masses: Mapping[str, float],
+    bags: Mapping[str, float],
+    assays: Sequence[Assay],
+    declared: Mapping[str, float],
+    elements: Sequence[str] = RECOVERY_ELEMENTS,
+) -> tuple[ElementAccount, ...]:
+    """Per element: feed and black-mass content, recovery, distribution, head grade, two-product check."""
+    out = []
+    measured_products = [s.name for s in spec.products if s.source not in (SourceKind.UNMEASURED, SourceKind.ESTIMATE)]
+    feed_kg_total = masses.get(spec.feed.name, NAN)
+    for el in elements:
+        g_feed, prods = _grades(spec, masses, bags, assays, declared, el)
+        e_feed = g_feed.fraction * g_feed.dry_kg if g_feed else NAN
+        source = "none" if g_feed is None else ("declared" if g_feed.status == "declared" else "assay")
+        bm = prods.get("black_mass")
+        e_bm = bm.fraction * bm.dry_kg if bm else NAN
+        recovery = e_bm / e_feed if bm and g_feed and e_feed > 0 else NAN
+        stream_kg = {s: g.fraction * g.dry_kg for s, g in prods.items()}
+        all_assayed = set(measured_products) <= set(prods)
+        total_out = sum(stream_kg.values())
+        distribution = {s: v / total_out for s, v in stream_kg.items()} if all_assayed and total_out > 0 else {}
+        head = total_out / feed_kg_total if all_assayed and feed_kg_total > 0 else NAN
+        two = NAN
+        tails = [s for s in prods if s != "black_mass"]
+        if bm and g_feed and tails:
+            t_dry = sum(prods[s].dry_kg for s in tails)
+            t = sum(stream_kg[s] for s in tails) / t_dry if t_dry > 0 else NAN
+            f, c = g_feed.fraction, bm.fraction
+            if f > 0 and c != t:
+                two = c * (f - t) / (f * (c - t))
+        out.append(
+            ElementAccount(
+                element=el,
+                feed_grade=g_feed.fraction if g_feed else NAN,
+                feed_grade_source=source,
+                feed_kg=e_feed,
+                black_mass_grade=bm.fraction if bm else NAN,
+                black_mass_kg=e_bm,
+                recovery=recovery,
+                status=bm.status if bm else "none",
+                stream_kg=stream_kg,
+                distribution=distribution,
+                calc_head_grade=head,
+                two_product=two,
+            )
+        )
+    return tuple(out)
+
+
+class _System:
+    """Variables, their covariance and the linear balances, built up one stream at a time."""
+
+    def __init__(self) -> None:
+        self.x: list[float] = []
+        self.measured: list[bool] = []
+        self.cov: dict[tuple[int, int], float] = {}
+        self.balances: list[dict[int, float]] = []
+
+    def add(self, value: float, var: float | None) -> int:
+        """A variable; var None means unmeasured."""
+        self.x.append(value if var is not None else 0.0)
+        self.measured.append(var is not None)
+        j = len(self.x) - 1
+        if var is not None:
+            self.cov[(j, j)] = var
+        return j
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        n = len(self.x)
+        A = np.zeros((len(self.balances), n))
+        for k, row in enumerate(self.balances):
+            for j, coef in row.items():
+                A[k, j] = coef
+        V = np.zeros((n, n))
+        for (i, j), v in self.cov.items():
+            V[i, j] = v
+        return np.array(self.x), V, A, np.array(self.measured)
+
+
+def reconcile_batch(
+    spec: LineSpec,
+    masses: Mapping[str, float],
+    bags: Mapping[str, float] | None = None,
+    assays: Sequence[Assay] = (),
+    declared: Mapping[str, float] | None = None,
+    elements: Sequence[str] = RECOVERY_ELEMENTS,
+) -> tuple[Balance, dict[str, tuple[float, float]]]:
+    """Reconcile masses and, where black mass and feed grades exist, element flows jointly.
+
+    Element flow = dry mass × grade, so its error shares the mass's (a covariance term) and adds
+    the assay's. The lost stream is a prior (estimate_ratio × feed, ± accuracy) and is taken to
+    carry the feed's grade ± 100 %. Returns the summary and per element (recovery, sd).
+    """
+    bags, declared = bags or {}, declared or {}
+    feed = spec.feed.name
+    feed_kg = masses.get(feed, NAN)
+    sysm = _System()
+    sign = {s.name: (1.0 if s.direction == "in" else -1.0) for s in spec.streams}
+    im: dict[str, int] = {}
+    for s in spec.streams:
+        if s.source is SourceKind.UNMEASURED:
+            im[s.name] = sysm.add(0.0, None)
+        elif s.source is SourceKind.ESTIMATE:
+            prior = s.estimate_ratio * feed_kg
+            im[s.name] = sysm.add(prior, max(s.accuracy * prior, 1e-6) ** 2)
+        else:
+            m = masses.get(s.name, NAN)
+            im[s.name] = sysm.add(m, max(s.accuracy * m, 1e-6) ** 2 if math.isfinite(m) else None)
+    sysm.balances.append({im[n]: sign[n] for n in im})
+    ie: dict[tuple[str, str], int] = {}
+    used: list[str] = []
+    for el in elements:
+        g_feed, prods = _grades(spec, masses, bags, assays, declared, el)
+        if g_feed is None or "black_mass" not in prods:
+            continue
+        grades: dict[str, Grade] = {feed: g_feed, **prods}
+        row: dict[int, float] = {}
+        for s in spec.streams:
+            i = im[s.name]
+            g = grades.get(s.name)
+            mass, var_m = sysm.x[i], sysm.cov.get((i, i))
+            if g is not None and var_m is not None and mass > 0:
+                dry = g.dry_kg / mass  # fraction of the weighed mass that is dry
+                j = sysm.add(g.fraction * g.dry_kg, (g.fraction * dry) ** 2 * var_m + (g.dry_kg * g.sigma) ** 2)
+                sysm.cov[(i, j)] = sysm.cov[(j, i)] = g.fraction * dry * var_m
+            elif s.source is SourceKind.ESTIMATE and var_m is not None:
+                e = mass * g_feed.fraction
+                j = sysm.add(e, max(e, 1e-6) ** 2 + var_m * g_feed.fraction**2)
+                sysm.cov[(i, j)] = sysm.cov[(j, i)] = g_feed.fraction * var_m
+            else:
+                j = sysm.add(0.0, None)
+            ie[(el, s.name)] = j
+            row[j] = sign[s.name]
+        sysm.balances.append(row)
+        used.append(el)
+    x, V, A, measured = sysm.arrays()
+    res = reconcile(x, V, A, measured)
+    i_f, i_b = im[feed], im["black_mass"]
+    y = res.x[i_b] / res.x[i_f] if res.x[i_f] > 0 else NAN
+    y_sd = _ratio_sd(res.x[i_b], res.x[i_f], res.cov[i_b, i_b], res.cov[i_f, i_f], res.cov[i_b, i_f])
+    recov = {}
+    for el in used:
+        a, b = ie[(el, "black_mass")], ie[(el, feed)]
+        r = res.x[a] / res.x[b] if res.x[b] > 0 else NAN
+        recov[el] = (float(r), _ratio_sd(res.x[a], res.x[b], res.cov[a, a], res.cov[b, b], res.cov[a, b]))
+    suspect = ""
+    if res.dof > 0 and res.p_value < 0.01:
+        suspect = _suspect(spec, x, V, A, measured, im, ie, used)
+    streams = tuple(
+        StreamBalance(
+            s.name,
+            masses.get(s.name, NAN)
+            if s.source in (SourceKind.TOTALIZER, SourceKind.WEIGHING, SourceKind.FLOW)
+            else NAN,
+            float(res.x[im[s.name]]),
+            float(res.sd[im[s.name]]),
+            float(res.z[im[s.name]]),
+        )
+        for s in spec.streams
+    )
+    return Balance(res.gamma, res.dof, res.p_value, float(y), y_sd, streams, suspect, tuple(used)), recov
+
+
+def _suspect(
+    spec: LineSpec,
+    x: np.ndarray,
+    V: np.ndarray,
+    A: np.ndarray,
+    measured: np.ndarray,
+    im: dict[str, int],
+    ie: dict[tuple[str, str], int],
+    used: list[str],
+) -> str:
+    """Name the one instrument (a scale, or one assay) whose bias explains the balances, if any."""
+    directions: dict[str, np.ndarray] = {}
+    for s in spec.streams:
+        i = im[s.name]
+        if not measured[i] or s.source is SourceKind.ESTIMATE:
+            continue
+        d = np.zeros(x.size)
+        d[i] = x[i]
+        for el in used:  # a scale error moves every element flow computed from that mass
+            j = ie[(el, s.name)]
+            if measured[j]:
+                d[j] = x[j]
+        directions[f"scale:{s.name}"] = d
+    for (el, name), j in ie.items():
+        if measured[j] and name != spec.feed.name and spec.stream(name).source is not SourceKind.ESTIMATE:
+            d = np.zeros(x.size)
+            d[j] = x[j]
+            directions[f"assay:{name}:{el}"] = d
+    found = locate_gross_error(x, V, A, directions, measured)
+    if found is not None and found.identifiable and found.statistic > 6.63:  # χ²(1) at 99 %
+        return found.name
+    return ""

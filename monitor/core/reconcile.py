@@ -1,0 +1,156 @@
+"""Data reconciliation by weighted least squares (DESIGN §7), on plain numpy arrays.
+
+    x̂ = x − V Aᵀ (A V Aᵀ)⁻¹ A x,   Cov(x̂) = V − V Aᵀ (A V Aᵀ)⁻¹ A V
+    γ = (Ax)ᵀ (A V Aᵀ)⁻¹ (Ax) ~ χ²(rank A),   z_k = |x_k − x̂_k| / sqrt(W_kk)
+
+Unmeasured variables are removed from the constraints by projection onto the left null space
+of their columns, then estimated from the balance (no redundancy for them). V may be a full
+covariance, so derived quantities (element flows that share a mass error) stay honest.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+Array = NDArray[np.float64]
+
+
+def chi2_sf(x: float, dof: int) -> float:
+    """P(χ²(dof) > x) for a whole number of degrees of freedom, exactly (no SciPy needed)."""
+    if dof <= 0:
+        return math.nan
+    if x <= 0:
+        return 1.0
+    h = x / 2.0
+    if dof % 2 == 0:  # Q(k, h) = e^-h Σ_{i<k} h^i / i!
+        term = total = math.exp(-h)
+        for i in range(1, dof // 2):
+            term *= h / i
+            total += term
+        return min(1.0, total)
+    total = math.erfc(math.sqrt(h))  # odd: erfc(√h) + e^-h Σ h^(i-1/2) / Γ(i+1/2)
+    term = math.exp(-h) * math.sqrt(h) / math.gamma(1.5)
+    for i in range(1, (dof - 1) // 2 + 1):
+        total += term
+        term *= h / (i + 0.5)
+    return min(1.0, total)
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    x: Array  # reconciled values (measured and unmeasured)
+    cov: Array  # their covariance
+    z: Array  # measurement test statistic; NaN for unmeasured
+    gamma: float  # global test statistic
+    dof: int  # redundancy (rank of the projected constraints)
+    p_value: float
+
+    @property
+    def sd(self) -> Array:
+        return np.sqrt(np.clip(np.diag(self.cov), 0.0, None))
+
+
+def reconcile(x: Array, cov: Array, A: Array, measured: NDArray[np.bool_] | None = None) -> Reconciled:
+    """Reconcile measurements x (covariance cov) to the linear balances A·x = 0.
+
+    Entries with measured == False are unknowns: their x and cov rows are ignored.
+    """
+    x = np.asarray(x, dtype=float)
+    A = np.atleast_2d(np.asarray(A, dtype=float))
+    n = x.size
+    m = np.ones(n, dtype=bool) if measured is None else np.asarray(measured, dtype=bool)
+    iy, iu = np.flatnonzero(m), np.flatnonzero(~m)
+    Ay, Au = A[:, iy], A[:, iu]
+    y = x[iy]
+    V = np.asarray(cov, dtype=float)[np.ix_(iy, iy)]
+    # Projection P with P·Au = 0: the balances that involve measured values only.
+    if iu.size:
+        u, s, _ = np.linalg.svd(Au, full_matrices=True)
+        rank_u = int(np.sum(s > 1e-12 * max(1.0, s.max(initial=0.0))))
+        P = u[:, rank_u:].T
+    else:
+        P = np.eye(A.shape[0])
+    B = P @ Ay
+    keep = np.linalg.svd(B, compute_uv=False) if B.size else np.zeros(0)
+    dof = int(np.sum(keep > 1e-12 * max(1.0, keep.max(initial=0.0))))
+    x_hat = x.copy()
+    cov_hat = np.zeros((n, n))
+    z = np.full(n, np.nan)
+    gamma = 0.0
+    if dof > 0:
+        r = B @ y
+        S = B @ V @ B.T
+        S_inv = np.linalg.pinv(S)
+        K = V @ B.T @ S_inv
+        y_hat = y - K @ r
+        W = K @ B @ V  # covariance of the adjustments
+        cov_y = V - W
+        gamma = float(r @ S_inv @ r)
+        wd = np.sqrt(np.clip(np.diag(W), 0.0, None))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z[iy] = np.where(wd > 0, np.abs(y - y_hat) / wd, 0.0)
+    else:
+        y_hat, cov_y = y, V
+        z[iy] = 0.0
+    x_hat[iy] = y_hat
+    cov_hat[np.ix_(iy, iy)] = cov_y
+    if iu.size:  # unknowns from the balances: Au·u = −Ay·ŷ (least squares)
+        G = -np.linalg.pinv(Au) @ Ay
+        x_hat[iu] = G @ y_hat
+        cov_hat[np.ix_(iu, iu)] = G @ cov_y @ G.T
+        cov_hat[np.ix_(iu, iy)] = G @ cov_y
+        cov_hat[np.ix_(iy, iu)] = (G @ cov_y).T
+    return Reconciled(x_hat, cov_hat, z, gamma, dof, chi2_sf(gamma, dof) if dof else math.nan)
+
+
+@dataclass(frozen=True)
+class Suspect:
+    name: str
+    statistic: float  # generalised likelihood ratio, ~χ²(1) with no gross error
+    identifiable: bool  # False when another candidate explains the residuals equally well
+
+
+def locate_gross_error(
+    x: Array, cov: Array, A: Array, directions: dict[str, Array], measured: NDArray[np.bool_] | None = None
+) -> Suspect | None:
+    """Which single bias explains the balance residuals best (GLR test).
+
+    `directions[name]` is the change of x a bias of that instrument causes (a scale error moves
+    a stream's mass and every element flow computed from it). Identifiable when the best
+    candidate's signature in the residual space is not (nearly) parallel to the runner-up's.
+    """
+    x = np.asarray(x, dtype=float)
+    A = np.atleast_2d(np.asarray(A, dtype=float))
+    m = np.ones(x.size, dtype=bool) if measured is None else np.asarray(measured, dtype=bool)
+    iy, iu = np.flatnonzero(m), np.flatnonzero(~m)
+    if iu.size:
+        u, s, _ = np.linalg.svd(A[:, iu], full_matrices=True)
+        P = u[:, int(np.sum(s > 1e-12 * max(1.0, s.max(initial=0.0)))) :].T
+    else:
+        P = np.eye(A.shape[0])
+    B = P @ A[:, iy]
+    if B.shape[0] == 0:
+        return None
+    r = B @ x[iy]
+    S_inv = np.linalg.pinv(B @ np.asarray(cov, dtype=float)[np.ix_(iy, iy)] @ B.T)
+    scored: list[tuple[float, str, Array]] = []
+    for name, d in directions.items():
+        f = B @ np.asarray(d, dtype=float)[iy]
+        denom = float(f @ S_inv @ f)
+        if denom <= 0:
+            continue
+        scored.append(((float(f @ S_inv @ r)) ** 2 / denom, name, f))
+    if not scored:
+        return None
+    scored.sort(key=lambda t: -t[0])
+    best_t, best, f1 = scored[0]
+    identifiable = True
+    if len(scored) > 1:
+        f2 = scored[1][2]
+        cos = abs(float(f1 @ S_inv @ f2)) / math.sqrt(float(f1 @ S_inv @ f1) * float(f2 @ S_inv @ f2))
+        identifiable = cos < 0.99
+    return Suspect(best, best_t, identifiable)
