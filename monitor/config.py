@@ -156,6 +156,7 @@ def _stream(r: _Reader, name: str) -> StreamSpec:
         max_gap_s=r.num("max_gap_s", 600.0, lo=0.0),
         plausible_max=r.opt_num("plausible_max", lo=0.0),
         estimate_ratio=r.num("estimate_ratio", 0.0, lo=0.0, hi=1.0),
+        grade_factor=r.num("grade_factor", 1.0, lo=0.0, hi=10.0),
     )
 
 

@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.collectors.opcua import CollectorHealth, ConnState
 from monitor.core.engine import LiveBatch
+from monitor.core.metals import Balance, ElementAccount
 from monitor.core.results import BatchResult, BatchState, StreamMass
 from monitor.exposition import MetricsSnapshot, ProcessValue, SnapshotCollector
 
@@ -98,3 +99,50 @@ def test_empty_snapshot_parts(field: str) -> None:
     reg = CollectorRegistry(auto_describe=False)
     reg.register(SnapshotCollector(lambda: replace(SNAP, **{field: None})))
     assert b"blackmass_batches_completed_total" in generate_latest(reg)
+
+
+def test_metal_metrics() -> None:
+
+    ni = ElementAccount(
+        element="ni",
+        feed_grade=0.2,
+        feed_grade_source="declared",
+        feed_kg=800.0,
+        black_mass_grade=0.3,
+        black_mass_kg=704.0,
+        recovery=0.88,
+        status="final",
+    )
+    li = ElementAccount(
+        element="li",
+        feed_grade=0.03,
+        feed_grade_source="declared",
+        feed_kg=120.0,
+        black_mass_grade=float("nan"),
+        black_mass_kg=float("nan"),
+        recovery=float("nan"),
+        status="none",
+    )
+    last = replace(
+        LAST,
+        metals=(ni, li),
+        assay_status="final",
+        balance=Balance(gamma=1.2, dof=1, p_value=0.27, yield_reconciled=0.5861, yield_sd=0.0029),
+    )
+    snap = replace(
+        SNAP,
+        last_batch=last,
+        last_assayed=last,
+        metal_grams_total={("ni", "feed"): 8e5},
+        yield_baseline={"NCMA": 0.585, "LFP": 0.31},
+    )
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(SnapshotCollector(lambda: snap))
+    text = generate_latest(reg).decode()
+    assert 'blackmass_batch_recovery_ratio{line="L1",metal="ni"} 0.88' in text
+    assert 'metal="li"' not in text.split("blackmass_batch_recovery_ratio")[-1].split("# HELP")[0]  # unknown
+    assert 'blackmass_metal_mass_grams_total{line="L1",metal="ni",stream="feed"} 800000.0' in text
+    assert 'blackmass_yield_baseline_ratio{chemistry="NCMA",line="L1"} 0.585' in text
+    assert 'blackmass_batch_balance_p_value{line="L1"} 0.27' in text
+    assert 'blackmass_batch_unaccounted_loss_grams{line="L1"} 1.652e+06' in text
+    assert 'blackmass_batch_last_info{chemistry="NCMA",feed_form="cells",line="L1"} 1.0' in text

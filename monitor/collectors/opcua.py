@@ -70,6 +70,13 @@ def to_sample(tag: str, dv: ua.DataValue, wall: float) -> Sample:
     return Sample(tag, ts, value, quality, code)
 
 
+def _honour_cancel() -> None:
+    """asyncua can swallow a CancelledError (DESIGN §13); a pending cancel of ours still stops us."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 class OpcuaCollector:
     """Subscribes to `tags` (tag → address) and hands each publish's samples to `sink`."""
 
@@ -111,6 +118,7 @@ class OpcuaCollector:
         """Run forever: connect, subscribe, collect; on any loss back off (capped) and retry."""
         delay = self.settings.reconnect_min_s
         while True:
+            _honour_cancel()
             self.state = ConnState.CONNECTING
             try:
                 await self._session()
@@ -124,6 +132,8 @@ class OpcuaCollector:
                     exc,
                     delay,
                 )
+            except Exception:  # a session must never take the service down: log it, back off, retry
+                log.exception("%s: unexpected failure of the OPC-UA session; retrying in %.1fs", self.source, delay)
             self.subscribed.clear()
             self.state = ConnState.BACKOFF
             await asyncio.sleep(delay)
@@ -140,6 +150,7 @@ class OpcuaCollector:
         client.connection_lost_callback = on_lost
         await client.connect(auto_reconnect=False)
         try:
+            _honour_cancel()
             if self._sessions:
                 self.reconnects += 1
             self._sessions += 1
@@ -151,6 +162,7 @@ class OpcuaCollector:
                 overflow=OverflowPolicy.DISCONNECT,
             )
             handles = await self._subscribe(sub, namespaces)
+            _honour_cancel()
             self.state = ConnState.CONNECTED
             self.subscribed.set()
             log.info(
@@ -212,6 +224,7 @@ class OpcuaCollector:
 
     async def _consume(self, sub: Any, handles: dict[int, str], lost: asyncio.Event) -> None:
         while not lost.is_set():
+            _honour_cancel()
             try:
                 first = await sub.next_event(timeout=0.5)
             except StopAsyncIteration:

@@ -176,8 +176,8 @@ def reconcile_batch(
     """Reconcile masses and, where black mass and feed grades exist, element flows jointly.
 
     Element flow = dry mass × grade, so its error shares the mass's (a covariance term) and adds
-    the assay's. The lost stream is a prior (estimate_ratio × feed, ± accuracy) and is taken to
-    carry the feed's grade ± 100 %. Returns the summary and per element (recovery, sd).
+    the assay's. The lost stream is a prior (estimate_ratio × feed, ± accuracy) whose grade is
+    grade_factor × the feed's, ± 100 %. Returns the summary and per element (recovery, sd).
     """
     bags, declared = bags or {}, declared or {}
     feed = spec.feed.name
@@ -212,9 +212,10 @@ def reconcile_batch(
                 j = sysm.add(g.fraction * g.dry_kg, (g.fraction * dry) ** 2 * var_m + (g.dry_kg * g.sigma) ** 2)
                 sysm.cov[(i, j)] = sysm.cov[(j, i)] = g.fraction * dry * var_m
             elif s.source is SourceKind.ESTIMATE and var_m is not None:
-                e = mass * g_feed.fraction
-                j = sysm.add(e, max(e, 1e-6) ** 2 + var_m * g_feed.fraction**2)
-                sysm.cov[(i, j)] = sysm.cov[(j, i)] = g_feed.fraction * var_m
+                c = g_feed.fraction * s.grade_factor
+                e = mass * c
+                j = sysm.add(e, max(e, 1e-6) ** 2 + var_m * c**2)
+                sysm.cov[(i, j)] = sysm.cov[(j, i)] = c * var_m
             else:
                 j = sysm.add(0.0, None)
             ie[(el, s.name)] = j

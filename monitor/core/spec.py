@@ -43,6 +43,7 @@ class StreamSpec:
     max_gap_s: float = 600.0
     plausible_max: float | None = None
     estimate_ratio: float = 0.0
+    grade_factor: float = 1.0  # an estimated stream's element grade relative to the feed's
 
 
 @dataclass(frozen=True, kw_only=True)

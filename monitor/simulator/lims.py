@@ -61,7 +61,7 @@ class Lab:
         if not self.noise:
             return pct
         sd = LAB_REL_SIGMA.get(el, OTHER_REL_SIGMA) * (PRELIMINARY_FACTOR if status == "preliminary" else 1.0)
-        return max(0.0, pct * (1 + sd * float(self.rng.standard_normal())))
+        return min(100.0, max(0.0, pct * (1 + sd * float(self.rng.standard_normal()))))
 
     def rows(self, lot: Lot, status: str) -> list[dict[str, object]]:
         method = "XRF" if status == "preliminary" else "ICP-OES"
