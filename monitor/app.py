@@ -29,7 +29,8 @@ from monitor.store import BatchStore
 log = logging.getLogger(__name__)
 
 BatchCallback = Callable[[BatchResult], None]
-BASELINE_BATCHES = 10  # rolling median of the last N batches of a chemistry
+BASELINE_BATCHES = 10  # rolling median of the last N batches of a chemistry and feed form
+BASELINE_MIN_BATCHES = 3  # fewer than this: no baseline yet
 
 
 class Monitor:
@@ -60,7 +61,8 @@ class Monitor:
         self._final: set[str] = set()  # batches whose final metal masses are in the counters
         self._grams: dict[str, float] = {}
         self._metal_grams: dict[tuple[str, str], float] = {}
-        self._baseline: dict[str, deque[float]] = {}
+        self._history: dict[tuple[str, str], deque[float]] = {}  # (chemistry, feed form) -> recent yields
+        self._baseline: dict[tuple[str, str], float] = {}
         self._last: BatchResult | None = None
         self._last_assayed: BatchResult | None = None
         for r in self.store.latest(line=cfg.line.line, include_partial=False):
@@ -84,7 +86,11 @@ class Monitor:
                 if math.isfinite(sm.mass_kg) and sm.source != "balance":
                     self._grams[sm.stream] = self._grams.get(sm.stream, 0.0) + sm.mass_kg * G_PER_KG
             if math.isfinite(r.black_mass_yield) and r.chemistry:
-                self._baseline.setdefault(r.chemistry, deque(maxlen=BASELINE_BATCHES)).append(r.black_mass_yield)
+                # the baseline a batch is judged against is made of the batches before it
+                past = self._history.setdefault((r.chemistry, r.feed_form), deque(maxlen=BASELINE_BATCHES))
+                if len(past) >= BASELINE_MIN_BATCHES:
+                    self._baseline[(r.chemistry, r.feed_form)] = statistics.median(past)
+                past.append(r.black_mass_yield)
             self._last = r
         elif self._last is not None and self._last.batch_id == r.batch_id:
             self._last = r
@@ -115,7 +121,8 @@ class Monitor:
             completed_total=len(self._counted),
             stream_grams_total=dict(self._grams),
             metal_grams_total=dict(self._metal_grams),
-            yield_baseline={c: statistics.median(v) for c, v in self._baseline.items() if v},
+            yield_baseline=dict(self._baseline),
+            yield_floors=dict(self.cfg.yield_floors),
             live=self.engine.live(),
             flushing=len(self.engine.flushing),
             plant_time=self.engine.watermark,

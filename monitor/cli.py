@@ -23,6 +23,7 @@ from monitor.demo import SimOptions, plant_server, run_demo
 from monitor.errors import MonitorError
 from monitor.reports import batches_frame, write_csv
 from monitor.seeds import load_feed_grades
+from monitor.simulator.plant import FAULTS
 from monitor.store import BatchStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,6 +51,15 @@ def _sim_knobs(p: argparse.ArgumentParser) -> None:
         default=8.0,
         metavar="HOURS",
         help="plant hours from a lot's last output to its final assays (preliminary at a quarter; 0 = final at once)",
+    )
+    p.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        choices=sorted(FAULTS),
+        metavar="NAME",
+        help="inject a fault from the third lot on (repeatable): "
+        + "; ".join(f"{k}: {v}" for k, v in FAULTS.items()).replace("%", "%%"),
     )
 
 
@@ -190,6 +200,7 @@ def _sim_options(a: argparse.Namespace) -> SimOptions:
         seed=a.seed,
         noise=not a.no_noise,
         assay_delay_h=a.assay_delay,
+        faults=frozenset(a.fault),
     )
 
 

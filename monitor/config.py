@@ -55,6 +55,7 @@ class MonitorConfig:
     http: HttpSettings = field(default_factory=HttpSettings)
     nodes: Mapping[str, str] = field(default_factory=dict)
     settle_s: float = 0.0
+    yield_floors: Mapping[str, float] = field(default_factory=dict)  # feed form -> lowest acceptable yield
 
     def tag_addresses(self) -> dict[str, str]:
         """Every tag the service subscribes to → its node address (explicit or by namespace URI)."""
@@ -200,6 +201,8 @@ def parse_config(data: Mapping[str, Any], where: str) -> MonitorConfig:
                 tag=tag, metric=metric, scale=p.num("scale", 1.0), help=p.text("help", ""), unit=p.text("unit", "")
             )
         )
+    floors_t = root.sub("alerts", required=False).sub("black_mass_yield_floor", required=False)
+    floors = {form: floors_t.num(form, lo=0.0, hi=1.0) for form in floors_t.table}
     http_t = root.sub("http", required=False)
     nodes_t = root.sub("nodes", required=False)
     for k, v in nodes_t.table.items():
@@ -222,6 +225,7 @@ def parse_config(data: Mapping[str, Any], where: str) -> MonitorConfig:
         opcua=opcua,
         process=tuple(process),
         http=HttpSettings(host=http_t.text("host", "127.0.0.1"), port=int(http_t.num("port", 9464, lo=0, hi=65535))),
+        yield_floors=floors,
         nodes=dict(nodes_t.table),
         settle_s=line.num("settle_s", 0.0, lo=0),
     )

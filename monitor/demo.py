@@ -39,12 +39,21 @@ class SimOptions:
     noise: bool = True
     t0: float | None = None
     assay_delay_h: float = 8.0
+    faults: frozenset[str] = frozenset()
 
 
 def plant_server(o: SimOptions, endpoint: str, *, start_on_subscribe: bool = True) -> PlantServer:
     cfg = load_sim_config(o.sim_config)
     t0 = float(int(time.time())) if o.t0 is None else o.t0
-    plant = Plant(cfg, load_seeds(o.seeds), load_schedule(o.seeds / "demo_lots.csv"), t0=t0, seed=o.seed, noise=o.noise)
+    plant = Plant(
+        cfg,
+        load_seeds(o.seeds),
+        load_schedule(o.seeds / "demo_lots.csv"),
+        t0=t0,
+        seed=o.seed,
+        noise=o.noise,
+        faults=o.faults,
+    )
     o.data_dir.mkdir(parents=True, exist_ok=True)
     lab = Lab(o.data_dir / "lims", np.random.default_rng(o.seed + 10_000), o.noise, o.assay_delay_h)
     return PlantServer(

@@ -16,6 +16,7 @@ from prometheus_client.registry import Collector
 from monitor.collectors.opcua import CollectorHealth, ConnState
 from monitor.core.engine import LiveBatch
 from monitor.core.results import BatchResult
+from monitor.core.screening import Reject
 
 G_PER_KG = 1000.0
 
@@ -36,7 +37,8 @@ class MetricsSnapshot:
     completed_total: int = 0
     stream_grams_total: Mapping[str, float] = field(default_factory=dict)
     metal_grams_total: Mapping[tuple[str, str], float] = field(default_factory=dict)  # (metal, stream) -> g
-    yield_baseline: Mapping[str, float] = field(default_factory=dict)  # chemistry -> ratio
+    yield_baseline: Mapping[tuple[str, str], float] = field(default_factory=dict)  # (chemistry, form) -> ratio
+    yield_floors: Mapping[str, float] = field(default_factory=dict)  # feed form -> ratio
     live: LiveBatch | None = None
     flushing: int = 0
     plant_time: float = math.nan
@@ -142,13 +144,22 @@ def _metal_families(s: MetricsSnapshot, line: str) -> Iterator[Metric]:
     yield grams
     base = GaugeMetricFamily(
         "blackmass_yield_baseline",
-        "Median black-mass yield of the last batches of a chemistry",
-        labels=["line", "chemistry"],
+        "Median black-mass yield of the batches before the latest one of a chemistry and feed form",
+        labels=["line", "chemistry", "feed_form"],
         unit="ratio",
     )
-    for chem, v in sorted(s.yield_baseline.items()):
-        base.add_metric([line, chem], v)
+    for (chem, form), v in sorted(s.yield_baseline.items()):
+        base.add_metric([line, chem, form], v)
     yield base
+    floor = GaugeMetricFamily(
+        "blackmass_yield_floor",
+        "Lowest acceptable black-mass yield of a feed form (configured)",
+        labels=["line", "feed_form"],
+        unit="ratio",
+    )
+    for form, v in sorted(s.yield_floors.items()):
+        floor.add_metric([line, form], v)
+    yield floor
     b = s.last_batch
     if b is not None:
         info = GaugeMetricFamily(
@@ -282,6 +293,9 @@ def _collector_families(s: MetricsSnapshot, line: str) -> Iterator[Metric]:
         "Samples kept out of every mass sum, by reason",
         labels=["line", "source", "reason"],
     )
-    for (source, reason), count in sorted(s.rejected.items()):
+    # every (source, reason) pair exists from the start, at 0: rate() works before the first reject
+    counts = {(h.source, r.value): 0 for h in s.collectors for r in Reject}
+    counts.update(s.rejected)
+    for (source, reason), count in sorted(counts.items()):
         rej.add_metric([line, source, reason], count)
     yield rej

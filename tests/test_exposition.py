@@ -134,7 +134,7 @@ def test_metal_metrics() -> None:
         last_batch=last,
         last_assayed=last,
         metal_grams_total={("ni", "feed"): 8e5},
-        yield_baseline={"NCMA": 0.585, "LFP": 0.31},
+        yield_baseline={("NCMA", "cells"): 0.585, ("LFP", "packs"): 0.31},
     )
     reg = CollectorRegistry(auto_describe=False)
     reg.register(SnapshotCollector(lambda: snap))
@@ -142,7 +142,7 @@ def test_metal_metrics() -> None:
     assert 'blackmass_batch_recovery_ratio{line="L1",metal="ni"} 0.88' in text
     assert 'metal="li"' not in text.split("blackmass_batch_recovery_ratio")[-1].split("# HELP")[0]  # unknown
     assert 'blackmass_metal_mass_grams_total{line="L1",metal="ni",stream="feed"} 800000.0' in text
-    assert 'blackmass_yield_baseline_ratio{chemistry="NCMA",line="L1"} 0.585' in text
+    assert 'blackmass_yield_baseline_ratio{chemistry="NCMA",feed_form="cells",line="L1"} 0.585' in text
     assert 'blackmass_batch_balance_p_value{line="L1"} 0.27' in text
     assert 'blackmass_batch_unaccounted_loss_grams{line="L1"} 1.652e+06' in text
     assert 'blackmass_batch_last_info{chemistry="NCMA",feed_form="cells",line="L1"} 1.0' in text

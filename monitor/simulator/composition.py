@@ -133,11 +133,28 @@ def element_fractions(seeds: Seeds, chemistry: str, component: str) -> Mapping[s
     return ELEMENT_FRACTIONS.get(component, {})
 
 
-def stream_fractions(components: Mapping[str, float]) -> dict[str, float]:
+Splits = Mapping[str, Mapping[str, float]]
+
+
+def torn_sieve(splits: Splits, lost: float = 0.35) -> dict[str, dict[str, float]]:
+    """A torn sieve screen: `lost` of what would be black mass rides the oversize to the eddy current."""
+    out = {}
+    for comp, row in splits.items():
+        new = dict(row)
+        moved = new.get("black_mass", 0.0) * lost
+        if moved:
+            new["black_mass"] -= moved
+            new["aluminium"] = new.get("aluminium", 0.0) + moved / 2
+            new["copper"] = new.get("copper", 0.0) + moved / 2
+        out[comp] = new
+    return out
+
+
+def stream_fractions(components: Mapping[str, float], splits: Splits = SPLITS) -> dict[str, float]:
     """Fraction of the lot's mass that leaves in each stream (sums to 1)."""
     out = dict.fromkeys(STREAMS, 0.0)
     for comp, frac in components.items():
-        for stream, share in SPLITS[comp].items():
+        for stream, share in splits[comp].items():
             out[stream] += frac * share
     return out
 
@@ -146,7 +163,7 @@ VOLATILE = ("solvent",)  # leaves at the lab's drying step: the assay's moisture
 
 
 def stream_assays(
-    seeds: Seeds, chemistry: str, components: Mapping[str, float]
+    seeds: Seeds, chemistry: str, components: Mapping[str, float], splits: Splits = SPLITS
 ) -> dict[str, tuple[float, dict[str, float]]]:
     """What a perfect lab reports per stream: (moisture fraction, dry element fractions)."""
     out: dict[str, tuple[float, dict[str, float]]] = {}
@@ -154,7 +171,7 @@ def stream_assays(
         wet = volatile = 0.0
         dry_el = dict.fromkeys(ELEMENTS, 0.0)
         for comp, frac in components.items():
-            share = frac * SPLITS[comp].get(stream, 0.0)
+            share = frac * splits[comp].get(stream, 0.0)
             wet += share
             if comp in VOLATILE:
                 volatile += share
@@ -168,7 +185,7 @@ def stream_assays(
 
 
 def element_split(
-    seeds: Seeds, chemistry: str, components: Mapping[str, float]
+    seeds: Seeds, chemistry: str, components: Mapping[str, float], splits: Splits = SPLITS
 ) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
     """Per kg of lot: element kg in the feed, and element kg per stream."""
     feed = dict.fromkeys(ELEMENTS, 0.0)
@@ -176,7 +193,7 @@ def element_split(
     for comp, frac in components.items():
         for el, ef in element_fractions(seeds, chemistry, comp).items():
             feed[el] += frac * ef
-            for stream, share in SPLITS[comp].items():
+            for stream, share in splits[comp].items():
                 per_stream[stream][el] += frac * ef * share
     return feed, per_stream
 

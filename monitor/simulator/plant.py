@@ -17,12 +17,14 @@ import numpy as np
 
 from monitor.simulator.composition import (
     ELEMENTS,
+    SPLITS,
     STREAMS,
     Seeds,
     element_split,
     lot_components,
     stream_assays,
     stream_fractions,
+    torn_sieve,
 )
 
 MEASURED = ("ferrous", "aluminium", "copper", "light_fraction", "condensate", "fines")
@@ -35,6 +37,13 @@ TOTALIZER_TAG = {
     "fines": "Baghouse.FinesTotalizer",
 }
 TRUTH_ELEMENTS = ("ni", "co", "mn", "li", "cu", "al", "fe")
+# Faults the simulator can play (--fault NAME), each from the third lot on:
+FAULTS = {
+    "yield-drop": "torn sieve: 35 % of the black mass rides the oversize to the eddy-current products",
+    "n2-leak": "nitrogen leak: shredder O2 ramps 2.5 vol %/h (to 6.8 %) while the N2 flow sags",
+    "dryer-overheat": "dryer product temperature climbs 40 K/h to 230 degC",
+}
+FAULT_FROM_LOT = 3
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -125,9 +134,21 @@ class Plant:
     """Steps the line; `values` are the tag values at the step's end, `truth` finished lots."""
 
     def __init__(
-        self, cfg: SimConfig, seeds: Seeds, schedule: list[LotType], *, t0: float, seed: int = 1, noise: bool = True
+        self,
+        cfg: SimConfig,
+        seeds: Seeds,
+        schedule: list[LotType],
+        *,
+        t0: float,
+        seed: int = 1,
+        noise: bool = True,
+        faults: frozenset[str] = frozenset(),
     ) -> None:
+        unknown = set(faults) - set(FAULTS)
+        if unknown:
+            raise ValueError(f"unknown fault(s) {', '.join(sorted(unknown))}; known: {', '.join(FAULTS)}")
         self.cfg, self.seeds, self.schedule = cfg, seeds, schedule
+        self.faults = faults
         self.rng = np.random.default_rng(seed)
         self.noise = noise
         self.t0 = t0
@@ -174,7 +195,10 @@ class Plant:
             comp = {c: f * (1 + 0.03 * self.rng.standard_normal()) for c, f in comp.items()}
             total = sum(comp.values())
             comp = {c: f / total for c, f in comp.items()}
-        feed_el, stream_el = element_split(self.seeds, lt.chemistry, comp)
+        # a fault that starts "from the third lot on" hits lots 3, 4, ...
+        faulty = self.lots_started + 1 >= FAULT_FROM_LOT
+        splits = torn_sieve(SPLITS) if faulty and "yield-drop" in self.faults else SPLITS
+        feed_el, stream_el = element_split(self.seeds, lt.chemistry, comp, splits)
         bias = {s: (float(self.rng.normal(0.0, sd)) if self.noise else 0.0) for s, sd in self.cfg.accuracy.items()}
         self.lots_started += 1
         return Lot(
@@ -185,11 +209,11 @@ class Plant:
             lt.feed_form,
             target,
             ts,
-            stream_fractions(comp),
+            stream_fractions(comp, splits),
             feed_el,
             stream_el,
             bias,
-            stream_assays(self.seeds, lt.chemistry, comp),
+            stream_assays(self.seeds, lt.chemistry, comp, splits),
         )
 
     def step(self) -> tuple[float, dict[str, float | str], list[Lot]]:
@@ -281,15 +305,22 @@ class Plant:
         self.energy_kwh["shredder"] += power * dt_h
         self.energy_kwh["dryer"] += dryer_kw * dt_h
         self.energy_kwh["total"] += (power + dryer_kw + 35.0) * dt_h
+        o2, n2, dryer = 1.8, 180.0, 95.0 + 50.0 * load
+        if self.lots_started >= FAULT_FROM_LOT and self.lot is not None:
+            into = (self.ts - self.lot.start_ts) / 3600.0  # hours into the faulty lot
+            if "n2-leak" in self.faults:  # O2 creeps up while the nitrogen flow sags
+                o2, n2 = 1.8 + min(5.0, 2.5 * into), 180.0 - min(60.0, 30.0 * into)
+            if "dryer-overheat" in self.faults:
+                dryer = min(230.0, dryer + 40.0 * into)
         return {
             "Feed.Rate": feed_kg * 3600.0 / self.cfg.step_s / 1000.0,
-            "Shredder.O2": 1.8 + 0.15 * n[1],
+            "Shredder.O2": o2 + 0.15 * n[1],
             "Shredder.Power": power,
             "Shredder.Current": power * 1000.0 / (math.sqrt(3) * 400.0 * 0.86),
             "Shredder.GasTemp": 38.0 + 6.0 * load + 0.5 * n[2],
             "Shredder.LEL": 3.0 + 2.0 * load + 0.3 * n[3],
-            "Shredder.N2Flow": 180.0 + 2.0 * n[4],
-            "Dryer.ProductTemp": 95.0 + 50.0 * load + 1.0 * n[5],
+            "Shredder.N2Flow": n2 + 2.0 * n[4],
+            "Dryer.ProductTemp": dryer + 1.0 * n[5],
             "Dryer.Pressure": 60.0 + 20.0 * load + 1.0 * n[6],
             "BlackMass.BagTemp": 32.0 + 6.0 * load + 0.5 * n[7],
             "Energy.ShredderKWh": self.energy_kwh["shredder"],
