@@ -9,6 +9,7 @@ import json
 import logging
 import math
 import sys
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +22,7 @@ from monitor.config import load_config
 from monitor.core.results import BatchResult
 from monitor.demo import SimOptions, plant_server, run_demo
 from monitor.errors import MonitorError
-from monitor.reports import batches_frame, write_csv
+from monitor.exports import FORMATS, ReportFilter, render, select
 from monitor.seeds import load_feed_grades
 from monitor.simulator.plant import FAULTS
 from monitor.store import BatchStore
@@ -103,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser("report", help="export batch results")
     rep.add_argument("--data-dir", required=True, type=Path)
-    rep.add_argument("--format", choices=["csv"], default="csv")
+    rep.add_argument("--format", choices=sorted(FORMATS), default="csv")
     rep.add_argument("--out", required=True, help="file, or - for standard output")
     rep.add_argument("--line")
     rep.add_argument("--chemistry")
@@ -137,22 +138,50 @@ def cmd_report(a: argparse.Namespace) -> int:
     db = a.data_dir / "blackmass.db"
     if not db.exists():
         raise MonitorError(f"{db}: no batch store here (hint: --data-dir of a monitor or demo run)")
+    f = ReportFilter(
+        line=a.line,
+        chemistry=a.chemistry,
+        batch_id=a.batch,
+        start_from=_when(a.start_from, "--from"),
+        start_to=_when(a.start_to, "--to"),
+        include_partial=a.include_partial,
+    )
     store = BatchStore(db)
+    progress = Progress(enabled=a.out != "-" and sys.stderr.isatty())
     try:
-        results = store.latest(
-            line=a.line,
-            chemistry=a.chemistry,
-            batch_id=a.batch,
-            start_from=_when(a.start_from, "--from"),
-            start_to=_when(a.start_to, "--to"),
-            include_partial=a.include_partial,
-        )
+        progress.step("reading batches")
+        results = select(store, f)
+        progress.step(f"rendering {len(results)} batches as {a.format}")
+        data = render(store, results, a.format)
     finally:
         store.close()
-    write_csv(batches_frame(results), a.out)
-    if a.out != "-":
-        print(f"{len(results)} batches -> {a.out}", file=sys.stderr)
+    progress.step("writing")
+    if a.out == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return 0
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_bytes(data)
+    progress.done()
+    print(f"{len(results)} batches -> {a.out} ({len(data):,} bytes)", file=sys.stderr)
     return 0
+
+
+class Progress:
+    """A one-line progress display on a terminal; silent when output is piped."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled, self.t0, self.n = enabled, time.monotonic(), 0
+
+    def step(self, what: str) -> None:
+        if self.enabled:
+            self.n += 1
+            bar = "#" * self.n + "." * (3 - self.n)
+            print(f"\r[{bar}] {what} ({time.monotonic() - self.t0:.1f} s)\033[K", end="", file=sys.stderr, flush=True)
+
+    def done(self) -> None:
+        if self.enabled:
+            print(f"\r[###] done ({time.monotonic() - self.t0:.1f} s)\033[K", file=sys.stderr)
 
 
 def cmd_check_config(a: argparse.Namespace) -> int:

@@ -107,9 +107,12 @@ def batches_frame(results: Sequence[BatchResult]) -> pl.DataFrame:
     return pl.DataFrame(data, schema=dict(COLUMNS))
 
 
-def write_csv(frame: pl.DataFrame, out: str | Path) -> None:
-    """CSV to a file, or to standard output for '-'. NaN (unknown) is written as an empty cell."""
+def write_csv(frame: pl.DataFrame, out: str | Path | io.StringIO) -> None:
+    """CSV to a file, a text buffer, or standard output for '-'. NaN (unknown) is an empty cell."""
     frame = frame.with_columns(pl.col(pl.Float64).fill_nan(None))
+    if isinstance(out, io.StringIO):
+        frame.write_csv(out)
+        return
     if str(out) == "-":
         buf = io.StringIO()
         frame.write_csv(buf)
@@ -117,3 +120,114 @@ def write_csv(frame: pl.DataFrame, out: str | Path) -> None:
         return
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     frame.write_csv(Path(out))
+
+
+def streams_frame(results: Sequence[BatchResult]) -> pl.DataFrame:
+    """One row per batch and stream: measured and reconciled kg, sd, measurement test."""
+    rows: dict[str, list[object]] = {
+        k: []
+        for k in ("batch_id", "stream", "source", "measured_kg", "reconciled_kg", "sd_kg", "z", "samples", "flags")
+    }
+    for r in results:
+        rec = {s.stream: s for s in r.balance.streams} if r.balance else {}
+        for sm in r.streams:
+            b = rec.get(sm.stream)
+            for k, v in (
+                ("batch_id", r.batch_id),
+                ("stream", sm.stream),
+                ("source", sm.source),
+                ("measured_kg", sm.mass_kg if sm.source != "balance" else NAN),
+                ("reconciled_kg", b.reconciled_kg if b else NAN),
+                ("sd_kg", b.sd_kg if b else NAN),
+                ("z", b.z if b else NAN),
+                ("samples", sm.samples),
+                ("flags", ";".join(sm.flags)),
+            ):
+                rows[k].append(v)
+    return pl.DataFrame(
+        rows,
+        schema={
+            "batch_id": pl.String,
+            "stream": pl.String,
+            "source": pl.String,
+            "measured_kg": pl.Float64,
+            "reconciled_kg": pl.Float64,
+            "sd_kg": pl.Float64,
+            "z": pl.Float64,
+            "samples": pl.Int64,
+            "flags": pl.String,
+        },
+    )
+
+
+RECOVERY_COLUMNS = (
+    "batch_id",
+    "chemistry",
+    "feed_form",
+    "element",
+    "assay_status",
+    "feed_grade",
+    "feed_grade_source",
+    "calc_head_grade",
+    "feed_kg",
+    "black_mass_grade",
+    "black_mass_kg",
+    "recovery",
+    "recovery_reconciled",
+    "recovery_sd",
+    "two_product_check",
+    "distribution",
+)
+
+
+def recoveries_frame(results: Sequence[BatchResult]) -> pl.DataFrame:
+    """One row per batch and element; grades and recoveries as fractions, element masses in kg."""
+    rows: dict[str, list[object]] = {k: [] for k in RECOVERY_COLUMNS}
+    for r in results:
+        for m in r.metals:
+            vals = (
+                r.batch_id,
+                r.chemistry,
+                r.feed_form,
+                m.element,
+                m.status,
+                m.feed_grade,
+                m.feed_grade_source,
+                m.calc_head_grade,
+                m.feed_kg,
+                m.black_mass_grade,
+                m.black_mass_kg,
+                m.recovery,
+                m.recovery_reconciled,
+                m.recovery_sd,
+                m.two_product,
+                ";".join(f"{s}={v:.4f}" for s, v in sorted(m.distribution.items())),
+            )
+            for k, v in zip(RECOVERY_COLUMNS, vals, strict=True):
+                rows[k].append(v)
+    text = {"batch_id", "chemistry", "feed_form", "element", "assay_status", "feed_grade_source", "distribution"}
+    return pl.DataFrame(rows, schema={k: (pl.String if k in text else pl.Float64) for k in RECOVERY_COLUMNS})
+
+
+def summary_frame(batches: pl.DataFrame) -> pl.DataFrame:
+    """Totals by chemistry and feed form: masses in t, mass-weighted yield, mean recoveries."""
+    if batches.is_empty():
+        return pl.DataFrame(schema={"chemistry": pl.String, "feed_form": pl.String, "batches": pl.UInt32})
+    return (
+        batches.group_by("chemistry", "feed_form")
+        .agg(
+            pl.len().alias("batches"),
+            (pl.col("feed_kg").sum() / 1000).alias("feed_t"),
+            (pl.col("black_mass_kg").sum() / 1000).alias("black_mass_t"),
+            (pl.col("black_mass_kg").sum() / pl.col("feed_kg").sum()).alias("black_mass_yield"),
+            *[pl.col(f"recovery_{el}").fill_nan(None).mean().alias(f"recovery_{el}_mean") for el in METALS],
+            (pl.col("assay_status") == "final").sum().alias("assays_final"),
+        )
+        .sort("chemistry", "feed_form")
+    )
+
+
+def write_parquet(frame: pl.DataFrame, out: str | Path | io.BytesIO) -> None:
+    """Parquet keeps NaN apart from null: unknown values are null, as in CSV."""
+    frame = frame.with_columns(pl.col(pl.Float64).fill_nan(None))
+    frame.write_parquet(out if isinstance(out, io.BytesIO) else Path(out))

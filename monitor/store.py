@@ -249,6 +249,21 @@ class BatchStore:
             latest[(a.stream, a.element, a.status, a.sample_id, a.bag_id)] = a
         return list(latest.values())
 
+    def assays_for(self, batch_ids: list[str]) -> list[Assay]:
+        """The effective assays of many batches in one pass (reports)."""
+        wanted = set(batch_ids)
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT batch_id, stream, element, value_pct, status, sample_id, bag_id, lab, method, moisture_pct "
+                "FROM assays ORDER BY id"
+            ).fetchall()
+        latest: dict[tuple[str, ...], Assay] = {}
+        for r in rows:
+            if r[0] in wanted:
+                a = Assay(*r)
+                latest[(a.batch_id, a.stream, a.element, a.status, a.sample_id, a.bag_id)] = a
+        return list(latest.values())
+
     def history(self, line: str, batch_id: str) -> list[tuple[BatchResult, str, float]]:
         """Every version of one batch with the reason and time it was recorded, oldest first."""
         with self._lock:

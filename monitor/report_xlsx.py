@@ -1,0 +1,96 @@
+"""The Excel report: one sheet per section, units in headers, number formats, frozen headers."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+import polars as pl
+import xlsxwriter
+
+from monitor.core.assays import Assay
+from monitor.core.results import BatchResult
+from monitor.reports import batches_frame, recoveries_frame, streams_frame, summary_frame
+
+# column name suffix -> (header unit, Excel number format)
+_FORMATS = (
+    ("_kg", " (kg)", "#,##0.0"),
+    ("_t", " (t)", "#,##0.000"),
+    ("_yield", " (ratio)", "0.0000"),
+    ("closure", " (ratio)", "0.0000"),
+    ("recovery", " (ratio)", "0.0000"),
+    ("_sd", " (sd)", "0.0000"),
+    ("_mean", " (ratio)", "0.0000"),
+    ("_grade", " (mass fraction)", "0.00000"),
+    ("p_value", "", "0.0000"),
+    ("_pct", " (wt %)", "0.000"),
+    ("gamma", "", "0.000"),
+    ("_check", " (ratio)", "0.0000"),
+)
+
+
+def _header(col: str) -> tuple[str, str | None]:
+    """'feed_kg' -> 'feed (kg)', 'black_mass_yield' -> 'black_mass_yield (ratio)'; plus a number format."""
+    for suffix, unit, fmt in _FORMATS:
+        if col.endswith(suffix):
+            base = col[: -len(suffix)] if suffix in ("_kg", "_t", "_pct") else col
+            return base + unit, fmt
+    return col, None
+
+
+def _sheet(wb: xlsxwriter.Workbook, name: str, frame: pl.DataFrame) -> None:
+    frame = frame.with_columns(pl.col(pl.Float64).fill_nan(None))
+    headers = {c: _header(c) for c in frame.columns}
+    frame.rename({c: h for c, (h, _) in headers.items()}).write_excel(
+        workbook=wb,
+        worksheet=name,
+        freeze_panes=(1, 0),
+        autofit=frame.height < 5000,
+        column_formats={h: f for h, f in headers.values() if f},
+        table_style="Table Style Light 9",
+        include_header=True,
+    )
+
+
+def assays_frame(assays: Sequence[Assay]) -> pl.DataFrame:
+    cols = (
+        "batch_id",
+        "stream",
+        "element",
+        "status",
+        "value_pct",
+        "moisture_pct",
+        "bag_id",
+        "sample_id",
+        "lab",
+        "method",
+    )
+    data = {c: [getattr(a, c) for a in assays] for c in cols}
+    schema = {c: (pl.Float64 if c in ("value_pct", "moisture_pct") else pl.String) for c in cols}
+    return pl.DataFrame(data, schema=schema)
+
+
+def write_xlsx(results: Sequence[BatchResult], assays: Sequence[Assay], out: str | Path | io.BytesIO) -> None:
+    batches = batches_frame(results)
+    balance = batches.select(
+        "batch_id",
+        "chemistry",
+        "feed_form",
+        "black_mass_yield",
+        "black_mass_yield_reconciled",
+        "black_mass_yield_sd",
+        "balance_gamma",
+        "balance_dof",
+        "balance_p_value",
+        "suspect",
+        "closure",
+    )
+    target = out if isinstance(out, io.BytesIO) else str(out)
+    with xlsxwriter.Workbook(target, {"constant_memory": False, "nan_inf_to_errors": True}) as wb:
+        _sheet(wb, "summary", summary_frame(batches))
+        _sheet(wb, "batches", batches)
+        _sheet(wb, "stream_masses", streams_frame(results))
+        _sheet(wb, "assays", assays_frame(assays))
+        _sheet(wb, "recoveries", recoveries_frame(results))
+        _sheet(wb, "balance", balance)
