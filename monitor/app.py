@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 import statistics
 import time
 from collections import Counter, deque
@@ -14,6 +15,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from monitor.api import add_api
 from monitor.assay_import import Accountant, ImportSummary
 from monitor.collectors.lims import watch_inbox
 from monitor.collectors.opcua import ConnState, OpcuaCollector
@@ -195,6 +197,13 @@ class Monitor:
 
     async def run(self, *, host: str | None = None, port: int | None = None) -> None:
         app = make_app(self.registry, self.health)
+        add_api(
+            app,
+            self.store,
+            self.accountant,
+            token=os.environ.get("BLACKMASS_API_TOKEN") or None,
+            on_imported=self._imported,
+        )
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self.collector.run(), name="collector")

@@ -15,6 +15,27 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 log = logging.getLogger(__name__)
 
 
+@web.middleware
+async def json_errors(request: web.Request, handler: Callable[[web.Request], Any]) -> web.StreamResponse:
+    """Every error answers JSON: {"error": ..., "detail": ...} with its proper status."""
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except web.HTTPException as exc:
+        if exc.content_type == "application/json" or exc.status < 400:
+            raise
+        return web.Response(
+            status=exc.status,
+            content_type="application/json",
+            text=json.dumps(
+                {
+                    "error": exc.reason.lower().replace(" ", "_"),
+                    "detail": f"{request.method} {request.path}: {exc.reason}",
+                }
+            ),
+        )
+
+
 def make_app(registry: CollectorRegistry, health: Callable[[], dict[str, Any]]) -> web.Application:
     async def metrics(_: web.Request) -> web.Response:
         body = await asyncio.to_thread(generate_latest, registry)
@@ -26,7 +47,7 @@ def make_app(registry: CollectorRegistry, health: Callable[[], dict[str, Any]]) 
             text=json.dumps(h), content_type="application/json", status=200 if h.get("status") == "ok" else 503
         )
 
-    app = web.Application()
+    app = web.Application(middlewares=[json_errors], client_max_size=32 * 1024 * 1024)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     return app

@@ -13,29 +13,25 @@ from monitor.core.assays import Assay
 from monitor.core.results import BatchResult
 from monitor.reports import batches_frame, recoveries_frame, streams_frame, summary_frame
 
-# column name suffix -> (header unit, Excel number format)
-_FORMATS = (
-    ("_kg", " (kg)", "#,##0.0"),
-    ("_t", " (t)", "#,##0.000"),
-    ("_yield", " (ratio)", "0.0000"),
-    ("closure", " (ratio)", "0.0000"),
-    ("recovery", " (ratio)", "0.0000"),
-    ("_sd", " (sd)", "0.0000"),
-    ("_mean", " (ratio)", "0.0000"),
-    ("_grade", " (mass fraction)", "0.00000"),
-    ("p_value", "", "0.0000"),
-    ("_pct", " (wt %)", "0.000"),
-    ("gamma", "", "0.000"),
-    ("_check", " (ratio)", "0.0000"),
-)
+RATIO = "0.0000"
 
 
 def _header(col: str) -> tuple[str, str | None]:
-    """'feed_kg' -> 'feed (kg)', 'black_mass_yield' -> 'black_mass_yield (ratio)'; plus a number format."""
-    for suffix, unit, fmt in _FORMATS:
-        if col.endswith(suffix):
-            base = col[: -len(suffix)] if suffix in ("_kg", "_t", "_pct") else col
-            return base + unit, fmt
+    """'feed_kg' -> 'feed (kg)', 'recovery_ni' -> 'recovery_ni (ratio)', plus an Excel number format."""
+    if col.endswith("_kg"):
+        return col[:-3] + " (kg)", "#,##0.0"
+    if col.endswith("_t"):
+        return col[:-2] + " (t)", "#,##0.000"
+    if col.endswith("_pct"):
+        return col[:-4] + " (wt %)", "0.000"
+    if col.endswith("_grade") or col == "calc_head_grade":
+        return col + " (mass fraction)", "0.00000"
+    if col.endswith("_sd"):
+        return col + " (ratio, 1 sd)", RATIO
+    if col.startswith(("recovery", "black_mass_yield", "closure", "two_product")) or col.endswith("_mean"):
+        return col + " (ratio)", RATIO
+    if col in ("balance_p_value", "balance_gamma", "gamma", "p_value", "z"):
+        return col, "0.000"
     return col, None
 
 

@@ -2,12 +2,13 @@
 # System tools that some tests need (Debian packages). As root: install what is missing.
 # Otherwise: say exactly what to install; those tests skip locally and fail in CI (CI=true).
 set -u
-declare -A PACKAGE=([promtool]=prometheus)
+declare -A PACKAGE=([promtool]=prometheus [prometheus]=prometheus [pdftoppm]=poppler-utils [pdftotext]=poppler-utils [pdfimages]=poppler-utils)
 need=()
 for tool in "${!PACKAGE[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || need+=("${PACKAGE[$tool]}")
 done
 [ ${#need[@]} -eq 0 ] && exit 0
+mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "ensure-tools: installing ${need[*]} with apt-get"
   export DEBIAN_FRONTEND=noninteractive

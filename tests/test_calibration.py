@@ -9,49 +9,12 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from monitor.assay_import import Accountant
-from monitor.collectors.lims import inbox_once
-from monitor.config import load_config
-from monitor.core.engine import Engine
-from monitor.seeds import load_feed_grades
-from monitor.simulator.composition import load_seeds
-from monitor.simulator.history import plant_samples
-from monitor.simulator.lims import Lab
-from monitor.simulator.plant import Plant, load_schedule, truth_row
-from monitor.simulator.settings import load_sim_config
 from monitor.store import BatchStore
+from tests.plant_harness import run_plant
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def run_plant(tmp: Path, *, seed: int, steps: int, noise: bool, delay_h: float) -> tuple[BatchStore, dict[str, dict]]:
-    spec = load_config(ROOT / "config/plant.toml").line
-    store = BatchStore(tmp / "blackmass.db")
-    accountant = Accountant(store, spec, load_feed_grades(ROOT / "seeds"))
-    plant = Plant(
-        load_sim_config(ROOT / "config/simulator.toml"),
-        load_seeds(ROOT / "seeds"),
-        load_schedule(ROOT / "seeds/demo_lots.csv"),
-        t0=1.8e9,
-        seed=seed,
-        noise=noise,
-    )
-    lab = Lab(tmp / "lims", np.random.default_rng(seed + 1), noise, delay_h)
-    engine = Engine(spec)
-    truth: dict[str, dict] = {}
-    for ts, samples, finished in plant_samples(plant, steps):
-        engine.ingest(samples)
-        for result in engine.poll():
-            accountant.finalise(result)
-        for lot in finished:
-            truth[lot.batch_id] = truth_row(lot, "L1")
-            lab.lot_finished(lot, ts)
-        lab.tick(ts)
-        inbox_once(tmp / "lims", accountant.import_file)
-    return store, truth
 
 
 @pytest.fixture(scope="module")
