@@ -21,6 +21,10 @@ test: $(STAMP)
 	./scripts/ensure-tools.sh
 	$(BIN)/pytest -q
 
+# Benchmarks print their figures and write benchmarks/results.json (not timed tests).
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_reports.py
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy

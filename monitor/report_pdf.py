@@ -63,16 +63,16 @@ def _chart(fig: Figure) -> Image:
 def yield_chart(frame: pl.DataFrame) -> Image:
     fig = Figure(figsize=(11, 3.8))
     ax = fig.subplots()
-    for (chem,), part in frame.sort("start").group_by(["chemistry"], maintain_order=True):
+    for (chem, form), part in frame.sort("start").group_by(["chemistry", "feed_form"], maintain_order=True):
         t = mdates.date2num([datetime.fromisoformat(s.replace("Z", "+00:00")) for s in part["start"].to_list()])
         y = part["black_mass_yield"].to_list()
-        ax.scatter(t, y, s=10, label=str(chem))
+        ax.scatter(t, y, s=10, label=f"{chem} {form}")
         base = part["black_mass_yield"].rolling_median(window_size=10, min_samples=3).shift(1).to_list()
         ax.plot(t, base, linewidth=1)
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:%M"))
     ax.set_ylabel("black-mass yield (ratio)")
-    ax.set_title("Black-mass yield per batch; lines: baseline (median of the previous 10 of the chemistry)")
-    ax.legend(fontsize=7, ncol=6)
+    ax.set_title("Black-mass yield per batch; lines: baseline (median of the previous 10 of that chemistry and form)")
+    ax.legend(fontsize=6, ncol=4)
     ax.grid(alpha=0.3)
     return _chart(fig)
 
@@ -132,7 +132,7 @@ def write_pdf(
         ["generated at", gen.isoformat(timespec="seconds").replace("+00:00", "Z")],
         ["data version", f"{frame.height} batches, {versions} stored versions"],
     ]
-    story += [_table([["", ""], *meta], [45 * mm, 200 * mm]), Spacer(1, 5 * mm)]
+    story += [_table([["report", "batch recovery report"], *meta], [45 * mm, 200 * mm]), Spacer(1, 5 * mm)]
     if frame.height == 0:
         story.append(Paragraph("No batches match this report's filter.", body))
         doc.build(story)

@@ -35,18 +35,23 @@ def _header(col: str) -> tuple[str, str | None]:
     return col, None
 
 
+SHEET_ROWS = 1_000_000  # Excel stops at 1,048,576 rows: longer sections continue on name_2, name_3 ...
+
+
 def _sheet(wb: xlsxwriter.Workbook, name: str, frame: pl.DataFrame) -> None:
     frame = frame.with_columns(pl.col(pl.Float64).fill_nan(None))
     headers = {c: _header(c) for c in frame.columns}
-    frame.rename({c: h for c, (h, _) in headers.items()}).write_excel(
-        workbook=wb,
-        worksheet=name,
-        freeze_panes=(1, 0),
-        autofit=frame.height < 5000,
-        column_formats={h: f for h, f in headers.values() if f},
-        table_style="Table Style Light 9",
-        include_header=True,
-    )
+    frame = frame.rename({c: h for c, (h, _) in headers.items()})
+    for k, start in enumerate(range(0, max(frame.height, 1), SHEET_ROWS)):
+        frame.slice(start, SHEET_ROWS).write_excel(
+            workbook=wb,
+            worksheet=name if k == 0 else f"{name}_{k + 1}",
+            freeze_panes=(1, 0),
+            autofit=frame.height < 5000,
+            column_formats={h: f for h, f in headers.values() if f},
+            table_style="Table Style Light 9",
+            include_header=True,
+        )
 
 
 def assays_frame(assays: Sequence[Assay]) -> pl.DataFrame:

@@ -202,6 +202,54 @@ class BatchStore:
             rows = self._db.execute(sql, args).fetchall()
         return [result_from_json(r[0]) for r in rows]
 
+    def bulk_load(self, results: list[BatchResult], assays: list[Assay], *, now: float = 0.0) -> None:
+        """Load generated history in one transaction (benchmarks, demos); every row a first version."""
+        with self._tx() as db:
+            db.executemany(
+                "INSERT INTO batch_versions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        r.line,
+                        r.batch_id,
+                        1,
+                        r.state.value,
+                        r.start,
+                        r.end,
+                        r.chemistry,
+                        r.feed_form,
+                        _num(r.feed_kg),
+                        _num(r.mass("black_mass")),
+                        _num(r.black_mass_yield),
+                        _num(r.closure),
+                        "generated",
+                        now,
+                        result_to_json(replace(r, version=1)),
+                    )
+                    for r in results
+                ],
+            )
+            db.executemany(
+                "INSERT INTO assays (batch_id, stream, element, value_pct, status, sample_id, bag_id, lab, method, "
+                "moisture_pct, source, imported_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        a.batch_id,
+                        a.stream,
+                        a.element,
+                        a.value_pct,
+                        a.status,
+                        a.sample_id,
+                        a.bag_id,
+                        a.lab,
+                        a.method,
+                        a.moisture_pct,
+                        "generated",
+                        now,
+                    )
+                    for a in assays
+                ],
+            )
+
     def import_assays(self, records: list[Assay], source: str, sha256: str, *, now: float | None = None) -> int | None:
         """Store a file's assays in one transaction; None when this exact file was imported before."""
         when = time.time() if now is None else now
