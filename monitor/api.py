@@ -20,6 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from monitor.assay_import import Accountant, ImportSummary
+from monitor.config import parse_when
 from monitor.errors import InputError
 from monitor.exports import FORMATS, ReportFilter, render, select
 from monitor.reports import batch_row
@@ -67,14 +68,9 @@ def _when(req: web.Request, key: str) -> float | None:
     if text is None:
         return None
     try:
-        dt = datetime.fromisoformat(text)
+        return parse_when(text)
     except ValueError as exc:
-        raise _error(
-            400,
-            "bad_request",
-            f"query '{key}': expected a date or datetime like 2026-11-01 or 2026-11-01T06:00, got {text!r}",
-        ) from exc
-    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
+        raise _error(400, "bad_request", f"query '{key}': {exc}") from exc
 
 
 def report_filter(req: web.Request) -> ReportFilter:

@@ -11,14 +11,13 @@ import math
 import sys
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
 from monitor.app import Monitor
 from monitor.assay_import import Accountant
 from monitor.balance_file import reconcile_file
 from monitor.collectors.browse import browse
-from monitor.config import load_config
+from monitor.config import load_config, parse_when
 from monitor.core.results import BatchResult
 from monitor.demo import SimOptions, plant_server, run_demo
 from monitor.errors import MonitorError
@@ -126,12 +125,9 @@ def _when(text: str | None, where: str) -> float | None:
     if text is None:
         return None
     try:
-        dt = datetime.fromisoformat(text)
+        return parse_when(text)
     except ValueError as exc:
-        raise MonitorError(
-            f"{where}: expected a date or datetime like 2026-11-01 or 2026-11-01T06:00, got {text!r}"
-        ) from exc
-    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
+        raise MonitorError(f"{where}: {exc}") from exc
 
 
 def cmd_report(a: argparse.Namespace) -> int:

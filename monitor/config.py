@@ -5,6 +5,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -231,14 +232,27 @@ def parse_config(data: Mapping[str, Any], where: str) -> MonitorConfig:
     )
 
 
-def load_config(path: str | Path) -> MonitorConfig:
+def parse_when(text: str) -> float:
+    """A date or datetime (naive = UTC) as epoch seconds; ValueError with the expected form."""
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ValueError(f"expected a date or datetime like 2026-11-01 or 2026-11-01T06:00, got {text!r}") from exc
+    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """A TOML file as a dict; a missing, unreadable or malformed file is a ConfigError naming it."""
     p = Path(path)
     try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
+        return tomllib.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise ConfigError(str(p), "(file)", "an existing TOML file", "no such file") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(p), "(syntax)", "valid TOML", str(exc)) from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(str(p), "(file)", "a readable UTF-8 file", str(exc)) from exc
-    return parse_config(data, str(p))
+
+
+def load_config(path: str | Path) -> MonitorConfig:
+    return parse_config(read_toml(path), str(path))

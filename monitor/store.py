@@ -104,6 +104,30 @@ def _same(a: BatchResult, b: BatchResult) -> bool:
     return result_to_json(replace(a, version=0)) == result_to_json(replace(b, version=0))
 
 
+def _insert_assays(db: sqlite3.Connection, assays: list[Assay], source: str, when: float) -> None:
+    db.executemany(
+        "INSERT INTO assays (batch_id, stream, element, value_pct, status, sample_id, bag_id, lab, method, "
+        "moisture_pct, source, imported_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        [
+            (
+                a.batch_id,
+                a.stream,
+                a.element,
+                a.value_pct,
+                a.status,
+                a.sample_id,
+                a.bag_id,
+                a.lab,
+                a.method,
+                a.moisture_pct,
+                source,
+                when,
+            )
+            for a in assays
+        ],
+    )
+
+
 class BatchStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -228,27 +252,7 @@ class BatchStore:
                     for r in results
                 ],
             )
-            db.executemany(
-                "INSERT INTO assays (batch_id, stream, element, value_pct, status, sample_id, bag_id, lab, method, "
-                "moisture_pct, source, imported_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                [
-                    (
-                        a.batch_id,
-                        a.stream,
-                        a.element,
-                        a.value_pct,
-                        a.status,
-                        a.sample_id,
-                        a.bag_id,
-                        a.lab,
-                        a.method,
-                        a.moisture_pct,
-                        "generated",
-                        now,
-                    )
-                    for a in assays
-                ],
-            )
+            _insert_assays(db, assays, "generated", now)
 
     def import_assays(self, records: list[Assay], source: str, sha256: str, *, now: float | None = None) -> int | None:
         """Store a file's assays in one transaction; None when this exact file was imported before."""
@@ -257,27 +261,7 @@ class BatchStore:
             with self._tx() as db:
                 if db.execute("SELECT 1 FROM assay_files WHERE sha256=?", (sha256,)).fetchone():
                     return None
-                db.executemany(
-                    "INSERT INTO assays (batch_id, stream, element, value_pct, status, sample_id, bag_id, lab, method, "
-                    "moisture_pct, source, imported_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                    [
-                        (
-                            a.batch_id,
-                            a.stream,
-                            a.element,
-                            a.value_pct,
-                            a.status,
-                            a.sample_id,
-                            a.bag_id,
-                            a.lab,
-                            a.method,
-                            a.moisture_pct,
-                            source,
-                            when,
-                        )
-                        for a in records
-                    ],
-                )
+                _insert_assays(db, records, source, when)
                 db.execute("INSERT INTO assay_files VALUES (?,?,?,?)", (sha256, source, len(records), when))
                 return len(records)
         except sqlite3.Error as exc:
@@ -285,29 +269,22 @@ class BatchStore:
 
     def assays(self, batch_id: str) -> list[Assay]:
         """The batch's assays; a later import of the same assay (same identity) replaces the earlier."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT batch_id, stream, element, value_pct, status, sample_id, bag_id, lab, method, moisture_pct "
-                "FROM assays WHERE batch_id=? ORDER BY id",
-                (batch_id,),
-            ).fetchall()
-        latest: dict[tuple[str, ...], Assay] = {}
-        for r in rows:
-            a = Assay(*r)
-            latest[(a.stream, a.element, a.status, a.sample_id, a.bag_id)] = a
-        return list(latest.values())
+        return self._effective_assays("WHERE batch_id=?", (batch_id,), None)
 
     def assays_for(self, batch_ids: list[str]) -> list[Assay]:
         """The effective assays of many batches in one pass (reports)."""
-        wanted = set(batch_ids)
+        return self._effective_assays("", (), set(batch_ids))
+
+    def _effective_assays(self, where: str, args: tuple[object, ...], wanted: set[str] | None) -> list[Assay]:
         with self._lock:
             rows = self._db.execute(
                 "SELECT batch_id, stream, element, value_pct, status, sample_id, bag_id, lab, method, moisture_pct "
-                "FROM assays ORDER BY id"
+                f"FROM assays {where} ORDER BY id",
+                args,
             ).fetchall()
         latest: dict[tuple[str, ...], Assay] = {}
         for r in rows:
-            if r[0] in wanted:
+            if wanted is None or r[0] in wanted:
                 a = Assay(*r)
                 latest[(a.batch_id, a.stream, a.element, a.status, a.sample_id, a.bag_id)] = a
         return list(latest.values())

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from monitor.config import read_toml
 from monitor.errors import ConfigError
 from monitor.simulator.plant import SimConfig
 
 
 def load_sim_config(path: str | Path) -> SimConfig:
     p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(str(p), "(file)", "an existing TOML file", "no such file") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(p), "(syntax)", "valid TOML", str(exc)) from exc
+    data = read_toml(p)
     table: dict[str, Any] = data.get("simulator", {})
     known = {f.name: f for f in fields(SimConfig)}
     kwargs: dict[str, Any] = {}
