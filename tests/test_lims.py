@@ -49,24 +49,27 @@ def test_good_file_and_bom() -> None:
     assert [(a.bag_id, a.value_pct, a.moisture_pct) for a in rows] == [("BB-1", 30.0, 0.5), ("BB-2", 32.0, 0.5)]
 
 
-def stored_batch(store: BatchStore) -> None:
-    store.save(
-        BatchResult(
-            line="L1",
-            batch_id="L1-00001",
-            start=0.0,
-            end=3600.0,
-            state=BatchState.COMPLETE,
-            chemistry="NCMA",
-            feed_form="cells",
-            streams=(
-                StreamMass("feed", 4000.0, "totalizer", 0, 3600),
-                StreamMass("black_mass", 2000.0, "weighing", 2100, 5700, items=(("BB-1", 1000.0), ("BB-2", 1000.0))),
-            ),
-            yields={"black_mass": 0.5},
-            closure=0.5,
-        )
+def completed_batch() -> BatchResult:
+    """L1-00001: 4 t of NCMA cells, 2 t of black mass in two bags, no assays yet."""
+    return BatchResult(
+        line="L1",
+        batch_id="L1-00001",
+        start=0.0,
+        end=3600.0,
+        state=BatchState.COMPLETE,
+        chemistry="NCMA",
+        feed_form="cells",
+        streams=(
+            StreamMass("feed", 4000.0, "totalizer", 0, 3600),
+            StreamMass("black_mass", 2000.0, "weighing", 2100, 5700, items=(("BB-1", 1000.0), ("BB-2", 1000.0))),
+        ),
+        yields={"black_mass": 0.5},
+        closure=0.5,
     )
+
+
+def stored_batch(store: BatchStore) -> None:
+    store.save(completed_batch())
 
 
 def db_bytes(d: Path) -> bytes:
@@ -140,19 +143,7 @@ def test_assays_before_their_batch_wait_for_it(tmp_path: Path) -> None:
     assert s.pending == ("L1-00001",) and s.updated == ()
     stored = store.latest()
     assert stored == []
-    result = BatchResult(
-        line="L1",
-        batch_id="L1-00001",
-        start=0.0,
-        end=3600.0,
-        state=BatchState.COMPLETE,
-        chemistry="NCMA",
-        feed_form="cells",
-        streams=(
-            StreamMass("feed", 4000.0, "totalizer", 0, 3600),
-            StreamMass("black_mass", 2000.0, "weighing", 2100, 5700, items=(("BB-1", 1000.0), ("BB-2", 1000.0))),
-        ),
-    )
+    result = completed_batch()
     saved = acc.finalise(result)
     assert saved is not None and saved.version == 1 and saved.assay_status == "final"
     store.close()
