@@ -62,6 +62,7 @@ class MonitorConfig:
         """Every tag the service subscribes to → its node address (explicit or by namespace URI)."""
         tags: list[str] = [self.line.batch_id_tag]
         tags += [t for t in (self.line.chemistry_tag, self.line.feed_form_tag, self.line.supplier_tag) if t]
+        tags += [self.line.energy_tag] if self.line.energy_tag else []
         for s in self.line.streams:
             tags += [t for t in (s.tag, s.bag_id_tag) if t]
         tags += [p.tag for p in self.process]
@@ -215,6 +216,7 @@ def parse_config(data: Mapping[str, Any], where: str) -> MonitorConfig:
         chemistry_tag=tags.opt_text("chemistry"),
         feed_form_tag=tags.opt_text("feed_form"),
         supplier_tag=tags.opt_text("supplier"),
+        energy_tag=tags.opt_text("energy"),
         streams=streams,
         abandon_after_s=line.num("abandon_after_s", 4 * 3600, lo=60),
         stale_after_s=line.num("stale_after_s", 900, lo=0),

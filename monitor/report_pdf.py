@@ -138,6 +138,7 @@ def write_pdf(
         doc.build(story)
         return
     feed, bm = float(frame["feed_kg"].sum()), float(frame["black_mass_kg"].sum())
+    energy = float(frame["energy_kwh"].fill_nan(None).sum())  # batches without a meter reading add nothing
     final = int((frame["assay_status"] == "final").sum())
     failed = int((frame["balance_p_value"].fill_nan(None) < 0.01).sum())
     kpi = [
@@ -151,6 +152,7 @@ def write_pdf(
             "Li rec. (%)",
             "final assays",
             "balance failures (p < 0.01)",
+            "energy (kWh/t BM)",
         ],
         [
             str(frame.height),
@@ -160,6 +162,7 @@ def write_pdf(
             *(_pct(frame[f"recovery_{m}"].fill_nan(None).mean()) for m in ("ni", "co", "li")),
             f"{final} of {frame.height}",
             str(failed),
+            _num(energy / (bm / 1000) if bm else math.nan, "{:,.0f}"),
         ],
     ]
     story += [

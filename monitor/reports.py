@@ -44,6 +44,8 @@ COLUMNS: list[tuple[str, Any]] = [
     *[(f"recovery_{el}_sd", pl.Float64) for el in METALS],
     *[(f"feed_{el}_kg", pl.Float64) for el in METALS],
     *[(f"black_mass_{el}_kg", pl.Float64) for el in METALS],
+    ("energy_kwh", pl.Float64),
+    ("energy_kwh_per_t_black_mass", pl.Float64),
     ("rejected_samples", pl.Int64),
     ("flags", pl.String),
 ]
@@ -74,6 +76,9 @@ def batch_row(r: BatchResult) -> dict[str, object]:
     }
     for s in PRODUCTS:
         row[f"{s}_kg"] = r.mass(s)
+    bm_t = r.mass("black_mass") / 1000.0
+    row["energy_kwh"] = r.energy_kwh
+    row["energy_kwh_per_t_black_mass"] = r.energy_kwh / bm_t if bm_t > 0 else NAN
     b = r.balance
     row.update(
         {

@@ -34,6 +34,8 @@ def test_black_mass_yield_interval_covers_the_truth(noisy: tuple[BatchStore, dic
         hits.append(abs(r.balance.yield_reconciled - true_y) <= half)
         widths.append(half)
     assert len(hits) >= 30
+    for r in store.latest():  # energy per batch from the line's kWh meter over the feed window
+        assert 80.0 < r.energy_kwh / (r.feed_kg / 1000.0) < 200.0, (r.batch_id, r.energy_kwh)
     coverage, mean_half = sum(hits) / len(hits), sum(widths) / len(widths)
     assert coverage >= 0.80, coverage
     assert 0.0 < mean_half <= 0.02, mean_half

@@ -77,6 +77,8 @@ class Engine:
         for t in text_tags:
             if t:
                 self._text[t] = TextSeries()
+        if spec.energy_tag:
+            self._numeric[spec.energy_tag] = NumericSeries()
         self._max_delay = max((s.delay_s for s in spec.streams), default=0.0)
 
     # -- input ---------------------------------------------------------------------------
@@ -109,8 +111,8 @@ class Engine:
             self._pending.extend(self._tracker.observe(s.ts, s.value))
 
     def _ingest_numeric(self, s: Sample, series: NumericSeries) -> None:
-        stream = self._stream_by_tag[s.tag]
-        why = screen_numeric(s, stream.plausible_max)
+        stream = self._stream_by_tag.get(s.tag)  # None: the energy meter
+        why = screen_numeric(s, stream.plausible_max if stream else None)
         if why is not None:
             self._reject(s, why)
             return
@@ -120,7 +122,7 @@ class Engine:
             self.stats.duplicates += 1
             return
         self.stats.accepted[s.tag] += 1
-        if stream.direction == "in" and s.ts >= series.last_ts:
+        if stream is not None and stream.direction == "in" and s.ts >= series.last_ts:
             active = s.value > 0 if stream.source is SourceKind.FLOW else (prev is None or s.value > prev)
             if active:
                 self._last_feed_activity = s.ts
@@ -272,7 +274,17 @@ class Engine:
             closure=closure(measured, feed_kg),
             flags=tuple(dict.fromkeys(flags)),
             rejected_samples=rejected,
+            energy_kwh=self._energy(w.start, w.end),
         )
+
+    def _energy(self, start: float, end: float) -> float:
+        """kWh the line's meter counted while the batch was fed; NaN without a meter or its readings."""
+        tag = self.spec.energy_tag
+        if not tag:
+            return math.nan
+        ts, v = self._numeric[tag].arrays()
+        cm = counter_mass(ts, v, start, end)  # a kWh meter is a totalizer like any other
+        return cm.mass if cm.start_observed and cm.end_observed else math.nan
 
     def _trim(self) -> None:
         cur = self._tracker.current

@@ -47,6 +47,7 @@ class BatchResult:
     metals: tuple[ElementAccount, ...] = ()
     balance: Balance | None = None
     assay_status: str = "none"  # of the black mass: "none" | "preliminary" | "final"
+    energy_kwh: float = float("nan")  # line energy meter over the feed window
 
     def mass(self, stream: str) -> float:
         for s in self.streams:

@@ -55,6 +55,7 @@ class LineSpec:
     chemistry_tag: str | None = None
     feed_form_tag: str | None = None
     supplier_tag: str | None = None
+    energy_tag: str | None = None  # a kWh meter (totalizer): energy per batch over its feed window
     streams: tuple[StreamSpec, ...] = ()
     abandon_after_s: float = 4 * 3600.0
     stale_after_s: float = 900.0

@@ -1,6 +1,7 @@
 """The streaming core on hand-made sample streams with literal numbers."""
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -177,3 +178,17 @@ def test_memory_is_trimmed_behind_finalised_batches() -> None:
     eng.ingest(plant(steps=600))
     eng.poll()
     assert len(eng._numeric["feed_tot"]) < 50
+
+
+def test_energy_per_batch_from_the_kwh_meter() -> None:
+
+    eng = Engine(replace(spec(), energy_tag="kwh"))
+    # 2.5 kWh per 60-s step while anything runs: 30 steps of lot A -> 75 kWh
+    meter = [Sample("kwh", 60.0 * k, 2.5 * k) for k in range(0, 200)]
+    eng.ingest(plant() + meter)
+    a, b = eng.poll()
+    assert a.energy_kwh == pytest.approx(75.0)
+    assert b.energy_kwh == pytest.approx(75.0)
+    plain = Engine(spec())
+    plain.ingest(plant())
+    assert math.isnan(plain.poll()[0].energy_kwh)  # no meter configured: unknown, not 0
