@@ -173,12 +173,6 @@ class Monitor:
                 self._kept(r)
         self._snapshot = self._build_snapshot()
 
-    def handle(self, samples: list[Sample]) -> None:
-        """Run samples through the core and store the results (synchronous: replay and tests)."""
-        for result in self._ingest(samples):
-            self._kept(self.accountant.finalise(result))
-        self._snapshot = self._build_snapshot()
-
     async def process(self) -> None:
         """The engine runs on the loop (one owner, no locks); only the SQLite work leaves it."""
         while True:

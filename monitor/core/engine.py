@@ -63,7 +63,9 @@ class Engine:
         self._numeric: dict[str, NumericSeries] = {}
         self._text: dict[str, TextSeries] = {}
         self._rejects: deque[tuple[float, str]] = deque()  # (ts, tag) of refused samples
-        self._counted_bags: deque[str] = deque(maxlen=_COUNTED_BAGS_KEPT)
+        # bag ids already attributed: the deque bounds memory, the set answers "seen?" without a copy
+        self._counted_bags: deque[str] = deque()
+        self._counted_set: set[str] = set()
         self._watermark = float("-inf")
         self._last_feed_activity = float("-inf")
         self._stream_by_tag: dict[str, StreamSpec] = {}
@@ -141,10 +143,6 @@ class Engine:
         self._trim()
         return done
 
-    def flush(self) -> list[BatchResult]:
-        """Finalise what can be finalised now (used at the end of a replay)."""
-        return self.poll()
-
     def live(self) -> LiveBatch | None:
         cur = self._tracker.current
         if cur is None:
@@ -209,7 +207,7 @@ class Engine:
             mass = fm.mass
             flags += ["estimated"] * bool(fm.gaps) + ["window_not_covered"] * (not fm.covered)
         else:
-            wm = weighed_mass(self._weighings(s), t0, t1, already_counted=frozenset(self._counted_bags))
+            wm = weighed_mass(self._weighings(s), t0, t1, already_counted=self._counted_set)
             mass, items = wm.mass, wm.items
             flags += ["duplicate_bags"] * bool(wm.duplicates)
         n = int(((ts > t0) & (ts <= t1)).sum())
@@ -242,7 +240,8 @@ class Engine:
             sm, sflags = self._stream_mass(s, w.start, w.end)
             streams.append(sm)
             flags += [f"{s.name}:{f}" for f in sflags]
-            self._counted_bags.extend(bag for bag, _ in sm.items)
+            for bag, _ in sm.items:
+                self._count_bag(bag)
         masses = {sm.stream: sm.mass_kg for sm in streams}
         feed_kg = masses.get(self.spec.feed.name, math.nan)
         measured = {k: m for k, m in masses.items() if k != self.spec.feed.name}
@@ -285,6 +284,14 @@ class Engine:
         ts, v = self._numeric[tag].arrays()
         cm = counter_mass(ts, v, start, end)  # a kWh meter is a totalizer like any other
         return cm.mass if cm.start_observed and cm.end_observed else math.nan
+
+    def _count_bag(self, bag: str) -> None:
+        if bag in self._counted_set:
+            return
+        if len(self._counted_bags) >= _COUNTED_BAGS_KEPT:
+            self._counted_set.discard(self._counted_bags.popleft())
+        self._counted_bags.append(bag)
+        self._counted_set.add(bag)
 
     def _trim(self) -> None:
         cur = self._tracker.current

@@ -1,0 +1,67 @@
+"""The CLI surface: knobs the issues name, and what the demo prints per batch."""
+
+from dataclasses import replace
+
+import pytest
+
+from monitor.cli import build_parser, print_batch
+from monitor.core.metals import ElementAccount
+from monitor.core.results import BatchResult, BatchState, StreamMass
+
+
+@pytest.mark.parametrize("cmd", ["demo", "simulate"])
+def test_simulator_knobs_on_demo_and_simulate(cmd: str) -> None:
+    a = build_parser().parse_args(
+        [
+            cmd,
+            "--data-dir",
+            "d",
+            "--speed",
+            "1200",
+            "--duration",
+            "45",
+            "--no-noise",
+            "--seed",
+            "7",
+            "--assay-delay",
+            "0",
+            "--fault",
+            "yield-drop",
+            "--fault",
+            "n2-leak",
+        ]
+    )
+    assert (a.speed, a.duration, a.no_noise, a.seed, a.assay_delay) == (1200, 45, True, 7, 0)
+    assert a.fault == ["yield-drop", "n2-leak"]
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([cmd, "--data-dir", "d", "--fault", "meteor-strike"])
+
+
+def test_completed_batch_prints_a_row_and_assays_a_recovery_line(capsys: pytest.CaptureFixture[str]) -> None:
+    r = BatchResult(
+        line="L1",
+        batch_id="L1-00003",
+        start=0,
+        end=1,
+        state=BatchState.COMPLETE,
+        chemistry="NCMA",
+        feed_form="cells",
+        streams=(StreamMass("feed", 4000.0, "totalizer", 0, 1), StreamMass("black_mass", 2350.0, "weighing", 0, 1)),
+        yields={"black_mass": 0.5875},
+        closure=0.9824,
+    )
+    print_batch(r)
+    row = capsys.readouterr().out.split()
+    assert row == ["L1-00003", "NCMA", "cells", "4.000", "2.350", "58.75", "98.24"]
+    ni = ElementAccount(
+        element="ni",
+        feed_grade=0.22,
+        feed_grade_source="declared",
+        feed_kg=880.0,
+        black_mass_grade=0.33,
+        black_mass_kg=774.4,
+        recovery=0.88,
+        status="final",
+    )
+    print_batch(replace(r, version=2, metals=(ni,), assay_status="final"))
+    assert capsys.readouterr().out.strip() == "L1-00003 v2 assays final: recovery % Ni 88.0"
