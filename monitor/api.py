@@ -22,7 +22,7 @@ from aiohttp import web
 from monitor.assay_import import Accountant, ImportSummary
 from monitor.config import parse_when
 from monitor.errors import InputError
-from monitor.exports import FORMATS, ReportFilter, render, select
+from monitor.exports import FORMATS, ReportFilter, load, render, select
 from monitor.reports import batch_row
 from monitor.store import BatchStore
 
@@ -133,7 +133,7 @@ def add_api(
         f = report_filter(req)
 
         def make() -> bytes:
-            return render(store, select(store, f), fmt, period=f.describe())
+            return render(store, load(store, f), fmt, period=f.describe())
 
         data = await asyncio.to_thread(make)
         return web.Response(

@@ -21,7 +21,7 @@ from monitor.config import load_config, parse_when
 from monitor.core.results import BatchResult
 from monitor.demo import SimOptions, plant_server, run_demo
 from monitor.errors import MonitorError
-from monitor.exports import FORMATS, ReportFilter, render, select
+from monitor.exports import FORMATS, ReportFilter, load, render
 from monitor.seeds import load_feed_grades
 from monitor.simulator.plant import FAULTS
 from monitor.store import BatchStore
@@ -145,13 +145,14 @@ def cmd_report(a: argparse.Namespace) -> int:
     store = BatchStore(db)
     progress = Progress(enabled=a.out != "-" and sys.stderr.isatty())
     try:
-        progress.step("reading batches")
-        results = select(store, f)
-        progress.step(f"rendering {len(results)} batches as {a.format}")
-        data = render(store, results, a.format)
+        progress.update(0.0, "reading batches")
+        report = load(store, f)
+        what = f"{report.batches.height} batches as {a.format}"
+        progress.update(0.1, what)
+        data = render(store, report, a.format, progress=lambda x, part: progress.update(0.1 + 0.85 * x, what))
     finally:
         store.close()
-    progress.step("writing")
+    progress.update(0.95, "writing")
     if a.out == "-":
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
@@ -159,25 +160,29 @@ def cmd_report(a: argparse.Namespace) -> int:
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_bytes(data)
     progress.done()
-    print(f"{len(results)} batches -> {a.out} ({len(data):,} bytes)", file=sys.stderr)
+    print(f"{report.batches.height} batches -> {a.out} ({len(data):,} bytes)", file=sys.stderr)
     return 0
 
 
 class Progress:
-    """A one-line progress display on a terminal; silent when output is piped."""
+    """A one-line progress bar on a terminal (stderr); silent when output is piped."""
+
+    WIDTH = 30
 
     def __init__(self, *, enabled: bool) -> None:
-        self.enabled, self.t0, self.n = enabled, time.monotonic(), 0
+        self.enabled, self.t0 = enabled, time.monotonic()
 
-    def step(self, what: str) -> None:
+    def update(self, fraction: float, what: str) -> None:
         if self.enabled:
-            self.n += 1
-            bar = "#" * self.n + "." * (3 - self.n)
-            print(f"\r[{bar}] {what} ({time.monotonic() - self.t0:.1f} s)\033[K", end="", file=sys.stderr, flush=True)
+            n = round(max(0.0, min(1.0, fraction)) * self.WIDTH)
+            bar = "#" * n + "." * (self.WIDTH - n)
+            line = f"\r[{bar}] {fraction:4.0%} {what} ({time.monotonic() - self.t0:.1f} s)\033[K"
+            print(line, end="", file=sys.stderr, flush=True)
 
     def done(self) -> None:
+        self.update(1.0, "done")
         if self.enabled:
-            print(f"\r[###] done ({time.monotonic() - self.t0:.1f} s)\033[K", file=sys.stderr)
+            print(file=sys.stderr)
 
 
 def cmd_check_config(a: argparse.Namespace) -> int:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
 
 from monitor.core.results import BatchResult
 from monitor.report_pdf import write_pdf
+from monitor.report_rows import decode, decode_assays
 from monitor.report_xlsx import write_xlsx
-from monitor.reports import batches_frame, write_csv, write_parquet
+from monitor.reports import write_csv, write_parquet
 from monitor.store import BatchStore
 
 FORMATS = {
@@ -37,30 +41,55 @@ class ReportFilter:
 
 
 def select(store: BatchStore, f: ReportFilter) -> list[BatchResult]:
-    return store.latest(
-        line=f.line,
-        chemistry=f.chemistry,
-        batch_id=f.batch_id,
-        start_from=f.start_from,
-        start_to=f.start_to,
-        include_partial=f.include_partial,
-    )
+    return store.latest(**_store_filter(f))
 
 
-def render(store: BatchStore, results: Sequence[BatchResult], fmt: str, *, period: str = "") -> bytes:
-    """The report in `fmt` as bytes."""
+def _store_filter(f: ReportFilter) -> dict[str, Any]:
+    return {
+        "line": f.line,
+        "chemistry": f.chemistry,
+        "batch_id": f.batch_id,
+        "start_from": f.start_from,
+        "start_to": f.start_to,
+        "include_partial": f.include_partial,
+    }
+
+
+@dataclass(frozen=True)
+class Report:
+    """The frames every format is rendered from (read column-wise from the store's projection)."""
+
+    batches: pl.DataFrame
+    streams: pl.DataFrame
+    recoveries: pl.DataFrame
+
+
+def load(store: BatchStore, f: ReportFilter) -> Report:
+    batches, streams, recoveries = decode(store.report_texts(**_store_filter(f)))
+    return Report(batches, streams, recoveries)
+
+
+def render(
+    store: BatchStore,
+    report: Report,
+    fmt: str,
+    *,
+    period: str = "",
+    progress: Callable[[float, str], None] | None = None,
+) -> bytes:
+    """The report in `fmt` as bytes; `progress(fraction, what)` as parts are done (XLSX: per sheet)."""
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     buf = io.BytesIO()
     if fmt == "csv":
         text = io.StringIO()
-        write_csv(batches_frame(results), text)
+        write_csv(report.batches, text)
         return text.getvalue().encode()
     if fmt == "parquet":
-        write_parquet(batches_frame(results), buf)
+        write_parquet(report.batches, buf)
     elif fmt == "xlsx":
-        assays = store.assays_for([r.batch_id for r in results])
-        write_xlsx(results, assays, buf)
+        assays = decode_assays(store.assay_sheets(report.batches["batch_id"].to_list()))
+        write_xlsx(report.batches, report.streams, report.recoveries, assays, buf, progress=progress)
     else:
-        write_pdf(results, buf, period=period)
+        write_pdf(report.batches, buf, period=period)
     return buf.getvalue()

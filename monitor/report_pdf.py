@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,8 +25,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from monitor.core.results import BatchResult
-from monitor.reports import batches_frame, iso
+from monitor.reports import iso
 
 MAX_TABLE_ROWS = 1500  # longer periods: the table shows the latest, the CSV/XLSX export has all
 # EU Battery Regulation 2023/1542, Annex XII material recovery targets (by end 2027 / end 2031)
@@ -102,14 +100,14 @@ def _table(rows: list[list[str]], widths: list[float] | None = None) -> LongTabl
 
 
 def write_pdf(
-    results: Sequence[BatchResult],
+    frame: pl.DataFrame,
     out: str | Path | io.BytesIO,
     *,
     plant: str = "",
     period: str = "",
     generated: datetime | None = None,
 ) -> None:
-    frame = batches_frame(results)
+    """The PDF report of a batches frame (see reports.batches_frame)."""
     gen = generated or datetime.now(UTC)
     doc = SimpleDocTemplate(
         out if isinstance(out, io.BytesIO) else str(out),

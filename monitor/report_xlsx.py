@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Callable
 
 import polars as pl
-import xlsxwriter
 
-from monitor.core.assays import Assay
-from monitor.core.results import BatchResult
-from monitor.reports import batches_frame, recoveries_frame, streams_frame, summary_frame
+from monitor.reports import summary_frame
+from monitor.xlsx_writer import MAX_ROWS, Sheet, write_workbook
 
 RATIO = "0.0000"
+SHEET_ROWS = MAX_ROWS - 1  # longer sections continue on name_2, name_3 ...
 
 
 def _header(col: str) -> tuple[str, str | None]:
@@ -32,48 +30,32 @@ def _header(col: str) -> tuple[str, str | None]:
         return col + " (ratio)", RATIO
     if col in ("balance_p_value", "balance_gamma", "gamma", "p_value", "z"):
         return col, "0.000"
+    if col.startswith("energy_kwh"):
+        return col.replace("energy_kwh", "energy (kWh") + ")", "#,##0.0"
     return col, None
 
 
-SHEET_ROWS = 1_000_000  # Excel stops at 1,048,576 rows: longer sections continue on name_2, name_3 ...
-
-
-def _sheet(wb: xlsxwriter.Workbook, name: str, frame: pl.DataFrame) -> None:
-    frame = frame.with_columns(pl.col(pl.Float64).fill_nan(None))
+def _sheets(name: str, frame: pl.DataFrame, rows: int = SHEET_ROWS) -> list[Sheet]:
     headers = {c: _header(c) for c in frame.columns}
     frame = frame.rename({c: h for c, (h, _) in headers.items()})
-    for k, start in enumerate(range(0, max(frame.height, 1), SHEET_ROWS)):
-        frame.slice(start, SHEET_ROWS).write_excel(
-            workbook=wb,
-            worksheet=name if k == 0 else f"{name}_{k + 1}",
-            freeze_panes=(1, 0),
-            autofit=frame.height < 5000,
-            column_formats={h: f for h, f in headers.values() if f},
-            table_style="Table Style Light 9",
-            include_header=True,
-        )
+    formats = {h: f for h, f in headers.values() if f}
+    return [
+        Sheet(name if k == 0 else f"{name}_{k + 1}", frame.slice(start, rows), formats)
+        for k, start in enumerate(range(0, max(frame.height, 1), rows))
+    ]
 
 
-def assays_frame(assays: Sequence[Assay]) -> pl.DataFrame:
-    cols = (
-        "batch_id",
-        "stream",
-        "element",
-        "status",
-        "value_pct",
-        "moisture_pct",
-        "bag_id",
-        "sample_id",
-        "lab",
-        "method",
-    )
-    data = {c: [getattr(a, c) for a in assays] for c in cols}
-    schema = {c: (pl.Float64 if c in ("value_pct", "moisture_pct") else pl.String) for c in cols}
-    return pl.DataFrame(data, schema=schema)
-
-
-def write_xlsx(results: Sequence[BatchResult], assays: Sequence[Assay], out: str | Path | io.BytesIO) -> None:
-    batches = batches_frame(results)
+def write_xlsx(
+    batches: pl.DataFrame,
+    streams: pl.DataFrame,
+    recoveries: pl.DataFrame,
+    assays: pl.DataFrame,
+    out: io.BytesIO,
+    *,
+    sheet_rows: int = SHEET_ROWS,
+    progress: Callable[[float, str], None] | None = None,
+) -> None:
+    """Summary, batches, stream masses, assays (one row per sample), recoveries and balance sheets."""
     balance = batches.select(
         "batch_id",
         "chemistry",
@@ -87,11 +69,12 @@ def write_xlsx(results: Sequence[BatchResult], assays: Sequence[Assay], out: str
         "suspect",
         "closure",
     )
-    target = out if isinstance(out, io.BytesIO) else str(out)
-    with xlsxwriter.Workbook(target, {"constant_memory": False, "nan_inf_to_errors": True}) as wb:
-        _sheet(wb, "summary", summary_frame(batches))
-        _sheet(wb, "batches", batches)
-        _sheet(wb, "stream_masses", streams_frame(results))
-        _sheet(wb, "assays", assays_frame(assays))
-        _sheet(wb, "recoveries", recoveries_frame(results))
-        _sheet(wb, "balance", balance)
+    sections = (
+        ("summary", summary_frame(batches)),
+        ("batches", batches),
+        ("stream_masses", streams),
+        ("assays", assays),
+        ("recoveries", recoveries),
+        ("balance", balance),
+    )
+    write_workbook([s for name, frame in sections for s in _sheets(name, frame, sheet_rows)], out, progress=progress)

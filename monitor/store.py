@@ -6,23 +6,26 @@ latest version is a no-op, so a monitor that re-derives a batch after a restart 
 
 from __future__ import annotations
 
-import json
-import math
+import logging
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from monitor.core.assays import Assay
-from monitor.core.metals import Balance, ElementAccount, StreamBalance
-from monitor.core.results import BatchResult, BatchState, StreamMass
+from monitor.core.results import BatchResult
 from monitor.errors import StoreError
+from monitor.report_rows import PROJECTION_VERSION, Projection, assay_rows, projection
+from monitor.store_codec import num as _num
+from monitor.store_codec import result_from_json, result_to_json
 
-SCHEMA_VERSION = 1
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 2  # 2: report projection per version (report_*) and assay sheet per batch
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS batch_versions (
@@ -41,6 +44,9 @@ CREATE TABLE IF NOT EXISTS batch_versions (
     reason TEXT NOT NULL,
     recorded_at REAL NOT NULL,
     result_json TEXT NOT NULL,
+    report_batch TEXT,
+    report_streams TEXT,
+    report_recoveries TEXT,
     PRIMARY KEY (line, batch_id, version)
 );
 CREATE INDEX IF NOT EXISTS batch_versions_start ON batch_versions (start_ts);
@@ -66,38 +72,79 @@ CREATE TABLE IF NOT EXISTS assays (
     imported_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS assays_batch ON assays (batch_id);
+CREATE TABLE IF NOT EXISTS assay_sheets (batch_id TEXT PRIMARY KEY, rows_json TEXT NOT NULL);
 """
+_INSERT_VERSION = (
+    "INSERT INTO batch_versions (line, batch_id, version, state, start_ts, end_ts, chemistry, feed_form, feed_kg, "
+    "black_mass_kg, black_mass_yield, closure, reason, recorded_at, result_json, report_batch, report_streams, "
+    "report_recoveries) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+_ASSAY_COLUMNS = "batch_id, stream, element, value_pct, status, sample_id, bag_id, lab, method, moisture_pct"
 
 
-def _num(x: float) -> float | None:
-    return None if x is None or not math.isfinite(x) else x
-
-
-def result_to_json(r: BatchResult) -> str:
-    d = asdict(r)
-    d["state"] = r.state.value
-    return json.dumps(d, sort_keys=True, allow_nan=True)
-
-
-def result_from_json(text: str) -> BatchResult:
-    d: dict[str, Any] = json.loads(text)
-    d["state"] = BatchState(d["state"])
-    d["streams"] = tuple(
-        StreamMass(**{**s, "flags": tuple(s["flags"]), "items": tuple(tuple(i) for i in s.get("items", ()))})
-        for s in d["streams"]
+def _version_row(r: BatchResult, reason: str, when: float) -> tuple[object, ...]:
+    return (
+        r.line,
+        r.batch_id,
+        r.version,
+        r.state.value,
+        r.start,
+        r.end,
+        r.chemistry,
+        r.feed_form,
+        _num(r.feed_kg),
+        _num(r.mass("black_mass")),
+        _num(r.black_mass_yield),
+        _num(r.closure),
+        reason,
+        when,
+        result_to_json(r),
+        *_report(r),
     )
-    d["flags"] = tuple(d["flags"])
-    d["metals"] = tuple(ElementAccount(**m) for m in d.get("metals", ()))
-    if d.get("balance") is not None:
-        b = d["balance"]
-        d["balance"] = Balance(
-            **{
-                **b,
-                "streams": tuple(StreamBalance(**x) for x in b["streams"]),
-                "elements_used": tuple(b["elements_used"]),
-            }
-        )
-    return BatchResult(**d)
+
+
+def _report(r: BatchResult) -> tuple[str, str, str]:
+    p = projection(r)
+    return p.batch, p.streams, p.recoveries
+
+
+def _effective(rows: list[tuple[Any, ...]], wanted: set[str] | None) -> list[Assay]:
+    """A later import of the same assay (same identity) replaces the earlier; rows in import order."""
+    latest: dict[tuple[str, ...], Assay] = {}
+    for r in rows:
+        if wanted is None or r[0] in wanted:
+            a = Assay(*r)
+            latest[(a.batch_id, a.stream, a.element, a.status, a.sample_id, a.bag_id)] = a
+    return list(latest.values())
+
+
+def _refresh_sheets(db: sqlite3.Connection, batch_ids: set[str]) -> None:
+    """Rewrite the assay sheet of each batch from its effective assays (inside the caller's transaction)."""
+    for bid in sorted(batch_ids):
+        rows = db.execute(f"SELECT {_ASSAY_COLUMNS} FROM assays WHERE batch_id=? ORDER BY id", (bid,)).fetchall()
+        db.execute("INSERT OR REPLACE INTO assay_sheets VALUES (?,?)", (bid, assay_rows(_effective(rows, None))))
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring an older store up to date: (re)build the report projection and the assay sheets."""
+    cols = {r[1] for r in db.execute("PRAGMA table_info(batch_versions)")}
+    for col in ("report_batch", "report_streams", "report_recoveries"):
+        if col not in cols:
+            db.execute(f"ALTER TABLE batch_versions ADD COLUMN {col} TEXT")
+    meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+    stale = "" if meta.get("projection_version") == str(PROJECTION_VERSION) else " OR 1"
+    todo = db.execute(f"SELECT rowid, result_json FROM batch_versions WHERE report_batch IS NULL{stale}").fetchall()
+    if todo:
+        log.info("building the report projection of %d batch versions (one-time)", len(todo))
+    db.executemany(
+        "UPDATE batch_versions SET report_batch=?, report_streams=?, report_recoveries=? WHERE rowid=?",
+        [(*_report(result_from_json(text)), rowid) for rowid, text in todo],
+    )
+    having = "" if stale else " WHERE batch_id NOT IN (SELECT batch_id FROM assay_sheets)"
+    _refresh_sheets(db, {r[0] for r in db.execute(f"SELECT DISTINCT batch_id FROM assays{having}")})
+    wanted = {"schema_version": str(SCHEMA_VERSION), "projection_version": str(PROJECTION_VERSION)}
+    if any(meta.get(k) != v for k, v in wanted.items()):  # an up-to-date store is not written to at all
+        db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(wanted.items()))
 
 
 def _same(a: BatchResult, b: BatchResult) -> bool:
@@ -138,7 +185,8 @@ class BatchStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
-            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            with self._tx() as db:
+                _migrate(db)
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"{self.path}: cannot open the batch store: {exc}") from exc
 
@@ -170,26 +218,7 @@ class BatchStore:
                     return None
                 version = 1 if row is None else row[0] + 1
                 stored = replace(result, version=version)
-                db.execute(
-                    "INSERT INTO batch_versions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        stored.line,
-                        stored.batch_id,
-                        version,
-                        stored.state.value,
-                        stored.start,
-                        stored.end,
-                        stored.chemistry,
-                        stored.feed_form,
-                        _num(stored.feed_kg),
-                        _num(stored.mass("black_mass")),
-                        _num(stored.black_mass_yield),
-                        _num(stored.closure),
-                        reason,
-                        time.time() if now is None else now,
-                        result_to_json(stored),
-                    ),
-                )
+                db.execute(_INSERT_VERSION, _version_row(stored, reason, time.time() if now is None else now))
                 return stored
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: cannot save batch {result.batch_id}: {exc}") from exc
@@ -205,54 +234,56 @@ class BatchStore:
         include_partial: bool = True,
     ) -> list[BatchResult]:
         """The latest version of each batch matching the filters, oldest start first."""
+        rows = self._select("result_json", locals())
+        return [result_from_json(r[0]) for r in rows]
+
+    def report_texts(
+        self,
+        *,
+        line: str | None = None,
+        batch_id: str | None = None,
+        chemistry: str | None = None,
+        start_from: float | None = None,
+        start_to: float | None = None,
+        include_partial: bool = True,
+    ) -> list[Projection]:
+        """The report projection (see report_rows) of the batches `latest` would return, same order."""
+        rows = self._select("report_batch, report_streams, report_recoveries", locals())
+        return [Projection(*r) for r in rows]
+
+    def _select(self, columns: str, f: dict[str, Any]) -> list[tuple[Any, ...]]:
         where = [
             "v.version = (SELECT MAX(version) FROM batch_versions w WHERE w.line = v.line AND w.batch_id = v.batch_id)"
         ]
         args: list[object] = []
-        for col, val in (("line", line), ("batch_id", batch_id), ("chemistry", chemistry)):
-            if val is not None:
+        for col in ("line", "batch_id", "chemistry"):
+            if f[col] is not None:
                 where.append(f"v.{col} = ?")
-                args.append(val)
-        if start_from is not None:
+                args.append(f[col])
+        if f["start_from"] is not None:
             where.append("v.start_ts >= ?")
-            args.append(start_from)
-        if start_to is not None:
+            args.append(f["start_from"])
+        if f["start_to"] is not None:
             where.append("v.start_ts < ?")
-            args.append(start_to)
-        if not include_partial:
+            args.append(f["start_to"])
+        if not f["include_partial"]:
             where.append("v.state != 'partial'")
-        sql = f"SELECT result_json FROM batch_versions v WHERE {' AND '.join(where)} ORDER BY v.start_ts, v.batch_id"
+        sql = f"SELECT {columns} FROM batch_versions v WHERE {' AND '.join(where)} ORDER BY v.start_ts, v.batch_id"
         with self._lock:
-            rows = self._db.execute(sql, args).fetchall()
-        return [result_from_json(r[0]) for r in rows]
+            return self._db.execute(sql, args).fetchall()
+
+    def assay_sheets(self, batch_ids: list[str]) -> list[str]:
+        """Each listed batch's assays as JSON rows (see report_rows.assay_rows), in the order given."""
+        with self._lock:
+            sheets = dict(self._db.execute("SELECT batch_id, rows_json FROM assay_sheets").fetchall())
+        return [sheets[b] for b in batch_ids if b in sheets]
 
     def bulk_load(self, results: list[BatchResult], assays: list[Assay], *, now: float = 0.0) -> None:
         """Load generated history in one transaction (benchmarks, demos); every row a first version."""
         with self._tx() as db:
-            db.executemany(
-                "INSERT INTO batch_versions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                [
-                    (
-                        r.line,
-                        r.batch_id,
-                        1,
-                        r.state.value,
-                        r.start,
-                        r.end,
-                        r.chemistry,
-                        r.feed_form,
-                        _num(r.feed_kg),
-                        _num(r.mass("black_mass")),
-                        _num(r.black_mass_yield),
-                        _num(r.closure),
-                        "generated",
-                        now,
-                        result_to_json(replace(r, version=1)),
-                    )
-                    for r in results
-                ],
-            )
+            db.executemany(_INSERT_VERSION, [_version_row(replace(r, version=1), "generated", now) for r in results])
             _insert_assays(db, assays, "generated", now)
+            _refresh_sheets(db, {a.batch_id for a in assays})
 
     def import_assays(self, records: list[Assay], source: str, sha256: str, *, now: float | None = None) -> int | None:
         """Store a file's assays in one transaction; None when this exact file was imported before."""
@@ -262,6 +293,7 @@ class BatchStore:
                 if db.execute("SELECT 1 FROM assay_files WHERE sha256=?", (sha256,)).fetchone():
                     return None
                 _insert_assays(db, records, source, when)
+                _refresh_sheets(db, {a.batch_id for a in records})
                 db.execute("INSERT INTO assay_files VALUES (?,?,?,?)", (sha256, source, len(records), when))
                 return len(records)
         except sqlite3.Error as exc:
@@ -277,17 +309,8 @@ class BatchStore:
 
     def _effective_assays(self, where: str, args: tuple[object, ...], wanted: set[str] | None) -> list[Assay]:
         with self._lock:
-            rows = self._db.execute(
-                "SELECT batch_id, stream, element, value_pct, status, sample_id, bag_id, lab, method, moisture_pct "
-                f"FROM assays {where} ORDER BY id",
-                args,
-            ).fetchall()
-        latest: dict[tuple[str, ...], Assay] = {}
-        for r in rows:
-            if wanted is None or r[0] in wanted:
-                a = Assay(*r)
-                latest[(a.batch_id, a.stream, a.element, a.status, a.sample_id, a.bag_id)] = a
-        return list(latest.values())
+            rows = self._db.execute(f"SELECT {_ASSAY_COLUMNS} FROM assays {where} ORDER BY id", args).fetchall()
+        return _effective(rows, wanted)
 
     def history(self, line: str, batch_id: str) -> list[tuple[BatchResult, str, float]]:
         """Every version of one batch with the reason and time it was recorded, oldest first."""

@@ -1,9 +1,12 @@
+import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from monitor.core.assays import Assay
 from monitor.core.results import BatchResult, BatchState, StreamMass
+from monitor.report_rows import decode, decode_assays
 from monitor.store import BatchStore
 
 
@@ -65,3 +68,47 @@ def test_filters(tmp_path: Path) -> None:
     assert [r.batch_id for r in s.latest(chemistry="LFP")] == ["B"]
     assert [r.batch_id for r in s.latest(start_from=5000, start_to=15000)] == ["B"]
     assert [r.batch_id for r in s.latest(batch_id="C")] == ["C"]
+
+
+def test_a_version_1_store_gains_its_report_projection_on_open(tmp_path: Path) -> None:
+    db = tmp_path / "blackmass.db"
+    s = BatchStore(db)
+    s.save(result("A", bm=2000.0), now=1.0)
+    s.save(result("A", bm=2100.0), now=2.0)
+    s.import_assays(
+        [
+            Assay("A", "black_mass", "ni", 30.0, "final", sample_id="S1", moisture_pct=1.0),
+            Assay("A", "black_mass", "co", 6.0, "final", sample_id="S1"),
+        ],
+        "lab.csv",
+        "sha-1",
+        now=3.0,
+    )
+    texts, sheets = s.report_texts(), s.assay_sheets(["A"])
+    s.close()
+    raw = sqlite3.connect(db)  # what a store written before the projection existed looks like
+    for col in ("report_batch", "report_streams", "report_recoveries"):
+        raw.execute(f"ALTER TABLE batch_versions DROP COLUMN {col}")
+    raw.execute("DROP TABLE assay_sheets")
+    raw.execute("UPDATE meta SET value='1' WHERE key='schema_version'")
+    raw.execute("DELETE FROM meta WHERE key='projection_version'")
+    raw.commit()
+    raw.close()
+    again = BatchStore(db)
+    assert again.report_texts() == texts
+    assert again.assay_sheets(["A"]) == sheets
+    batches, _, _ = decode(texts)
+    assert batches["black_mass_kg"].to_list() == [2100.0] and batches["version"].to_list() == [2]
+    rows = decode_assays(sheets)
+    assert rows.select("sample_id", "moisture_pct", "ni_pct", "co_pct", "li_pct").rows() == [
+        ("S1", 1.0, 30.0, 6.0, None)
+    ]
+
+
+def test_a_reimported_assay_replaces_the_earlier_one_in_the_sheet(tmp_path: Path) -> None:
+    s = BatchStore(tmp_path / "blackmass.db")
+    first = Assay("A", "black_mass", "ni", 30.0, "final", sample_id="S1")
+    s.import_assays([first], "lab-1.csv", "sha-1", now=1.0)
+    s.import_assays([replace(first, value_pct=31.5)], "lab-2.csv", "sha-2", now=2.0)
+    rows = decode_assays(s.assay_sheets(["A", "unknown"]))
+    assert rows.select("sample_id", "ni_pct").rows() == [("S1", 31.5)]
