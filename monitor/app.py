@@ -17,8 +17,9 @@ from prometheus_client import CollectorRegistry
 
 from monitor.api import add_api
 from monitor.assay_import import Accountant, ImportSummary
+from monitor.checkpoint import read_checkpoint, write_checkpoint
 from monitor.collectors.lims import watch_inbox
-from monitor.collectors.opcua import ConnState, OpcuaCollector
+from monitor.collectors.opcua import ConnState, Gap, OpcuaCollector
 from monitor.config import MonitorConfig
 from monitor.core.engine import Engine
 from monitor.core.results import BatchResult, BatchState
@@ -52,11 +53,14 @@ class Monitor:
         self.data_dir = Path(data_dir)
         self.store = BatchStore(self.data_dir / "blackmass.db")
         self.accountant = Accountant(self.store, cfg.line, load_feed_grades(seeds))
-        self.engine = Engine(cfg.line, settle_s=cfg.settle_s)
+        self.checkpoint_path = self.data_dir / "checkpoint.json"
+        self.engine = self._resume()
         self.on_batch = on_batch
         self._wall = wall
         self.queue: asyncio.Queue[list[Sample]] = asyncio.Queue(maxsize=10_000)
-        self.collector = OpcuaCollector(cfg.opcua, cfg.tag_addresses(), self.queue.put, wall=wall)
+        self.collector = OpcuaCollector(cfg.opcua, cfg.tag_addresses(), self.queue.put, wall=wall, on_gap=self._gap)
+        if self.engine.resumed_at is not None:  # read what was missed while down from the server's history
+            self.collector.resume_from = self.engine.resumed_at
         self._process_tags = {p.tag: p for p in cfg.process}
         self._process_values: dict[str, float] = {}
         self._counted: set[str] = set()  # batches whose masses are in the counters
@@ -73,6 +77,36 @@ class Monitor:
         self._snapshot = self._build_snapshot()
         self.registry.register(SnapshotCollector(lambda: self._snapshot))
         self.http_started = asyncio.Event()
+
+    def _resume(self) -> Engine:
+        state = read_checkpoint(self.checkpoint_path)
+        if state is not None:
+            try:
+                engine = Engine.load(self.cfg.line, state, settle_s=self.cfg.settle_s)
+            except (ValueError, KeyError, TypeError) as exc:
+                log.error("%s: checkpoint not usable (%s); starting fresh", self.checkpoint_path, exc)
+            else:
+                live = engine.live()
+                log.info(
+                    "resumed from checkpoint at plant time %s: feeding %s, flushing %s",
+                    time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(engine.watermark)),
+                    live.batch_id if live else "-",
+                    ", ".join(engine.flushing) or "-",
+                )
+                return engine
+        return Engine(self.cfg.line, settle_s=self.cfg.settle_s)
+
+    def _gap(self, gap: Gap) -> None:
+        self.engine.note_gap(gap.start, gap.end, recovered=gap.recovered)
+
+    async def checkpoint(self) -> None:
+        """Save the engine's state whenever it moved; the file write leaves the loop."""
+        saved_at = float("nan")
+        while True:
+            await asyncio.sleep(self.cfg.checkpoint_every_s)
+            if self.engine.watermark != saved_at:
+                saved_at = self.engine.watermark
+                await asyncio.to_thread(write_checkpoint, self.checkpoint_path, self.engine.dump())
 
     @property
     def completed(self) -> int:
@@ -203,6 +237,7 @@ class Monitor:
                 tg.create_task(self.collector.run(), name="collector")
                 tg.create_task(self.process(), name="core")
                 tg.create_task(self.refresh(), name="refresh")
+                tg.create_task(self.checkpoint(), name="checkpoint")
                 tg.create_task(
                     watch_inbox(self.data_dir / "lims", self.accountant.import_file, self._imported), name="lims-inbox"
                 )
@@ -213,4 +248,8 @@ class Monitor:
                     name="http",
                 )
         finally:
+            try:  # a clean stop resumes exactly where it left off
+                write_checkpoint(self.checkpoint_path, self.engine.dump())
+            except OSError as exc:
+                log.error("%s: final checkpoint not written: %s", self.checkpoint_path, exc)
             self.store.close()

@@ -28,6 +28,8 @@ class OpcuaSettings:
     reconnect_min_s: float = 0.5
     reconnect_max_s: float = 10.0
     batch_size: int = 500
+    backfill: bool = True  # after a gap, read the missed values from the server's history (HistoryRead)
+    backfill_max_s: float = 86_400.0  # never reach back further than this (plant seconds)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,6 +58,7 @@ class MonitorConfig:
     http: HttpSettings = field(default_factory=HttpSettings)
     nodes: Mapping[str, str] = field(default_factory=dict)
     settle_s: float = 0.0
+    checkpoint_every_s: float = 5.0  # wall seconds between checkpoints of the batch in progress
     yield_floors: Mapping[str, float] = field(default_factory=dict)  # feed form -> lowest acceptable yield
 
     def tag_addresses(self) -> dict[str, str]:
@@ -96,6 +99,12 @@ class _Reader:
         v = self.table.get(key, default)
         if not isinstance(v, str) or (default is None and not v):
             raise ConfigError(self.where, self._path(key), "a non-empty string", v)
+        return v
+
+    def flag(self, key: str, default: bool) -> bool:
+        v = self.table.get(key, default)
+        if not isinstance(v, bool):
+            raise ConfigError(self.where, self._path(key), "true or false", v)
         return v
 
     def opt_text(self, key: str) -> str | None:
@@ -180,6 +189,8 @@ def parse_config(data: Mapping[str, Any], where: str) -> MonitorConfig:
         reconnect_min_s=op.num("reconnect_min_s", 0.5, lo=0.01),
         reconnect_max_s=op.num("reconnect_max_s", 10, lo=0.1),
         batch_size=int(op.num("batch_size", 500, lo=1, hi=5000)),
+        backfill=op.flag("backfill", True),
+        backfill_max_s=op.num("backfill_max_s", 86_400, lo=0),
     )
     tags = root.sub("tags")
     streams_t = root.sub("streams")
@@ -231,6 +242,7 @@ def parse_config(data: Mapping[str, Any], where: str) -> MonitorConfig:
         yield_floors=floors,
         nodes=dict(nodes_t.table),
         settle_s=line.num("settle_s", 0.0, lo=0),
+        checkpoint_every_s=line.num("checkpoint_every_s", 5.0, lo=0.1),
     )
 
 

@@ -279,7 +279,20 @@ def _collector_families(s: MetricsSnapshot, line: str) -> Iterator[Metric]:
     bad = GaugeMetricFamily(
         "blackmass_collector_failed_nodes", "Configured nodes that could not be subscribed", labels=["line", "source"]
     )
+    gaps = CounterMetricFamily(
+        "blackmass_collector_gaps",
+        "Spans without live data, by whether the server's history filled them",
+        labels=["line", "source", "recovered"],
+    )
+    back = CounterMetricFamily(
+        "blackmass_collector_backfilled_samples",
+        "Values read back from the server's history",
+        labels=["line", "source"],
+    )
     for h in s.collectors:
+        gaps.add_metric([line, h.source, "true"], h.gaps - h.unrecovered_gaps)
+        gaps.add_metric([line, h.source, "false"], h.unrecovered_gaps)
+        back.add_metric([line, h.source], h.backfilled)
         up.add_metric([line, h.source], 1.0 if h.state is ConnState.CONNECTED else 0.0)
         rc.add_metric([line, h.source], h.reconnects)
         for quality in ("good", "uncertain", "bad"):
@@ -287,7 +300,7 @@ def _collector_families(s: MetricsSnapshot, line: str) -> Iterator[Metric]:
         if h.last_sample_wall is not None:
             age.add_metric([line, h.source], max(0.0, s.wall_now - h.last_sample_wall))
         bad.add_metric([line, h.source], h.failed_nodes)
-    yield from (up, rc, n, age, bad)
+    yield from (up, rc, n, age, bad, gaps, back)
     rej = CounterMetricFamily(
         "blackmass_samples_rejected",
         "Samples kept out of every mass sum, by reason",

@@ -45,8 +45,14 @@ def parse_assays(data: bytes, name: str) -> list[Assay]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputError(name, f"not UTF-8 text (byte {exc.start})", "export the LIMS file as UTF-8 CSV") from exc
-    reader = csv.reader(io.StringIO(text))
-    header = [h.strip().lower() for h in next(reader, [])]
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = [h.strip().lower() for h in next(reader, [])]
+        rows = [(reader.line_num, row) for row in reader]  # line_num: a quoted field may span lines
+    except csv.Error as exc:
+        raise InputError(
+            f"{name}:{reader.line_num}", f"not valid CSV: {exc}", "quote fields holding commas, quotes or line breaks"
+        ) from exc
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         raise InputError(
@@ -59,7 +65,7 @@ def parse_assays(data: bytes, name: str) -> list[Assay]:
         raise InputError(f"{name}:1", f"unknown column(s) {', '.join(unknown)}", f"optional: {','.join(OPTIONAL)}")
     out: list[Assay] = []
     seen: dict[tuple[str, ...], tuple[int, Assay]] = {}
-    for n, row in enumerate(reader, start=2):
+    for n, row in rows:
         if not any(c.strip() for c in row):
             continue
         where = f"{name}:{n}"

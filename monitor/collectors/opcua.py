@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -28,6 +28,16 @@ from monitor.core.samples import Quality, Sample, quality_from_status
 log = logging.getLogger(__name__)
 
 SampleSink = Callable[[list[Sample]], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """Source time with no data from the server: [start, end]; recovered when history filled it."""
+
+    start: float
+    end: float
+    recovered: bool
+    samples: int  # read back from the server's history
 
 
 class ConnState(StrEnum):
@@ -46,6 +56,9 @@ class CollectorHealth:
     last_sample_wall: float | None
     failed_nodes: int
     subscribed_nodes: int
+    gaps: int = 0
+    unrecovered_gaps: int = 0
+    backfilled: int = 0
 
 
 def _epoch(dt: datetime | None) -> float | None:
@@ -88,6 +101,7 @@ class OpcuaCollector:
         *,
         source: str = "opcua",
         wall: Callable[[], float] = time.time,
+        on_gap: Callable[[Gap], None] | None = None,
     ) -> None:
         self.settings = settings
         self.tags = dict(tags)
@@ -102,6 +116,12 @@ class OpcuaCollector:
         self.subscribed_nodes = 0
         self.subscribed = asyncio.Event()
         self._sessions = 0
+        self.on_gap = on_gap
+        self.resume_from: float | None = None  # source time to backfill from on the first session (checkpoint)
+        self.gaps: list[Gap] = []  # the latest 100
+        self.gap_count = self.unrecovered_gaps = self.backfilled = 0
+        self._last_ts: dict[str, float] = {}  # newest source time delivered per tag
+        self._node_ids: dict[str, ua.NodeId] = {}
 
     def health(self) -> CollectorHealth:
         return CollectorHealth(
@@ -112,6 +132,9 @@ class OpcuaCollector:
             self.last_sample_wall,
             self.failed_nodes,
             self.subscribed_nodes,
+            self.gap_count,
+            self.unrecovered_gaps,
+            self.backfilled,
         )
 
     async def run(self) -> None:
@@ -163,6 +186,8 @@ class OpcuaCollector:
             )
             handles = await self._subscribe(sub, namespaces)
             _honour_cancel()
+            # what was missed goes to the core before anything the new subscription delivered
+            await self._backfill(client, handles)
             self.state = ConnState.CONNECTED
             self.subscribed.set()
             log.info(
@@ -206,6 +231,7 @@ class OpcuaCollector:
                 )
             )
             handles[handle] = tag
+            self._node_ids[tag] = node_id
         ok = 0
         for i in range(0, len(requests), self.settings.batch_size):
             chunk = requests[i : i + self.settings.batch_size]
@@ -249,6 +275,63 @@ class OpcuaCollector:
                     log.warning("%s: subscription status %s", self.source, status.name)
                     return
 
+    async def _backfill(self, client: Client, handles: dict[int, str]) -> None:
+        """Read each tag's values since its last delivered sample from the server's history."""
+        since = {tag: self._last_ts.get(tag, self.resume_from) for tag in handles.values()}
+        known = {tag: t for tag, t in since.items() if t is not None}
+        if not known:
+            return
+        gap_start = max(known.values())
+        floor = gap_start - self.settings.backfill_max_s
+        samples: list[Sample] = []
+        recovered = self.settings.backfill
+        if recovered:
+            wall = self._wall()
+            for tag, t in known.items():
+                node = client.get_node(self._node_ids[tag])
+                try:
+                    dvs = await node.read_raw_history(datetime.fromtimestamp(max(t, floor), UTC), None)
+                except ua.UaStatusCodeError as exc:
+                    log.warning(
+                        "%s: no history for %s (%s): the gap since %s stays a gap (hint: enable historizing "
+                        "on the server, or set [opcua] backfill = false)",
+                        self.source,
+                        tag,
+                        exc,
+                        datetime.fromtimestamp(gap_start, UTC).isoformat(timespec="seconds"),
+                    )
+                    recovered = False
+                    break
+                samples += [x for x in (to_sample(tag, dv, wall) for dv in dvs) if x.ts > t]
+        samples.sort(key=lambda x: x.ts)
+        end = max((x.ts for x in samples), default=gap_start)
+        gap = Gap(gap_start, end, recovered, len(samples))
+        self.gaps.append(gap)
+        del self.gaps[:-100]
+        self.gap_count += 1
+        self.unrecovered_gaps += not recovered
+        self.backfilled += len(samples)
+        log.warning(
+            "%s: gap after %s: %d values read back from the server's history%s",
+            self.source,
+            datetime.fromtimestamp(gap_start, UTC).isoformat(timespec="seconds"),
+            len(samples),
+            "" if recovered else " (not recovered)",
+        )
+        if self.on_gap is not None:
+            self.on_gap(gap)
+        if samples:
+            self._deliver(samples)
+            result = self.sink(samples)
+            if asyncio.iscoroutine(result):
+                await result
+
+    def _deliver(self, samples: list[Sample]) -> None:
+        for x in samples:
+            self.samples[x.quality.name.lower()] += 1
+            if x.quality is not Quality.BAD and x.ts > self._last_ts.get(x.tag, float("-inf")):
+                self._last_ts[x.tag] = x.ts
+
     def _to_samples(self, events: list[Any], handles: dict[int, str]) -> list[Sample]:
         wall = self._wall()
         out: list[Sample] = []
@@ -259,9 +342,8 @@ class OpcuaCollector:
             tag = handles.get(item.ClientHandle)
             if tag is None:
                 continue
-            s = to_sample(tag, item.Value, wall)
-            self.samples[s.quality.name.lower()] += 1
-            out.append(s)
+            out.append(to_sample(tag, item.Value, wall))
         if out:
+            self._deliver(out)
             self.last_sample_wall = wall
         return out

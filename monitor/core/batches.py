@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,18 @@ class BatchTracker:
         if batch_id:
             self._current = FeedWindow(batch_id, ts, start_observed=not first_ever)
         return closed
+
+    def dump(self) -> dict[str, Any]:
+        cur = self._current
+        return {"current": asdict(cur) if cur else None, "last_id": self._last_id, "last_ts": self._last_ts}
+
+    @classmethod
+    def load(cls, data: dict[str, Any]) -> BatchTracker:
+        tracker = cls()
+        tracker._current = FeedWindow(**data["current"]) if data["current"] else None
+        tracker._last_id = data["last_id"]
+        tracker._last_ts = float(data["last_ts"])
+        return tracker
 
     def abandon(self, end: float) -> FeedWindow | None:
         """Close the current lot at `end` (no feed for too long); the id must change to reopen."""

@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 from collections import Counter, deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from monitor.core.accounting import closure, stream_yields
 from monitor.core.batches import BatchTracker, FeedWindow
@@ -23,6 +24,7 @@ from monitor.core.spec import LineSpec, SourceKind, StreamSpec
 from monitor.core.totalizer import counter_mass
 from monitor.core.weighings import Weighing, weighed_mass
 
+CHECKPOINT_FORMAT = 1
 _BAG_ID_TOLERANCE_S = 1.0
 _COUNTED_BAGS_KEPT = 20_000
 
@@ -68,6 +70,8 @@ class Engine:
         self._counted_set: set[str] = set()
         self._watermark = float("-inf")
         self._last_feed_activity = float("-inf")
+        self._gaps: deque[tuple[float, float, bool]] = deque()  # (start, end, recovered) of collector gaps
+        self.resumed_at: float | None = None  # source time of the checkpoint this engine was restored from
         self._stream_by_tag: dict[str, StreamSpec] = {}
         text_tags = [spec.chemistry_tag, spec.feed_form_tag, spec.supplier_tag]
         for s in spec.streams:
@@ -129,6 +133,10 @@ class Engine:
             if active:
                 self._last_feed_activity = s.ts
 
+    def note_gap(self, start: float, end: float, *, recovered: bool) -> None:
+        """A span of source time the collector had no live data for (filled from history or not)."""
+        self._gaps.append((start, end, recovered))
+
     def _reject(self, s: Sample, why: Reject) -> None:
         self.stats.rejected[(s.tag, why.value)] += 1
         self._rejects.append((s.ts, s.tag))
@@ -161,6 +169,56 @@ class Engine:
     @property
     def flushing(self) -> tuple[str, ...]:
         return tuple(w.batch_id for w in self._pending)
+
+    # -- checkpoint ---------------------------------------------------------------------
+    def dump(self) -> dict[str, Any]:
+        """Everything needed to resume the lots in progress after a restart (JSON-ready)."""
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "line": self.spec.line,
+            "watermark": self._watermark,
+            "last_feed_activity": self._last_feed_activity,
+            "tracker": self._tracker.dump(),
+            "pending": [asdict(w) for w in self._pending],
+            "numeric": {tag: series.dump() for tag, series in self._numeric.items()},
+            "text": {tag: series.dump() for tag, series in self._text.items()},
+            "rejects": list(self._rejects),
+            "counted_bags": list(self._counted_bags),
+            "gaps": list(self._gaps),
+            "accepted": dict(self.stats.accepted),
+            "rejected": [[tag, why, n] for (tag, why), n in self.stats.rejected.items()],
+            "duplicates": self.stats.duplicates,
+        }
+
+    @classmethod
+    def load(cls, spec: LineSpec, state: dict[str, Any], *, settle_s: float = 0.0) -> Engine:
+        """An engine resumed from `dump()`; ValueError when the checkpoint is not this line's."""
+        if state.get("format") != CHECKPOINT_FORMAT or state.get("line") != spec.line:
+            raise ValueError(
+                f"checkpoint of line {state.get('line')!r} format {state.get('format')!r}, "
+                f"expected line {spec.line!r} format {CHECKPOINT_FORMAT}"
+            )
+        e = cls(spec, settle_s=settle_s)
+        e._watermark = float(state["watermark"])
+        e._last_feed_activity = float(state["last_feed_activity"])
+        e._tracker = BatchTracker.load(state["tracker"])
+        e._pending = deque(FeedWindow(**w) for w in state["pending"])
+        for tag, data in state["numeric"].items():
+            if tag in e._numeric:  # a tag dropped from the config is simply not resumed
+                e._numeric[tag] = NumericSeries.load(data)
+        for tag, data in state["text"].items():
+            if tag in e._text:
+                e._text[tag] = TextSeries.load(data)
+        e._rejects = deque((float(t), str(tag)) for t, tag in state["rejects"])
+        for bag in state["counted_bags"]:
+            e._count_bag(str(bag))
+        e._gaps = deque((float(a), float(b), bool(r)) for a, b, r in state["gaps"])
+        e.stats.accepted.update(state["accepted"])
+        for tag, why, n in state["rejected"]:
+            e.stats.rejected[(tag, why)] += int(n)
+        e.stats.duplicates = int(state["duplicates"])
+        e.resumed_at = e._watermark
+        return e
 
     # -- internals -----------------------------------------------------------------------
     def _check_abandoned(self) -> None:
@@ -256,6 +314,11 @@ class Engine:
         if w.abandoned:
             flags.append("abandoned")
         horizon = w.end + self._max_delay
+        for g0, g1, recovered in self._gaps:
+            if g0 < horizon and g1 > w.start:
+                flags.append("collector_gap_backfilled" if recovered else "collector_gap")
+        if self.resumed_at is not None and w.start < self.resumed_at < horizon:
+            flags.append("resumed_from_checkpoint")
         rejected = sum(1 for ts, _ in self._rejects if w.start <= ts <= horizon)
         if rejected:
             flags.append("rejected_samples")
@@ -305,3 +368,5 @@ class Engine:
             text.trim_before(keep_from)
         while self._rejects and self._rejects[0][0] < keep_from:
             self._rejects.popleft()
+        while self._gaps and self._gaps[0][1] < keep_from:
+            self._gaps.popleft()

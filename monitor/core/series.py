@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -47,6 +48,17 @@ class NumericSeries:
     def last_value(self) -> float | None:
         return self._v[-1] if self._v else None
 
+    def dump(self) -> list[list[float]]:
+        """[timestamps, values] for a checkpoint."""
+        return [list(self._ts), list(self._v)]
+
+    @classmethod
+    def load(cls, data: list[list[float]]) -> NumericSeries:
+        series = cls()
+        for ts, v in zip(data[0], data[1], strict=True):
+            series.add(float(ts), float(v))
+        return series
+
     def trim_before(self, t: float) -> None:
         """Drop samples older than t, keeping the last one before t (needed to interpolate at t)."""
         i = bisect.bisect_left(self._ts, t) - 1
@@ -86,6 +98,16 @@ class TextSeries:
                 best = (d, self._v[i])
             i += 1
         return best[1] if best else None
+
+    def dump(self) -> list[list[float] | list[str]]:
+        return [list(self._ts), list(self._v)]
+
+    @classmethod
+    def load(cls, data: list[list[Any]]) -> TextSeries:
+        series = cls()
+        for ts, v in zip(data[0], data[1], strict=True):
+            series.add(float(ts), str(v))
+        return series
 
     def items(self) -> Iterator[tuple[float, str]]:
         return zip(self._ts, self._v, strict=True)

@@ -42,8 +42,27 @@ FAULTS = {
     "yield-drop": "torn sieve: 35 % of the black mass rides the oversize to the eddy-current products",
     "n2-leak": "nitrogen leak: shredder O2 ramps 2.5 vol %/h (to 6.8 %) while the N2 flow sags",
     "dryer-overheat": "dryer product temperature climbs 40 K/h to 230 degC",
+    "server-restart": "the OPC-UA server stops halfway through the lot for 20 plant minutes and comes back "
+    "with its namespace at another index",
+    "network-outage": "halfway through the lot the monitor's connection is cut and refused for 20 plant minutes",
+    "totalizer-reset": "halfway through the lot the feed and aluminium totalizers reset to 0 (PLC restart) "
+    "and count on",
+    "bad-quality": "Bad and Uncertain status codes, NaN, a frozen totalizer, late (out-of-order) and repeated samples",
 }
 FAULT_FROM_LOT = 3
+OUTAGE_S = 1200.0  # plant seconds the server-restart and network-outage faults last
+STATUS_BAD = 0x80000000
+STATUS_UNCERTAIN = 0x40000000
+
+
+@dataclass(frozen=True, slots=True)
+class Glitch:
+    """An extra value the server publishes after a step's regular ones (the bad-quality fault)."""
+
+    tag: str
+    ts: float
+    value: float | str
+    status: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -166,6 +185,11 @@ class Plant:
         self.energy_kwh = {"shredder": 0.0, "dryer": 0.0, "total": 0.0}
         self.unfinished: list[Lot] = []
         self.values: dict[str, float | str] = self._initial_values()
+        self.events: list[str] = []  # "mid-lot": the faulty lot is half fed (server faults start here)
+        self.glitches: list[Glitch] = []
+        self._mid_lot_done = False
+        self._frozen: dict[str, float] = {}  # tag -> value it is stuck at
+        self._held: list[Glitch] = []  # values published one step late
 
     @property
     def ts(self) -> float:
@@ -266,14 +290,57 @@ class Plant:
                     "Feed.Supplier": self.lot.supplier,
                 }
             )
+        self.events, self.glitches = [], []
+        if self._at_mid_lot():
+            self.events.append("mid-lot")
+            if "totalizer-reset" in self.faults:
+                # the PLC restarted just after its last published reading: its counters hold only this step
+                self.tot_meas["feed"] = feed * (1 + self.lot.bias["feed"]) if self.lot else 0.0
+                self.tot_meas["aluminium"] = 0.0
         changed["Feed.Totalizer"] = self.tot_meas["feed"]
         for s in MEASURED:
             changed[TOTALIZER_TAG[s]] = self.tot_meas[s]
         changed.update(self._process_values(feed, bm_inc))
+        if "bad-quality" in self.faults and self.lots_started >= FAULT_FROM_LOT:
+            self._bad_quality(ts, changed)
         finished = [x for x in self.unfinished if x.last_step is not None and self.k >= x.last_step + self.max_lag]
         self.unfinished = [x for x in self.unfinished if x not in finished]
         self.values.update(changed)
         return ts, changed, finished
+
+    def _at_mid_lot(self) -> bool:
+        lot = self.lot
+        if self._mid_lot_done or lot is None or self.lots_started != FAULT_FROM_LOT:
+            return False
+        if lot.fed_kg < 0.5 * lot.target_kg:
+            return False
+        self._mid_lot_done = True
+        return True
+
+    def _bad_quality(self, ts: float, changed: dict[str, float | str]) -> None:
+        """Every kind of bad sample a field bus produces, on a fixed rota of steps."""
+        k = self.k % 12
+        step = self.cfg.step_s
+        if k == 1:  # a Bad reading between two good ones (sensor fault): value garbage
+            self.glitches.append(Glitch("Magnet.FerrousTotalizer", ts + step / 3, 0.0, STATUS_BAD))
+        elif k == 3:  # Uncertain (e.g. last usable value) and NaN with good status
+            self.glitches.append(Glitch("EddyCurrent.CopperTotalizer", ts + step / 3, 1e9, STATUS_UNCERTAIN))
+            self.glitches.append(Glitch("Classifier.LightTotalizer", ts + step / 3, math.nan))
+        elif k in (5, 6, 7):  # a frozen totalizer: the same value with fresh timestamps, then it catches up
+            tag = "Baghouse.FinesTotalizer"
+            self._frozen.setdefault(tag, float(self.values[tag]))
+            changed[tag] = self._frozen[tag]
+        elif k == 8:
+            self._frozen.clear()
+        if k == 9:  # a value that arrives late: held back now, published after the next step's value
+            tag = "Feed.Totalizer"
+            self._held.append(Glitch(tag, ts, changed.pop(tag)))
+        elif self._held:
+            late = self._held.pop()
+            self.glitches.append(late)
+            self.glitches.append(Glitch(late.tag, ts, changed[late.tag]))  # the current value again: a repeat
+        if k == 11 and "Shredder.O2" in changed:  # an out-of-range process value flagged Bad
+            self.glitches.append(Glitch("Shredder.O2", ts + step / 3, -1.0, STATUS_BAD))
 
     def _fill_bag(self, src: Lot, inc: float, ts: float, changed: dict[str, float | str]) -> None:
         bag_id, kg, target = self.bags.get(src.batch_id) or self._open_bag()

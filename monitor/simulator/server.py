@@ -5,16 +5,20 @@ from __future__ import annotations
 import asyncio
 import csv
 import logging
+import socket
 from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from asyncua import Server, ua
 
 from monitor.simulator.clock import PlantClock
+from monitor.simulator.historian import PlantHistory
 from monitor.simulator.lims import Lab
-from monitor.simulator.plant import TRUTH_COLUMNS, Plant, truth_row
+from monitor.simulator.plant import OUTAGE_S, TRUTH_COLUMNS, Plant, truth_row
+from monitor.simulator.proxy import TcpRelay
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +53,12 @@ TAG_UNITS: dict[str, str] = {
 }
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 class TruthWriter:
     """Appends one ground-truth row per finished lot to <data-dir>/ground_truth.csv."""
 
@@ -78,13 +88,32 @@ class PlantServer:
         self._server: Server | None = None
         self._nodes: dict[str, ua.NodeId] = {}
         self.ns_index = 0
+        self.history = PlantHistory()
+        self._published: dict[str, ua.DataValue] = {}  # the last value of each tag, restored on restart
+        self._down_until: float | None = None  # plant time the server or the network comes back
+        self.restarts = 0
+        self._relay: TcpRelay | None = None
+        self._serve_at = self.endpoint
+        if "network-outage" in self.plant.faults:  # clients reach the server through a relay we can cut
+            url = urlsplit(self.endpoint)
+            inner = _free_port()
+            self._serve_at = url._replace(netloc=f"{url.hostname}:{inner}").geturl()
+            self._relay = TcpRelay(url.hostname or "127.0.0.1", url.port or 4840, inner)
 
     async def start(self) -> None:
+        if self._relay is not None and self._relay._server is None:
+            await self._relay.start()
+        await self._start_server()
+
+    async def _start_server(self) -> None:
         server = Server()
         await server.init()
-        server.set_endpoint(self.endpoint)
+        server.set_endpoint(self._serve_at)
         server.set_server_name(f"blackmass simulator {self.plant.cfg.line}")
         server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        server.iserver.history_manager.set_storage(self.history)
+        if self.restarts:  # a restarted server may order its namespaces differently: clients must re-resolve
+            await server.register_namespace(f"urn:blackmass:simulator:restart-{self.restarts}")
         idx = await server.register_namespace(self.plant.cfg.namespace_uri)
         self.ns_index = idx
         line = await server.nodes.objects.add_object(idx, f"Line_{self.plant.cfg.line}")
@@ -100,6 +129,13 @@ class PlantServer:
             eu = TAG_UNITS.get(tag, "")
             if eu:
                 await node.write_attribute(ua.AttributeIds.Description, ua.DataValue(ua.Variant(ua.LocalizedText(eu))))
+            await node.write_attribute(ua.AttributeIds.Historizing, ua.DataValue(ua.Variant(True)))
+            access = ua.AccessLevel.CurrentRead.mask | ua.AccessLevel.HistoryRead.mask
+            await node.write_attribute(
+                ua.AttributeIds.AccessLevel, ua.DataValue(ua.Variant(access, ua.VariantType.Byte))
+            )
+            if tag in self._published:  # back with the last values and their source times, not "now"
+                await server.write_attribute_value(node.nodeid, self._published[tag])
             self._nodes[tag] = node.nodeid
         await server.start()
         self._server = server
@@ -112,6 +148,11 @@ class PlantServer:
         )
 
     async def stop(self) -> None:
+        if self._relay is not None:
+            await self._relay.stop()
+        await self._stop_server()
+
+    async def _stop_server(self) -> None:
         if self._server is not None:
             await self._server.stop()
             self._server = None
@@ -124,16 +165,44 @@ class PlantServer:
         return sum(len(getattr(sub.monitored_item_srv, "_monitored_items", {})) for sub in subs)
 
     async def write(self, ts: float, values: dict[str, float | str], status: int = 0) -> None:
-        assert self._server is not None
+        """Publish values stamped at plant time ts; recorded in the history even while the server is down."""
         for tag, value in values.items():
-            vtype = ua.VariantType.String if isinstance(value, str) else ua.VariantType.Double
-            dv = ua.DataValue(
-                ua.Variant(value, vtype),
-                StatusCode=ua.StatusCode(ua.UInt32(status)),
-                SourceTimestamp=ua.DateTime.fromtimestamp(ts, UTC),
-                ServerTimestamp=ua.DateTime.now(UTC),
-            )
+            await self._publish(tag, ts, value, status)
+
+    async def _publish(self, tag: str, ts: float, value: float | str, status: int) -> None:
+        vtype = ua.VariantType.String if isinstance(value, str) else ua.VariantType.Double
+        dv = ua.DataValue(
+            ua.Variant(value, vtype),
+            StatusCode=ua.StatusCode(ua.UInt32(status)),
+            SourceTimestamp=ua.DateTime.fromtimestamp(ts, UTC),
+            ServerTimestamp=ua.DateTime.now(UTC),
+        )
+        self.history.record(tag, dv)
+        self._published[tag] = dv
+        if self._server is not None:
             await self._server.write_attribute_value(self._nodes[tag], dv)
+
+    async def _fault_events(self) -> None:
+        """Start and end the server-restart and network-outage faults on plant time."""
+        faults = self.plant.faults
+        if "mid-lot" in self.plant.events and self._down_until is None:
+            if "server-restart" in faults:
+                log.warning("simulator: fault server-restart: server down for %.0f plant s", OUTAGE_S)
+                await self._stop_server()
+                self._down_until = self.plant.ts + OUTAGE_S
+            elif self._relay is not None:
+                log.warning("simulator: fault network-outage: clients cut off for %.0f plant s", OUTAGE_S)
+                self._relay.cut()
+                self._down_until = self.plant.ts + OUTAGE_S
+        if self._down_until is not None and self.plant.ts >= self._down_until:
+            self._down_until = float("inf")  # each fault plays once
+            if self._server is None:
+                self.restarts += 1
+                await self._start_server()
+                log.warning("simulator: server back (namespace index now %d)", self.ns_index)
+            if self._relay is not None:
+                self._relay.restore()
+                log.warning("simulator: network back")
 
     async def run(self) -> None:
         """Step the plant as fast as its clock allows, forever (cancel to stop)."""
@@ -146,6 +215,9 @@ class PlantServer:
             while self.clock.started and self.plant.ts + step <= now:
                 ts, changed, finished = self.plant.step()
                 await self.write(ts, changed)
+                for g in self.plant.glitches:
+                    await self._publish(g.tag, g.ts, g.value, g.status)
+                await self._fault_events()
                 for lot in finished:
                     if self.truth is not None:
                         self.truth.write(truth_row(lot, self.plant.cfg.line))
