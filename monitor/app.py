@@ -25,7 +25,7 @@ from monitor.core.engine import Engine
 from monitor.core.results import BatchResult, BatchState
 from monitor.core.samples import Sample
 from monitor.exposition import G_PER_KG, MetricsSnapshot, ProcessValue, SnapshotCollector
-from monitor.http import make_app, serve
+from monitor.http import make_app, serve, tls_context
 from monitor.seeds import load_feed_grades
 from monitor.store import BatchStore
 
@@ -175,6 +175,7 @@ class Monitor:
             "collector": h.state.value,
             "connected": h.state is ConnState.CONNECTED,
             "batches_completed": len(self._counted),
+            "collector_error": self.collector.last_error,
         }
 
     def _ingest(self, samples: list[Sample]) -> list[BatchResult]:
@@ -224,6 +225,8 @@ class Monitor:
             self._snapshot = self._build_snapshot()
 
     async def run(self, *, host: str | None = None, port: int | None = None) -> None:
+        h = self.cfg.http
+        tls = tls_context(h.tls_certificate, h.tls_key) if h.tls_certificate and h.tls_key else None
         app = make_app(self.registry, self.health)
         add_api(
             app,
@@ -243,7 +246,11 @@ class Monitor:
                 )
                 tg.create_task(
                     serve(
-                        app, host or self.cfg.http.host, self.cfg.http.port if port is None else port, self.http_started
+                        app,
+                        host or self.cfg.http.host,
+                        self.cfg.http.port if port is None else port,
+                        self.http_started,
+                        tls=tls,
                     ),
                     name="http",
                 )

@@ -8,6 +8,7 @@ import contextlib
 import json
 import logging
 import math
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ from monitor.app import Monitor
 from monitor.assay_import import Accountant
 from monitor.balance_file import reconcile_file
 from monitor.collectors.browse import browse
+from monitor.collectors.security import CLIENT_URI, PASSWORD_ENV, USER_ENV, fingerprint, make_certificate
 from monitor.config import load_config, parse_when
 from monitor.core.results import BatchResult
 from monitor.demo import SimOptions, plant_server, run_demo
@@ -24,6 +26,7 @@ from monitor.errors import MonitorError
 from monitor.exports import FORMATS, ReportFilter, load, render
 from monitor.seeds import load_feed_grades
 from monitor.simulator.plant import FAULTS
+from monitor.simulator.server_security import ServerSecurity
 from monitor.store import BatchStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,6 +81,20 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--endpoint", default="opc.tcp://127.0.0.1:4840/blackmass", help="OPC-UA endpoint to serve")
     sim.add_argument("--config", default=None, help="accepted for symmetry; the simulator reads --sim-config")
     sim.add_argument("--start-now", action="store_true", help="start the plant clock without waiting for a client")
+    sim.add_argument(
+        "--security",
+        type=Path,
+        metavar="DIR",
+        help="serve Basic256Sha256 Sign/SignAndEncrypt only, with DIR/simulator-cert.der (made when missing); "
+        "client certificates in DIR/trusted are the only ones accepted",
+    )
+    sim.add_argument("--user", help=f"require this user; the password comes from {PASSWORD_ENV}")
+
+    certs = sub.add_parser("certs", help="make a self-signed OPC-UA application certificate and key")
+    certs.add_argument("--out", required=True, type=Path, help="folder for NAME-cert.der and NAME-key.pem")
+    certs.add_argument("--name", default="blackmass-monitor")
+    certs.add_argument("--uri", default=CLIENT_URI, help=f"application URI (default {CLIENT_URI})")
+    certs.add_argument("--server", action="store_true", help="a server certificate (default: client)")
 
     run = sub.add_parser("run", help="run the monitor against an OPC-UA server")
     run.add_argument("--config", default=DEFAULT_PLANT)
@@ -191,6 +208,21 @@ def cmd_check_config(a: argparse.Namespace) -> int:
     print(f"{a.file}: OK — line {cfg.line.line}, endpoint {cfg.opcua.endpoint}")
     print(f"  streams: {streams}")
     print(f"  {len(cfg.tag_addresses())} tags subscribed, {len(cfg.process)} process values on /metrics")
+    sec = cfg.opcua.security
+    user = sec.username or os.environ.get(USER_ENV)
+    print(
+        f"  OPC-UA security: {sec.policy}/{sec.mode}; user: {user or 'anonymous'}"
+        + (f" (password {'set' if os.environ.get(PASSWORD_ENV) or sec.password_file else 'MISSING'})" if user else "")
+    )
+    tls = "https" if cfg.http.tls_certificate else "http"
+    print(f"  serving {tls}://{cfg.http.host}:{cfg.http.port}")
+    return 0
+
+
+def cmd_certs(a: argparse.Namespace) -> int:
+    cert, key = make_certificate(a.out, a.name, a.uri, server=a.server)
+    print(f"certificate {cert} (sha256 {fingerprint(cert.read_bytes())}…)\nprivate key {key} (mode 600)")
+    print("give the certificate to the server's trusted clients; keep the key on this machine")
     return 0
 
 
@@ -249,6 +281,15 @@ async def _demo(a: argparse.Namespace) -> int:
 
 async def _simulate(a: argparse.Namespace) -> int:
     server = plant_server(_sim_options(a), a.endpoint, start_on_subscribe=not a.start_now)
+    if a.security is not None:
+        users = {}
+        if a.user:
+            password = os.environ.get(PASSWORD_ENV)
+            if not password:
+                raise MonitorError(f"--user {a.user}: set its password in {PASSWORD_ENV}")
+            users[a.user] = password
+        server.security = ServerSecurity.in_folder(a.security, users)
+        print(f"security: Basic256Sha256 Sign/SignAndEncrypt; server certificate {server.security.certificate}")
     await server.start()
     print(f"simulator on {a.endpoint} at x{a.speed:g}; ground truth -> {a.data_dir / 'ground_truth.csv'}")
     try:
@@ -331,6 +372,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_assays_import(a)
         if a.cmd == "reconcile":
             return cmd_reconcile(a)
+        if a.cmd == "certs":
+            return cmd_certs(a)
         runner = {"demo": _demo, "simulate": _simulate, "run": _run, "browse": _browse}[a.cmd]
         with contextlib.suppress(KeyboardInterrupt):
             return asyncio.run(runner(a))

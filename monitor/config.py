@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from monitor.collectors.security import SecuritySettings
 from monitor.core.spec import LineSpec, SourceKind, StreamSpec
 from monitor.errors import ConfigError
 
@@ -30,6 +31,7 @@ class OpcuaSettings:
     batch_size: int = 500
     backfill: bool = True  # after a gap, read the missed values from the server's history (HistoryRead)
     backfill_max_s: float = 86_400.0  # never reach back further than this (plant seconds)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,8 +47,10 @@ class ProcessTag:
 
 @dataclass(frozen=True, kw_only=True)
 class HttpSettings:
-    host: str = "127.0.0.1"
+    host: str = "127.0.0.1"  # localhost unless the config says otherwise
     port: int = 9464
+    tls_certificate: Path | None = None  # PEM; with tls_key, the service speaks HTTPS only
+    tls_key: Path | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -172,6 +176,50 @@ def _stream(r: _Reader, name: str) -> StreamSpec:
     )
 
 
+def _security(op: _Reader, where: str) -> SecuritySettings:
+    sec_table = op.table.get("security")
+    for key in ("password", "passwd", "secret"):
+        if key in op.table or (isinstance(sec_table, dict) and key in sec_table):
+            raise ConfigError(
+                where,
+                f"opcua.security.{key}",
+                "no password in the config file",
+                "(a password)",
+                "set BLACKMASS_OPCUA_PASSWORD or point [opcua.security] password_file at a secrets file",
+            )
+    sec = op.sub("security", required=False)
+    base = Path(where).parent
+
+    def path(key: str) -> Path | None:
+        v = sec.opt_text(key)
+        return None if v is None else (base / v if not Path(v).is_absolute() else Path(v))
+
+    settings = SecuritySettings(
+        policy=sec.text("policy", "None"),
+        mode=sec.text("mode", "None"),
+        certificate=path("certificate"),
+        private_key=path("private_key"),
+        server_certificate=path("server_certificate"),
+        username=sec.opt_text("username"),
+        password_file=path("password_file"),
+    )
+    settings.check(where)
+    return settings
+
+
+def _http(t: _Reader, where: str) -> HttpSettings:
+    base = Path(where).parent
+    cert, key = t.opt_text("tls_certificate"), t.opt_text("tls_key")
+    if (cert is None) != (key is None):
+        raise ConfigError(where, "http.tls_key", "tls_certificate and tls_key together (PEM files)", key or cert)
+    return HttpSettings(
+        host=t.text("host", "127.0.0.1"),
+        port=int(t.num("port", 9464, lo=0, hi=65535)),
+        tls_certificate=base / cert if cert else None,
+        tls_key=base / key if key else None,
+    )
+
+
 def parse_config(data: Mapping[str, Any], where: str) -> MonitorConfig:
     root = _Reader(where, data)
     line = root.sub("line")
@@ -191,6 +239,7 @@ def parse_config(data: Mapping[str, Any], where: str) -> MonitorConfig:
         batch_size=int(op.num("batch_size", 500, lo=1, hi=5000)),
         backfill=op.flag("backfill", True),
         backfill_max_s=op.num("backfill_max_s", 86_400, lo=0),
+        security=_security(op, where),
     )
     tags = root.sub("tags")
     streams_t = root.sub("streams")
@@ -238,7 +287,7 @@ def parse_config(data: Mapping[str, Any], where: str) -> MonitorConfig:
         line=spec,
         opcua=opcua,
         process=tuple(process),
-        http=HttpSettings(host=http_t.text("host", "127.0.0.1"), port=int(http_t.num("port", 9464, lo=0, hi=65535))),
+        http=_http(http_t, where),
         yield_floors=floors,
         nodes=dict(nodes_t.table),
         settle_s=line.num("settle_s", 0.0, lo=0),

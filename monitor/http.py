@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import ssl
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+from monitor.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +57,34 @@ def make_app(registry: CollectorRegistry, health: Callable[[], dict[str, Any]]) 
     return app
 
 
-async def serve(app: web.Application, host: str, port: int, started: asyncio.Event | None = None) -> None:
+def tls_context(certificate: Path, key: Path) -> ssl.SSLContext:
+    """A server TLS context (TLS 1.2 or newer) from PEM files; ConfigError naming the file when unusable."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        ctx.load_cert_chain(certificate, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            str(certificate), "http.tls_certificate", "a PEM certificate with its PEM key", str(exc)
+        ) from exc
+    return ctx
+
+
+async def serve(
+    app: web.Application,
+    host: str,
+    port: int,
+    started: asyncio.Event | None = None,
+    *,
+    tls: ssl.SSLContext | None = None,
+) -> None:
     """Serve until cancelled; the socket is closed on the way out."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port)
+        site = web.TCPSite(runner, host, port, ssl_context=tls)
         await site.start()
-        log.info("serving /metrics and /healthz on http://%s:%d", host, port)
+        log.info("serving /metrics, /healthz and /api on %s://%s:%d", "https" if tls else "http", host, port)
         if started is not None:
             started.set()
         await asyncio.Event().wait()

@@ -22,12 +22,26 @@ from asyncua import Client, ua
 from asyncua.common.subscription import DataChangeEvent, OverflowPolicy, StatusChangeEvent
 
 from monitor.collectors.addressing import resolve_node_id
+from monitor.collectors.security import PASSWORD_ENV, credentials, secure
 from monitor.config import OpcuaSettings
 from monitor.core.samples import Quality, Sample, quality_from_status
+from monitor.errors import CollectorError
 
 log = logging.getLogger(__name__)
 
 SampleSink = Callable[[list[Sample]], Any]
+_REFUSED_IDENTITY = {
+    ua.StatusCodes.BadUserAccessDenied,
+    ua.StatusCodes.BadIdentityTokenInvalid,
+    ua.StatusCodes.BadIdentityTokenRejected,
+}
+_REFUSED_CERTIFICATE = {
+    ua.StatusCodes.BadCertificateUntrusted,
+    ua.StatusCodes.BadCertificateInvalid,
+    ua.StatusCodes.BadCertificateUriInvalid,
+    ua.StatusCodes.BadCertificateTimeInvalid,
+    ua.StatusCodes.BadSecurityChecksFailed,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +131,7 @@ class OpcuaCollector:
         self.subscribed = asyncio.Event()
         self._sessions = 0
         self.on_gap = on_gap
+        self.last_error: str | None = None
         self.resume_from: float | None = None  # source time to backfill from on the first session (checkpoint)
         self.gaps: list[Gap] = []  # the latest 100
         self.gap_count = self.unrecovered_gaps = self.backfilled = 0
@@ -155,6 +170,9 @@ class OpcuaCollector:
                     exc,
                     delay,
                 )
+            except CollectorError as exc:  # refused credentials or certificates: said plainly, retried
+                self.last_error = str(exc)
+                log.error("%s: %s; retrying in %.1fs", self.source, exc, delay)
             except Exception:  # a session must never take the service down: log it, back off, retry
                 log.exception("%s: unexpected failure of the OPC-UA session; retrying in %.1fs", self.source, delay)
             self.subscribed.clear()
@@ -171,7 +189,24 @@ class OpcuaCollector:
             lost.set()
 
         client.connection_lost_callback = on_lost
-        await client.connect(auto_reconnect=False)
+        await secure(client, self.settings.security)
+        try:
+            await client.connect(auto_reconnect=False)
+        except ua.UaStatusCodeError as exc:
+            if exc.code in _REFUSED_IDENTITY:
+                user = credentials(self.settings.security)
+                who = f"user {user.username!r}" if user else "anonymous access"
+                raise CollectorError(
+                    f"{self.settings.endpoint}: the server refused {who} "
+                    f"({ua.StatusCode(exc.code).name}); check {PASSWORD_ENV} or [opcua.security] password_file"
+                ) from exc
+            if exc.code in _REFUSED_CERTIFICATE:
+                raise CollectorError(
+                    f"{self.settings.endpoint}: the server refused our certificate "
+                    f"{self.settings.security.certificate} ({ua.StatusCode(exc.code).name}); "
+                    "add it to the server's trusted clients"
+                ) from exc
+            raise
         try:
             _honour_cancel()
             if self._sessions:
@@ -189,6 +224,7 @@ class OpcuaCollector:
             # what was missed goes to the core before anything the new subscription delivered
             await self._backfill(client, handles)
             self.state = ConnState.CONNECTED
+            self.last_error = None
             self.subscribed.set()
             log.info(
                 "%s: connected to %s, %d nodes subscribed, %d failed",

@@ -19,6 +19,7 @@ from monitor.simulator.historian import PlantHistory
 from monitor.simulator.lims import Lab
 from monitor.simulator.plant import OUTAGE_S, TRUTH_COLUMNS, Plant, truth_row
 from monitor.simulator.proxy import TcpRelay
+from monitor.simulator.server_security import ServerSecurity, apply, new_server
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,7 @@ class PlantServer:
     truth: TruthWriter | None = None
     lab: Lab | None = None
     start_on_subscribe: bool = True  # the plant waits for its first client: a test rig sees every lot
+    security: ServerSecurity | None = None
 
     def __post_init__(self) -> None:
         self._server: Server | None = None
@@ -106,11 +108,11 @@ class PlantServer:
         await self._start_server()
 
     async def _start_server(self) -> None:
-        server = Server()
+        server = new_server(self.security)
         await server.init()
         server.set_endpoint(self._serve_at)
         server.set_server_name(f"blackmass simulator {self.plant.cfg.line}")
-        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        await apply(server, self.security)
         server.iserver.history_manager.set_storage(self.history)
         if self.restarts:  # a restarted server may order its namespaces differently: clients must re-resolve
             await server.register_namespace(f"urn:blackmass:simulator:restart-{self.restarts}")
