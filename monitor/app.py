@@ -21,6 +21,7 @@ from monitor.checkpoint import read_checkpoint, write_checkpoint
 from monitor.collectors.lims import watch_inbox
 from monitor.collectors.opcua import ConnState, Gap, OpcuaCollector
 from monitor.config import MonitorConfig
+from monitor.core.bounded import RecentSet
 from monitor.core.engine import Engine
 from monitor.core.results import BatchResult, BatchState
 from monitor.core.samples import Sample
@@ -63,8 +64,11 @@ class Monitor:
             self.collector.resume_from = self.engine.resumed_at
         self._process_tags = {p.tag: p for p in cfg.process}
         self._process_values: dict[str, float] = {}
-        self._counted: set[str] = set()  # batches whose masses are in the counters
-        self._final: set[str] = set()  # batches whose final metal masses are in the counters
+        # batches whose masses (final metal masses) are in the counters; the newest 50,000 are ample:
+        # a batch gets new versions for days, not years
+        self._counted = RecentSet(50_000)
+        self._final = RecentSet(50_000)
+        self._completed = 0
         self._grams: dict[str, float] = {}
         self._metal_grams: dict[tuple[str, str], float] = {}
         self._history: dict[tuple[str, str], deque[float]] = {}  # (chemistry, feed form) -> recent yields
@@ -110,7 +114,7 @@ class Monitor:
 
     @property
     def completed(self) -> int:
-        return len(self._counted)
+        return self._completed
 
     def _note(self, r: BatchResult) -> None:
         """Fold one stored version into counters, baselines and the 'last batch' values."""
@@ -118,6 +122,7 @@ class Monitor:
             return
         if r.batch_id not in self._counted:
             self._counted.add(r.batch_id)
+            self._completed += 1
             for sm in r.streams:
                 if math.isfinite(sm.mass_kg) and sm.source != "balance":
                     self._grams[sm.stream] = self._grams.get(sm.stream, 0.0) + sm.mass_kg * G_PER_KG
@@ -154,7 +159,7 @@ class Monitor:
             wall_now=self._wall(),
             last_batch=self._last,
             last_assayed=self._last_assayed,
-            completed_total=len(self._counted),
+            completed_total=self._completed,
             stream_grams_total=dict(self._grams),
             metal_grams_total=dict(self._metal_grams),
             yield_baseline=dict(self._baseline),
@@ -174,7 +179,7 @@ class Monitor:
             "line": self.cfg.line.line,
             "collector": h.state.value,
             "connected": h.state is ConnState.CONNECTED,
-            "batches_completed": len(self._counted),
+            "batches_completed": self._completed,
             "collector_error": self.collector.last_error,
         }
 

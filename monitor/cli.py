@@ -20,11 +20,14 @@ from monitor.balance_file import reconcile_file
 from monitor.collectors.browse import browse
 from monitor.collectors.security import CLIENT_URI, PASSWORD_ENV, USER_ENV, fingerprint, make_certificate
 from monitor.config import load_config, parse_when
+from monitor.core.engine import Engine
 from monitor.core.results import BatchResult
-from monitor.demo import SimOptions, plant_server, run_demo
+from monitor.demo import SimOptions, make_plant, plant_server, run_demo
 from monitor.errors import MonitorError
 from monitor.exports import FORMATS, ReportFilter, load, render
+from monitor.replay import check_history, replay_file
 from monitor.seeds import load_feed_grades
+from monitor.simulator.export import export_history
 from monitor.simulator.plant import FAULTS
 from monitor.simulator.server_security import ServerSecurity
 from monitor.store import BatchStore
@@ -89,6 +92,20 @@ def build_parser() -> argparse.ArgumentParser:
         "client certificates in DIR/trusted are the only ones accepted",
     )
     sim.add_argument("--user", help=f"require this user; the password comes from {PASSWORD_ENV}")
+    sim.add_argument(
+        "--export-history",
+        type=Path,
+        metavar="FILE",
+        help="serve nothing: write --days plant-days of every tag to FILE (.parquet or .csv, the replay format) "
+        "and ground_truth.csv to --data-dir, as fast as the plant steps",
+    )
+    sim.add_argument("--days", type=float, default=30.0, help="plant-days for --export-history (default 30)")
+
+    rp = sub.add_parser("replay", help="run a historian export (Parquet/CSV) through the core into the store")
+    rp.add_argument("file", type=Path)
+    rp.add_argument("--data-dir", required=True, type=Path)
+    rp.add_argument("--config", default=DEFAULT_PLANT)
+    rp.add_argument("--seeds", default="seeds", help="reference-data folder (default seeds/)")
 
     certs = sub.add_parser("certs", help="make a self-signed OPC-UA application certificate and key")
     certs.add_argument("--out", required=True, type=Path, help="folder for NAME-cert.der and NAME-key.pem")
@@ -216,6 +233,45 @@ def cmd_check_config(a: argparse.Namespace) -> int:
     )
     tls = "https" if cfg.http.tls_certificate else "http"
     print(f"  serving {tls}://{cfg.http.host}:{cfg.http.port}")
+    return 0
+
+
+def cmd_export_history(a: argparse.Namespace) -> int:
+    t = time.monotonic()
+    o = _sim_options(a)
+    done = export_history(make_plant(o), a.export_history, a.days, o.data_dir / "ground_truth.csv")
+    print(
+        f"{done.rows:,} samples of {done.days:g} plant-days ({done.lots} lots) -> {a.export_history}; "
+        f"truth -> {o.data_dir / 'ground_truth.csv'} ({time.monotonic() - t:.1f} s)"
+    )
+    return 0
+
+
+def cmd_replay(a: argparse.Namespace) -> int:
+    cfg = load_config(_path(a.config))
+    t = time.monotonic()
+    check_history(a.file)  # the whole file, before the store is even opened: a bad file changes nothing
+    store = BatchStore(a.data_dir / "blackmass.db")
+    accountant = Accountant(store, cfg.line, load_feed_grades(_path(a.seeds)))
+    engine = Engine(cfg.line, settle_s=cfg.settle_s)
+    stored = 0
+
+    def keep(result: BatchResult) -> None:
+        nonlocal stored
+        stored += accountant.finalise(result) is not None
+
+    try:
+        stats = replay_file(a.file, engine, keep, checked=True)
+    finally:
+        store.close()
+    took = time.monotonic() - t
+    live = engine.live()
+    print(
+        f"{stats.samples:,} samples in {took:.1f} s ({stats.samples / max(took, 1e-9) / 1e6:.1f} M/s): "
+        f"{stats.batches} batches, {stored} new or changed versions stored"
+        + (f"; still open: {live.batch_id} (feeding)" if live else "")
+        + (f", {', '.join(engine.flushing)} (flushing)" if engine.flushing else "")
+    )
     return 0
 
 
@@ -374,6 +430,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_reconcile(a)
         if a.cmd == "certs":
             return cmd_certs(a)
+        if a.cmd == "replay":
+            return cmd_replay(a)
+        if a.cmd == "simulate" and a.export_history is not None:
+            return cmd_export_history(a)
         runner = {"demo": _demo, "simulate": _simulate, "run": _run, "browse": _browse}[a.cmd]
         with contextlib.suppress(KeyboardInterrupt):
             return asyncio.run(runner(a))

@@ -42,18 +42,21 @@ class SimOptions:
     faults: frozenset[str] = frozenset()
 
 
-def plant_server(o: SimOptions, endpoint: str, *, start_on_subscribe: bool = True) -> PlantServer:
-    cfg = load_sim_config(o.sim_config)
-    t0 = float(int(time.time())) if o.t0 is None else o.t0
-    plant = Plant(
-        cfg,
+def make_plant(o: SimOptions) -> Plant:
+    return Plant(
+        load_sim_config(o.sim_config),
         load_seeds(o.seeds),
         load_schedule(o.seeds / "demo_lots.csv"),
-        t0=t0,
+        t0=float(int(time.time())) if o.t0 is None else o.t0,
         seed=o.seed,
         noise=o.noise,
         faults=o.faults,
     )
+
+
+def plant_server(o: SimOptions, endpoint: str, *, start_on_subscribe: bool = True) -> PlantServer:
+    plant = make_plant(o)
+    t0 = plant.t0
     o.data_dir.mkdir(parents=True, exist_ok=True)
     lab = Lab(o.data_dir / "lims", np.random.default_rng(o.seed + 10_000), o.noise, o.assay_delay_h)
     return PlantServer(

@@ -13,8 +13,12 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
+
 from monitor.core.accounting import closure, stream_yields
 from monitor.core.batches import BatchTracker, FeedWindow
+from monitor.core.bounded import RecentSet
 from monitor.core.flow import flow_mass
 from monitor.core.results import BatchResult, BatchState, StreamMass
 from monitor.core.samples import Quality, Sample
@@ -65,9 +69,8 @@ class Engine:
         self._numeric: dict[str, NumericSeries] = {}
         self._text: dict[str, TextSeries] = {}
         self._rejects: deque[tuple[float, str]] = deque()  # (ts, tag) of refused samples
-        # bag ids already attributed: the deque bounds memory, the set answers "seen?" without a copy
-        self._counted_bags: deque[str] = deque()
-        self._counted_set: set[str] = set()
+        # bag ids already attributed to a batch (the newest 20,000: memory stays flat)
+        self._counted_bags = RecentSet(_COUNTED_BAGS_KEPT)
         self._watermark = float("-inf")
         self._last_feed_activity = float("-inf")
         self._gaps: deque[tuple[float, float, bool]] = deque()  # (start, end, recovered) of collector gaps
@@ -132,6 +135,61 @@ class Engine:
             active = s.value > 0 if stream.source is SourceKind.FLOW else (prev is None or s.value > prev)
             if active:
                 self._last_feed_activity = s.ts
+
+    @property
+    def numeric_tags(self) -> frozenset[str]:
+        """Tags whose values enter mass or energy sums (block ingest takes these)."""
+        return frozenset(self._numeric)
+
+    @property
+    def text_tags(self) -> frozenset[str]:
+        """The batch-id tag and the text tags (attributes, bag ids): per-sample ingest takes these."""
+        return frozenset((*self._text, self.spec.batch_id_tag))
+
+    def advance(self, ts: float) -> None:
+        """Samples of tags the core does not use still move source time forward."""
+        self._watermark = max(self._watermark, ts)
+
+    def ingest_block(
+        self, tag: str, ts: NDArray[np.float64], values: NDArray[np.float64], quality: NDArray[np.uint8]
+    ) -> None:
+        """One numeric tag's samples, sorted by time, at once (replay): the screening of ingest(), vectorised."""
+        series = self._numeric[tag]
+        usable = quality != Quality.BAD
+        if usable.any():
+            self.advance(float(ts[usable].max()))
+        stream = self._stream_by_tag.get(tag)
+        finite = np.isfinite(values)
+        reasons = [
+            (Reject.BAD_QUALITY, ~usable),
+            (Reject.UNCERTAIN, quality == Quality.UNCERTAIN),
+            (Reject.NOT_FINITE, (quality == Quality.GOOD) & ~finite),
+            (Reject.NEGATIVE, (quality == Quality.GOOD) & finite & (values < 0)),
+        ]
+        if stream is not None and stream.plausible_max is not None:
+            reasons.append((Reject.IMPLAUSIBLE, (quality == Quality.GOOD) & finite & (values > stream.plausible_max)))
+        refused = np.zeros(ts.size, dtype=bool)
+        for why, candidates in reasons:
+            mask = candidates & ~refused
+            if mask.any():
+                self.stats.rejected[(tag, why.value)] += int(mask.sum())
+                self._rejects.extend((t, tag) for t in ts[mask].tolist())
+                refused |= mask
+        ts, values = ts[~refused], values[~refused]
+        prev = series.last_value
+        last = series.last_ts
+        dup = series.extend(ts, values)
+        self.stats.duplicates += dup
+        self.stats.accepted[tag] += int(ts.size) - dup
+        if stream is not None and stream.direction == "in" and ts.size:
+            newer = ts >= last
+            if stream.source is SourceKind.FLOW:
+                active = newer & (values > 0)
+            else:
+                before = np.concatenate(([prev if prev is not None else -np.inf], values[:-1]))
+                active = newer & (values > before)
+            if active.any():
+                self._last_feed_activity = max(self._last_feed_activity, float(ts[active].max()))
 
     def note_gap(self, start: float, end: float, *, recovered: bool) -> None:
         """A span of source time the collector had no live data for (filled from history or not)."""
@@ -211,7 +269,7 @@ class Engine:
                 e._text[tag] = TextSeries.load(data)
         e._rejects = deque((float(t), str(tag)) for t, tag in state["rejects"])
         for bag in state["counted_bags"]:
-            e._count_bag(str(bag))
+            e._counted_bags.add(str(bag))
         e._gaps = deque((float(a), float(b), bool(r)) for a, b, r in state["gaps"])
         e.stats.accepted.update(state["accepted"])
         for tag, why, n in state["rejected"]:
@@ -265,18 +323,22 @@ class Engine:
             mass = fm.mass
             flags += ["estimated"] * bool(fm.gaps) + ["window_not_covered"] * (not fm.covered)
         else:
-            wm = weighed_mass(self._weighings(s), t0, t1, already_counted=self._counted_set)
+            wm = weighed_mass(self._weighings(s, t0, t1), t0, t1, already_counted=self._counted_bags)
             mass, items = wm.mass, wm.items
             flags += ["duplicate_bags"] * bool(wm.duplicates)
-        n = int(((ts > t0) & (ts <= t1)).sum())
+        n = int(np.searchsorted(ts, t1, side="right") - np.searchsorted(ts, t0, side="right"))  # t0 < ts <= t1
         return StreamMass(s.name, mass, s.source.value, t0, t1, n, tuple(flags), items), flags
 
-    def _weighings(self, s: StreamSpec) -> list[Weighing]:
-        """Pair each net weight with the bag id stamped at the same source time."""
+    def _weighings(self, s: StreamSpec, t0: float, t1: float) -> list[Weighing]:
+        """The net weights in (t0, t1], each paired with the bag id stamped at the same source time."""
         assert s.tag is not None
         ids = self._text.get(s.bag_id_tag) if s.bag_id_tag else None
         t_arr, v_arr = self._numeric[s.tag].arrays()
-        return [Weighing(t, self._bag_id(ids, t), kg) for t, kg in zip(t_arr.tolist(), v_arr.tolist(), strict=True)]
+        i, j = np.searchsorted(t_arr, t0, side="right"), np.searchsorted(t_arr, t1, side="right")
+        return [
+            Weighing(t, self._bag_id(ids, t), kg)
+            for t, kg in zip(t_arr[i:j].tolist(), v_arr[i:j].tolist(), strict=True)
+        ]
 
     @staticmethod
     def _bag_id(ids: TextSeries | None, t: float) -> str:
@@ -299,7 +361,7 @@ class Engine:
             streams.append(sm)
             flags += [f"{s.name}:{f}" for f in sflags]
             for bag, _ in sm.items:
-                self._count_bag(bag)
+                self._counted_bags.add(bag)
         masses = {sm.stream: sm.mass_kg for sm in streams}
         feed_kg = masses.get(self.spec.feed.name, math.nan)
         measured = {k: m for k, m in masses.items() if k != self.spec.feed.name}
@@ -347,14 +409,6 @@ class Engine:
         ts, v = self._numeric[tag].arrays()
         cm = counter_mass(ts, v, start, end)  # a kWh meter is a totalizer like any other
         return cm.mass if cm.start_observed and cm.end_observed else math.nan
-
-    def _count_bag(self, bag: str) -> None:
-        if bag in self._counted_set:
-            return
-        if len(self._counted_bags) >= _COUNTED_BAGS_KEPT:
-            self._counted_set.discard(self._counted_bags.popleft())
-        self._counted_bags.append(bag)
-        self._counted_set.add(bag)
 
     def _trim(self) -> None:
         cur = self._tracker.current

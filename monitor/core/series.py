@@ -35,6 +35,17 @@ class NumericSeries:
         self._arrays = None
         return True
 
+    def extend(self, ts: NDArray[np.float64], values: NDArray[np.float64]) -> int:
+        """Add many samples; returns how many were already held. Sorted, newer samples append in bulk."""
+        if ts.size == 0:
+            return 0
+        if (not self._ts or ts[0] > self._ts[-1]) and (ts.size == 1 or bool(np.all(np.diff(ts) > 0))):
+            self._ts.extend(ts.tolist())
+            self._v.extend(values.tolist())
+            self._arrays = None
+            return 0
+        return sum(not self.add(t, v) for t, v in zip(ts.tolist(), values.tolist(), strict=True))
+
     def arrays(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         if self._arrays is None:
             self._arrays = (np.asarray(self._ts, dtype=np.float64), np.asarray(self._v, dtype=np.float64))

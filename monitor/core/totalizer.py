@@ -64,10 +64,12 @@ def counter_mass(
     v_end, end_ok = value_at(ts, values, t1)
     if np.isnan(v_start):
         return CounterMass(0.0, start_observed=False, end_observed=False)
-    inside = (ts > t0) & (ts < t1)
-    series = np.concatenate(([v_start], values[inside], [v_end]))
+    i, j = np.searchsorted(ts, t0, side="right"), np.searchsorted(ts, t1, side="left")  # t0 < ts < t1
+    series = np.concatenate(([v_start], values[i:j], [v_end]))
     prev, nxt = series[:-1], series[1:]
     drop = nxt < prev
+    if not drop.any():  # the common case: a monotonic counter over the window
+        return CounterMass(mass=max(float(series[-1] - series[0]), 0.0), start_observed=start_ok, end_observed=end_ok)
     # Running high-water mark so that jitter below it is not counted twice.
     hw = np.maximum.accumulate(series)
     is_roll = np.zeros_like(drop)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from monitor.core.samples import Sample
+from monitor.core.samples import Sample, quality_from_status
 from monitor.simulator.plant import Lot, Plant
 
 
@@ -13,4 +13,7 @@ def plant_samples(plant: Plant, steps: int) -> Iterator[tuple[float, list[Sample
     yield plant.ts, [Sample(tag, plant.ts, v) for tag, v in plant.values.items()], []
     for _ in range(steps):
         ts, changed, finished = plant.step()
-        yield ts, [Sample(tag, ts, v) for tag, v in changed.items()], finished
+        samples = [Sample(tag, ts, v) for tag, v in changed.items()]
+        # what the bad-quality fault publishes after the step's regular values
+        samples += [Sample(g.tag, g.ts, g.value, quality_from_status(g.status), g.status) for g in plant.glitches]
+        yield ts, samples, finished

@@ -1,0 +1,135 @@
+"""Replay of historian exports: the same batches as live, bad files refused before anything changes."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from monitor.cli import main
+from monitor.config import load_config
+from monitor.core.engine import Engine
+from monitor.core.results import BatchResult
+from monitor.core.samples import Quality, Sample
+from monitor.demo import SimOptions, make_plant
+from monitor.errors import InputError
+from monitor.replay import check_history, read_history, replay, replay_file
+from monitor.simulator.export import export_history
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEC = load_config(ROOT / "config/plant.toml").line
+
+
+def export(
+    d: Path, days: float, *, noise: bool = False, faults: frozenset[str] = frozenset(), name: str = "h.parquet"
+) -> Path:
+    opts = SimOptions(
+        data_dir=d,
+        sim_config=ROOT / "config/simulator.toml",
+        seeds=ROOT / "seeds",
+        seed=3,
+        noise=noise,
+        t0=1.8e9,
+        faults=faults,
+    )
+    export_history(make_plant(opts), d / name, days, d / "ground_truth.csv")
+    return d / name
+
+
+@pytest.fixture(scope="module")
+def month(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return export(tmp_path_factory.mktemp("month"), 30)
+
+
+def test_thirty_noise_free_days_reproduce_the_ground_truth(month: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = month.parent
+    assert main(["replay", str(month), "--data-dir", str(d)]) == 0
+    assert main(["report", "--data-dir", str(d), "--format", "csv", "--out", str(d / "report.csv")]) == 0
+    truth = {r["batch_id"]: r for r in csv.DictReader((d / "ground_truth.csv").open())}
+    rows = list(csv.DictReader((d / "report.csv").open()))
+    report = {r["batch_id"]: r for r in rows}
+    assert len(truth) >= 300 and len(rows) == len(report) == len(truth)
+    worst = max(
+        abs(float(report[b][c]) - float(t[c])) / float(t[c])
+        for b, t in truth.items()
+        for c in ("feed_kg", "black_mass_kg")
+    )
+    assert worst <= 0.002, worst
+    out = capsys.readouterr().out
+    assert f"{len(truth)} batches, {len(truth)} new or changed versions stored" in out
+    # a second replay of the same file stores nothing new: never doubled
+    assert main(["replay", str(month), "--data-dir", str(d)]) == 0
+    assert f"{len(truth)} batches, 0 new or changed versions stored" in capsys.readouterr().out
+
+
+def results(frame: pl.DataFrame, rows: int) -> list[BatchResult]:
+    out: list[BatchResult] = []
+    replay(frame, Engine(SPEC), out.append, rows=rows)
+    return out
+
+
+def test_chunk_size_does_not_change_a_batch(tmp_path: Path) -> None:
+    frame = read_history(export(tmp_path, 3, noise=True, faults=frozenset({"bad-quality", "totalizer-reset"})))
+    whole, small = results(frame, 10_000_000), results(frame, 2_000)
+    assert len(whole) >= 25
+    assert whole == small
+
+
+def test_replay_equals_the_live_path(tmp_path: Path) -> None:
+    """Block ingest (replay) and per-sample ingest (live) give identical batches."""
+    frame = read_history(export(tmp_path, 2, noise=True, faults=frozenset({"bad-quality"})))
+    live = Engine(SPEC)
+    live_out: list[BatchResult] = []
+    for ts, tag, value, text, q in frame.iter_rows():
+        live.ingest([Sample(tag, ts, text if text is not None else value, Quality(q))])
+        live_out += live.poll()
+    assert results(frame, 50_000) == live_out and len(live_out) >= 15
+
+
+def test_csv_and_parquet_exports_replay_alike(tmp_path: Path) -> None:
+    p = export(tmp_path, 1, noise=True)
+    c = export(tmp_path, 1, noise=True, name="h.csv")
+    assert results(read_history(p), 10**6) == results(read_history(c), 10**6)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("ts,tag,value,quality\n2026-01-01T00:00:00Z,a,1.0,0\n", "missing column(s) text"),
+        ("ts,tag,value,text,quality\n2026-01-01T00:00:00Z,a,1.0,,0\n2026-01-01T00:01:00Z,a,2.0,,7\n", "h.csv:3"),
+        ("ts,tag,value,text,quality\nyesterday,a,1.0,,0\n", "h.csv:2: column 'ts'"),
+        ("ts,tag,value,text,quality\n2026-01-01T00:00:00Z,,1.0,,0\n", "h.csv:2: column 'tag'"),
+        ("ts,tag,value,text,quality\n2026-01-01T00:00:00Z,a,heavy,,0\n", "h.csv"),
+    ],
+)
+def test_a_bad_export_is_refused_naming_where_and_changes_nothing(
+    tmp_path: Path, content: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    d = tmp_path / "data"
+    good = export(d, 0.5)
+    assert main(["replay", str(good), "--data-dir", str(d)]) == 0
+    before = hashlib.sha256((d / "blackmass.db").read_bytes()).hexdigest()
+    bad = tmp_path / "h.csv"
+    bad.write_text(content)
+    assert main(["replay", str(bad), "--data-dir", str(d)]) == 2
+    assert message in capsys.readouterr().err
+    assert hashlib.sha256((d / "blackmass.db").read_bytes()).hexdigest() == before
+    with pytest.raises(InputError, match=r"expected a \.parquet or \.csv"):
+        read_history(tmp_path / "h.xlsx")
+
+
+def test_streamed_slices_give_the_same_batches_and_refuse_an_unsorted_file(tmp_path: Path) -> None:
+    path = export(tmp_path, 2, noise=True)
+    whole = results(read_history(path), 10**7)
+    streamed: list[BatchResult] = []
+    stats = replay_file(path, Engine(SPEC), streamed.append, rows=5_000)
+    assert streamed == whole and stats.batches == len(whole) and stats.chunks >= 10
+    by_tag = tmp_path / "by_tag.parquet"
+    pl.read_parquet(path).sort("tag", "ts").write_parquet(by_tag)
+    with pytest.raises(InputError, match="not in time order") as err:
+        check_history(by_tag, rows=5_000)
+    assert "sort the export by ts" in str(err.value)
+    assert results(read_history(by_tag), 10**7) == whole  # read whole (small files), it is sorted in memory
