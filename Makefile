@@ -23,6 +23,8 @@ test: $(STAMP)
 
 # Benchmarks print their figures and write benchmarks/results.json (not timed tests).
 bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_replay.py
+	$(BIN)/python benchmarks/bench_collector.py
 	$(BIN)/python benchmarks/bench_reports.py
 
 lint: $(STAMP)
