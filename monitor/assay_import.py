@@ -41,6 +41,11 @@ class Accountant:
         with self._lock:
             return self.store.save(self.account(result))
 
+    def finalise_many(self, results: list[BatchResult]) -> list[BatchResult | None]:
+        """finalise() for many batches, stored in one transaction (replay)."""
+        with self._lock:
+            return self.store.save_many([self.account(r) for r in results])
+
     def account(self, result: BatchResult) -> BatchResult:
         declared = self.grades.declared(result.chemistry, result.feed_form)
         return with_accounting(result, self.spec, self.store.assays(result.batch_id), declared)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from monitor.collectors.security import SecuritySettings
+from monitor.collectors.credentials import SecuritySettings
 from monitor.core.spec import LineSpec, SourceKind, StreamSpec
 from monitor.errors import ConfigError
 

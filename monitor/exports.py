@@ -10,7 +10,6 @@ from typing import Any
 import polars as pl
 
 from monitor.core.results import BatchResult
-from monitor.report_pdf import write_pdf
 from monitor.report_rows import decode, decode_assays
 from monitor.report_xlsx import write_xlsx
 from monitor.reports import write_csv, write_parquet
@@ -91,5 +90,7 @@ def render(
         assays = decode_assays(store.assay_sheets(report.batches["batch_id"].to_list()))
         write_xlsx(report.batches, report.streams, report.recoveries, assays, buf, progress=progress)
     else:
+        from monitor.report_pdf import write_pdf  # noqa: PLC0415 - matplotlib and reportlab load only for PDFs
+
         write_pdf(report.batches, buf, period=period)
     return buf.getvalue()

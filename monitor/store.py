@@ -207,21 +207,32 @@ class BatchStore:
 
     def save(self, result: BatchResult, reason: str = "completed", *, now: float | None = None) -> BatchResult | None:
         """Store a new version of the batch, in one transaction; None when nothing changed."""
+        return self.save_many([result], reason, now=now)[0]
+
+    def save_many(
+        self, results: list[BatchResult], reason: str = "completed", *, now: float | None = None
+    ) -> list[BatchResult | None]:
+        """Several batches in one transaction (replay): all stored or none; None where nothing changed."""
+        when = time.time() if now is None else now
+        out: list[BatchResult | None] = []
         try:
             with self._tx() as db:
-                row = db.execute(
-                    "SELECT version, result_json FROM batch_versions WHERE line=? AND batch_id=? "
-                    "ORDER BY version DESC LIMIT 1",
-                    (result.line, result.batch_id),
-                ).fetchone()
-                if row is not None and _same(result_from_json(row[1]), result):
-                    return None
-                version = 1 if row is None else row[0] + 1
-                stored = replace(result, version=version)
-                db.execute(_INSERT_VERSION, _version_row(stored, reason, time.time() if now is None else now))
-                return stored
+                for result in results:
+                    row = db.execute(
+                        "SELECT version, result_json FROM batch_versions WHERE line=? AND batch_id=? "
+                        "ORDER BY version DESC LIMIT 1",
+                        (result.line, result.batch_id),
+                    ).fetchone()
+                    if row is not None and _same(result_from_json(row[1]), result):
+                        out.append(None)
+                        continue
+                    stored = replace(result, version=1 if row is None else row[0] + 1)
+                    db.execute(_INSERT_VERSION, _version_row(stored, reason, when))
+                    out.append(stored)
         except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: cannot save batch {result.batch_id}: {exc}") from exc
+            ids = ", ".join(r.batch_id for r in results[:3])
+            raise StoreError(f"{self.path}: cannot save batch(es) {ids}: {exc}") from exc
+        return out
 
     def latest(
         self,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict
+from dataclasses import fields, is_dataclass
 from typing import Any
 
 from monitor.core.metals import Balance, ElementAccount, StreamBalance
@@ -15,8 +15,19 @@ def num(x: float) -> float | None:
     return None if x is None or not math.isfinite(x) else x
 
 
+def _plain(x: Any) -> Any:
+    """Dataclasses as dicts, tuples as lists; no deep copies (dataclasses.asdict made saving slow)."""
+    if is_dataclass(x) and not isinstance(x, type):
+        return {f.name: _plain(getattr(x, f.name)) for f in fields(x)}
+    if isinstance(x, tuple | list):
+        return [_plain(v) for v in x]
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    return x
+
+
 def result_to_json(r: BatchResult) -> str:
-    d = asdict(r)
+    d = _plain(r)
     d["state"] = r.state.value
     return json.dumps(d, sort_keys=True, allow_nan=True)
 
