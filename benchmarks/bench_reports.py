@@ -11,21 +11,17 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
-import platform
-import sys
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from common import best_of, record  # isort: skip
 
-from monitor.exports import ReportFilter, load, render  # noqa: E402
-from monitor.reports import write_csv  # noqa: E402
-from monitor.store import BatchStore  # noqa: E402
-from tests.plant_harness import run_plant  # noqa: E402
+from monitor.exports import ReportFilter, load, render
+from monitor.reports import write_csv
+from monitor.store import BatchStore
+from tests.plant_harness import run_plant
 
 TARGETS_S = {"xlsx": 10.0, "pdf": 20.0}
 
@@ -46,15 +42,6 @@ def generate(d: Path, n: int) -> BatchStore:
     store = BatchStore(d / "blackmass.db")
     store.bulk_load(results, all_assays)
     return store
-
-
-def best_of(fn, repeat: int = 3) -> float:  # type: ignore[no-untyped-def]
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def main() -> int:
@@ -89,18 +76,12 @@ def main() -> int:
             print(f"{fmt}: {figures[f'{fmt}_export_s']} s, {size:,} bytes", flush=True)
         store.close()
     figures["targets"] = {"xlsx_s": TARGETS_S["xlsx"], "pdf_s": TARGETS_S["pdf"], "csv_writer_ratio": 2.0}
-    figures["machine"] = f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}"
-    for k, v in figures.items():
-        print(f"{k:>22}: {v}")
-    out = ROOT / "benchmarks" / "results.json"
-    data = json.loads(out.read_text()) if out.exists() else {}
-    data["reports"] = figures
-    out.write_text(json.dumps(data, indent=2) + "\n")
+    record("reports", figures)
     ok = (
         figures["xlsx_export_s"] <= TARGETS_S["xlsx"]  # type: ignore[operator]
         and figures["pdf_export_s"] <= TARGETS_S["pdf"]  # type: ignore[operator]
-        and figures["csv_writer_ratio"] <= 2.0
-    )  # type: ignore[operator]
+        and figures["csv_writer_ratio"] <= 2.0  # type: ignore[operator]
+    )
     print("targets held" if ok else "a target did not hold (see docs/performance.md)")
     return 0
 

@@ -13,25 +13,18 @@ from monitor.config import load_config
 from monitor.core.engine import Engine
 from monitor.core.results import BatchResult
 from monitor.core.samples import Sample
-from monitor.simulator.composition import load_seeds
+from monitor.demo import SimOptions, make_plant
 from monitor.simulator.history import plant_samples
-from monitor.simulator.plant import Plant, load_schedule
-from monitor.simulator.settings import load_sim_config
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = load_config(ROOT / "config/plant.toml").line
 
 
 def plant_steps(steps: int = 1000, seed: int = 3) -> list[list[Sample]]:
-    plant = Plant(
-        load_sim_config(ROOT / "config/simulator.toml"),
-        load_seeds(ROOT / "seeds"),
-        load_schedule(ROOT / "seeds/demo_lots.csv"),
-        t0=1.8e9,
-        seed=seed,
-        noise=True,
+    opts = SimOptions(
+        data_dir=ROOT, sim_config=ROOT / "config/simulator.toml", seeds=ROOT / "seeds", seed=seed, t0=1.8e9
     )
-    return [samples for _, samples, _ in plant_samples(plant, steps)]
+    return [samples for _, samples, _ in plant_samples(make_plant(opts), steps)]
 
 
 def run(engine: Engine, steps: list[list[Sample]]) -> list[BatchResult]:
