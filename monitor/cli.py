@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import logging
 import math
 import os
@@ -18,31 +17,24 @@ from typing import TYPE_CHECKING
 # Only what every command needs is imported here; the OPC-UA library, the HTTP server and the
 # PDF stack load with the commands that use them, so `report` and `replay` start in a fraction
 # of the time (replay's speed is measured against a bare read of the file, start-up included).
-from monitor.assay_import import Accountant
-from monitor.balance_file import reconcile_file
+from monitor.cli_data import (
+    DEFAULT_PLANT,
+    DEFAULT_SIM,
+    cmd_assays_import,
+    cmd_reconcile,
+    cmd_replay,
+    cmd_report,
+    resolve_path,
+)
 from monitor.collectors.credentials import CLIENT_URI, PASSWORD_ENV, USER_ENV
-from monitor.config import load_config, parse_when
-from monitor.core.engine import Engine
+from monitor.config import load_config
 from monitor.core.results import BatchResult
 from monitor.errors import MonitorError
-from monitor.exports import FORMATS, ReportFilter, load, render
-from monitor.replay import check_history, replay_file
-from monitor.seeds import load_feed_grades
+from monitor.exports import FORMATS
 from monitor.simulator.plant import FAULTS
-from monitor.store import BatchStore
 
 if TYPE_CHECKING:
     from monitor.demo import SimOptions
-
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_PLANT = "config/plant.toml"
-DEFAULT_SIM = "config/simulator.toml"
-
-
-def _path(p: str) -> Path:
-    """A config/seed path as given, else relative to the project checkout."""
-    path = Path(p)
-    return path if path.exists() or path.is_absolute() else ROOT / path
 
 
 def _sim_knobs(p: argparse.ArgumentParser) -> None:
@@ -157,70 +149,6 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def _when(text: str | None, where: str) -> float | None:
-    if text is None:
-        return None
-    try:
-        return parse_when(text)
-    except ValueError as exc:
-        raise MonitorError(f"{where}: {exc}") from exc
-
-
-def cmd_report(a: argparse.Namespace) -> int:
-    db = a.data_dir / "blackmass.db"
-    if not db.exists():
-        raise MonitorError(f"{db}: no batch store here (hint: --data-dir of a monitor or demo run)")
-    f = ReportFilter(
-        line=a.line,
-        chemistry=a.chemistry,
-        batch_id=a.batch,
-        start_from=_when(a.start_from, "--from"),
-        start_to=_when(a.start_to, "--to"),
-        include_partial=a.include_partial,
-    )
-    store = BatchStore(db)
-    progress = Progress(enabled=a.out != "-" and sys.stderr.isatty())
-    try:
-        progress.update(0.0, "reading batches")
-        report = load(store, f)
-        what = f"{report.batches.height} batches as {a.format}"
-        progress.update(0.1, what)
-        data = render(store, report, a.format, progress=lambda x, part: progress.update(0.1 + 0.85 * x, what))
-    finally:
-        store.close()
-    progress.update(0.95, "writing")
-    if a.out == "-":
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
-        return 0
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_bytes(data)
-    progress.done()
-    print(f"{report.batches.height} batches -> {a.out} ({len(data):,} bytes)", file=sys.stderr)
-    return 0
-
-
-class Progress:
-    """A one-line progress bar on a terminal (stderr); silent when output is piped."""
-
-    WIDTH = 30
-
-    def __init__(self, *, enabled: bool) -> None:
-        self.enabled, self.t0 = enabled, time.monotonic()
-
-    def update(self, fraction: float, what: str) -> None:
-        if self.enabled:
-            n = round(max(0.0, min(1.0, fraction)) * self.WIDTH)
-            bar = "#" * n + "." * (self.WIDTH - n)
-            line = f"\r[{bar}] {fraction:4.0%} {what} ({time.monotonic() - self.t0:.1f} s)\033[K"
-            print(line, end="", file=sys.stderr, flush=True)
-
-    def done(self) -> None:
-        self.update(1.0, "done")
-        if self.enabled:
-            print(file=sys.stderr)
-
-
 def cmd_check_config(a: argparse.Namespace) -> int:
     cfg = load_config(a.file)
     streams = ", ".join(f"{s.name}({s.source.value})" for s in cfg.line.streams)
@@ -248,42 +176,6 @@ def cmd_export_history(a: argparse.Namespace) -> int:
     print(
         f"{done.rows:,} samples of {done.days:g} plant-days ({done.lots} lots) -> {a.export_history}; "
         f"truth -> {o.data_dir / 'ground_truth.csv'} ({time.monotonic() - t:.1f} s)"
-    )
-    return 0
-
-
-def cmd_replay(a: argparse.Namespace) -> int:
-    cfg = load_config(_path(a.config))
-    t = time.monotonic()
-    check_history(a.file)  # the whole file, before the store is even opened: a bad file changes nothing
-    store = BatchStore(a.data_dir / "blackmass.db")
-    accountant = Accountant(store, cfg.line, load_feed_grades(_path(a.seeds)))
-    engine = Engine(cfg.line, settle_s=cfg.settle_s)
-    pending: list[BatchResult] = []
-    stored = 0
-
-    def flush() -> None:  # a transaction per 500 batches: fast, and memory stays flat over months
-        nonlocal stored
-        stored += sum(r is not None for r in accountant.finalise_many(pending))
-        pending.clear()
-
-    def keep(result: BatchResult) -> None:
-        pending.append(result)
-        if len(pending) >= 500:
-            flush()
-
-    try:
-        stats = replay_file(a.file, engine, keep, checked=True)
-        flush()
-    finally:
-        store.close()
-    took = time.monotonic() - t
-    live = engine.live()
-    print(
-        f"{stats.samples:,} samples in {took:.1f} s ({stats.samples / max(took, 1e-9) / 1e6:.1f} M/s): "
-        f"{stats.batches} batches, {stored} new or changed versions stored"
-        + (f"; still open: {live.batch_id} (feeding)" if live else "")
-        + (f", {', '.join(engine.flushing)} (flushing)" if engine.flushing else "")
     )
     return 0
 
@@ -329,8 +221,8 @@ def _sim_options(a: argparse.Namespace) -> SimOptions:
 
     return SimOptions(
         data_dir=a.data_dir,
-        sim_config=_path(a.sim_config),
-        seeds=_path(a.seeds),
+        sim_config=resolve_path(a.sim_config),
+        seeds=resolve_path(a.seeds),
         speed=a.speed,
         seed=a.seed,
         noise=not a.no_noise,
@@ -348,7 +240,7 @@ async def _demo(a: argparse.Namespace) -> int:
     )
     print(ROW.format("batch", "chem", "feed form", "feed t", "black t", "yield %", "closure %", "flags"))
     monitor = await run_demo(
-        _sim_options(a), config=_path(a.config), port=a.port, duration=a.duration, on_batch=print_batch
+        _sim_options(a), config=resolve_path(a.config), port=a.port, duration=a.duration, on_batch=print_batch
     )
     print(f"{monitor.completed} batches completed")
     return 0
@@ -383,10 +275,10 @@ async def _simulate(a: argparse.Namespace) -> int:
 async def _run(a: argparse.Namespace) -> int:
     from monitor.app import Monitor  # noqa: PLC0415 - see the import note at the top
 
-    cfg = load_config(_path(a.config))
+    cfg = load_config(resolve_path(a.config))
     if a.endpoint:
         cfg = cfg.with_endpoint(a.endpoint)
-    monitor = Monitor(cfg, a.data_dir, seeds=_path(a.seeds), on_batch=print_batch)
+    monitor = Monitor(cfg, a.data_dir, seeds=resolve_path(a.seeds), on_batch=print_batch)
     print(f"monitoring {cfg.opcua.endpoint}; store {a.data_dir / 'blackmass.db'}")
     await monitor.run(host=a.host, port=a.port)
     return 0
@@ -397,46 +289,6 @@ async def _browse(a: argparse.Namespace) -> int:
 
     async for path, node_id, value in browse(a.url, depth=a.depth):
         print(f"{path:<50} {node_id:<60} {value!r}")
-    return 0
-
-
-def cmd_assays_import(a: argparse.Namespace) -> int:
-    cfg = load_config(_path(a.config))
-    db = a.data_dir / "blackmass.db"
-    if not db.exists():
-        raise MonitorError(f"{db}: no batch store here (hint: --data-dir of a monitor or demo run)")
-    store = BatchStore(db)
-    try:
-        summary = Accountant(store, cfg.line, load_feed_grades(_path(a.seeds))).import_file(a.file)
-    finally:
-        store.close()
-    if summary.duplicate_file:
-        print(f"{a.file}: already imported, nothing changed")
-        return 0
-    print(
-        f"{a.file}: {summary.rows} assays imported; {len(summary.updated)} batches recomputed"
-        + (f"; waiting for batches {', '.join(summary.pending)}" if summary.pending else "")
-    )
-    for r in summary.updated:
-        print(
-            f"  {r.batch_id} v{r.version}: assays {r.assay_status}, "
-            + ", ".join(f"{m.element} {m.recovery * 100:.1f} %" for m in r.metals if not math.isnan(m.recovery))
-        )
-    return 0
-
-
-def cmd_reconcile(a: argparse.Namespace) -> int:
-    out = reconcile_file(a.file)
-    if a.json:
-        print(json.dumps(out, indent=2))
-        return 0
-    print(f"{'stream':<16} {'dir':<4} {'measured kg':>12} {'reconciled kg':>14} {'sd kg':>9} {'z':>6}")
-    for s in out["streams"]:
-        m = "" if s["measured_kg"] is None else f"{s['measured_kg']:.1f}"
-        z = "" if s["z"] is None else f"{s['z']:.2f}"
-        print(f"{s['stream']:<16} {s['direction']:<4} {m:>12} {s['reconciled_kg']:>14.1f} {s['sd_kg']:>9.1f} {z:>6}")
-    p = "n/a (no redundancy)" if out["p_value"] is None else f"{out['p_value']:.4f}"
-    print(f"imbalance {out['imbalance_kg']:.1f} kg; gamma {out['gamma']:.3f}, dof {out['dof']}, p {p}")
     return 0
 
 

@@ -9,7 +9,7 @@ import openpyxl
 import polars as pl
 import pytest
 
-from monitor.cli import Progress
+from monitor.cli_data import Progress
 from monitor.report_rows import decode, decode_assays
 from monitor.report_xlsx import write_xlsx
 from monitor.xlsx_writer import Sheet, column_letter, write_workbook

@@ -1,0 +1,171 @@
+"""The CLI's data commands: work on a data directory, no server needed (report, replay, assays, reconcile)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+from monitor.assay_import import Accountant
+from monitor.balance_file import reconcile_file
+from monitor.config import load_config, parse_when
+from monitor.core.engine import Engine
+from monitor.core.results import BatchResult
+from monitor.errors import MonitorError
+from monitor.exports import ReportFilter, load, render
+from monitor.replay import check_history, replay_file
+from monitor.seeds import load_feed_grades
+from monitor.store import BatchStore
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PLANT = "config/plant.toml"
+DEFAULT_SIM = "config/simulator.toml"
+
+
+def resolve_path(p: str) -> Path:
+    """A config/seed path as given, else relative to the project checkout."""
+    path = Path(p)
+    return path if path.exists() or path.is_absolute() else ROOT / path
+
+
+def _when(text: str | None, where: str) -> float | None:
+    if text is None:
+        return None
+    try:
+        return parse_when(text)
+    except ValueError as exc:
+        raise MonitorError(f"{where}: {exc}") from exc
+
+
+def cmd_report(a: argparse.Namespace) -> int:
+    db = a.data_dir / "blackmass.db"
+    if not db.exists():
+        raise MonitorError(f"{db}: no batch store here (hint: --data-dir of a monitor or demo run)")
+    f = ReportFilter(
+        line=a.line,
+        chemistry=a.chemistry,
+        batch_id=a.batch,
+        start_from=_when(a.start_from, "--from"),
+        start_to=_when(a.start_to, "--to"),
+        include_partial=a.include_partial,
+    )
+    store = BatchStore(db)
+    progress = Progress(enabled=a.out != "-" and sys.stderr.isatty())
+    try:
+        progress.update(0.0, "reading batches")
+        report = load(store, f)
+        what = f"{report.batches.height} batches as {a.format}"
+        progress.update(0.1, what)
+        data = render(store, report, a.format, progress=lambda x, part: progress.update(0.1 + 0.85 * x, what))
+    finally:
+        store.close()
+    progress.update(0.95, "writing")
+    if a.out == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return 0
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_bytes(data)
+    progress.done()
+    print(f"{report.batches.height} batches -> {a.out} ({len(data):,} bytes)", file=sys.stderr)
+    return 0
+
+
+class Progress:
+    """A one-line progress bar on a terminal (stderr); silent when output is piped."""
+
+    WIDTH = 30
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled, self.t0 = enabled, time.monotonic()
+
+    def update(self, fraction: float, what: str) -> None:
+        if self.enabled:
+            n = round(max(0.0, min(1.0, fraction)) * self.WIDTH)
+            bar = "#" * n + "." * (self.WIDTH - n)
+            line = f"\r[{bar}] {fraction:4.0%} {what} ({time.monotonic() - self.t0:.1f} s)\033[K"
+            print(line, end="", file=sys.stderr, flush=True)
+
+    def done(self) -> None:
+        self.update(1.0, "done")
+        if self.enabled:
+            print(file=sys.stderr)
+
+
+def cmd_replay(a: argparse.Namespace) -> int:
+    cfg = load_config(resolve_path(a.config))
+    t = time.monotonic()
+    check_history(a.file)  # the whole file, before the store is even opened: a bad file changes nothing
+    store = BatchStore(a.data_dir / "blackmass.db")
+    accountant = Accountant(store, cfg.line, load_feed_grades(resolve_path(a.seeds)))
+    engine = Engine(cfg.line, settle_s=cfg.settle_s)
+    pending: list[BatchResult] = []
+    stored = 0
+
+    def flush() -> None:  # a transaction per 500 batches: fast, and memory stays flat over months
+        nonlocal stored
+        stored += sum(r is not None for r in accountant.finalise_many(pending))
+        pending.clear()
+
+    def keep(result: BatchResult) -> None:
+        pending.append(result)
+        if len(pending) >= 500:
+            flush()
+
+    try:
+        stats = replay_file(a.file, engine, keep, checked=True)
+        flush()
+    finally:
+        store.close()
+    took = time.monotonic() - t
+    live = engine.live()
+    print(
+        f"{stats.samples:,} samples in {took:.1f} s ({stats.samples / max(took, 1e-9) / 1e6:.1f} M/s): "
+        f"{stats.batches} batches, {stored} new or changed versions stored"
+        + (f"; still open: {live.batch_id} (feeding)" if live else "")
+        + (f", {', '.join(engine.flushing)} (flushing)" if engine.flushing else "")
+    )
+    return 0
+
+
+def cmd_assays_import(a: argparse.Namespace) -> int:
+    cfg = load_config(resolve_path(a.config))
+    db = a.data_dir / "blackmass.db"
+    if not db.exists():
+        raise MonitorError(f"{db}: no batch store here (hint: --data-dir of a monitor or demo run)")
+    store = BatchStore(db)
+    try:
+        summary = Accountant(store, cfg.line, load_feed_grades(resolve_path(a.seeds))).import_file(a.file)
+    finally:
+        store.close()
+    if summary.duplicate_file:
+        print(f"{a.file}: already imported, nothing changed")
+        return 0
+    print(
+        f"{a.file}: {summary.rows} assays imported; {len(summary.updated)} batches recomputed"
+        + (f"; waiting for batches {', '.join(summary.pending)}" if summary.pending else "")
+    )
+    for r in summary.updated:
+        print(
+            f"  {r.batch_id} v{r.version}: assays {r.assay_status}, "
+            + ", ".join(f"{m.element} {m.recovery * 100:.1f} %" for m in r.metals if not math.isnan(m.recovery))
+        )
+    return 0
+
+
+def cmd_reconcile(a: argparse.Namespace) -> int:
+    out = reconcile_file(a.file)
+    if a.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    print(f"{'stream':<16} {'dir':<4} {'measured kg':>12} {'reconciled kg':>14} {'sd kg':>9} {'z':>6}")
+    for s in out["streams"]:
+        m = "" if s["measured_kg"] is None else f"{s['measured_kg']:.1f}"
+        z = "" if s["z"] is None else f"{s['z']:.2f}"
+        print(f"{s['stream']:<16} {s['direction']:<4} {m:>12} {s['reconciled_kg']:>14.1f} {s['sd_kg']:>9.1f} {z:>6}")
+    p = "n/a (no redundancy)" if out["p_value"] is None else f"{out['p_value']:.4f}"
+    print(f"imbalance {out['imbalance_kg']:.1f} kg; gamma {out['gamma']:.3f}, dof {out['dof']}, p {p}")
+    return 0
