@@ -140,8 +140,11 @@ def _migrate(db: sqlite3.Connection) -> None:
         "UPDATE batch_versions SET report_batch=?, report_streams=?, report_recoveries=? WHERE rowid=?",
         [(*_report(result_from_json(text)), rowid) for rowid, text in todo],
     )
-    having = "" if stale else " WHERE batch_id NOT IN (SELECT batch_id FROM assay_sheets)"
-    _refresh_sheets(db, {r[0] for r in db.execute(f"SELECT DISTINCT batch_id FROM assays{having}")})
+    # Imports keep the sheets current in their own transaction, so only a store from before the
+    # sheets existed (or a stale projection) needs this scan of every assay row (0.8 s at 2.6 M rows).
+    if stale or meta.get("schema_version") != str(SCHEMA_VERSION):
+        having = "" if stale else " WHERE batch_id NOT IN (SELECT batch_id FROM assay_sheets)"
+        _refresh_sheets(db, {r[0] for r in db.execute(f"SELECT DISTINCT batch_id FROM assays{having}")})
     wanted = {"schema_version": str(SCHEMA_VERSION), "projection_version": str(PROJECTION_VERSION)}
     if any(meta.get(k) != v for k, v in wanted.items()):  # an up-to-date store is not written to at all
         db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(wanted.items()))
