@@ -66,7 +66,7 @@ class Engine:
         self.spec = spec
         self.settle_s = settle_s
         self.stats = EngineStats()
-        self._tracker = BatchTracker(resume_within_s=spec.abandon_after_s)
+        self._tracker = BatchTracker(resume_within_s=spec.resume_within_s)
         self._pending: deque[FeedWindow] = deque()  # stopped feeding, products still coming
         self._numeric: dict[str, NumericSeries] = {}
         self._text: dict[str, TextSeries] = {}
@@ -153,6 +153,10 @@ class Engine:
         if not still:  # finalised already: its bags count again in the version to come
             bags = self._bags_of.pop(w.batch_id, ())
             self._counted_bags.discard_all(bags)
+
+    def seed_ids(self, batch_ids: list[str]) -> None:
+        """Batch ids already stored (oldest first): a PLC reusing one of them makes a new batch."""
+        self._tracker.seed(batch_ids)
 
     def vouch(self, ts: float) -> None:
         """The server's clock read ts: every value stamped up to then has been delivered."""
@@ -333,7 +337,7 @@ class Engine:
         e._vouched = float(state.get("vouched", float("-inf")))
         e._retimed = deque((float(t), str(tag)) for t, tag in state.get("retimed", []))
         e._last_feed_activity = float(state["last_feed_activity"])
-        e._tracker = BatchTracker.load(state["tracker"], resume_within_s=spec.abandon_after_s)
+        e._tracker = BatchTracker.load(state["tracker"], resume_within_s=spec.resume_within_s)
         e._pending = deque(FeedWindow(**w) for w in state["pending"])
         for tag, data in state["numeric"].items():
             if tag in e._numeric:  # a tag dropped from the config is simply not resumed
