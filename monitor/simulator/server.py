@@ -217,10 +217,14 @@ class PlantServer:
         aspace.set_attribute_value_setter(node, ua.AttributeIds.Value, keep)
 
     async def tick(self) -> None:
-        """Server/ServerStatus/CurrentTime reads the plant's clock (plus the PLC's skew)."""
+        """Notify Server/ServerStatus/CurrentTime subscribers of the plant's time (plus the PLC's skew).
+
+        The time of the last step published, not the clock's: the plant computes a step's values
+        at its end, and a subscriber may take CurrentTime as "everything stamped before has come".
+        """
         if self._server is None:
             return
-        now = ua.DateTime.fromtimestamp(self.clock.now() + self.profile.clock_skew_s, UTC)
+        now = ua.DateTime.fromtimestamp(self.plant.ts + self.profile.clock_skew_s, UTC)
         node = ua.NodeId(ua.Int32(ua.ObjectIds.Server_ServerStatus_CurrentTime))
         await self._server.write_attribute_value(node, ua.DataValue(ua.Variant(now, ua.VariantType.DateTime)))
 
