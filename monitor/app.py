@@ -53,7 +53,7 @@ class Monitor:
         self.cfg = cfg
         self.data_dir = Path(data_dir)
         self.store = BatchStore(self.data_dir / "blackmass.db")
-        self.accountant = Accountant(self.store, cfg.line, load_feed_grades(seeds))
+        self.accountant = Accountant(self.store, cfg.line, load_feed_grades(seeds), ghg=cfg.ghg, origin=cfg.origin)
         self.checkpoint_path = self.data_dir / "checkpoint.json"
         self.engine = self._resume()
         self.on_batch = on_batch

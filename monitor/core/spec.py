@@ -56,6 +56,7 @@ class LineSpec:
     feed_form_tag: str | None = None
     supplier_tag: str | None = None
     energy_tag: str | None = None  # a kWh meter (totalizer): energy per batch over its feed window
+    nitrogen_tag: str | None = None  # an N2 flow (Nm3/h): nitrogen per batch over its feed window
     streams: tuple[StreamSpec, ...] = ()
     abandon_after_s: float = 4 * 3600.0
     stale_after_s: float = 900.0
