@@ -26,6 +26,8 @@ from monitor.cli_data import (
     cmd_report,
     resolve_path,
 )
+from monitor.cli_passport import add_commands as add_passport_commands
+from monitor.cli_passport import cmd_passport, cmd_shipment
 from monitor.collectors.credentials import CLIENT_URI, PASSWORD_ENV, USER_ENV
 from monitor.config import load_config
 from monitor.core.results import BatchResult
@@ -146,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     br = sub.add_parser("browse", help="list an OPC-UA server's variables with their node ids")
     br.add_argument("url")
     br.add_argument("--depth", type=int, default=6)
+    add_passport_commands(sub)
     return ap
 
 
@@ -310,6 +313,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_certs(a)
         if a.cmd == "replay":
             return cmd_replay(a)
+        if a.cmd == "passport":
+            return cmd_passport(a)
+        if a.cmd == "shipment":
+            return cmd_shipment(a)
         if a.cmd == "simulate" and a.export_history is not None:
             return cmd_export_history(a)
         runner = {"demo": _demo, "simulate": _simulate, "run": _run, "browse": _browse}[a.cmd]
