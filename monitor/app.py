@@ -27,6 +27,7 @@ from monitor.core.results import BatchResult, BatchState
 from monitor.core.samples import Sample
 from monitor.exposition import G_PER_KG, MetricsSnapshot, ProcessValue, SnapshotCollector
 from monitor.http import make_app, serve, tls_context
+from monitor.passport.api import add_passport_routes
 from monitor.seeds import load_feed_grades
 from monitor.store import BatchStore
 
@@ -240,6 +241,7 @@ class Monitor:
             token=os.environ.get("BLACKMASS_API_TOKEN") or None,
             on_imported=self._imported,
         )
+        add_passport_routes(app, self.store, self.cfg.passport, token=os.environ.get("BLACKMASS_API_TOKEN") or None)
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self.collector.run(), name="collector")

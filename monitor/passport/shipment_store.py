@@ -23,6 +23,11 @@ from monitor.errors import InputError, StoreError
 
 log = logging.getLogger(__name__)
 
+
+class ShipmentConflict(InputError):
+    """The shipment id, or a bag, is already taken by an earlier shipment."""
+
+
 SHIPMENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS shipments (shipment_id TEXT PRIMARY KEY, created_at REAL NOT NULL, bags INTEGER NOT NULL);
@@ -118,7 +123,7 @@ class ShipmentStore:
             with self._tx() as db:
                 self._index(db)
                 if db.execute("SELECT 1 FROM shipments WHERE shipment_id = ?", (shipment_id,)).fetchone():
-                    raise InputError(where, "already exists; nothing changed", "choose a new shipment id")
+                    raise ShipmentConflict(where, "already exists; nothing changed", "choose a new shipment id")
                 found: list[ShippedBag] = []
                 problems: list[str] = []
                 for bag in bag_ids:
@@ -132,7 +137,8 @@ class ShipmentStore:
                         found.append(ShippedBag(bag, hit[0], hit[1], float(hit[2])))
                 if problems:
                     more = f" (and {len(problems) - 1} more: {'; '.join(problems[1:4])})" if len(problems) > 1 else ""
-                    raise InputError(where, f"{problems[0]}{more}; nothing changed", "a shipment is all bags or none")
+                    error = ShipmentConflict if "already shipped" in problems[0] else InputError
+                    raise error(where, f"{problems[0]}{more}; nothing changed", "a shipment is all bags or none")
                 db.execute("INSERT INTO shipments VALUES (?,?,?)", (shipment_id, when, len(found)))
                 db.executemany(
                     "INSERT INTO shipment_bags VALUES (?,?,?,?,?,?)",
