@@ -56,7 +56,7 @@ def lot_document(
     key: Ed25519PrivateKey,
     *,
     now: float,
-    line: str | None,
+    line: str | None = None,
 ) -> dict[str, Any]:
     return sign(lot_passport(find_lot(store, batch_id, line), issuer(settings), issued_at=now), key)
 
