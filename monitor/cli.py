@@ -166,6 +166,17 @@ def cmd_check_config(a: argparse.Namespace) -> int:
     )
     tls = "https" if cfg.http.tls_certificate else "http"
     print(f"  serving {tls}://{cfg.http.host}:{cfg.http.port}")
+    g = cfg.ghg
+    carbon = (
+        f"grid {g.grid_kg_co2e_per_kwh:g} kg/kWh ({g.grid_year}), N2 {g.nitrogen_kg_co2e_per_nm3:g} kg/Nm3"
+        if g
+        else "no [ghg]"
+    )
+    key = "set" if cfg.passport.key_path()[0] else "not set"  # the path locates a secret: not printed
+    print(
+        f"  carbon: {carbon}; origin: {len(cfg.origin.suppliers)} suppliers, {len(cfg.origin.feed_forms)} feed forms "
+        f"mapped; passport key {key}"
+    )
     return 0
 
 
