@@ -20,7 +20,7 @@ from monitor.report_rows import iso
 from monitor.store_codec import result_to_json
 
 FORMAT = 1
-LOT_SCHEMA = "https://github.com/blackmass-monitor/blackmass-monitor/schemas/lot-passport.schema.json"
+LOT_SCHEMA = "urn:blackmass-monitor:schema:lot-passport:1"  # $id of schemas/lot-passport.schema.json
 PASSPORT_ELEMENTS = ("ni", "co", "mn", "li", "cu", "al", "pb")  # Pb only where assayed
 
 

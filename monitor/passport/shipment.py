@@ -21,7 +21,7 @@ from monitor.passport.origin import UNKNOWN, mix
 from monitor.passport.shipment_store import Shipment
 from monitor.report_rows import iso
 
-SHIPMENT_SCHEMA = "https://github.com/blackmass-monitor/blackmass-monitor/schemas/shipment-passport.schema.json"
+SHIPMENT_SCHEMA = "urn:blackmass-monitor:schema:shipment-passport:1"  # $id of schemas/shipment-passport.schema.json
 
 
 def bag_elements(bag_id: str, net_kg: float, lot: BatchResult, assays: Sequence[Assay]) -> tuple[dict[str, float], str]:
