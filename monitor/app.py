@@ -27,6 +27,7 @@ from monitor.core.results import BatchResult, BatchState
 from monitor.core.samples import Sample
 from monitor.exposition import G_PER_KG, MetricsSnapshot, ProcessValue, SnapshotCollector
 from monitor.http import make_app, serve, tls_context
+from monitor.passport.api import add_passport_routes
 from monitor.seeds import load_feed_grades
 from monitor.store import BatchStore
 
@@ -55,7 +56,7 @@ class Monitor:
         self.cfg = cfg
         self.data_dir = Path(data_dir)
         self.store = BatchStore(self.data_dir / "blackmass.db")
-        self.accountant = Accountant(self.store, cfg.line, load_feed_grades(seeds))
+        self.accountant = Accountant(self.store, cfg.line, load_feed_grades(seeds), ghg=cfg.ghg, origin=cfg.origin)
         self.checkpoint_path = self.data_dir / "checkpoint.json"
         self._clock = clock or wall  # the time samples are stamped on (the demo's is the plant's)
         self._aligned: float | None = None
@@ -272,6 +273,7 @@ class Monitor:
             token=os.environ.get("BLACKMASS_API_TOKEN") or None,
             on_imported=self._imported,
         )
+        add_passport_routes(app, self.store, self.cfg.passport, token=os.environ.get("BLACKMASS_API_TOKEN") or None)
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self.collector.run(), name="collector")

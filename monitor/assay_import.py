@@ -11,8 +11,11 @@ from pathlib import Path
 from monitor.collectors.lims import parse_assays, read_assay_file
 from monitor.core.assays import Assay
 from monitor.core.batch_accounting import with_accounting
+from monitor.core.carbon import GhgFactors
 from monitor.core.results import BatchResult
 from monitor.core.spec import LineSpec
+from monitor.passport.origin import OriginMap
+from monitor.passport.stamp import stamp_lot
 from monitor.seeds import FeedGrades
 from monitor.store import BatchStore
 
@@ -31,8 +34,17 @@ class ImportSummary:
 class Accountant:
     """Recomputes a batch's metal accounting from the store's assays and the seeds."""
 
-    def __init__(self, store: BatchStore, spec: LineSpec, grades: FeedGrades) -> None:
+    def __init__(
+        self,
+        store: BatchStore,
+        spec: LineSpec,
+        grades: FeedGrades,
+        *,
+        ghg: GhgFactors | None = None,
+        origin: OriginMap | None = None,
+    ) -> None:
         self.store, self.spec, self.grades = store, spec, grades
+        self.ghg, self.origin = ghg, origin  # stamped on a lot once (carbon, origin shares)
         # a batch completing while its assays are imported must see them: one at a time
         self._lock = threading.Lock()
 
@@ -48,7 +60,8 @@ class Accountant:
 
     def account(self, result: BatchResult) -> BatchResult:
         declared = self.grades.declared(result.chemistry, result.feed_form)
-        return with_accounting(result, self.spec, self.store.assays(result.batch_id), declared)
+        accounted = with_accounting(result, self.spec, self.store.assays(result.batch_id), declared)
+        return stamp_lot(accounted, self.ghg, self.origin)
 
     def import_records(self, records: list[Assay], source: str, sha256: str) -> ImportSummary:
         with self._lock:

@@ -26,6 +26,8 @@ from monitor.cli_data import (
     cmd_report,
     resolve_path,
 )
+from monitor.cli_passport import add_commands as add_passport_commands
+from monitor.cli_passport import cmd_passport, cmd_shipment
 from monitor.collectors.credentials import CLIENT_URI, PASSWORD_ENV, USER_ENV
 from monitor.config import MonitorConfig, load_config
 from monitor.core.results import BatchResult
@@ -157,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     br = sub.add_parser("browse", help="list an OPC-UA server's variables with their node ids")
     br.add_argument("url")
     br.add_argument("--depth", type=int, default=6)
+    add_passport_commands(sub)
     return ap
 
 
@@ -174,6 +177,17 @@ def cmd_check_config(a: argparse.Namespace) -> int:
     )
     tls = "https" if cfg.http.tls_certificate else "http"
     print(f"  serving {tls}://{cfg.http.host}:{cfg.http.port}")
+    g = cfg.ghg
+    carbon = (
+        f"grid {g.grid_kg_co2e_per_kwh:g} kg/kWh ({g.grid_year}), N2 {g.nitrogen_kg_co2e_per_nm3:g} kg/Nm3"
+        if g
+        else "no [ghg]"
+    )
+    key = "set" if cfg.passport.key_path()[0] else "not set"  # the path locates a secret: not printed
+    print(
+        f"  carbon: {carbon}; origin: {len(cfg.origin.suppliers)} suppliers, {len(cfg.origin.feed_forms)} feed forms "
+        f"mapped; passport key {key}"
+    )
     if not a.endpoint:
         return 0
     return asyncio.run(_probe(cfg if a.endpoint == "-" else cfg.with_endpoint(a.endpoint)))
@@ -344,6 +358,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_certs(a)
         if a.cmd == "replay":
             return cmd_replay(a)
+        if a.cmd == "passport":
+            return cmd_passport(a)
+        if a.cmd == "shipment":
+            return cmd_shipment(a)
         if a.cmd == "simulate" and a.export_history is not None:
             return cmd_export_history(a)
         runner = {"demo": _demo, "simulate": _simulate, "run": _run, "browse": _browse}[a.cmd]

@@ -100,7 +100,7 @@ def cmd_replay(a: argparse.Namespace) -> int:
     t = time.monotonic()
     check_history(a.file)  # the whole file, before the store is even opened: a bad file changes nothing
     store = BatchStore(a.data_dir / "blackmass.db")
-    accountant = Accountant(store, cfg.line, load_feed_grades(resolve_path(a.seeds)))
+    accountant = Accountant(store, cfg.line, load_feed_grades(resolve_path(a.seeds)), ghg=cfg.ghg, origin=cfg.origin)
     engine = Engine(cfg.line, settle_s=cfg.settle_s)
     pending: list[BatchResult] = []
     stored = 0
@@ -138,7 +138,10 @@ def cmd_assays_import(a: argparse.Namespace) -> int:
         raise MonitorError(f"{db}: no batch store here (hint: --data-dir of a monitor or demo run)")
     store = BatchStore(db)
     try:
-        summary = Accountant(store, cfg.line, load_feed_grades(resolve_path(a.seeds))).import_file(a.file)
+        accountant = Accountant(
+            store, cfg.line, load_feed_grades(resolve_path(a.seeds)), ghg=cfg.ghg, origin=cfg.origin
+        )
+        summary = accountant.import_file(a.file)
     finally:
         store.close()
     if summary.duplicate_file:

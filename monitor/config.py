@@ -14,8 +14,11 @@ from monitor.collectors.addressing_syntax import check_address
 from monitor.collectors.credentials import SecuritySettings
 from monitor.collectors.sampling import DEADBAND_TYPES, TagSampling
 from monitor.collectors.timestamps import ClockPolicy, TimestampMode
+from monitor.core.carbon import GhgFactors
 from monitor.core.spec import LineSpec, SourceKind, StreamSpec
 from monitor.errors import ConfigError
+from monitor.passport.origin import OriginMap
+from monitor.passport.settings import PassportSettings, parse_ghg, parse_origin, parse_passport
 
 STREAM_NAMES = ("feed", "black_mass", "ferrous", "aluminium", "copper", "light_fraction", "condensate", "fines", "loss")
 
@@ -72,12 +75,15 @@ class MonitorConfig:
     settle_s: float = 0.0
     checkpoint_every_s: float = 5.0  # wall seconds between checkpoints of the batch in progress
     yield_floors: Mapping[str, float] = field(default_factory=dict)  # feed form -> lowest acceptable yield
+    ghg: GhgFactors | None = None  # emission factors; None: carbon per lot unknown
+    origin: OriginMap = field(default_factory=OriginMap)  # supplier / feed form -> pre-/post-consumer
+    passport: PassportSettings = field(default_factory=PassportSettings)
 
     def tag_addresses(self) -> dict[str, str]:
         """Every tag the service subscribes to → its node address (explicit or by namespace URI)."""
         tags: list[str] = [self.line.batch_id_tag]
         tags += [t for t in (self.line.chemistry_tag, self.line.feed_form_tag, self.line.supplier_tag) if t]
-        tags += [self.line.energy_tag] if self.line.energy_tag else []
+        tags += [t for t in (self.line.energy_tag, self.line.nitrogen_tag) if t]
         for s in self.line.streams:
             tags += [t for t in (s.tag, s.bag_id_tag) if t]
         tags += [p.tag for p in self.process]
@@ -387,6 +393,7 @@ def parse_config(data: Mapping[str, Any], where: str) -> MonitorConfig:
         feed_form_tag=tags.opt_text("feed_form"),
         supplier_tag=tags.opt_text("supplier"),
         energy_tag=tags.opt_text("energy"),
+        nitrogen_tag=tags.opt_text("nitrogen"),
         streams=streams,
         abandon_after_s=line.num("abandon_after_s", 4 * 3600, lo=60),
         stale_after_s=line.num("stale_after_s", 900, lo=0),
@@ -417,11 +424,26 @@ def parse_config(data: Mapping[str, Any], where: str) -> MonitorConfig:
         nodes=dict(nodes_t.table),
         settle_s=line.num("settle_s", 0.0, lo=0),
         checkpoint_every_s=line.num("checkpoint_every_s", 5.0, lo=0.1),
+        ghg=parse_ghg(data, where),
+        origin=parse_origin(data, where),
+        passport=parse_passport(data, where),
     )
     line.done()
     streams_t.done(*streams_t.table)
+    for section, known in _PASSPORT_KEYS.items():  # parsed in monitor.passport; a typo is refused here too
+        sub = root.sub(section, required=False)
+        for key in known:
+            sub.get(key)
+        sub.done()
     root.done()
     return cfg
+
+
+_PASSPORT_KEYS = {
+    "ghg": ("grid_kg_co2e_per_kwh", "grid_source", "grid_year", "nitrogen_kg_co2e_per_nm3", "nitrogen_source", "other"),
+    "origin": ("suppliers", "feed_forms"),
+    "passport": ("plant", "operator", "key"),
+}
 
 
 def parse_when(text: str) -> float:

@@ -125,6 +125,14 @@ def _batch_families(s: MetricsSnapshot, line: str) -> Iterator[Metric]:
     )
     q.add_metric([line], len(b.flags))
     yield q
+    co2e = b.carbon.co2e_kg * G_PER_KG if b.carbon else math.nan  # kg on the lot, grams here (base unit)
+    yield _gauge(
+        "blackmass_batch_co2e",
+        "CO2e of the preprocessing step of the last completed batch (electricity, nitrogen, other inputs), grams",
+        line,
+        co2e,
+        unit="grams",
+    )
 
 
 def _gauge(name: str, doc: str, line: str, value: float, unit: str = "") -> Metric:

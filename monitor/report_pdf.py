@@ -6,6 +6,7 @@ import io
 import math
 from datetime import UTC, datetime
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 import matplotlib.dates as mdates
 import polars as pl
@@ -277,7 +278,7 @@ def write_pdf(
         tot.append(
             [m.capitalize(), _num(fin), _num(fout), _pct(fout / fin if fin else math.nan), _pct(t27, 0), _pct(t31, 0)]
         )
-    story += [_table(tot), Spacer(1, 3 * mm)]
+    story += [_table(tot), Spacer(1, 3 * mm), Paragraph(_carbon_text(frame), body), Spacer(1, 3 * mm)]
     lot = [
         [
             "batch",
@@ -314,3 +315,19 @@ def write_pdf(
         canvas.drawString(12 * mm, 6 * mm, f"{stamp} · page {canvas.getPageNumber()}")
 
     doc.build(story, onFirstPage=footer, onLaterPages=footer)
+
+
+def _carbon_text(frame: pl.DataFrame) -> str:
+    """One paragraph: CO2e of the preprocessing step over the period, and the factors behind it."""
+    known = frame.filter(pl.col("co2e_kg").is_not_null() & ~pl.col("co2e_kg").is_nan())
+    if known.height == 0:
+        return "Carbon of the preprocessing step: no lot carries a CO2e figure (no [ghg] factors configured)."
+    co2e, bm_t = float(known["co2e_kg"].sum()), float(known["black_mass_kg"].fill_nan(None).sum()) / 1000.0
+    kwh, n2 = float(known["energy_kwh"].fill_nan(None).sum()), float(known["nitrogen_nm3"].fill_nan(None).sum())
+    sources = "; ".join(sorted(set(known["ghg_factor_sources"].to_list())))
+    per_t = f"{co2e / bm_t:,.1f}" if bm_t > 0 else "n/a"
+    return (
+        f"Carbon of the preprocessing step ({known.height} of {frame.height} lots): {co2e:,.0f} kg CO2e, "
+        f"{per_t} kg CO2e per t of black mass, from {kwh:,.0f} kWh and {n2:,.0f} Nm3 of nitrogen. "
+        f"Factors: {escape(sources)}. Signed per-lot figures: blackmass passport lot (docs/passports.md)."
+    )

@@ -21,7 +21,7 @@ import polars as pl
 from monitor.core.assays import ELEMENTS, Assay
 from monitor.core.results import BatchResult
 
-PROJECTION_VERSION = 1
+PROJECTION_VERSION = 2  # 2: nitrogen, CO2e with its factors, origin shares
 PRODUCTS = ("black_mass", "ferrous", "aluminium", "copper", "light_fraction", "condensate", "fines", "loss")
 METALS = ("ni", "co", "mn", "li", "cu", "al", "fe")
 NAN = float("nan")
@@ -55,6 +55,13 @@ COLUMNS: list[tuple[str, Any]] = [
     *[(f"black_mass_{el}_kg", pl.Float64) for el in METALS],
     ("energy_kwh", pl.Float64),
     ("energy_kwh_per_t_black_mass", pl.Float64),
+    ("nitrogen_nm3", pl.Float64),
+    ("co2e_kg", pl.Float64),
+    ("co2e_kg_per_t_black_mass", pl.Float64),
+    ("grid_kg_co2e_per_kwh", pl.Float64),
+    ("nitrogen_kg_co2e_per_nm3", pl.Float64),
+    ("ghg_factor_sources", pl.String),
+    ("origin", pl.String),
     ("rejected_samples", pl.Int64),
     ("flags", pl.String),
 ]
@@ -144,6 +151,9 @@ def batch_row(r: BatchResult) -> dict[str, object]:
         "feed_grade_source": r.metals[0].feed_grade_source if r.metals else "",
         "energy_kwh": r.energy_kwh,
         "energy_kwh_per_t_black_mass": r.energy_kwh / bm_t if bm_t > 0 else NAN,
+        "nitrogen_nm3": r.nitrogen_nm3,
+        **_carbon(r),
+        "origin": ";".join(f"{cls}={share:g}" for cls, share in r.origin),
         "rejected_samples": r.rejected_samples,
         "flags": ";".join(r.flags),
     }
@@ -155,6 +165,22 @@ def batch_row(r: BatchResult) -> dict[str, object]:
         row[f"feed_{el}_kg"] = m.feed_kg if m else NAN
         row[f"black_mass_{el}_kg"] = m.black_mass_kg if m else NAN
     return {name: _known(row[name]) for name, _ in COLUMNS}
+
+
+def _carbon(r: BatchResult) -> dict[str, object]:
+    """CO2e of the lot and the factors it was computed with (recorded with the lot)."""
+    c = r.carbon
+    if c is None:
+        keys = ("co2e_kg", "co2e_kg_per_t_black_mass", "grid_kg_co2e_per_kwh", "nitrogen_kg_co2e_per_nm3")
+        return {**dict.fromkeys(keys, NAN), "ghg_factor_sources": ""}
+    sources = [f"grid {c.grid_year}: {c.grid_source}"] + [f"nitrogen: {c.nitrogen_source}"] * bool(c.nitrogen_source)
+    return {
+        "co2e_kg": c.co2e_kg,
+        "co2e_kg_per_t_black_mass": c.co2e_kg_per_t_black_mass,
+        "grid_kg_co2e_per_kwh": c.grid_kg_co2e_per_kwh,
+        "nitrogen_kg_co2e_per_nm3": c.nitrogen_kg_co2e_per_nm3,
+        "ghg_factor_sources": " | ".join(sources + [f"{o.name}: {o.source}" for o in c.other]),
+    }
 
 
 def stream_rows(r: BatchResult) -> list[dict[str, object]]:

@@ -7,6 +7,7 @@ import math
 from dataclasses import fields, is_dataclass
 from typing import Any
 
+from monitor.core.carbon import CarbonAccount, OtherInput
 from monitor.core.metals import Balance, ElementAccount, StreamBalance
 from monitor.core.results import BatchResult, BatchState, StreamMass
 
@@ -50,4 +51,8 @@ def result_from_json(text: str) -> BatchResult:
                 "elements_used": tuple(b["elements_used"]),
             }
         )
+    if d.get("carbon") is not None:
+        c = d["carbon"]
+        d["carbon"] = CarbonAccount(**{**c, "other": tuple(OtherInput(**o) for o in c.get("other", ()))})
+    d["origin"] = tuple((str(k), float(v)) for k, v in d.get("origin", ()))
     return BatchResult(**d)

@@ -29,9 +29,10 @@ ROOT = Path(__file__).resolve().parents[1]
 def run_plant(
     tmp: Path, *, seed: int, steps: int, noise: bool, delay_h: float, faults: frozenset[str] = frozenset()
 ) -> tuple[BatchStore, dict[str, dict[str, Any]]]:
-    spec = load_config(ROOT / "config/plant.toml").line
+    cfg = load_config(ROOT / "config/plant.toml")
+    spec = cfg.line
     store = BatchStore(tmp / "blackmass.db")
-    accountant = Accountant(store, spec, load_feed_grades(ROOT / "seeds"))
+    accountant = Accountant(store, spec, load_feed_grades(ROOT / "seeds"), ghg=cfg.ghg, origin=cfg.origin)
     plant = Plant(
         load_sim_config(ROOT / "config/simulator.toml"),
         load_seeds(ROOT / "seeds"),

@@ -146,3 +146,20 @@ def test_metal_metrics() -> None:
     assert 'blackmass_batch_balance_p_value{line="L1"} 0.27' in text
     assert 'blackmass_batch_unaccounted_loss_grams{line="L1"} 1.652e+06' in text
     assert 'blackmass_batch_last_info{chemistry="NCMA",feed_form="cells",line="L1"} 1.0' in text
+
+
+def test_batch_co2e_in_grams_and_promtool_clean(promtool: str) -> None:
+    from monitor.core.carbon import GhgFactors, lot_carbon  # noqa: PLC0415
+
+    f = GhgFactors(
+        grid_kg_co2e_per_kwh=0.35, grid_source="x", grid_year=2025, nitrogen_kg_co2e_per_nm3=0.09, nitrogen_source="y"
+    )
+    carbon = lot_carbon(f, energy_kwh=412.5, nitrogen_nm3=250.0, feed_kg=4000.0, black_mass_kg=2348.0)
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(SnapshotCollector(lambda: replace(SNAP, last_batch=replace(LAST, carbon=carbon))))
+    text = generate_latest(reg).decode()
+    got = {s.name: s.value for fam in text_string_to_metric_families(text) for s in fam.samples}
+    assert got["blackmass_batch_co2e_grams"] == pytest.approx(166_875.0)  # 144.375 + 22.5 kg
+    r = subprocess.run([promtool, "check", "metrics"], check=False, input=text, capture_output=True, text=True)
+    assert (r.returncode, r.stdout.strip(), r.stderr.strip()) == (0, "", "")
+    assert "blackmass_batch_co2e_grams{" not in scrape()  # a lot without carbon: no sample, not 0

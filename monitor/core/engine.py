@@ -95,6 +95,8 @@ class Engine:
                 self._text[t] = TextSeries()
         if spec.energy_tag:
             self._numeric[spec.energy_tag] = NumericSeries()
+        if spec.nitrogen_tag:
+            self._numeric[spec.nitrogen_tag] = NumericSeries()
         self._max_delay = max((s.delay_s for s in spec.streams), default=0.0)
 
     # -- input ---------------------------------------------------------------------------
@@ -175,7 +177,7 @@ class Engine:
             self._min_cycle[tag] = min_cycle_s
 
     def _ingest_numeric(self, s: Sample, series: NumericSeries) -> None:
-        stream = self._stream_by_tag.get(s.tag)  # None: the energy meter
+        stream = self._stream_by_tag.get(s.tag)  # None: the energy or nitrogen meter
         why = screen_numeric(s, stream.plausible_max if stream else None)
         if why is not None:
             self._reject(s, why)
@@ -501,6 +503,7 @@ class Engine:
             flags=tuple(dict.fromkeys(flags)),
             rejected_samples=rejected,
             energy_kwh=self._energy(w.start, w.end),
+            nitrogen_nm3=self._nitrogen(w.start, w.end),
         )
 
     def _energy(self, start: float, end: float) -> float:
@@ -511,6 +514,17 @@ class Engine:
         ts, v = self._numeric[tag].arrays()
         cm = counter_mass(ts, v, start, end)  # a kWh meter is a totalizer like any other
         return cm.mass if cm.start_observed and cm.end_observed else math.nan
+
+    def _nitrogen(self, start: float, end: float) -> float:
+        """Nm3 of N2 the flow meter integrates over the feed window; NaN without the tag or its readings."""
+        tag = self.spec.nitrogen_tag
+        if not tag:
+            return math.nan
+        ts, v = self._numeric[tag].arrays()
+        if ts.size and ts[-1] < end <= self._watermark:  # report by exception: the last value holds
+            ts, v = np.append(ts, end), np.append(v, v[-1])
+        fm = flow_mass(ts, v, start, end, max_gap_s=self.spec.stale_after_s)  # Nm3/h integrates like kg/h
+        return fm.mass if fm.covered else math.nan
 
     def _trim(self) -> None:
         cur, reopenable = self._tracker.current, self._tracker.reopenable

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from monitor.core.carbon import CarbonAccount
 from monitor.core.metals import Balance, ElementAccount
 
 
@@ -49,6 +50,9 @@ class BatchResult:
     balance: Balance | None = None
     assay_status: str = "none"  # of the black mass: "none" | "preliminary" | "final"
     energy_kwh: float = float("nan")  # line energy meter over the feed window
+    nitrogen_nm3: float = float("nan")  # inerting nitrogen flow integrated over the feed window
+    carbon: CarbonAccount | None = None  # CO2e with the factors it was computed with (set once)
+    origin: tuple[tuple[str, float], ...] = ()  # (origin class, share of feed), set once from config
 
     def mass(self, stream: str) -> float:
         for s in self.streams:

@@ -60,6 +60,7 @@ class LineSpec:
     feed_form_tag: str | None = None
     supplier_tag: str | None = None
     energy_tag: str | None = None  # a kWh meter (totalizer): energy per batch over its feed window
+    nitrogen_tag: str | None = None  # an N2 flow (Nm3/h): nitrogen per batch over its feed window
     streams: tuple[StreamSpec, ...] = ()
     abandon_after_s: float = 4 * 3600.0
     resume_within_s: float = 12 * 3600.0  # an id fed again within this after its lot stopped resumes that lot

@@ -192,3 +192,25 @@ def test_energy_per_batch_from_the_kwh_meter() -> None:
     plain = Engine(spec())
     plain.ingest(plant())
     assert math.isnan(plain.poll()[0].energy_kwh)  # no meter configured: unknown, not 0
+
+
+def test_nitrogen_per_batch_is_the_flow_integrated_over_the_feed_window() -> None:
+    eng = Engine(replace(spec(), nitrogen_tag="n2"))
+    # 120 Nm3/h while lot A feeds, 40 Nm3/h from t = 1800 s (lot B). Trapezoids: A = 29 min at 120
+    # (58 Nm3) + the last minute from 120 to 40 (1.3333 Nm3) = 59.3333; B = 30 min at 40 = 20 Nm3
+    flow = [Sample("n2", 60.0 * k, 120.0 if k < 30 else 40.0) for k in range(0, 200)]
+    eng.ingest(plant() + flow)
+    a, b = eng.poll()
+    assert a.nitrogen_nm3 == pytest.approx(59.333333, rel=1e-6)
+    assert b.nitrogen_nm3 == pytest.approx(20.0)
+    plain = Engine(spec())
+    plain.ingest(plant())
+    assert math.isnan(plain.poll()[0].nitrogen_nm3)  # no N2 tag configured: unknown, not 0
+
+
+def test_nitrogen_value_holds_until_the_next_notification() -> None:
+    eng = Engine(replace(spec(), nitrogen_tag="n2"))
+    # report by exception: one value before the first lot starts, nothing after
+    eng.ingest([Sample("n2", -60.0, 90.0), *plant()])
+    a, _ = eng.poll()
+    assert a.nitrogen_nm3 == pytest.approx(45.0)  # 90 Nm3/h over 0.5 h

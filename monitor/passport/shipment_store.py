@@ -1,0 +1,160 @@
+"""Shipments kept beside the batches (<data-dir>/blackmass.db): which bags left in which shipment.
+
+A bag ships once: `shipment_bags.bag_id` is the primary key, and a shipment is written in one
+transaction after every bag was checked, so an unknown or already-shipped bag refuses the whole
+shipment and changes nothing. Bags are found through `bag_index` (bag id → line, batch, net kg),
+which follows the batch versions the monitor stores: each call indexes only the versions stored
+since the last one, so a 30,000-batch store is parsed once, not on every shipment.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from monitor.errors import InputError, StoreError
+
+log = logging.getLogger(__name__)
+
+
+class ShipmentConflict(InputError):
+    """The shipment id, or a bag, is already taken by an earlier shipment."""
+
+
+SHIPMENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS shipments (shipment_id TEXT PRIMARY KEY, created_at REAL NOT NULL, bags INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS shipment_bags (
+    bag_id TEXT PRIMARY KEY, shipment_id TEXT NOT NULL, position INTEGER NOT NULL,
+    line TEXT NOT NULL, batch_id TEXT NOT NULL, net_kg REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS shipment_bags_shipment ON shipment_bags (shipment_id);
+CREATE TABLE IF NOT EXISTS bag_index (
+    bag_id TEXT PRIMARY KEY, line TEXT NOT NULL, batch_id TEXT NOT NULL, net_kg REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS bag_index_state (id INTEGER PRIMARY KEY CHECK (id = 1), last_rowid INTEGER NOT NULL);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class ShippedBag:
+    bag_id: str
+    line: str
+    batch_id: str
+    net_kg: float
+
+
+@dataclass(frozen=True, slots=True)
+class Shipment:
+    shipment_id: str
+    created_at: float
+    bags: tuple[ShippedBag, ...]
+
+
+def _bags_of(result_json: str) -> list[tuple[str, float]]:
+    d = json.loads(result_json)
+    for s in d.get("streams", ()):
+        if s.get("stream") == "black_mass":
+            return [(str(b), float(kg)) for b, kg in s.get("items", ())]
+    return []
+
+
+class ShipmentStore:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise InputError(str(self.path), "no batch store here", "--data-dir of a monitor or demo run")
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot open the shipment tables: {exc}") from exc
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    def _index(self, db: sqlite3.Connection) -> None:
+        """Index the bags of every batch version stored since the last call (inside the caller's tx)."""
+        row = db.execute("SELECT last_rowid FROM bag_index_state WHERE id = 1").fetchone()
+        last = row[0] if row else 0
+        new = db.execute(
+            "SELECT rowid, line, batch_id, result_json FROM batch_versions WHERE rowid > ? ORDER BY rowid", (last,)
+        ).fetchall()
+        if not new:
+            return
+        rows = [(bag, line, bid, kg) for _, line, bid, text in new for bag, kg in _bags_of(text)]
+        db.executemany("INSERT OR REPLACE INTO bag_index VALUES (?,?,?,?)", rows)
+        db.execute("INSERT OR REPLACE INTO bag_index_state VALUES (1, ?)", (new[-1][0],))
+        log.debug("bag index: %d batch versions, %d bags", len(new), len(rows))
+
+    def create(self, shipment_id: str, bag_ids: Sequence[str], *, now: float | None = None) -> Shipment:
+        """Record a shipment of these bags, all or none; InputError names the first bad bag."""
+        where = f"shipment {shipment_id!r}"
+        if not SHIPMENT_ID.match(shipment_id):
+            raise InputError(where, "expected an id of letters, digits and ._:/- (at most 64)", "e.g. SHIP-2026-0042")
+        if not bag_ids:
+            raise InputError(where, "no bags given", "--bags FILE (one bag id a line) or --bag ID ...")
+        seen: set[str] = set()
+        for bag in bag_ids:
+            if bag in seen:
+                raise InputError(where, f"bag {bag!r} is listed twice", "each bag ships once")
+            seen.add(bag)
+        when = time.time() if now is None else now
+        try:
+            with self._tx() as db:
+                self._index(db)
+                if db.execute("SELECT 1 FROM shipments WHERE shipment_id = ?", (shipment_id,)).fetchone():
+                    raise ShipmentConflict(where, "already exists; nothing changed", "choose a new shipment id")
+                found: list[ShippedBag] = []
+                problems: list[str] = []
+                for bag in bag_ids:
+                    shipped = db.execute("SELECT shipment_id FROM shipment_bags WHERE bag_id = ?", (bag,)).fetchone()
+                    hit = db.execute("SELECT line, batch_id, net_kg FROM bag_index WHERE bag_id = ?", (bag,)).fetchone()
+                    if shipped:
+                        problems.append(f"bag {bag!r} already shipped in {shipped[0]}")
+                    elif hit is None:
+                        problems.append(f"bag {bag!r} is not a black-mass bag of any stored batch")
+                    else:
+                        found.append(ShippedBag(bag, hit[0], hit[1], float(hit[2])))
+                if problems:
+                    more = f" (and {len(problems) - 1} more: {'; '.join(problems[1:4])})" if len(problems) > 1 else ""
+                    error = ShipmentConflict if "already shipped" in problems[0] else InputError
+                    raise error(where, f"{problems[0]}{more}; nothing changed", "a shipment is all bags or none")
+                db.execute("INSERT INTO shipments VALUES (?,?,?)", (shipment_id, when, len(found)))
+                db.executemany(
+                    "INSERT INTO shipment_bags VALUES (?,?,?,?,?,?)",
+                    [(b.bag_id, shipment_id, i, b.line, b.batch_id, b.net_kg) for i, b in enumerate(found)],
+                )
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot record {where}: {exc}") from exc
+        log.info("shipment %s: %d bags, %.1f kg", shipment_id, len(found), sum(b.net_kg for b in found))
+        return Shipment(shipment_id, when, tuple(found))
+
+    def get(self, shipment_id: str) -> Shipment:
+        head = self._db.execute("SELECT created_at FROM shipments WHERE shipment_id = ?", (shipment_id,)).fetchone()
+        if head is None:
+            raise InputError(f"shipment {shipment_id!r}", "not found", "blackmass shipment create --id ...")
+        rows = self._db.execute(
+            "SELECT bag_id, line, batch_id, net_kg FROM shipment_bags WHERE shipment_id = ? ORDER BY position",
+            (shipment_id,),
+        ).fetchall()
+        return Shipment(shipment_id, float(head[0]), tuple(ShippedBag(*r) for r in rows))
