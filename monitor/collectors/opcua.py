@@ -146,6 +146,7 @@ class OpcuaCollector:
         on_gap: Callable[[Gap], None] | None = None,
         clock: Callable[[], float] | None = None,
         on_types: Callable[[dict[str, int]], None] | None = None,
+        on_cycles: Callable[[dict[str, float]], None] | None = None,
     ) -> None:
         self.settings = settings
         self.tags = dict(tags)
@@ -174,6 +175,8 @@ class OpcuaCollector:
         self._clock_read_wall = float("-inf")
         self.unresolved: dict[str, str] = {}
         self.on_types = on_types  # tag -> where its integer data type wraps
+        self.on_cycles = on_cycles  # tag -> the server's revised sampling interval (s)
+        self.revised_ms: dict[str, float] = {}
 
     @property
     def aligned(self) -> float | None:
@@ -324,9 +327,10 @@ class OpcuaCollector:
             handles[handle] = tag
             self._node_ids[tag] = node_id
         ok = 0
+        revised = _RevisedIntervals(sub)
         for i in range(0, len(requests), self.settings.batch_size):
             chunk = requests[i : i + self.settings.batch_size]
-            results = await sub.create_monitored_items(chunk)
+            results = await revised.create(chunk)
             for req, res in zip(chunk, results, strict=True):
                 if isinstance(res, ua.StatusCode):
                     tag = handles.pop(req.RequestedParameters.ClientHandle)
@@ -336,6 +340,9 @@ class OpcuaCollector:
                 elif handles[req.RequestedParameters.ClientHandle] != SERVER_CLOCK:
                     ok += 1  # the configured tags; the server's clock rides along uncounted
         self.failed_nodes, self.subscribed_nodes = failed, ok
+        self.revised_ms = {handles[h]: ms for h, ms in revised.by_handle.items() if h in handles}
+        if self.on_cycles is not None:
+            self.on_cycles({t: ms / 1000.0 for t, ms in self.revised_ms.items() if t != SERVER_CLOCK and ms > 0})
         if ok == 0 and requests:
             raise LookupError("no node of the configuration could be subscribed")
         return handles
@@ -479,3 +486,38 @@ def _by_reason(replaced: Counter[tuple[str, str]]) -> dict[str, int]:
     for (_, why), n in replaced.items():
         out[why] += n
     return dict(out)
+
+
+class _RevisedIntervals:
+    """Creates monitored items and keeps each one's revised sampling interval.
+
+    asyncua's Subscription.create_monitored_items returns only server handles; the revised
+    interval (how often the server really samples: the window a counter's increment happened
+    in) is in the CreateMonitoredItems response, so the request goes through a recording
+    stand-in for the subscription's service client.
+    """
+
+    def __init__(self, sub: Any) -> None:
+        self.sub = sub
+        self.by_handle: dict[int, float] = {}
+
+    async def create(self, chunk: list[ua.MonitoredItemCreateRequest]) -> list[Any]:
+        real = self.sub.server
+        outer = self
+
+        class Recording:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(real, name)
+
+            async def create_monitored_items(self, params: ua.CreateMonitoredItemsParameters) -> Any:
+                results = await real.create_monitored_items(params)
+                for req, res in zip(params.ItemsToCreate, results, strict=False):
+                    if res.StatusCode.is_good():
+                        outer.by_handle[req.RequestedParameters.ClientHandle] = float(res.RevisedSamplingInterval)
+                return results
+
+        self.sub.server = Recording()
+        try:
+            return list(await self.sub.create_monitored_items(chunk))
+        finally:
+            self.sub.server = real
