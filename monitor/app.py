@@ -73,6 +73,7 @@ class Monitor:
             on_gap=self._gap,
             clock=self._clock,
             on_types=self._types,
+            on_cycles=self._cycles,
         )
         self.collector.aligned = self._aligned  # a resumed lot keeps the clock alignment it began with
         if self.engine.resumed_at is not None:  # read what was missed while down from the server's history
@@ -123,6 +124,10 @@ class Monitor:
     def _types(self, wraps: dict[str, int]) -> None:
         for tag, wrap in wraps.items():
             self.engine.learn_counter(tag, wrap=wrap)
+
+    def _cycles(self, revised_s: dict[str, float]) -> None:
+        for tag, seconds in revised_s.items():
+            self.engine.learn_counter(tag, min_cycle_s=seconds)
 
     def _checkpoint_state(self) -> dict[str, Any]:
         state = self.engine.dump()

@@ -54,7 +54,9 @@ def sim_config(o: SimOptions) -> SimConfig:
         load_sim_config(o.sim_config),
         lots=o.lots,
         paused_s=p.paused_s,
-        lot_ids="reused" if p.reused_ids else "int" if p.int_lot_id else "plant",
+        lot_ids={(True, True): "reused-int", (True, False): "reused", (False, True): "int"}.get(
+            (p.reused_ids, p.int_lot_id), "plant"
+        ),
         same_weight_bags_kg=SAME_BAG_KG if p.same_weight_bags else 0.0,
     )
 

@@ -74,3 +74,21 @@ def test_alignment_is_decided_from_two_reads(a: OffsetReading, b: OffsetReading,
     offset, why = decide_alignment(a, b, ClockPolicy(align_min_s=30.0))
     assert offset == pytest.approx(aligned)
     assert why
+
+
+def test_a_tag_on_a_controller_with_its_own_clock_is_aligned_to_the_servers() -> None:
+    # the lot id comes from a controller whose clock is 1 h behind the server's; its first value is
+    # the one the subscription starts with (days old), then three changes agree on -3600 s
+    j = TimestampJudge()
+    assert j.judge("Feed.LotId", NOW - 3 * 86_400, NOW, NOW, "A", NOW)[0] == NOW - 3 * 86_400
+    for k in range(3):
+        j.judge("Feed.LotId", NOW - 3600 + 60 * k, NOW + 60 * k + 0.2, NOW, f"B{k}", NOW)
+    assert j.tag_offset == {"Feed.LotId": pytest.approx(-3600.2)}
+    assert j.judge("Feed.LotId", NOW - 3600 + 600, NOW + 600, NOW + 600, "C", NOW + 600) == (
+        pytest.approx(NOW + 600.2),
+        False,
+    )
+    # a tag whose clock agrees with the server's is left alone
+    for k in range(4):
+        j.judge("Feed.Totalizer", NOW + 60 * k, NOW + 60 * k + 0.05, NOW, float(k), NOW)
+    assert "Feed.Totalizer" not in j.tag_offset

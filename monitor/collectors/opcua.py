@@ -23,7 +23,8 @@ from asyncua.common.subscription import DataChangeEvent, OverflowPolicy, StatusC
 
 from monitor.collectors.addressing import resolve_address
 from monitor.collectors.security import PASSWORD_ENV, credentials, secure
-from monitor.collectors.timestamps import OffsetReading, TimestampJudge, decide_alignment
+from monitor.collectors.server_clock import ServerClock, safe_epoch
+from monitor.collectors.timestamps import TimestampJudge
 from monitor.config import OpcuaSettings
 from monitor.core.samples import SERVER_CLOCK, Quality, Sample, quality_from_status
 from monitor.errors import CollectorError, ConfigError
@@ -98,7 +99,7 @@ def to_sample(
         ts = _epoch(dv.SourceTimestamp) or _epoch(dv.ServerTimestamp) or wall
     else:
         now = wall if server_now is None else server_now
-        ts, retimed = judge.judge(tag, _safe_epoch(dv.SourceTimestamp), _safe_epoch(dv.ServerTimestamp), wall, raw, now)
+        ts, retimed = judge.judge(tag, safe_epoch(dv.SourceTimestamp), safe_epoch(dv.ServerTimestamp), wall, raw, now)
     value: float | str | None
     if isinstance(raw, str):
         value = raw
@@ -110,16 +111,6 @@ def to_sample(
     if value is None and quality is Quality.GOOD:
         quality = Quality.BAD
     return Sample(tag, ts, value, quality, code, retimed)
-
-
-def _safe_epoch(dt: datetime | None) -> float | None:
-    """Epoch seconds; None for a missing or unrepresentable time (1601 comes as datetime.min)."""
-    if dt is None:
-        return None
-    try:
-        return dt.timestamp() if dt.tzinfo else dt.replace(tzinfo=UTC).timestamp()
-    except (OverflowError, OSError, ValueError):
-        return None
 
 
 # integer data types of counter nodes -> where they wrap (the counter's maximum + 1)
@@ -155,6 +146,7 @@ class OpcuaCollector:
         on_gap: Callable[[Gap], None] | None = None,
         clock: Callable[[], float] | None = None,
         on_types: Callable[[dict[str, int]], None] | None = None,
+        on_cycles: Callable[[dict[str, float]], None] | None = None,
     ) -> None:
         self.settings = settings
         self.tags = dict(tags)
@@ -179,12 +171,21 @@ class OpcuaCollector:
         # our clock: receive times and the server clock's offset are read on it (the demo gives the plant's)
         self._clock = clock or wall
         self.judge = TimestampJudge(settings.clock)
-        self.aligned: float | None = None  # decided on the first session (or restored from a checkpoint)
-        self.clock_offset: float | None = None
-        self._server_now: float | None = None  # the server's clock, aligned to ours, at its last reading
+        self.server_clock = ServerClock(settings, source, self._clock, self.judge)
         self._clock_read_wall = float("-inf")
         self.unresolved: dict[str, str] = {}
         self.on_types = on_types  # tag -> where its integer data type wraps
+        self.on_cycles = on_cycles  # tag -> the server's revised sampling interval (s)
+        self.revised_ms: dict[str, float] = {}
+
+    @property
+    def aligned(self) -> float | None:
+        """Seconds subtracted from the server's timestamps; None until decided (kept with checkpoints)."""
+        return self.server_clock.aligned
+
+    @aligned.setter
+    def aligned(self, value: float | None) -> None:
+        self.server_clock.aligned = value
 
     def health(self) -> CollectorHealth:
         return CollectorHealth(
@@ -199,7 +200,7 @@ class OpcuaCollector:
             self.unrecovered_gaps,
             self.backfilled,
             dict(self.unresolved),
-            self.clock_offset,
+            self.server_clock.offset,
             self.judge.offset,
             _by_reason(self.judge.replaced),
         )
@@ -265,7 +266,7 @@ class OpcuaCollector:
                 self.reconnects += 1
             self._sessions += 1
             namespaces = await client.get_namespace_array()
-            await self._align_clock(client)
+            await self.server_clock.align(client)
             sub = await client.create_subscription(
                 self.settings.publishing_interval_ms,
                 handler=None,
@@ -326,9 +327,10 @@ class OpcuaCollector:
             handles[handle] = tag
             self._node_ids[tag] = node_id
         ok = 0
+        revised = _RevisedIntervals(sub)
         for i in range(0, len(requests), self.settings.batch_size):
             chunk = requests[i : i + self.settings.batch_size]
-            results = await sub.create_monitored_items(chunk)
+            results = await revised.create(chunk)
             for req, res in zip(chunk, results, strict=True):
                 if isinstance(res, ua.StatusCode):
                     tag = handles.pop(req.RequestedParameters.ClientHandle)
@@ -338,6 +340,9 @@ class OpcuaCollector:
                 elif handles[req.RequestedParameters.ClientHandle] != SERVER_CLOCK:
                     ok += 1  # the configured tags; the server's clock rides along uncounted
         self.failed_nodes, self.subscribed_nodes = failed, ok
+        self.revised_ms = {handles[h]: ms for h, ms in revised.by_handle.items() if h in handles}
+        if self.on_cycles is not None:
+            self.on_cycles({t: ms / 1000.0 for t, ms in self.revised_ms.items() if t != SERVER_CLOCK and ms > 0})
         if ok == 0 and requests:
             raise LookupError("no node of the configuration could be subscribed")
         return handles
@@ -346,7 +351,8 @@ class OpcuaCollector:
         while not lost.is_set():
             _honour_cancel()
             if self._wall() - self._clock_read_wall >= self.settings.clock_check_s:
-                await self._read_clock(client)
+                self._clock_read_wall = self._wall()
+                await self.server_clock.read(client)
             try:
                 first = await sub.next_event(timeout=0.5)
             except StopAsyncIteration:
@@ -398,7 +404,8 @@ class OpcuaCollector:
                     )
                     recovered = False
                     break
-                samples += [x for x in (to_sample(tag, dv, wall, self.judge, self._now()) for dv in dvs) if x.ts > t]
+                now = self.server_clock.now()
+                samples += [x for x in (to_sample(tag, dv, wall, self.judge, now) for dv in dvs) if x.ts > t]
         samples.sort(key=lambda x: x.ts)
         end = max((x.ts for x in samples), default=gap_start)
         gap = Gap(gap_start, end, recovered, len(samples))
@@ -421,71 +428,6 @@ class OpcuaCollector:
             result = self.sink(samples)
             if asyncio.iscoroutine(result):
                 await result
-
-    # -- the server's clock ------------------------------------------------------------------
-    def _now(self) -> float:
-        """The server's clock aligned to ours, as last read (our clock before any reading)."""
-        return self._server_now if self._server_now is not None else self._clock()
-
-    async def _read_offset(self, client: Client) -> OffsetReading | None:
-        node = client.get_node(ua.NodeId(ua.Int32(ua.ObjectIds.Server_ServerStatus_CurrentTime)))
-        sent = self._clock()
-        try:
-            value = await node.read_value()
-        except (ua.UaError, TimeoutError, OSError) as exc:
-            log.warning("%s: cannot read the server's CurrentTime (%s): its clock offset is unknown", self.source, exc)
-            return None
-        back = self._clock()
-        server = _safe_epoch(value) if isinstance(value, datetime) else None
-        if server is None:
-            return None
-        return OffsetReading(server - 0.5 * (sent + back), back - sent)
-
-    async def _align_clock(self, client: Client) -> None:
-        """On the first session: measure the server clock twice and decide what to align (kept for life)."""
-        first = await self._read_offset(client)
-        if first is None:
-            return
-        self._record_offset(first)
-        if self.aligned is not None:
-            self.judge.offset = self.aligned
-            return
-        await asyncio.sleep(0.2)
-        second = await self._read_offset(client) or first
-        self._record_offset(second)
-        self.aligned, why = decide_alignment(first, second, self.settings.clock)
-        self.judge.offset = self.aligned
-        log.info("%s: %s", self.source, why)
-
-    async def _read_clock(self, client: Client) -> None:
-        self._clock_read_wall = self._wall()
-        reading = await self._read_offset(client)
-        if reading is not None:
-            self._record_offset(reading)
-
-    def _record_offset(self, r: OffsetReading) -> None:
-        warn = self.settings.clock.warn_s
-        if (self.clock_offset is None or abs(self.clock_offset) <= warn) and abs(r.offset) > warn:
-            log.warning(
-                "%s: the server's clock is %+.1f s off ours (warning above %g s); hint: set the PLC's time "
-                "source (NTP); timestamps are %s",
-                self.source,
-                r.offset,
-                warn,
-                f"aligned by {self.judge.offset:+.1f} s" if self.judge.offset else "taken as they are",
-            )
-        self.clock_offset = r.offset
-        self._server_now = self._clock() + r.offset - self.judge.offset  # plausibility checks before the first tick
-
-    def _clock_tick(self, dv: ua.DataValue) -> Sample | None:
-        """CurrentTime from the subscription: everything stamped up to it has been delivered."""
-        raw = dv.Value.Value if dv.Value is not None else None
-        server = _safe_epoch(raw) if isinstance(raw, datetime) else None
-        if server is None:
-            return None
-        now = server - self.judge.offset
-        self._server_now = now
-        return Sample(SERVER_CLOCK, now - self.settings.clock_margin_s, None)
 
     async def _learn_types(self, client: Client, handles: dict[int, str]) -> None:
         """Where each integer counter wraps, from its node's DataType (for rollover when unset)."""
@@ -525,11 +467,11 @@ class OpcuaCollector:
             if tag is None:
                 continue
             if tag == SERVER_CLOCK:
-                tick = self._clock_tick(item.Value)
+                tick = self.server_clock.tick(item.Value)
                 if tick is not None:
                     out.append(tick)
                 continue
-            out.append(to_sample(tag, item.Value, self._clock(), self.judge, self._now()))
+            out.append(to_sample(tag, item.Value, self._clock(), self.judge, self.server_clock.now()))
         if out:
             self._deliver(out)
             self.last_sample_wall = wall
@@ -544,3 +486,38 @@ def _by_reason(replaced: Counter[tuple[str, str]]) -> dict[str, int]:
     for (_, why), n in replaced.items():
         out[why] += n
     return dict(out)
+
+
+class _RevisedIntervals:
+    """Creates monitored items and keeps each one's revised sampling interval.
+
+    asyncua's Subscription.create_monitored_items returns only server handles; the revised
+    interval (how often the server really samples: the window a counter's increment happened
+    in) is in the CreateMonitoredItems response, so the request goes through a recording
+    stand-in for the subscription's service client.
+    """
+
+    def __init__(self, sub: Any) -> None:
+        self.sub = sub
+        self.by_handle: dict[int, float] = {}
+
+    async def create(self, chunk: list[ua.MonitoredItemCreateRequest]) -> list[Any]:
+        real = self.sub.server
+        outer = self
+
+        class Recording:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(real, name)
+
+            async def create_monitored_items(self, params: ua.CreateMonitoredItemsParameters) -> Any:
+                results = await real.create_monitored_items(params)
+                for req, res in zip(params.ItemsToCreate, results, strict=False):
+                    if res.StatusCode.is_good():
+                        outer.by_handle[req.RequestedParameters.ClientHandle] = float(res.RevisedSamplingInterval)
+                return results
+
+        self.sub.server = Recording()
+        try:
+            return list(await self.sub.create_monitored_items(chunk))
+        finally:
+            self.sub.server = real

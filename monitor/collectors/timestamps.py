@@ -19,6 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+_TAG_CLOCK_SAMPLES = 3
 EARLIEST = 946_684_800.0  # 2000-01-01: no plant data is older; 1601 / 1970 mean "clock not set"
 MAX_AHEAD_S = 86_400.0
 
@@ -45,6 +46,8 @@ class TimestampJudge:
     offset: float = 0.0  # subtracted from server-clock times (source, server, CurrentTime)
     replaced: Counter[tuple[str, str]] = field(default_factory=Counter)  # (tag, reason) -> n
     _last: dict[str, tuple[float, object]] = field(default_factory=dict)  # tag -> (source ts, value)
+    tag_offset: dict[str, float] = field(default_factory=dict)  # tag -> its controller's clock minus the server's
+    _seen: dict[str, list[float]] = field(default_factory=dict)  # tag -> source - server of its first changes
 
     def judge(
         self, tag: str, source: float | None, server: float | None, received: float, value: object, server_now: float
@@ -57,7 +60,8 @@ class TimestampJudge:
             why = self._doubt(tag, source, value, server_now)
             if why is None:
                 assert source is not None
-                return source - self.offset, False
+                self._learn_tag_clock(tag, source, server)
+                return source - self.offset - self.tag_offset.get(tag, 0.0), False
             self.replaced[(tag, why)] += 1
         if server is not None and self._plausible(server - self.offset, server_now):
             if mode is TimestampMode.SERVER:
@@ -80,6 +84,23 @@ class TimestampJudge:
             if source < prev[0] - self.policy.max_backstep_s:
                 return "source_timestamp_stepped_back"
         return None
+
+    def _learn_tag_clock(self, tag: str, source: float, server: float | None) -> None:
+        """A tag on another controller whose clock differs from the server's is aligned on its own.
+
+        Learnt from the tag's first changes after its initial value (whose source time may be
+        days old): three that agree within 2 s on an offset beyond `align_min_s` settle it.
+        """
+        seen = self._seen.setdefault(tag, [])
+        if tag in self.tag_offset or server is None or len(seen) > _TAG_CLOCK_SAMPLES:
+            return
+        seen.append(source - server)
+        d = seen[1:]  # the first is the value the subscription starts with
+        if len(d) == _TAG_CLOCK_SAMPLES:
+            mid = sorted(d)[len(d) // 2]
+            if max(d) - min(d) <= 2.0 and abs(mid) > self.policy.align_min_s:
+                self.tag_offset[tag] = mid
+                self.replaced[(tag, "tag_clock_aligned")] += 1
 
     @staticmethod
     def _plausible(ts: float, now: float) -> bool:

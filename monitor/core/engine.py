@@ -454,10 +454,10 @@ class Engine:
             sm, sflags = self._stream_mass(s, w.start, w.end)
             streams.append(sm)
             flags += [f"{s.name}:{f}" for f in sflags]
-            if s.bag_scope == "plant":
+            if s.bag_scope == "plant" and sm.items:
                 for bag, _ in sm.items:
                     self._counted_bags.add(bag)
-                self._bags_of[w.batch_id] = tuple(b for b, _ in sm.items)
+                self._bags_of[w.batch_id] = (*self._bags_of.get(w.batch_id, ()), *(b for b, _ in sm.items))
                 while len(self._bags_of) > _FINALISED_KEPT:
                     del self._bags_of[next(iter(self._bags_of))]
         masses = {sm.stream: sm.mass_kg for sm in streams}

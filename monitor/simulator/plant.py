@@ -102,7 +102,7 @@ class SimConfig:
     bag_max_kg: float = 1000.0
     lots: int = 0  # play this many lots, then the line stops (0: for ever)
     paused_s: float = 0.0  # the second lot pauses halfway for this long under its id (0: no pause)
-    lot_ids: str = "plant"  # "plant" (L1-00001), "reused" (LOT-A, LOT-B, LOT-A...) or "int" (1001, ...)
+    lot_ids: str = "plant"  # "plant" (L1-00001), "reused" (LOT-A, LOT-B, LOT-A...), "int" (1001, ...), "reused-int"
     same_weight_bags_kg: float = 0.0  # fill every bag to exactly this net weight (0: targets vary)
 
 
@@ -252,10 +252,11 @@ class Plant:
 
     def _lot_id(self, n: int) -> tuple[str, str | int]:
         """(the monitor's name, the id on the wire) of the n-th lot."""
-        if self.cfg.lot_ids == "reused":
-            wire = REUSED_LOT_IDS[(n - 1) % len(REUSED_LOT_IDS)]
+        if self.cfg.lot_ids in ("reused", "reused-int"):
+            k = (n - 1) % len(REUSED_LOT_IDS)
+            wire: str | int = REUSED_LOT_IDS[k] if self.cfg.lot_ids == "reused" else 1001 + k
             use = (n - 1) // len(REUSED_LOT_IDS) + 1
-            return (wire if use == 1 else f"{wire}.{use}"), wire
+            return (str(wire) if use == 1 else f"{wire}.{use}"), wire
         if self.cfg.lot_ids == "int":
             return str(1000 + n), 1000 + n
         name = f"{self.cfg.line}-{n:05d}"

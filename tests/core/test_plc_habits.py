@@ -31,6 +31,7 @@ def line(bag_scope: str = "plant", **kw: object) -> LineSpec:
                 delay_s=DELAY,
                 bag_scope=bag_scope,
             ),
+            StreamSpec(name="ferrous", tag="fe", delay_s=DELAY),  # a counter after the bags (none sent here)
         ),
         abandon_after_s=3600.0,
     )
@@ -173,15 +174,20 @@ def test_abandoned_lot_that_resumes_is_reopened_and_stored_whole() -> None:
     eng = Engine(line())
     eng.ingest([Sample("lot", 0.0, "A"), Sample("feed", 0.0, 0.0)])
     kg = _fed(eng, 0.0, 600.0, 0.0)
+    eng.ingest([Sample("bag", 1000.0, "BB-1"), Sample("bag_kg", 1000.0, 280.0)])  # black mass of the first part
     eng.ingest([Sample(SERVER_CLOCK, 600.0 + 3700.0, None)])  # quiet for longer than abandon_after_s
     (v1,) = eng.poll()
     assert "abandoned" in v1.flags and v1.feed_kg == pytest.approx(600.0)
+    assert v1.bags == {"BB-1": 280.0}
     eng.ingest([Sample("feed", 5000.0, kg + 60.0)])  # the belt runs again, id never changed
     kg = _fed(eng, 5000.0, 5600.0, kg + 60.0)
-    eng.ingest([Sample("lot", 5600.0, ""), Sample(SERVER_CLOCK, 7000.0, None)])
+    eng.ingest([Sample("lot", 5600.0, ""), Sample("bag", 6100.0, "BB-2"), Sample("bag_kg", 6100.0, 300.0)])
+    eng.ingest([Sample(SERVER_CLOCK, 7000.0, None)])
     (v2,) = eng.poll()
     assert v2.batch_id == "A" and v2.start == 0.0 and v2.end == 5600.0
     assert v2.feed_kg == pytest.approx(1260.0)  # nothing fed while abandoned is lost
+    assert v2.bags == {"BB-1": 280.0, "BB-2": 300.0}  # the first part's bag counts again in the whole lot
+    assert "black_mass:duplicate_bags" not in v2.flags
     assert "resumed" in v2.flags and "abandoned" not in v2.flags
 
 

@@ -117,6 +117,9 @@ async def test_source_timestamps_values_and_quality() -> None:
     assert tot[4].quality is Quality.BAD and tot[4].value is None
     assert any(s.value == "L1-00001" and s.ts == T0 for s in got)
     assert col.samples["good"] >= 5 and col.samples["uncertain"] == 1 and col.samples["bad"] == 1
+    # the server's revised sampling interval is kept (a counter's increment happened within it)
+    assert set(col.revised_ms) >= {"Feed.Totalizer", "Feed.LotId"}
+    assert all(ms >= 0 for ms in col.revised_ms.values())
 
 
 async def test_equal_values_with_new_timestamps_are_all_delivered() -> None:
