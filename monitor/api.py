@@ -24,7 +24,7 @@ from monitor.config import parse_when
 from monitor.errors import InputError
 from monitor.exports import FORMATS, ReportFilter, load, render, select
 from monitor.reports import batch_row
-from monitor.store import BatchStore
+from monitor.store_sql import Store
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def report_filter(req: web.Request) -> ReportFilter:
 
 def add_api(
     app: web.Application,
-    store: BatchStore,
+    store: Store,
     accountant: Accountant | None,
     *,
     token: str | None,

@@ -28,7 +28,7 @@ from monitor.core.samples import Sample
 from monitor.exposition import G_PER_KG, MetricsSnapshot, ProcessValue, SnapshotCollector
 from monitor.http import make_app, serve, tls_context
 from monitor.seeds import load_feed_grades
-from monitor.store import BatchStore
+from monitor.store_url import default_url, open_store
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +49,13 @@ class Monitor:
         on_batch: BatchCallback | None = None,
         wall: Callable[[], float] = time.time,
         registry: CollectorRegistry | None = None,
+        store_url: str | None = None,
     ) -> None:
         self.cfg = cfg
         self.data_dir = Path(data_dir)
-        self.store = BatchStore(self.data_dir / "blackmass.db")
+        # --store, else [store] url, else the SQLite file in the data directory; checkpoints stay local
+        self.store_url = store_url or cfg.store_url or default_url(self.data_dir)
+        self.store = open_store(self.store_url, password_file=cfg.store_password_file)
         self.accountant = Accountant(self.store, cfg.line, load_feed_grades(seeds))
         self.checkpoint_path = self.data_dir / "checkpoint.json"
         self.engine = self._resume()

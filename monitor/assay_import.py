@@ -14,7 +14,7 @@ from monitor.core.batch_accounting import with_accounting
 from monitor.core.results import BatchResult
 from monitor.core.spec import LineSpec
 from monitor.seeds import FeedGrades
-from monitor.store import BatchStore
+from monitor.store_sql import Store
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ class ImportSummary:
 class Accountant:
     """Recomputes a batch's metal accounting from the store's assays and the seeds."""
 
-    def __init__(self, store: BatchStore, spec: LineSpec, grades: FeedGrades) -> None:
+    def __init__(self, store: Store, spec: LineSpec, grades: FeedGrades) -> None:
         self.store, self.spec, self.grades = store, spec, grades
         # a batch completing while its assays are imported must see them: one at a time
         self._lock = threading.Lock()

@@ -6,19 +6,19 @@ import asyncio
 import logging
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from monitor.app import BatchCallback, Monitor
-from monitor.config import load_config
+from monitor.config import MonitorConfig, load_config
 from monitor.simulator.clock import PlantClock
 from monitor.simulator.composition import load_seeds
 from monitor.simulator.lims import Lab
 from monitor.simulator.plant import Plant, load_schedule
 from monitor.simulator.server import PlantServer, TruthWriter
-from monitor.simulator.settings import load_sim_config
+from monitor.simulator.settings import LINE_NAMESPACE, load_sim_config
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +40,12 @@ class SimOptions:
     t0: float | None = None
     assay_delay_h: float = 8.0
     faults: frozenset[str] = frozenset()
+    line: str | None = None  # --line: the simulated line's name (else the simulator config's)
 
 
 def make_plant(o: SimOptions) -> Plant:
     return Plant(
-        load_sim_config(o.sim_config),
+        load_sim_config(o.sim_config, line=o.line),
         load_seeds(o.seeds),
         load_schedule(o.seeds / "demo_lots.csv"),
         t0=float(int(time.time())) if o.t0 is None else o.t0,
@@ -52,6 +53,14 @@ def make_plant(o: SimOptions) -> Plant:
         noise=o.noise,
         faults=o.faults,
     )
+
+
+def for_line(cfg: MonitorConfig, line: str | None) -> MonitorConfig:
+    """The monitor config of simulated line `line`: its name and the simulator's namespace for it."""
+    if line is None:
+        return cfg
+    opcua = replace(cfg.opcua, namespace_uri=LINE_NAMESPACE.format(line=line))
+    return replace(cfg, line=replace(cfg.line, line=line), opcua=opcua)
 
 
 def plant_server(o: SimOptions, endpoint: str, *, start_on_subscribe: bool = True) -> PlantServer:
@@ -76,11 +85,13 @@ async def run_demo(
     port: int,
     duration: float | None,
     on_batch: BatchCallback | None = None,
+    store_url: str | None = None,
 ) -> Monitor:
     """Run simulator + monitor until `duration` wall seconds have passed; returns the monitor."""
     endpoint = f"opc.tcp://127.0.0.1:{free_port()}/blackmass"
     server = plant_server(o, endpoint)
-    monitor = Monitor(load_config(config).with_endpoint(endpoint), o.data_dir, seeds=o.seeds, on_batch=on_batch)
+    cfg = for_line(load_config(config), o.line).with_endpoint(endpoint)
+    monitor = Monitor(cfg, o.data_dir, seeds=o.seeds, on_batch=on_batch, store_url=store_url)
     await server.start()
     log.info("demo: simulator %s, /metrics on port %d", endpoint, port)
     try:
