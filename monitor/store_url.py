@@ -74,7 +74,12 @@ def check_url(url: str, where: str = "--store") -> None:
 
 
 def open_store(
-    url: str, *, where: str = "--store", password_file: Path | None = None, must_exist: bool = False
+    url: str,
+    *,
+    where: str = "--store",
+    password_file: Path | None = None,
+    must_exist: bool = False,
+    connect_timeout_s: float = 30.0,
 ) -> Store:
     """The store behind `url`; schema migrations run as it opens. StoreError names `where` and the URL."""
     check_url(url, where)
@@ -95,4 +100,4 @@ def open_store(
         conninfo = make_conninfo(url, **({"password": password} if password else {}))
     except ProgrammingError as exc:
         raise StoreError(f"{where}: not a PostgreSQL connection URL: {url!r}: {exc}") from exc
-    return PostgresStore(url, conninfo)
+    return PostgresStore(url, conninfo, timeout_s=connect_timeout_s)

@@ -7,6 +7,8 @@ need=()
 for tool in "${!PACKAGE[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || need+=("${PACKAGE[$tool]}")
 done
+# the PostgreSQL server is not on PATH on Debian: /usr/lib/postgresql/<major>/bin/initdb
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null 2>&1 || need+=(postgresql)
 [ ${#need[@]} -eq 0 ] && exit 0
 mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -15,7 +17,11 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null \
     || { echo "ensure-tools: 'apt-get install ${need[*]}' failed" >&2; exit 1; }
   # the package may start its own Prometheus on :9090; the tests start theirs on free ports
-  command -v service >/dev/null 2>&1 && service prometheus stop >/dev/null 2>&1
+  # and its own PostgreSQL cluster on :5432; the tests make throw-away clusters on free ports
+  if command -v service >/dev/null 2>&1; then
+    service prometheus stop >/dev/null 2>&1
+    service postgresql stop >/dev/null 2>&1
+  fi
   exit 0
 fi
 echo "ensure-tools: missing system tools; install them with: sudo apt-get install ${need[*]}" >&2
