@@ -1,0 +1,107 @@
+"""A plant's lines in one store through the CLI: --line, --store, several lines per report, serve, migrate."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from monitor.cli import build_parser, main
+from monitor.cli_store import serve_store
+from tests.conftest import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def histories(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two plant-days of lines L1 and L2 (exports carry their line)."""
+    d = tmp_path_factory.mktemp("lines")
+    for n in (1, 2):
+        args = ["simulate", "--export-history", str(d / f"h{n}.parquet"), "--days", "2", "--no-noise"]
+        assert main([*args, "--seed", str(n), "--line", f"L{n}", "--data-dir", str(d / f"g{n}")]) == 0
+    return d
+
+
+def _report(capsysbinary: pytest.CaptureFixture[bytes], *args: str) -> list[dict[str, str]]:
+    assert main(["report", *args, "--format", "csv", "--out", "-"]) == 0
+    return list(csv.DictReader(io.StringIO(capsysbinary.readouterr().out.decode())))
+
+
+def test_two_lines_replayed_into_one_store(
+    store_url: str, histories: Path, tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    for n in (1, 2):
+        assert main(["replay", str(histories / f"h{n}.parquet"), "--store", store_url]) == 0
+    capsysbinary.readouterr()
+    truth = {n: {r["batch_id"] for r in csv.DictReader((histories / f"g{n}/ground_truth.csv").open())} for n in (1, 2)}
+    l1, l2 = (
+        _report(capsysbinary, "--store", store_url, "--line", "L1"),
+        _report(capsysbinary, "--store", store_url, "--line", "L2"),
+    )
+    assert {r["line"] for r in l1} == {"L1"} and {r["line"] for r in l2} == {"L2"}
+    assert {r["batch_id"] for r in l1} <= truth[1] and len(l1) >= len(truth[1]) - 1
+    both = _report(capsysbinary, "--store", store_url, "--line", "L1,L2")
+    assert (
+        len(both)
+        == len(l1) + len(l2)
+        == len(_report(capsysbinary, "--store", store_url, "--line", "L1", "--line", "L2"))
+    )
+    # a second replay of the same history stores nothing new (idempotent saves)
+    assert main(["replay", str(histories / "h1.parquet"), "--store", store_url]) == 0
+    assert "0 new or changed versions stored" in capsysbinary.readouterr().out.decode()
+    # migrate to SQLite: the same report
+    dest = f"sqlite:///{tmp_path / 'copy.db'}"
+    assert main(["store", "migrate", "--from", store_url, "--to", dest]) == 0
+    capsysbinary.readouterr()
+    assert _report(capsysbinary, "--store", dest, "--line", "L1,L2") == both
+
+
+async def test_serve_answers_for_every_line_in_the_store(store_url: str, histories: Path) -> None:
+    for n in (1, 2):
+        assert await asyncio.to_thread(main, ["replay", str(histories / f"h{n}.parquet"), "--store", store_url]) == 0
+    port = free_port()
+    task = asyncio.create_task(
+        serve_store(build_parser().parse_args(["serve", "--store", store_url, "--port", str(port)]))
+    )
+
+    def get(path: str) -> dict:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+            return json.load(r)
+
+    try:
+        for _ in range(100):
+            try:
+                health = await asyncio.to_thread(get, "/healthz")
+                break
+            except OSError:
+                await asyncio.sleep(0.05)
+        assert health["lines"] == ["L1", "L2"]
+        for line in ("L1", "L2"):
+            got = await asyncio.to_thread(get, f"/api/batches?line={line}")
+            assert got["count"] > 0 and {b["line"] for b in got["batches"]} == {line}
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+def test_bad_store_options_fail_clearly(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["report", "--store", "postgresql://u:pw@h/db", "--out", "-"]) == 2
+    assert "carries a password" in capsys.readouterr().err
+    assert main(["report", "--out", "-"]) == 2
+    assert "expected a store URL or --data-dir" in capsys.readouterr().err
+    assert main(["report", "--data-dir", str(tmp_path), "--out", "-"]) == 2
+    assert "no batch store here" in capsys.readouterr().err
+    assert (
+        main(
+            ["simulate", "--export-history", str(tmp_path / "h.parquet"), "--line", "L 1", "--data-dir", str(tmp_path)]
+        )
+        == 2
+    )
+    assert "--line" in capsys.readouterr().err
