@@ -6,14 +6,17 @@ import asyncio
 import csv
 import io
 import json
+import subprocess
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from monitor.cli import build_parser, main
 from monitor.cli_store import serve_store
-from tests.conftest import free_port
+from tests.conftest import free_port, require_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -105,3 +108,38 @@ def test_bad_store_options_fail_clearly(capsys: pytest.CaptureFixture[str], tmp_
         == 2
     )
     assert "--line" in capsys.readouterr().err
+
+
+def test_a_report_over_several_lines_has_per_line_subtotals(tmp_path: Path) -> None:
+    from openpyxl import load_workbook  # noqa: PLC0415
+
+    from monitor.exports import Report, render  # noqa: PLC0415
+    from monitor.report_rows import frames  # noqa: PLC0415
+    from monitor.reports import lines_frame  # noqa: PLC0415
+    from tests.test_store import result  # noqa: PLC0415
+
+    results = [
+        result("L1-1", feed=4000, bm=2000),
+        result("L1-2", feed=6000, bm=3300, start=9000),
+        replace(result("L2-1", feed=5000, bm=2500), line="L2"),
+    ]
+    batches, streams, recoveries = frames(results)
+    sub = lines_frame(batches)
+    assert sub["line"].to_list() == ["L1", "L2", "all lines"]
+    assert sub["batches"].to_list() == [2, 1, 3]
+    assert sub["black_mass_yield"].to_list() == pytest.approx([5300 / 10000, 0.5, 7800 / 15000])
+    report = Report(batches, streams, recoveries)
+
+    class NoAssays:
+        def assay_sheets(self, ids: list[str]) -> list[str]:
+            return []
+
+    book = load_workbook(io.BytesIO(render(NoAssays(), report, "xlsx")))  # type: ignore[arg-type]
+    assert "lines" in book.sheetnames
+    one_line = Report(batches.filter(pl.col("line") == "L1"), streams, recoveries)
+    assert "lines" not in load_workbook(io.BytesIO(render(NoAssays(), one_line, "xlsx"))).sheetnames  # type: ignore[arg-type]
+    pdf = tmp_path / "r.pdf"
+    pdf.write_bytes(render(NoAssays(), report, "pdf"))  # type: ignore[arg-type]
+    pdftotext = require_tool("pdftotext", "poppler-utils")
+    text = subprocess.run([pdftotext, str(pdf), "-"], capture_output=True, text=True, check=True)
+    assert "Per line" in text.stdout and "all lines" in text.stdout
