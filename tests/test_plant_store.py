@@ -14,8 +14,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from monitor.api import _clean
 from monitor.cli import build_parser, main
 from monitor.cli_store import serve_store
+from monitor.report_rows import batch_row
+from monitor.store_url import open_store
 from tests.conftest import free_port, require_tool
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,9 +88,13 @@ async def test_serve_answers_for_every_line_in_the_store(store_url: str, histori
             except OSError:
                 await asyncio.sleep(0.05)
         assert health["lines"] == ["L1", "L2"]
+        store = open_store(store_url)
         for line in ("L1", "L2"):
             got = await asyncio.to_thread(get, f"/api/batches?line={line}")
             assert got["count"] > 0 and {b["line"] for b in got["batches"]} == {line}
+            # the rows come from the report projection; they are the full results' rows
+            assert got["batches"] == [_clean(batch_row(r)) for r in store.latest(line=line, include_partial=False)]
+        store.close()
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
