@@ -90,14 +90,18 @@ def open_store(
         if must_exist and not path.exists():
             raise StoreError(f"{path}: no batch store here (hint: --data-dir of a monitor or demo run, or --store)")
         return BatchStore(path)
+    from monitor.store_pg import PostgresStore  # noqa: PLC0415 - each engine loads only when used
+
+    return PostgresStore(url, pg_conninfo(url, where, password_file), timeout_s=connect_timeout_s)
+
+
+def pg_conninfo(url: str, where: str = "--store", password_file: Path | None = None) -> str:
+    """The libpq connection string: the URL plus the password from the environment or a secrets file."""
     from psycopg.conninfo import make_conninfo  # noqa: PLC0415
     from psycopg.errors import ProgrammingError  # noqa: PLC0415
 
-    from monitor.store_pg import PostgresStore  # noqa: PLC0415
-
     password = _password(where, password_file)
     try:
-        conninfo = make_conninfo(url, **({"password": password} if password else {}))
+        return make_conninfo(url, **({"password": password} if password else {}))
     except ProgrammingError as exc:
         raise StoreError(f"{where}: not a PostgreSQL connection URL: {url!r}: {exc}") from exc
-    return PostgresStore(url, conninfo, timeout_s=connect_timeout_s)

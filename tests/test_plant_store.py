@@ -17,6 +17,7 @@ import pytest
 from monitor.api import _clean
 from monitor.cli import build_parser, main
 from monitor.cli_store import serve_store
+from monitor.errors import StoreError
 from monitor.report_rows import batch_row
 from monitor.store_url import open_store
 from tests.conftest import free_port, require_tool
@@ -150,3 +151,50 @@ def test_a_report_over_several_lines_has_per_line_subtotals(tmp_path: Path) -> N
     pdftotext = require_tool("pdftotext", "poppler-utils")
     text = subprocess.run([pdftotext, str(pdf), "-"], capture_output=True, text=True, check=True)
     assert "Per line" in text.stdout and "all lines" in text.stdout
+
+
+def test_the_store_password_comes_from_the_environment_or_a_secrets_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from psycopg.conninfo import conninfo_to_dict  # noqa: PLC0415
+
+    from monitor.store_url import pg_conninfo  # noqa: PLC0415
+
+    url = "postgresql://blackmass@db:5432/plant"
+    monkeypatch.delenv("BLACKMASS_STORE_PASSWORD", raising=False)
+    monkeypatch.delenv("BLACKMASS_STORE_PASSWORD_FILE", raising=False)
+    assert "password" not in conninfo_to_dict(pg_conninfo(url))
+    secret = tmp_path / "pw"
+    secret.write_text("from-file\n")
+    assert conninfo_to_dict(pg_conninfo(url, password_file=secret))["password"] == "from-file"
+    monkeypatch.setenv("BLACKMASS_STORE_PASSWORD_FILE", str(secret))
+    assert conninfo_to_dict(pg_conninfo(url))["password"] == "from-file"
+    monkeypatch.setenv("BLACKMASS_STORE_PASSWORD", "from-env")
+    assert conninfo_to_dict(pg_conninfo(url, password_file=secret))["password"] == "from-env"
+    monkeypatch.delenv("BLACKMASS_STORE_PASSWORD")
+    with pytest.raises(StoreError, match="cannot read the store password file"):
+        pg_conninfo(url, password_file=tmp_path / "missing")
+
+
+def test_plant_config_store_section(tmp_path: Path) -> None:
+    from monitor.config import load_config  # noqa: PLC0415
+    from monitor.errors import ConfigError  # noqa: PLC0415
+
+    text = (ROOT / "config/plant.toml").read_text()
+    good = tmp_path / "good.toml"
+    good.write_text(text + '\n[store]\nurl = "postgresql://blackmass@db:5432/plant"\npassword_file = "pw"\n')
+    cfg = load_config(good)
+    assert cfg.store_url == "postgresql://blackmass@db:5432/plant" and cfg.store_password_file == tmp_path / "pw"
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text + '\n[store]\nurl = "postgresql://blackmass:hunter2@db:5432/plant"\n')
+    with pytest.raises(StoreError, match=r"bad.toml: \[store\] url: the URL carries a password"):
+        load_config(bad)
+    bad.write_text(text + '\n[store]\npassword = "hunter2"\n')
+    with pytest.raises(ConfigError, match=r"store\.password"):
+        load_config(bad)
+
+
+def test_store_upgrade_reports_the_schema(store_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    open_store(store_url).close()
+    assert main(["store", "upgrade", "--store", store_url]) == 0
+    assert capsys.readouterr().out.strip() == f"{store_url}: up to date"
