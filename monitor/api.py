@@ -23,7 +23,7 @@ from aiohttp import web
 from monitor.assay_import import Accountant, ImportSummary
 from monitor.config import parse_when
 from monitor.errors import InputError
-from monitor.exports import FORMATS, ReportFilter, load, render
+from monitor.exports import FORMATS, ReportFilter, load, load_batches, render
 from monitor.reports import batch_row
 from monitor.store_sql import Store
 
@@ -108,7 +108,7 @@ def add_api(
         # The report projection, written as JSON by polars: a month of a plant is hundreds of
         # batches, and decoding every full result then dumping dicts took 3x as long (same rows; tested).
         def rows() -> tuple[int, str]:
-            frame = load(store, f).batches
+            frame = load_batches(store, f)
             return frame.height, frame.with_columns(pl.col(pl.Float64).fill_nan(None)).write_json()
 
         count, text = await asyncio.to_thread(rows)

@@ -51,7 +51,7 @@ def cmd_store(a: argparse.Namespace) -> int:
     finally:
         source.close()
     for c in checks:
-        print(f"  {c.table:<15} {c.rows:>9,} rows  sha256 {c.sha256[:16]}…  equal")
+        print(f"  {c.table:<15} {c.rows:>9,} rows  checksum {c.sha256[:16]}…  equal on both sides")
     print(f"{a.source} -> {a.dest}: {sum(c.rows for c in checks):,} rows copied ({time.monotonic() - t:.1f} s)")
     return 0
 

@@ -10,7 +10,7 @@ from typing import Any
 import polars as pl
 
 from monitor.core.results import BatchResult
-from monitor.report_rows import decode, decode_assays
+from monitor.report_rows import decode, decode_assays, decode_batches
 from monitor.report_xlsx import write_xlsx
 from monitor.reports import write_csv, write_parquet
 from monitor.store_sql import Store
@@ -66,6 +66,11 @@ class Report:
 def load(store: Store, f: ReportFilter) -> Report:
     batches, streams, recoveries = decode(store.report_texts(**_store_filter(f)))
     return Report(batches, streams, recoveries)
+
+
+def load_batches(store: Store, f: ReportFilter) -> pl.DataFrame:
+    """The batches frame alone (API listings): a third of the reading and parsing of `load`."""
+    return decode_batches(store.batch_texts(**_store_filter(f)))
 
 
 def render(

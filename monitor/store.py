@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -114,6 +114,13 @@ class _Tx:
     def after_copy(self) -> None:
         pass  # AUTOINCREMENT follows explicitly inserted ids by itself
 
+    def copy(self, table: str, columns: str, rows: Iterable[Sequence[object]]) -> None:
+        marks = ",".join("?" * len(columns.split(",")))
+        self.db.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
+
+    def stream(self, sql: str) -> Iterator[tuple[Any, ...]]:
+        yield from self.db.execute(sql)
+
 
 class BatchStore(Store):
     """The SQLite store (sqlite:///path)."""
@@ -165,3 +172,11 @@ class BatchStore(Store):
     def _read(self, sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             return self._db.execute(sql, args).fetchall()
+
+    def iter_rows(self, table: str, columns: str, chunk: int = 20_000) -> Iterator[tuple[Any, ...]]:
+        last = -1
+        while rows := self._read(
+            f"SELECT rowid, {columns} FROM {table} WHERE rowid > ? ORDER BY rowid LIMIT ?", (last, chunk)
+        ):
+            last = rows[-1][0]
+            yield from (r[1:] for r in rows)

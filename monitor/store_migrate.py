@@ -1,7 +1,7 @@
 """`blackmass store migrate`: every batch version and assay from one store into another, checked.
 
 The copy runs in one transaction of the destination; before it commits, each table is counted and
-checksummed on both sides (SHA-256 over its rows in key order, values as text). Any difference,
+checksummed on both sides (the sum of each row's SHA-256, so the engines' row orders do not matter). Any difference,
 or a destination that already holds data, and nothing is changed.
 """
 
@@ -17,30 +17,35 @@ from monitor.store_sql import ASSAY_COLUMNS, VERSION_COLUMNS, Store, Tx
 
 log = logging.getLogger(__name__)
 
-# table -> (columns copied, the key rows are ordered by for the checksum)
-TABLES: dict[str, tuple[str, int]] = {
-    "batch_versions": (VERSION_COLUMNS, 3),  # (line, batch_id, version)
-    "assays": (f"id, {ASSAY_COLUMNS}, source, imported_at", 1),
-    "assay_files": ("sha256, name, rows, imported_at", 1),
-    "assay_sheets": ("batch_id, rows_json", 1),
+TABLES: dict[str, str] = {  # table -> the columns copied (every column)
+    "batch_versions": VERSION_COLUMNS,
+    "assays": f"id, {ASSAY_COLUMNS}, source, imported_at",
+    "assay_files": "sha256, name, rows, imported_at",
+    "assay_sheets": "batch_id, rows_json",
 }
-CHUNK = 2000
+_MOD = 1 << 128
 
 
 @dataclass(frozen=True)
 class TableCheck:
     table: str
     rows: int
-    sha256: str
+    sha256: str  # order-free: the sum of each row's SHA-256 (first 128 bits), as 32 hex digits
 
 
-def _digest(table: str, rows: list[tuple[Any, ...]]) -> TableCheck:
-    key = TABLES[table][1]
-    h = hashlib.sha256()
-    for row in sorted(rows, key=lambda r: tuple(str(x) for x in r[:key])):
-        h.update(repr(tuple(row)).encode())
-        h.update(b"\n")
-    return TableCheck(table, len(rows), h.hexdigest())
+class _Digest:
+    """Count and an order-independent checksum of rows: both engines stream rows in their own order."""
+
+    def __init__(self) -> None:
+        self.rows, self.total = 0, 0
+
+    def add(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
+        self.rows += 1
+        self.total = (self.total + int.from_bytes(hashlib.sha256(repr(tuple(row)).encode()).digest()[:16])) % _MOD
+        return row
+
+    def check(self, table: str) -> TableCheck:
+        return TableCheck(table, self.rows, f"{self.total:032x}")
 
 
 def _check_empty(dest: Tx, where: str) -> None:
@@ -64,22 +69,21 @@ def migrate(source: Store, dest: Store) -> list[TableCheck]:
         )
     checks: list[TableCheck] = []
     try:
-        with dest._tx() as db:
+        with dest._tx() as db:  # the one caller that needs a store's raw transaction
             _check_empty(db, f"--to {dest.url}")
-            for table, (columns, _) in TABLES.items():
-                rows = list(source.iter_rows(table, columns))
-                marks = ",".join("?" * len(columns.split(",")))
-                for i in range(0, len(rows), CHUNK):
-                    db.many(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows[i : i + CHUNK])
-                want = _digest(table, rows)
-                got = _digest(table, db.q(f"SELECT {columns} FROM {table}"))
-                if got != want:
+            for table, columns in TABLES.items():
+                sent = _Digest()
+                db.copy(table, columns, (sent.add(r) for r in source.iter_rows(table, columns)))
+                want = sent.check(table)
+                got = _Digest()
+                for row in db.stream(f"SELECT {columns} FROM {table}"):
+                    got.add(row)
+                if got.check(table) != want:
                     raise StoreError(
-                        f"--to {dest.url}: table {table}: expected {want.rows} rows with checksum "
-                        f"{want.sha256[:16]}…, got {got.rows} rows with {got.sha256[:16]}…; "
-                        "rolled back, nothing changed"
+                        f"--to {dest.url}: table {table}: expected {want.rows} rows with checksum {want.sha256}, "
+                        f"got {got.rows} rows with {got.check(table).sha256}; rolled back, nothing changed"
                     )
-                log.info("%s: %d rows, sha256 %s", table, want.rows, want.sha256)
+                log.info("%s: %d rows, checksum %s", table, want.rows, want.sha256)
                 checks.append(want)
             db.after_copy()
     except dest.errors as exc:

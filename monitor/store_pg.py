@@ -8,9 +8,10 @@ transaction under an advisory lock, so monitors starting together never race on 
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -76,6 +77,7 @@ CREATE TABLE IF NOT EXISTS assay_sheets (batch_id {_TEXT} PRIMARY KEY, rows_json
 """,
 }
 _SCHEMA_LOCK = "schema"
+_CURSORS = itertools.count(1)
 
 
 def _pg(sql: str) -> str:
@@ -99,6 +101,19 @@ class _Tx:
 
     def lock(self, key: str) -> None:
         self.conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"blackmass:{key}",))
+
+    def copy(self, table: str, columns: str, rows: Iterable[Sequence[object]]) -> None:
+        """COPY FROM STDIN: an order of magnitude faster than INSERTs for a whole store."""
+        with self.conn.cursor() as cur, cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    def stream(self, sql: str) -> Iterator[tuple[Any, ...]]:
+        """A server-side cursor: rows arrive in batches, never all at once."""
+        with self.conn.cursor(name=f"blackmass_stream_{next(_CURSORS)}") as cur:
+            cur.itersize = 5000
+            cur.execute(_pg(sql))
+            yield from cur
 
     def after_copy(self) -> None:
         """Copied assay ids were explicit: the next import numbers on from the highest."""
@@ -156,6 +171,13 @@ class PostgresStore(Store):
     def _tx(self) -> Iterator[_Tx]:
         with self._pool.connection() as conn, conn.transaction():
             yield _Tx(conn)
+
+    def iter_rows(self, table: str, columns: str) -> Iterator[tuple[Any, ...]]:
+        try:
+            with self._tx() as db:
+                yield from db.stream(f"SELECT {columns} FROM {table}")
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise StoreError(f"{self.url}: cannot read table {table}: {exc}") from exc
 
     def _read(self, sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         try:

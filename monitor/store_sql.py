@@ -9,7 +9,7 @@ the SQL here is the common subset of both engines, written with `?` placeholders
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any, Protocol
@@ -46,6 +46,10 @@ class Tx(Protocol):
     def lock(self, key: str) -> None: ...
 
     def after_copy(self) -> None: ...
+
+    def copy(self, table: str, columns: str, rows: Iterable[Sequence[object]]) -> None: ...
+
+    def stream(self, sql: str) -> Iterator[tuple[Any, ...]]: ...
 
 
 def version_row(r: BatchResult, reason: str, when: float) -> tuple[object, ...]:
@@ -210,6 +214,19 @@ class Store:
         rows = self._select("report_batch, report_streams, report_recoveries", locals())
         return [Projection(*r) for r in rows]
 
+    def batch_texts(
+        self,
+        *,
+        line: str | Sequence[str] | None = None,
+        batch_id: str | None = None,
+        chemistry: str | None = None,
+        start_from: float | None = None,
+        start_to: float | None = None,
+        include_partial: bool = True,
+    ) -> list[str]:
+        """Only the batch row of each projection `report_texts` would return (listings)."""
+        return [r[0] for r in self._select("report_batch", locals())]
+
     def lines(self) -> list[str]:
         """Every line with a batch in the store."""
         return [r[0] for r in self._read("SELECT DISTINCT line FROM batch_versions ORDER BY line")]
@@ -286,5 +303,5 @@ class Store:
         return [(result_from_json(r[0]), r[1], r[2]) for r in rows]
 
     def iter_rows(self, table: str, columns: str) -> Iterator[tuple[Any, ...]]:
-        """Every row of a table (store migrate)."""
-        yield from self._read(f"SELECT {columns} FROM {table}")
+        """Every row of a table, streamed in chunks (store migrate: millions of assay rows)."""
+        raise NotImplementedError

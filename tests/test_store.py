@@ -1,3 +1,4 @@
+import itertools
 import re
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
@@ -233,3 +234,21 @@ def test_an_unreachable_postgresql_names_the_url_and_the_hint() -> None:
     with pytest.raises(StoreError, match=re.escape(f"{url}: cannot open the batch store")) as err:
         open_store(url, connect_timeout_s=2)
     assert "BLACKMASS_STORE_PASSWORD" in str(err.value)
+
+
+def test_a_copy_that_does_not_check_out_is_rolled_back(
+    store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import monitor.store  # noqa: PLC0415
+    import monitor.store_pg  # noqa: PLC0415
+
+    source = f"sqlite:///{tmp_path / 'source.db'}"
+    _filled(source)
+    for tx in (monitor.store._Tx, monitor.store_pg._Tx):
+        real = tx.stream
+        monkeypatch.setattr(tx, "stream", lambda self, sql, real=real: itertools.islice(real(self, sql), 1, None))
+    dest = open_store(store_url)
+    with pytest.raises(StoreError, match=r"table batch_versions: expected 3 rows .* got 2 rows .* nothing changed"):
+        migrate(open_store(source), dest)
+    monkeypatch.undo()
+    assert dest.report_texts() == [] and dest.assays("A") == []
