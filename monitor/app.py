@@ -25,6 +25,7 @@ from monitor.core.bounded import RecentSet
 from monitor.core.engine import Engine
 from monitor.core.results import BatchResult, BatchState
 from monitor.core.samples import Sample
+from monitor.errors import StoreError
 from monitor.exposition import G_PER_KG, MetricsSnapshot, ProcessValue, SnapshotCollector
 from monitor.http import make_app, serve, tls_context
 from monitor.seeds import load_feed_grades
@@ -56,6 +57,7 @@ class Monitor:
         # --store, else [store] url, else the SQLite file in the data directory; checkpoints stay local
         self.store_url = store_url or cfg.store_url or default_url(self.data_dir)
         self.store = open_store(self.store_url, password_file=cfg.store_password_file)
+        self.store_retry_s = 1.0  # first wait before a failed save is retried (doubling to 60 s)
         self.accountant = Accountant(self.store, cfg.line, load_feed_grades(seeds))
         self.checkpoint_path = self.data_dir / "checkpoint.json"
         self.engine = self._resume()
@@ -223,8 +225,22 @@ class Monitor:
             while not self.queue.empty():  # what is waiting goes in one go: one poll, one snapshot
                 batch.extend(self.queue.get_nowait())
             for result in self._ingest(batch):
-                self._kept(await asyncio.to_thread(self.accountant.finalise, result))
+                self._kept(await self._save(result))
             self._snapshot = self._build_snapshot()
+
+    async def _save(self, result: BatchResult) -> BatchResult | None:
+        """Store a finished batch, retrying while the store is unreachable (a shared PostgreSQL
+        restarts, the network drops): the engine has handed the batch over and will not again,
+        so giving up would lose it. Samples wait in the bounded queue meanwhile; a retried save
+        whose commit did land finds an identical result and stores nothing twice."""
+        delay = self.store_retry_s
+        while True:
+            try:
+                return await asyncio.to_thread(self.accountant.finalise, result)
+            except StoreError as exc:
+                log.error("batch %s not stored yet, retrying in %.0f s: %s", result.batch_id, delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 60.0)
 
     async def refresh(self, every_s: float = 1.0) -> None:
         """Keep ages and connection state current between samples."""

@@ -198,3 +198,42 @@ def test_store_upgrade_reports_the_schema(store_url: str, capsys: pytest.Capture
     open_store(store_url).close()
     assert main(["store", "upgrade", "--store", store_url]) == 0
     assert capsys.readouterr().out.strip() == f"{store_url}: up to date"
+
+
+async def test_a_monitor_retries_a_save_while_the_store_is_down(store_url: str, tmp_path: Path) -> None:
+    """The engine hands a finished batch over once: a failed save is retried, never dropped."""
+    from monitor.app import Monitor  # noqa: PLC0415
+    from monitor.config import load_config  # noqa: PLC0415
+    from tests.test_store import result  # noqa: PLC0415
+
+    monitor = Monitor(load_config(ROOT / "config/plant.toml"), tmp_path, seeds=ROOT / "seeds", store_url=store_url)
+    monitor.store_retry_s = 0.01
+    real, calls = monitor.accountant.finalise, []
+
+    def flaky(r):  # type: ignore[no-untyped-def]
+        calls.append(r.batch_id)
+        if len(calls) < 3:
+            raise StoreError(f"{store_url}: cannot save batch(es) {r.batch_id}: connection refused")
+        return real(r)
+
+    monitor.accountant.finalise = flaky  # type: ignore[method-assign]
+    saved = await monitor._save(result("L1-00009"))
+    assert saved is not None and saved.version == 1 and calls == ["L1-00009"] * 3
+    assert [r.batch_id for r in monitor.store.latest(line="L1")] == ["L1-00009"]
+    monitor.store.close()
+
+
+def test_a_restarted_line_finds_its_own_batches_only(store_url: str, tmp_path: Path) -> None:
+    from monitor.app import Monitor  # noqa: PLC0415
+    from monitor.config import load_config  # noqa: PLC0415
+    from monitor.demo import for_line  # noqa: PLC0415
+    from tests.test_store import result  # noqa: PLC0415
+
+    s = open_store(store_url)
+    s.save(result("L1-00001"))
+    s.save(replace(result("L2-00001", feed=5000.0), line="L2"))
+    s.close()
+    cfg = for_line(load_config(ROOT / "config/plant.toml"), "L2")
+    monitor = Monitor(cfg, tmp_path, seeds=ROOT / "seeds", store_url=store_url)
+    assert monitor._completed == 1  # L2's batch only: its counters continue from its own batches
+    monitor.store.close()
