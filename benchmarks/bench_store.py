@@ -43,7 +43,7 @@ MONTH_S = 30 * 86_400.0
 
 def export_s(store: Store, fmt: str) -> float:
     t = time.perf_counter()
-    render(store, load(store, ReportFilter()), fmt)
+    render(store, load(store, ReportFilter(), fmt), fmt)
     return time.perf_counter() - t
 
 

@@ -140,7 +140,7 @@ def add_api(
         f = report_filter(req)
 
         def make() -> bytes:
-            return render(store, load(store, f), fmt, period=f.describe())
+            return render(store, load(store, f, fmt), fmt, period=f.describe())
 
         data = await asyncio.to_thread(make)
         return web.Response(

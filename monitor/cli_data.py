@@ -60,7 +60,7 @@ def cmd_report(a: argparse.Namespace) -> int:
     progress = Progress(enabled=a.out != "-" and sys.stderr.isatty())
     try:
         progress.update(0.0, "reading batches")
-        report = load(store, f)
+        report = load(store, f, a.format)
         what = f"{report.batches.height} batches as {a.format}"
         progress.update(0.1, what)
         data = render(store, report, a.format, progress=lambda x, part: progress.update(0.1 + 0.85 * x, what))

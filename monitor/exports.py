@@ -10,7 +10,7 @@ from typing import Any
 import polars as pl
 
 from monitor.core.results import BatchResult
-from monitor.report_rows import decode, decode_assays, decode_batches
+from monitor.report_rows import RECOVERY_COLUMNS, STREAM_COLUMNS, decode, decode_assays, decode_batches
 from monitor.report_xlsx import write_xlsx
 from monitor.reports import write_csv, write_parquet
 from monitor.store_sql import Store
@@ -63,7 +63,11 @@ class Report:
     recoveries: pl.DataFrame
 
 
-def load(store: Store, f: ReportFilter) -> Report:
+def load(store: Store, f: ReportFilter, fmt: str = "xlsx") -> Report:
+    """The frames `fmt` needs: only XLSX has stream and recovery sheets; the rest read the batch rows."""
+    if fmt != "xlsx":
+        batches = load_batches(store, f)
+        return Report(batches, pl.DataFrame(schema=dict(STREAM_COLUMNS)), pl.DataFrame(schema=dict(RECOVERY_COLUMNS)))
     batches, streams, recoveries = decode(store.report_texts(**_store_filter(f)))
     return Report(batches, streams, recoveries)
 
