@@ -183,6 +183,7 @@ def cmd_check_config(a: argparse.Namespace) -> int:
     )
     tls = "https" if cfg.http.tls_certificate else "http"
     print(f"  serving {tls}://{cfg.http.host}:{cfg.http.port}")
+    print(f"  store: {cfg.store_url or 'sqlite:///<data-dir>/blackmass.db (default)'}")
     return 0
 
 

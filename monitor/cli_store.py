@@ -6,11 +6,13 @@ import argparse
 import asyncio
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from monitor.store_url import open_store
+from monitor.errors import MonitorError
+from monitor.store_url import open_store, sqlite_path
 
 
 def add_store_commands(sub: Any) -> None:
@@ -42,12 +44,19 @@ def cmd_store(a: argparse.Namespace) -> int:
 
     t = time.monotonic()
     source = open_store(a.source, where="--from", must_exist=True)
+    new_file = sqlite_path(a.dest, "--to")
+    new_file = new_file if new_file is not None and not new_file.exists() else None
     try:
         dest = open_store(a.dest, where="--to")
         try:
             checks = migrate(source, dest)
         finally:
             dest.close()
+    except MonitorError:
+        if new_file is not None:  # a failed copy leaves no half-made SQLite file behind
+            for f in (new_file, Path(f"{new_file}-wal"), Path(f"{new_file}-shm")):
+                f.unlink(missing_ok=True)
+        raise
     finally:
         source.close()
     for c in checks:

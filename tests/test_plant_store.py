@@ -237,3 +237,28 @@ def test_a_restarted_line_finds_its_own_batches_only(store_url: str, tmp_path: P
     monitor = Monitor(cfg, tmp_path, seeds=ROOT / "seeds", store_url=store_url)
     assert monitor._completed == 1  # L2's batch only: its counters continue from its own batches
     monitor.store.close()
+
+
+def test_a_failed_migrate_leaves_no_new_sqlite_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import monitor.store_migrate  # noqa: PLC0415
+
+    from tests.test_store import result  # noqa: PLC0415
+
+    source = f"sqlite:///{tmp_path / 'a.db'}"
+    s = open_store(source)
+    s.save(result())
+    s.close()
+    assert main(["store", "migrate", "--from", source, "--to", source]) == 2
+    assert "the same store as --from" in capsys.readouterr().err
+    dest = tmp_path / "new.db"
+    assert main(["store", "migrate", "--from", f"sqlite:///{tmp_path / 'none.db'}", "--to", f"sqlite:///{dest}"]) == 2
+    assert "no batch store here" in capsys.readouterr().err and not dest.exists()
+
+    def broken(*_: object) -> None:
+        raise StoreError("--to: table assays: expected 1 rows, got 0; rolled back, nothing changed")
+
+    monkeypatch.setattr(monitor.store_migrate, "migrate", broken)
+    assert main(["store", "migrate", "--from", source, "--to", f"sqlite:///{dest}"]) == 2
+    assert "rolled back" in capsys.readouterr().err and not dest.exists()
