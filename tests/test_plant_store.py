@@ -243,7 +243,6 @@ def test_a_failed_migrate_leaves_no_new_sqlite_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import monitor.store_migrate  # noqa: PLC0415
-
     from tests.test_store import result  # noqa: PLC0415
 
     source = f"sqlite:///{tmp_path / 'a.db'}"
