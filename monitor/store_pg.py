@@ -19,7 +19,9 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from monitor.errors import StoreError
-from monitor.store_sql import SCHEMA_VERSION, Store, write_meta
+from monitor.report_rows import PROJECTION_VERSION
+from monitor.store_codec import result_from_json
+from monitor.store_sql import SCHEMA_VERSION, Store, refresh_sheets, version_row, write_meta
 from monitor.store_url import PASSWORD_ENV
 
 log = logging.getLogger(__name__)
@@ -78,6 +80,19 @@ CREATE TABLE IF NOT EXISTS assay_sheets (batch_id {_TEXT} PRIMARY KEY, rows_json
 }
 _SCHEMA_LOCK = "schema"
 _CURSORS = itertools.count(1)
+
+
+def _rebuild_projection(db: _Tx, url: str) -> None:
+    """A report column changed (PROJECTION_VERSION): rebuild every version's rows and every sheet."""
+    todo = db.q("SELECT line, batch_id, version, result_json FROM batch_versions")
+    log.info("%s: rebuilding the report projection of %d batch versions (one-time)", url, len(todo))
+    db.many(
+        "UPDATE batch_versions SET report_batch=?, report_streams=?, report_recoveries=? "
+        "WHERE line=? AND batch_id=? AND version=?",
+        [(*version_row(result_from_json(text), "", 0.0)[-3:], line, bid, v) for line, bid, v, text in todo],
+    )
+    refresh_sheets(db, {r[0] for r in db.q("SELECT DISTINCT batch_id FROM assays")})
+    write_meta(db)
 
 
 def _pg(sql: str) -> str:
@@ -158,6 +173,8 @@ class PostgresStore(Store):
                 log.info("%s: schema step %d", self.url, step)
                 for statement in filter(str.strip, MIGRATIONS[step].split(";")):
                     db.q(statement)
+            if before and db.q("SELECT value FROM meta WHERE key='projection_version'") != [(str(PROJECTION_VERSION),)]:
+                _rebuild_projection(db, self.url)
             if before < SCHEMA_VERSION:
                 write_meta(db)
         return before, SCHEMA_VERSION

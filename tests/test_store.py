@@ -252,3 +252,28 @@ def test_a_copy_that_does_not_check_out_is_rolled_back(
         migrate(open_store(source), dest)
     monkeypatch.undo()
     assert dest.report_texts() == [] and dest.assays("A") == []
+
+
+def test_a_stale_projection_is_rebuilt_on_open(store_url: str) -> None:
+    """A release that changes a report column bumps PROJECTION_VERSION: both engines rebuild."""
+    _filled(store_url)
+    s = open_store(store_url)
+    texts, sheets = s.report_texts(), s.assay_sheets(["A"])
+    s.close()
+    stale = [
+        "UPDATE batch_versions SET report_batch='x', report_streams='', report_recoveries=''",
+        "UPDATE assay_sheets SET rows_json=''",
+        "UPDATE meta SET value='0' WHERE key='projection_version'",
+    ]
+    if store_url.startswith("sqlite"):
+        raw = sqlite3.connect(store_url[len("sqlite:///") :])
+        for sql in stale:
+            raw.execute(sql)
+        raw.commit()
+        raw.close()
+    else:
+        with psycopg.connect(store_url, autocommit=True) as conn:
+            for sql in stale:
+                conn.execute(sql)
+    again = open_store(store_url)
+    assert again.report_texts() == texts and again.assay_sheets(["A"]) == sheets
