@@ -95,6 +95,8 @@ async def test_serve_answers_for_every_line_in_the_store(store_url: str, histori
             assert got["count"] > 0 and {b["line"] for b in got["batches"]} == {line}
             # the rows come from the report projection; they are the full results' rows
             assert got["batches"] == [_clean(batch_row(r)) for r in store.latest(line=line, include_partial=False)]
+        both = await asyncio.to_thread(get, "/api/batches?line=L1,L2")
+        assert both["count"] == len(store.latest(line=["L1", "L2"], include_partial=False))
         store.close()
     finally:
         task.cancel()
