@@ -263,3 +263,17 @@ def test_a_failed_migrate_leaves_no_new_sqlite_file(
     monkeypatch.setattr(monitor.store_migrate, "migrate", broken)
     assert main(["store", "migrate", "--from", source, "--to", f"sqlite:///{dest}"]) == 2
     assert "rolled back" in capsys.readouterr().err and not dest.exists()
+
+
+def test_line_option_names_the_simulated_line_and_the_monitor_follows() -> None:
+    from monitor.config import load_config  # noqa: PLC0415
+    from monitor.demo import for_line  # noqa: PLC0415
+    from monitor.simulator.settings import load_sim_config  # noqa: PLC0415
+
+    sim = load_sim_config(ROOT / "config/simulator.toml", line="L2")
+    assert (sim.line, sim.namespace_uri) == ("L2", "urn:blackmass:simulator:L2")
+    cfg = for_line(load_config(ROOT / "config/plant.toml"), "L2")
+    assert cfg.line.line == "L2"
+    assert cfg.tag_addresses()["Feed.Totalizer"] == "nsu=urn:blackmass:simulator:L2;s=Feed.Totalizer"
+    for cmd in ("demo", "simulate"):
+        assert build_parser().parse_args([cmd, "--data-dir", "d", "--line", "L3"]).line == "L3"
