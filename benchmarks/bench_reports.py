@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import argparse
 import io
+import shutil
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
-from common import best_of, record  # isort: skip
+from common import CACHE, best_of, record  # isort: skip
 
 from monitor.exports import ReportFilter, load, render
 from monitor.reports import write_csv
@@ -75,6 +76,8 @@ def main() -> int:
             figures[f"{fmt}_bytes"] = size
             print(f"{fmt}: {figures[f'{fmt}_export_s']} s, {size:,} bytes", flush=True)
         store.close()
+        CACHE.mkdir(exist_ok=True)
+        shutil.copyfile(d / "blackmass.db", CACHE / f"store-{a.batches}.db")
     figures["targets"] = {"xlsx_s": TARGETS_S["xlsx"], "pdf_s": TARGETS_S["pdf"], "csv_writer_ratio": 2.0}
     record("reports", figures)
     ok = (

@@ -57,6 +57,7 @@ class D:
     description: str
     panels: tuple[P, ...]
     chemistry_var: bool = False
+    site_var: bool = False  # plant/fleet dashboards: pick sites (federated series carry `site`)
     tags: tuple[str, ...] = field(default=("blackmass",))
 
 
@@ -94,7 +95,19 @@ def _panel(p: P) -> stat.Panel | timeseries.Panel:
 
 
 def _variables(d: D) -> list[db.QueryVariable]:
-    out = [
+    sites = [
+        db.QueryVariable("site")
+        .label("Site")
+        .datasource(DATASOURCE)
+        .query("label_values(blackmass_stream_mass_grams_total, site)")
+        .refresh(VariableRefresh.ON_DASHBOARD_LOAD)
+        .sort(VariableSort.ALPHABETICAL_ASC)
+        .multi(True)
+        .include_all(True)
+        .all_value(".*")
+    ]
+    out = sites if d.site_var else []
+    out += [
         db.QueryVariable("line")
         .label("Line")
         .datasource(DATASOURCE)
@@ -141,6 +154,7 @@ def build(d: D) -> dict[str, object]:
 
 # ---------------------------------------------------------------------------------------------
 BM = f'stream="black_mass",{L}'
+S = 'site=~"$site"'
 DASHBOARDS = (
     D(
         uid="blackmass-overview",
@@ -411,6 +425,77 @@ DASHBOARDS = (
                 (Q(f"blackmass_source_time_seconds{{{L}}} - time()", "{{line}}"),),
                 "s",
                 description="positive in an accelerated demo; near zero (or small negative) on a real plant",
+            ),
+        ),
+    ),
+    D(
+        uid="blackmass-plant",
+        title="Black mass — plant and fleet, lines summed",
+        description="For the plant (or company) Prometheus that federates the line ones: every line's grams "
+        "summed before dividing, so each line weighs what it processed.",
+        site_var=True,
+        tags=("blackmass", "plant"),
+        panels=(
+            P(
+                "Black-mass yield, 24 h, all lines",
+                (Q(f"site:blackmass_black_mass_yield:ratio_increase24h{{{S}}}", "{{site}}"),),
+                "percentunit",
+                "stat",
+                6,
+                5,
+                decimals=1,
+            ),
+            P(
+                "Black-mass yield, 7 d, all lines",
+                (Q(f"site:blackmass_black_mass_yield:ratio_increase7d{{{S}}}", "{{site}}"),),
+                "percentunit",
+                "stat",
+                6,
+                5,
+                decimals=1,
+            ),
+            P(
+                "Feed, t/h (24 h mean), all lines",
+                (Q(f"site:blackmass_feed:grams_per_hour_24h{{{S}}} / 1e6", "{{site}}"),),
+                "short",
+                "stat",
+                6,
+                5,
+                decimals=2,
+            ),
+            P(
+                "Lines reporting",
+                (Q(f"site:blackmass_lines_reporting:count{{{S}}}", "{{site}}"),),
+                "short",
+                "stat",
+                6,
+                5,
+                decimals=0,
+            ),
+            P(
+                "Metal recovery to black mass, 24 h, all lines",
+                (Q(f"site_metal:blackmass_recovery:ratio_increase24h{{{S}}}", "{{site}} {{metal}}"),),
+                "percentunit",
+            ),
+            P(
+                "Black-mass yield per line, 24 h",
+                (Q(f"line:blackmass_black_mass_yield:ratio_increase24h{{{S},{L}}}", "{{site}} {{line}}"),),
+                "percentunit",
+            ),
+            P(
+                "Black mass per line, t over 24 h",
+                (
+                    Q(
+                        f"sum by (site, line) (increase(blackmass_stream_mass_grams_total{{{S},{BM}}}[24h])) / 1e6",
+                        "{{site}} {{line}}",
+                    ),
+                ),
+                "masst",
+            ),
+            P(
+                "Plant output by stream, t over 24 h",
+                (Q(f"site_stream:blackmass_mass:grams_increase24h{{{S}}} / 1e6", "{{site}} {{stream}}"),),
+                "masst",
             ),
         ),
     ),

@@ -25,11 +25,13 @@ from monitor.core.bounded import RecentSet
 from monitor.core.engine import Engine
 from monitor.core.results import BatchResult, BatchState
 from monitor.core.samples import Sample
+from monitor.errors import StoreError
 from monitor.exposition import G_PER_KG, MetricsSnapshot, ProcessValue, SnapshotCollector
 from monitor.http import make_app, serve, tls_context
 from monitor.passport.api import add_passport_routes
 from monitor.seeds import load_feed_grades
 from monitor.store import BatchStore
+from monitor.store_url import default_url, open_store
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +54,14 @@ class Monitor:
         wall: Callable[[], float] = time.time,
         registry: CollectorRegistry | None = None,
         clock: Callable[[], float] | None = None,
+        store_url: str | None = None,
     ) -> None:
         self.cfg = cfg
         self.data_dir = Path(data_dir)
-        self.store = BatchStore(self.data_dir / "blackmass.db")
+        # --store, else [store] url, else the SQLite file in the data directory; checkpoints stay local
+        self.store_url = store_url or cfg.store_url or default_url(self.data_dir)
+        self.store = open_store(self.store_url, password_file=cfg.store_password_file)
+        self.store_retry_s = 1.0  # first wait before a failed save is retried (doubling to 60 s)
         self.accountant = Accountant(self.store, cfg.line, load_feed_grades(seeds), ghg=cfg.ghg, origin=cfg.origin)
         self.checkpoint_path = self.data_dir / "checkpoint.json"
         self._clock = clock or wall  # the time samples are stamped on (the demo's is the plant's)
@@ -258,8 +264,22 @@ class Monitor:
             while not self.queue.empty():  # what is waiting goes in one go: one poll, one snapshot
                 batch.extend(self.queue.get_nowait())
             for result in self._ingest(batch):
-                self._kept(await asyncio.to_thread(self.accountant.finalise, result))
+                self._kept(await self._save(result))
             self._snapshot = self._build_snapshot()
+
+    async def _save(self, result: BatchResult) -> BatchResult | None:
+        """Store a finished batch, retrying while the store is unreachable (a shared PostgreSQL
+        restarts, the network drops): the engine has handed the batch over and will not again,
+        so giving up would lose it. Samples wait in the bounded queue meanwhile; a retried save
+        whose commit did land finds an identical result and stores nothing twice."""
+        delay = self.store_retry_s
+        while True:
+            try:
+                return await asyncio.to_thread(self.accountant.finalise, result)
+            except StoreError as exc:
+                log.error("batch %s not stored yet, retrying in %.0f s: %s", result.batch_id, delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 60.0)
 
     async def refresh(self, every_s: float = 1.0) -> None:
         """Keep ages and connection state current between samples."""
@@ -278,7 +298,10 @@ class Monitor:
             token=os.environ.get("BLACKMASS_API_TOKEN") or None,
             on_imported=self._imported,
         )
-        add_passport_routes(app, self.store, self.cfg.passport, token=os.environ.get("BLACKMASS_API_TOKEN") or None)
+        if isinstance(self.store, BatchStore):  # shipments live in the SQLite file (PostgreSQL: not yet)
+            add_passport_routes(app, self.store, self.cfg.passport, token=os.environ.get("BLACKMASS_API_TOKEN") or None)
+        else:
+            log.warning("passports and shipments need the SQLite store; %s has none yet", self.store_url)
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self.collector.run(), name="collector")

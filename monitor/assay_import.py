@@ -17,7 +17,7 @@ from monitor.core.spec import LineSpec
 from monitor.passport.origin import OriginMap
 from monitor.passport.stamp import stamp_lot
 from monitor.seeds import FeedGrades
-from monitor.store import BatchStore
+from monitor.store_sql import Store
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ class Accountant:
 
     def __init__(
         self,
-        store: BatchStore,
+        store: Store,
         spec: LineSpec,
         grades: FeedGrades,
         *,

@@ -28,6 +28,7 @@ from monitor.cli_data import (
 )
 from monitor.cli_passport import add_commands as add_passport_commands
 from monitor.cli_passport import cmd_passport, cmd_shipment
+from monitor.cli_store import add_store_commands, cmd_store, serve_store
 from monitor.collectors.credentials import CLIENT_URI, PASSWORD_ENV, USER_ENV
 from monitor.config import MonitorConfig, load_config
 from monitor.core.results import BatchResult
@@ -35,14 +36,28 @@ from monitor.errors import MonitorError
 from monitor.exports import FORMATS
 from monitor.simulator.plant import FAULTS
 from monitor.simulator.plc import PROFILES, parse_profile
+from monitor.store_url import default_url
 
 if TYPE_CHECKING:
     from monitor.demo import SimOptions
     from monitor.simulator.plc import PlcProfile
 
 
+STORE_HELP = (
+    "batch store URL: sqlite:///path (default sqlite:///<data-dir>/blackmass.db) or postgresql://user@host:port/db "
+    "(password from BLACKMASS_STORE_PASSWORD or the file in BLACKMASS_STORE_PASSWORD_FILE)"
+)
+
+
+def _store_opt(p: argparse.ArgumentParser, *, data_dir_required: bool) -> None:
+    p.add_argument("--store", metavar="URL", help=STORE_HELP)
+    if not data_dir_required:
+        p.add_argument("--data-dir", type=Path, help="a data directory: its blackmass.db is the store unless --store")
+
+
 def _sim_knobs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", required=True, type=Path, help="where ground_truth.csv (and the store) go")
+    p.add_argument("--line", help="the simulated line's name: its lot ids, OPC-UA namespace and batches (default L1)")
     p.add_argument("--speed", type=float, default=600.0, help="plant seconds per wall second (default 600)")
     p.add_argument("--duration", type=float, default=None, help="stop after this many wall seconds")
     p.add_argument("--seed", type=int, default=1, help="random seed of the lot schedule and noise")
@@ -84,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     _sim_knobs(demo)
     demo.add_argument("--config", default=DEFAULT_PLANT, help="plant TOML (default config/plant.toml)")
     demo.add_argument("--port", type=int, default=9464, help="HTTP port of /metrics (default 9464)")
+    _store_opt(demo, data_dir_required=True)
 
     sim = sub.add_parser("simulate", help="run only the plant simulator (an OPC-UA server)")
     _sim_knobs(sim)
@@ -109,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     rp = sub.add_parser("replay", help="run a historian export (Parquet/CSV) through the core into the store")
     rp.add_argument("file", type=Path)
-    rp.add_argument("--data-dir", required=True, type=Path)
+    _store_opt(rp, data_dir_required=False)
+    rp.add_argument("--line", help="file the lots under this line (default: the export's own, else the config's)")
     rp.add_argument("--config", default=DEFAULT_PLANT)
     rp.add_argument("--seeds", default="seeds", help="reference-data folder (default seeds/)")
 
@@ -122,7 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the monitor against an OPC-UA server")
     run.add_argument("--config", default=DEFAULT_PLANT)
     run.add_argument("--endpoint", default=None, help="override [opcua] endpoint")
-    run.add_argument("--data-dir", required=True, type=Path)
+    run.add_argument("--data-dir", required=True, type=Path, help="checkpoints, LIMS inbox (and the SQLite store)")
+    _store_opt(run, data_dir_required=True)
     run.add_argument("--port", type=int, default=None, help="override [http] port")
     run.add_argument("--host", default=None, help="override [http] host (default 127.0.0.1)")
     run.add_argument("--seeds", default="seeds", help="reference-data folder (default seeds/)")
@@ -131,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     asub = assays.add_subparsers(dest="assays_cmd", required=True)
     imp = asub.add_parser("import", help="import an assay file; all rows or none")
     imp.add_argument("file", type=Path)
-    imp.add_argument("--data-dir", required=True, type=Path)
+    _store_opt(imp, data_dir_required=False)
     imp.add_argument("--config", default=DEFAULT_PLANT)
     imp.add_argument("--seeds", default="seeds")
 
@@ -142,10 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--json", action="store_true", help="machine-readable output")
 
     rep = sub.add_parser("report", help="export batch results")
-    rep.add_argument("--data-dir", required=True, type=Path)
+    _store_opt(rep, data_dir_required=False)
     rep.add_argument("--format", choices=sorted(FORMATS), default="csv")
     rep.add_argument("--out", required=True, help="file, or - for standard output")
-    rep.add_argument("--line")
+    rep.add_argument("--line", action="append", help="one line, or several (repeat, or separate by commas)")
     rep.add_argument("--chemistry")
     rep.add_argument("--batch")
     rep.add_argument("--from", dest="start_from", help="batches starting at or after (date or datetime, UTC)")
@@ -155,6 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     chk = sub.add_parser("check-config", help="validate a plant TOML and summarise it")
     chk.add_argument("file")
     chk.add_argument("--endpoint", help="also resolve every tag on this live server (opc.tcp://…; '-' = the config's)")
+
+    add_store_commands(sub)
 
     br = sub.add_parser("browse", help="list an OPC-UA server's variables with their node ids")
     br.add_argument("url")
@@ -188,6 +208,7 @@ def cmd_check_config(a: argparse.Namespace) -> int:
         f"  carbon: {carbon}; origin: {len(cfg.origin.suppliers)} suppliers, {len(cfg.origin.feed_forms)} feed forms "
         f"mapped; passport key {key}"
     )
+    print(f"  store: {cfg.store_url or 'sqlite:///<data-dir>/blackmass.db (default)'}")
     if not a.endpoint:
         return 0
     return asyncio.run(_probe(cfg if a.endpoint == "-" else cfg.with_endpoint(a.endpoint)))
@@ -269,6 +290,7 @@ def _sim_options(a: argparse.Namespace) -> SimOptions:
         faults=frozenset(a.fault),
         profile=_profile(a.plc_profile),
         lots=a.lots,
+        line=a.line,
     )
 
 
@@ -284,11 +306,16 @@ async def _demo(a: argparse.Namespace) -> int:
 
     print(
         f"plant simulator at x{a.speed:g}; /metrics on http://127.0.0.1:{a.port}/metrics; "
-        f"store {a.data_dir / 'blackmass.db'}"
+        f"store {a.store or default_url(a.data_dir)}"
     )
     print(ROW.format("batch", "chem", "feed form", "feed t", "black t", "yield %", "closure %", "flags"))
     monitor = await run_demo(
-        _sim_options(a), config=resolve_path(a.config), port=a.port, duration=a.duration, on_batch=print_batch
+        _sim_options(a),
+        config=resolve_path(a.config),
+        port=a.port,
+        duration=a.duration,
+        on_batch=print_batch,
+        store_url=a.store,
     )
     print(f"{monitor.completed} batches completed")
     return 0
@@ -326,8 +353,8 @@ async def _run(a: argparse.Namespace) -> int:
     cfg = load_config(resolve_path(a.config))
     if a.endpoint:
         cfg = cfg.with_endpoint(a.endpoint)
-    monitor = Monitor(cfg, a.data_dir, seeds=resolve_path(a.seeds), on_batch=print_batch)
-    print(f"monitoring {cfg.opcua.endpoint}; store {a.data_dir / 'blackmass.db'}")
+    monitor = Monitor(cfg, a.data_dir, seeds=resolve_path(a.seeds), on_batch=print_batch, store_url=a.store)
+    print(f"monitoring {cfg.opcua.endpoint}; store {monitor.store_url}")
     await monitor.run(host=a.host, port=a.port)
     return 0
 
@@ -362,9 +389,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_passport(a)
         if a.cmd == "shipment":
             return cmd_shipment(a)
+        if a.cmd == "store":
+            return cmd_store(a)
         if a.cmd == "simulate" and a.export_history is not None:
             return cmd_export_history(a)
-        runner = {"demo": _demo, "simulate": _simulate, "run": _run, "browse": _browse}[a.cmd]
+        runner = {"demo": _demo, "simulate": _simulate, "run": _run, "browse": _browse, "serve": serve_store}[a.cmd]
         with contextlib.suppress(KeyboardInterrupt):
             return asyncio.run(runner(a))
         return 130

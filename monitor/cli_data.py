@@ -7,6 +7,7 @@ import json
 import math
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from monitor.assay_import import Accountant
@@ -16,9 +17,10 @@ from monitor.core.engine import Engine
 from monitor.core.results import BatchResult
 from monitor.errors import MonitorError
 from monitor.exports import ReportFilter, load, render
-from monitor.replay import check_history, replay_file
+from monitor.replay import check_history, history_line, replay_file
 from monitor.seeds import load_feed_grades
-from monitor.store import BatchStore
+from monitor.store_sql import Store
+from monitor.store_url import open_store, store_url
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PLANT = "config/plant.toml"
@@ -40,23 +42,25 @@ def _when(text: str | None, where: str) -> float | None:
         raise MonitorError(f"{where}: {exc}") from exc
 
 
+def open_for(a: argparse.Namespace, *, must_exist: bool = True) -> Store:
+    """The store of a data command: --store URL, else the SQLite file in --data-dir."""
+    return open_store(store_url(a.store, a.data_dir), must_exist=must_exist)
+
+
 def cmd_report(a: argparse.Namespace) -> int:
-    db = a.data_dir / "blackmass.db"
-    if not db.exists():
-        raise MonitorError(f"{db}: no batch store here (hint: --data-dir of a monitor or demo run)")
     f = ReportFilter(
-        line=a.line,
+        line=",".join(a.line) if a.line else None,
         chemistry=a.chemistry,
         batch_id=a.batch,
         start_from=_when(a.start_from, "--from"),
         start_to=_when(a.start_to, "--to"),
         include_partial=a.include_partial,
     )
-    store = BatchStore(db)
+    store = open_for(a)
     progress = Progress(enabled=a.out != "-" and sys.stderr.isatty())
     try:
         progress.update(0.0, "reading batches")
-        report = load(store, f)
+        report = load(store, f, a.format)
         what = f"{report.batches.height} batches as {a.format}"
         progress.update(0.1, what)
         data = render(store, report, a.format, progress=lambda x, part: progress.update(0.1 + 0.85 * x, what))
@@ -99,7 +103,10 @@ def cmd_replay(a: argparse.Namespace) -> int:
     cfg = load_config(resolve_path(a.config))
     t = time.monotonic()
     check_history(a.file)  # the whole file, before the store is even opened: a bad file changes nothing
-    store = BatchStore(a.data_dir / "blackmass.db")
+    line = a.line or history_line(a.file)
+    if line and line != cfg.line.line:  # lots are filed under the line they came from
+        cfg = replace(cfg, line=replace(cfg.line, line=line))
+    store = open_for(a, must_exist=False)
     accountant = Accountant(store, cfg.line, load_feed_grades(resolve_path(a.seeds)), ghg=cfg.ghg, origin=cfg.origin)
     engine = Engine(cfg.line, settle_s=cfg.settle_s)
     pending: list[BatchResult] = []
@@ -133,10 +140,7 @@ def cmd_replay(a: argparse.Namespace) -> int:
 
 def cmd_assays_import(a: argparse.Namespace) -> int:
     cfg = load_config(resolve_path(a.config))
-    db = a.data_dir / "blackmass.db"
-    if not db.exists():
-        raise MonitorError(f"{db}: no batch store here (hint: --data-dir of a monitor or demo run)")
-    store = BatchStore(db)
+    store = open_for(a)
     try:
         accountant = Accountant(
             store, cfg.line, load_feed_grades(resolve_path(a.seeds)), ghg=cfg.ghg, origin=cfg.origin

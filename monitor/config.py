@@ -78,6 +78,8 @@ class MonitorConfig:
     ghg: GhgFactors | None = None  # emission factors; None: carbon per lot unknown
     origin: OriginMap = field(default_factory=OriginMap)  # supplier / feed form -> pre-/post-consumer
     passport: PassportSettings = field(default_factory=PassportSettings)
+    store_url: str | None = None  # [store] url; None: sqlite:///<data-dir>/blackmass.db
+    store_password_file: Path | None = None  # [store] password_file (the password itself never in a config)
 
     def tag_addresses(self) -> dict[str, str]:
         """Every tag the service subscribes to → its node address (explicit or by namespace URI)."""
@@ -414,8 +416,22 @@ def parse_config(data: Mapping[str, Any], where: str) -> MonitorConfig:
             for st in spec.streams
         ),
     )
+    store_t = root.sub("store", required=False)
+    store_url = store_t.opt_text("url")
+    if store_url is not None:
+        from monitor.store_url import check_url  # noqa: PLC0415 - config stays importable without the store
+
+        check_url(store_url, f"{where}: [store] url")
+    if "password" in store_t.table:
+        raise ConfigError(
+            where, "store.password", "no password in a config file", "a password", "use password_file or the env"
+        )
+    pw_file = store_t.opt_text("password_file")
+    store_t.done()
     cfg = MonitorConfig(
         source=where,
+        store_url=store_url,
+        store_password_file=Path(where).parent / pw_file if pw_file else None,
         line=spec,
         opcua=opcua,
         process=tuple(process),

@@ -21,7 +21,7 @@ from monitor.simulator.lims import Lab
 from monitor.simulator.plant import Plant, SimConfig, load_schedule
 from monitor.simulator.plc import INT_COUNTER_KG, SAME_BAG_KG, PlcProfile
 from monitor.simulator.server import PlantServer, TruthWriter
-from monitor.simulator.settings import load_sim_config
+from monitor.simulator.settings import LINE_NAMESPACE, load_sim_config
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +45,14 @@ class SimOptions:
     faults: frozenset[str] = frozenset()
     profile: PlcProfile = field(default_factory=PlcProfile)
     lots: int = 0  # play this many lots, then the line stops (0: for ever)
+    line: str | None = None  # --line: the simulated line's name (else the simulator config's)
 
 
 def sim_config(o: SimOptions) -> SimConfig:
     """The simulator's config with the lot count and the PLC profile's plant-side habits."""
     p = o.profile
     return replace(
-        load_sim_config(o.sim_config),
+        load_sim_config(o.sim_config, line=o.line),
         lots=o.lots,
         paused_s=p.paused_s,
         lot_ids={(True, True): "reused-int", (True, False): "reused", (False, True): "int"}.get(
@@ -83,6 +84,14 @@ def make_plant(o: SimOptions) -> Plant:
     )
 
 
+def for_line(cfg: MonitorConfig, line: str | None) -> MonitorConfig:
+    """The monitor config of simulated line `line`: its name and the simulator's namespace for it."""
+    if line is None:
+        return cfg
+    opcua = replace(cfg.opcua, namespace_uri=LINE_NAMESPACE.format(line=line))
+    return replace(cfg, line=replace(cfg.line, line=line), opcua=opcua)
+
+
 def plant_server(o: SimOptions, endpoint: str, *, start_on_subscribe: bool = True) -> PlantServer:
     plant = make_plant(o)
     t0 = plant.t0
@@ -107,6 +116,7 @@ async def run_demo(
     duration: float | None,
     on_batch: BatchCallback | None = None,
     on_monitor: Callable[[Monitor], None] | None = None,
+    store_url: str | None = None,
 ) -> Monitor:
     """Run simulator + monitor until `duration` wall seconds have passed; returns the monitor."""
     endpoint = f"opc.tcp://127.0.0.1:{free_port()}/blackmass"
@@ -116,6 +126,8 @@ async def run_demo(
     monitor = Monitor(cfg, o.data_dir, seeds=o.seeds, on_batch=on_batch, clock=server.clock.now)
     if on_monitor is not None:
         on_monitor(monitor)
+    cfg = for_line(load_config(config), o.line).with_endpoint(endpoint)
+    monitor = Monitor(cfg, o.data_dir, seeds=o.seeds, on_batch=on_batch, store_url=store_url)
     await server.start()
     log.info("demo: simulator %s, /metrics on port %d", endpoint, port)
     try:

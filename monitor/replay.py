@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 COLUMNS = ("ts", "tag", "value", "text", "quality")
 CHUNK_ROWS = 262_144  # polars writes Parquet row groups of this size: slices decode each group once
 LATE_S = 3600.0  # how far a sample may trail the rows before it in a streamed file
+LINE_METADATA = "blackmass.line"  # Parquet key-value metadata: the line the export came from
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +158,16 @@ def stream_history(
         if tags is not None:  # the core's tags only; the rest moved source time forward (newest)
             chunk = chunk.filter(pl.col("tag").is_in(list(tags)))
         yield Slice(chunk.sort("ts", maintain_order=True) if tags is not None else chunk, raw.height, newest)
+
+
+def history_line(path: Path) -> str | None:
+    """The line a Parquet export says it came from (the simulator writes it), else None."""
+    if path.suffix.lower() != ".parquet":
+        return None
+    try:
+        return pl.read_parquet_metadata(path).get(LINE_METADATA) or None
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise InputError(str(path), f"cannot read the Parquet metadata: {exc}") from exc
 
 
 def check_history(path: Path, rows: int = CHUNK_ROWS) -> int:

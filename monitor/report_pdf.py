@@ -26,7 +26,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from monitor.reports import iso
+from monitor.reports import iso, lines_frame
 
 MAX_TABLE_ROWS = 1500  # longer periods: the table shows the latest, the CSV/XLSX export has all
 # EU Battery Regulation 2023/1542, Annex XII material recovery targets (by end 2027 / end 2031)
@@ -164,10 +164,16 @@ def write_pdf(
             _num(energy / (bm / 1000) if bm else math.nan, "{:,.0f}"),
         ],
     ]
+    story += [Paragraph("Summary", h2), _table(kpi), Spacer(1, 4 * mm)]
+    if len(lines) > 1:  # a plant report: each line's subtotal, then all lines
+        per_line = [["line", "batches", "feed (t)", "black mass (t)", "yield (%)", "Ni rec. (%)"]]
+        per_line[0] += ["Co rec. (%)", "Li rec. (%)"]
+        for r in lines_frame(frame).iter_rows(named=True):
+            masses = [_num(r["feed_t"], "{:,.1f}"), _num(r["black_mass_t"], "{:,.1f}"), _pct(r["black_mass_yield"])]
+            recoveries = [_pct(r[f"recovery_{m}_mean"]) for m in ("ni", "co", "li")]
+            per_line.append([str(r["line"]), str(r["batches"]), *masses, *recoveries])
+        story += [Paragraph("Per line", h2), _table(per_line), Spacer(1, 4 * mm)]
     story += [
-        Paragraph("Summary", h2),
-        _table(kpi),
-        Spacer(1, 4 * mm),
         yield_chart(frame),
         PageBreak(),
         recovery_chart(frame),

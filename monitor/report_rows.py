@@ -297,6 +297,11 @@ def decode(parts: Sequence[Projection]) -> tuple[pl.DataFrame, pl.DataFrame, pl.
     )
 
 
+def decode_batches(texts: Sequence[str]) -> pl.DataFrame:
+    """Stored batch rows alone -> the batches frame (the API's listing needs no streams or recoveries)."""
+    return _read(texts, COLUMNS)
+
+
 def decode_assays(texts: Sequence[str]) -> pl.DataFrame:
     return _read(texts, ASSAY_COLUMNS)
 

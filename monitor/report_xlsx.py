@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import polars as pl
 
-from monitor.reports import summary_frame
+from monitor.reports import lines_frame, summary_frame
 from monitor.xlsx_writer import MAX_ROWS, Sheet, write_workbook
 
 RATIO = "0.0000"
@@ -76,8 +76,10 @@ def write_xlsx(
         "suspect",
         "closure",
     )
+    several = batches["line"].n_unique() > 1 if batches.height else False
     sections = (
         ("summary", summary_frame(batches)),
+        *((("lines", lines_frame(batches)),) if several else ()),  # per-line subtotals of a plant report
         ("batches", batches),
         ("stream_masses", streams),
         ("assays", assays),

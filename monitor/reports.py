@@ -63,6 +63,21 @@ def summary_frame(batches: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def lines_frame(batches: pl.DataFrame) -> pl.DataFrame:
+    """Per-line subtotals plus an 'all lines' row: masses in t, mass-weighted yield, mean recoveries."""
+    aggs = [
+        pl.len().alias("batches"),
+        (pl.col("feed_kg").sum() / 1000).alias("feed_t"),
+        (pl.col("black_mass_kg").sum() / 1000).alias("black_mass_t"),
+        (pl.col("black_mass_kg").sum() / pl.col("feed_kg").sum()).alias("black_mass_yield"),
+        *[pl.col(f"recovery_{el}").fill_nan(None).mean().alias(f"recovery_{el}_mean") for el in METALS],
+        (pl.col("assay_status") == "final").sum().alias("assays_final"),
+    ]
+    per_line = batches.group_by("line").agg(aggs).sort("line")
+    total = batches.select(pl.lit("all lines").alias("line"), *aggs)
+    return pl.concat([per_line, total.cast(per_line.schema)]) if batches.height else per_line
+
+
 def write_parquet(frame: pl.DataFrame, out: str | Path | io.BytesIO) -> None:
     """Parquet keeps NaN apart from null: unknown values are null, as in CSV."""
     frame = frame.with_columns(pl.col(pl.Float64).fill_nan(None))

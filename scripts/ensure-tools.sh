@@ -10,6 +10,8 @@ need=()
 for tool in "${!PACKAGE[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || need+=("${PACKAGE[$tool]}")
 done
+# the PostgreSQL server is not on PATH on Debian: /usr/lib/postgresql/<major>/bin/initdb
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null 2>&1 || need+=(postgresql)
 status=0
 if [ ${#need[@]} -gt 0 ]; then
   mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
@@ -18,8 +20,12 @@ if [ ${#need[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null \
       || { echo "ensure-tools: 'apt-get install ${need[*]}' failed" >&2; exit 1; }
-    # the package may start its own Prometheus on :9090; the tests start theirs on free ports
-    command -v service >/dev/null 2>&1 && service prometheus stop >/dev/null 2>&1
+    # the packages may start their own Prometheus on :9090 and PostgreSQL on :5432; the tests start
+    # theirs on free ports (throw-away clusters)
+    if command -v service >/dev/null 2>&1; then
+      service prometheus stop >/dev/null 2>&1
+      service postgresql stop >/dev/null 2>&1
+    fi
   else
     echo "ensure-tools: missing system tools; install them with: sudo apt-get install ${need[*]}" >&2
     [ "${CI:-}" = "true" ] && status=1

@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 
 from monitor.errors import InputError
-from monitor.replay import CHUNK_ROWS
+from monitor.replay import CHUNK_ROWS, LINE_METADATA
 from monitor.simulator.history import plant_samples
 from monitor.simulator.plant import TRUTH_COLUMNS, Plant, truth_row
 
@@ -52,7 +52,9 @@ def export_history(plant: Plant, out: Path, days: float, truth_csv: Path) -> Exp
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".parquet":
-        frame.write_parquet(out, statistics=True, row_group_size=CHUNK_ROWS)
+        # the line rides along, so a replay files these lots under it (replay --line overrides)
+        meta = {LINE_METADATA: plant.cfg.line}
+        frame.write_parquet(out, statistics=True, row_group_size=CHUNK_ROWS, metadata=meta)
     else:
         frame.write_csv(out)
     truth_csv.parent.mkdir(parents=True, exist_ok=True)

@@ -10,8 +10,11 @@ from monitor.config import read_toml
 from monitor.errors import ConfigError
 from monitor.simulator.plant import SimConfig
 
+LINE_NAMESPACE = "urn:blackmass:simulator:{line}"  # the simulator's OPC-UA namespace of a line
 
-def load_sim_config(path: str | Path) -> SimConfig:
+
+def load_sim_config(path: str | Path, *, line: str | None = None) -> SimConfig:
+    """The simulator TOML; `line` (simulate/demo --line) renames the line, its lot ids and its namespace."""
     p = Path(path)
     data = read_toml(p)
     table: dict[str, Any] = data.get("simulator", {})
@@ -33,6 +36,10 @@ def load_sim_config(path: str | Path) -> SimConfig:
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                 raise ConfigError(str(p), f"simulator.{key}", "a number >= 0", value)
             kwargs[key] = float(value)
+    if line is not None:
+        if not line or not all(c.isalnum() or c in "-_." for c in line):
+            raise ConfigError("--line", "line", "a name of letters, digits, '-', '_' or '.'", line)
+        kwargs.update(line=line, namespace_uri=LINE_NAMESPACE.format(line=line))
     cfg = SimConfig(**kwargs)
     if cfg.step_s <= 0:
         raise ConfigError(str(p), "simulator.step_s", "a number > 0", cfg.step_s)
