@@ -42,6 +42,7 @@ class ServerClock:
         self.aligned: float | None = None  # decided on the first session (or restored from a checkpoint)
         self.offset: float | None = None  # the server's clock minus ours, last measured
         self._server_now: float | None = None  # the server's clock, aligned to ours, at its last reading
+        self._best_rtt = float("inf")
 
     def now(self) -> float:
         """The server's clock aligned to ours, as last read (our clock before any reading)."""
@@ -83,6 +84,11 @@ class ServerClock:
             self._record_offset(reading)
 
     def _record_offset(self, r: OffsetReading) -> None:
+        # a read that waited (a busy server, a busy us) says little about the clock: only reads whose
+        # round trip is near the best seen count
+        self._best_rtt = min(self._best_rtt, r.round_trip)
+        if r.round_trip > 4 * self._best_rtt + 0.5:
+            return
         warn = self.settings.clock.warn_s
         if (self.offset is None or abs(self.offset) <= warn) and abs(r.offset) > warn:
             log.warning(
