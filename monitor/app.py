@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 BatchCallback = Callable[[BatchResult], None]
 BASELINE_BATCHES = 10  # rolling median of the last N batches of a chemistry and feed form
 BASELINE_MIN_BATCHES = 3  # fewer than this: no baseline yet
+_IDS_SEEDED = 5_000  # stored batch ids the lot tracker knows, so a reused id after a restart gets a suffix
 
 
 class Monitor:
@@ -55,17 +56,30 @@ class Monitor:
         on_batch: BatchCallback | None = None,
         wall: Callable[[], float] = time.time,
         registry: CollectorRegistry | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.cfg = cfg
         self.data_dir = Path(data_dir)
         self.store = BatchStore(self.data_dir / "blackmass.db")
         self.accountant = Accountant(self.store, cfg.line, load_feed_grades(seeds))
         self.checkpoint_path = self.data_dir / "checkpoint.json"
+        self._clock = clock or wall  # the time samples are stamped on (the demo's is the plant's)
+        self._aligned: float | None = None
         self.engine = self._resume()
+        self.engine.seed_ids([r.batch_id for r in self.store.latest(line=cfg.line.line)][-_IDS_SEEDED:])
         self.on_batch = on_batch
         self._wall = wall
         self.queue: asyncio.Queue[list[Sample]] = asyncio.Queue(maxsize=10_000)
-        self.collector = OpcuaCollector(cfg.opcua, cfg.tag_addresses(), self.queue.put, wall=wall, on_gap=self._gap)
+        self.collector = OpcuaCollector(
+            cfg.opcua,
+            cfg.tag_addresses(),
+            self.queue.put,
+            wall=wall,
+            on_gap=self._gap,
+            clock=self._clock,
+            on_types=self._types,
+        )
+        self.collector.aligned = self._aligned  # a resumed lot keeps the clock alignment it began with
         if self.engine.resumed_at is not None:  # read what was missed while down from the server's history
             self.collector.resume_from = self.engine.resumed_at
         self._process_tags = {p.tag: p for p in cfg.process}
@@ -98,6 +112,8 @@ class Monitor:
             except (ValueError, KeyError, TypeError) as exc:
                 log.error("%s: checkpoint not usable (%s); starting fresh", self.checkpoint_path, exc)
             else:
+                aligned = state.get("collector", {}).get("clock_aligned_s")
+                self._aligned = float(aligned) if aligned is not None else None
                 live = engine.live()
                 log.info(
                     "resumed from checkpoint at plant time %s: feeding %s, flushing %s",
@@ -111,6 +127,15 @@ class Monitor:
     def _gap(self, gap: Gap) -> None:
         self.engine.note_gap(gap.start, gap.end, recovered=gap.recovered)
 
+    def _types(self, wraps: dict[str, int]) -> None:
+        for tag, wrap in wraps.items():
+            self.engine.learn_counter(tag, wrap=wrap)
+
+    def _checkpoint_state(self) -> dict[str, Any]:
+        state = self.engine.dump()
+        state["collector"] = {"clock_aligned_s": self.collector.aligned}
+        return state
+
     async def checkpoint(self) -> None:
         """Save the engine's state whenever it moved; the file write leaves the loop."""
         saved_at = float("nan")
@@ -118,7 +143,7 @@ class Monitor:
             await asyncio.sleep(self.cfg.checkpoint_every_s)
             if self.engine.watermark != saved_at:
                 try:
-                    await asyncio.to_thread(write_checkpoint, self.checkpoint_path, self.engine.dump())
+                    await asyncio.to_thread(write_checkpoint, self.checkpoint_path, self._checkpoint_state())
                 except OSError as exc:  # keep accounting; the alert on the counter tells a person
                     self._checkpoint_failures += 1
                     log.error(
@@ -190,7 +215,12 @@ class Monitor:
             process=process,
             collectors=(self.collector.health(),),
             rejected=dict(rejected),
+            pending_age_s=self._pending_age(),
         )
+
+    def _pending_age(self) -> float:
+        end = self.engine.oldest_pending_end
+        return 0.0 if end is None else max(0.0, self._clock() - end)
 
     # --- upkeep: what the monitor's own failures look like on /metrics (exposition_ops.py) ---
 
@@ -228,7 +258,7 @@ class Monitor:
             log.warning("%s: disk usage unknown: %s", self.data_dir, exc)
             free = size = math.nan
         count, oldest = self._assays_oldest
-        age = self.engine.watermark - oldest if count else 0.0
+        age = self._clock() - oldest if count else 0.0  # the clock lots are stamped on, as for pending lots
         return OpsSnapshot(
             line=self.cfg.line.line,
             version=__version__,
@@ -254,8 +284,10 @@ class Monitor:
 
     def health(self) -> dict[str, Any]:
         h = self.collector.health()
+        problems = [f"tag {tag}: {why}" for tag, why in sorted(h.unresolved.items())]
         return {
-            "status": "ok",
+            "status": "degraded" if problems else "ok",
+            "problems": problems,
             "line": self.cfg.line.line,
             "collector": h.state.value,
             "connected": h.state is ConnState.CONNECTED,
@@ -345,7 +377,7 @@ class Monitor:
                 )
         finally:
             try:  # a clean stop resumes exactly where it left off
-                write_checkpoint(self.checkpoint_path, self.engine.dump())
+                write_checkpoint(self.checkpoint_path, self._checkpoint_state())
             except OSError as exc:
                 log.error("%s: final checkpoint not written: %s", self.checkpoint_path, exc)
             self.store.close()

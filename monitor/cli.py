@@ -32,9 +32,11 @@ from monitor.core.results import BatchResult
 from monitor.errors import MonitorError
 from monitor.exports import FORMATS
 from monitor.simulator.plant import FAULTS
+from monitor.simulator.plc import PROFILES, parse_profile
 
 if TYPE_CHECKING:
     from monitor.demo import SimOptions
+    from monitor.simulator.plc import PlcProfile
 
 
 def _sim_knobs(p: argparse.ArgumentParser) -> None:
@@ -61,6 +63,14 @@ def _sim_knobs(p: argparse.ArgumentParser) -> None:
         help="inject a fault from the third lot on (repeatable): "
         + "; ".join(f"{k}: {v}" for k, v in FAULTS.items()).replace("%", "%%"),
     )
+    p.add_argument(
+        "--plc-profile",
+        default="",
+        metavar="NAME[,NAME...]",
+        help="play real-PLC habits (docs/plc-integration.md): "
+        + "; ".join(f"{k}: {v}" for k, v in PROFILES.items()).replace("%", "%%"),
+    )
+    p.add_argument("--lots", type=int, default=0, help="play this many lots, then the line stops (0: for ever)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -228,7 +238,16 @@ def _sim_options(a: argparse.Namespace) -> SimOptions:
         noise=not a.no_noise,
         assay_delay_h=a.assay_delay,
         faults=frozenset(a.fault),
+        profile=_profile(a.plc_profile),
+        lots=a.lots,
     )
+
+
+def _profile(text: str) -> PlcProfile:
+    try:
+        return parse_profile(text)
+    except ValueError as exc:
+        raise MonitorError(f"--plc-profile {text}: {exc}") from exc
 
 
 async def _demo(a: argparse.Namespace) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -9,7 +10,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from monitor.collectors.addressing_syntax import check_address
 from monitor.collectors.credentials import SecuritySettings
+from monitor.collectors.sampling import DEADBAND_TYPES, TagSampling
+from monitor.collectors.timestamps import ClockPolicy, TimestampMode
 from monitor.core.spec import LineSpec, SourceKind, StreamSpec
 from monitor.errors import ConfigError
 
@@ -32,6 +36,10 @@ class OpcuaSettings:
     backfill: bool = True  # after a gap, read the missed values from the server's history (HistoryRead)
     backfill_max_s: float = 86_400.0  # never reach back further than this (plant seconds)
     security: SecuritySettings = field(default_factory=SecuritySettings)
+    clock: ClockPolicy = field(default_factory=ClockPolicy)
+    clock_check_s: float = 5.0  # wall seconds between reads of the server's clock (its offset from ours)
+    clock_margin_s: float = 0.0  # server seconds a value may be sampled after CurrentTime and still belong before it
+    sampling: Mapping[str, TagSampling] = field(default_factory=dict)  # tag -> its own sampling and deadband
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,11 +97,35 @@ class _Reader:
 
     def __init__(self, where: str, table: Mapping[str, Any], prefix: str = "") -> None:
         self.where, self.table, self.prefix = where, table, prefix
+        self.used: set[str] = set()
 
     def _path(self, key: str) -> str:
+        self.used.add(key)
         return f"{self.prefix}{key}"
 
+    def get(self, key: str, default: Any = None) -> Any:
+        self.used.add(key)
+        return self.table.get(key, default)
+
+    def done(self, *free: str) -> None:
+        """Refuse keys nobody read: a misspelt key must not silently become its default."""
+        unknown = [k for k in self.table if k not in self.used and k not in free]
+        if not unknown:
+            return
+        key = unknown[0]
+        known = sorted(self.used | set(free))
+        near = difflib.get_close_matches(key, known, n=1, cutoff=0.5)
+        section = self.prefix.rstrip(".") or "the top level"
+        raise ConfigError(
+            self.where,
+            f"{self.prefix}{key}",
+            f"a key of [{section}] ({', '.join(known)})" if known else f"no keys in [{section}]",
+            key,
+            f"unknown key in [{section}]; did you mean `{near[0]}`?" if near else f"unknown key in [{section}]",
+        )
+
     def sub(self, key: str, required: bool = True) -> _Reader:
+        self.used.add(key)
         v = self.table.get(key)
         if v is None and not required:
             return _Reader(self.where, {}, f"{self._path(key)}.")
@@ -102,19 +134,19 @@ class _Reader:
         return _Reader(self.where, v, f"{self._path(key)}.")
 
     def text(self, key: str, default: str | None = None) -> str:
-        v = self.table.get(key, default)
+        v = self.get(key, default)
         if not isinstance(v, str) or (default is None and not v):
             raise ConfigError(self.where, self._path(key), "a non-empty string", v)
         return v
 
     def flag(self, key: str, default: bool) -> bool:
-        v = self.table.get(key, default)
+        v = self.get(key, default)
         if not isinstance(v, bool):
             raise ConfigError(self.where, self._path(key), "true or false", v)
         return v
 
     def opt_text(self, key: str) -> str | None:
-        v = self.table.get(key)
+        v = self.get(key)
         if v is None:
             return None
         if not isinstance(v, str) or not v:
@@ -122,7 +154,7 @@ class _Reader:
         return v
 
     def num(self, key: str, default: float | None = None, *, lo: float | None = None, hi: float | None = None) -> float:
-        v = self.table.get(key, default)
+        v = self.get(key, default)
         if isinstance(v, bool) or not isinstance(v, int | float):
             raise ConfigError(self.where, self._path(key), "a number", v)
         if (lo is not None and v < lo) or (hi is not None and v > hi):
@@ -130,7 +162,19 @@ class _Reader:
         return float(v)
 
     def opt_num(self, key: str, *, lo: float | None = None) -> float | None:
-        return None if self.table.get(key) is None else self.num(key, lo=lo)
+        return None if self.get(key) is None else self.num(key, lo=lo)
+
+    def choice(self, key: str, default: str, options: tuple[str, ...]) -> str:
+        v = self.text(key, default)
+        if v not in options:
+            raise ConfigError(self.where, self._path(key), f"one of {', '.join(options)}", v)
+        return v
+
+    def words(self, key: str) -> tuple[str, ...]:
+        v = self.get(key, [])
+        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+            raise ConfigError(self.where, self._path(key), "a list of strings", v)
+        return tuple(v)
 
 
 def _stream(r: _Reader, name: str) -> StreamSpec:
@@ -162,7 +206,7 @@ def _stream(r: _Reader, name: str) -> StreamSpec:
             None,
             "weighings are de-duplicated by bag id",
         )
-    return StreamSpec(
+    spec = StreamSpec(
         name=name,
         direction=direction,
         source=kind,
@@ -175,7 +219,12 @@ def _stream(r: _Reader, name: str) -> StreamSpec:
         plausible_max=r.opt_num("plausible_max", lo=0.0),
         estimate_ratio=r.num("estimate_ratio", 0.0, lo=0.0, hi=1.0),
         grade_factor=r.num("grade_factor", 1.0, lo=0.0, hi=10.0),
+        scale=r.num("scale", 1.0, lo=1e-9),
+        min_cycle_s=r.num("update_cycle_s", 0.0, lo=0.0),
+        bag_scope=r.choice("bag_scope", "plant", ("plant", "lot")),
     )
+    r.done()
+    return spec
 
 
 def _security(op: _Reader, where: str) -> SecuritySettings:
@@ -205,6 +254,7 @@ def _security(op: _Reader, where: str) -> SecuritySettings:
         username=sec.opt_text("username"),
         password_file=path("password_file"),
     )
+    sec.done()
     settings.check(where)
     return settings
 
@@ -218,13 +268,60 @@ def _http(t: _Reader, where: str) -> HttpSettings:
     if external is not None and not external.startswith(("http://", "https://")):
         # alerts carry this link to phones: a relative or schemeless URL would not open there
         raise ConfigError(where, "http.external_url", "an absolute http:// or https:// URL", external)
-    return HttpSettings(
+    http = HttpSettings(
         host=t.text("host", "127.0.0.1"),
         port=int(t.num("port", 9464, lo=0, hi=65535)),
         tls_certificate=base / cert if cert else None,
         tls_key=base / key if key else None,
         external_url=external.rstrip("/") if external else None,
     )
+    t.done()
+    return http
+
+
+def _sampling(root: _Reader) -> dict[str, TagSampling]:
+    """[sampling."Tag"]: per-tag sampling interval and deadband."""
+    table = root.sub("sampling", required=False)
+    out = {}
+    for tag in table.table:
+        t = table.sub(tag)
+        kind = t.choice("deadband_type", "none" if t.get("deadband") is None else "absolute", DEADBAND_TYPES)
+        out[tag] = TagSampling(
+            interval_ms=t.num("sampling_interval_ms", 0.0, lo=0.0),
+            deadband=t.num("deadband", 0.0, lo=0.0, hi=100.0 if kind == "percent" else None),
+            deadband_type=kind,
+        )
+        t.done()
+    return out
+
+
+def _clock(op: _Reader) -> ClockPolicy:
+    return ClockPolicy(
+        mode=TimestampMode(op.choice("timestamps", "source", tuple(m.value for m in TimestampMode))),
+        max_backstep_s=op.num("max_backstep_s", 300.0, lo=0.0),
+        align_min_s=op.num("clock_align_min_s", 30.0, lo=0.0),
+        warn_s=op.num("clock_warn_s", 60.0, lo=0.0),
+    )
+
+
+def _codes(root: _Reader, roles: Mapping[str, str | None]) -> dict[str, dict[str, str]]:
+    """[codes.chemistry] 3 = "NMC811": integer codes of an attribute tag -> their text."""
+    table = root.sub("codes", required=False)
+    out: dict[str, dict[str, str]] = {}
+    for role in table.table:
+        if role not in roles:
+            raise ConfigError(table.where, f"codes.{role}", f"one of {', '.join(roles)}", role)
+        t = table.sub(role)
+        tag = roles[role]
+        if tag is None:
+            raise ConfigError(table.where, f"codes.{role}", f"a [tags] {role} tag to map", None)
+        codes = {}
+        for code in t.table:
+            if not code.lstrip("-").isdigit():
+                raise ConfigError(table.where, f"codes.{role}.{code}", "an integer code", code)
+            codes[str(int(code))] = t.text(code)
+        out[tag] = codes
+    return out
 
 
 def parse_config(data: Mapping[str, Any], where: str) -> MonitorConfig:
@@ -247,7 +344,12 @@ def parse_config(data: Mapping[str, Any], where: str) -> MonitorConfig:
         backfill=op.flag("backfill", True),
         backfill_max_s=op.num("backfill_max_s", 86_400, lo=0),
         security=_security(op, where),
+        clock=_clock(op),
+        clock_check_s=op.num("clock_check_s", 5.0, lo=0.1),
+        clock_margin_s=op.num("clock_margin_s", 0.0, lo=0.0),
+        sampling=_sampling(root),
     )
+    op.done()
     tags = root.sub("tags")
     streams_t = root.sub("streams")
     streams = tuple(_stream(streams_t.sub(name), name) for name in streams_t.table)
@@ -270,13 +372,21 @@ def parse_config(data: Mapping[str, Any], where: str) -> MonitorConfig:
                 tag=tag, metric=metric, scale=p.num("scale", 1.0), help=p.text("help", ""), unit=p.text("unit", "")
             )
         )
-    floors_t = root.sub("alerts", required=False).sub("black_mass_yield_floor", required=False)
+        p.done()
+    alerts_t = root.sub("alerts", required=False)
+    floors_t = alerts_t.sub("black_mass_yield_floor", required=False)
     floors = {form: floors_t.num(form, lo=0.0, hi=1.0) for form in floors_t.table}
+    alerts_t.done()
     http_t = root.sub("http", required=False)
     nodes_t = root.sub("nodes", required=False)
     for k, v in nodes_t.table.items():
         if not isinstance(v, str) or not v:
             raise ConfigError(where, f"nodes.{k}", "a node id (ns=…;s=…, nsu=…;s=…) or a browse path", v)
+        try:
+            check_address(v)
+        except ValueError as exc:
+            raise ConfigError(where, f"nodes.{k}", "a node id or a browse path", v, str(exc)) from exc
+    roles = {r: tags.opt_text(r) for r in ("chemistry", "feed_form", "supplier")}
     spec = LineSpec(
         line=line.text("name"),
         batch_id_tag=tags.text("batch_id"),
@@ -287,9 +397,24 @@ def parse_config(data: Mapping[str, Any], where: str) -> MonitorConfig:
         streams=streams,
         abandon_after_s=line.num("abandon_after_s", 4 * 3600, lo=60),
         stale_after_s=line.num("stale_after_s", 900, lo=0),
+        resume_within_s=line.num("resume_within_s", 12 * 3600, lo=0),
+        attributes_settle_s=line.num("attributes_settle_s", 5.0, lo=0),
         process_tags=tuple(p.tag for p in process),
+        idle_ids=tags.words("idle_values"),
+        codes=_codes(root, roles),
     )
-    return MonitorConfig(
+    tags.done()
+    # a counter sampled every N ms reports increments that happened within those N ms
+    spec = replace(
+        spec,
+        streams=tuple(
+            replace(st, min_cycle_s=max(st.min_cycle_s, opcua.sampling[st.tag].interval_ms / 1000.0))
+            if st.tag is not None and st.tag in opcua.sampling
+            else st
+            for st in spec.streams
+        ),
+    )
+    cfg = MonitorConfig(
         source=where,
         line=spec,
         opcua=opcua,
@@ -300,6 +425,10 @@ def parse_config(data: Mapping[str, Any], where: str) -> MonitorConfig:
         settle_s=line.num("settle_s", 0.0, lo=0),
         checkpoint_every_s=line.num("checkpoint_every_s", 5.0, lo=0.1),
     )
+    line.done()
+    streams_t.done(*streams_t.table)
+    root.done()
+    return cfg
 
 
 def parse_when(text: str) -> float:

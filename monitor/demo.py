@@ -6,17 +6,19 @@ import asyncio
 import logging
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from monitor.app import BatchCallback, Monitor
-from monitor.config import load_config
+from monitor.config import MonitorConfig, load_config
+from monitor.core.spec import SourceKind
 from monitor.simulator.clock import PlantClock
 from monitor.simulator.composition import load_seeds
 from monitor.simulator.lims import Lab
-from monitor.simulator.plant import Plant, load_schedule
+from monitor.simulator.plant import Plant, SimConfig, load_schedule
+from monitor.simulator.plc import INT_COUNTER_KG, SAME_BAG_KG, PlcProfile
 from monitor.simulator.server import PlantServer, TruthWriter
 from monitor.simulator.settings import load_sim_config
 
@@ -40,11 +42,35 @@ class SimOptions:
     t0: float | None = None
     assay_delay_h: float = 8.0
     faults: frozenset[str] = frozenset()
+    profile: PlcProfile = field(default_factory=PlcProfile)
+    lots: int = 0  # play this many lots, then the line stops (0: for ever)
+
+
+def sim_config(o: SimOptions) -> SimConfig:
+    """The simulator's config with the lot count and the PLC profile's plant-side habits."""
+    p = o.profile
+    return replace(
+        load_sim_config(o.sim_config),
+        lots=o.lots,
+        paused_s=p.paused_s,
+        lot_ids="reused" if p.reused_ids else "int" if p.int_lot_id else "plant",
+        same_weight_bags_kg=SAME_BAG_KG if p.same_weight_bags else 0.0,
+    )
+
+
+def monitor_config(cfg: MonitorConfig, profile: PlcProfile) -> MonitorConfig:
+    """The plant config as an engineer would write it for this PLC (the demo knows its simulator)."""
+    if not profile.int_counters:
+        return cfg
+    streams = tuple(
+        replace(s, scale=INT_COUNTER_KG) if s.source is SourceKind.TOTALIZER else s for s in cfg.line.streams
+    )
+    return replace(cfg, line=replace(cfg.line, streams=streams))
 
 
 def make_plant(o: SimOptions) -> Plant:
     return Plant(
-        load_sim_config(o.sim_config),
+        sim_config(o),
         load_seeds(o.seeds),
         load_schedule(o.seeds / "demo_lots.csv"),
         t0=float(int(time.time())) if o.t0 is None else o.t0,
@@ -66,6 +92,7 @@ def plant_server(o: SimOptions, endpoint: str, *, start_on_subscribe: bool = Tru
         TruthWriter(o.data_dir / "ground_truth.csv"),
         lab=lab,
         start_on_subscribe=start_on_subscribe,
+        profile=o.profile,
     )
 
 
@@ -80,7 +107,9 @@ async def run_demo(
     """Run simulator + monitor until `duration` wall seconds have passed; returns the monitor."""
     endpoint = f"opc.tcp://127.0.0.1:{free_port()}/blackmass"
     server = plant_server(o, endpoint)
-    monitor = Monitor(load_config(config).with_endpoint(endpoint), o.data_dir, seeds=o.seeds, on_batch=on_batch)
+    cfg = monitor_config(load_config(config).with_endpoint(endpoint), o.profile)
+    # one process: the monitor's clock is the plant's, so ages and clock offsets read in plant seconds
+    monitor = Monitor(cfg, o.data_dir, seeds=o.seeds, on_batch=on_batch, clock=server.clock.now)
     await server.start()
     log.info("demo: simulator %s, /metrics on port %d", endpoint, port)
     try:

@@ -46,6 +46,7 @@ class MetricsSnapshot:
     process: tuple[ProcessValue, ...] = ()
     collectors: tuple[CollectorHealth, ...] = ()
     rejected: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (source, reason) -> n
+    pending_age_s: float = 0.0  # how long the oldest lot has waited to be finalised since it stopped feeding
 
 
 class SnapshotCollector(Collector):
@@ -68,6 +69,7 @@ class SnapshotCollector(Collector):
             g.add_metric([line], p.value)
             yield g
         yield from _collector_families(s, line)
+        yield from _clock_families(s, line)
 
 
 def _batch_families(s: MetricsSnapshot, line: str) -> Iterator[Metric]:
@@ -313,3 +315,42 @@ def _collector_families(s: MetricsSnapshot, line: str) -> Iterator[Metric]:
     for (source, reason), count in sorted(counts.items()):
         rej.add_metric([line, source, reason], count)
     yield rej
+
+
+def _clock_families(s: MetricsSnapshot, line: str) -> Iterator[Metric]:
+    """Time as the servers keep it: lots waiting, clock offsets, replaced timestamps, unresolved tags."""
+    pend = GaugeMetricFamily(
+        "blackmass_batch_pending_age_seconds",
+        "Seconds since the oldest lot still waiting to be finalised stopped feeding (0: none waits)",
+        labels=["line"],
+    )
+    pend.add_metric([line], s.pending_age_s)
+    yield pend
+    off = GaugeMetricFamily(
+        "blackmass_collector_clock_offset_seconds",
+        "The server's clock minus ours, last measured",
+        labels=["line", "source"],
+    )
+    aligned = GaugeMetricFamily(
+        "blackmass_collector_clock_aligned_seconds",
+        "Seconds subtracted from the server's timestamps to put them on our clock",
+        labels=["line", "source"],
+    )
+    unres = GaugeMetricFamily(
+        "blackmass_collector_unresolved_tags",
+        "Configured tags that did not resolve or were refused by the server",
+        labels=["line", "source"],
+    )
+    repl = CounterMetricFamily(
+        "blackmass_collector_timestamps_replaced",
+        "Values whose source timestamp was missing or implausible, by reason",
+        labels=["line", "source", "reason"],
+    )
+    for h in s.collectors:
+        if h.clock_offset_s is not None:
+            off.add_metric([line, h.source], h.clock_offset_s)
+        aligned.add_metric([line, h.source], h.clock_aligned_s)
+        unres.add_metric([line, h.source], len(h.unresolved))
+        for reason, n in sorted(h.timestamps_replaced.items()):
+            repl.add_metric([line, h.source, reason], n)
+    yield from (off, aligned, unres, repl)

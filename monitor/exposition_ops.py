@@ -26,7 +26,7 @@ class OpsSnapshot:
     data_dir_free_bytes: float = math.nan
     data_dir_size_bytes: float = math.nan
     assays_pending_batches: int = 0
-    assays_pending_age_s: float = 0.0  # plant seconds since the oldest such lot ended; 0 when none
+    assays_pending_age_s: float = 0.0  # seconds (on the lots' clock) since the oldest such lot ended; 0: none
 
 
 class OpsCollector(Collector):
@@ -79,7 +79,7 @@ class OpsCollector(Collector):
         yield n
         age = GaugeMetricFamily(
             "blackmass_assays_pending_age_seconds",
-            "Plant seconds since the oldest lot without final assays stopped feeding (0 when none)",
+            "Seconds since the oldest lot without final assays stopped feeding (0 when none)",
             labels=["line"],
         )
         age.add_metric([line], s.assays_pending_age_s)

@@ -35,17 +35,20 @@ def metric(text: str, name: str) -> float:
     return float(m.group(1))
 
 
+NOW = 1.8e9  # the clock lots are stamped on
+
+
 @pytest.fixture
 def monitor(tmp_path: Path) -> Monitor:
-    return Monitor(load_config(ROOT / "config/plant.toml"), tmp_path, seeds=ROOT / "seeds")
+    return Monitor(load_config(ROOT / "config/plant.toml"), tmp_path, seeds=ROOT / "seeds", clock=lambda: NOW)
 
 
 def lot(n: int, assays: str) -> BatchResult:
     return BatchResult(
         line="L1",
         batch_id=f"L1-{n:05d}",
-        start=1000.0 * n,
-        end=1000.0 * n + 600,
+        start=NOW - 60 * 3600.0 + 1000.0 * n,
+        end=NOW - 60 * 3600.0 + 1000.0 * n + 600,
         state=BatchState.COMPLETE,
         chemistry="NCMA",
         feed_form="cells",
@@ -98,11 +101,10 @@ def test_lots_waiting_for_final_assays(monitor: Monitor) -> None:
     for r in (lot(1, "none"), lot(2, "preliminary"), lot(3, "final")):
         monitor._note(r)
     monitor._note(dataclasses.replace(lot(2, "final"), version=2))
-    monitor.engine._watermark = lot(1, "none").end + 50 * 3600.0
     monitor._snapshot = monitor._build_snapshot()
     text = generate_latest(monitor.registry).decode()
     assert metric(text, 'blackmass_assays_pending_batches{line="L1"}') == 1  # only lot 1 waits
-    assert metric(text, 'blackmass_assays_pending_age_seconds{line="L1"}') == 50 * 3600.0
+    assert metric(text, 'blackmass_assays_pending_age_seconds{line="L1"}') == NOW - lot(1, "none").end
     monitor._note(dataclasses.replace(lot(1, "final"), version=2))
     monitor._snapshot = monitor._build_snapshot()
     text = generate_latest(monitor.registry).decode()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from asyncua import ua
 
+from monitor.collectors.addressing_syntax import browse_segments
 from monitor.errors import ConfigError
 
 
@@ -34,3 +37,21 @@ def expanded_string(node_id: ua.NodeId, namespaces: list[str]) -> str:
         return text
     rest = text.split(";", 1)[1]
     return f"nsu={namespaces[node_id.NamespaceIndex]};{rest}"
+
+
+async def resolve_address(address: str, namespaces: list[str], client: Any) -> ua.NodeId:
+    """A node id (see resolve_node_id) or a browse path, resolved on this server's session."""
+    text = address.strip()
+    if not text.startswith("/"):
+        return resolve_node_id(text, namespaces)
+    names = []
+    for ns, name in browse_segments(text):
+        if isinstance(ns, str):
+            if ns not in namespaces:
+                raise LookupError(f"namespace {ns!r} of {address!r} is not on this server")
+            names.append(f"{namespaces.index(ns)}:{name}")
+        else:
+            names.append(f"{ns}:{name}")
+    node = await client.nodes.root.get_child(names)
+    return node.nodeid
+

@@ -13,7 +13,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -21,11 +21,12 @@ from typing import Any
 from asyncua import Client, ua
 from asyncua.common.subscription import DataChangeEvent, OverflowPolicy, StatusChangeEvent
 
-from monitor.collectors.addressing import resolve_node_id
+from monitor.collectors.addressing import resolve_address
 from monitor.collectors.security import PASSWORD_ENV, credentials, secure
+from monitor.collectors.timestamps import OffsetReading, TimestampJudge, decide_alignment
 from monitor.config import OpcuaSettings
-from monitor.core.samples import Quality, Sample, quality_from_status
-from monitor.errors import CollectorError
+from monitor.core.samples import SERVER_CLOCK, Quality, Sample, quality_from_status
+from monitor.errors import CollectorError, ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -73,17 +74,31 @@ class CollectorHealth:
     gaps: int = 0
     unrecovered_gaps: int = 0
     backfilled: int = 0
+    unresolved: Mapping[str, str] = field(default_factory=dict)  # tag -> why it could not be subscribed
+    clock_offset_s: float | None = None  # the server's clock minus ours, last measured
+    clock_aligned_s: float = 0.0  # what is subtracted from the server's timestamps
+    timestamps_replaced: Mapping[str, int] = field(default_factory=dict)  # reason -> values
 
 
 def _epoch(dt: datetime | None) -> float | None:
     return dt.timestamp() if dt is not None else None
 
 
-def to_sample(tag: str, dv: ua.DataValue, wall: float) -> Sample:
-    """A DataValue as a Sample: source timestamp first, then server time, then receipt time."""
+def to_sample(
+    tag: str, dv: ua.DataValue, wall: float, judge: TimestampJudge | None = None, server_now: float | None = None
+) -> Sample:
+    """A DataValue as a Sample: source timestamp first, then server time, then receipt time.
+
+    With a judge, implausible timestamps are replaced too and times are aligned to our clock.
+    """
     code = dv.StatusCode.value if dv.StatusCode is not None else 0
-    ts = _epoch(dv.SourceTimestamp) or _epoch(dv.ServerTimestamp) or wall
     raw = dv.Value.Value if dv.Value is not None else None
+    retimed = False
+    if judge is None:
+        ts = _epoch(dv.SourceTimestamp) or _epoch(dv.ServerTimestamp) or wall
+    else:
+        now = wall if server_now is None else server_now
+        ts, retimed = judge.judge(tag, _safe_epoch(dv.SourceTimestamp), _safe_epoch(dv.ServerTimestamp), wall, raw, now)
     value: float | str | None
     if isinstance(raw, str):
         value = raw
@@ -94,7 +109,29 @@ def to_sample(tag: str, dv: ua.DataValue, wall: float) -> Sample:
     quality = quality_from_status(code)
     if value is None and quality is Quality.GOOD:
         quality = Quality.BAD
-    return Sample(tag, ts, value, quality, code)
+    return Sample(tag, ts, value, quality, code, retimed)
+
+
+def _safe_epoch(dt: datetime | None) -> float | None:
+    """Epoch seconds; None for a missing or unrepresentable time (1601 comes as datetime.min)."""
+    if dt is None:
+        return None
+    try:
+        return dt.timestamp() if dt.tzinfo else dt.replace(tzinfo=UTC).timestamp()
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+# integer data types of counter nodes -> where they wrap (the counter's maximum + 1)
+WRAP_BY_TYPE = {
+    ua.ObjectIds.Byte: 2**8,
+    ua.ObjectIds.UInt16: 2**16,
+    ua.ObjectIds.Int16: 2**15,
+    ua.ObjectIds.UInt32: 2**32,
+    ua.ObjectIds.Int32: 2**31,
+    ua.ObjectIds.UInt64: 2**64,
+    ua.ObjectIds.Int64: 2**63,
+}
 
 
 def _honour_cancel() -> None:
@@ -116,6 +153,8 @@ class OpcuaCollector:
         source: str = "opcua",
         wall: Callable[[], float] = time.time,
         on_gap: Callable[[Gap], None] | None = None,
+        clock: Callable[[], float] | None = None,
+        on_types: Callable[[dict[str, int]], None] | None = None,
     ) -> None:
         self.settings = settings
         self.tags = dict(tags)
@@ -137,6 +176,15 @@ class OpcuaCollector:
         self.gap_count = self.unrecovered_gaps = self.backfilled = 0
         self._last_ts: dict[str, float] = {}  # newest source time delivered per tag
         self._node_ids: dict[str, ua.NodeId] = {}
+        # our clock: receive times and the server clock's offset are read on it (the demo gives the plant's)
+        self._clock = clock or wall
+        self.judge = TimestampJudge(settings.clock)
+        self.aligned: float | None = None  # decided on the first session (or restored from a checkpoint)
+        self.clock_offset: float | None = None
+        self._server_now: float | None = None  # the server's clock, aligned to ours, at its last reading
+        self._clock_read_wall = float("-inf")
+        self.unresolved: dict[str, str] = {}
+        self.on_types = on_types  # tag -> where its integer data type wraps
 
     def health(self) -> CollectorHealth:
         return CollectorHealth(
@@ -150,6 +198,10 @@ class OpcuaCollector:
             self.gap_count,
             self.unrecovered_gaps,
             self.backfilled,
+            dict(self.unresolved),
+            self.clock_offset,
+            self.judge.offset,
+            _by_reason(self.judge.replaced),
         )
 
     async def run(self) -> None:
@@ -213,14 +265,16 @@ class OpcuaCollector:
                 self.reconnects += 1
             self._sessions += 1
             namespaces = await client.get_namespace_array()
+            await self._align_clock(client)
             sub = await client.create_subscription(
                 self.settings.publishing_interval_ms,
                 handler=None,
                 queue_maxsize=200_000,
                 overflow=OverflowPolicy.DISCONNECT,
             )
-            handles = await self._subscribe(sub, namespaces)
+            handles = await self._subscribe(sub, namespaces, client)
             _honour_cancel()
+            await self._learn_types(client, handles)
             # what was missed goes to the core before anything the new subscription delivered
             await self._backfill(client, handles)
             self.state = ConnState.CONNECTED
@@ -233,31 +287,34 @@ class OpcuaCollector:
                 self.subscribed_nodes,
                 self.failed_nodes,
             )
-            await self._consume(sub, handles, lost)
+            await self._consume(sub, handles, lost, client)
         finally:
             self.state = ConnState.DISCONNECTED
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(client.disconnect(), 2.0)
 
-    async def _subscribe(self, sub: Any, namespaces: list[str]) -> dict[int, str]:
-        """Create monitored items in batches; a bad node is logged and skipped, never fatal."""
-        flt = ua.DataChangeFilter(Trigger=ua.DataChangeTrigger.StatusValueTimestamp)
+    async def _subscribe(self, sub: Any, namespaces: list[str], client: Client) -> dict[int, str]:
+        """Create monitored items in batches; a bad node is logged, counted and skipped, never fatal."""
         requests: list[ua.MonitoredItemCreateRequest] = []
         handles: dict[int, str] = {}
         failed = 0
-        for handle, (tag, address) in enumerate(self.tags.items(), start=1):
+        self.unresolved = {}
+        items = [*self.tags.items(), (SERVER_CLOCK, f"i={ua.ObjectIds.Server_ServerStatus_CurrentTime}")]
+        for handle, (tag, address) in enumerate(items, start=1):
             try:
-                node_id = resolve_node_id(address, namespaces)
-            except (LookupError, ValueError) as exc:
+                node_id = await resolve_address(address, namespaces, client)
+            except (LookupError, ValueError, ConfigError, ua.UaError) as exc:
                 log.error("%s: tag %s (%s) not resolvable: %s", self.source, tag, address, exc)
+                self.unresolved[tag] = f"not resolvable: {exc}"
                 failed += 1
                 continue
+            sampling = self.settings.sampling.get(tag)
             params = ua.MonitoringParameters(
                 ClientHandle=handle,
-                SamplingInterval=self.settings.sampling_interval_ms,
+                SamplingInterval=sampling.interval_ms if sampling else self.settings.sampling_interval_ms,
                 QueueSize=self.settings.queue_size,
                 DiscardOldest=True,
-                Filter=flt,
+                Filter=sampling.data_filter() if sampling else _FILTER,
             )
             requests.append(
                 ua.MonitoredItemCreateRequest(
@@ -276,6 +333,7 @@ class OpcuaCollector:
                 if isinstance(res, ua.StatusCode):
                     tag = handles.pop(req.RequestedParameters.ClientHandle)
                     log.error("%s: tag %s refused by server: %s", self.source, tag, res.name)
+                    self.unresolved[tag] = f"refused by the server: {res.name}"
                     failed += 1
                 else:
                     ok += 1
@@ -284,9 +342,11 @@ class OpcuaCollector:
             raise LookupError("no node of the configuration could be subscribed")
         return handles
 
-    async def _consume(self, sub: Any, handles: dict[int, str], lost: asyncio.Event) -> None:
+    async def _consume(self, sub: Any, handles: dict[int, str], lost: asyncio.Event, client: Client) -> None:
         while not lost.is_set():
             _honour_cancel()
+            if self._wall() - self._clock_read_wall >= self.settings.clock_check_s:
+                await self._read_clock(client)
             try:
                 first = await sub.next_event(timeout=0.5)
             except StopAsyncIteration:
@@ -313,7 +373,7 @@ class OpcuaCollector:
 
     async def _backfill(self, client: Client, handles: dict[int, str]) -> None:
         """Read each tag's values since its last delivered sample from the server's history."""
-        since = {tag: self._last_ts.get(tag, self.resume_from) for tag in handles.values()}
+        since = {tag: self._last_ts.get(tag, self.resume_from) for tag in handles.values() if tag != SERVER_CLOCK}
         known = {tag: t for tag, t in since.items() if t is not None}
         if not known:
             return
@@ -338,7 +398,7 @@ class OpcuaCollector:
                     )
                     recovered = False
                     break
-                samples += [x for x in (to_sample(tag, dv, wall) for dv in dvs) if x.ts > t]
+                samples += [x for x in (to_sample(tag, dv, wall, self.judge, self._now()) for dv in dvs) if x.ts > t]
         samples.sort(key=lambda x: x.ts)
         end = max((x.ts for x in samples), default=gap_start)
         gap = Gap(gap_start, end, recovered, len(samples))
@@ -362,8 +422,93 @@ class OpcuaCollector:
             if asyncio.iscoroutine(result):
                 await result
 
+    # -- the server's clock ------------------------------------------------------------------
+    def _now(self) -> float:
+        """The server's clock aligned to ours, as last read (our clock before any reading)."""
+        return self._server_now if self._server_now is not None else self._clock()
+
+    async def _read_offset(self, client: Client) -> OffsetReading | None:
+        node = client.get_node(ua.NodeId(ua.Int32(ua.ObjectIds.Server_ServerStatus_CurrentTime)))
+        sent = self._clock()
+        try:
+            value = await node.read_value()
+        except (ua.UaError, TimeoutError, OSError) as exc:
+            log.warning("%s: cannot read the server's CurrentTime (%s): its clock offset is unknown", self.source, exc)
+            return None
+        back = self._clock()
+        server = _safe_epoch(value) if isinstance(value, datetime) else None
+        if server is None:
+            return None
+        return OffsetReading(server - 0.5 * (sent + back), back - sent)
+
+    async def _align_clock(self, client: Client) -> None:
+        """On the first session: measure the server clock twice and decide what to align (kept for life)."""
+        first = await self._read_offset(client)
+        if first is None:
+            return
+        self._record_offset(first)
+        if self.aligned is not None:
+            self.judge.offset = self.aligned
+            return
+        await asyncio.sleep(0.2)
+        second = await self._read_offset(client) or first
+        self._record_offset(second)
+        self.aligned, why = decide_alignment(first, second, self.settings.clock)
+        self.judge.offset = self.aligned
+        log.info("%s: %s", self.source, why)
+
+    async def _read_clock(self, client: Client) -> None:
+        self._clock_read_wall = self._wall()
+        reading = await self._read_offset(client)
+        if reading is not None:
+            self._record_offset(reading)
+
+    def _record_offset(self, r: OffsetReading) -> None:
+        warn = self.settings.clock.warn_s
+        if (self.clock_offset is None or abs(self.clock_offset) <= warn) and abs(r.offset) > warn:
+            log.warning(
+                "%s: the server's clock is %+.1f s off ours (warning above %g s); hint: set the PLC's time "
+                "source (NTP); timestamps are %s",
+                self.source,
+                r.offset,
+                warn,
+                f"aligned by {self.judge.offset:+.1f} s" if self.judge.offset else "taken as they are",
+            )
+        self.clock_offset = r.offset
+
+    def _clock_tick(self, dv: ua.DataValue) -> Sample | None:
+        """CurrentTime from the subscription: everything stamped up to it has been delivered."""
+        raw = dv.Value.Value if dv.Value is not None else None
+        server = _safe_epoch(raw) if isinstance(raw, datetime) else None
+        if server is None:
+            return None
+        now = server - self.judge.offset
+        self._server_now = now
+        return Sample(SERVER_CLOCK, now - self.settings.clock_margin_s, None)
+
+    async def _learn_types(self, client: Client, handles: dict[int, str]) -> None:
+        """Where each integer counter wraps, from its node's DataType (for rollover when unset)."""
+        tags = [t for t in handles.values() if t != SERVER_CLOCK]
+        try:
+            dvs = await client.read_attributes(
+                [client.get_node(self._node_ids[t]) for t in tags], ua.AttributeIds.DataType
+            )
+        except (ua.UaError, TimeoutError, OSError) as exc:
+            log.warning("%s: cannot read the data types of the nodes (%s)", self.source, exc)
+            return
+        wraps = {}
+        for tag, dv in zip(tags, dvs, strict=True):
+            nid = dv.Value.Value if dv.Value is not None else None
+            ident = nid.Identifier if isinstance(nid, ua.NodeId) and nid.NamespaceIndex == 0 else None
+            if isinstance(ident, int) and ident in WRAP_BY_TYPE:
+                wraps[tag] = WRAP_BY_TYPE[ident]
+        if wraps and self.on_types is not None:
+            self.on_types(wraps)
+
     def _deliver(self, samples: list[Sample]) -> None:
         for x in samples:
+            if x.tag == SERVER_CLOCK:
+                continue
             self.samples[x.quality.name.lower()] += 1
             if x.quality is not Quality.BAD and x.ts > self._last_ts.get(x.tag, float("-inf")):
                 self._last_ts[x.tag] = x.ts
@@ -378,8 +523,23 @@ class OpcuaCollector:
             tag = handles.get(item.ClientHandle)
             if tag is None:
                 continue
-            out.append(to_sample(tag, item.Value, wall))
+            if tag == SERVER_CLOCK:
+                tick = self._clock_tick(item.Value)
+                if tick is not None:
+                    out.append(tick)
+                continue
+            out.append(to_sample(tag, item.Value, self._clock(), self.judge, self._now()))
         if out:
             self._deliver(out)
             self.last_sample_wall = wall
         return out
+
+
+_FILTER = ua.DataChangeFilter(Trigger=ua.DataChangeTrigger.StatusValueTimestamp)
+
+
+def _by_reason(replaced: Counter[tuple[str, str]]) -> dict[str, int]:
+    out: Counter[str] = Counter()
+    for (_, why), n in replaced.items():
+        out[why] += n
+    return dict(out)

@@ -22,6 +22,13 @@ class RecentSet(Set[str]):
         self._order.append(item)
         self._members.add(item)
 
+    def discard_all(self, items: tuple[str, ...]) -> None:
+        """Forget these members (a batch fed again: its bags are counted anew)."""
+        gone = self._members.intersection(items)
+        if gone:
+            self._members -= gone
+            self._order = deque(x for x in self._order if x not in gone)
+
     def __contains__(self, item: object) -> bool:
         return item in self._members
 

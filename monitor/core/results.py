@@ -26,6 +26,7 @@ class StreamMass:
     samples: int = 0
     flags: tuple[str, ...] = ()
     items: tuple[tuple[str, float], ...] = ()  # weighings: (bag id, net kg)
+    boundary_kg: float = 0.0  # counters: mass of increments cut by a window edge, apportioned by time
 
 
 @dataclass(frozen=True, slots=True)

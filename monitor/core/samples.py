@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -35,3 +36,26 @@ class Sample:
     value: float | str | None
     quality: Quality = Quality.GOOD
     status: int = 0
+    retimed: bool = False  # the source timestamp was missing or implausible: ts is the server's or ours
+
+
+# A sample of this tag says "the server's clock read ts": every value stamped up to ts has been
+# delivered, so time moves on even when no tag changes (the last lot before a line stops closes).
+SERVER_CLOCK = "@server-clock"
+
+
+def lot_id_text(value: float | str | None, idle: tuple[str, ...] = ()) -> str | None:
+    """A lot-id value as text; '' means no lot; None when it cannot be a lot id.
+
+    Strings lose whitespace and NUL padding (S7 strings); integer ids are written without a
+    fraction; 0, all-NUL and the configured idle words mean no lot.
+    """
+    if isinstance(value, str):
+        text = value.replace("\x00", "").strip()
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        if not math.isfinite(value) or value != int(value):
+            return None
+        text = "" if value == 0 else str(int(value))
+    else:
+        return None
+    return "" if text in idle else text

@@ -110,6 +110,11 @@ class TextSeries:
             i += 1
         return best[1] if best else None
 
+    def between(self, t0: float, t1: float) -> list[tuple[float, str]]:
+        """(ts, text) with t0 < ts <= t1."""
+        i, j = bisect.bisect_right(self._ts, t0), bisect.bisect_right(self._ts, t1)
+        return list(zip(self._ts[i:j], self._v[i:j], strict=True))
+
     def dump(self) -> list[list[float] | list[str]]:
         return [list(self._ts), list(self._v)]
 

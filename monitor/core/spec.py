@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -44,6 +45,9 @@ class StreamSpec:
     plausible_max: float | None = None
     estimate_ratio: float = 0.0
     grade_factor: float = 1.0  # an estimated stream's element grade relative to the feed's
+    scale: float = 1.0  # kg per raw count (0.1 for a counter in 100 g units, 1000 for tonnes)
+    min_cycle_s: float = 0.0  # a counter's increments happened within at least this long before each value
+    bag_scope: str = "plant"  # weighings: bag ids unique per "plant" (counted once ever) or per "lot"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,8 +62,12 @@ class LineSpec:
     energy_tag: str | None = None  # a kWh meter (totalizer): energy per batch over its feed window
     streams: tuple[StreamSpec, ...] = ()
     abandon_after_s: float = 4 * 3600.0
+    resume_within_s: float = 12 * 3600.0  # an id fed again within this after its lot stopped resumes that lot
     stale_after_s: float = 900.0
     process_tags: tuple[str, ...] = field(default=())
+    idle_ids: tuple[str, ...] = ()  # lot-id values that mean "no lot" besides "", 0 and NUL padding
+    attributes_settle_s: float = 5.0  # chemistry/form/supplier written this soon after the id belong to the lot
+    codes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # tag -> integer code -> text
 
     @property
     def feed(self) -> StreamSpec:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,10 +19,16 @@ class CounterMass:
     anomalies: int = 0
     start_observed: bool = True
     end_observed: bool = True
+    boundary: float = 0.0  # mass of increments cut by a window edge, apportioned by time into the window
 
 
-def value_at(ts: FloatArray, values: FloatArray, t: float) -> tuple[float, bool]:
-    """Counter value at time t, linearly interpolated; (value, observed).
+def value_at(ts: FloatArray, values: FloatArray, t: float, ramp_s: float = math.inf) -> tuple[float, bool]:
+    """Counter value at time t; (value, observed).
+
+    Report-by-exception: a value holds until its next notification, and the increment a
+    notification reports happened within `ramp_s` seconds before it (the tag's update cycle),
+    never spread across an idle gap. Inside that ramp the value is interpolated in proportion
+    to time. `ramp_s` = inf is plain linear interpolation between samples.
 
     Outside the samples the nearest value is used and observed is False. Across a drop
     (a reset between the two samples) the earlier value is kept: the mass after the reset
@@ -38,7 +45,39 @@ def value_at(ts: FloatArray, values: FloatArray, t: float) -> tuple[float, bool]
     t0, t1, v0, v1 = ts[i - 1], ts[i], values[i - 1], values[i]
     if v1 < v0:
         return float(v0), True
-    return float(v0 + (v1 - v0) * (t - t0) / (t1 - t0)), True
+    ramp_start = max(float(t0), float(t1) - ramp_s)
+    if t <= ramp_start:
+        return float(v0), True
+    return float(v0 + (v1 - v0) * (t - ramp_start) / (t1 - ramp_start)), True
+
+
+def update_cycle(ts: FloatArray, values: FloatArray, k: int, *, span: int = 32) -> float:
+    """The counter's own update cycle near index k: a low quantile of the spacing of its rises.
+
+    A PLC that counts every 5 s, a deadband of 10 kg or a server that samples every minute
+    all show as a regular spacing between rising notifications while material flows; the
+    spacing across an idle gap is the rare long one, so a low quantile ignores it.
+    """
+    lo, hi = max(k - span, 0), min(k + span, ts.size)
+    t, v = ts[lo:hi], values[lo:hi]
+    if t.size < 2:
+        return 0.0
+    rising = np.diff(v) > 0
+    gaps = np.diff(t)[rising]
+    if gaps.size == 0:
+        return 0.0
+    return float(np.quantile(gaps, 0.25)) if gaps.size > 2 else float(gaps.min())
+
+
+def _split_part(ts: FloatArray, values: FloatArray, t: float, v_at: float, *, end: bool) -> float:
+    """Mass of an increment cut by a window edge at t that falls inside the window."""
+    i = int(np.searchsorted(ts, t, side="right"))
+    if i == 0 or i >= ts.size or ts[i - 1] == t:
+        return 0.0
+    v0, v1 = float(values[i - 1]), float(values[i])
+    if not v0 < v_at < v1:
+        return 0.0
+    return v_at - v0 if end else v1 - v_at
 
 
 def counter_mass(
@@ -50,6 +89,7 @@ def counter_mass(
     rollover: float | None = None,
     reset_fraction: float = 0.05,
     jitter: float = 1.0,
+    min_cycle_s: float = 0.0,
 ) -> CounterMass:
     """Mass counted by a totalizer between t0 and t1 (kg in, kg out).
 
@@ -59,17 +99,27 @@ def counter_mass(
     keeps it from being counted twice); a drop to no more than three typical steps of the
     window is a reset too; any other drop is an anomaly: counted as zero,
     counting resumes from the new value.
+
+    The window edges are read with `value_at`, ramping each increment over the counter's own
+    update cycle (at least `min_cycle_s`, e.g. the server's revised sampling interval); the
+    part of increments cut by an edge that falls inside the window is `boundary`.
     """
-    v_start, start_ok = value_at(ts, values, t0)
-    v_end, end_ok = value_at(ts, values, t1)
-    if np.isnan(v_start):
+    if ts.size == 0:
         return CounterMass(0.0, start_observed=False, end_observed=False)
     i, j = np.searchsorted(ts, t0, side="right"), np.searchsorted(ts, t1, side="left")  # t0 < ts < t1
+    v_start, start_ok = value_at(ts, values, t0, max(update_cycle(ts, values, int(i)), min_cycle_s))
+    v_end, end_ok = value_at(ts, values, t1, max(update_cycle(ts, values, int(j)), min_cycle_s))
+    boundary = _split_part(ts, values, t0, v_start, end=False) + _split_part(ts, values, t1, v_end, end=True)
     series = np.concatenate(([v_start], values[i:j], [v_end]))
     prev, nxt = series[:-1], series[1:]
     drop = nxt < prev
     if not drop.any():  # the common case: a monotonic counter over the window
-        return CounterMass(mass=max(float(series[-1] - series[0]), 0.0), start_observed=start_ok, end_observed=end_ok)
+        return CounterMass(
+            mass=max(float(series[-1] - series[0]), 0.0),
+            start_observed=start_ok,
+            end_observed=end_ok,
+            boundary=boundary,
+        )
     # Running high-water mark so that jitter below it is not counted twice.
     hw = np.maximum.accumulate(series)
     is_roll = np.zeros_like(drop)
@@ -107,4 +157,5 @@ def counter_mass(
         anomalies=int(is_anom.sum()),
         start_observed=start_ok,
         end_observed=end_ok,
+        boundary=boundary,
     )

@@ -5,6 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from monitor.core.series import TextSeries
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,3 +49,36 @@ def weighed_mass(
         items.append((w.bag_id, w.net_kg))
         total += w.net_kg
     return WeighedMass(mass=total, bags=len(items), duplicates=dups, items=tuple(items))
+
+
+def bag_weighings(
+    ids: TextSeries | None,
+    t_arr: NDArray[np.float64],
+    v_arr: NDArray[np.float64],
+    t0: float,
+    t1: float,
+    *,
+    tolerance_s: float = 1.0,
+) -> list[Weighing]:
+    """Weighings in (t0, t1]: each new bag id paired with the net weight in force at its time.
+
+    The bag id drives it: two bags of the same net weight are two weighings although the
+    weight node (report-by-exception) sent one value. A weight stamped up to `tolerance_s`
+    after the id still belongs to it (PLCs write the two in either order). Without bag ids,
+    each weight value is one weighing.
+    """
+    if ids is None:
+        i, j = np.searchsorted(t_arr, t0, side="right"), np.searchsorted(t_arr, t1, side="right")
+        return [
+            Weighing(t, f"unlabelled@{t:.3f}", kg)
+            for t, kg in zip(t_arr[i:j].tolist(), v_arr[i:j].tolist(), strict=True)
+        ]
+    out: list[Weighing] = []
+    for t, bag in ids.between(t0, t1):
+        if not bag:
+            continue  # the id tag cleared between bags
+        k = int(np.searchsorted(t_arr, t + tolerance_s, side="right")) - 1
+        if k < 0:
+            continue  # no weight yet: the bag is weighed when its weight arrives
+        out.append(Weighing(t, bag, float(v_arr[k])))
+    return out

@@ -50,6 +50,7 @@ FAULTS = {
     "bad-quality": "Bad and Uncertain status codes, NaN, a frozen totalizer, late (out-of-order) and repeated samples",
 }
 FAULT_FROM_LOT = 3
+REUSED_LOT_IDS = ("LOT-A", "LOT-B")
 OUTAGE_S = 1200.0  # plant seconds the server-restart and network-outage faults last
 STATUS_BAD = 0x80000000
 STATUS_UNCERTAIN = 0x40000000
@@ -99,6 +100,10 @@ class SimConfig:
     bag_sigma: float = 0.001
     bag_min_kg: float = 500.0
     bag_max_kg: float = 1000.0
+    lots: int = 0  # play this many lots, then the line stops (0: for ever)
+    paused_s: float = 0.0  # the second lot pauses halfway for this long under its id (0: no pause)
+    lot_ids: str = "plant"  # "plant" (L1-00001), "reused" (LOT-A, LOT-B, LOT-A...) or "int" (1001, ...)
+    same_weight_bags_kg: float = 0.0  # fill every bag to exactly this net weight (0: targets vary)
 
 
 @dataclass
@@ -120,6 +125,9 @@ class Lot:
     end_ts: float | None = None
     last_step: int | None = None
     out_kg: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STREAMS, 0.0))
+    wire_id: str | int = ""  # the id the PLC writes (batch_id is the monitor's name for the lot)
+    paused_until: float | None = None
+    pause_done: bool = False
 
 
 @dataclass(frozen=True)
@@ -225,8 +233,9 @@ class Plant:
         feed_el, stream_el = element_split(self.seeds, lt.chemistry, comp, splits)
         bias = {s: (float(self.rng.normal(0.0, sd)) if self.noise else 0.0) for s, sd in self.cfg.accuracy.items()}
         self.lots_started += 1
+        name, wire = self._lot_id(self.lots_started)
         return Lot(
-            f"{self.cfg.line}-{self.lots_started:05d}",
+            name,
             lt.supplier,
             lt.chemistry,
             lt.cell_format,
@@ -238,7 +247,24 @@ class Plant:
             stream_el,
             bias,
             stream_assays(self.seeds, lt.chemistry, comp, splits),
+            wire_id=wire,
         )
+
+    def _lot_id(self, n: int) -> tuple[str, str | int]:
+        """(the monitor's name, the id on the wire) of the n-th lot."""
+        if self.cfg.lot_ids == "reused":
+            wire = REUSED_LOT_IDS[(n - 1) % len(REUSED_LOT_IDS)]
+            use = (n - 1) // len(REUSED_LOT_IDS) + 1
+            return (wire if use == 1 else f"{wire}.{use}"), wire
+        if self.cfg.lot_ids == "int":
+            return str(1000 + n), 1000 + n
+        name = f"{self.cfg.line}-{n:05d}"
+        return name, name
+
+    @property
+    def stopped(self) -> bool:
+        """The line has played its lots: no feed, counters frozen (the server stays up)."""
+        return 0 < self.cfg.lots <= self.lots_started and self.lot is None
 
     def step(self) -> tuple[float, dict[str, float | str], list[Lot]]:
         """Advance one step; returns (ts, changed tag values, lots whose outputs all left)."""
@@ -248,6 +274,8 @@ class Plant:
         changed: dict[str, float | str] = {}
         lot = self.lot
         feed = 0.0
+        if lot is not None and self._paused(lot, ts):
+            lot = None  # the belt stands; the id stays on the tag
         if lot is not None:
             if self.noise:
                 self.rate_dev = 0.9 * self.rate_dev + 0.02 * float(self.rng.standard_normal())
@@ -274,17 +302,18 @@ class Plant:
         if src_bm is not None and src_bm.last_step == self.k - self.lags["black_mass"]:
             self._close_bag(src_bm, ts, changed)
         # lot transitions happen at the step's end
+        lot = self.lot
         if lot is not None and lot.fed_kg >= lot.target_kg:
             lot.end_ts, lot.last_step = ts, self.k
             self.unfinished.append(lot)
             self.lot = None
             self.idle_until = ts + cfg.changeover_s
             changed["Feed.LotId"] = ""
-        elif lot is None and ts >= self.idle_until:
+        elif lot is None and ts >= self.idle_until and not (0 < cfg.lots <= self.lots_started):
             self.lot = self._new_lot(ts)
             changed.update(
                 {
-                    "Feed.LotId": self.lot.batch_id,
+                    "Feed.LotId": self.lot.wire_id,
                     "Feed.Chemistry": self.lot.chemistry,
                     "Feed.FeedForm": self.lot.feed_form,
                     "Feed.Supplier": self.lot.supplier,
@@ -307,6 +336,18 @@ class Plant:
         self.unfinished = [x for x in self.unfinished if x not in finished]
         self.values.update(changed)
         return ts, changed, finished
+
+    def _paused(self, lot: Lot, ts: float) -> bool:
+        """The second lot stops feeding halfway for paused_s, then goes on under the same id."""
+        if not self.cfg.paused_s or self.lots_started != 2:
+            return False
+        if lot.paused_until is None and not lot.pause_done and lot.fed_kg >= 0.5 * lot.target_kg:
+            lot.paused_until = ts - self.cfg.step_s + self.cfg.paused_s
+        if lot.paused_until is not None and ts <= lot.paused_until:
+            return True
+        if lot.paused_until is not None:
+            lot.paused_until, lot.pause_done = None, True
+        return False
 
     def _at_mid_lot(self) -> bool:
         lot = self.lot
@@ -346,7 +387,15 @@ class Plant:
         bag_id, kg, target = self.bags.get(src.batch_id) or self._open_bag()
         kg += inc
         self.bags[src.batch_id] = (bag_id, kg, target)
-        if kg >= target:
+        exact = self.cfg.same_weight_bags_kg
+        if exact and kg >= exact:
+            # a dosing filler stops at the set weight: full bags weigh the same, the rest starts the next
+            # bag (at most one full bag per step: a step carries far less than a bag)
+            self.bags[src.batch_id] = (bag_id, exact, target)
+            self._close_bag(src, ts, changed)
+            nxt = self._open_bag()
+            self.bags[src.batch_id] = (nxt[0], kg - exact, nxt[2])
+        elif not exact and kg >= target:
             self._close_bag(src, ts, changed)
 
     def _open_bag(self) -> tuple[str, float, float]:
@@ -358,7 +407,8 @@ class Plant:
         bag = self.bags.pop(src.batch_id, None)
         if bag is None or bag[1] <= 0:
             return
-        err = float(self.rng.normal(0.0, self.cfg.bag_sigma)) if self.noise else 0.0
+        exact = self.cfg.same_weight_bags_kg > 0  # a dosing filler: the set weight, no scatter
+        err = float(self.rng.normal(0.0, self.cfg.bag_sigma)) if self.noise and not exact else 0.0
         changed["BlackMass.BagId"] = bag[0]
         changed["BlackMass.BagNetWeight"] = bag[1] * (1 + err)
         src.bags.append((bag[0], bag[1] * (1 + err)))

@@ -6,7 +6,7 @@ import asyncio
 import csv
 import logging
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,8 @@ from asyncua import Server, ua
 from monitor.simulator.clock import PlantClock
 from monitor.simulator.historian import PlantHistory
 from monitor.simulator.lims import Lab
-from monitor.simulator.plant import OUTAGE_S, TRUTH_COLUMNS, Plant, truth_row
+from monitor.simulator.plant import OUTAGE_S, TOTALIZER_TAG, TRUTH_COLUMNS, Lot, Plant, truth_row
+from monitor.simulator.plc import PlcFace, PlcProfile
 from monitor.simulator.proxy import TcpRelay
 from monitor.simulator.server_security import ServerSecurity, apply, new_server
 
@@ -85,8 +86,11 @@ class PlantServer:
     lab: Lab | None = None
     start_on_subscribe: bool = True  # the plant waits for its first client: a test rig sees every lot
     security: ServerSecurity | None = None
+    profile: PlcProfile = field(default_factory=PlcProfile)
 
     def __post_init__(self) -> None:
+        self.face = PlcFace(self.profile, ("Feed.Totalizer", *TOTALIZER_TAG.values()), self.plant.cfg.step_s)
+        self._initial = self.face.initial(self.plant.values, self.plant.ts)
         self._server: Server | None = None
         self._nodes: dict[str, ua.NodeId] = {}
         self.ns_index = 0
@@ -109,6 +113,7 @@ class PlantServer:
 
     async def _start_server(self) -> None:
         server = new_server(self.security)
+        server.iserver.disabled_clock = True  # CurrentTime is the plant's (PLC's) clock: see tick()
         await server.init()
         server.set_endpoint(self._serve_at)
         server.set_server_name(f"blackmass simulator {self.plant.cfg.line}")
@@ -120,13 +125,13 @@ class PlantServer:
         self.ns_index = idx
         line = await server.nodes.objects.add_object(idx, f"Line_{self.plant.cfg.line}")
         units: dict[str, Any] = {}
-        for tag, value in self.plant.values.items():
+        for tag, first in self._initial.items():
             unit_name, var_name = tag.split(".", 1)
             if unit_name not in units:
                 units[unit_name] = await line.add_object(ua.NodeId(ua.String(unit_name), ua.Int16(idx)), unit_name)
-            vtype = ua.VariantType.String if isinstance(value, str) else ua.VariantType.Double
+            vtype = getattr(ua.VariantType, first.vtype)
             node = await units[unit_name].add_variable(
-                ua.NodeId(ua.String(tag), ua.Int16(idx)), var_name, value, varianttype=vtype
+                ua.NodeId(ua.String(tag), ua.Int16(idx)), var_name, ua.Variant(first.value, vtype), varianttype=vtype
             )
             eu = TAG_UNITS.get(tag, "")
             if eu:
@@ -167,22 +172,46 @@ class PlantServer:
         return sum(len(getattr(sub.monitored_item_srv, "_monitored_items", {})) for sub in subs)
 
     async def write(self, ts: float, values: dict[str, float | str], status: int = 0) -> None:
-        """Publish values stamped at plant time ts; recorded in the history even while the server is down."""
-        for tag, value in values.items():
-            await self._publish(tag, ts, value, status)
+        """Publish one step's values as the PLC profile puts them on the wire (recorded while down too)."""
+        for w in self.face.step(ts, values):
+            await self._publish(w.tag, w.ts, w.value, status, w.vtype)
 
-    async def _publish(self, tag: str, ts: float, value: float | str, status: int) -> None:
-        vtype = ua.VariantType.String if isinstance(value, str) else ua.VariantType.Double
+    async def _publish(self, tag: str, ts: float, value: float | int | str, status: int, vtype: str = "") -> None:
+        vtype = vtype or self.face.vtype(tag, value)
+        device = ua.DateTime.fromtimestamp(ts + self.profile.clock_skew_s, UTC)  # the PLC's clock
         dv = ua.DataValue(
-            ua.Variant(value, vtype),
+            ua.Variant(value, getattr(ua.VariantType, vtype)),
             StatusCode=ua.StatusCode(ua.UInt32(status)),
-            SourceTimestamp=ua.DateTime.fromtimestamp(ts, UTC),
-            ServerTimestamp=ua.DateTime.now(UTC),
+            SourceTimestamp=device,
+            ServerTimestamp=device,
         )
         self.history.record(tag, dv)
+        if self.profile.no_source_ts:
+            dv = ua.DataValue(dv.Value, StatusCode=dv.StatusCode, ServerTimestamp=device)
         self._published[tag] = dv
         if self._server is not None:
             await self._server.write_attribute_value(self._nodes[tag], dv)
+
+    async def tick(self) -> None:
+        """Server/ServerStatus/CurrentTime reads the plant's clock (plus the PLC's skew)."""
+        if self._server is None:
+            return
+        now = ua.DateTime.fromtimestamp(self.clock.now() + self.profile.clock_skew_s, UTC)
+        node = ua.NodeId(ua.Int32(ua.ObjectIds.Server_ServerStatus_CurrentTime))
+        await self._server.write_attribute_value(node, ua.DataValue(ua.Variant(now, ua.VariantType.DateTime)))
+
+    def truth_row(self, lot: Lot) -> dict[str, object]:
+        """The lot's truth row, as far as it is observable on the wire (quantised, off-step counters)."""
+        row = truth_row(lot, self.plant.cfg.line)
+        if not self.face.observes_counters_differently or lot.end_ts is None:
+            return row
+        delays = self.plant.cfg.delays_s
+        for stream, tag in (("feed", "Feed.Totalizer"), *TOTALIZER_TAG.items()):
+            d = delays.get(stream, 0.0)
+            extra = self.face.observed_kg(tag, lot.start_ts + d, lot.end_ts + d)
+            key = f"{stream}_kg"
+            row[key] = round(float(row[key]) + extra, 4)  # type: ignore[arg-type]
+        return row
 
     async def _fault_events(self) -> None:
         """Start and end the server-restart and network-outage faults on plant time."""
@@ -222,10 +251,16 @@ class PlantServer:
                 await self._fault_events()
                 for lot in finished:
                     if self.truth is not None:
-                        self.truth.write(truth_row(lot, self.plant.cfg.line))
+                        self.truth.write(self.truth_row(lot))
                     if self.lab is not None:
                         self.lab.lot_finished(lot, ts)
                     log.info("simulator: lot %s outputs complete", lot.batch_id)
                 if self.lab is not None:
                     self.lab.tick(ts)
+                if finished:  # what the wire said is kept only while a lot may still need it
+                    lots = [*self.plant.unfinished, *([self.plant.lot] if self.plant.lot else [])]
+                    starts = [x.start_ts for x in lots]
+                    self.face.trim_before(min(starts, default=ts) - 86_400.0)
+            if self.clock.started:
+                await self.tick()
             await asyncio.sleep(min(0.05, max(0.005, self.clock.wall_delay(step) / 2)))

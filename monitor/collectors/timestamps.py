@@ -1,0 +1,110 @@
+"""Which time a value happened at, when PLC clocks are missing, frozen, skewed or nonsense.
+
+Order of trust: the source timestamp; the server timestamp when the source's is missing or
+implausible; our own receive time when neither can be believed. A source timestamp is not
+believed when it lies before 2000 (1601 and 1970 are what zeroed clocks send), more than a
+day ahead of the server's clock (9999-12-31), stays frozen while the value changes, or steps
+back on its tag by more than `max_backstep_s`. Every replacement is counted per tag and
+marked on the sample, so a lot built on replaced times says so.
+
+The PLC's clock offset from ours is measured on the server's CurrentTime and, when the server
+keeps a steady clock that is off by more than `align_min_s`, subtracted from every timestamp
+of the session: lots, reports and alerts speak our clock; the offset is shown, not inherited.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+EARLIEST = 946_684_800.0  # 2000-01-01: no plant data is older; 1601 / 1970 mean "clock not set"
+MAX_AHEAD_S = 86_400.0
+
+
+class TimestampMode(StrEnum):
+    SOURCE = "source"  # the source timestamp, falling back as described above
+    SERVER = "server"  # the server timestamp (a PLC whose own clock is useless)
+    RECEIVE = "receive"  # our receive time (a server that stamps nothing usable)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClockPolicy:
+    mode: TimestampMode = TimestampMode.SOURCE
+    max_backstep_s: float = 300.0  # a later value stamped further back than this is not believed
+    align_min_s: float = 30.0  # a steady server clock off by more than this is aligned to ours
+    warn_s: float = 60.0  # log a warning when the server clock is off by more than this
+
+
+@dataclass
+class TimestampJudge:
+    """Per-tag memory of timestamps, and the counts of what was replaced (why -> tag -> n)."""
+
+    policy: ClockPolicy = field(default_factory=ClockPolicy)
+    offset: float = 0.0  # subtracted from server-clock times (source, server, CurrentTime)
+    replaced: Counter[tuple[str, str]] = field(default_factory=Counter)  # (tag, reason) -> n
+    _last: dict[str, tuple[float, object]] = field(default_factory=dict)  # tag -> (source ts, value)
+
+    def judge(
+        self, tag: str, source: float | None, server: float | None, received: float, value: object, server_now: float
+    ) -> tuple[float, bool]:
+        """(ts on our clock, replaced?) for one value; `server_now` is the server's clock, aligned."""
+        mode = self.policy.mode
+        if mode is TimestampMode.RECEIVE:
+            return received, False
+        if mode is TimestampMode.SOURCE:
+            why = self._doubt(tag, source, value, server_now)
+            if why is None:
+                assert source is not None
+                return source - self.offset, False
+            self.replaced[(tag, why)] += 1
+        if server is not None and self._plausible(server - self.offset, server_now):
+            if mode is TimestampMode.SERVER:
+                return server - self.offset, False
+            self.replaced[(tag, "server_timestamp_used")] += 1
+            return server - self.offset, True
+        self.replaced[(tag, "receive_time_used")] += 1
+        return received, True
+
+    def _doubt(self, tag: str, source: float | None, value: object, server_now: float) -> str | None:
+        if source is None:
+            return "no_source_timestamp"
+        prev = self._last.get(tag)
+        self._last[tag] = (source, value)
+        if not self._plausible(source - self.offset, server_now):
+            return "implausible_source_timestamp"
+        if prev is not None:
+            if source == prev[0] and value != prev[1]:
+                return "frozen_source_timestamp"
+            if source < prev[0] - self.policy.max_backstep_s:
+                return "source_timestamp_stepped_back"
+        return None
+
+    @staticmethod
+    def _plausible(ts: float, now: float) -> bool:
+        return math.isfinite(ts) and EARLIEST <= ts <= now + MAX_AHEAD_S
+
+
+@dataclass(frozen=True, slots=True)
+class OffsetReading:
+    """One read of the server's CurrentTime: server clock minus ours at the read's midpoint."""
+
+    offset: float
+    round_trip: float
+
+
+def decide_alignment(first: OffsetReading, second: OffsetReading, policy: ClockPolicy) -> tuple[float, str]:
+    """The offset to subtract for this monitor's life, and why: from two reads a moment apart.
+
+    A server clock that moved against ours between the reads by more than their round trips
+    (plus the alignment threshold) is not a steady clock (a simulator running fast, a clock
+    being set): nothing is aligned then, and the reason says so.
+    """
+    drift = abs(second.offset - first.offset)
+    if drift > first.round_trip + second.round_trip + policy.align_min_s:
+        return 0.0, f"server clock not steady against ours (moved {drift:.1f} s between two reads): not aligned"
+    offset = 0.5 * (first.offset + second.offset)
+    if abs(offset) < policy.align_min_s:
+        return 0.0, f"server clock within {policy.align_min_s:g} s of ours ({offset:+.1f} s): not aligned"
+    return offset, f"server clock {offset:+.1f} s off ours: timestamps aligned to our clock"
