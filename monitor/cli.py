@@ -27,7 +27,7 @@ from monitor.cli_data import (
     resolve_path,
 )
 from monitor.collectors.credentials import CLIENT_URI, PASSWORD_ENV, USER_ENV
-from monitor.config import load_config
+from monitor.config import MonitorConfig, load_config
 from monitor.core.results import BatchResult
 from monitor.errors import MonitorError
 from monitor.exports import FORMATS
@@ -152,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     chk = sub.add_parser("check-config", help="validate a plant TOML and summarise it")
     chk.add_argument("file")
+    chk.add_argument("--endpoint", help="also resolve every tag on this live server (opc.tcp://…; '-' = the config's)")
 
     br = sub.add_parser("browse", help="list an OPC-UA server's variables with their node ids")
     br.add_argument("url")
@@ -173,7 +174,21 @@ def cmd_check_config(a: argparse.Namespace) -> int:
     )
     tls = "https" if cfg.http.tls_certificate else "http"
     print(f"  serving {tls}://{cfg.http.host}:{cfg.http.port}")
-    return 0
+    if not a.endpoint:
+        return 0
+    return asyncio.run(_probe(cfg if a.endpoint == "-" else cfg.with_endpoint(a.endpoint)))
+
+
+async def _probe(cfg: MonitorConfig) -> int:
+    from monitor.collectors.probe import probe  # noqa: PLC0415 - see the import note at the top
+
+    checks = await probe(cfg)
+    bad = [c for c in checks if c.problem]
+    print(f"  {cfg.opcua.endpoint}: {len(checks) - len(bad)} of {len(checks)} tags resolve with a usable type")
+    for c in checks:
+        mark = "MISSING" if c.problem.startswith("missing") else "TYPE" if c.problem else "ok"
+        print(f"    {mark:<8} {c.tag:<34} {c.node_id or c.address:<48} {c.data_type:<10} {c.problem}")
+    return 1 if bad else 0
 
 
 def cmd_export_history(a: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -103,6 +104,7 @@ async def run_demo(
     port: int,
     duration: float | None,
     on_batch: BatchCallback | None = None,
+    on_monitor: Callable[[Monitor], None] | None = None,
 ) -> Monitor:
     """Run simulator + monitor until `duration` wall seconds have passed; returns the monitor."""
     endpoint = f"opc.tcp://127.0.0.1:{free_port()}/blackmass"
@@ -110,6 +112,8 @@ async def run_demo(
     cfg = monitor_config(load_config(config).with_endpoint(endpoint), o.profile)
     # one process: the monitor's clock is the plant's, so ages and clock offsets read in plant seconds
     monitor = Monitor(cfg, o.data_dir, seeds=o.seeds, on_batch=on_batch, clock=server.clock.now)
+    if on_monitor is not None:
+        on_monitor(monitor)
     await server.start()
     log.info("demo: simulator %s, /metrics on port %d", endpoint, port)
     try:

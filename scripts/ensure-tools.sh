@@ -1,28 +1,47 @@
 #!/usr/bin/env bash
 # System tools that some tests need (Debian packages). As root: install what is missing.
 # Otherwise: say exactly what to install; those tests skip locally and fail in CI (CI=true).
+# Then the second OPC-UA stack of tests/integration/test_second_stack.py: node-opcua, pinned by
+# tests/second_stack/package-lock.json, installed with `npm ci` when missing or out of date.
 set -u
+root="$(cd "$(dirname "$0")/.." && pwd)"
 declare -A PACKAGE=([promtool]=prometheus [prometheus]=prometheus [amtool]=prometheus-alertmanager
-  [prometheus-alertmanager]=prometheus-alertmanager [pdftoppm]=poppler-utils [pdftotext]=poppler-utils [pdfimages]=poppler-utils)
+  [prometheus-alertmanager]=prometheus-alertmanager [pdftoppm]=poppler-utils [pdftotext]=poppler-utils
+  [pdfimages]=poppler-utils [node]=nodejs [npm]=npm)
 need=()
 for tool in "${!PACKAGE[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || need+=("${PACKAGE[$tool]}")
 done
-[ ${#need[@]} -eq 0 ] && exit 0
-mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-  echo "ensure-tools: installing ${need[*]} with apt-get"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null \
-    || { echo "ensure-tools: 'apt-get install ${need[*]}' failed" >&2; exit 1; }
-  # the packages may start their own Prometheus (:9090) and Alertmanager (:9093); the tests start
-  # theirs on free ports
-  if command -v service >/dev/null 2>&1; then
-    service prometheus stop >/dev/null 2>&1
-    service prometheus-alertmanager stop >/dev/null 2>&1
+status=0
+if [ ${#need[@]} -gt 0 ]; then
+  mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "ensure-tools: installing ${need[*]} with apt-get"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null \
+      || { echo "ensure-tools: 'apt-get install ${need[*]}' failed" >&2; exit 1; }
+    # the packages may start their own Prometheus (:9090) and Alertmanager (:9093); the tests
+    # start theirs on free ports
+    if command -v service >/dev/null 2>&1; then
+      service prometheus stop >/dev/null 2>&1
+      service prometheus-alertmanager stop >/dev/null 2>&1
+    fi
+  else
+    echo "ensure-tools: missing system tools; install them with: sudo apt-get install ${need[*]}" >&2
+    [ "${CI:-}" = "true" ] && status=1
   fi
-  exit 0
 fi
-echo "ensure-tools: missing system tools; install them with: sudo apt-get install ${need[*]}" >&2
-[ "${CI:-}" = "true" ] && exit 1
-exit 0
+
+# npm ci leaves node_modules/.package-lock.json: reinstall when the committed lock is newer
+stack="$root/tests/second_stack"
+if [ ! -f "$stack/node_modules/.package-lock.json" ] || [ "$stack/package-lock.json" -nt "$stack/node_modules/.package-lock.json" ]; then
+  if command -v npm >/dev/null 2>&1; then
+    echo "ensure-tools: installing node-opcua for the second-stack test (npm ci in tests/second_stack)"
+    npm ci --prefix "$stack" --no-audit --no-fund --loglevel=error >/dev/null \
+      || { echo "ensure-tools: 'npm ci --prefix $stack' failed" >&2; status=1; }
+  else
+    echo "ensure-tools: npm not found; the second-stack test needs node and npm (apt-get install nodejs npm)" >&2
+    [ "${CI:-}" = "true" ] && status=1
+  fi
+fi
+exit $status

@@ -67,3 +67,56 @@ def test_check_config_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert main(["check-config", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "opcua.endpoint" in err and "got 42" in err
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "near"),
+    [
+        ("delay_s = 2100", "delay_seconds = 2100", "streams.black_mass.delay_seconds", "delay_s"),
+        ("abandon_after_s = 14400", "abandon_after = 60", "line.abandon_after", "abandon_after_s"),
+        ("accuracy = 0.005 ", "accuracy = 0.005\nscael = 10.0 ", "streams.feed.scael", "scale"),
+        ("publishing_interval_ms = 250", "publish_interval_ms = 250", "opcua.publish_interval_ms", "publishing"),
+    ],
+)
+def test_unknown_keys_are_refused_naming_the_nearest_known_one(
+    tmp_path: Path, old: str, new: str, field: str, near: str
+) -> None:
+    p = broken(tmp_path, old, new)
+    with pytest.raises(ConfigError) as err:
+        load_config(p)
+    msg = str(err.value)
+    assert f"'{field}'" in msg and "unknown key" in msg and f"did you mean `{near}" in msg
+
+
+@pytest.mark.parametrize("address", ["nsu=urn:plc;", "ns=two;s=X", "s=", "/Objects/a:b", "foo"])
+def test_malformed_node_address_is_refused_at_check_config(tmp_path: Path, address: str) -> None:
+    p = tmp_path / "plant.toml"
+    p.write_text(PLANT.read_text() + f'\n[nodes]\n"Feed.Totalizer" = "{address}"\n')
+    with pytest.raises(ConfigError, match=r"nodes\.Feed\.Totalizer"):
+        load_config(p)
+
+
+def test_plc_keys_reach_the_line_spec(tmp_path: Path) -> None:
+    text = PLANT.read_text().replace(
+        'energy = "Energy.TotalKWh"', 'energy = "Energy.TotalKWh"\nidle_values = ["IDLE", "----"]'
+    )
+    text = text.replace("accuracy = 0.005 ", "accuracy = 0.005\nscale = 10.0\nrollover = 65536 ")
+    text = text.replace('bag_id_tag = "BlackMass.BagId"', 'bag_id_tag = "BlackMass.BagId"\nbag_scope = "lot"')
+    text += (
+        '\n[codes.chemistry]\n1 = "NMC622"\n3 = "NMC811"\n'
+        '\n[sampling."Feed.Totalizer"]\nsampling_interval_ms = 5000\ndeadband = 10\n'
+        '\n[nodes]\n"Feed.LotId" = "/Objects/nsu=urn:blackmass:simulator:L1;Line_L1/Feed/LotId"\n'
+    )
+    text = text.replace('timeout_s = 4', 'timeout_s = 4\ntimestamps = "server"')
+    p = tmp_path / "plant.toml"
+    p.write_text(text)
+    cfg = load_config(p)
+    feed = cfg.line.feed
+    assert (feed.scale, feed.rollover, feed.min_cycle_s) == (10.0, 65536.0, 5.0)
+    assert cfg.line.stream("black_mass").bag_scope == "lot"
+    assert cfg.line.idle_ids == ("IDLE", "----")
+    assert cfg.line.codes == {"Feed.Chemistry": {"1": "NMC622", "3": "NMC811"}}
+    s = cfg.opcua.sampling["Feed.Totalizer"]
+    assert (s.interval_ms, s.deadband, s.deadband_type) == (5000.0, 10.0, "absolute")
+    assert cfg.opcua.clock.mode.value == "server"
+    assert cfg.tag_addresses()["Feed.LotId"].startswith("/Objects/")

@@ -335,8 +335,8 @@ class OpcuaCollector:
                     log.error("%s: tag %s refused by server: %s", self.source, tag, res.name)
                     self.unresolved[tag] = f"refused by the server: {res.name}"
                     failed += 1
-                else:
-                    ok += 1
+                elif handles[req.RequestedParameters.ClientHandle] != SERVER_CLOCK:
+                    ok += 1  # the configured tags; the server's clock rides along uncounted
         self.failed_nodes, self.subscribed_nodes = failed, ok
         if ok == 0 and requests:
             raise LookupError("no node of the configuration could be subscribed")
@@ -475,6 +475,7 @@ class OpcuaCollector:
                 f"aligned by {self.judge.offset:+.1f} s" if self.judge.offset else "taken as they are",
             )
         self.clock_offset = r.offset
+        self._server_now = self._clock() + r.offset - self.judge.offset  # plausibility checks before the first tick
 
     def _clock_tick(self, dv: ua.DataValue) -> Sample | None:
         """CurrentTime from the subscription: everything stamped up to it has been delivered."""

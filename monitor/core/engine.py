@@ -112,7 +112,7 @@ class Engine:
                 continue
             if s.ts > self._watermark and s.quality is not Quality.BAD:
                 self._watermark = s.ts
-            if s.retimed:
+            if s.retimed and (s.tag in self._numeric or s.tag in self._text or s.tag == self.spec.batch_id_tag):
                 self._retimed.append((s.ts, s.tag))
             if s.tag == self.spec.batch_id_tag:
                 lot = lot_id_text(s.value, self.spec.idle_ids) if s.quality is Quality.GOOD else None
@@ -482,8 +482,10 @@ class Engine:
         rejected = sum(1 for ts, _ in self._rejects if w.start <= ts <= horizon)
         if rejected:
             flags.append("rejected_samples")
-        retimed = sorted({tag for ts, tag in self._retimed if w.start <= ts <= horizon})
-        flags += [f"{tag}:timestamp_replaced" for tag in retimed]
+        retimed = {tag for ts, tag in self._retimed if w.start <= ts <= horizon}
+        if retimed:  # values stood in at the server's or our receive time: said per stream, and once for the lot
+            flags.append("timestamps_replaced")
+            flags += [f"{s.name}:timestamp_replaced" for s in self.spec.streams if {s.tag, s.bag_id_tag} & retimed]
         return BatchResult(
             line=self.spec.line,
             batch_id=w.batch_id,

@@ -62,7 +62,7 @@ class LineSpec:
     energy_tag: str | None = None  # a kWh meter (totalizer): energy per batch over its feed window
     streams: tuple[StreamSpec, ...] = ()
     abandon_after_s: float = 4 * 3600.0
-    resume_within_s: float = 12 * 3600.0  # an id fed again within this after its lot stopped resumes that lot
+    resume_within_s: float = 6 * 3600.0  # an id fed again within this after its lot stopped resumes that lot
     stale_after_s: float = 900.0
     process_tags: tuple[str, ...] = field(default=())
     idle_ids: tuple[str, ...] = ()  # lot-id values that mean "no lot" besides "", 0 and NUL padding

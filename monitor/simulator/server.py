@@ -119,6 +119,7 @@ class PlantServer:
         server.set_server_name(f"blackmass simulator {self.plant.cfg.line}")
         await apply(server, self.security)
         server.iserver.history_manager.set_storage(self.history)
+        self._serve_plant_clock(server)
         if self.restarts:  # a restarted server may order its namespaces differently: clients must re-resolve
             await server.register_namespace(f"urn:blackmass:simulator:restart-{self.restarts}")
         idx = await server.register_namespace(self.plant.cfg.namespace_uri)
@@ -141,8 +142,9 @@ class PlantServer:
             await node.write_attribute(
                 ua.AttributeIds.AccessLevel, ua.DataValue(ua.Variant(access, ua.VariantType.Byte))
             )
-            if tag in self._published:  # back with the last values and their source times, not "now"
-                await server.write_attribute_value(node.nodeid, self._published[tag])
+            # back with the last values and their source times; the first values stamped on the PLC's clock
+            dv = self._published.get(tag) or self._datavalue(first.ts, first.value, 0, first.vtype)[1]
+            await server.write_attribute_value(node.nodeid, dv)
             self._nodes[tag] = node.nodeid
         await server.start()
         self._server = server
@@ -177,7 +179,16 @@ class PlantServer:
             await self._publish(w.tag, w.ts, w.value, status, w.vtype)
 
     async def _publish(self, tag: str, ts: float, value: float | int | str, status: int, vtype: str = "") -> None:
-        vtype = vtype or self.face.vtype(tag, value)
+        recorded, dv = self._datavalue(ts, value, status, vtype or self.face.vtype(tag, value))
+        self.history.record(tag, recorded)
+        self._published[tag] = dv
+        if self._server is not None:
+            await self._server.write_attribute_value(self._nodes[tag], dv)
+
+    def _datavalue(
+        self, ts: float, value: float | int | str, status: int, vtype: str
+    ) -> tuple[ua.DataValue, ua.DataValue]:
+        """(what the historian keeps, what the wire carries) for a value of plant time ts."""
         device = ua.DateTime.fromtimestamp(ts + self.profile.clock_skew_s, UTC)  # the PLC's clock
         dv = ua.DataValue(
             ua.Variant(value, getattr(ua.VariantType, vtype)),
@@ -185,18 +196,35 @@ class PlantServer:
             SourceTimestamp=device,
             ServerTimestamp=device,
         )
-        self.history.record(tag, dv)
         if self.profile.no_source_ts:
-            dv = ua.DataValue(dv.Value, StatusCode=dv.StatusCode, ServerTimestamp=device)
-        self._published[tag] = dv
-        if self._server is not None:
-            await self._server.write_attribute_value(self._nodes[tag], dv)
+            return dv, ua.DataValue(dv.Value, StatusCode=dv.StatusCode, ServerTimestamp=device)
+        return dv, dv
+
+    def _serve_plant_clock(self, server: Server) -> None:
+        """Reads of CurrentTime answer the plant clock at that instant (clients measure offsets on it);
+        the writes of tick() still notify subscribers but no longer replace that answer."""
+        node = ua.NodeId(ua.Int32(ua.ObjectIds.Server_ServerStatus_CurrentTime))
+        aspace = server.iserver.aspace
+
+        def now(_node: ua.NodeId, _attr: ua.AttributeIds) -> ua.DataValue:
+            t = ua.DateTime.fromtimestamp(self.clock.now() + self.profile.clock_skew_s, UTC)
+            return ua.DataValue(ua.Variant(t, ua.VariantType.DateTime), SourceTimestamp=t, ServerTimestamp=t)
+
+        def keep(*_: object) -> ua.DataValue:
+            return ua.DataValue()  # the value lives in the clock, not in the node
+
+        aspace.set_attribute_value_callback(node, ua.AttributeIds.Value, now)
+        aspace.set_attribute_value_setter(node, ua.AttributeIds.Value, keep)
 
     async def tick(self) -> None:
-        """Server/ServerStatus/CurrentTime reads the plant's clock (plus the PLC's skew)."""
+        """Notify Server/ServerStatus/CurrentTime subscribers of the plant's time (plus the PLC's skew).
+
+        The time of the last step published, not the clock's: the plant computes a step's values
+        at its end, and a subscriber may take CurrentTime as "everything stamped before has come".
+        """
         if self._server is None:
             return
-        now = ua.DateTime.fromtimestamp(self.clock.now() + self.profile.clock_skew_s, UTC)
+        now = ua.DateTime.fromtimestamp(self.plant.ts + self.profile.clock_skew_s, UTC)
         node = ua.NodeId(ua.Int32(ua.ObjectIds.Server_ServerStatus_CurrentTime))
         await self._server.write_attribute_value(node, ua.DataValue(ua.Variant(now, ua.VariantType.DateTime)))
 

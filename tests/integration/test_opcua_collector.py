@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
@@ -16,6 +17,8 @@ from monitor.core.samples import Quality, Sample
 from tests.conftest import free_port
 
 URI = "urn:test:plant"
+# source times near now: a stamp more than a day ahead of the server's clock is not believed
+T0 = float(int(time.time()) // 60 * 60 + 120)  # after the nodes' initial values (stamped now)
 pytestmark = pytest.mark.integration
 
 
@@ -96,23 +99,23 @@ async def test_source_timestamps_values_and_quality() -> None:
     try:
         async with collecting(TAGS, rig.port) as (col, got):
             await col.subscribed.wait()
-            await rig.write("Feed.LotId", "L1-00001", 1_800_000_000.0)
+            await rig.write("Feed.LotId", "L1-00001", T0)
             for k in range(1, 4):
-                await rig.write("Feed.Totalizer", 100.0 * k, 1_800_000_000.0 + 60 * k)
-            await rig.write("Feed.Totalizer", 400.0, 1_800_000_240.0, status=0x40000000)  # Uncertain
-            await rig.write("Feed.Totalizer", 0.0, 1_800_000_300.0, status=0x80000000)  # Bad
+                await rig.write("Feed.Totalizer", 100.0 * k, T0 + 60 * k)
+            await rig.write("Feed.Totalizer", 400.0, T0 + 240, status=0x40000000)  # Uncertain
+            await rig.write("Feed.Totalizer", 0.0, T0 + 300, status=0x80000000)  # Bad
             await wait_for(lambda: sum(s.tag == "Feed.Totalizer" for s in got) >= 6)
     finally:
         await rig.stop()
     tot = [s for s in got if s.tag == "Feed.Totalizer"][1:]  # the first is the initial value
     assert [(s.ts, s.value, s.quality) for s in tot[:3]] == [
-        (1_800_000_060.0, 100.0, Quality.GOOD),
-        (1_800_000_120.0, 200.0, Quality.GOOD),
-        (1_800_000_180.0, 300.0, Quality.GOOD),
+        (T0 + 60, 100.0, Quality.GOOD),
+        (T0 + 120, 200.0, Quality.GOOD),
+        (T0 + 180, 300.0, Quality.GOOD),
     ]
     assert tot[3].quality is Quality.UNCERTAIN and tot[3].status == 0x40000000
     assert tot[4].quality is Quality.BAD and tot[4].value is None
-    assert any(s.value == "L1-00001" and s.ts == 1_800_000_000.0 for s in got)
+    assert any(s.value == "L1-00001" and s.ts == T0 for s in got)
     assert col.samples["good"] >= 5 and col.samples["uncertain"] == 1 and col.samples["bad"] == 1
 
 
@@ -124,11 +127,11 @@ async def test_equal_values_with_new_timestamps_are_all_delivered() -> None:
         async with collecting(TAGS, rig.port) as (col, got):
             await col.subscribed.wait()
             for k in range(5):
-                await rig.write("Feed.Totalizer", 800.0, 1_800_000_000.0 + k)
+                await rig.write("Feed.Totalizer", 800.0, T0 + k)
             await wait_for(lambda: sum(s.value == 800.0 for s in got) >= 5)
     finally:
         await rig.stop()
-    assert sorted(s.ts for s in got if s.value == 800.0) == [1_800_000_000.0 + k for k in range(5)]
+    assert sorted(s.ts for s in got if s.value == 800.0) == [T0 + k for k in range(5)]
 
 
 async def test_one_bad_node_does_not_fail_the_rest() -> None:
@@ -138,7 +141,7 @@ async def test_one_bad_node_does_not_fail_the_rest() -> None:
     try:
         async with collecting(tags, rig.port) as (col, got):
             await col.subscribed.wait()
-            await rig.write("Feed.Totalizer", 5.0, 1_800_000_000.0)
+            await rig.write("Feed.Totalizer", 5.0, T0)
             await wait_for(lambda: any(s.value == 5.0 for s in got))
             assert col.failed_nodes == 2 and col.subscribed_nodes == 2
             assert col.state is ConnState.CONNECTED
@@ -154,7 +157,7 @@ async def test_unreachable_at_start_then_server_restart_with_reordered_namespace
         assert col.state in (ConnState.BACKOFF, ConnState.CONNECTING)
         await rig.start()
         await asyncio.wait_for(col.subscribed.wait(), 10)
-        await rig.write("Feed.Totalizer", 1.0, 1_800_000_000.0)
+        await rig.write("Feed.Totalizer", 1.0, T0)
         await wait_for(lambda: any(s.value == 1.0 for s in got))
         await rig.stop()
         await wait_for(lambda: col.state is not ConnState.CONNECTED)
@@ -162,7 +165,7 @@ async def test_unreachable_at_start_then_server_restart_with_reordered_namespace
         await rig2.start(decoys=2)  # our namespace index moves from 2 to 4
         try:
             await wait_for(lambda: col.state is ConnState.CONNECTED, limit_s=15)
-            await rig2.write("Feed.Totalizer", 2.0, 1_800_000_060.0)
+            await rig2.write("Feed.Totalizer", 2.0, T0 + 60)
             await wait_for(lambda: any(s.value == 2.0 for s in got))
         finally:
             await rig2.stop()

@@ -1,0 +1,95 @@
+"""`blackmass check-config FILE --endpoint URL`: resolve every configured tag on a live server.
+
+Lists what is missing and what has a data type the service cannot use (text for a counter,
+a number where a bag id is expected is fine: integer ids are read as text).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from asyncua import Client, ua
+
+from monitor.collectors.addressing import resolve_address
+from monitor.collectors.security import secure
+from monitor.config import MonitorConfig
+from monitor.errors import CollectorError, ConfigError
+
+_NUMBERS = {
+    ua.ObjectIds.Double,
+    ua.ObjectIds.Float,
+    ua.ObjectIds.Byte,
+    ua.ObjectIds.SByte,
+    ua.ObjectIds.Int16,
+    ua.ObjectIds.UInt16,
+    ua.ObjectIds.Int32,
+    ua.ObjectIds.UInt32,
+    ua.ObjectIds.Int64,
+    ua.ObjectIds.UInt64,
+    ua.ObjectIds.Boolean,
+}
+_TEXT_OR_INT = {ua.ObjectIds.String, *(_NUMBERS - {ua.ObjectIds.Double, ua.ObjectIds.Float})}
+
+
+@dataclass(frozen=True, slots=True)
+class TagCheck:
+    tag: str
+    address: str
+    node_id: str = ""
+    data_type: str = ""
+    problem: str = ""  # empty: usable
+
+
+def expected_kinds(cfg: MonitorConfig) -> dict[str, str]:
+    """tag -> "text" (ids and attributes: text or integer codes) or "number"."""
+    line = cfg.line
+    kinds = {t: "text" for t in (line.batch_id_tag, line.chemistry_tag, line.feed_form_tag, line.supplier_tag) if t}
+    for s in line.streams:
+        if s.tag:
+            kinds[s.tag] = "number"
+        if s.bag_id_tag:
+            kinds[s.bag_id_tag] = "text"
+    for p in cfg.process:
+        kinds[p.tag] = "number"
+    if line.energy_tag:
+        kinds[line.energy_tag] = "number"
+    return kinds
+
+
+async def probe(cfg: MonitorConfig) -> list[TagCheck]:
+    """Connect once, resolve and type-check every tag of the config (nothing is subscribed)."""
+    client = Client(cfg.opcua.endpoint, timeout=cfg.opcua.timeout_s)
+    await secure(client, cfg.opcua.security)
+    try:
+        await client.connect()
+    except (OSError, TimeoutError, ua.UaError) as exc:
+        raise CollectorError(
+            f"{cfg.opcua.endpoint}: cannot connect ({type(exc).__name__}: {exc}); "
+            "hint: check host, port and path, and that the server is running"
+        ) from exc
+    try:
+        namespaces = await client.get_namespace_array()
+        return [await _check(client, namespaces, tag, addr, kind) for tag, addr, kind in _tags(cfg)]
+    finally:
+        await client.disconnect()
+
+
+def _tags(cfg: MonitorConfig) -> list[tuple[str, str, str]]:
+    kinds: Mapping[str, str] = expected_kinds(cfg)
+    return [(tag, addr, kinds.get(tag, "number")) for tag, addr in cfg.tag_addresses().items()]
+
+
+async def _check(client: Client, namespaces: list[str], tag: str, address: str, kind: str) -> TagCheck:
+    try:
+        node_id = await resolve_address(address, namespaces, client)
+        dv = await client.get_node(node_id).read_attribute(ua.AttributeIds.DataType)
+    except (LookupError, ValueError, ConfigError, ua.UaError) as exc:
+        return TagCheck(tag, address, problem=f"missing: {exc}")
+    dtype = dv.Value.Value if dv.Value is not None else None
+    ident = dtype.Identifier if isinstance(dtype, ua.NodeId) and dtype.NamespaceIndex == 0 else None
+    name = ua.ObjectIdNames.get(ident, str(dtype)) if isinstance(ident, int) else str(dtype)
+    allowed = _NUMBERS if kind == "number" else _TEXT_OR_INT
+    wanted = "a number" if kind == "number" else "text or an integer"
+    problem = "" if ident in allowed else f"wrong type: expected {wanted}"
+    return TagCheck(tag, address, node_id.to_string(), name, problem)

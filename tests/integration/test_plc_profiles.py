@@ -1,0 +1,174 @@
+"""Real-PLC habits end to end: the simulator's PLC profiles → OPC-UA → monitor → store.
+
+Point 1: the last lot before the line stops closes on the server's clock, within its delay plus
+two publishing intervals. Point 3: no source timestamps and a clock 2 h behind give the same lots,
+on our clock. Point 7: browse paths resolve, an unresolvable tag degrades /healthz and is counted
+but stops nothing, and `check-config --endpoint` lists it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from monitor.app import Monitor
+from monitor.cli import main
+from monitor.config import load_config
+from monitor.core.results import BatchResult, BatchState
+from monitor.demo import SimOptions, plant_server, run_demo
+from monitor.simulator.plc import parse_profile
+from monitor.store import BatchStore
+from tests.conftest import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+NS = "urn:blackmass:simulator:L1"
+SPEED = 2400.0
+pytestmark = pytest.mark.integration
+
+
+def truth(data: Path) -> dict[str, dict[str, str]]:
+    return {r["batch_id"]: r for r in csv.DictReader((data / "ground_truth.csv").open())}
+
+
+def stored(data: Path) -> dict[str, BatchResult]:
+    store = BatchStore(data / "blackmass.db")
+    try:
+        return {r.batch_id: r for r in store.latest(line="L1")}
+    finally:
+        store.close()
+
+
+async def demo(
+    data: Path, profile: str, *, lots: int, duration: float, config: Path | None = None, during: Any = None
+) -> tuple[Monitor, list[tuple[BatchResult, float]]]:
+    """Run the demo; returns the monitor and (batch, server time when it was finalised)."""
+    opts = SimOptions(
+        data_dir=data,
+        sim_config=ROOT / "config/simulator.toml",
+        seeds=ROOT / "seeds",
+        speed=SPEED,
+        seed=23,
+        noise=False,
+        assay_delay_h=0,
+        profile=parse_profile(profile),
+        lots=lots,
+    )
+    seen: list[tuple[BatchResult, float]] = []
+    holder: dict[str, Monitor] = {}
+
+    def on_batch(r: BatchResult) -> None:
+        if r.version == 1:
+            seen.append((r, holder["m"].engine.vouched if "m" in holder else float("nan")))
+
+    port = free_port()
+    async with asyncio.TaskGroup() as tg:
+        run = tg.create_task(
+            run_demo(
+                opts,
+                config=config or ROOT / "config/plant.toml",
+                port=port,
+                duration=duration,
+                on_batch=on_batch,
+                on_monitor=lambda m: holder.__setitem__("m", m),
+            )
+        )
+        if during is not None:
+            tg.create_task(during(port))
+    return run.result(), seen
+
+
+def test_last_lot_closes_when_the_line_stops_within_delay_plus_two_publishing_intervals(tmp_path: Path) -> None:
+    monitor, seen = asyncio.run(demo(tmp_path, "exception,slow-cycle=5", lots=3, duration=25))
+    t = truth(tmp_path)
+    got = stored(tmp_path)
+    assert len(t) == 3 and sorted(got) == sorted(t)
+    cfg = load_config(ROOT / "config/plant.toml")
+    delay = max(s.delay_s for s in cfg.line.streams)
+    bound = delay + cfg.settle_s + 2 * cfg.opcua.publishing_interval_ms / 1000.0 * SPEED  # plant (server) seconds
+    for r, server_time in seen:
+        row = t[r.batch_id]
+        assert r.state is BatchState.COMPLETE
+        assert r.feed_kg == pytest.approx(float(row["feed_kg"]), rel=0.002)
+        assert r.mass("black_mass") == pytest.approx(float(row["black_mass_kg"]), rel=0.002)
+        assert server_time - r.end <= bound, (r.batch_id, server_time - r.end, bound)
+    assert monitor.engine.oldest_pending_end is None  # nothing left waiting after the line stopped
+    last = max(seen, key=lambda x: x[0].end)[0]
+    assert "feed:boundary_split" in last.flags  # a 5 s PLC cycle: the edges fell between two counter values
+
+
+def test_no_source_timestamps_and_a_clock_two_hours_behind_give_the_same_lots_on_our_clock(tmp_path: Path) -> None:
+    monitor, _ = asyncio.run(demo(tmp_path, "no-source-ts,clock-skew=-7200", lots=2, duration=20))
+    t = truth(tmp_path)
+    got = stored(tmp_path)
+    assert sorted(got) == sorted(t)
+    for bid, r in got.items():
+        row = t[bid]
+        assert r.feed_kg == pytest.approx(float(row["feed_kg"]), rel=0.002)
+        assert r.mass("black_mass") == pytest.approx(float(row["black_mass_kg"]), rel=0.002)
+        assert abs(r.start - float(row["start"])) < 10.0  # our clock, not the PLC's (2 h off)
+        assert "feed:timestamp_replaced" in r.flags  # the server's timestamp stood in, and it says so
+    h = monitor.collector.health()
+    assert h.clock_offset_s == pytest.approx(-7200.0, abs=10.0)
+    assert h.clock_aligned_s == pytest.approx(-7200.0, abs=10.0)
+    assert h.timestamps_replaced.get("server_timestamp_used", 0) > 100
+
+
+def test_browse_paths_resolve_and_an_unresolved_tag_degrades_health_but_stops_nothing(tmp_path: Path) -> None:
+    config = tmp_path / "plant.toml"
+    config.write_text(
+        (ROOT / "config/plant.toml").read_text()
+        + "\n[nodes]\n"
+        + f'"Feed.LotId" = "/Objects/nsu={NS};Line_L1/Feed/LotId"\n'
+        + f'"Shredder.LEL" = "nsu={NS};s=Shredder.NoSuchTag"\n'
+    )
+    answers: dict[str, Any] = {}
+
+    async def probe(port: int) -> None:
+        await asyncio.sleep(8.0)
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{port}/healthz") as r:
+                answers["health"] = await r.json()
+            async with http.get(f"http://127.0.0.1:{port}/metrics") as r:
+                answers["metrics"] = await r.text()
+
+    asyncio.run(demo(tmp_path, "exception", lots=2, duration=18, config=config, during=probe))
+    t = truth(tmp_path)
+    got = stored(tmp_path)
+    assert sorted(got) == sorted(t) and len(t) == 2  # the lot id came through its browse path
+    health = answers["health"]
+    assert health["status"] == "degraded"
+    assert any("Shredder.LEL" in p for p in health["problems"])
+    assert 'blackmass_collector_unresolved_tags{line="L1",source="opcua"} 1.0' in answers["metrics"]
+
+
+def test_check_config_endpoint_lists_missing_tags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "plant.toml"
+    config.write_text(
+        (ROOT / "config/plant.toml").read_text() + f'\n[nodes]\n"Shredder.LEL" = "nsu={NS};s=Shredder.NoSuchTag"\n'
+    )
+    opts = SimOptions(
+        data_dir=tmp_path,
+        sim_config=ROOT / "config/simulator.toml",
+        seeds=ROOT / "seeds",
+        profile=parse_profile("int-counters"),
+    )
+    endpoint = f"opc.tcp://127.0.0.1:{free_port()}/blackmass"
+
+    async def check() -> int:
+        server = plant_server(opts, endpoint)
+        await server.start()
+        try:
+            return await asyncio.to_thread(main, ["check-config", str(config), "--endpoint", endpoint])
+        finally:
+            await server.stop()
+
+    assert asyncio.run(check()) == 1
+    out = capsys.readouterr().out
+    assert "23 of 24 tags resolve" in out
+    assert "MISSING  Shredder.LEL" in out
+    assert "UInt16" in out  # int-counters: the counters' data type is shown
