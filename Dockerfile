@@ -6,6 +6,8 @@ COPY monitor ./monitor
 RUN pip install --no-cache-dir .
 COPY config ./config
 COPY seeds ./seeds
+# served at /runbooks: the links in alert notifications open there
+COPY docs/runbooks.md ./docs/runbooks.md
 RUN useradd --system --home /data blackmass && mkdir -p /data && chown blackmass /data
 USER blackmass
 VOLUME ["/data"]

@@ -6,6 +6,8 @@ import asyncio
 import logging
 import math
 import os
+import shutil
+import socket
 import statistics
 import time
 from collections import Counter, deque
@@ -15,6 +17,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from monitor import __version__
 from monitor.api import add_api
 from monitor.assay_import import Accountant, ImportSummary
 from monitor.checkpoint import read_checkpoint, write_checkpoint
@@ -25,10 +28,12 @@ from monitor.core.bounded import RecentSet
 from monitor.core.engine import Engine
 from monitor.core.results import BatchResult, BatchState
 from monitor.core.samples import Sample
-from monitor.errors import StoreError
+from monitor.errors import InputError, StoreError
 from monitor.exposition import G_PER_KG, MetricsSnapshot, ProcessValue, SnapshotCollector
+from monitor.exposition_ops import OpsCollector, OpsSnapshot
 from monitor.http import make_app, serve, tls_context
 from monitor.passport.api import add_passport_routes
+from monitor.runbooks import add_runbooks
 from monitor.seeds import load_feed_grades
 from monitor.store import BatchStore
 from monitor.store_url import default_url, open_store
@@ -97,11 +102,13 @@ class Monitor:
         self._baseline: dict[tuple[str, str], float] = {}
         self._last: BatchResult | None = None
         self._last_assayed: BatchResult | None = None
+        self._init_upkeep()
         for r in self.store.latest(line=cfg.line.line, include_partial=False):
             self._note(r)  # counters continue from the store: a restart is not a counter reset
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=False)
         self._snapshot = self._build_snapshot()
         self.registry.register(SnapshotCollector(lambda: self._snapshot))
+        self.registry.register(OpsCollector(self._ops_snapshot))
         self.http_started = asyncio.Event()
 
     def _resume(self) -> Engine:
@@ -146,8 +153,18 @@ class Monitor:
         while True:
             await asyncio.sleep(self.cfg.checkpoint_every_s)
             if self.engine.watermark != saved_at:
-                saved_at = self.engine.watermark
-                await asyncio.to_thread(write_checkpoint, self.checkpoint_path, self._checkpoint_state())
+                try:
+                    await asyncio.to_thread(write_checkpoint, self.checkpoint_path, self._checkpoint_state())
+                except OSError as exc:  # keep accounting; the alert on the counter tells a person
+                    self._checkpoint_failures += 1
+                    log.error(
+                        "%s: checkpoint not written: %s (hint: free space or fix permissions on the data "
+                        "directory; until then a crash loses the lots in progress)",
+                        self.checkpoint_path,
+                        exc,
+                    )
+                else:
+                    saved_at = self.engine.watermark
 
     @property
     def completed(self) -> int:
@@ -174,6 +191,7 @@ class Monitor:
             self._last = r
         if r.assay_status != "none":
             self._last_assayed = r
+        self._note_assay_wait(r)
         if r.assay_status == "final" and r.batch_id not in self._final:
             self._final.add(r.batch_id)
             for m in r.metals:
@@ -183,6 +201,7 @@ class Monitor:
                         self._metal_grams[key] = self._metal_grams.get(key, 0.0) + kg * G_PER_KG
 
     def _build_snapshot(self) -> MetricsSnapshot:
+        self._assays_waiting()  # on the loop, beside the batch snapshot
         rejected: Counter[tuple[str, str]] = Counter()
         for (_, reason), n in self.engine.stats.rejected.items():
             rejected[(self.collector.source, reason)] += n
@@ -213,6 +232,66 @@ class Monitor:
     def _pending_age(self) -> float:
         end = self.engine.oldest_pending_end
         return 0.0 if end is None else max(0.0, self._clock() - end)
+
+    # --- upkeep: what the monitor's own failures look like on /metrics (exposition_ops.py) ---
+
+    def _init_upkeep(self) -> None:
+        self._lims_imported = 0
+        self._lims_rejected = 0
+        self._checkpoint_failures = 0
+        self._assays_pending: dict[str, float] = {}  # completed lot without final assays -> its end
+        self._assays_oldest: tuple[int, float] = (0, math.nan)  # (count, oldest end), read by scrapes
+        self._assays_dirty = False
+        h = self.cfg.http
+        self.external_url = h.external_url or base_url(h.host, h.port, tls=h.tls_certificate is not None)
+
+    def _note_assay_wait(self, r: BatchResult) -> None:
+        if r.assay_status == "final":
+            self._assays_dirty |= self._assays_pending.pop(r.batch_id, None) is not None
+        elif r.batch_id not in self._assays_pending:
+            self._assays_pending[r.batch_id] = r.end
+            self._assays_dirty = True
+
+    def _assays_waiting(self) -> tuple[int, float]:
+        """(lots waiting for final assays, the oldest one's end); recomputed on the loop when changed."""
+        if self._assays_dirty:
+            self._assays_dirty = False
+            ends = self._assays_pending.values()
+            self._assays_oldest = (len(ends), min(ends) if ends else math.nan)
+        return self._assays_oldest
+
+    def _ops_snapshot(self) -> OpsSnapshot:
+        """Built per scrape (in the scrape thread): it only reads numbers the loop replaced whole."""
+        try:
+            disk = shutil.disk_usage(self.data_dir)
+            free, size = float(disk.free), float(disk.total)
+        except OSError as exc:
+            log.warning("%s: disk usage unknown: %s", self.data_dir, exc)
+            free = size = math.nan
+        count, oldest = self._assays_oldest
+        age = self._clock() - oldest if count else 0.0  # the clock lots are stamped on, as for pending lots
+        return OpsSnapshot(
+            line=self.cfg.line.line,
+            version=__version__,
+            external_url=self.external_url,
+            lims_files_imported=self._lims_imported,
+            lims_files_rejected=self._lims_rejected,
+            checkpoint_failures=self._checkpoint_failures,
+            data_dir_free_bytes=free,
+            data_dir_size_bytes=size,
+            assays_pending_batches=count,
+            assays_pending_age_s=max(0.0, age) if math.isfinite(age) else 0.0,
+        )
+
+    def _import_inbox_file(self, path: Path) -> ImportSummary:
+        """The inbox importer, counting outcomes (runs in the inbox thread; ints only)."""
+        try:
+            summary = self.accountant.import_file(path)
+        except InputError:
+            self._lims_rejected += 1
+            raise
+        self._lims_imported += 1
+        return summary
 
     def health(self) -> dict[str, Any]:
         h = self.collector.health()
@@ -291,6 +370,10 @@ class Monitor:
         h = self.cfg.http
         tls = tls_context(h.tls_certificate, h.tls_key) if h.tls_certificate and h.tls_key else None
         app = make_app(self.registry, self.health)
+        self.external_url = h.external_url or base_url(
+            host or h.host, h.port if port is None else port, tls=tls is not None
+        )
+        add_runbooks(app)
         add_api(
             app,
             self.store,
@@ -309,7 +392,7 @@ class Monitor:
                 tg.create_task(self.refresh(), name="refresh")
                 tg.create_task(self.checkpoint(), name="checkpoint")
                 tg.create_task(
-                    watch_inbox(self.data_dir / "lims", self.accountant.import_file, self._imported), name="lims-inbox"
+                    watch_inbox(self.data_dir / "lims", self._import_inbox_file, self._imported), name="lims-inbox"
                 )
                 tg.create_task(
                     serve(
@@ -327,3 +410,12 @@ class Monitor:
             except OSError as exc:
                 log.error("%s: final checkpoint not written: %s", self.checkpoint_path, exc)
             self.store.close()
+
+
+def base_url(host: str, port: int, *, tls: bool) -> str:
+    """How this monitor is reached when [http] external_url is not set: its bound host, or the
+    machine's name when it listens on every interface."""
+    name = socket.getfqdn() if host in ("", "0.0.0.0", "::") else host
+    if ":" in name:  # an IPv6 literal
+        name = f"[{name}]"
+    return f"{'https' if tls else 'http'}://{name}:{port}"

@@ -62,6 +62,8 @@ class HttpSettings:
     port: int = 9464
     tls_certificate: Path | None = None  # PEM; with tls_key, the service speaks HTTPS only
     tls_key: Path | None = None
+    # how people reach this monitor (runbook links in alerts); None: built from host and port
+    external_url: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -270,11 +272,16 @@ def _http(t: _Reader, where: str) -> HttpSettings:
     cert, key = t.opt_text("tls_certificate"), t.opt_text("tls_key")
     if (cert is None) != (key is None):
         raise ConfigError(where, "http.tls_key", "tls_certificate and tls_key together (PEM files)", key or cert)
+    external = t.opt_text("external_url")
+    if external is not None and not external.startswith(("http://", "https://")):
+        # alerts carry this link to phones: a relative or schemeless URL would not open there
+        raise ConfigError(where, "http.external_url", "an absolute http:// or https:// URL", external)
     http = HttpSettings(
         host=t.text("host", "127.0.0.1"),
         port=int(t.num("port", 9464, lo=0, hi=65535)),
         tls_certificate=base / cert if cert else None,
         tls_key=base / key if key else None,
+        external_url=external.rstrip("/") if external else None,
     )
     t.done()
     return http

@@ -1,7 +1,8 @@
 """Prometheus exposition: fresh metric families on every scrape from an immutable snapshot.
 
 Mass is in grams, fractions are ratios, times are epoch seconds held as values (DESIGN §8).
-No batch id appears on a time series except blackmass_batch_info for the batch in progress.
+No batch id appears on a time series except blackmass_batch_info (the batch in progress) and
+blackmass_batch_last_info (the last completed one): one series per line at a time.
 """
 
 from __future__ import annotations
@@ -174,10 +175,10 @@ def _metal_families(s: MetricsSnapshot, line: str) -> Iterator[Metric]:
     if b is not None:
         info = GaugeMetricFamily(
             "blackmass_batch_last_info",
-            "Chemistry and feed form of the last completed batch",
-            labels=["line", "chemistry", "feed_form"],
+            "Id, chemistry and feed form of the last completed batch (alerts name the lot from it)",
+            labels=["line", "batch_id", "chemistry", "feed_form"],
         )
-        info.add_metric([line, b.chemistry, b.feed_form], 1)
+        info.add_metric([line, b.batch_id, b.chemistry, b.feed_form], 1)
         yield info
         measured = sum(x.mass_kg for x in b.streams if x.source not in ("balance",) and x.stream != "feed")
         yield _gauge(

@@ -5,7 +5,9 @@
 # tests/second_stack/package-lock.json, installed with `npm ci` when missing or out of date.
 set -u
 root="$(cd "$(dirname "$0")/.." && pwd)"
-declare -A PACKAGE=([promtool]=prometheus [prometheus]=prometheus [pdftoppm]=poppler-utils [pdftotext]=poppler-utils [pdfimages]=poppler-utils [node]=nodejs [npm]=npm)
+declare -A PACKAGE=([promtool]=prometheus [prometheus]=prometheus [amtool]=prometheus-alertmanager
+  [prometheus-alertmanager]=prometheus-alertmanager [pdftoppm]=poppler-utils [pdftotext]=poppler-utils
+  [pdfimages]=poppler-utils [node]=nodejs [npm]=npm)
 need=()
 for tool in "${!PACKAGE[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || need+=("${PACKAGE[$tool]}")
@@ -20,10 +22,11 @@ if [ ${#need[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null \
       || { echo "ensure-tools: 'apt-get install ${need[*]}' failed" >&2; exit 1; }
-    # the packages may start their own Prometheus on :9090 and PostgreSQL on :5432; the tests start
-    # theirs on free ports (throw-away clusters)
+    # the packages may start their own Prometheus (:9090), Alertmanager (:9093) and PostgreSQL
+    # (:5432); the tests start theirs on free ports (throw-away clusters)
     if command -v service >/dev/null 2>&1; then
       service prometheus stop >/dev/null 2>&1
+      service prometheus-alertmanager stop >/dev/null 2>&1
       service postgresql stop >/dev/null 2>&1
     fi
   else

@@ -78,9 +78,10 @@ def test_units_and_values() -> None:
     assert v[("blackmass_shredder_oxygen_ratio", (("line", "L1"),))] == 0.021
 
 
-def test_batch_id_only_on_batch_info() -> None:
-    with_id = {name for (name, labels) in values() if any(k == "batch_id" for k, _ in labels)}
-    assert with_id == {"blackmass_batch_info"}
+def test_batch_id_only_on_the_two_info_series() -> None:
+    """The lot being fed and the last completed one (which alerts name): one series each per line."""
+    with_id = [name for (name, labels) in values() if any(k == "batch_id" for k, _ in labels)]
+    assert sorted(with_id) == ["blackmass_batch_info", "blackmass_batch_last_info"]
 
 
 def test_no_sample_timestamps() -> None:
@@ -145,7 +146,8 @@ def test_metal_metrics() -> None:
     assert 'blackmass_yield_baseline_ratio{chemistry="NCMA",feed_form="cells",line="L1"} 0.585' in text
     assert 'blackmass_batch_balance_p_value{line="L1"} 0.27' in text
     assert 'blackmass_batch_unaccounted_loss_grams{line="L1"} 1.652e+06' in text
-    assert 'blackmass_batch_last_info{chemistry="NCMA",feed_form="cells",line="L1"} 1.0' in text
+    # the lot is named so that alerts can name it (one series per line at a time)
+    assert 'blackmass_batch_last_info{batch_id="L1-00007",chemistry="NCMA",feed_form="cells",line="L1"} 1.0' in text
 
 
 def test_batch_co2e_in_grams_and_promtool_clean(promtool: str) -> None:

@@ -143,15 +143,23 @@ def test_every_alert_is_annotated_and_tested() -> None:
     ]
     tested = "\n".join(t.read_text() for t in (ROOT / "config/prometheus/tests").glob("*.yml"))
     runbooks = (ROOT / "docs/runbooks.md").read_text().lower()
-    assert len(alerts) >= 14
+    assert len(alerts) == 22
     for a in alerts:
         assert a["labels"]["severity"] in ("warning", "critical")
         assert {"summary", "description", "runbook_url"} <= set(a["annotations"])
-        assert a["annotations"]["runbook_url"] == f"docs/runbooks.md#{a['alert'].lower()}"
+        # absolute: the external label runbooks_url, else the monitor's [http] external_url + /runbooks
+        link = a["annotations"]["runbook_url"]
+        assert link.startswith("{{ with $externalLabels.runbooks_url }}{{ . }}{{ else }}"), link
+        assert link.endswith(
+            f'{{{{ . | first | label "external_url" }}}}{{{{ end }}}}/runbooks{{{{ end }}}}#{a["alert"].lower()}'
+        )
         assert f"## {a['alert'].lower()}\n" in runbooks, f"no runbook section for {a['alert']}"
         assert re.search(rf"alertname:\s*{a['alert']}\b", tested), f"{a['alert']} has no rule test"
         assert re.search(rf"alertname:\s*{a['alert']}\s*\n\s*exp_alerts:\s*\[\]", tested), (
             f"{a['alert']}: no not-firing case"
+        )
+        assert re.search(rf"alertname:\s*{a['alert']}\s*\n\s*exp_alerts:\s*\n\s*- exp_labels", tested), (
+            f"{a['alert']}: no firing case"
         )
 
 
