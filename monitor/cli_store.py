@@ -68,6 +68,10 @@ def cmd_store(a: argparse.Namespace) -> int:
 async def serve_store(a: argparse.Namespace) -> int:
     from monitor.api import add_api  # noqa: PLC0415 - the HTTP stack loads only for servers
     from monitor.http import make_app, serve  # noqa: PLC0415
+    from monitor.passport.api import add_passport_routes  # noqa: PLC0415
+    from monitor.passport.settings import PassportSettings  # noqa: PLC0415
+    from monitor.runbooks import add_runbooks  # noqa: PLC0415
+    from monitor.store import BatchStore  # noqa: PLC0415
 
     store = open_store(a.store, where="serve --store", must_exist=True)
     lines = await asyncio.to_thread(store.lines)
@@ -76,7 +80,11 @@ async def serve_store(a: argparse.Namespace) -> int:
         return {"status": "ok", "store": store.url, "lines": store.lines()}
 
     app = make_app(CollectorRegistry(auto_describe=False), health)
-    add_api(app, store, None, token=os.environ.get("BLACKMASS_API_TOKEN") or None)
+    token = os.environ.get("BLACKMASS_API_TOKEN") or None
+    add_api(app, store, None, token=token)
+    add_runbooks(app)
+    if isinstance(store, BatchStore):  # passports and shipments live in the SQLite file (PostgreSQL: not yet)
+        add_passport_routes(app, store, PassportSettings(), token=token)
     print(f"serving {store.url} ({len(lines)} line(s): {', '.join(lines) or 'none yet'}) on http://{a.host}:{a.port}")
     try:
         await serve(app, a.host, a.port)
