@@ -121,13 +121,11 @@ async def run_demo(
     """Run simulator + monitor until `duration` wall seconds have passed; returns the monitor."""
     endpoint = f"opc.tcp://127.0.0.1:{free_port()}/blackmass"
     server = plant_server(o, endpoint)
-    cfg = monitor_config(load_config(config).with_endpoint(endpoint), o.profile)
+    cfg = monitor_config(for_line(load_config(config), o.line).with_endpoint(endpoint), o.profile)
     # one process: the monitor's clock is the plant's, so ages and clock offsets read in plant seconds
-    monitor = Monitor(cfg, o.data_dir, seeds=o.seeds, on_batch=on_batch, clock=server.clock.now)
+    monitor = Monitor(cfg, o.data_dir, seeds=o.seeds, on_batch=on_batch, clock=server.clock.now, store_url=store_url)
     if on_monitor is not None:
         on_monitor(monitor)
-    cfg = for_line(load_config(config), o.line).with_endpoint(endpoint)
-    monitor = Monitor(cfg, o.data_dir, seeds=o.seeds, on_batch=on_batch, store_url=store_url)
     await server.start()
     log.info("demo: simulator %s, /metrics on port %d", endpoint, port)
     try:
