@@ -14,13 +14,7 @@ from monitor.errors import CollectorError
 async def browse(url: str, *, depth: int = 6) -> AsyncIterator[tuple[str, str, Any]]:
     """Yield (browse path, nsu= node id, current value) for every variable under Objects."""
     client = Client(url, timeout=4)
-    try:
-        await client.connect()
-    except (OSError, TimeoutError, ua.UaError) as exc:
-        raise CollectorError(
-            f"{url}: cannot connect ({type(exc).__name__}: {exc}); "
-            "hint: check host, port and path, and that the server is running"
-        ) from exc
+    await connect_once(client, url)
     try:
         namespaces = await client.get_namespace_array()
         stack: list[tuple[Any, str, int]] = [(client.nodes.objects, "", 0)]
@@ -42,3 +36,14 @@ async def browse(url: str, *, depth: int = 6) -> AsyncIterator[tuple[str, str, A
                     stack.append((child, here, level + 1))
     finally:
         await client.disconnect()
+
+
+async def connect_once(client: Client, url: str) -> None:
+    """Connect a one-shot client (browse, check-config --endpoint); a refusal says what to check."""
+    try:
+        await client.connect()
+    except (OSError, TimeoutError, ua.UaError) as exc:
+        raise CollectorError(
+            f"{url}: cannot connect ({type(exc).__name__}: {exc}); "
+            "hint: check host, port and path, and that the server is running"
+        ) from exc

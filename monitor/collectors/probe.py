@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from asyncua import Client, ua
 
 from monitor.collectors.addressing import resolve_address
+from monitor.collectors.browse import connect_once
 from monitor.collectors.security import secure
 from monitor.config import MonitorConfig
-from monitor.errors import CollectorError, ConfigError
+from monitor.errors import ConfigError
 
 _NUMBERS = {
     ua.ObjectIds.Double,
@@ -61,13 +62,7 @@ async def probe(cfg: MonitorConfig) -> list[TagCheck]:
     """Connect once, resolve and type-check every tag of the config (nothing is subscribed)."""
     client = Client(cfg.opcua.endpoint, timeout=cfg.opcua.timeout_s)
     await secure(client, cfg.opcua.security)
-    try:
-        await client.connect()
-    except (OSError, TimeoutError, ua.UaError) as exc:
-        raise CollectorError(
-            f"{cfg.opcua.endpoint}: cannot connect ({type(exc).__name__}: {exc}); "
-            "hint: check host, port and path, and that the server is running"
-        ) from exc
+    await connect_once(client, cfg.opcua.endpoint)
     try:
         namespaces = await client.get_namespace_array()
         return [await _check(client, namespaces, tag, addr, kind) for tag, addr, kind in _tags(cfg)]
