@@ -26,10 +26,11 @@ from asyncua import Client, ua
 from common import ROOT, record  # isort: skip
 
 from monitor.collectors.opcua import OpcuaCollector
-from monitor.config import OpcuaSettings, load_config
+from monitor.collectors.settings import OpcuaSettings
+from monitor.config import load_config
 from monitor.core.engine import Engine
 from monitor.core.samples import Sample
-from monitor.demo import SimOptions, free_port, plant_server
+from monitor.runs.demo import SimOptions, free_port, plant_server
 
 URI = "urn:bench:load"
 SERVER = """

@@ -19,9 +19,9 @@ from pathlib import Path
 
 from common import CACHE, best_of, record  # isort: skip
 
-from monitor.exports import ReportFilter, load, render
-from monitor.reports import write_csv
-from monitor.store import BatchStore
+from monitor.reports.exports import ReportFilter, load, render
+from monitor.reports.frames import write_csv
+from monitor.store.batches import BatchStore
 from tests.plant_harness import run_plant
 
 TARGETS_S = {"xlsx": 10.0, "pdf": 20.0}

@@ -31,11 +31,11 @@ from common import CACHE, ROOT, record  # isort: skip
 from aiohttp import web
 from bench_reports import generate
 
-from monitor.api import add_api
-from monitor.exports import ReportFilter, load, render
-from monitor.store_migrate import migrate
-from monitor.store_sql import Store
-from monitor.store_url import open_store
+from monitor.reports.exports import ReportFilter, load, render
+from monitor.serve.api import add_api
+from monitor.store.migrate import migrate
+from monitor.store.sql import Store
+from monitor.store.url import open_store
 from tests.pg import Cluster, server_bin
 
 BLACKMASS = str(ROOT / ".venv/bin/blackmass")

@@ -13,36 +13,13 @@ from typing import Any
 from monitor.collectors.addressing_syntax import check_address
 from monitor.collectors.credentials import SecuritySettings
 from monitor.collectors.sampling import DEADBAND_TYPES, TagSampling
+from monitor.collectors.settings import OpcuaSettings
 from monitor.collectors.timestamps import ClockPolicy, TimestampMode
 from monitor.core.carbon import GhgFactors
-from monitor.core.spec import LineSpec, SourceKind, StreamSpec
+from monitor.core.spec import STREAM_NAMES, LineSpec, SourceKind, StreamSpec
 from monitor.errors import ConfigError
 from monitor.passport.origin import OriginMap
 from monitor.passport.settings import PassportSettings, parse_ghg, parse_origin, parse_passport
-
-STREAM_NAMES = ("feed", "black_mass", "ferrous", "aluminium", "copper", "light_fraction", "condensate", "fines", "loss")
-
-
-@dataclass(frozen=True, kw_only=True)
-class OpcuaSettings:
-    """How to reach one OPC-UA server. Credentials never live here (see DESIGN §10)."""
-
-    endpoint: str
-    namespace_uri: str = ""
-    publishing_interval_ms: float = 250.0
-    sampling_interval_ms: float = 0.0
-    queue_size: int = 1000
-    timeout_s: float = 4.0
-    reconnect_min_s: float = 0.5
-    reconnect_max_s: float = 10.0
-    batch_size: int = 500
-    backfill: bool = True  # after a gap, read the missed values from the server's history (HistoryRead)
-    backfill_max_s: float = 86_400.0  # never reach back further than this (plant seconds)
-    security: SecuritySettings = field(default_factory=SecuritySettings)
-    clock: ClockPolicy = field(default_factory=ClockPolicy)
-    clock_check_s: float = 5.0  # wall seconds between reads of the server's clock (its offset from ours)
-    clock_margin_s: float = 0.0  # server seconds a value may be sampled after CurrentTime and still belong before it
-    sampling: Mapping[str, TagSampling] = field(default_factory=dict)  # tag -> its own sampling and deadband
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -426,7 +403,7 @@ def parse_config(data: Mapping[str, Any], where: str) -> MonitorConfig:
     store_t = root.sub("store", required=False)
     store_url = store_t.opt_text("url")
     if store_url is not None:
-        from monitor.store_url import check_url  # noqa: PLC0415 - config stays importable without the store
+        from monitor.store.url import check_url  # noqa: PLC0415 - config stays importable without the store
 
         check_url(store_url, f"{where}: [store] url")
     if "password" in store_t.table:

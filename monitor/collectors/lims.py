@@ -16,8 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from monitor.config import STREAM_NAMES
 from monitor.core.assays import ELEMENTS, Assay
+from monitor.core.spec import STREAM_NAMES
 from monitor.errors import InputError
 
 log = logging.getLogger(__name__)

@@ -24,8 +24,8 @@ from asyncua.common.subscription import DataChangeEvent, OverflowPolicy, StatusC
 from monitor.collectors.addressing import resolve_address
 from monitor.collectors.security import PASSWORD_ENV, credentials, secure
 from monitor.collectors.server_clock import ServerClock, safe_epoch
+from monitor.collectors.settings import OpcuaSettings
 from monitor.collectors.timestamps import TimestampJudge
-from monitor.config import OpcuaSettings
 from monitor.core.samples import SERVER_CLOCK, Quality, Sample, quality_from_status
 from monitor.errors import CollectorError, ConfigError
 

@@ -6,15 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-PRODUCT_STREAMS = (
-    "black_mass",
-    "ferrous",
-    "aluminium",
-    "copper",
-    "light_fraction",
-    "condensate",
-    "fines",
-)
+# The one stream vocabulary: the feed, the products in report order, and the balance's loss.
+STREAM_NAMES = ("feed", "black_mass", "ferrous", "aluminium", "copper", "light_fraction", "condensate", "fines", "loss")
 
 
 class SourceKind(StrEnum):

@@ -21,7 +21,7 @@ from monitor.errors import InputError, MonitorError
 from monitor.passport import issue
 from monitor.passport.settings import PassportSettings
 from monitor.passport.shipment_store import ShipmentConflict, ShipmentStore
-from monitor.store import BatchStore
+from monitor.store.batches import BatchStore
 
 log = logging.getLogger(__name__)
 

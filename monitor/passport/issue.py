@@ -15,7 +15,7 @@ from monitor.passport.settings import KEY_ENV, PassportSettings
 from monitor.passport.shipment import shipment_passport
 from monitor.passport.shipment_store import ShipmentStore
 from monitor.passport.signing import key_id, load_private_key, sign
-from monitor.store import BatchStore
+from monitor.store.batches import BatchStore
 
 log = logging.getLogger(__name__)
 

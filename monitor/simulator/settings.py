@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from monitor.config import read_toml
 from monitor.errors import ConfigError
 from monitor.simulator.plant import SimConfig
 
 LINE_NAMESPACE = "urn:blackmass:simulator:{line}"  # the simulator's OPC-UA namespace of a line
+
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file as a dict; a missing, unreadable or malformed file is a ConfigError naming it."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(str(path), "(file)", "an existing TOML file", "no such file") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), "(syntax)", "valid TOML", str(exc)) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), "(file)", "a readable UTF-8 file", str(exc)) from exc
 
 
 def load_sim_config(path: str | Path, *, line: str | None = None) -> SimConfig:

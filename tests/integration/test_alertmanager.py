@@ -26,9 +26,9 @@ from typing import Any
 import pytest
 import yaml
 
-from monitor.app import Monitor
 from monitor.config import load_config
-from monitor.demo import SimOptions, free_port, monitor_config, plant_server
+from monitor.runs.app import Monitor
+from monitor.runs.demo import SimOptions, free_port, monitor_config, plant_server
 from tests.conftest import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]

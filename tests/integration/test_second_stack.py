@@ -32,7 +32,7 @@ from pathlib import Path
 import pytest
 
 from monitor.cli import main
-from monitor.store import BatchStore
+from monitor.store.batches import BatchStore
 from tests.conftest import free_port, require_tool
 from tests.second_stack.history import Script, make_script
 

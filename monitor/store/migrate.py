@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitor.errors import StoreError
-from monitor.store_sql import ASSAY_COLUMNS, VERSION_COLUMNS, Store, Tx
+from monitor.store.sql import ASSAY_COLUMNS, VERSION_COLUMNS, Store, Tx
 
 log = logging.getLogger(__name__)
 

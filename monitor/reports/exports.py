@@ -10,10 +10,10 @@ from typing import Any
 import polars as pl
 
 from monitor.core.results import BatchResult
-from monitor.report_rows import RECOVERY_COLUMNS, STREAM_COLUMNS, decode, decode_assays, decode_batches
-from monitor.report_xlsx import write_xlsx
-from monitor.reports import write_csv, write_parquet
-from monitor.store_sql import Store
+from monitor.reports.frames import write_csv, write_parquet
+from monitor.reports.xlsx import write_xlsx
+from monitor.store.rows import RECOVERY_COLUMNS, STREAM_COLUMNS, decode, decode_assays, decode_batches
+from monitor.store.sql import Store
 
 FORMATS = {
     "csv": "text/csv; charset=utf-8",
@@ -99,7 +99,7 @@ def render(
         assays = decode_assays(store.assay_sheets(report.batches["batch_id"].to_list()))
         write_xlsx(report.batches, report.streams, report.recoveries, assays, buf, progress=progress)
     else:
-        from monitor.report_pdf import write_pdf  # noqa: PLC0415 - matplotlib and reportlab load only for PDFs
+        from monitor.reports.pdf import write_pdf  # noqa: PLC0415 - matplotlib and reportlab load only for PDFs
 
         write_pdf(report.batches, buf, period=period)
     return buf.getvalue()

@@ -18,9 +18,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from monitor import __version__
-from monitor.api import add_api
-from monitor.assay_import import Accountant, ImportSummary
-from monitor.checkpoint import read_checkpoint, write_checkpoint
+from monitor.accounting.assay_import import Accountant, ImportSummary
+from monitor.accounting.seeds import load_feed_grades
 from monitor.collectors.lims import watch_inbox
 from monitor.collectors.opcua import ConnState, Gap, OpcuaCollector
 from monitor.config import MonitorConfig
@@ -29,14 +28,15 @@ from monitor.core.engine import Engine
 from monitor.core.results import BatchResult, BatchState
 from monitor.core.samples import Sample
 from monitor.errors import InputError, StoreError
-from monitor.exposition import G_PER_KG, MetricsSnapshot, ProcessValue, SnapshotCollector
-from monitor.exposition_ops import OpsCollector, OpsSnapshot
-from monitor.http import make_app, serve, tls_context
 from monitor.passport.api import add_passport_routes
-from monitor.runbooks import add_runbooks
-from monitor.seeds import load_feed_grades
-from monitor.store import BatchStore
-from monitor.store_url import default_url, open_store
+from monitor.serve.api import add_api
+from monitor.serve.exposition import G_PER_KG, MetricsSnapshot, ProcessValue, SnapshotCollector
+from monitor.serve.exposition_ops import OpsCollector, OpsSnapshot
+from monitor.serve.http import make_app, serve, tls_context
+from monitor.serve.runbooks import add_runbooks
+from monitor.store.batches import BatchStore
+from monitor.store.checkpoint import read_checkpoint, write_checkpoint
+from monitor.store.url import default_url, open_store
 
 log = logging.getLogger(__name__)
 

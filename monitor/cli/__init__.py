@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 # Only what every command needs is imported here; the OPC-UA library, the HTTP server and the
 # PDF stack load with the commands that use them, so `report` and `replay` start in a fraction
 # of the time (replay's speed is measured against a bare read of the file, start-up included).
-from monitor.cli_data import (
+from monitor.cli.data import (
     DEFAULT_PLANT,
     DEFAULT_SIM,
     cmd_assays_import,
@@ -26,20 +26,20 @@ from monitor.cli_data import (
     cmd_report,
     resolve_path,
 )
-from monitor.cli_passport import add_commands as add_passport_commands
-from monitor.cli_passport import cmd_passport, cmd_shipment
-from monitor.cli_store import add_store_commands, cmd_store, serve_store
+from monitor.cli.passport import add_commands as add_passport_commands
+from monitor.cli.passport import cmd_passport, cmd_shipment
+from monitor.cli.store import add_store_commands, cmd_store, serve_store
 from monitor.collectors.credentials import CLIENT_URI, PASSWORD_ENV, USER_ENV
 from monitor.config import MonitorConfig, load_config
 from monitor.core.results import BatchResult
 from monitor.errors import MonitorError
-from monitor.exports import FORMATS
+from monitor.reports.exports import FORMATS
 from monitor.simulator.plant import FAULTS
 from monitor.simulator.plc import PROFILES, parse_profile
-from monitor.store_url import default_url
+from monitor.store.url import default_url
 
 if TYPE_CHECKING:
-    from monitor.demo import SimOptions
+    from monitor.runs.demo import SimOptions
     from monitor.simulator.plc import PlcProfile
 
 
@@ -215,7 +215,7 @@ def cmd_check_config(a: argparse.Namespace) -> int:
 
 
 async def _probe(cfg: MonitorConfig) -> int:
-    from monitor.collectors.probe import probe  # noqa: PLC0415 - see the import note at the top
+    from monitor.runs.probe import probe  # noqa: PLC0415 - see the import note at the top
 
     checks = await probe(cfg)
     bad = [c for c in checks if c.problem]
@@ -227,7 +227,7 @@ async def _probe(cfg: MonitorConfig) -> int:
 
 
 def cmd_export_history(a: argparse.Namespace) -> int:
-    from monitor.demo import make_plant  # noqa: PLC0415 - see the import note at the top
+    from monitor.runs.demo import make_plant  # noqa: PLC0415 - see the import note at the top
     from monitor.simulator.export import export_history  # noqa: PLC0415
 
     t = time.monotonic()
@@ -277,7 +277,7 @@ def print_batch(r: BatchResult) -> None:
 
 
 def _sim_options(a: argparse.Namespace) -> SimOptions:
-    from monitor.demo import SimOptions  # noqa: PLC0415
+    from monitor.runs.demo import SimOptions  # noqa: PLC0415
 
     return SimOptions(
         data_dir=a.data_dir,
@@ -302,7 +302,7 @@ def _profile(text: str) -> PlcProfile:
 
 
 async def _demo(a: argparse.Namespace) -> int:
-    from monitor.demo import run_demo  # noqa: PLC0415 - see the import note at the top
+    from monitor.runs.demo import run_demo  # noqa: PLC0415 - see the import note at the top
 
     print(
         f"plant simulator at x{a.speed:g}; /metrics on http://127.0.0.1:{a.port}/metrics; "
@@ -322,7 +322,7 @@ async def _demo(a: argparse.Namespace) -> int:
 
 
 async def _simulate(a: argparse.Namespace) -> int:
-    from monitor.demo import plant_server  # noqa: PLC0415 - see the import note at the top
+    from monitor.runs.demo import plant_server  # noqa: PLC0415 - see the import note at the top
     from monitor.simulator.server_security import ServerSecurity  # noqa: PLC0415
 
     server = plant_server(_sim_options(a), a.endpoint, start_on_subscribe=not a.start_now)
@@ -348,13 +348,13 @@ async def _simulate(a: argparse.Namespace) -> int:
 
 
 async def _run(a: argparse.Namespace) -> int:
-    from monitor.app import Monitor  # noqa: PLC0415 - see the import note at the top
+    from monitor.runs.app import Monitor  # noqa: PLC0415 - see the import note at the top
 
     cfg = load_config(resolve_path(a.config))
     if a.endpoint:
         cfg = cfg.with_endpoint(a.endpoint)
     monitor = Monitor(cfg, a.data_dir, seeds=resolve_path(a.seeds), on_batch=print_batch, store_url=a.store)
-    print(f"monitoring {cfg.opcua.endpoint}; store {monitor.store_url}")
+    print(f"monitoring {cfg.opcua.endpoint}; store {monitor.store.url}")
     await monitor.run(host=a.host, port=a.port)
     return 0
 

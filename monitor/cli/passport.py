@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from monitor.cli_data import DEFAULT_PLANT, resolve_path
+from monitor.cli.data import DEFAULT_PLANT, resolve_path
 from monitor.config import load_config
 from monitor.errors import InputError
 from monitor.passport.settings import KEY_ENV, PassportSettings

@@ -8,6 +8,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from monitor.accounting.seeds import FeedGrades
 from monitor.collectors.lims import parse_assays, read_assay_file
 from monitor.core.assays import Assay
 from monitor.core.batch_accounting import with_accounting
@@ -16,8 +17,7 @@ from monitor.core.results import BatchResult
 from monitor.core.spec import LineSpec
 from monitor.passport.origin import OriginMap
 from monitor.passport.stamp import stamp_lot
-from monitor.seeds import FeedGrades
-from monitor.store_sql import Store
+from monitor.store.sql import Store
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from monitor.errors import StoreError
-from monitor.report_rows import PROJECTION_VERSION
-from monitor.store_codec import result_from_json
-from monitor.store_sql import SCHEMA_VERSION, Store, refresh_sheets, version_row, write_meta
+from monitor.store.codec import result_from_json
+from monitor.store.rows import PROJECTION_VERSION
+from monitor.store.sql import SCHEMA_VERSION, Store, refresh_sheets, version_row, write_meta
 
 log = logging.getLogger(__name__)
 

@@ -20,12 +20,12 @@ from typing import Any
 import polars as pl
 from aiohttp import web
 
-from monitor.assay_import import Accountant, ImportSummary
+from monitor.accounting.assay_import import Accountant, ImportSummary
 from monitor.config import parse_when
 from monitor.errors import InputError
-from monitor.exports import FORMATS, ReportFilter, load, load_batches, render
-from monitor.reports import batch_row
-from monitor.store_sql import Store
+from monitor.reports.exports import FORMATS, ReportFilter, load, load_batches, render
+from monitor.reports.frames import batch_row
+from monitor.store.sql import Store
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ from typing import Any, Protocol
 from monitor.core.assays import Assay
 from monitor.core.results import BatchResult
 from monitor.errors import StoreError
-from monitor.report_rows import PROJECTION_VERSION, Projection, assay_rows, projection
-from monitor.store_codec import num as _num
-from monitor.store_codec import result_from_json, result_to_json
+from monitor.store.codec import num as _num
+from monitor.store.codec import result_from_json, result_to_json
+from monitor.store.rows import PROJECTION_VERSION, Projection, assay_rows, projection
 
 SCHEMA_VERSION = 2  # 2: report projection per version (report_*) and assay sheet per batch
 VERSION_COLUMNS = (

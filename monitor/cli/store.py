@@ -12,7 +12,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from monitor.errors import MonitorError
-from monitor.store_url import open_store, sqlite_path
+from monitor.store.url import open_store, sqlite_path
 
 
 def add_store_commands(sub: Any) -> None:
@@ -40,7 +40,7 @@ def cmd_store(a: argparse.Namespace) -> int:
             store.close()
         print(f"{a.store}: schema version {before} -> {after}" if before != after else f"{a.store}: up to date")
         return 0
-    from monitor.store_migrate import migrate  # noqa: PLC0415 - loads with the command that uses it
+    from monitor.store.migrate import migrate  # noqa: PLC0415 - loads with the command that uses it
 
     t = time.monotonic()
     source = open_store(a.source, where="--from", must_exist=True)
@@ -66,12 +66,12 @@ def cmd_store(a: argparse.Namespace) -> int:
 
 
 async def serve_store(a: argparse.Namespace) -> int:
-    from monitor.api import add_api  # noqa: PLC0415 - the HTTP stack loads only for servers
-    from monitor.http import make_app, serve  # noqa: PLC0415
     from monitor.passport.api import add_passport_routes  # noqa: PLC0415
     from monitor.passport.settings import PassportSettings  # noqa: PLC0415
-    from monitor.runbooks import add_runbooks  # noqa: PLC0415
-    from monitor.store import BatchStore  # noqa: PLC0415
+    from monitor.serve.api import add_api  # noqa: PLC0415 - the HTTP stack loads only for servers
+    from monitor.serve.http import make_app, serve  # noqa: PLC0415
+    from monitor.serve.runbooks import add_runbooks  # noqa: PLC0415
+    from monitor.store.batches import BatchStore  # noqa: PLC0415
 
     store = open_store(a.store, where="serve --store", must_exist=True)
     lines = await asyncio.to_thread(store.lines)

@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 
 from monitor.core.results import BatchResult
-from monitor.report_rows import COLUMNS, METALS, PRODUCTS, batch_row, frames, iso
+from monitor.store.rows import COLUMNS, METALS, PRODUCTS, batch_row, frames, iso
 
 __all__ = ["COLUMNS", "METALS", "PRODUCTS", "batch_row", "iso"]
 

@@ -26,7 +26,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from monitor.reports import iso, lines_frame
+from monitor.reports.frames import iso, lines_frame
 
 MAX_TABLE_ROWS = 1500  # longer periods: the table shows the latest, the CSV/XLSX export has all
 # EU Battery Regulation 2023/1542, Annex XII material recovery targets (by end 2027 / end 2031)

@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import polars as pl
 
-from monitor.reports import lines_frame, summary_frame
-from monitor.xlsx_writer import MAX_ROWS, Sheet, write_workbook
+from monitor.reports.frames import lines_frame, summary_frame
+from monitor.reports.xlsx_writer import MAX_ROWS, Sheet, write_workbook
 
 RATIO = "0.0000"
 SHEET_ROWS = MAX_ROWS - 1  # longer sections continue on name_2, name_3 ...

@@ -11,7 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from monitor.errors import StoreError
-from monitor.store_sql import Store
+from monitor.store.sql import Store
 
 PASSWORD_ENV = "BLACKMASS_STORE_PASSWORD"
 PASSWORD_FILE_ENV = "BLACKMASS_STORE_PASSWORD_FILE"
@@ -85,12 +85,12 @@ def open_store(
     check_url(url, where)
     path = sqlite_path(url, where)
     if path is not None:
-        from monitor.store import BatchStore  # noqa: PLC0415 - each engine loads only when used
+        from monitor.store.batches import BatchStore  # noqa: PLC0415 - each engine loads only when used
 
         if must_exist and not path.exists():
             raise StoreError(f"{path}: no batch store here (hint: --data-dir of a monitor or demo run, or --store)")
         return BatchStore(path)
-    from monitor.store_pg import PostgresStore  # noqa: PLC0415 - each engine loads only when used
+    from monitor.store.pg import PostgresStore  # noqa: PLC0415 - each engine loads only when used
 
     return PostgresStore(url, pg_conninfo(url, where, password_file), timeout_s=connect_timeout_s)
 

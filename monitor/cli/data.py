@@ -10,17 +10,17 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from monitor.assay_import import Accountant
-from monitor.balance_file import reconcile_file
+from monitor.accounting.assay_import import Accountant
+from monitor.accounting.balance_file import reconcile_file
+from monitor.accounting.seeds import load_feed_grades
 from monitor.config import load_config, parse_when
 from monitor.core.engine import Engine
 from monitor.core.results import BatchResult
 from monitor.errors import MonitorError
-from monitor.exports import ReportFilter, load, render
-from monitor.replay import check_history, history_line, replay_file
-from monitor.seeds import load_feed_grades
-from monitor.store_sql import Store
-from monitor.store_url import open_store, store_url
+from monitor.reports.exports import ReportFilter, load, render
+from monitor.runs.replay import check_history, history_line, replay_file
+from monitor.store.sql import Store
+from monitor.store.url import open_store, store_url
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PLANT = "config/plant.toml"

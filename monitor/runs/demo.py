@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from monitor.app import BatchCallback, Monitor
 from monitor.config import MonitorConfig, load_config
 from monitor.core.spec import SourceKind
+from monitor.runs.app import BatchCallback, Monitor
 from monitor.simulator.clock import PlantClock
 from monitor.simulator.composition import load_seeds
 from monitor.simulator.lims import Lab
