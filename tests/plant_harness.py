@@ -21,7 +21,8 @@ from monitor.core.samples import Quality, Sample
 from monitor.simulator.composition import load_seeds
 from monitor.simulator.history import plant_samples
 from monitor.simulator.lims import Lab
-from monitor.simulator.plant import Lot, Plant, load_schedule, truth_row
+from monitor.simulator.lots import Lot, load_schedule, truth_row
+from monitor.simulator.plant import Plant
 from monitor.simulator.settings import load_sim_config
 from monitor.store.batches import BatchStore
 

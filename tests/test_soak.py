@@ -17,7 +17,8 @@ from monitor.config import load_config
 from monitor.runs.app import Monitor
 from monitor.simulator.composition import load_seeds
 from monitor.simulator.lims import Lab
-from monitor.simulator.plant import Plant, load_schedule
+from monitor.simulator.lots import load_schedule
+from monitor.simulator.plant import Plant
 from monitor.simulator.settings import load_sim_config
 from monitor.store.checkpoint import write_checkpoint
 from tests.plant_harness import engine_samples

@@ -18,10 +18,11 @@ from monitor.runs.app import BatchCallback, Monitor
 from monitor.simulator.clock import PlantClock
 from monitor.simulator.composition import load_seeds
 from monitor.simulator.lims import Lab
-from monitor.simulator.plant import Plant, SimConfig, load_schedule
+from monitor.simulator.lots import load_schedule
+from monitor.simulator.plant import Plant
 from monitor.simulator.plc import INT_COUNTER_KG, SAME_BAG_KG, PlcProfile
 from monitor.simulator.server import PlantServer, TruthWriter
-from monitor.simulator.settings import LINE_NAMESPACE, load_sim_config
+from monitor.simulator.settings import LINE_NAMESPACE, SimConfig, load_sim_config
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,8 @@ import polars as pl
 
 from monitor.errors import InputError
 from monitor.simulator.history import plant_samples
-from monitor.simulator.plant import TRUTH_COLUMNS, Plant, truth_row
+from monitor.simulator.lots import TRUTH_COLUMNS, truth_row
+from monitor.simulator.plant import Plant
 
 # The history file's contract with replay (monitor/runs/replay.py reads both; a test keeps them equal)
 ROW_GROUP_ROWS = 262_144  # Parquet row groups of this size

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from monitor.simulator.plant import Lot, Plant
+from monitor.simulator.lots import Lot
+from monitor.simulator.plant import Plant
 
 GOOD, UNCERTAIN, BAD = 0, 1, 2  # the history file's quality codes
 

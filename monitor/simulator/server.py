@@ -17,7 +17,8 @@ from asyncua import Server, ua
 from monitor.simulator.clock import PlantClock
 from monitor.simulator.historian import PlantHistory
 from monitor.simulator.lims import Lab
-from monitor.simulator.plant import OUTAGE_S, TOTALIZER_TAG, TRUTH_COLUMNS, Lot, Plant, truth_row
+from monitor.simulator.lots import TRUTH_COLUMNS, Lot, truth_row
+from monitor.simulator.plant import OUTAGE_S, TOTALIZER_TAG, Plant
 from monitor.simulator.plc import PlcFace, PlcProfile
 from monitor.simulator.proxy import TcpRelay
 from monitor.simulator.server_security import ServerSecurity, apply, new_server

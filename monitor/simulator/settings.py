@@ -3,15 +3,53 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from monitor.errors import ConfigError
-from monitor.simulator.plant import SimConfig
 
 LINE_NAMESPACE = "urn:blackmass:simulator:{line}"  # the simulator's OPC-UA namespace of a line
 
+
+@dataclass(frozen=True, kw_only=True)
+class SimConfig:
+    line: str = "L1"
+    namespace_uri: str = "urn:blackmass:simulator:L1"
+    step_s: float = 60.0
+    feed_rate_kg_h: float = 2000.0
+    changeover_s: float = 600.0
+    initial_idle_s: float = 300.0
+    delays_s: dict[str, float] = field(
+        default_factory=lambda: {
+            "black_mass": 2100.0,
+            "ferrous": 1800.0,
+            "aluminium": 1800.0,
+            "copper": 1800.0,
+            "light_fraction": 1800.0,
+            "condensate": 900.0,
+            "fines": 1800.0,
+        }
+    )
+    # relative standard deviation of each mass source, drawn once per lot (scale calibration error)
+    accuracy: dict[str, float] = field(
+        default_factory=lambda: {
+            "feed": 0.005,
+            "ferrous": 0.01,
+            "aluminium": 0.01,
+            "copper": 0.01,
+            "light_fraction": 0.02,
+            "condensate": 0.02,
+            "fines": 0.02,
+        }
+    )
+    bag_sigma: float = 0.001
+    bag_min_kg: float = 500.0
+    bag_max_kg: float = 1000.0
+    lots: int = 0  # play this many lots, then the line stops (0: for ever)
+    paused_s: float = 0.0  # the second lot pauses halfway for this long under its id (0: no pause)
+    lot_ids: str = "plant"  # "plant" (L1-00001), "reused" (LOT-A, LOT-B, LOT-A...), "int" (1001, ...), "reused-int"
+    same_weight_bags_kg: float = 0.0  # fill every bag to exactly this net weight (0: targets vary)
 
 
 def read_toml(path: Path) -> dict[str, Any]:
