@@ -22,7 +22,7 @@ from monitor.runs.replay import check_history, history_line, replay_file
 from monitor.store.sql import Store
 from monitor.store.url import open_store, store_url
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the project checkout (monitor/cli/data.py)
 DEFAULT_PLANT = "config/plant.toml"
 DEFAULT_SIM = "config/simulator.toml"
 

@@ -16,7 +16,7 @@ from aiohttp import web
 log = logging.getLogger(__name__)
 
 # the repository's docs beside the package (editable install, tests), else ./docs (the image's /app)
-CANDIDATES = (Path(__file__).resolve().parents[1] / "docs" / "runbooks.md", Path("docs") / "runbooks.md")
+CANDIDATES = (Path(__file__).resolve().parents[2] / "docs" / "runbooks.md", Path("docs") / "runbooks.md")
 
 
 def anchor(heading: str) -> str:
