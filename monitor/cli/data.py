@@ -9,6 +9,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from monitor.accounting.assay_import import Accountant
 from monitor.accounting.balance_file import reconcile_file
@@ -17,7 +18,7 @@ from monitor.config import load_config, parse_when
 from monitor.core.engine import Engine
 from monitor.core.results import BatchResult
 from monitor.errors import MonitorError
-from monitor.reports.exports import ReportFilter, load, render
+from monitor.reports.exports import FORMATS, ReportFilter, load, render
 from monitor.runs.replay import check_history, history_line, replay_file
 from monitor.store.sql import Store
 from monitor.store.url import open_store, store_url
@@ -25,6 +26,53 @@ from monitor.store.url import open_store, store_url
 ROOT = Path(__file__).resolve().parents[2]  # the project checkout (monitor/cli/data.py)
 DEFAULT_PLANT = "config/plant.toml"
 DEFAULT_SIM = "config/simulator.toml"
+
+
+STORE_HELP = (
+    "batch store URL: sqlite:///path (default sqlite:///<data-dir>/blackmass.db) or postgresql://user@host:port/db "
+    "(password from BLACKMASS_STORE_PASSWORD or the file in BLACKMASS_STORE_PASSWORD_FILE)"
+)
+
+
+def store_option(p: argparse.ArgumentParser, *, data_dir_required: bool) -> None:
+    p.add_argument("--store", metavar="URL", help=STORE_HELP)
+    if not data_dir_required:
+        p.add_argument("--data-dir", type=Path, help="a data directory: its blackmass.db is the store unless --store")
+
+
+def add_data_commands(sub: Any) -> None:
+    """replay, assays import, reconcile, report."""
+    rp = sub.add_parser("replay", help="run a historian export (Parquet/CSV) through the core into the store")
+    rp.add_argument("file", type=Path)
+    store_option(rp, data_dir_required=False)
+    rp.add_argument("--line", help="file the lots under this line (default: the export's own, else the config's)")
+    rp.add_argument("--config", default=DEFAULT_PLANT)
+    rp.add_argument("--seeds", default="seeds", help="reference-data folder (default seeds/)")
+
+    assays = sub.add_parser("assays", help="lab assays (LIMS CSV)")
+    asub = assays.add_subparsers(dest="assays_cmd", required=True)
+    imp = asub.add_parser("import", help="import an assay file; all rows or none")
+    imp.add_argument("file", type=Path)
+    store_option(imp, data_dir_required=False)
+    imp.add_argument("--config", default=DEFAULT_PLANT)
+    imp.add_argument("--seeds", default="seeds")
+
+    rec = sub.add_parser(
+        "reconcile", help="reconcile one balance node from a CSV (stream,direction,measured_kg,rel_sigma)"
+    )
+    rec.add_argument("file", type=Path)
+    rec.add_argument("--json", action="store_true", help="machine-readable output")
+
+    rep = sub.add_parser("report", help="export batch results")
+    store_option(rep, data_dir_required=False)
+    rep.add_argument("--format", choices=sorted(FORMATS), default="csv")
+    rep.add_argument("--out", required=True, help="file, or - for standard output")
+    rep.add_argument("--line", action="append", help="one line, or several (repeat, or separate by commas)")
+    rep.add_argument("--chemistry")
+    rep.add_argument("--batch")
+    rep.add_argument("--from", dest="start_from", help="batches starting at or after (date or datetime, UTC)")
+    rep.add_argument("--to", dest="start_to", help="batches starting before (date or datetime, UTC)")
+    rep.add_argument("--include-partial", action="store_true", help="also batches whose start the monitor did not see")
 
 
 def resolve_path(p: str) -> Path:
