@@ -26,6 +26,8 @@ from grafana_foundation_sdk.models.dashboard import (
     VariableSort,
 )
 
+from monitor.core.rules import BALANCE_P_FAIL
+
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="blackmass-prometheus")
 OUT = Path(__file__).resolve().parent / "dashboards"
 L = 'line=~"$line"'
@@ -279,10 +281,10 @@ DASHBOARDS = (
                 "percentunit",
             ),
             P(
-                "Balance test p-value (below 0.01: inconsistent)",
+                f"Balance test p-value (below {BALANCE_P_FAIL:g}: inconsistent)",
                 (Q(f"blackmass_batch_balance_p_value{{{L}}}", "{{line}}"),),
                 "short",
-                thresholds=((0.01, "green"),),
+                thresholds=((BALANCE_P_FAIL, "green"),),
             ),
             P(
                 "Unaccounted loss, share of feed",

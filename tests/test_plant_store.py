@@ -237,7 +237,7 @@ def test_a_restarted_line_finds_its_own_batches_only(store_url: str, tmp_path: P
     s.close()
     cfg = for_line(load_config(ROOT / "config/plant.toml"), "L2")
     monitor = Monitor(cfg, tmp_path, seeds=ROOT / "seeds", store_url=store_url)
-    assert monitor._completed == 1  # L2's batch only: its counters continue from its own batches
+    assert monitor.completed == 1  # L2's batch only: its counters continue from its own batches
     monitor.store.close()
 
 

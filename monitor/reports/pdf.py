@@ -26,6 +26,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from monitor.core.rules import BALANCE_P_FAIL, BASELINE_BATCHES, BASELINE_MIN_BATCHES
 from monitor.reports.frames import iso, lines_frame
 
 MAX_TABLE_ROWS = 1500  # longer periods: the table shows the latest, the CSV/XLSX export has all
@@ -66,11 +67,19 @@ def yield_chart(frame: pl.DataFrame) -> Image:
         t = mdates.date2num([datetime.fromisoformat(s.replace("Z", "+00:00")) for s in part["start"].to_list()])
         y = part["black_mass_yield"].to_list()
         ax.scatter(t, y, s=10, label=f"{chem} {form}")
-        base = part["black_mass_yield"].rolling_median(window_size=10, min_samples=3).shift(1).to_list()
+        base = (
+            part["black_mass_yield"]
+            .rolling_median(window_size=BASELINE_BATCHES, min_samples=BASELINE_MIN_BATCHES)
+            .shift(1)
+            .to_list()
+        )
         ax.plot(t, base, linewidth=1)
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:%M"))
     ax.set_ylabel("black-mass yield (ratio)")
-    ax.set_title("Black-mass yield per batch; lines: baseline (median of the previous 10 of that chemistry and form)")
+    ax.set_title(
+        f"Black-mass yield per batch; lines: baseline (median of the previous {BASELINE_BATCHES} "
+        "of that chemistry and form)"
+    )
     ax.legend(fontsize=6, ncol=4)
     ax.grid(alpha=0.3)
     return _chart(fig)
@@ -139,7 +148,7 @@ def write_pdf(
     feed, bm = float(frame["feed_kg"].sum()), float(frame["black_mass_kg"].sum())
     energy = float(frame["energy_kwh"].fill_nan(None).sum())  # batches without a meter reading add nothing
     final = int((frame["assay_status"] == "final").sum())
-    failed = int((frame["balance_p_value"].fill_nan(None) < 0.01).sum())
+    failed = int((frame["balance_p_value"].fill_nan(None) < BALANCE_P_FAIL).sum())
     kpi = [
         [
             "batches",
@@ -150,7 +159,7 @@ def write_pdf(
             "Co rec. (%)",
             "Li rec. (%)",
             "final assays",
-            "balance failures (p < 0.01)",
+            f"balance failures (p < {BALANCE_P_FAIL:g})",
             "energy (kWh/t BM)",
         ],
         [
@@ -228,14 +237,14 @@ def write_pdf(
     ]
     story.append(_table(rows))
     # balance
-    bad = frame.filter(pl.col("balance_p_value").fill_nan(None) < 0.01)
+    bad = frame.filter(pl.col("balance_p_value").fill_nan(None) < BALANCE_P_FAIL)
     story += [
         PageBreak(),
         Paragraph("Mass balance", h2),
         Paragraph(
             f"Reconciliation by weighted least squares over masses and element flows; {failed} of {frame.height} "
-            "batches fail the χ² test (p < 0.01). Where the element balances can tell, the suspect instrument "
-            "is named.",
+            f"batches fail the χ² test (p < {BALANCE_P_FAIL:g}). Where the element balances can tell, "
+            "the suspect instrument is named.",
             body,
         ),
     ]

@@ -8,9 +8,8 @@ import math
 import os
 import shutil
 import socket
-import statistics
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,14 +22,14 @@ from monitor.accounting.seeds import load_feed_grades
 from monitor.collectors.lims import watch_inbox
 from monitor.collectors.opcua import ConnState, Gap, OpcuaCollector
 from monitor.config import MonitorConfig
-from monitor.core.bounded import RecentSet
 from monitor.core.engine import Engine
 from monitor.core.results import BatchResult, BatchState
 from monitor.core.samples import Sample
 from monitor.errors import InputError, StoreError
 from monitor.passport.api import add_passport_routes
+from monitor.runs.tallies import Tallies
 from monitor.serve.api import add_api
-from monitor.serve.exposition import G_PER_KG, MetricsSnapshot, ProcessValue, SnapshotCollector
+from monitor.serve.exposition import MetricsSnapshot, ProcessValue, SnapshotCollector
 from monitor.serve.exposition_ops import OpsCollector, OpsSnapshot
 from monitor.serve.http import make_app, serve, tls_context
 from monitor.serve.runbooks import add_runbooks
@@ -41,13 +40,11 @@ from monitor.store.url import default_url, open_store
 log = logging.getLogger(__name__)
 
 BatchCallback = Callable[[BatchResult], None]
-BASELINE_BATCHES = 10  # rolling median of the last N batches of a chemistry and feed form
-BASELINE_MIN_BATCHES = 3  # fewer than this: no baseline yet
 _IDS_SEEDED = 5_000  # stored batch ids the lot tracker knows, so a reused id after a restart gets a suffix
 
 
 class Monitor:
-    """One service instance for one line (DESIGN §11)."""
+    """One service instance for one line: one collector, one engine, one store, one /metrics."""
 
     def __init__(
         self,
@@ -91,17 +88,7 @@ class Monitor:
             self.collector.resume_from = self.engine.resumed_at
         self._process_tags = {p.tag: p for p in cfg.process}
         self._process_values: dict[str, float] = {}
-        # batches whose masses (final metal masses) are in the counters; the newest 50,000 are ample:
-        # a batch gets new versions for days, not years
-        self._counted = RecentSet(50_000)
-        self._final = RecentSet(50_000)
-        self._completed = 0
-        self._grams: dict[str, float] = {}
-        self._metal_grams: dict[tuple[str, str], float] = {}
-        self._history: dict[tuple[str, str], deque[float]] = {}  # (chemistry, feed form) -> recent yields
-        self._baseline: dict[tuple[str, str], float] = {}
-        self._last: BatchResult | None = None
-        self._last_assayed: BatchResult | None = None
+        self.tallies = Tallies()
         self._init_upkeep()
         for r in self.store.latest(line=cfg.line.line, include_partial=False):
             self._note(r)  # counters continue from the store: a restart is not a counter reset
@@ -168,37 +155,14 @@ class Monitor:
 
     @property
     def completed(self) -> int:
-        return self._completed
+        return self.tallies.completed
 
     def _note(self, r: BatchResult) -> None:
-        """Fold one stored version into counters, baselines and the 'last batch' values."""
+        """Fold one stored version into the tallies and the wait for final assays."""
         if r.state is BatchState.PARTIAL:
             return
-        if r.batch_id not in self._counted:
-            self._counted.add(r.batch_id)
-            self._completed += 1
-            for sm in r.streams:
-                if math.isfinite(sm.mass_kg) and sm.source != "balance":
-                    self._grams[sm.stream] = self._grams.get(sm.stream, 0.0) + sm.mass_kg * G_PER_KG
-            if math.isfinite(r.black_mass_yield) and r.chemistry:
-                # the baseline a batch is judged against is made of the batches before it
-                past = self._history.setdefault((r.chemistry, r.feed_form), deque(maxlen=BASELINE_BATCHES))
-                if len(past) >= BASELINE_MIN_BATCHES:
-                    self._baseline[(r.chemistry, r.feed_form)] = statistics.median(past)
-                past.append(r.black_mass_yield)
-            self._last = r
-        elif self._last is not None and self._last.batch_id == r.batch_id:
-            self._last = r
-        if r.assay_status != "none":
-            self._last_assayed = r
+        self.tallies.note(r)
         self._note_assay_wait(r)
-        if r.assay_status == "final" and r.batch_id not in self._final:
-            self._final.add(r.batch_id)
-            for m in r.metals:
-                for stream, kg in (("feed", m.feed_kg), ("black_mass", m.black_mass_kg)):
-                    if math.isfinite(kg):
-                        key = (m.element, stream)
-                        self._metal_grams[key] = self._metal_grams.get(key, 0.0) + kg * G_PER_KG
 
     def _build_snapshot(self) -> MetricsSnapshot:
         self._assays_waiting()  # on the loop, beside the batch snapshot
@@ -213,12 +177,12 @@ class Monitor:
         return MetricsSnapshot(
             line=self.cfg.line.line,
             wall_now=self._wall(),
-            last_batch=self._last,
-            last_assayed=self._last_assayed,
-            completed_total=self._completed,
-            stream_grams_total=dict(self._grams),
-            metal_grams_total=dict(self._metal_grams),
-            yield_baseline=dict(self._baseline),
+            last_batch=self.tallies.last,
+            last_assayed=self.tallies.last_assayed,
+            completed_total=self.tallies.completed,
+            stream_grams_total=dict(self.tallies.grams),
+            metal_grams_total=dict(self.tallies.metal_grams),
+            yield_baseline=dict(self.tallies.baseline),
             yield_floors=dict(self.cfg.yield_floors),
             live=self.engine.live(),
             flushing=len(self.engine.flushing),
@@ -302,7 +266,7 @@ class Monitor:
             "line": self.cfg.line.line,
             "collector": h.state.value,
             "connected": h.state is ConnState.CONNECTED,
-            "batches_completed": self._completed,
+            "batches_completed": self.tallies.completed,
             "collector_error": self.collector.last_error,
         }
 

@@ -17,6 +17,7 @@ from prometheus_client.registry import Collector
 from monitor.collectors.opcua import CollectorHealth, ConnState
 from monitor.core.engine import LiveBatch
 from monitor.core.results import BatchResult
+from monitor.core.rules import BALANCE_P_FAIL
 from monitor.core.screening import Reject
 
 G_PER_KG = 1000.0
@@ -191,7 +192,7 @@ def _metal_families(s: MetricsSnapshot, line: str) -> Iterator[Metric]:
             yield _gauge(
                 "blackmass_batch_balance_p_value",
                 "p-value of the last completed batch's balance test "
-                "(chi-squared); below 0.01 the data are inconsistent",
+                f"(chi-squared); below {BALANCE_P_FAIL:g} the data are inconsistent",
                 line,
                 b.balance.p_value,
             )
