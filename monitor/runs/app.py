@@ -6,8 +6,6 @@ import asyncio
 import logging
 import math
 import os
-import shutil
-import socket
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -16,7 +14,6 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from monitor import __version__
 from monitor.accounting.assay_import import Accountant, ImportSummary
 from monitor.accounting.seeds import load_feed_grades
 from monitor.collectors.lims import watch_inbox
@@ -25,12 +22,13 @@ from monitor.config import MonitorConfig
 from monitor.core.engine import Engine
 from monitor.core.results import BatchResult, BatchState
 from monitor.core.samples import Sample
-from monitor.errors import InputError, StoreError
+from monitor.errors import StoreError
 from monitor.passport.api import add_passport_routes
 from monitor.runs.tallies import Tallies
+from monitor.runs.upkeep import Upkeep, base_url
 from monitor.serve.api import add_api
 from monitor.serve.exposition import MetricsSnapshot, ProcessValue, SnapshotCollector
-from monitor.serve.exposition_ops import OpsCollector, OpsSnapshot
+from monitor.serve.exposition_ops import OpsCollector
 from monitor.serve.http import make_app, serve, tls_context
 from monitor.serve.runbooks import add_runbooks
 from monitor.store.batches import BatchStore
@@ -43,7 +41,7 @@ BatchCallback = Callable[[BatchResult], None]
 _IDS_SEEDED = 5_000  # stored batch ids the lot tracker knows, so a reused id after a restart gets a suffix
 
 
-class Monitor:
+class Monitor(Upkeep):
     """One service instance for one line: one collector, one engine, one store, one /metrics."""
 
     def __init__(
@@ -197,66 +195,6 @@ class Monitor:
         end = self.engine.oldest_pending_end
         return 0.0 if end is None else max(0.0, self._clock() - end)
 
-    # --- upkeep: what the monitor's own failures look like on /metrics (exposition_ops.py) ---
-
-    def _init_upkeep(self) -> None:
-        self._lims_imported = 0
-        self._lims_rejected = 0
-        self._checkpoint_failures = 0
-        self._assays_pending: dict[str, float] = {}  # completed lot without final assays -> its end
-        self._assays_oldest: tuple[int, float] = (0, math.nan)  # (count, oldest end), read by scrapes
-        self._assays_dirty = False
-        h = self.cfg.http
-        self.external_url = h.external_url or base_url(h.host, h.port, tls=h.tls_certificate is not None)
-
-    def _note_assay_wait(self, r: BatchResult) -> None:
-        if r.assay_status == "final":
-            self._assays_dirty |= self._assays_pending.pop(r.batch_id, None) is not None
-        elif r.batch_id not in self._assays_pending:
-            self._assays_pending[r.batch_id] = r.end
-            self._assays_dirty = True
-
-    def _assays_waiting(self) -> tuple[int, float]:
-        """(lots waiting for final assays, the oldest one's end); recomputed on the loop when changed."""
-        if self._assays_dirty:
-            self._assays_dirty = False
-            ends = self._assays_pending.values()
-            self._assays_oldest = (len(ends), min(ends) if ends else math.nan)
-        return self._assays_oldest
-
-    def _ops_snapshot(self) -> OpsSnapshot:
-        """Built per scrape (in the scrape thread): it only reads numbers the loop replaced whole."""
-        try:
-            disk = shutil.disk_usage(self.data_dir)
-            free, size = float(disk.free), float(disk.total)
-        except OSError as exc:
-            log.warning("%s: disk usage unknown: %s", self.data_dir, exc)
-            free = size = math.nan
-        count, oldest = self._assays_oldest
-        age = self._clock() - oldest if count else 0.0  # the clock lots are stamped on, as for pending lots
-        return OpsSnapshot(
-            line=self.cfg.line.line,
-            version=__version__,
-            external_url=self.external_url,
-            lims_files_imported=self._lims_imported,
-            lims_files_rejected=self._lims_rejected,
-            checkpoint_failures=self._checkpoint_failures,
-            data_dir_free_bytes=free,
-            data_dir_size_bytes=size,
-            assays_pending_batches=count,
-            assays_pending_age_s=max(0.0, age) if math.isfinite(age) else 0.0,
-        )
-
-    def _import_inbox_file(self, path: Path) -> ImportSummary:
-        """The inbox importer, counting outcomes (runs in the inbox thread; ints only)."""
-        try:
-            summary = self.accountant.import_file(path)
-        except InputError:
-            self._lims_rejected += 1
-            raise
-        self._lims_imported += 1
-        return summary
-
     def health(self) -> dict[str, Any]:
         h = self.collector.health()
         problems = [f"tag {tag}: {why}" for tag, why in sorted(h.unresolved.items())]
@@ -374,12 +312,3 @@ class Monitor:
             except OSError as exc:
                 log.error("%s: final checkpoint not written: %s", self.checkpoint_path, exc)
             self.store.close()
-
-
-def base_url(host: str, port: int, *, tls: bool) -> str:
-    """How this monitor is reached when [http] external_url is not set: its bound host, or the
-    machine's name when it listens on every interface."""
-    name = socket.getfqdn() if host in ("", "0.0.0.0", "::") else host
-    if ":" in name:  # an IPv6 literal
-        name = f"[{name}]"
-    return f"{'https' if tls else 'http'}://{name}:{port}"
