@@ -27,10 +27,11 @@ from monitor.passport.api import add_passport_routes
 from monitor.runs.tallies import Tallies
 from monitor.runs.upkeep import Upkeep, base_url
 from monitor.serve.api import add_api
-from monitor.serve.exposition import MetricsSnapshot, ProcessValue, SnapshotCollector
+from monitor.serve.exposition import SnapshotCollector
 from monitor.serve.exposition_ops import OpsCollector
 from monitor.serve.http import make_app, serve, tls_context
 from monitor.serve.runbooks import add_runbooks
+from monitor.serve.snapshot import MetricsSnapshot, ProcessValue
 from monitor.store.batches import BatchStore
 from monitor.store.checkpoint import read_checkpoint, write_checkpoint
 from monitor.store.url import default_url, open_store

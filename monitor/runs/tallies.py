@@ -9,7 +9,7 @@ from collections import deque
 from monitor.core.bounded import RecentSet
 from monitor.core.results import BatchResult
 from monitor.core.rules import BASELINE_BATCHES, BASELINE_MIN_BATCHES
-from monitor.serve.exposition import G_PER_KG
+from monitor.serve.snapshot import G_PER_KG
 
 
 class Tallies:

@@ -105,6 +105,7 @@ def add_api(
 
     async def batches(req: web.Request) -> web.Response:
         f = report_filter(req)
+
         # The report projection, written as JSON by polars: a month of a plant is hundreds of
         # batches, and decoding every full result then dumping dicts took 3x as long (same rows; tested).
         def rows() -> tuple[int, str]:
