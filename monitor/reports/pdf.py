@@ -8,16 +8,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-import matplotlib.dates as mdates
 import polars as pl
-from matplotlib.figure import Figure  # no pyplot: no global state, safe in the API's threads
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import (
-    Image,
+    Flowable,
     LongTable,
     PageBreak,
     Paragraph,
@@ -26,12 +24,11 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from monitor.core.rules import BALANCE_P_FAIL, BASELINE_BATCHES, BASELINE_MIN_BATCHES
+from monitor.core.rules import BALANCE_P_FAIL
+from monitor.reports.charts import EU_TARGETS, recovery_chart, yield_chart
 from monitor.reports.frames import iso, lines_frame
 
 MAX_TABLE_ROWS = 1500  # longer periods: the table shows the latest, the CSV/XLSX export has all
-# EU Battery Regulation 2023/1542, Annex XII material recovery targets (by end 2027 / end 2031)
-EU_TARGETS = {"li": (0.50, 0.80), "co": (0.90, 0.95), "ni": (0.90, 0.95), "cu": (0.90, 0.95)}
 STYLE = getSampleStyleSheet()
 GRID = TableStyle(
     [
@@ -51,56 +48,6 @@ def _pct(x: object, digits: int = 1) -> str:
 
 def _num(x: object, fmt: str = "{:,.0f}") -> str:
     return "" if x is None or (isinstance(x, float) and math.isnan(x)) else fmt.format(x)
-
-
-def _chart(fig: Figure) -> Image:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    buf.seek(0)
-    return Image(buf, width=250 * mm, height=85 * mm)
-
-
-def yield_chart(frame: pl.DataFrame) -> Image:
-    fig = Figure(figsize=(11, 3.8))
-    ax = fig.subplots()
-    for (chem, form), part in frame.sort("start").group_by(["chemistry", "feed_form"], maintain_order=True):
-        t = mdates.date2num([datetime.fromisoformat(s.replace("Z", "+00:00")) for s in part["start"].to_list()])
-        y = part["black_mass_yield"].to_list()
-        ax.scatter(t, y, s=10, label=f"{chem} {form}")
-        base = (
-            part["black_mass_yield"]
-            .rolling_median(window_size=BASELINE_BATCHES, min_samples=BASELINE_MIN_BATCHES)
-            .shift(1)
-            .to_list()
-        )
-        ax.plot(t, base, linewidth=1)
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:%M"))
-    ax.set_ylabel("black-mass yield (ratio)")
-    ax.set_title(
-        f"Black-mass yield per batch; lines: baseline (median of the previous {BASELINE_BATCHES} "
-        "of that chemistry and form)"
-    )
-    ax.legend(fontsize=6, ncol=4)
-    ax.grid(alpha=0.3)
-    return _chart(fig)
-
-
-def recovery_chart(frame: pl.DataFrame) -> Image:
-    fig = Figure(figsize=(11, 3.8))
-    ax = fig.subplots()
-    metals = [
-        m for m in ("ni", "co", "mn", "li", "cu", "al") if frame[f"recovery_{m}"].fill_nan(None).drop_nulls().len()
-    ]
-    data = [frame[f"recovery_{m}"].fill_nan(None).drop_nulls().to_list() for m in metals]
-    if data:
-        ax.boxplot(data, tick_labels=[m.capitalize() for m in metals], showfliers=True)
-    for i, m in enumerate(metals, start=1):
-        if m in EU_TARGETS:
-            ax.hlines(EU_TARGETS[m], i - 0.4, i + 0.4, colors=["orange", "red"], linestyles="dashed", linewidth=1)
-    ax.set_ylabel("recovery into black mass (ratio)")
-    ax.set_title("Recovery per metal (dashed: EU 2023/1542 recycling-process targets 2027 / 2031, for context)")
-    ax.grid(alpha=0.3)
-    return _chart(fig)
 
 
 def _table(rows: list[list[str]], widths: list[float] | None = None) -> LongTable:
@@ -129,7 +76,7 @@ def write_pdf(
         title="Batch recovery report",
         author="blackmass-monitor",
     )
-    h1, h2, body = STYLE["Title"], STYLE["Heading2"], STYLE["BodyText"]
+    h1, body = STYLE["Title"], STYLE["BodyText"]
     story: list[object] = [Paragraph("Batch recovery report", h1)]
     lines = sorted(set(frame["line"].to_list())) if frame.height else []
     first, last = (str(frame["start"].min()), str(frame["end"].max())) if frame.height else ("", "")
@@ -145,6 +92,25 @@ def write_pdf(
         story.append(Paragraph("No batches match this report's filter.", body))
         doc.build(story)
         return
+    story += _summary(frame, lines)
+    shown = frame.sort("start").tail(MAX_TABLE_ROWS)
+    story += _batch_table(frame, shown)
+    story += _balance(frame)
+    story += _assay_status(frame)
+    story += _regulation(frame, shown)
+
+    def footer(canvas: Canvas, _doc: object) -> None:
+        canvas.setFont("Helvetica", 7)
+        stamp = f"blackmass-monitor · batch recovery report · {iso(gen.timestamp())}"
+        canvas.drawString(12 * mm, 6 * mm, f"{stamp} · page {canvas.getPageNumber()}")
+
+    doc.build(story, onFirstPage=footer, onLaterPages=footer)
+
+
+def _summary(frame: pl.DataFrame, lines: list[str]) -> list[Flowable]:
+    """Totals and KPIs, per-line subtotals for a plant report, and the charts."""
+    h2 = STYLE["Heading2"]
+    story: list[Flowable] = []
     feed, bm = float(frame["feed_kg"].sum()), float(frame["black_mass_kg"].sum())
     energy = float(frame["energy_kwh"].fill_nan(None).sum())  # batches without a meter reading add nothing
     final = int((frame["assay_status"] == "final").sum())
@@ -182,13 +148,14 @@ def write_pdf(
             recoveries = [_pct(r[f"recovery_{m}_mean"]) for m in ("ni", "co", "li")]
             per_line.append([str(r["line"]), str(r["batches"]), *masses, *recoveries])
         story += [Paragraph("Per line", h2), _table(per_line), Spacer(1, 4 * mm)]
-    story += [
-        yield_chart(frame),
-        PageBreak(),
-        recovery_chart(frame),
-    ]
-    # batch table
-    shown = frame.sort("start").tail(MAX_TABLE_ROWS)
+    story += [yield_chart(frame), PageBreak(), recovery_chart(frame)]
+    return story
+
+
+def _batch_table(frame: pl.DataFrame, shown: pl.DataFrame) -> list[Flowable]:
+    """One row per batch (the latest MAX_TABLE_ROWS)."""
+    h2, body = STYLE["Heading2"], STYLE["BodyText"]
+    story: list[Flowable] = []
     story += [PageBreak(), Paragraph("Batches", h2)]
     if shown.height < frame.height:
         story.append(
@@ -236,7 +203,14 @@ def write_pdf(
         for r in shown.iter_rows(named=True)
     ]
     story.append(_table(rows))
-    # balance
+    return story
+
+
+def _balance(frame: pl.DataFrame) -> list[Flowable]:
+    """The batches that fail the balance test, with the suspect instrument."""
+    h2, body = STYLE["Heading2"], STYLE["BodyText"]
+    story: list[Flowable] = []
+    failed = int((frame["balance_p_value"].fill_nan(None) < BALANCE_P_FAIL).sum())
     bad = frame.filter(pl.col("balance_p_value").fill_nan(None) < BALANCE_P_FAIL)
     story += [
         PageBreak(),
@@ -260,7 +234,13 @@ def write_pdf(
         for r in bad.head(MAX_TABLE_ROWS).iter_rows(named=True)
     ]
     story.append(_table(brows) if len(brows) > 1 else Paragraph("No batch fails the balance test.", body))
-    # assays
+    return story
+
+
+def _assay_status(frame: pl.DataFrame) -> list[Flowable]:
+    """How many batches have final, preliminary or no assays."""
+    h2 = STYLE["Heading2"]
+    story: list[Flowable] = []
     counts = {s: int((frame["assay_status"] == s).sum()) for s in ("final", "preliminary", "none")}
     story += [
         Paragraph("Assay status", h2),
@@ -271,7 +251,13 @@ def write_pdf(
             ]
         ),
     ]
-    # regulation
+    return story
+
+
+def _regulation(frame: pl.DataFrame, shown: pl.DataFrame) -> list[Flowable]:
+    """Element masses in and to black mass per lot (EU Battery Regulation), and the carbon paragraph."""
+    h2, body = STYLE["Heading2"], STYLE["BodyText"]
+    story: list[Flowable] = []
     story += [
         PageBreak(),
         Paragraph("Regulatory section: element balance per lot", h2),
@@ -323,13 +309,7 @@ def write_pdf(
             ]
         )
     story.append(_table(lot))
-
-    def footer(canvas: Canvas, _doc: object) -> None:
-        canvas.setFont("Helvetica", 7)
-        stamp = f"blackmass-monitor · batch recovery report · {iso(gen.timestamp())}"
-        canvas.drawString(12 * mm, 6 * mm, f"{stamp} · page {canvas.getPageNumber()}")
-
-    doc.build(story, onFirstPage=footer, onLaterPages=footer)
+    return story
 
 
 def _carbon_text(frame: pl.DataFrame) -> str:

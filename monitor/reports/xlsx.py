@@ -36,7 +36,7 @@ def _header(col: str) -> tuple[str, str | None]:
         return "co2e (kg per t black mass)", "#,##0.0"
     if "_kg_co2e_per_" in col:  # emission factors: grid_kg_co2e_per_kwh -> grid (kg CO2e/kwh)
         head, unit = col.split("_kg_co2e_per_")
-        return f"{head} (kg CO2e/{ {'kwh': 'kWh', 'nm3': 'Nm3'}.get(unit, unit)})", "0.000"
+        return f"{head} (kg CO2e/{ {'kwh': 'kWh', 'nm3': 'Nm3'}.get(unit, unit) })", "0.000"
     if col.startswith("energy_kwh"):
         return col.replace("energy_kwh", "energy (kWh") + ")", "#,##0.0"
     return col, None
