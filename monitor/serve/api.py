@@ -101,7 +101,13 @@ def add_api(
     token: str | None,
     on_imported: Callable[[list[ImportSummary]], None] | None = None,
 ) -> None:
-    """Register the /api routes on `app`."""
+    """Register the /api routes on `app`: batches and reports (read), the assay upload (write)."""
+    _add_read_routes(app, store)
+    _add_assay_upload(app, accountant, token, on_imported)
+
+
+def _add_read_routes(app: web.Application, store: Store) -> None:
+    """GET /api/batches, /api/batches/{batch_id} and /api/reports/batches.{fmt}."""
 
     async def batches(req: web.Request) -> web.Response:
         f = report_filter(req)
@@ -150,6 +156,19 @@ def add_api(
             headers={"Content-Disposition": f'attachment; filename="batches.{fmt}"'},
         )
 
+    app.router.add_get("/api/batches", batches)
+    app.router.add_get("/api/batches/{batch_id}", batch)
+    app.router.add_get("/api/reports/batches.{fmt}", report)
+
+
+def _add_assay_upload(
+    app: web.Application,
+    accountant: Accountant | None,
+    token: str | None,
+    on_imported: Callable[[list[ImportSummary]], None] | None,
+) -> None:
+    """POST /api/assays: an authenticated LIMS CSV, imported all rows or none."""
+
     async def post_assays(req: web.Request) -> web.Response:
         if not token:
             raise _error(403, "forbidden", "writes are disabled: no BLACKMASS_API_TOKEN is configured")
@@ -183,7 +202,4 @@ def add_api(
             status=200,
         )
 
-    app.router.add_get("/api/batches", batches)
-    app.router.add_get("/api/batches/{batch_id}", batch)
-    app.router.add_get("/api/reports/batches.{fmt}", report)
     app.router.add_post("/api/assays", post_assays)
