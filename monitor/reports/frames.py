@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import io
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 import polars as pl
 
-from monitor.core.results import BatchResult
-from monitor.store.rows import COLUMNS, METALS, PRODUCTS, batch_row, frames, iso
+from monitor.store.rows import COLUMNS, METALS, PRODUCTS, batch_row, iso
 
 __all__ = ["COLUMNS", "METALS", "PRODUCTS", "batch_row", "iso"]
-
-
-def batches_frame(results: Sequence[BatchResult]) -> pl.DataFrame:
-    """One row per batch; masses in kg, yields, recoveries and closure as ratios 0–1; unknown is null."""
-    return frames(results)[0]
 
 
 def write_csv(frame: pl.DataFrame, out: str | Path | io.StringIO) -> None:
@@ -33,16 +26,6 @@ def write_csv(frame: pl.DataFrame, out: str | Path | io.StringIO) -> None:
         return
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     frame.write_csv(Path(out))
-
-
-def streams_frame(results: Sequence[BatchResult]) -> pl.DataFrame:
-    """One row per batch and stream: measured and reconciled kg, sd, measurement test."""
-    return frames(results)[1]
-
-
-def recoveries_frame(results: Sequence[BatchResult]) -> pl.DataFrame:
-    """One row per batch and element; grades and recoveries as fractions, element masses in kg."""
-    return frames(results)[2]
 
 
 def summary_frame(batches: pl.DataFrame) -> pl.DataFrame:

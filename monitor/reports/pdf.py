@@ -64,7 +64,7 @@ def write_pdf(
     period: str = "",
     generated: datetime | None = None,
 ) -> None:
-    """The PDF report of a batches frame (see reports.batches_frame)."""
+    """The PDF report of a batches frame (the store's report projection: store/rows.py)."""
     gen = generated or datetime.now(UTC)
     doc = SimpleDocTemplate(
         out if isinstance(out, io.BytesIO) else str(out),
