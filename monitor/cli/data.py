@@ -20,6 +20,7 @@ from monitor.core.results import BatchResult
 from monitor.errors import MonitorError
 from monitor.reports.exports import FORMATS, ReportFilter, load, render
 from monitor.runs.replay import check_history, history_line, replay_file
+from monitor.store import STORE_FILE
 from monitor.store.sql import Store
 from monitor.store.url import open_store, store_url
 
@@ -29,7 +30,7 @@ DEFAULT_SIM = "config/simulator.toml"
 
 
 STORE_HELP = (
-    "batch store URL: sqlite:///path (default sqlite:///<data-dir>/blackmass.db) or postgresql://user@host:port/db "
+    f"batch store URL: sqlite:///path (default sqlite:///<data-dir>/{STORE_FILE}) or postgresql://user@host:port/db "
     "(password from BLACKMASS_STORE_PASSWORD or the file in BLACKMASS_STORE_PASSWORD_FILE)"
 )
 
@@ -37,7 +38,7 @@ STORE_HELP = (
 def store_option(p: argparse.ArgumentParser, *, data_dir_required: bool) -> None:
     p.add_argument("--store", metavar="URL", help=STORE_HELP)
     if not data_dir_required:
-        p.add_argument("--data-dir", type=Path, help="a data directory: its blackmass.db is the store unless --store")
+        p.add_argument("--data-dir", type=Path, help=f"a data directory: its {STORE_FILE} is the store unless --store")
 
 
 def add_data_commands(sub: Any) -> None:

@@ -14,6 +14,7 @@ from monitor.cli.data import DEFAULT_PLANT, resolve_path
 from monitor.config import load_config
 from monitor.errors import InputError
 from monitor.passport.settings import KEY_ENV, PassportSettings
+from monitor.store import STORE_FILE
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -113,7 +114,7 @@ def cmd_shipment(a: argparse.Namespace) -> int:
     from monitor.passport.shipment_store import ShipmentStore  # noqa: PLC0415
 
     bags = _bag_list(a)
-    shipments = ShipmentStore(a.data_dir / "blackmass.db")
+    shipments = ShipmentStore(a.data_dir / STORE_FILE)
     try:
         s = shipments.create(a.shipment_id, bags)
     finally:

@@ -13,6 +13,7 @@ from monitor.cli.data import DEFAULT_PLANT, resolve_path, store_option
 from monitor.collectors.credentials import CLIENT_URI, PASSWORD_ENV, USER_ENV
 from monitor.config import MonitorConfig, load_config
 from monitor.core.results import BatchResult
+from monitor.store import STORE_FILE
 
 
 def add_plant_commands(sub: Any) -> None:
@@ -66,7 +67,7 @@ def cmd_check_config(a: argparse.Namespace) -> int:
         f"  carbon: {carbon}; origin: {len(cfg.origin.suppliers)} suppliers, {len(cfg.origin.feed_forms)} feed forms "
         f"mapped; passport key {key}"
     )
-    print(f"  store: {cfg.store_url or 'sqlite:///<data-dir>/blackmass.db (default)'}")
+    print(f"  store: {cfg.store_url or f'sqlite:///<data-dir>/{STORE_FILE} (default)'}")
     if not a.endpoint:
         return 0
     return asyncio.run(_probe(cfg if a.endpoint == "-" else cfg.with_endpoint(a.endpoint)))

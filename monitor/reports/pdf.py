@@ -28,6 +28,9 @@ from monitor.core.rules import BALANCE_P_FAIL
 from monitor.reports.charts import EU_TARGETS, recovery_chart, yield_chart
 from monitor.reports.frames import iso, lines_frame
 
+HEADLINE_METALS = ("ni", "co", "li")  # the summary's recovery columns
+REGULATED_METALS = ("ni", "co", "mn", "li", "cu")  # the regulatory section's element totals
+LOT_TABLE_METALS = ("ni", "co", "li", "cu")  # in and to black mass, per lot
 MAX_TABLE_ROWS = 1500  # longer periods: the table shows the latest, the CSV/XLSX export has all
 STYLE = getSampleStyleSheet()
 GRID = TableStyle(
@@ -133,7 +136,7 @@ def _summary(frame: pl.DataFrame, lines: list[str]) -> list[Flowable]:
             _num(feed / 1000, "{:,.1f}"),
             _num(bm / 1000, "{:,.1f}"),
             _pct(bm / feed if feed else math.nan),
-            *(_pct(frame[f"recovery_{m}"].fill_nan(None).mean()) for m in ("ni", "co", "li")),
+            *(_pct(frame[f"recovery_{m}"].fill_nan(None).mean()) for m in HEADLINE_METALS),
             f"{final} of {frame.height}",
             str(failed),
             _num(energy / (bm / 1000) if bm else math.nan, "{:,.0f}"),
@@ -145,7 +148,7 @@ def _summary(frame: pl.DataFrame, lines: list[str]) -> list[Flowable]:
         per_line[0] += ["Co rec. (%)", "Li rec. (%)"]
         for r in lines_frame(frame).iter_rows(named=True):
             masses = [_num(r["feed_t"], "{:,.1f}"), _num(r["black_mass_t"], "{:,.1f}"), _pct(r["black_mass_yield"])]
-            recoveries = [_pct(r[f"recovery_{m}_mean"]) for m in ("ni", "co", "li")]
+            recoveries = [_pct(r[f"recovery_{m}_mean"]) for m in HEADLINE_METALS]
             per_line.append([str(r["line"]), str(r["batches"]), *masses, *recoveries])
         story += [Paragraph("Per line", h2), _table(per_line), Spacer(1, 4 * mm)]
     story += [yield_chart(frame), PageBreak(), recovery_chart(frame)]
@@ -272,7 +275,7 @@ def _regulation(frame: pl.DataFrame, shown: pl.DataFrame) -> list[Flowable]:
         Spacer(1, 3 * mm),
     ]
     tot = [["element", "in (kg)", "to black mass (kg)", "recovered (%)", "target 2027 (%)", "target 2031 (%)"]]
-    for m in ("ni", "co", "mn", "li", "cu"):
+    for m in REGULATED_METALS:
         fin = float(frame[f"feed_{m}_kg"].fill_nan(None).sum())
         fout = float(frame[f"black_mass_{m}_kg"].fill_nan(None).sum())
         t27, t31 = EU_TARGETS.get(m, (math.nan, math.nan))
@@ -301,7 +304,7 @@ def _regulation(frame: pl.DataFrame, shown: pl.DataFrame) -> list[Flowable]:
         lot.append(
             [
                 r["batch_id"],
-                *(_num(r[f"{s}_{m}_kg"], "{:,.1f}") for m in ("ni", "co", "li", "cu") for s in ("feed", "black_mass")),
+                *(_num(r[f"{s}_{m}_kg"], "{:,.1f}") for m in LOT_TABLE_METALS for s in ("feed", "black_mass")),
                 _pct(r["recovery_ni"]),
                 _pct(r["recovery_co"]),
                 _pct(r["recovery_li"]),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -21,16 +20,10 @@ from monitor.simulator.lims import Lab
 from monitor.simulator.lots import load_schedule
 from monitor.simulator.plant import Plant
 from monitor.simulator.plc import INT_COUNTER_KG, SAME_BAG_KG, PlcProfile
-from monitor.simulator.server import PlantServer, TruthWriter
+from monitor.simulator.server import PlantServer, TruthWriter, free_port
 from monitor.simulator.settings import LINE_NAMESPACE, SimConfig, load_sim_config
 
 log = logging.getLogger(__name__)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -2,3 +2,5 @@
 
 May import monitor.core and monitor.errors only.
 """
+
+STORE_FILE = "blackmass.db"  # the SQLite store's file in a data directory (the default store)

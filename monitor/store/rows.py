@@ -18,12 +18,13 @@ from typing import Any
 
 import polars as pl
 
-from monitor.core.assays import ELEMENTS, Assay
+from monitor.core.assays import ELEMENTS, RECOVERY_ELEMENTS, Assay
 from monitor.core.results import BatchResult
+from monitor.core.spec import STREAM_NAMES
 
 PROJECTION_VERSION = 2  # 2: nitrogen, CO2e with its factors, origin shares
-PRODUCTS = ("black_mass", "ferrous", "aluminium", "copper", "light_fraction", "condensate", "fines", "loss")
-METALS = ("ni", "co", "mn", "li", "cu", "al", "fe")
+PRODUCTS = tuple(s for s in STREAM_NAMES if s != "feed")  # the one stream vocabulary (core/spec.py)
+METALS = RECOVERY_ELEMENTS  # the one element vocabulary (core/assays.py)
 NAN = float("nan")
 
 COLUMNS: list[tuple[str, Any]] = [

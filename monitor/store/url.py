@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from monitor.errors import StoreError
+from monitor.store import STORE_FILE
 from monitor.store.sql import Store
 
 PASSWORD_ENV = "BLACKMASS_STORE_PASSWORD"
@@ -19,7 +20,7 @@ SCHEMES = ("sqlite", "postgresql", "postgres")
 
 
 def default_url(data_dir: Path) -> str:
-    return f"sqlite:///{data_dir / 'blackmass.db'}"
+    return f"sqlite:///{data_dir / STORE_FILE}"
 
 
 def store_url(url: str | None, data_dir: Path | None, where: str = "--store") -> str:
