@@ -39,7 +39,7 @@ def parse_balance(text: str, name: str) -> list[tuple[str, str, float | None, fl
         if not any(c.strip() for c in row):
             continue
         where = f"{name}:{n}"
-        if len(row) < 4:
+        if len(row) < len(COLUMNS):
             raise InputError(where, f"expected 4 fields ({','.join(COLUMNS)}), got {len(row)}")
         stream, direction, measured, rel = (c.strip() for c in row[:4])
         if not stream:

@@ -42,7 +42,7 @@ def load_feed_grades(folder: Path) -> FeedGrades:
                     v = float(row[el])
                 except ValueError as exc:
                     raise ConfigError(f"{path}:{n}", el, "a wt % number", row[el]) from exc
-                if not math.isfinite(v) or not 0 <= v <= 100:
+                if not math.isfinite(v) or not 0 <= v <= 100:  # noqa: PLR2004 - a percentage
                     raise ConfigError(f"{path}:{n}", el, "a wt % between 0 and 100", row[el])
                 grades[el] = v / 100.0
             if sum(grades.values()) > 1.0 + 1e-9:

@@ -44,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(a.verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("asyncua").setLevel(max(level, logging.ERROR if a.verbose < 2 else logging.DEBUG))
+    logging.getLogger("asyncua").setLevel(max(level, logging.ERROR if a.verbose < 2 else logging.DEBUG))  # noqa: PLR2004 - -vv
     try:
         if a.cmd == "report":
             return cmd_report(a)

@@ -27,6 +27,7 @@ from monitor.store.url import open_store, store_url
 ROOT = Path(__file__).resolve().parents[2]  # the project checkout (monitor/cli/data.py)
 DEFAULT_PLANT = "config/plant.toml"
 DEFAULT_SIM = "config/simulator.toml"
+SAVE_EVERY = 500  # replay stores finished lots in transactions of this many
 
 
 STORE_HELP = (
@@ -168,7 +169,7 @@ def cmd_replay(a: argparse.Namespace) -> int:
 
     def keep(result: BatchResult) -> None:
         pending.append(result)
-        if len(pending) >= 500:
+        if len(pending) >= SAVE_EVERY:
             flush()
 
     try:

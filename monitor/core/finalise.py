@@ -89,7 +89,7 @@ def attribute(e: Engine, tag: str | None, w: FeedWindow) -> str:
     return e._text[tag].at(t) or e._text[tag].exact(t, 1.0) or ""
 
 
-def finalise(e: Engine, w: FeedWindow) -> BatchResult:
+def finalise(e: Engine, w: FeedWindow) -> BatchResult:  # noqa: PLR0912 - one flag per lot condition, in the order they are reported
     """The result of a lot whose every stream window has closed: masses, balance, yields and flags."""
     assert w.end is not None
     streams: list[StreamMass] = []

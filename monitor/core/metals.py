@@ -14,6 +14,7 @@ from monitor.core.rules import BALANCE_P_FAIL
 from monitor.core.spec import LineSpec, SourceKind
 
 NAN = math.nan
+CHI2_1DOF_99 = 6.63  # χ²(1) at 99 %: a located gross error this strong names its instrument
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,7 +243,6 @@ def reconcile_batch(
     return Balance(res.gamma, res.dof, res.p_value, float(y), y_sd, streams, suspect, tuple(used)), recov
 
 
-
 def _mass_unknowns(spec: LineSpec, masses: Mapping[str, float], feed_kg: float, sysm: _System) -> dict[str, int]:
     """One unknown per stream mass: measured (± accuracy), a prior (estimate) or free (unmeasured)."""
     im: dict[str, int] = {}
@@ -287,6 +287,6 @@ def _suspect(
             d[j] = x[j]
             directions[f"assay:{name}:{el}"] = d
     found = locate_gross_error(x, V, A, directions, measured)
-    if found is not None and found.identifiable and found.statistic > 6.63:  # χ²(1) at 99 %
+    if found is not None and found.identifiable and found.statistic > CHI2_1DOF_99:
         return found.name
     return ""

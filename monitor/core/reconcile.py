@@ -152,5 +152,5 @@ def locate_gross_error(
     if len(scored) > 1:
         f2 = scored[1][2]
         cos = abs(float(f1 @ S_inv @ f2)) / math.sqrt(float(f1 @ S_inv @ f1) * float(f2 @ S_inv @ f2))
-        identifiable = cos < 0.99
+        identifiable = cos < 0.99  # noqa: PLR2004 - two instruments whose signatures are this parallel cannot be told apart
     return Suspect(best, best_t, identifiable)

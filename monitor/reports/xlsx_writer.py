@@ -149,7 +149,7 @@ def _package(sheets: Sequence[Sheet]) -> list[tuple[str, Callable[[], bytes], in
     formats = sorted({f for s in sheets for f in s.formats.values()})
     styles, style_ids = styles_xml(formats)
     names = [s.name for s in sheets]
-    if len(set(names)) != len(names) or any(not 0 < len(n) <= 31 or any(ch in n for ch in "[]:*?/\\") for n in names):
+    if len(set(names)) != len(names) or any(not 0 < len(n) <= 31 or any(ch in n for ch in "[]:*?/\\") for n in names):  # noqa: PLR2004 - Excel's sheet-name limit
         raise ValueError(f"sheet names must be unique, 1-31 characters, without []:*?/\\: {names}")
     overrides = "".join(
         f'<Override PartName="/xl/worksheets/sheet{i + 1}.xml" ContentType="{CT}.worksheet+xml"/>'

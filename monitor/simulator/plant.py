@@ -174,7 +174,7 @@ class Plant:
         """The line has played its lots: no feed, counters frozen (the server stays up)."""
         return 0 < self.cfg.lots <= self.lots_started and self.lot is None
 
-    def step(self) -> tuple[float, dict[str, float | str], list[Lot]]:
+    def step(self) -> tuple[float, dict[str, float | str], list[Lot]]:  # noqa: PLR0912, PLR0915 - one step of the whole line reads best in order
         """Advance one step; returns (ts, changed tag values, lots whose outputs all left)."""
         cfg = self.cfg
         self.k += 1
@@ -247,7 +247,7 @@ class Plant:
 
     def _paused(self, lot: Lot, ts: float) -> bool:
         """The second lot stops feeding halfway for paused_s, then goes on under the same id."""
-        if not self.cfg.paused_s or self.lots_started != 2:
+        if not self.cfg.paused_s or self.lots_started != 2:  # noqa: PLR2004 - the second lot pauses (SimConfig.paused_s)
             return False
         if lot.paused_until is None and not lot.pause_done and lot.fed_kg >= 0.5 * lot.target_kg:
             lot.paused_until = ts - self.cfg.step_s + self.cfg.paused_s
@@ -272,23 +272,23 @@ class Plant:
         step = self.cfg.step_s
         if k == 1:  # a Bad reading between two good ones (sensor fault): value garbage
             self.glitches.append(Glitch("Magnet.FerrousTotalizer", ts + step / 3, 0.0, STATUS_BAD))
-        elif k == 3:  # Uncertain (e.g. last usable value) and NaN with good status
+        elif k == 3:  # noqa: PLR2004 - Uncertain (e.g. last usable value) and NaN with good status
             self.glitches.append(Glitch("EddyCurrent.CopperTotalizer", ts + step / 3, 1e9, STATUS_UNCERTAIN))
             self.glitches.append(Glitch("Classifier.LightTotalizer", ts + step / 3, math.nan))
         elif k in (5, 6, 7):  # a frozen totalizer: the same value with fresh timestamps, then it catches up
             tag = "Baghouse.FinesTotalizer"
             self._frozen.setdefault(tag, float(self.values[tag]))
             changed[tag] = self._frozen[tag]
-        elif k == 8:
+        elif k == 8:  # noqa: PLR2004 - the fault cycle's steps
             self._frozen.clear()
-        if k == 9:  # a value that arrives late: held back now, published after the next step's value
+        if k == 9:  # noqa: PLR2004 - a value that arrives late: held back now, published after the next step's value
             tag = "Feed.Totalizer"
             self._held.append(Glitch(tag, ts, changed.pop(tag)))
         elif self._held:
             late = self._held.pop()
             self.glitches.append(late)
             self.glitches.append(Glitch(late.tag, ts, changed[late.tag]))  # the current value again: a repeat
-        if k == 11 and "Shredder.O2" in changed:  # an out-of-range process value flagged Bad
+        if k == 11 and "Shredder.O2" in changed:  # noqa: PLR2004 - an out-of-range process value flagged Bad
             self.glitches.append(Glitch("Shredder.O2", ts + step / 3, -1.0, STATUS_BAD))
 
     def _fill_bag(self, src: Lot, inc: float, ts: float, changed: dict[str, float | str]) -> None:

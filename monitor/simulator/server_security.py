@@ -29,7 +29,6 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 SERVER_URI = "urn:blackmass:simulator"
 
 
-
 def _make_server_certificate(cert_path: Path, key_path: Path, days: int = 730) -> None:
     """A self-signed server certificate (DER) and key (PEM); the simulator's own, not the monitor's code."""
     cert_path.parent.mkdir(parents=True, exist_ok=True)

@@ -64,7 +64,7 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(str(path), "(file)", "a readable UTF-8 file", str(exc)) from exc
 
 
-def load_sim_config(path: str | Path, *, line: str | None = None) -> SimConfig:
+def load_sim_config(path: str | Path, *, line: str | None = None) -> SimConfig:  # noqa: PLR0912 - one check per kind of key
     """The simulator TOML; `line` (simulate/demo --line) renames the line, its lot ids and its namespace."""
     p = Path(path)
     data = read_toml(p)

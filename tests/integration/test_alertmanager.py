@@ -284,7 +284,7 @@ async def until(cond: Callable[[], object], limit_s: float, what: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def delivery(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def delivery(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:  # noqa: PLR0915 - one end-to-end stack, started and torn down in order
     d = tmp_path_factory.mktemp("delivery")
     hook = Webhook()
     am, am_port = alertmanager(d, test_copy_of_am_config(d, hook))
