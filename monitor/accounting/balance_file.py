@@ -1,4 +1,4 @@
-"""`blackmass reconcile INPUT.csv`: one balance node from a CSV, reconciled (DESIGN §7)."""
+"""`blackmass reconcile INPUT.csv`: one balance node from a CSV, reconciled (core/reconcile.py)."""
 
 from __future__ import annotations
 

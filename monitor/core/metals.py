@@ -1,4 +1,4 @@
-"""Metal accounting (DESIGN §6) and the joint mass/element reconciliation (§7) of one batch."""
+"""Metal accounting and the joint mass/element reconciliation of one batch (see docs/design-notes.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Data reconciliation by weighted least squares (DESIGN §7), on plain numpy arrays.
+"""Data reconciliation by weighted least squares, on plain numpy arrays.
 
     x̂ = x − V Aᵀ (A V Aᵀ)⁻¹ A x,   Cov(x̂) = V − V Aᵀ (A V Aᵀ)⁻¹ A V
     γ = (Ax)ᵀ (A V Aᵀ)⁻¹ (Ax) ~ χ²(rank A),   z_k = |x_k − x̂_k| / sqrt(W_kk)
