@@ -19,6 +19,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	./scripts/ensure-tools.sh
+	$(BIN)/lint-imports
 	$(BIN)/pytest -q
 
 # Benchmarks print their figures and write benchmarks/results.json (not timed tests).
@@ -31,6 +32,7 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) data

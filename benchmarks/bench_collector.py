@@ -26,10 +26,11 @@ from asyncua import Client, ua
 from common import ROOT, record  # isort: skip
 
 from monitor.collectors.opcua import OpcuaCollector
-from monitor.config import OpcuaSettings, load_config
+from monitor.collectors.settings import OpcuaSettings
+from monitor.config import load_config
 from monitor.core.engine import Engine
 from monitor.core.samples import Sample
-from monitor.demo import SimOptions, free_port, plant_server
+from monitor.runs.demo import SimOptions, free_port, plant_server
 
 URI = "urn:bench:load"
 SERVER = """
@@ -183,7 +184,7 @@ async def latency_figures(rounds: int = 60) -> dict[str, object]:
                         if m and f"{float(m.group(1)):.6g}" == want:
                             lat.append((time.perf_counter() - t) * 1000)
                             break
-                        if time.perf_counter() - t > 5:
+                        if time.perf_counter() - t > 5:  # noqa: PLR2004 - a 5 s progress tick
                             raise TimeoutError(f"value {value} never reached /metrics")
                         await asyncio.sleep(0.005)
                     await asyncio.sleep(0.2)

@@ -22,8 +22,8 @@ from common import ROOT, best_of, record  # isort: skip
 from monitor.config import load_config
 from monitor.core.engine import Engine
 from monitor.core.results import BatchResult
-from monitor.demo import SimOptions, make_plant
-from monitor.replay import CHUNK_ROWS, check_history, replay_file
+from monitor.runs.demo import SimOptions, make_plant
+from monitor.runs.replay import CHUNK_ROWS, check_history, replay_file
 from monitor.simulator.export import export_history
 
 SPEC = load_config(ROOT / "config/plant.toml").line
@@ -90,7 +90,7 @@ sys.path.insert(0, {root!r})
 from pathlib import Path
 from monitor.config import load_config
 from monitor.core.engine import Engine
-from monitor.replay import replay_file
+from monitor.runs.replay import replay_file
 n = []
 replay_file(Path({path!r}), Engine(load_config({cfg!r}).line), lambda r: n.append(r.batch_id))
 # VmHWM: this process's own peak (ru_maxrss would carry the parent's peak across exec)

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 
 import pytest
 
+from monitor.simulator.server import free_port
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+__all__ = ["free_port", "require_tool"]  # free_port has one home (the simulator); tests take it from here
 
 
 def require_tool(name: str, package: str) -> str:

@@ -6,24 +6,33 @@ dozens of batches in seconds for calibration, report and API tests.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from monitor.assay_import import Accountant
+from monitor.accounting.assay_import import Accountant
+from monitor.accounting.seeds import load_feed_grades
 from monitor.collectors.lims import inbox_once
 from monitor.config import load_config
 from monitor.core.engine import Engine
-from monitor.seeds import load_feed_grades
+from monitor.core.samples import Quality, Sample
 from monitor.simulator.composition import load_seeds
 from monitor.simulator.history import plant_samples
 from monitor.simulator.lims import Lab
-from monitor.simulator.plant import Plant, load_schedule, truth_row
+from monitor.simulator.lots import Lot, load_schedule, truth_row
+from monitor.simulator.plant import Plant
 from monitor.simulator.settings import load_sim_config
-from monitor.store import BatchStore
+from monitor.store.batches import BatchStore
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def engine_samples(plant: Plant, steps: int) -> Iterator[tuple[float, list[Sample], list[Lot]]]:
+    """plant_samples as the monitor's Samples (the simulator keeps its own sample type: no shared code)."""
+    for ts, samples, finished in plant_samples(plant, steps):
+        yield ts, [Sample(s.tag, s.ts, s.value, Quality(s.quality), s.status) for s in samples], finished
 
 
 def run_plant(
@@ -45,7 +54,7 @@ def run_plant(
     lab = Lab(tmp / "lims", np.random.default_rng(seed + 1), noise, delay_h)
     engine = Engine(spec)
     truth: dict[str, dict[str, Any]] = {}
-    for ts, samples, finished in plant_samples(plant, steps):
+    for ts, samples, finished in engine_samples(plant, steps):
         engine.ingest(samples)
         for result in engine.poll():
             accountant.finalise(result)

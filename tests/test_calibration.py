@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.store import BatchStore
+from monitor.store.batches import BatchStore
 from tests.plant_harness import run_plant
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,7 +13,8 @@ from monitor.collectors.opcua import CollectorHealth, ConnState
 from monitor.core.engine import LiveBatch
 from monitor.core.metals import Balance, ElementAccount
 from monitor.core.results import BatchResult, BatchState, StreamMass
-from monitor.exposition import MetricsSnapshot, ProcessValue, SnapshotCollector
+from monitor.serve.exposition import SnapshotCollector
+from monitor.serve.snapshot import MetricsSnapshot, ProcessValue
 
 LAST = BatchResult(
     line="L1",

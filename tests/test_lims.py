@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from monitor.assay_import import Accountant
+from monitor.accounting.assay_import import Accountant
+from monitor.accounting.seeds import load_feed_grades
 from monitor.cli import main
 from monitor.collectors.lims import inbox_once, parse_assays
 from monitor.config import load_config
 from monitor.core.results import BatchResult, BatchState, StreamMass
 from monitor.errors import InputError
-from monitor.seeds import load_feed_grades
-from monitor.store import BatchStore
+from monitor.store.batches import BatchStore
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAD = "batch_id,stream,element,value_pct,status,bag_id,moisture_pct\n"

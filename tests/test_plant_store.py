@@ -14,12 +14,12 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from monitor.api import _clean
 from monitor.cli import build_parser, main
-from monitor.cli_store import serve_store
+from monitor.cli.store import serve_store
 from monitor.errors import StoreError
-from monitor.report_rows import batch_row
-from monitor.store_url import open_store
+from monitor.serve.api import _clean
+from monitor.store.rows import batch_row
+from monitor.store.url import open_store
 from tests.conftest import free_port, require_tool
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,9 +123,9 @@ def test_bad_store_options_fail_clearly(capsys: pytest.CaptureFixture[str], tmp_
 def test_a_report_over_several_lines_has_per_line_subtotals(tmp_path: Path) -> None:
     from openpyxl import load_workbook  # noqa: PLC0415
 
-    from monitor.exports import Report, render  # noqa: PLC0415
-    from monitor.report_rows import frames  # noqa: PLC0415
-    from monitor.reports import lines_frame  # noqa: PLC0415
+    from monitor.reports.exports import Report, render  # noqa: PLC0415
+    from monitor.reports.frames import lines_frame  # noqa: PLC0415
+    from monitor.store.rows import frames  # noqa: PLC0415
     from tests.test_store import result  # noqa: PLC0415
 
     results = [
@@ -160,7 +160,7 @@ def test_the_store_password_comes_from_the_environment_or_a_secrets_file(
 ) -> None:
     from psycopg.conninfo import conninfo_to_dict  # noqa: PLC0415
 
-    from monitor.store_url import pg_conninfo  # noqa: PLC0415
+    from monitor.store.url import pg_conninfo  # noqa: PLC0415
 
     url = "postgresql://blackmass@db:5432/plant"
     monkeypatch.delenv("BLACKMASS_STORE_PASSWORD", raising=False)
@@ -204,8 +204,8 @@ def test_store_upgrade_reports_the_schema(store_url: str, capsys: pytest.Capture
 
 async def test_a_monitor_retries_a_save_while_the_store_is_down(store_url: str, tmp_path: Path) -> None:
     """The engine hands a finished batch over once: a failed save is retried, never dropped."""
-    from monitor.app import Monitor  # noqa: PLC0415
     from monitor.config import load_config  # noqa: PLC0415
+    from monitor.runs.app import Monitor  # noqa: PLC0415
     from tests.test_store import result  # noqa: PLC0415
 
     monitor = Monitor(load_config(ROOT / "config/plant.toml"), tmp_path, seeds=ROOT / "seeds", store_url=store_url)
@@ -226,9 +226,9 @@ async def test_a_monitor_retries_a_save_while_the_store_is_down(store_url: str, 
 
 
 def test_a_restarted_line_finds_its_own_batches_only(store_url: str, tmp_path: Path) -> None:
-    from monitor.app import Monitor  # noqa: PLC0415
     from monitor.config import load_config  # noqa: PLC0415
-    from monitor.demo import for_line  # noqa: PLC0415
+    from monitor.runs.app import Monitor  # noqa: PLC0415
+    from monitor.runs.demo import for_line  # noqa: PLC0415
     from tests.test_store import result  # noqa: PLC0415
 
     s = open_store(store_url)
@@ -237,14 +237,14 @@ def test_a_restarted_line_finds_its_own_batches_only(store_url: str, tmp_path: P
     s.close()
     cfg = for_line(load_config(ROOT / "config/plant.toml"), "L2")
     monitor = Monitor(cfg, tmp_path, seeds=ROOT / "seeds", store_url=store_url)
-    assert monitor._completed == 1  # L2's batch only: its counters continue from its own batches
+    assert monitor.completed == 1  # L2's batch only: its counters continue from its own batches
     monitor.store.close()
 
 
 def test_a_failed_migrate_leaves_no_new_sqlite_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import monitor.store_migrate  # noqa: PLC0415
+    import monitor.store.migrate  # noqa: PLC0415
     from tests.test_store import result  # noqa: PLC0415
 
     source = f"sqlite:///{tmp_path / 'a.db'}"
@@ -260,14 +260,14 @@ def test_a_failed_migrate_leaves_no_new_sqlite_file(
     def broken(*_: object) -> None:
         raise StoreError("--to: table assays: expected 1 rows, got 0; rolled back, nothing changed")
 
-    monkeypatch.setattr(monitor.store_migrate, "migrate", broken)
+    monkeypatch.setattr(monitor.store.migrate, "migrate", broken)
     assert main(["store", "migrate", "--from", source, "--to", f"sqlite:///{dest}"]) == 2
     assert "rolled back" in capsys.readouterr().err and not dest.exists()
 
 
 def test_line_option_names_the_simulated_line_and_the_monitor_follows() -> None:
     from monitor.config import load_config  # noqa: PLC0415
-    from monitor.demo import for_line  # noqa: PLC0415
+    from monitor.runs.demo import for_line  # noqa: PLC0415
     from monitor.simulator.settings import load_sim_config  # noqa: PLC0415
 
     sim = load_sim_config(ROOT / "config/simulator.toml", line="L2")

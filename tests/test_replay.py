@@ -14,9 +14,9 @@ from monitor.config import load_config
 from monitor.core.engine import Engine
 from monitor.core.results import BatchResult
 from monitor.core.samples import Quality, Sample
-from monitor.demo import SimOptions, make_plant
 from monitor.errors import InputError
-from monitor.replay import check_history, read_history, replay, replay_file
+from monitor.runs.demo import SimOptions, make_plant
+from monitor.runs.replay import check_history, read_history, replay, replay_file
 from monitor.simulator.export import export_history
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -133,3 +133,19 @@ def test_streamed_slices_give_the_same_batches_and_refuse_an_unsorted_file(tmp_p
         check_history(by_tag, rows=5_000)
     assert "sort the export by ts" in str(err.value)
     assert results(read_history(by_tag), 10**7) == whole  # read whole (small files), it is sorted in memory
+
+
+def test_the_simulators_history_format_constants_match_replays() -> None:
+    """The simulator writes history files with its own copies (it shares no code with the monitor)."""
+    from monitor.runs import replay as rp  # noqa: PLC0415
+    from monitor.simulator import export as ex  # noqa: PLC0415
+
+    assert (ex.ROW_GROUP_ROWS, ex.LINE_METADATA) == (rp.CHUNK_ROWS, rp.LINE_METADATA)
+
+
+def test_the_simulators_quality_mapping_agrees_with_the_cores() -> None:
+    from monitor.core.samples import quality_from_status  # noqa: PLC0415
+    from monitor.simulator.history import quality_of  # noqa: PLC0415
+
+    for status in (0, 0x00A80000, 0x40000000, 0x408F0000, 0x80000000, 0x80350000, 0xC0000000):
+        assert quality_of(status) == int(quality_from_status(status))

@@ -19,7 +19,7 @@ from monitor.cli import main
 from monitor.collectors.security import PASSWORD_ENV, SecuritySettings, credentials
 from monitor.config import parse_config, read_toml
 from monitor.errors import CollectorError, ConfigError
-from monitor.http import make_app, serve, tls_context
+from monitor.serve.http import make_app, serve, tls_context
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[1]

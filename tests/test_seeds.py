@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
+from monitor.accounting.seeds import load_feed_grades
 from monitor.errors import ConfigError
-from monitor.seeds import load_feed_grades
 from monitor.simulator.composition import feed_composition_rows, load_seeds
 
 ROOT = Path(__file__).resolve().parents[1]

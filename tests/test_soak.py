@@ -12,15 +12,16 @@ import numpy as np
 import pytest
 from prometheus_client import generate_latest
 
-from monitor.app import Monitor
-from monitor.checkpoint import write_checkpoint
 from monitor.collectors.lims import inbox_once
 from monitor.config import load_config
+from monitor.runs.app import Monitor
 from monitor.simulator.composition import load_seeds
-from monitor.simulator.history import plant_samples
 from monitor.simulator.lims import Lab
-from monitor.simulator.plant import Plant, load_schedule
+from monitor.simulator.lots import load_schedule
+from monitor.simulator.plant import Plant
 from monitor.simulator.settings import load_sim_config
+from monitor.store.checkpoint import write_checkpoint
+from tests.plant_harness import engine_samples
 
 ROOT = Path(__file__).resolve().parents[1]
 DAYS = 30
@@ -47,7 +48,7 @@ def test_thirty_days_keep_memory_flat(tmp_path: Path) -> None:
     )
     lab = Lab(tmp_path / "lims", np.random.default_rng(18), True, 8.0)
     days: list[dict[str, float]] = []
-    for k, (ts, samples, finished) in enumerate(plant_samples(plant, DAYS * STEPS_PER_DAY)):
+    for k, (ts, samples, finished) in enumerate(engine_samples(plant, DAYS * STEPS_PER_DAY)):
         for result in monitor._ingest(samples):
             monitor._kept(monitor.accountant.finalise(result))
         for lot in finished:

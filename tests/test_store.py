@@ -11,10 +11,10 @@ import pytest
 from monitor.core.assays import Assay
 from monitor.core.results import BatchResult, BatchState, StreamMass
 from monitor.errors import StoreError
-from monitor.report_rows import decode, decode_assays
-from monitor.store import BatchStore
-from monitor.store_migrate import migrate
-from monitor.store_url import open_store
+from monitor.store.batches import BatchStore
+from monitor.store.migrate import migrate
+from monitor.store.rows import decode, decode_assays
+from monitor.store.url import open_store
 from tests.conftest import free_port
 
 
@@ -239,12 +239,12 @@ def test_an_unreachable_postgresql_names_the_url_and_the_hint() -> None:
 def test_a_copy_that_does_not_check_out_is_rolled_back(
     store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import monitor.store  # noqa: PLC0415
-    import monitor.store_pg  # noqa: PLC0415
+    import monitor.store.batches  # noqa: PLC0415
+    import monitor.store.pg  # noqa: PLC0415
 
     source = f"sqlite:///{tmp_path / 'source.db'}"
     _filled(source)
-    for tx in (monitor.store._Tx, monitor.store_pg._Tx):
+    for tx in (monitor.store.batches._Tx, monitor.store.pg._Tx):
         real = tx.stream
         monkeypatch.setattr(tx, "stream", lambda self, sql, real=real: itertools.islice(real(self, sql), 1, None))
     dest = open_store(store_url)

@@ -13,12 +13,12 @@ import pytest
 import yaml
 from prometheus_client import generate_latest
 
-from monitor.app import Monitor, base_url
 from monitor.collectors.lims import inbox_once
 from monitor.config import load_config, parse_config
 from monitor.core.results import BatchResult, BatchState, StreamMass
 from monitor.errors import ConfigError
-from monitor.runbooks import find_runbooks, render
+from monitor.runs.app import Monitor, base_url
+from monitor.serve.runbooks import find_runbooks, render
 
 ROOT = Path(__file__).resolve().parents[1]
 ALERTS = [

@@ -9,10 +9,10 @@ import openpyxl
 import polars as pl
 import pytest
 
-from monitor.cli_data import Progress
-from monitor.report_rows import decode, decode_assays
-from monitor.report_xlsx import write_xlsx
-from monitor.xlsx_writer import Sheet, column_letter, write_workbook
+from monitor.cli.data import Progress
+from monitor.reports.xlsx import write_xlsx
+from monitor.reports.xlsx_writer import Sheet, column_letter, write_workbook
+from monitor.store.rows import decode, decode_assays
 
 
 def workbook(*sheets: Sheet) -> tuple[bytes, openpyxl.Workbook]:

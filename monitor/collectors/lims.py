@@ -16,8 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from monitor.config import STREAM_NAMES
 from monitor.core.assays import ELEMENTS, Assay
+from monitor.core.spec import STREAM_NAMES
 from monitor.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -32,12 +32,12 @@ def _pct(text: str, where: str, field: str, *, below_100: bool = False) -> float
         v = float(text)
     except ValueError as exc:
         raise InputError(where, f"field '{field}': expected a number in % (0–100), got {text!r}") from exc
-    if not math.isfinite(v) or v < 0 or v > 100 or (below_100 and v >= 100):
+    if not math.isfinite(v) or v < 0 or v > 100 or (below_100 and v >= 100):  # noqa: PLR2004 - percentages
         raise InputError(where, f"field '{field}': expected a number in % (0–100), got {text!r}")
     return v
 
 
-def parse_assays(data: bytes, name: str) -> list[Assay]:
+def parse_assays(data: bytes, name: str) -> list[Assay]:  # noqa: PLR0912 - one check per field, each with its own message
     """Every row valid, or InputError naming file:line and the field; nothing partial."""
     if len(data) > MAX_BYTES:
         raise InputError(name, f"file is {len(data)} bytes, more than the {MAX_BYTES} allowed")

@@ -13,20 +13,20 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 from asyncua import Client, ua
 from asyncua.common.subscription import DataChangeEvent, OverflowPolicy, StatusChangeEvent
 
 from monitor.collectors.addressing import resolve_address
+from monitor.collectors.backfill import backfill
+from monitor.collectors.datavalues import DATA_CHANGE_FILTER, RevisedIntervals, by_reason, counter_wraps, to_sample
+from monitor.collectors.health import CollectorHealth, ConnState, Gap
 from monitor.collectors.security import PASSWORD_ENV, credentials, secure
-from monitor.collectors.server_clock import ServerClock, safe_epoch
+from monitor.collectors.server_clock import ServerClock
+from monitor.collectors.settings import OpcuaSettings
 from monitor.collectors.timestamps import TimestampJudge
-from monitor.config import OpcuaSettings
-from monitor.core.samples import SERVER_CLOCK, Quality, Sample, quality_from_status
+from monitor.core.samples import SERVER_CLOCK, Quality, Sample
 from monitor.errors import CollectorError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -46,87 +46,8 @@ _REFUSED_CERTIFICATE = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Gap:
-    """Source time with no data from the server: [start, end]; recovered when history filled it."""
-
-    start: float
-    end: float
-    recovered: bool
-    samples: int  # read back from the server's history
-
-
-class ConnState(StrEnum):
-    DISCONNECTED = "disconnected"
-    CONNECTING = "connecting"
-    CONNECTED = "connected"
-    BACKOFF = "backoff"
-
-
-@dataclass(frozen=True, slots=True)
-class CollectorHealth:
-    source: str
-    state: ConnState
-    reconnects: int
-    samples: Mapping[str, int]  # by quality name
-    last_sample_wall: float | None
-    failed_nodes: int
-    subscribed_nodes: int
-    gaps: int = 0
-    unrecovered_gaps: int = 0
-    backfilled: int = 0
-    unresolved: Mapping[str, str] = field(default_factory=dict)  # tag -> why it could not be subscribed
-    clock_offset_s: float | None = None  # the server's clock minus ours, last measured
-    clock_aligned_s: float = 0.0  # what is subtracted from the server's timestamps
-    timestamps_replaced: Mapping[str, int] = field(default_factory=dict)  # reason -> values
-
-
-def _epoch(dt: datetime | None) -> float | None:
-    return dt.timestamp() if dt is not None else None
-
-
-def to_sample(
-    tag: str, dv: ua.DataValue, wall: float, judge: TimestampJudge | None = None, server_now: float | None = None
-) -> Sample:
-    """A DataValue as a Sample: source timestamp first, then server time, then receipt time.
-
-    With a judge, implausible timestamps are replaced too and times are aligned to our clock.
-    """
-    code = dv.StatusCode.value if dv.StatusCode is not None else 0
-    raw = dv.Value.Value if dv.Value is not None else None
-    retimed = False
-    if judge is None:
-        ts = _epoch(dv.SourceTimestamp) or _epoch(dv.ServerTimestamp) or wall
-    else:
-        now = wall if server_now is None else server_now
-        ts, retimed = judge.judge(tag, safe_epoch(dv.SourceTimestamp), safe_epoch(dv.ServerTimestamp), wall, raw, now)
-    value: float | str | None
-    if isinstance(raw, str):
-        value = raw
-    elif isinstance(raw, int | float):  # bool is an int: a digital tag reads 0.0 / 1.0
-        value = float(raw)
-    else:
-        value = None
-    quality = quality_from_status(code)
-    if value is None and quality is Quality.GOOD:
-        quality = Quality.BAD
-    return Sample(tag, ts, value, quality, code, retimed)
-
-
-# integer data types of counter nodes -> where they wrap (the counter's maximum + 1)
-WRAP_BY_TYPE = {
-    ua.ObjectIds.Byte: 2**8,
-    ua.ObjectIds.UInt16: 2**16,
-    ua.ObjectIds.Int16: 2**15,
-    ua.ObjectIds.UInt32: 2**32,
-    ua.ObjectIds.Int32: 2**31,
-    ua.ObjectIds.UInt64: 2**64,
-    ua.ObjectIds.Int64: 2**63,
-}
-
-
 def _honour_cancel() -> None:
-    """asyncua can swallow a CancelledError (DESIGN §13); a pending cancel of ours still stops us."""
+    """asyncua can swallow a CancelledError (see docs/design-notes.md); a pending cancel of ours still stops us."""
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
@@ -202,7 +123,7 @@ class OpcuaCollector:
             dict(self.unresolved),
             self.server_clock.offset,
             self.judge.offset,
-            _by_reason(self.judge.replaced),
+            by_reason(self.judge.replaced),
         )
 
     async def run(self) -> None:
@@ -315,7 +236,7 @@ class OpcuaCollector:
                 SamplingInterval=sampling.interval_ms if sampling else self.settings.sampling_interval_ms,
                 QueueSize=self.settings.queue_size,
                 DiscardOldest=True,
-                Filter=sampling.data_filter() if sampling else _FILTER,
+                Filter=sampling.data_filter() if sampling else DATA_CHANGE_FILTER,
             )
             requests.append(
                 ua.MonitoredItemCreateRequest(
@@ -327,7 +248,7 @@ class OpcuaCollector:
             handles[handle] = tag
             self._node_ids[tag] = node_id
         ok = 0
-        revised = _RevisedIntervals(sub)
+        revised = RevisedIntervals(sub)
         for i in range(0, len(requests), self.settings.batch_size):
             chunk = requests[i : i + self.settings.batch_size]
             results = await revised.create(chunk)
@@ -378,73 +299,12 @@ class OpcuaCollector:
                     return
 
     async def _backfill(self, client: Client, handles: dict[int, str]) -> None:
-        """Read each tag's values since its last delivered sample from the server's history."""
-        since = {tag: self._last_ts.get(tag, self.resume_from) for tag in handles.values() if tag != SERVER_CLOCK}
-        known = {tag: t for tag, t in since.items() if t is not None}
-        if not known:
-            return
-        gap_start = max(known.values())
-        floor = gap_start - self.settings.backfill_max_s
-        samples: list[Sample] = []
-        recovered = self.settings.backfill
-        if recovered:
-            wall = self._wall()
-            for tag, t in known.items():
-                node = client.get_node(self._node_ids[tag])
-                try:
-                    dvs = await node.read_raw_history(datetime.fromtimestamp(max(t, floor), UTC), None)
-                except ua.UaStatusCodeError as exc:
-                    log.warning(
-                        "%s: no history for %s (%s): the gap since %s stays a gap (hint: enable historizing "
-                        "on the server, or set [opcua] backfill = false)",
-                        self.source,
-                        tag,
-                        exc,
-                        datetime.fromtimestamp(gap_start, UTC).isoformat(timespec="seconds"),
-                    )
-                    recovered = False
-                    break
-                now = self.server_clock.now()
-                samples += [x for x in (to_sample(tag, dv, wall, self.judge, now) for dv in dvs) if x.ts > t]
-        samples.sort(key=lambda x: x.ts)
-        end = max((x.ts for x in samples), default=gap_start)
-        gap = Gap(gap_start, end, recovered, len(samples))
-        self.gaps.append(gap)
-        del self.gaps[:-100]
-        self.gap_count += 1
-        self.unrecovered_gaps += not recovered
-        self.backfilled += len(samples)
-        log.warning(
-            "%s: gap after %s: %d values read back from the server's history%s",
-            self.source,
-            datetime.fromtimestamp(gap_start, UTC).isoformat(timespec="seconds"),
-            len(samples),
-            "" if recovered else " (not recovered)",
-        )
-        if self.on_gap is not None:
-            self.on_gap(gap)
-        if samples:
-            self._deliver(samples)
-            result = self.sink(samples)
-            if asyncio.iscoroutine(result):
-                await result
+        await backfill(self, client, handles)
 
     async def _learn_types(self, client: Client, handles: dict[int, str]) -> None:
         """Where each integer counter wraps, from its node's DataType (for rollover when unset)."""
         tags = [t for t in handles.values() if t != SERVER_CLOCK]
-        try:
-            dvs = await client.read_attributes(
-                [client.get_node(self._node_ids[t]) for t in tags], ua.AttributeIds.DataType
-            )
-        except (ua.UaError, TimeoutError, OSError) as exc:
-            log.warning("%s: cannot read the data types of the nodes (%s)", self.source, exc)
-            return
-        wraps = {}
-        for tag, dv in zip(tags, dvs, strict=True):
-            nid = dv.Value.Value if dv.Value is not None else None
-            ident = nid.Identifier if isinstance(nid, ua.NodeId) and nid.NamespaceIndex == 0 else None
-            if isinstance(ident, int) and ident in WRAP_BY_TYPE:
-                wraps[tag] = WRAP_BY_TYPE[ident]
+        wraps = await counter_wraps(client, [self._node_ids[t] for t in tags], tags, self.source)
         if wraps and self.on_types is not None:
             self.on_types(wraps)
 
@@ -476,48 +336,3 @@ class OpcuaCollector:
             self._deliver(out)
             self.last_sample_wall = wall
         return out
-
-
-_FILTER = ua.DataChangeFilter(Trigger=ua.DataChangeTrigger.StatusValueTimestamp)
-
-
-def _by_reason(replaced: Counter[tuple[str, str]]) -> dict[str, int]:
-    out: Counter[str] = Counter()
-    for (_, why), n in replaced.items():
-        out[why] += n
-    return dict(out)
-
-
-class _RevisedIntervals:
-    """Creates monitored items and keeps each one's revised sampling interval.
-
-    asyncua's Subscription.create_monitored_items returns only server handles; the revised
-    interval (how often the server really samples: the window a counter's increment happened
-    in) is in the CreateMonitoredItems response, so the request goes through a recording
-    stand-in for the subscription's service client.
-    """
-
-    def __init__(self, sub: Any) -> None:
-        self.sub = sub
-        self.by_handle: dict[int, float] = {}
-
-    async def create(self, chunk: list[ua.MonitoredItemCreateRequest]) -> list[Any]:
-        real = self.sub.server
-        outer = self
-
-        class Recording:
-            def __getattr__(self, name: str) -> Any:
-                return getattr(real, name)
-
-            async def create_monitored_items(self, params: ua.CreateMonitoredItemsParameters) -> Any:
-                results = await real.create_monitored_items(params)
-                for req, res in zip(params.ItemsToCreate, results, strict=False):
-                    if res.StatusCode.is_good():
-                        outer.by_handle[req.RequestedParameters.ClientHandle] = float(res.RevisedSamplingInterval)
-                return results
-
-        self.sub.server = Recording()
-        try:
-            return list(await self.sub.create_monitored_items(chunk))
-        finally:
-            self.sub.server = real

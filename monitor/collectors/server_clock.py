@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 
 from asyncua import Client, ua
 
+from monitor.collectors.settings import OpcuaSettings
 from monitor.collectors.timestamps import OffsetReading, TimestampJudge, decide_alignment
-from monitor.config import OpcuaSettings
 from monitor.core.samples import SERVER_CLOCK, Sample
 
 log = logging.getLogger(__name__)

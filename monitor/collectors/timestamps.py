@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 _TAG_CLOCK_SAMPLES = 3
+_TAG_CLOCK_AGREE_S = 2.0  # the learnt offsets of a tag's controller agree within this
 EARLIEST = 946_684_800.0  # 2000-01-01: no plant data is older; 1601 / 1970 mean "clock not set"
 MAX_AHEAD_S = 86_400.0
 
@@ -98,7 +99,7 @@ class TimestampJudge:
         d = seen[1:]  # the first is the value the subscription starts with
         if len(d) == _TAG_CLOCK_SAMPLES:
             mid = sorted(d)[len(d) // 2]
-            if max(d) - min(d) <= 2.0 and abs(mid) > self.policy.align_min_s:
+            if max(d) - min(d) <= _TAG_CLOCK_AGREE_S and abs(mid) > self.policy.align_min_s:
                 self.tag_offset[tag] = mid
                 self.replaced[(tag, "tag_clock_aligned")] += 1
 

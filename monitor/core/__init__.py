@@ -1,1 +1,4 @@
-"""Pure computation over samples: no I/O, no asyncio, nothing of ours but these modules."""
+"""Pure computation over samples: batches, masses, yields, metals, reconciliation; no I/O, no asyncio.
+
+Imports nothing of monitor but these modules and monitor.errors (checked by import-linter).
+"""

@@ -1,4 +1,4 @@
-"""Stream yields and closure of the mass balance (DESIGN §6), on plain numbers."""
+"""Stream yields, closure and unaccounted loss of the mass balance, on plain numbers."""
 
 from __future__ import annotations
 

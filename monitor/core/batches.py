@@ -35,7 +35,7 @@ class FeedWindow:
 def base_id(batch_id: str) -> tuple[str, int]:
     """'L1-0042.3' -> ('L1-0042', 3); an id without a numeric suffix is use 1."""
     head, dot, tail = batch_id.rpartition(".")
-    if dot and head and tail.isdigit() and int(tail) >= 2:
+    if dot and head and tail.isdigit() and int(tail) >= 2:  # noqa: PLR2004 - suffixes start at .2 (the first reuse)
         return head, int(tail)
     return batch_id, 1
 

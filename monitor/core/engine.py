@@ -10,28 +10,23 @@ from __future__ import annotations
 import math
 from collections import Counter, deque
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from monitor.core.accounting import closure, stream_yields
 from monitor.core.batches import BatchTracker, FeedWindow
 from monitor.core.bounded import RecentSet
-from monitor.core.flow import flow_mass
-from monitor.core.results import BatchResult, BatchState, StreamMass
+from monitor.core.engine_state import check_state, dump_state, restore_state
+from monitor.core.finalise import attribute, finalise, stream_mass, update_cycle_s
+from monitor.core.results import BatchResult
 from monitor.core.samples import SERVER_CLOCK, Quality, Sample, lot_id_text
-from monitor.core.screening import Reject, screen_numeric
+from monitor.core.screening import Reject, screen_block, screen_numeric
 from monitor.core.series import NumericSeries, TextSeries
 from monitor.core.spec import LineSpec, SourceKind, StreamSpec
-from monitor.core.totalizer import counter_mass, update_cycle
-from monitor.core.weighings import Weighing, bag_weighings, weighed_mass
 
-CHECKPOINT_FORMAT = 1
-_BAG_ID_TOLERANCE_S = 1.0
 _COUNTED_BAGS_KEPT = 20_000
-_FINALISED_KEPT = 50  # batches whose bags are remembered in case the lot is fed again
 LiveWindow = FeedWindow
 
 
@@ -223,22 +218,11 @@ class Engine:
         if usable.any():
             self.advance(float(ts[usable].max()))
         stream = self._stream_by_tag.get(tag)
-        finite = np.isfinite(values)
-        reasons = [
-            (Reject.BAD_QUALITY, ~usable),
-            (Reject.UNCERTAIN, quality == Quality.UNCERTAIN),
-            (Reject.NOT_FINITE, (quality == Quality.GOOD) & ~finite),
-            (Reject.NEGATIVE, (quality == Quality.GOOD) & finite & (values < 0)),
-        ]
-        if stream is not None and stream.plausible_max is not None:
-            reasons.append((Reject.IMPLAUSIBLE, (quality == Quality.GOOD) & finite & (values > stream.plausible_max)))
         refused = np.zeros(ts.size, dtype=bool)
-        for why, candidates in reasons:
-            mask = candidates & ~refused
-            if mask.any():
-                self.stats.rejected[(tag, why.value)] += int(mask.sum())
-                self._rejects.extend((t, tag) for t in ts[mask].tolist())
-                refused |= mask
+        for why, mask in screen_block(values, quality, stream.plausible_max if stream is not None else None):
+            self.stats.rejected[(tag, why.value)] += int(mask.sum())
+            self._rejects.extend((t, tag) for t in ts[mask].tolist())
+            refused |= mask
         ts, values = ts[~refused], values[~refused]
         if stream is not None and stream.scale != 1.0:
             values = values * stream.scale
@@ -271,7 +255,7 @@ class Engine:
         self._check_abandoned()
         done: list[BatchResult] = []
         while self._pending and self._ready(self._pending[0]):
-            done.append(self._finalise(self._pending.popleft()))
+            done.append(finalise(self, self._pending.popleft()))
         self._trim()
         return done
 
@@ -280,12 +264,12 @@ class Engine:
         if cur is None:
             return None
         end = self._watermark
-        masses = {s.name: self._stream_mass(s, cur.start, end)[0].mass_kg for s in self.spec.streams if s.tag}
+        masses = {s.name: stream_mass(self, s, cur.start, end)[0].mass_kg for s in self.spec.streams if s.tag}
         return LiveBatch(
             batch_id=cur.batch_id,
             start=cur.start,
-            chemistry=self._attr(self.spec.chemistry_tag, cur),
-            feed_form=self._attr(self.spec.feed_form_tag, cur),
+            chemistry=attribute(self, self.spec.chemistry_tag, cur),
+            feed_form=attribute(self, self.spec.feed_form_tag, cur),
             masses_kg=masses,
             start_observed=cur.start_observed,
         )
@@ -304,58 +288,17 @@ class Engine:
     def vouched(self) -> float:
         return self._vouched
 
-    # -- checkpoint ---------------------------------------------------------------------
+    # -- checkpoint (the codec lives in monitor.core.engine_state) ----------------------------
     def dump(self) -> dict[str, Any]:
         """Everything needed to resume the lots in progress after a restart (JSON-ready)."""
-        return {
-            "format": CHECKPOINT_FORMAT,
-            "line": self.spec.line,
-            "watermark": self._watermark,
-            "vouched": self._vouched,
-            "retimed": list(self._retimed),
-            "last_feed_activity": self._last_feed_activity,
-            "tracker": self._tracker.dump(),
-            "pending": [asdict(w) for w in self._pending],
-            "numeric": {tag: series.dump() for tag, series in self._numeric.items()},
-            "text": {tag: series.dump() for tag, series in self._text.items()},
-            "rejects": list(self._rejects),
-            "counted_bags": list(self._counted_bags),
-            "gaps": list(self._gaps),
-            "accepted": dict(self.stats.accepted),
-            "rejected": [[tag, why, n] for (tag, why), n in self.stats.rejected.items()],
-            "duplicates": self.stats.duplicates,
-        }
+        return dump_state(self)
 
     @classmethod
     def load(cls, spec: LineSpec, state: dict[str, Any], *, settle_s: float = 0.0) -> Engine:
         """An engine resumed from `dump()`; ValueError when the checkpoint is not this line's."""
-        if state.get("format") != CHECKPOINT_FORMAT or state.get("line") != spec.line:
-            raise ValueError(
-                f"checkpoint of line {state.get('line')!r} format {state.get('format')!r}, "
-                f"expected line {spec.line!r} format {CHECKPOINT_FORMAT}"
-            )
+        check_state(spec, state)
         e = cls(spec, settle_s=settle_s)
-        e._watermark = float(state["watermark"])
-        e._vouched = float(state.get("vouched", float("-inf")))
-        e._retimed = deque((float(t), str(tag)) for t, tag in state.get("retimed", []))
-        e._last_feed_activity = float(state["last_feed_activity"])
-        e._tracker = BatchTracker.load(state["tracker"], resume_within_s=spec.resume_within_s)
-        e._pending = deque(FeedWindow(**w) for w in state["pending"])
-        for tag, data in state["numeric"].items():
-            if tag in e._numeric:  # a tag dropped from the config is simply not resumed
-                e._numeric[tag] = NumericSeries.load(data)
-        for tag, data in state["text"].items():
-            if tag in e._text:
-                e._text[tag] = TextSeries.load(data)
-        e._rejects = deque((float(t), str(tag)) for t, tag in state["rejects"])
-        for bag in state["counted_bags"]:
-            e._counted_bags.add(str(bag))
-        e._gaps = deque((float(a), float(b), bool(r)) for a, b, r in state["gaps"])
-        e.stats.accepted.update(state["accepted"])
-        for tag, why, n in state["rejected"]:
-            e.stats.rejected[(tag, why)] += int(n)
-        e.stats.duplicates = int(state["duplicates"])
-        e.resumed_at = e._watermark
+        restore_state(e, state)
         return e
 
     # -- internals -----------------------------------------------------------------------
@@ -382,149 +325,10 @@ class Engine:
                 # a value after t1 is in, or the server's clock vouches that none came for one update
                 # cycle past t1 (report-by-exception: a quiet counter holds), or it has been quiet for long
                 quiet_long_enough = self._watermark >= t1 + self.spec.stale_after_s
-                vouched = self._vouched >= t1 + self.settle_s + self._cycle(s, t1)
+                vouched = self._vouched >= t1 + self.settle_s + update_cycle_s(self, s, t1)
                 if self._numeric[s.tag].last_ts < t1 and not (quiet_long_enough or vouched):
                     return False
         return True
-
-    def _stream_mass(self, s: StreamSpec, start: float, end: float) -> tuple[StreamMass, list[str]]:
-        assert s.tag is not None
-        t0, t1 = start + s.delay_s, end + s.delay_s
-        ts, v = self._numeric[s.tag].arrays()
-        flags: list[str] = []
-        items: tuple[tuple[str, float], ...] = ()
-        boundary = 0.0
-        if s.source is SourceKind.TOTALIZER:
-            rollover = s.rollover * s.scale if s.rollover is not None else self._rollover.get(s.tag)
-            cm = counter_mass(ts, v, t0, t1, rollover=rollover, min_cycle_s=self._min_cycle_s(s))
-            mass, boundary = cm.mass, cm.boundary
-            flags += ["boundary_split"] * (boundary > 0)
-            flags += ["reset"] * bool(cm.resets) + ["rollover"] * bool(cm.rollovers)
-            flags += ["counter_anomaly"] * bool(cm.anomalies)
-            if not cm.start_observed:
-                flags.append("start_not_observed")
-            if not cm.end_observed:
-                flags.append("end_not_observed")
-        elif s.source is SourceKind.FLOW:
-            fm = flow_mass(ts, v, t0, t1, max_gap_s=s.max_gap_s)
-            mass = fm.mass
-            flags += ["estimated"] * bool(fm.gaps) + ["window_not_covered"] * (not fm.covered)
-        else:
-            counted = self._counted_bags if s.bag_scope == "plant" else frozenset[str]()
-            wm = weighed_mass(self._weighings(s, t0, t1), t0, t1, already_counted=counted)
-            mass, items = wm.mass, wm.items
-            flags += ["duplicate_bags"] * bool(wm.duplicates)
-        n = int(np.searchsorted(ts, t1, side="right") - np.searchsorted(ts, t0, side="right"))  # t0 < ts <= t1
-        return StreamMass(s.name, mass, s.source.value, t0, t1, n, tuple(flags), items, boundary), flags
-
-    def _min_cycle_s(self, s: StreamSpec) -> float:
-        return max(s.min_cycle_s, self._min_cycle.get(s.tag or "", 0.0))
-
-    def _cycle(self, s: StreamSpec, t: float) -> float:
-        """How long after t an increment cut by t can still be reported (the counter's update cycle)."""
-        if s.source is not SourceKind.TOTALIZER or s.tag is None:
-            return 0.0
-        ts, v = self._numeric[s.tag].arrays()
-        return max(update_cycle(ts, v, int(np.searchsorted(ts, t))), self._min_cycle_s(s))
-
-    def _weighings(self, s: StreamSpec, t0: float, t1: float) -> list[Weighing]:
-        """The bags weighed in (t0, t1]: each new bag id paired with the net weight in force."""
-        assert s.tag is not None
-        ids = self._text.get(s.bag_id_tag) if s.bag_id_tag else None
-        t_arr, v_arr = self._numeric[s.tag].arrays()
-        return bag_weighings(ids, t_arr, v_arr, t0, t1, tolerance_s=_BAG_ID_TOLERANCE_S)
-
-    def _attr(self, tag: str | None, w: FeedWindow | LiveWindow) -> str:
-        """An attribute of a lot: the value in force shortly after its start (PLCs write it after the id)."""
-        if not tag or tag not in self._text:
-            return ""
-        settle = self.spec.attributes_settle_s
-        if w.end is not None:
-            settle = min(settle, 0.5 * (w.end - w.start))
-        t = w.start + settle
-        return self._text[tag].at(t) or self._text[tag].exact(t, 1.0) or ""
-
-    def _finalise(self, w: FeedWindow) -> BatchResult:
-        assert w.end is not None
-        streams: list[StreamMass] = []
-        flags: list[str] = []
-        for s in self.spec.streams:
-            if not s.tag:
-                continue
-            sm, sflags = self._stream_mass(s, w.start, w.end)
-            streams.append(sm)
-            flags += [f"{s.name}:{f}" for f in sflags]
-            if s.bag_scope == "plant" and sm.items:
-                for bag, _ in sm.items:
-                    self._counted_bags.add(bag)
-                self._bags_of[w.batch_id] = (*self._bags_of.get(w.batch_id, ()), *(b for b, _ in sm.items))
-                while len(self._bags_of) > _FINALISED_KEPT:
-                    del self._bags_of[next(iter(self._bags_of))]
-        masses = {sm.stream: sm.mass_kg for sm in streams}
-        feed_kg = masses.get(self.spec.feed.name, math.nan)
-        measured = {k: m for k, m in masses.items() if k != self.spec.feed.name}
-        for s in self.spec.products:
-            if s.source in (SourceKind.UNMEASURED, SourceKind.ESTIMATE):
-                est = feed_kg - sum(measured.values())
-                streams.append(StreamMass(s.name, est, "balance", w.start, w.end, 0, ("estimated",)))
-                masses[s.name] = est
-        yields = stream_yields({k: m for k, m in masses.items() if k != self.spec.feed.name}, feed_kg)
-        if not w.start_observed:
-            flags.append("start_not_observed")
-        if w.abandoned:
-            flags.append("abandoned")
-        if w.resumed:
-            flags.append("resumed")
-        horizon = w.end + self._max_delay
-        for g0, g1, recovered in self._gaps:
-            if g0 < horizon and g1 > w.start:
-                flags.append("collector_gap_backfilled" if recovered else "collector_gap")
-        if self.resumed_at is not None and w.start < self.resumed_at < horizon:
-            flags.append("resumed_from_checkpoint")
-        rejected = sum(1 for ts, _ in self._rejects if w.start <= ts <= horizon)
-        if rejected:
-            flags.append("rejected_samples")
-        retimed = {tag for ts, tag in self._retimed if w.start <= ts <= horizon}
-        if retimed:  # values stood in at the server's or our receive time: said per stream, and once for the lot
-            flags.append("timestamps_replaced")
-            flags += [f"{s.name}:timestamp_replaced" for s in self.spec.streams if {s.tag, s.bag_id_tag} & retimed]
-        return BatchResult(
-            line=self.spec.line,
-            batch_id=w.batch_id,
-            start=w.start,
-            end=w.end,
-            state=BatchState.COMPLETE if w.start_observed else BatchState.PARTIAL,
-            chemistry=self._attr(self.spec.chemistry_tag, w),
-            feed_form=self._attr(self.spec.feed_form_tag, w),
-            supplier=self._attr(self.spec.supplier_tag, w),
-            streams=tuple(streams),
-            yields=yields,
-            closure=closure(measured, feed_kg),
-            flags=tuple(dict.fromkeys(flags)),
-            rejected_samples=rejected,
-            energy_kwh=self._energy(w.start, w.end),
-            nitrogen_nm3=self._nitrogen(w.start, w.end),
-        )
-
-    def _energy(self, start: float, end: float) -> float:
-        """kWh the line's meter counted while the batch was fed; NaN without a meter or its readings."""
-        tag = self.spec.energy_tag
-        if not tag:
-            return math.nan
-        ts, v = self._numeric[tag].arrays()
-        cm = counter_mass(ts, v, start, end)  # a kWh meter is a totalizer like any other
-        return cm.mass if cm.start_observed and cm.end_observed else math.nan
-
-    def _nitrogen(self, start: float, end: float) -> float:
-        """Nm3 of N2 the flow meter integrates over the feed window; NaN without the tag or its readings."""
-        tag = self.spec.nitrogen_tag
-        if not tag:
-            return math.nan
-        ts, v = self._numeric[tag].arrays()
-        if ts.size and ts[-1] < end <= self._watermark:  # report by exception: the last value holds
-            ts, v = np.append(ts, end), np.append(v, v[-1])
-        fm = flow_mass(ts, v, start, end, max_gap_s=self.spec.stale_after_s)  # Nm3/h integrates like kg/h
-        return fm.mass if fm.covered else math.nan
 
     def _trim(self) -> None:
         cur, reopenable = self._tracker.current, self._tracker.reopenable

@@ -1,4 +1,4 @@
-"""Metal accounting (DESIGN §6) and the joint mass/element reconciliation (§7) of one batch."""
+"""Metal accounting and the joint mass/element reconciliation of one batch (see docs/design-notes.md)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ import numpy as np
 
 from monitor.core.assays import RECOVERY_ELEMENTS, Assay, Grade, declared_grade, stream_grade
 from monitor.core.reconcile import locate_gross_error, reconcile
+from monitor.core.rules import BALANCE_P_FAIL
 from monitor.core.spec import LineSpec, SourceKind
 
 NAN = math.nan
+CHI2_1DOF_99 = 6.63  # χ²(1) at 99 %: a located gross error this strong names its instrument
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,16 +186,7 @@ def reconcile_batch(
     feed_kg = masses.get(feed, NAN)
     sysm = _System()
     sign = {s.name: (1.0 if s.direction == "in" else -1.0) for s in spec.streams}
-    im: dict[str, int] = {}
-    for s in spec.streams:
-        if s.source is SourceKind.UNMEASURED:
-            im[s.name] = sysm.add(0.0, None)
-        elif s.source is SourceKind.ESTIMATE:
-            prior = s.estimate_ratio * feed_kg
-            im[s.name] = sysm.add(prior, max(s.accuracy * prior, 1e-6) ** 2)
-        else:
-            m = masses.get(s.name, NAN)
-            im[s.name] = sysm.add(m, max(s.accuracy * m, 1e-6) ** 2 if math.isfinite(m) else None)
+    im = _mass_unknowns(spec, masses, feed_kg, sysm)
     sysm.balances.append({im[n]: sign[n] for n in im})
     ie: dict[tuple[str, str], int] = {}
     used: list[str] = []
@@ -233,7 +226,7 @@ def reconcile_batch(
         r = res.x[a] / res.x[b] if res.x[b] > 0 else NAN
         recov[el] = (float(r), _ratio_sd(res.x[a], res.x[b], res.cov[a, a], res.cov[b, b], res.cov[a, b]))
     suspect = ""
-    if res.dof > 0 and res.p_value < 0.01:
+    if res.dof > 0 and res.p_value < BALANCE_P_FAIL:
         suspect = _suspect(spec, x, V, A, measured, im, ie, used)
     streams = tuple(
         StreamBalance(
@@ -248,6 +241,21 @@ def reconcile_batch(
         for s in spec.streams
     )
     return Balance(res.gamma, res.dof, res.p_value, float(y), y_sd, streams, suspect, tuple(used)), recov
+
+
+def _mass_unknowns(spec: LineSpec, masses: Mapping[str, float], feed_kg: float, sysm: _System) -> dict[str, int]:
+    """One unknown per stream mass: measured (± accuracy), a prior (estimate) or free (unmeasured)."""
+    im: dict[str, int] = {}
+    for s in spec.streams:
+        if s.source is SourceKind.UNMEASURED:
+            im[s.name] = sysm.add(0.0, None)
+        elif s.source is SourceKind.ESTIMATE:
+            prior = s.estimate_ratio * feed_kg
+            im[s.name] = sysm.add(prior, max(s.accuracy * prior, 1e-6) ** 2)
+        else:
+            m = masses.get(s.name, NAN)
+            im[s.name] = sysm.add(m, max(s.accuracy * m, 1e-6) ** 2 if math.isfinite(m) else None)
+    return im
 
 
 def _suspect(
@@ -279,6 +287,6 @@ def _suspect(
             d[j] = x[j]
             directions[f"assay:{name}:{el}"] = d
     found = locate_gross_error(x, V, A, directions, measured)
-    if found is not None and found.identifiable and found.statistic > 6.63:  # χ²(1) at 99 %
+    if found is not None and found.identifiable and found.statistic > CHI2_1DOF_99:
         return found.name
     return ""

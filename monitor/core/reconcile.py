@@ -1,4 +1,4 @@
-"""Data reconciliation by weighted least squares (DESIGN §7), on plain numpy arrays.
+"""Data reconciliation by weighted least squares, on plain numpy arrays.
 
     x̂ = x − V Aᵀ (A V Aᵀ)⁻¹ A x,   Cov(x̂) = V − V Aᵀ (A V Aᵀ)⁻¹ A V
     γ = (Ax)ᵀ (A V Aᵀ)⁻¹ (Ax) ~ χ²(rank A),   z_k = |x_k − x̂_k| / sqrt(W_kk)
@@ -152,5 +152,5 @@ def locate_gross_error(
     if len(scored) > 1:
         f2 = scored[1][2]
         cos = abs(float(f1 @ S_inv @ f2)) / math.sqrt(float(f1 @ S_inv @ f1) * float(f2 @ S_inv @ f2))
-        identifiable = cos < 0.99
+        identifiable = cos < 0.99  # noqa: PLR2004 - two instruments whose signatures are this parallel cannot be told apart
     return Suspect(best, best_t, identifiable)

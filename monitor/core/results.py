@@ -10,8 +10,6 @@ from monitor.core.metals import Balance, ElementAccount
 
 
 class BatchState(StrEnum):
-    FEEDING = "feeding"
-    FLUSHING = "flushing"
     COMPLETE = "complete"
     ASSAYED = "assayed"
     PARTIAL = "partial"  # start not observed: masses cannot be the lot's

@@ -1,9 +1,16 @@
-"""Which samples may enter a sum. Rejected samples are counted, never summed."""
+"""Which samples may enter a sum. Rejected samples are counted, never summed.
+
+One rule in two forms side by side: `screen_numeric` for one sample (live), `screen_block` for a
+tag's samples at once (replay). The reasons are tried in the same order; a sample gets the first.
+"""
 
 from __future__ import annotations
 
 import math
 from enum import StrEnum
+
+import numpy as np
+from numpy.typing import NDArray
 
 from monitor.core.samples import Quality, Sample
 
@@ -37,3 +44,30 @@ def screen_numeric(sample: Sample, plausible_max: float | None = None) -> Reject
     if plausible_max is not None and v > plausible_max:
         return Reject.IMPLAUSIBLE
     return None
+
+
+def screen_block(
+    values: NDArray[np.float64], quality: NDArray[np.uint8], plausible_max: float | None = None
+) -> list[tuple[Reject, NDArray[np.bool_]]]:
+    """`screen_numeric` for many samples of one numeric tag: (reason, mask) for each reason that refuses any.
+
+    The masks do not overlap: a sample refused for an earlier reason is not counted again.
+    """
+    good = quality == Quality.GOOD
+    finite = np.isfinite(values)
+    reasons = [
+        (Reject.BAD_QUALITY, quality == Quality.BAD),
+        (Reject.UNCERTAIN, quality == Quality.UNCERTAIN),
+        (Reject.NOT_FINITE, good & ~finite),
+        (Reject.NEGATIVE, good & finite & (values < 0)),
+    ]
+    if plausible_max is not None:
+        reasons.append((Reject.IMPLAUSIBLE, good & finite & (values > plausible_max)))
+    refused = np.zeros(values.size, dtype=bool)
+    out: list[tuple[Reject, NDArray[np.bool_]]] = []
+    for why, candidates in reasons:
+        mask = candidates & ~refused
+        if mask.any():
+            out.append((why, mask))
+            refused |= mask
+    return out

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -124,9 +123,6 @@ class TextSeries:
         for ts, v in zip(data[0], data[1], strict=True):
             series.add(float(ts), str(v))
         return series
-
-    def items(self) -> Iterator[tuple[float, str]]:
-        return zip(self._ts, self._v, strict=True)
 
     def trim_before(self, t: float) -> None:
         i = bisect.bisect_left(self._ts, t) - 1

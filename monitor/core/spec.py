@@ -6,15 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-PRODUCT_STREAMS = (
-    "black_mass",
-    "ferrous",
-    "aluminium",
-    "copper",
-    "light_fraction",
-    "condensate",
-    "fines",
-)
+# The one stream vocabulary: the feed, the products in report order, and the balance's loss.
+STREAM_NAMES = ("feed", "black_mass", "ferrous", "aluminium", "copper", "light_fraction", "condensate", "fines", "loss")
 
 
 class SourceKind(StrEnum):
@@ -65,7 +58,6 @@ class LineSpec:
     abandon_after_s: float = 4 * 3600.0
     resume_within_s: float = 6 * 3600.0  # an id fed again within this after its lot stopped resumes that lot
     stale_after_s: float = 900.0
-    process_tags: tuple[str, ...] = field(default=())
     idle_ids: tuple[str, ...] = ()  # lot-id values that mean "no lot" besides "", 0 and NUL padding
     attributes_settle_s: float = 5.0  # chemistry/form/supplier written this soon after the id belong to the lot
     codes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # tag -> integer code -> text

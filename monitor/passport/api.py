@@ -21,7 +21,7 @@ from monitor.errors import InputError, MonitorError
 from monitor.passport import issue
 from monitor.passport.settings import PassportSettings
 from monitor.passport.shipment_store import ShipmentConflict, ShipmentStore
-from monitor.store import BatchStore
+from monitor.store.batches import BatchStore
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def add_passport_routes(
             doc = await asyncio.to_thread(issue.lot_document, store, batch_id, settings, key(), now=clock(), line=line)
         except InputError as exc:
             status = 404 if "not in the store" in exc.problem else 400
-            raise _error(status, "not_found" if status == 404 else "bad_request", str(exc)) from None
+            raise _error(status, "not_found" if status == 404 else "bad_request", str(exc)) from None  # noqa: PLR2004 - HTTP status
         return _json(doc)
 
     async def shipment(req: web.Request) -> web.Response:
@@ -74,7 +74,7 @@ def add_passport_routes(
             doc = await asyncio.to_thread(issue.shipment_document, store, sid, settings, key(), now=clock())
         except InputError as exc:
             status = 404 if exc.problem == "not found" else 400
-            raise _error(status, "not_found" if status == 404 else "bad_request", str(exc)) from None
+            raise _error(status, "not_found" if status == 404 else "bad_request", str(exc)) from None  # noqa: PLR2004 - HTTP status
         return _json(doc)
 
     async def create(req: web.Request) -> web.Response:

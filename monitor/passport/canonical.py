@@ -33,11 +33,11 @@ def _number(x: float) -> str:
     n += int(exp or 0)
     digits = digits.rstrip("0") or "0"
     k = len(digits)
-    if k <= n <= 21:
+    if k <= n <= 21:  # noqa: PLR2004 - ECMAScript Number::toString (RFC 8785 3.2.2.3)
         return sign + digits + "0" * (n - k)
-    if 0 < n <= 21:
+    if 0 < n <= 21:  # noqa: PLR2004 - ECMAScript Number::toString (RFC 8785 3.2.2.3)
         return sign + digits[:n] + "." + digits[n:]
-    if -6 < n <= 0:
+    if -6 < n <= 0:  # noqa: PLR2004 - ECMAScript Number::toString (RFC 8785 3.2.2.3)
         return sign + "0." + "0" * -n + digits
     e = n - 1
     head = digits[0] + ("." + digits[1:] if k > 1 else "")

@@ -15,7 +15,8 @@ from monitor.passport.settings import KEY_ENV, PassportSettings
 from monitor.passport.shipment import shipment_passport
 from monitor.passport.shipment_store import ShipmentStore
 from monitor.passport.signing import key_id, load_private_key, sign
-from monitor.store import BatchStore
+from monitor.store import STORE_FILE
+from monitor.store.batches import BatchStore
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ def shipment_document(
 
 
 def data_store(data_dir: Path) -> BatchStore:
-    db = data_dir / "blackmass.db"
+    db = data_dir / STORE_FILE
     if not db.exists():
         raise InputError(str(db), "no batch store here", "--data-dir of a monitor or demo run")
     return BatchStore(db)

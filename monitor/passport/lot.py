@@ -16,8 +16,8 @@ from typing import Any
 from monitor.core.results import BatchResult, BatchState
 from monitor.errors import InputError
 from monitor.passport.origin import UNKNOWN
-from monitor.report_rows import iso
-from monitor.store_codec import result_to_json
+from monitor.store.codec import result_to_json
+from monitor.store.rows import iso
 
 FORMAT = 1
 LOT_SCHEMA = "urn:blackmass-monitor:schema:lot-passport:1"  # $id of schemas/lot-passport.schema.json

@@ -61,7 +61,7 @@ def parse_ghg(data: Mapping[str, Any], where: str) -> GhgFactors | None:
     if not t:
         return None
     year = t.get("grid_year")
-    if isinstance(year, bool) or not isinstance(year, int) or not 1990 <= year <= 2100:
+    if isinstance(year, bool) or not isinstance(year, int) or not 1990 <= year <= 2100:  # noqa: PLR2004 - a plausible factor year
         raise ConfigError(where, "ghg.grid_year", "the year the grid factor applies to (e.g. 2024)", year)
     others = []
     for name, o in _table(t, "other", where, "ghg.other").items():
@@ -98,7 +98,7 @@ def _shares(v: object, where: str, path: str) -> Shares:
         if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1:
             raise ConfigError(where, f"{path}.{cls}", "a share in (0, 1]", share)
         out.append((cls, float(share)))
-    if abs(sum(s for _, s in out) - 1.0) > 1e-9:
+    if abs(sum(s for _, s in out) - 1.0) > 1e-9:  # noqa: PLR2004 - shares sum to 1 up to rounding
         raise ConfigError(where, path, "shares that sum to 1", v, "e.g. { pre_consumer = 0.3, post_consumer = 0.7 }")
     return tuple(sorted(out))
 

@@ -19,7 +19,7 @@ from monitor.core.results import BatchResult
 from monitor.passport.lot import FORMAT, PASSPORT_ELEMENTS, Issuer, known, lot_status, result_digest, software
 from monitor.passport.origin import UNKNOWN, mix
 from monitor.passport.shipment_store import Shipment
-from monitor.report_rows import iso
+from monitor.store.rows import iso
 
 SHIPMENT_SCHEMA = "urn:blackmass-monitor:schema:shipment-passport:1"  # $id of schemas/shipment-passport.schema.json
 
@@ -40,6 +40,20 @@ def bag_elements(bag_id: str, net_kg: float, lot: BatchResult, assays: Sequence[
         if m is not None:
             out[el] = m.black_mass_kg * net_kg / bm_kg if bm_kg > 0 else float("nan")
     return out, "bag_assay" if used_bag else "lot"
+
+
+def _lot_entry(line: str, batch_id: str, lot: BatchResult, origin: tuple[tuple[str, float], ...]) -> dict[str, Any]:
+    """A lot's line in the shipment passport, before its bags are added up."""
+    return {
+        "line": line,
+        "batch_id": batch_id,
+        "result_digest": result_digest(lot),
+        "status": lot_status(lot, {m.element: {"assay_status": m.status} for m in lot.metals}),
+        "origin_shares": dict(origin),
+        "bags": 0,
+        "net_kg": 0.0,
+        "co2e_kg": 0.0,
+    }
 
 
 def shipment_passport(
@@ -74,19 +88,9 @@ def shipment_passport(
         for el, kg in elements.items():
             el_kg[el] = el_kg.get(el, 0.0) + kg
             el_parts.setdefault(el, []).append((kg, origin))
-        entry = per_lot.setdefault(
-            (b.line, b.batch_id),
-            {
-                "line": b.line,
-                "batch_id": b.batch_id,
-                "result_digest": result_digest(lot),
-                "status": lot_status(lot, {m.element: {"assay_status": m.status} for m in lot.metals}),
-                "origin_shares": dict(origin),
-                "bags": 0,
-                "net_kg": 0.0,
-                "co2e_kg": 0.0,
-            },
-        )
+        if (b.line, b.batch_id) not in per_lot:
+            per_lot[(b.line, b.batch_id)] = _lot_entry(b.line, b.batch_id, lot, origin)
+        entry = per_lot[(b.line, b.batch_id)]
         entry["bags"] += 1
         entry["net_kg"] += b.net_kg
         entry["co2e_kg"] += co2e

@@ -9,9 +9,13 @@ from pathlib import Path
 import polars as pl
 
 from monitor.errors import InputError
-from monitor.replay import CHUNK_ROWS, LINE_METADATA
 from monitor.simulator.history import plant_samples
-from monitor.simulator.plant import TRUTH_COLUMNS, Plant, truth_row
+from monitor.simulator.lots import TRUTH_COLUMNS, truth_row
+from monitor.simulator.plant import Plant
+
+# The history file's contract with replay (monitor/runs/replay.py reads both; a test keeps them equal)
+ROW_GROUP_ROWS = 262_144  # Parquet row groups of this size
+LINE_METADATA = "blackmass.line"  # Parquet key-value metadata: the line the export came from
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +43,7 @@ def export_history(plant: Plant, out: Path, days: float, truth_csv: Path) -> Exp
             is_text = isinstance(s.value, str)
             values.append(None if is_text else s.value)  # type: ignore[arg-type]
             texts.append(s.value if is_text else None)  # type: ignore[arg-type]
-            quality.append(int(s.quality))
+            quality.append(s.quality)
         truth += [truth_row(lot, plant.cfg.line) for lot in finished]
     frame = pl.DataFrame(
         {
@@ -54,7 +58,7 @@ def export_history(plant: Plant, out: Path, days: float, truth_csv: Path) -> Exp
     if out.suffix.lower() == ".parquet":
         # the line rides along, so a replay files these lots under it (replay --line overrides)
         meta = {LINE_METADATA: plant.cfg.line}
-        frame.write_parquet(out, statistics=True, row_group_size=CHUNK_ROWS, metadata=meta)
+        frame.write_parquet(out, statistics=True, row_group_size=ROW_GROUP_ROWS, metadata=meta)
     else:
         frame.write_csv(out)
     truth_csv.parent.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from monitor.simulator.composition import ELEMENTS
-from monitor.simulator.plant import Lot
+from monitor.simulator.lots import Lot
 
 # The lab's own precision (relative σ) [M after domain.md]; independent of the monitor's numbers.
 LAB_REL_SIGMA = {"ni": 0.015, "co": 0.015, "mn": 0.015, "li": 0.03}

@@ -7,16 +7,13 @@ lot is exactly what its feed produced, and a correct monitor can reproduce it.
 
 from __future__ import annotations
 
-import csv
 import math
 from collections import deque
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 
 from monitor.simulator.composition import (
-    ELEMENTS,
     SPLITS,
     STREAMS,
     Seeds,
@@ -26,6 +23,9 @@ from monitor.simulator.composition import (
     stream_fractions,
     torn_sieve,
 )
+from monitor.simulator.lots import Lot, LotType
+from monitor.simulator.process import FAULT_FROM_LOT, process_values
+from monitor.simulator.settings import SimConfig
 
 MEASURED = ("ferrous", "aluminium", "copper", "light_fraction", "condensate", "fines")
 TOTALIZER_TAG = {
@@ -36,7 +36,6 @@ TOTALIZER_TAG = {
     "condensate": "Dryer.CondensateTotalizer",
     "fines": "Baghouse.FinesTotalizer",
 }
-TRUTH_ELEMENTS = ("ni", "co", "mn", "li", "cu", "al", "fe")
 # Faults the simulator can play (--fault NAME), each from the third lot on:
 FAULTS = {
     "yield-drop": "torn sieve: 35 % of the black mass rides the oversize to the eddy-current products",
@@ -49,7 +48,6 @@ FAULTS = {
     "and count on",
     "bad-quality": "Bad and Uncertain status codes, NaN, a frozen totalizer, late (out-of-order) and repeated samples",
 }
-FAULT_FROM_LOT = 3
 REUSED_LOT_IDS = ("LOT-A", "LOT-B")
 OUTAGE_S = 1200.0  # plant seconds the server-restart and network-outage faults last
 STATUS_BAD = 0x80000000
@@ -64,97 +62,6 @@ class Glitch:
     ts: float
     value: float | str
     status: int = 0
-
-
-@dataclass(frozen=True, kw_only=True)
-class SimConfig:
-    line: str = "L1"
-    namespace_uri: str = "urn:blackmass:simulator:L1"
-    step_s: float = 60.0
-    feed_rate_kg_h: float = 2000.0
-    changeover_s: float = 600.0
-    initial_idle_s: float = 300.0
-    delays_s: dict[str, float] = field(
-        default_factory=lambda: {
-            "black_mass": 2100.0,
-            "ferrous": 1800.0,
-            "aluminium": 1800.0,
-            "copper": 1800.0,
-            "light_fraction": 1800.0,
-            "condensate": 900.0,
-            "fines": 1800.0,
-        }
-    )
-    # relative standard deviation of each mass source, drawn once per lot (scale calibration error)
-    accuracy: dict[str, float] = field(
-        default_factory=lambda: {
-            "feed": 0.005,
-            "ferrous": 0.01,
-            "aluminium": 0.01,
-            "copper": 0.01,
-            "light_fraction": 0.02,
-            "condensate": 0.02,
-            "fines": 0.02,
-        }
-    )
-    bag_sigma: float = 0.001
-    bag_min_kg: float = 500.0
-    bag_max_kg: float = 1000.0
-    lots: int = 0  # play this many lots, then the line stops (0: for ever)
-    paused_s: float = 0.0  # the second lot pauses halfway for this long under its id (0: no pause)
-    lot_ids: str = "plant"  # "plant" (L1-00001), "reused" (LOT-A, LOT-B, LOT-A...), "int" (1001, ...), "reused-int"
-    same_weight_bags_kg: float = 0.0  # fill every bag to exactly this net weight (0: targets vary)
-
-
-@dataclass
-class Lot:
-    batch_id: str
-    supplier: str
-    chemistry: str
-    cell_format: str
-    feed_form: str
-    target_kg: float
-    start_ts: float
-    stream_frac: dict[str, float]
-    feed_el: dict[str, float]
-    stream_el: dict[str, dict[str, float]]
-    bias: dict[str, float]
-    assay_truth: dict[str, tuple[float, dict[str, float]]] = field(default_factory=dict)
-    bags: list[tuple[str, float]] = field(default_factory=list)  # (bag id, weighed kg)
-    fed_kg: float = 0.0
-    end_ts: float | None = None
-    last_step: int | None = None
-    out_kg: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STREAMS, 0.0))
-    wire_id: str | int = ""  # the id the PLC writes (batch_id is the monitor's name for the lot)
-    paused_until: float | None = None
-    pause_done: bool = False
-
-
-@dataclass(frozen=True)
-class LotType:
-    supplier: str
-    chemistry: str
-    cell_format: str
-    feed_form: str
-    min_t: float
-    max_t: float
-    weight: float
-
-
-def load_schedule(path: Path) -> list[LotType]:
-    with path.open(newline="") as fh:
-        return [
-            LotType(
-                r["supplier"],
-                r["chemistry"],
-                r["cell_format"],
-                r["feed_form"],
-                float(r["min_t"]),
-                float(r["max_t"]),
-                float(r["weight"]),
-            )
-            for r in csv.DictReader(fh)
-        ]
 
 
 class Plant:
@@ -215,7 +122,7 @@ class Plant:
         v["Feed.Totalizer"] = 0.0
         for s in MEASURED:
             v[TOTALIZER_TAG[s]] = 0.0
-        v.update(self._process_values(0.0))
+        v.update(process_values(self, 0.0))
         return v
 
     def _new_lot(self, ts: float) -> Lot:
@@ -267,7 +174,7 @@ class Plant:
         """The line has played its lots: no feed, counters frozen (the server stays up)."""
         return 0 < self.cfg.lots <= self.lots_started and self.lot is None
 
-    def step(self) -> tuple[float, dict[str, float | str], list[Lot]]:
+    def step(self) -> tuple[float, dict[str, float | str], list[Lot]]:  # noqa: PLR0912, PLR0915 - one step of the whole line reads best in order
         """Advance one step; returns (ts, changed tag values, lots whose outputs all left)."""
         cfg = self.cfg
         self.k += 1
@@ -330,7 +237,7 @@ class Plant:
         changed["Feed.Totalizer"] = self.tot_meas["feed"]
         for s in MEASURED:
             changed[TOTALIZER_TAG[s]] = self.tot_meas[s]
-        changed.update(self._process_values(feed, bm_inc))
+        changed.update(process_values(self, feed, bm_inc))
         if "bad-quality" in self.faults and self.lots_started >= FAULT_FROM_LOT:
             self._bad_quality(ts, changed)
         finished = [x for x in self.unfinished if x.last_step is not None and self.k >= x.last_step + self.max_lag]
@@ -340,7 +247,7 @@ class Plant:
 
     def _paused(self, lot: Lot, ts: float) -> bool:
         """The second lot stops feeding halfway for paused_s, then goes on under the same id."""
-        if not self.cfg.paused_s or self.lots_started != 2:
+        if not self.cfg.paused_s or self.lots_started != 2:  # noqa: PLR2004 - the second lot pauses (SimConfig.paused_s)
             return False
         if lot.paused_until is None and not lot.pause_done and lot.fed_kg >= 0.5 * lot.target_kg:
             lot.paused_until = ts - self.cfg.step_s + self.cfg.paused_s
@@ -365,23 +272,23 @@ class Plant:
         step = self.cfg.step_s
         if k == 1:  # a Bad reading between two good ones (sensor fault): value garbage
             self.glitches.append(Glitch("Magnet.FerrousTotalizer", ts + step / 3, 0.0, STATUS_BAD))
-        elif k == 3:  # Uncertain (e.g. last usable value) and NaN with good status
+        elif k == 3:  # noqa: PLR2004 - Uncertain (e.g. last usable value) and NaN with good status
             self.glitches.append(Glitch("EddyCurrent.CopperTotalizer", ts + step / 3, 1e9, STATUS_UNCERTAIN))
             self.glitches.append(Glitch("Classifier.LightTotalizer", ts + step / 3, math.nan))
         elif k in (5, 6, 7):  # a frozen totalizer: the same value with fresh timestamps, then it catches up
             tag = "Baghouse.FinesTotalizer"
             self._frozen.setdefault(tag, float(self.values[tag]))
             changed[tag] = self._frozen[tag]
-        elif k == 8:
+        elif k == 8:  # noqa: PLR2004 - the fault cycle's steps
             self._frozen.clear()
-        if k == 9:  # a value that arrives late: held back now, published after the next step's value
+        if k == 9:  # noqa: PLR2004 - a value that arrives late: held back now, published after the next step's value
             tag = "Feed.Totalizer"
             self._held.append(Glitch(tag, ts, changed.pop(tag)))
         elif self._held:
             late = self._held.pop()
             self.glitches.append(late)
             self.glitches.append(Glitch(late.tag, ts, changed[late.tag]))  # the current value again: a repeat
-        if k == 11 and "Shredder.O2" in changed:  # an out-of-range process value flagged Bad
+        if k == 11 and "Shredder.O2" in changed:  # noqa: PLR2004 - an out-of-range process value flagged Bad
             self.glitches.append(Glitch("Shredder.O2", ts + step / 3, -1.0, STATUS_BAD))
 
     def _fill_bag(self, src: Lot, inc: float, ts: float, changed: dict[str, float | str]) -> None:
@@ -413,64 +320,3 @@ class Plant:
         changed["BlackMass.BagId"] = bag[0]
         changed["BlackMass.BagNetWeight"] = bag[1] * (1 + err)
         src.bags.append((bag[0], bag[1] * (1 + err)))
-
-    def _process_values(self, feed_kg: float, bm_kg: float = 0.0) -> dict[str, float]:
-        load = feed_kg * 3600.0 / self.cfg.step_s / self.cfg.feed_rate_kg_h  # 0 idle, ~1 nominal
-        n = self.rng.standard_normal(8) if self.noise else np.zeros(8)
-        power = 25.0 + 110.0 * load + 3.0 * n[0]
-        dryer_kw = 40.0 + 60.0 * load
-        dt_h = self.cfg.step_s / 3600.0
-        self.energy_kwh["shredder"] += power * dt_h
-        self.energy_kwh["dryer"] += dryer_kw * dt_h
-        self.energy_kwh["total"] += (power + dryer_kw + 35.0) * dt_h
-        o2, n2, dryer = 1.8, 180.0, 95.0 + 50.0 * load
-        if self.lots_started >= FAULT_FROM_LOT and self.lot is not None:
-            into = (self.ts - self.lot.start_ts) / 3600.0  # hours into the faulty lot
-            if "n2-leak" in self.faults:  # O2 creeps up while the nitrogen flow sags
-                o2, n2 = 1.8 + min(5.0, 2.5 * into), 180.0 - min(60.0, 30.0 * into)
-            if "dryer-overheat" in self.faults:
-                dryer = min(230.0, dryer + 40.0 * into)
-        return {
-            "Feed.Rate": feed_kg * 3600.0 / self.cfg.step_s / 1000.0,
-            "Shredder.O2": o2 + 0.15 * n[1],
-            "Shredder.Power": power,
-            "Shredder.Current": power * 1000.0 / (math.sqrt(3) * 400.0 * 0.86),
-            "Shredder.GasTemp": 38.0 + 6.0 * load + 0.5 * n[2],
-            "Shredder.LEL": 3.0 + 2.0 * load + 0.3 * n[3],
-            "Shredder.N2Flow": n2 + 2.0 * n[4],
-            "Dryer.ProductTemp": dryer + 1.0 * n[5],
-            "Dryer.Pressure": 60.0 + 20.0 * load + 1.0 * n[6],
-            "BlackMass.BagTemp": 32.0 + 6.0 * load + 0.5 * n[7],
-            "Energy.ShredderKWh": self.energy_kwh["shredder"],
-            "Energy.DryerKWh": self.energy_kwh["dryer"],
-            "Energy.TotalKWh": self.energy_kwh["total"],
-        }
-
-
-TRUTH_COLUMNS = (
-    ["batch_id", "line", "supplier", "chemistry", "feed_form", "start", "end", "feed_kg"]
-    + [f"{s}_kg" for s in STREAMS]
-    + [f"feed_{e}_kg" for e in TRUTH_ELEMENTS]
-    + [f"black_mass_{e}_kg" for e in TRUTH_ELEMENTS]
-)
-
-
-def truth_row(lot: Lot, line: str) -> dict[str, object]:
-    feed = lot.fed_kg
-    row: dict[str, object] = {
-        "batch_id": lot.batch_id,
-        "line": line,
-        "supplier": lot.supplier,
-        "chemistry": lot.chemistry,
-        "feed_form": lot.feed_form,
-        "start": lot.start_ts,
-        "end": lot.end_ts,
-        "feed_kg": round(feed, 4),
-    }
-    for s in STREAMS:
-        row[f"{s}_kg"] = round(lot.out_kg[s] if s != "loss" else feed * lot.stream_frac["loss"], 4)
-    for e in TRUTH_ELEMENTS:
-        row[f"feed_{e}_kg"] = round(feed * lot.feed_el[e], 4)
-        row[f"black_mass_{e}_kg"] = round(feed * lot.stream_el["black_mass"][e], 4)
-    assert set(ELEMENTS) >= set(TRUTH_ELEMENTS)
-    return row

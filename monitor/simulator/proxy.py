@@ -15,7 +15,6 @@ class TcpRelay:
     def __init__(self, host: str, listen_port: int, target_port: int) -> None:
         self.host, self.listen_port, self.target_port = host, listen_port, target_port
         self.refusing = False
-        self.cuts = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
 
@@ -32,7 +31,6 @@ class TcpRelay:
     def cut(self) -> None:
         """The network goes down: open connections are dropped, new ones refused until restore()."""
         self.refusing = True
-        self.cuts += 1
         for w in list(self._writers):
             w.transport.abort()
         self._writers.clear()

@@ -17,7 +17,8 @@ from asyncua import Server, ua
 from monitor.simulator.clock import PlantClock
 from monitor.simulator.historian import PlantHistory
 from monitor.simulator.lims import Lab
-from monitor.simulator.plant import OUTAGE_S, TOTALIZER_TAG, TRUTH_COLUMNS, Lot, Plant, truth_row
+from monitor.simulator.lots import TRUTH_COLUMNS, Lot, truth_row
+from monitor.simulator.plant import OUTAGE_S, TOTALIZER_TAG, Plant
 from monitor.simulator.plc import PlcFace, PlcProfile
 from monitor.simulator.proxy import TcpRelay
 from monitor.simulator.server_security import ServerSecurity, apply, new_server
@@ -55,7 +56,8 @@ TAG_UNITS: dict[str, str] = {
 }
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port free on localhost now (the one helper the demo and the tests use too)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -102,7 +104,7 @@ class PlantServer:
         self._serve_at = self.endpoint
         if "network-outage" in self.plant.faults:  # clients reach the server through a relay we can cut
             url = urlsplit(self.endpoint)
-            inner = _free_port()
+            inner = free_port()
             self._serve_at = url._replace(netloc=f"{url.hostname}:{inner}").geturl()
             self._relay = TcpRelay(url.hostname or "127.0.0.1", url.port or 4840, inner)
 

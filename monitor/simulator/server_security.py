@@ -7,19 +7,44 @@ counterpart, not a mock.
 from __future__ import annotations
 
 import hmac
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from asyncua import Server, ua
+from asyncua.crypto.cert_gen import (
+    dump_private_key_as_pem,
+    generate_private_key,
+    generate_self_signed_app_certificate,
+)
 from asyncua.crypto.permission_rules import User, UserRole
 from asyncua.crypto.truststore import TrustStore
 from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
-
-from monitor.collectors.security import make_certificate
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 SERVER_URI = "urn:blackmass:simulator"
+
+
+def _make_server_certificate(cert_path: Path, key_path: Path, days: int = 730) -> None:
+    """A self-signed server certificate (DER) and key (PEM); the simulator's own, not the monitor's code."""
+    cert_path.parent.mkdir(parents=True, exist_ok=True)
+    key = generate_private_key()
+    hosts = dict.fromkeys(["localhost", socket.gethostname()])
+    cert = generate_self_signed_app_certificate(
+        key,
+        "simulator",
+        {"organizationName": "blackmass-simulator"},
+        [x509.UniformResourceIdentifier(SERVER_URI), *(x509.DNSName(h) for h in hosts)],
+        [ExtendedKeyUsageOID.SERVER_AUTH],
+        days=days,
+    )
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.DER))
+    key_path.write_bytes(dump_private_key_as_pem(key))
+    key_path.chmod(0o600)
 
 
 @dataclass(frozen=True)
@@ -34,7 +59,7 @@ class ServerSecurity:
         """folder/simulator-cert.der and -key.pem (made when missing), clients trusted from folder/trusted."""
         cert, key = folder / "simulator-cert.der", folder / "simulator-key.pem"
         if not (cert.exists() and key.exists()):
-            make_certificate(folder, "simulator", SERVER_URI, server=True)
+            _make_server_certificate(cert, key)
         trusted = folder / "trusted"
         return cls(cert, key, trusted if trusted.is_dir() and any(trusted.iterdir()) else None, dict(users))
 

@@ -2,18 +2,69 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
+import tomllib
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from monitor.config import read_toml
 from monitor.errors import ConfigError
-from monitor.simulator.plant import SimConfig
 
 LINE_NAMESPACE = "urn:blackmass:simulator:{line}"  # the simulator's OPC-UA namespace of a line
 
 
-def load_sim_config(path: str | Path, *, line: str | None = None) -> SimConfig:
+@dataclass(frozen=True, kw_only=True)
+class SimConfig:
+    line: str = "L1"
+    namespace_uri: str = "urn:blackmass:simulator:L1"
+    step_s: float = 60.0
+    feed_rate_kg_h: float = 2000.0
+    changeover_s: float = 600.0
+    initial_idle_s: float = 300.0
+    delays_s: dict[str, float] = field(
+        default_factory=lambda: {
+            "black_mass": 2100.0,
+            "ferrous": 1800.0,
+            "aluminium": 1800.0,
+            "copper": 1800.0,
+            "light_fraction": 1800.0,
+            "condensate": 900.0,
+            "fines": 1800.0,
+        }
+    )
+    # relative standard deviation of each mass source, drawn once per lot (scale calibration error)
+    accuracy: dict[str, float] = field(
+        default_factory=lambda: {
+            "feed": 0.005,
+            "ferrous": 0.01,
+            "aluminium": 0.01,
+            "copper": 0.01,
+            "light_fraction": 0.02,
+            "condensate": 0.02,
+            "fines": 0.02,
+        }
+    )
+    bag_sigma: float = 0.001
+    bag_min_kg: float = 500.0
+    bag_max_kg: float = 1000.0
+    lots: int = 0  # play this many lots, then the line stops (0: for ever)
+    paused_s: float = 0.0  # the second lot pauses halfway for this long under its id (0: no pause)
+    lot_ids: str = "plant"  # "plant" (L1-00001), "reused" (LOT-A, LOT-B, LOT-A...), "int" (1001, ...), "reused-int"
+    same_weight_bags_kg: float = 0.0  # fill every bag to exactly this net weight (0: targets vary)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file as a dict; a missing, unreadable or malformed file is a ConfigError naming it."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(str(path), "(file)", "an existing TOML file", "no such file") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), "(syntax)", "valid TOML", str(exc)) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), "(file)", "a readable UTF-8 file", str(exc)) from exc
+
+
+def load_sim_config(path: str | Path, *, line: str | None = None) -> SimConfig:  # noqa: PLR0912 - one check per kind of key
     """The simulator TOML; `line` (simulate/demo --line) renames the line, its lot ids and its namespace."""
     p = Path(path)
     data = read_toml(p)

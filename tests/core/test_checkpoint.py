@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from monitor.checkpoint import read_checkpoint, write_checkpoint
 from monitor.config import load_config
 from monitor.core.engine import Engine
 from monitor.core.results import BatchResult
 from monitor.core.samples import Sample
-from monitor.demo import SimOptions, make_plant
-from monitor.simulator.history import plant_samples
+from monitor.runs.demo import SimOptions, make_plant
+from monitor.store.checkpoint import read_checkpoint, write_checkpoint
+from tests.plant_harness import engine_samples
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = load_config(ROOT / "config/plant.toml").line
@@ -24,7 +24,7 @@ def plant_steps(steps: int = 1000, seed: int = 3) -> list[list[Sample]]:
     opts = SimOptions(
         data_dir=ROOT, sim_config=ROOT / "config/simulator.toml", seeds=ROOT / "seeds", seed=seed, t0=1.8e9
     )
-    return [samples for _, samples, _ in plant_samples(make_plant(opts), steps)]
+    return [samples for _, samples, _ in engine_samples(make_plant(opts), steps)]
 
 
 def run(engine: Engine, steps: list[list[Sample]]) -> list[BatchResult]:

@@ -26,9 +26,9 @@ from typing import Any
 import pytest
 import yaml
 
-from monitor.app import Monitor
 from monitor.config import load_config
-from monitor.demo import SimOptions, free_port, monitor_config, plant_server
+from monitor.runs.app import Monitor
+from monitor.runs.demo import SimOptions, free_port, monitor_config, plant_server
 from tests.conftest import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -284,7 +284,7 @@ async def until(cond: Callable[[], object], limit_s: float, what: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def delivery(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def delivery(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:  # noqa: PLR0915 - one end-to-end stack, started and torn down in order
     d = tmp_path_factory.mktemp("delivery")
     hook = Webhook()
     am, am_port = alertmanager(d, test_copy_of_am_config(d, hook))

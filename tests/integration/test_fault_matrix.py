@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor.app import Monitor
 from monitor.cli import main
-from monitor.demo import SimOptions, run_demo
+from monitor.runs.app import Monitor
+from monitor.runs.demo import SimOptions, run_demo
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,7 +12,7 @@ import pytest
 from asyncua import Server, ua
 
 from monitor.collectors.opcua import ConnState, OpcuaCollector
-from monitor.config import OpcuaSettings
+from monitor.collectors.settings import OpcuaSettings
 from monitor.core.samples import Quality, Sample
 from tests.conftest import free_port
 

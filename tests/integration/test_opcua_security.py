@@ -18,7 +18,7 @@ from monitor.collectors.opcua import ConnState, OpcuaCollector
 from monitor.collectors.security import CLIENT_URI, PASSWORD_ENV, SecuritySettings, make_certificate
 from monitor.config import load_config
 from monitor.core.samples import Sample
-from monitor.demo import SimOptions, plant_server
+from monitor.runs.demo import SimOptions, plant_server
 from monitor.simulator.server import PlantServer
 from monitor.simulator.server_security import ServerSecurity
 from tests.conftest import free_port

@@ -16,13 +16,13 @@ from typing import Any
 import aiohttp
 import pytest
 
-from monitor.app import Monitor
 from monitor.cli import main
 from monitor.config import load_config
 from monitor.core.results import BatchResult, BatchState
-from monitor.demo import SimOptions, plant_server, run_demo
+from monitor.runs.app import Monitor
+from monitor.runs.demo import SimOptions, plant_server, run_demo
 from monitor.simulator.plc import parse_profile
-from monitor.store import BatchStore
+from monitor.store.batches import BatchStore
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from monitor.demo import SimOptions, run_demo
+from monitor.runs.demo import SimOptions, run_demo
 from tests.conftest import free_port, require_tool
 
 ROOT = Path(__file__).resolve().parents[2]

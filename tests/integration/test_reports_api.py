@@ -17,13 +17,13 @@ import polars as pl
 import pytest
 from prometheus_client import CollectorRegistry
 
-from monitor.api import add_api
-from monitor.assay_import import Accountant
+from monitor.accounting.assay_import import Accountant
+from monitor.accounting.seeds import load_feed_grades
 from monitor.cli import main
 from monitor.config import load_config
-from monitor.http import make_app
-from monitor.seeds import load_feed_grades
-from monitor.store import BatchStore
+from monitor.serve.api import add_api
+from monitor.serve.http import make_app
+from monitor.store.batches import BatchStore
 from tests.conftest import free_port, require_tool
 from tests.plant_harness import ROOT, run_plant
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from monitor.app import Monitor
 from monitor.config import load_config
-from monitor.demo import SimOptions, plant_server
-from monitor.store import BatchStore
+from monitor.runs.app import Monitor
+from monitor.runs.demo import SimOptions, plant_server
+from monitor.store.batches import BatchStore
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]

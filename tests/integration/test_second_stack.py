@@ -32,7 +32,7 @@ from pathlib import Path
 import pytest
 
 from monitor.cli import main
-from monitor.store import BatchStore
+from monitor.store.batches import BatchStore
 from tests.conftest import free_port, require_tool
 from tests.second_stack.history import Script, make_script
 
@@ -195,7 +195,7 @@ def script(tmp_path_factory: pytest.TempPathFactory) -> Script:
 
 
 @pytest.fixture(scope="module")
-def runs(script: Script, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Run]]:
+def runs(script: Script, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Run]]:  # noqa: PLR0912 - two stacks, started and torn down in order
     """Both stacks side by side, started together, so they replay with identical timestamps."""
     node = require_node_opcua()
     d = tmp_path_factory.mktemp("stacks")

@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 
 from monitor.cli import main
-from monitor.demo import SimOptions, run_demo
+from monitor.runs.demo import SimOptions, run_demo
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -18,7 +18,7 @@ from monitor.passport.lot import Issuer, lot_passport
 from monitor.passport.settings import PassportSettings
 from monitor.passport.shipment_store import ShipmentConflict, ShipmentStore
 from monitor.passport.signing import verify
-from monitor.store import BatchStore
+from monitor.store.batches import BatchStore
 
 ROOT = Path(__file__).resolve().parents[2]
 FACTORS = GhgFactors(

@@ -5,13 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from monitor.assay_import import Accountant
+from monitor.accounting.assay_import import Accountant
+from monitor.accounting.seeds import load_feed_grades
 from monitor.config import load_config
 from monitor.core.assays import Assay
 from monitor.core.carbon import GhgFactors
 from monitor.passport.origin import OriginMap
-from monitor.seeds import load_feed_grades
-from monitor.store import BatchStore
+from monitor.store.batches import BatchStore
 from tests.passport.test_lot_shipment import LOT1
 
 ROOT = Path(__file__).resolve().parents[2]

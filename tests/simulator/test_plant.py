@@ -8,8 +8,9 @@ import pytest
 
 from monitor.errors import ConfigError
 from monitor.simulator.composition import STREAMS, load_seeds, lot_components, stream_fractions
-from monitor.simulator.plant import Plant, SimConfig, load_schedule, truth_row
-from monitor.simulator.settings import load_sim_config
+from monitor.simulator.lots import load_schedule, truth_row
+from monitor.simulator.plant import Plant
+from monitor.simulator.settings import SimConfig, load_sim_config
 
 ROOT = Path(__file__).resolve().parents[2]
 SEEDS = load_seeds(ROOT / "seeds")

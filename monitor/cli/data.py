@@ -1,0 +1,228 @@
+"""The CLI's data commands: work on a data directory, no server needed (report, replay, assays, reconcile)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from monitor.accounting.assay_import import Accountant
+from monitor.accounting.balance_file import reconcile_file
+from monitor.accounting.seeds import load_feed_grades
+from monitor.config import load_config, parse_when
+from monitor.core.engine import Engine
+from monitor.core.results import BatchResult
+from monitor.errors import MonitorError
+from monitor.reports.exports import FORMATS, ReportFilter, load, render
+from monitor.runs.replay import check_history, history_line, replay_file
+from monitor.store import STORE_FILE
+from monitor.store.sql import Store
+from monitor.store.url import open_store, store_url
+
+ROOT = Path(__file__).resolve().parents[2]  # the project checkout (monitor/cli/data.py)
+DEFAULT_PLANT = "config/plant.toml"
+DEFAULT_SIM = "config/simulator.toml"
+SAVE_EVERY = 500  # replay stores finished lots in transactions of this many
+
+
+STORE_HELP = (
+    f"batch store URL: sqlite:///path (default sqlite:///<data-dir>/{STORE_FILE}) or postgresql://user@host:port/db "
+    "(password from BLACKMASS_STORE_PASSWORD or the file in BLACKMASS_STORE_PASSWORD_FILE)"
+)
+
+
+def store_option(p: argparse.ArgumentParser, *, data_dir_required: bool) -> None:
+    p.add_argument("--store", metavar="URL", help=STORE_HELP)
+    if not data_dir_required:
+        p.add_argument("--data-dir", type=Path, help=f"a data directory: its {STORE_FILE} is the store unless --store")
+
+
+def add_data_commands(sub: Any) -> None:
+    """replay, assays import, reconcile, report."""
+    rp = sub.add_parser("replay", help="run a historian export (Parquet/CSV) through the core into the store")
+    rp.add_argument("file", type=Path)
+    store_option(rp, data_dir_required=False)
+    rp.add_argument("--line", help="file the lots under this line (default: the export's own, else the config's)")
+    rp.add_argument("--config", default=DEFAULT_PLANT)
+    rp.add_argument("--seeds", default="seeds", help="reference-data folder (default seeds/)")
+
+    assays = sub.add_parser("assays", help="lab assays (LIMS CSV)")
+    asub = assays.add_subparsers(dest="assays_cmd", required=True)
+    imp = asub.add_parser("import", help="import an assay file; all rows or none")
+    imp.add_argument("file", type=Path)
+    store_option(imp, data_dir_required=False)
+    imp.add_argument("--config", default=DEFAULT_PLANT)
+    imp.add_argument("--seeds", default="seeds")
+
+    rec = sub.add_parser(
+        "reconcile", help="reconcile one balance node from a CSV (stream,direction,measured_kg,rel_sigma)"
+    )
+    rec.add_argument("file", type=Path)
+    rec.add_argument("--json", action="store_true", help="machine-readable output")
+
+    rep = sub.add_parser("report", help="export batch results")
+    store_option(rep, data_dir_required=False)
+    rep.add_argument("--format", choices=sorted(FORMATS), default="csv")
+    rep.add_argument("--out", required=True, help="file, or - for standard output")
+    rep.add_argument("--line", action="append", help="one line, or several (repeat, or separate by commas)")
+    rep.add_argument("--chemistry")
+    rep.add_argument("--batch")
+    rep.add_argument("--from", dest="start_from", help="batches starting at or after (date or datetime, UTC)")
+    rep.add_argument("--to", dest="start_to", help="batches starting before (date or datetime, UTC)")
+    rep.add_argument("--include-partial", action="store_true", help="also batches whose start the monitor did not see")
+
+
+def resolve_path(p: str) -> Path:
+    """A config/seed path as given, else relative to the project checkout."""
+    path = Path(p)
+    return path if path.exists() or path.is_absolute() else ROOT / path
+
+
+def _when(text: str | None, where: str) -> float | None:
+    if text is None:
+        return None
+    try:
+        return parse_when(text)
+    except ValueError as exc:
+        raise MonitorError(f"{where}: {exc}") from exc
+
+
+def open_for(a: argparse.Namespace, *, must_exist: bool = True) -> Store:
+    """The store of a data command: --store URL, else the SQLite file in --data-dir."""
+    return open_store(store_url(a.store, a.data_dir), must_exist=must_exist)
+
+
+def cmd_report(a: argparse.Namespace) -> int:
+    f = ReportFilter(
+        line=",".join(a.line) if a.line else None,
+        chemistry=a.chemistry,
+        batch_id=a.batch,
+        start_from=_when(a.start_from, "--from"),
+        start_to=_when(a.start_to, "--to"),
+        include_partial=a.include_partial,
+    )
+    store = open_for(a)
+    progress = Progress(enabled=a.out != "-" and sys.stderr.isatty())
+    try:
+        progress.update(0.0, "reading batches")
+        report = load(store, f, a.format)
+        what = f"{report.batches.height} batches as {a.format}"
+        progress.update(0.1, what)
+        data = render(store, report, a.format, progress=lambda x, part: progress.update(0.1 + 0.85 * x, what))
+    finally:
+        store.close()
+    progress.update(0.95, "writing")
+    if a.out == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return 0
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_bytes(data)
+    progress.done()
+    print(f"{report.batches.height} batches -> {a.out} ({len(data):,} bytes)", file=sys.stderr)
+    return 0
+
+
+class Progress:
+    """A one-line progress bar on a terminal (stderr); silent when output is piped."""
+
+    WIDTH = 30
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled, self.t0 = enabled, time.monotonic()
+
+    def update(self, fraction: float, what: str) -> None:
+        if self.enabled:
+            n = round(max(0.0, min(1.0, fraction)) * self.WIDTH)
+            bar = "#" * n + "." * (self.WIDTH - n)
+            line = f"\r[{bar}] {fraction:4.0%} {what} ({time.monotonic() - self.t0:.1f} s)\033[K"
+            print(line, end="", file=sys.stderr, flush=True)
+
+    def done(self) -> None:
+        self.update(1.0, "done")
+        if self.enabled:
+            print(file=sys.stderr)
+
+
+def cmd_replay(a: argparse.Namespace) -> int:
+    cfg = load_config(resolve_path(a.config))
+    t = time.monotonic()
+    check_history(a.file)  # the whole file, before the store is even opened: a bad file changes nothing
+    line = a.line or history_line(a.file)
+    if line and line != cfg.line.line:  # lots are filed under the line they came from
+        cfg = replace(cfg, line=replace(cfg.line, line=line))
+    store = open_for(a, must_exist=False)
+    accountant = Accountant(store, cfg.line, load_feed_grades(resolve_path(a.seeds)), ghg=cfg.ghg, origin=cfg.origin)
+    engine = Engine(cfg.line, settle_s=cfg.settle_s)
+    pending: list[BatchResult] = []
+    stored = 0
+
+    def flush() -> None:  # a transaction per 500 batches: fast, and memory stays flat over months
+        nonlocal stored
+        stored += sum(r is not None for r in accountant.finalise_many(pending))
+        pending.clear()
+
+    def keep(result: BatchResult) -> None:
+        pending.append(result)
+        if len(pending) >= SAVE_EVERY:
+            flush()
+
+    try:
+        stats = replay_file(a.file, engine, keep, checked=True)
+        flush()
+    finally:
+        store.close()
+    took = time.monotonic() - t
+    live = engine.live()
+    print(
+        f"{stats.samples:,} samples in {took:.1f} s ({stats.samples / max(took, 1e-9) / 1e6:.1f} M/s): "
+        f"{stats.batches} batches, {stored} new or changed versions stored"
+        + (f"; still open: {live.batch_id} (feeding)" if live else "")
+        + (f", {', '.join(engine.flushing)} (flushing)" if engine.flushing else "")
+    )
+    return 0
+
+
+def cmd_assays_import(a: argparse.Namespace) -> int:
+    cfg = load_config(resolve_path(a.config))
+    store = open_for(a)
+    try:
+        accountant = Accountant(
+            store, cfg.line, load_feed_grades(resolve_path(a.seeds)), ghg=cfg.ghg, origin=cfg.origin
+        )
+        summary = accountant.import_file(a.file)
+    finally:
+        store.close()
+    if summary.duplicate_file:
+        print(f"{a.file}: already imported, nothing changed")
+        return 0
+    print(
+        f"{a.file}: {summary.rows} assays imported; {len(summary.updated)} batches recomputed"
+        + (f"; waiting for batches {', '.join(summary.pending)}" if summary.pending else "")
+    )
+    for r in summary.updated:
+        print(
+            f"  {r.batch_id} v{r.version}: assays {r.assay_status}, "
+            + ", ".join(f"{m.element} {m.recovery * 100:.1f} %" for m in r.metals if not math.isnan(m.recovery))
+        )
+    return 0
+
+
+def cmd_reconcile(a: argparse.Namespace) -> int:
+    out = reconcile_file(a.file)
+    if a.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    print(f"{'stream':<16} {'dir':<4} {'measured kg':>12} {'reconciled kg':>14} {'sd kg':>9} {'z':>6}")
+    for s in out["streams"]:
+        m = "" if s["measured_kg"] is None else f"{s['measured_kg']:.1f}"
+        z = "" if s["z"] is None else f"{s['z']:.2f}"
+        print(f"{s['stream']:<16} {s['direction']:<4} {m:>12} {s['reconciled_kg']:>14.1f} {s['sd_kg']:>9.1f} {z:>6}")
+    p = "n/a (no redundancy)" if out["p_value"] is None else f"{out['p_value']:.4f}"
+    print(f"imbalance {out['imbalance_kg']:.1f} kg; gamma {out['gamma']:.3f}, dof {out['dof']}, p {p}")
+    return 0

@@ -1,0 +1,125 @@
+"""The CLI's passport and shipment commands: keygen, lot, shipment, verify; shipment create."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from monitor.cli.data import DEFAULT_PLANT, resolve_path
+from monitor.config import load_config
+from monitor.errors import InputError
+from monitor.passport.settings import KEY_ENV, PassportSettings
+from monitor.store import STORE_FILE
+
+
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    pp = sub.add_parser("passport", help="signed lot and shipment passports (docs/passports.md)")
+    psub = pp.add_subparsers(dest="passport_cmd", required=True)
+    kg = psub.add_parser("keygen", help="make an Ed25519 key pair: DIR/passport.key and DIR/passport.pub")
+    kg.add_argument("--out", required=True, type=Path)
+    for name, what in (("lot", "BATCH_ID"), ("shipment", "SHIPMENT_ID")):
+        p = psub.add_parser(name, help=f"the signed passport of a {name} (key: {KEY_ENV} or [passport] key)")
+        p.add_argument("id", metavar=what)
+        p.add_argument("--data-dir", required=True, type=Path)
+        p.add_argument("--out", required=True, help="file, or - for standard output")
+        p.add_argument("--config", default=DEFAULT_PLANT, help="plant TOML with [passport] (default config/plant.toml)")
+        if name == "lot":
+            p.add_argument("--line", help="the line, where a batch id exists on several")
+    ver = psub.add_parser("verify", help="check a passport's signature; names the first field that was changed")
+    ver.add_argument("file", type=Path)
+    ver.add_argument("--key", required=True, type=Path, help="the signer's passport.pub")
+
+    sp = sub.add_parser("shipment", help="record shipments of black-mass bags")
+    ssub = sp.add_subparsers(dest="shipment_cmd", required=True)
+    cr = ssub.add_parser("create", help="record a shipment; every bag known and unshipped, or nothing changes")
+    cr.add_argument("--data-dir", required=True, type=Path)
+    cr.add_argument("--id", required=True, dest="shipment_id")
+    bags = cr.add_mutually_exclusive_group(required=True)
+    bags.add_argument("--bags", type=Path, help="a file with one bag id a line (# comments allowed)")
+    bags.add_argument("--bag", nargs="+", help="bag ids")
+
+
+def _settings(config: str) -> PassportSettings:
+    return load_config(resolve_path(config)).passport
+
+
+def _write(doc: dict[str, Any], out: str) -> None:
+    text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    if out == "-":
+        sys.stdout.write(text)
+        return
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)  # a reader never sees half a passport
+
+
+def _bag_list(a: argparse.Namespace) -> list[str]:
+    if a.bag:
+        return list(a.bag)
+    try:
+        lines = a.bags.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(str(a.bags), f"cannot read the bag list: {exc}") from None
+    return [s for s in (line.split("#", 1)[0].strip() for line in lines) if s]
+
+
+def cmd_passport(a: argparse.Namespace) -> int:
+    from monitor.passport import issue  # noqa: PLC0415 - the crypto stack loads only for these commands
+    from monitor.passport.signing import keygen, load_public_key, verify  # noqa: PLC0415
+
+    if a.passport_cmd == "keygen":
+        key_path, pub_path, kid = keygen(a.out)
+        print(
+            f"key id {kid}\nprivate key {key_path} (mode 600: keep it on the signing machine)\npublic key  {pub_path}"
+        )
+        return 0
+    if a.passport_cmd == "verify":
+        try:
+            doc = json.loads(a.file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InputError(str(a.file), f"not a readable JSON passport: {exc}") from None
+        if not isinstance(doc, dict):
+            raise InputError(str(a.file), "expected a JSON object (a passport)")
+        v = verify(doc, load_public_key(a.key))
+        what = doc.get("batch_id") or doc.get("shipment_id") or "?"
+        if v.valid:
+            print(f"{a.file}: valid — {doc.get('passport_type')} {what}, {doc.get('status')}, signed by key {v.key_id}")
+            return 0
+        print(f"{a.file}: NOT VALID — {v.problem}", file=sys.stderr)
+        return 1
+    settings = _settings(a.config)
+    private = issue.signing_key(settings)
+    store = issue.data_store(a.data_dir)
+    try:
+        if a.passport_cmd == "lot":
+            doc = issue.lot_document(store, a.id, settings, private, now=time.time(), line=a.line)
+        else:
+            doc = issue.shipment_document(store, a.id, settings, private, now=time.time())
+    finally:
+        store.close()
+    _write(doc, a.out)
+    if a.out != "-":
+        print(f"{doc['passport_type']} passport {a.id} ({doc['status']}) -> {a.out}", file=sys.stderr)
+    return 0
+
+
+def cmd_shipment(a: argparse.Namespace) -> int:
+    from monitor.passport.shipment_store import ShipmentStore  # noqa: PLC0415
+
+    bags = _bag_list(a)
+    shipments = ShipmentStore(a.data_dir / STORE_FILE)
+    try:
+        s = shipments.create(a.shipment_id, bags)
+    finally:
+        shipments.close()
+    lots = sorted({b.batch_id for b in s.bags})
+    net = sum(b.net_kg for b in s.bags)
+    print(f"shipment {s.shipment_id}: {len(s.bags)} bags, {net:.1f} kg net, from {', '.join(lots)}")
+    return 0

@@ -1,0 +1,141 @@
+"""The CLI's plant commands: run the monitor, check a config (and probe its tags), browse a server, certs."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from monitor.cli.data import DEFAULT_PLANT, resolve_path, store_option
+from monitor.collectors.credentials import CLIENT_URI, PASSWORD_ENV, USER_ENV
+from monitor.config import MonitorConfig, load_config
+from monitor.core.results import BatchResult
+from monitor.store import STORE_FILE
+
+
+def add_plant_commands(sub: Any) -> None:
+    """certs, run, check-config, browse."""
+    certs = sub.add_parser("certs", help="make a self-signed OPC-UA application certificate and key")
+    certs.add_argument("--out", required=True, type=Path, help="folder for NAME-cert.der and NAME-key.pem")
+    certs.add_argument("--name", default="blackmass-monitor")
+    certs.add_argument("--uri", default=CLIENT_URI, help=f"application URI (default {CLIENT_URI})")
+    certs.add_argument("--server", action="store_true", help="a server certificate (default: client)")
+
+    run = sub.add_parser("run", help="run the monitor against an OPC-UA server")
+    run.add_argument("--config", default=DEFAULT_PLANT)
+    run.add_argument("--endpoint", default=None, help="override [opcua] endpoint")
+    run.add_argument("--data-dir", required=True, type=Path, help="checkpoints, LIMS inbox (and the SQLite store)")
+    store_option(run, data_dir_required=True)
+    run.add_argument("--port", type=int, default=None, help="override [http] port")
+    run.add_argument("--host", default=None, help="override [http] host (default 127.0.0.1)")
+    run.add_argument("--seeds", default="seeds", help="reference-data folder (default seeds/)")
+
+    chk = sub.add_parser("check-config", help="validate a plant TOML and summarise it")
+    chk.add_argument("file")
+    chk.add_argument("--endpoint", help="also resolve every tag on this live server (opc.tcp://…; '-' = the config's)")
+
+    br = sub.add_parser("browse", help="list an OPC-UA server's variables with their node ids")
+    br.add_argument("url")
+    br.add_argument("--depth", type=int, default=6)
+
+
+def cmd_check_config(a: argparse.Namespace) -> int:
+    cfg = load_config(a.file)
+    streams = ", ".join(f"{s.name}({s.source.value})" for s in cfg.line.streams)
+    print(f"{a.file}: OK — line {cfg.line.line}, endpoint {cfg.opcua.endpoint}")
+    print(f"  streams: {streams}")
+    print(f"  {len(cfg.tag_addresses())} tags subscribed, {len(cfg.process)} process values on /metrics")
+    sec = cfg.opcua.security
+    user = sec.username or os.environ.get(USER_ENV)
+    print(
+        f"  OPC-UA security: {sec.policy}/{sec.mode}; user: {user or 'anonymous'}"
+        + (f" (password {'set' if os.environ.get(PASSWORD_ENV) or sec.password_file else 'MISSING'})" if user else "")
+    )
+    tls = "https" if cfg.http.tls_certificate else "http"
+    print(f"  serving {tls}://{cfg.http.host}:{cfg.http.port}")
+    g = cfg.ghg
+    carbon = (
+        f"grid {g.grid_kg_co2e_per_kwh:g} kg/kWh ({g.grid_year}), N2 {g.nitrogen_kg_co2e_per_nm3:g} kg/Nm3"
+        if g
+        else "no [ghg]"
+    )
+    key = "set" if cfg.passport.key_path()[0] else "not set"  # the path locates a secret: not printed
+    print(
+        f"  carbon: {carbon}; origin: {len(cfg.origin.suppliers)} suppliers, {len(cfg.origin.feed_forms)} feed forms "
+        f"mapped; passport key {key}"
+    )
+    print(f"  store: {cfg.store_url or f'sqlite:///<data-dir>/{STORE_FILE} (default)'}")
+    if not a.endpoint:
+        return 0
+    return asyncio.run(_probe(cfg if a.endpoint == "-" else cfg.with_endpoint(a.endpoint)))
+
+
+async def _probe(cfg: MonitorConfig) -> int:
+    from monitor.runs.probe import probe  # noqa: PLC0415 - see the import note at the top
+
+    checks = await probe(cfg)
+    bad = [c for c in checks if c.problem]
+    print(f"  {cfg.opcua.endpoint}: {len(checks) - len(bad)} of {len(checks)} tags resolve with a usable type")
+    for c in checks:
+        mark = "MISSING" if c.problem.startswith("missing") else "TYPE" if c.problem else "ok"
+        print(f"    {mark:<8} {c.tag:<34} {c.node_id or c.address:<48} {c.data_type:<10} {c.problem}")
+    return 1 if bad else 0
+
+
+def cmd_certs(a: argparse.Namespace) -> int:
+    from monitor.collectors.security import fingerprint, make_certificate  # noqa: PLC0415
+
+    cert, key = make_certificate(a.out, a.name, a.uri, server=a.server)
+    print(f"certificate {cert} (sha256 {fingerprint(cert.read_bytes())}…)\nprivate key {key} (mode 600)")
+    print("give the certificate to the server's trusted clients; keep the key on this machine")
+    return 0
+
+
+ROW = "{:<10} {:<8} {:<20} {:>8} {:>9} {:>8} {:>9}  {}"
+
+
+def print_batch(r: BatchResult) -> None:
+    """A row when a batch completes; a recovery line when its assays arrive (a later version)."""
+    if r.assay_status != "none":
+        rec = ", ".join(
+            f"{m.element.capitalize()} {m.recovery * 100:.1f}" for m in r.metals if not math.isnan(m.recovery)
+        )
+        print(f"  {r.batch_id} v{r.version} assays {r.assay_status}: recovery % {rec}", flush=True)
+        if r.version > 1:
+            return
+    print(
+        ROW.format(
+            r.batch_id,
+            r.chemistry,
+            r.feed_form,
+            f"{r.feed_kg / 1000:.3f}",
+            f"{r.mass('black_mass') / 1000:.3f}",
+            f"{r.black_mass_yield * 100:.2f}",
+            f"{r.closure * 100:.2f}",
+            ",".join(r.flags),
+        ),
+        flush=True,
+    )
+
+
+async def run(a: argparse.Namespace) -> int:
+    from monitor.runs.app import Monitor  # noqa: PLC0415 - see the import note at the top
+
+    cfg = load_config(resolve_path(a.config))
+    if a.endpoint:
+        cfg = cfg.with_endpoint(a.endpoint)
+    monitor = Monitor(cfg, a.data_dir, seeds=resolve_path(a.seeds), on_batch=print_batch, store_url=a.store)
+    print(f"monitoring {cfg.opcua.endpoint}; store {monitor.store.url}")
+    await monitor.run(host=a.host, port=a.port)
+    return 0
+
+
+async def browse(a: argparse.Namespace) -> int:
+    from monitor.collectors.browse import browse  # noqa: PLC0415 - see the import note at the top
+
+    async for path, node_id, value in browse(a.url, depth=a.depth):
+        print(f"{path:<50} {node_id:<60} {value!r}")
+    return 0

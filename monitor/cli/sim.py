@@ -1,0 +1,173 @@
+"""The CLI's simulator commands: demo (simulator and monitor in one process), simulate, export-history."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from monitor.cli.data import DEFAULT_PLANT, DEFAULT_SIM, resolve_path, store_option
+from monitor.cli.plant import ROW, print_batch
+from monitor.collectors.credentials import PASSWORD_ENV
+from monitor.errors import MonitorError
+from monitor.simulator.plant import FAULTS
+from monitor.simulator.plc import PROFILES, parse_profile
+from monitor.store.url import default_url
+
+if TYPE_CHECKING:
+    from monitor.runs.demo import SimOptions
+    from monitor.simulator.plc import PlcProfile
+
+
+def sim_knobs(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", required=True, type=Path, help="where ground_truth.csv (and the store) go")
+    p.add_argument("--line", help="the simulated line's name: its lot ids, OPC-UA namespace and batches (default L1)")
+    p.add_argument("--speed", type=float, default=600.0, help="plant seconds per wall second (default 600)")
+    p.add_argument("--duration", type=float, default=None, help="stop after this many wall seconds")
+    p.add_argument("--seed", type=int, default=1, help="random seed of the lot schedule and noise")
+    p.add_argument("--no-noise", action="store_true", help="exact measurements (truth = what the scales say)")
+    p.add_argument("--sim-config", default=DEFAULT_SIM, help="simulator TOML (default config/simulator.toml)")
+    p.add_argument("--seeds", default="seeds", help="reference-data folder (default seeds/)")
+    p.add_argument(
+        "--assay-delay",
+        type=float,
+        default=8.0,
+        metavar="HOURS",
+        help="plant hours from a lot's last output to its final assays (preliminary at a quarter; 0 = final at once)",
+    )
+    p.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        choices=sorted(FAULTS),
+        metavar="NAME",
+        help="inject a fault from the third lot on (repeatable): "
+        + "; ".join(f"{k}: {v}" for k, v in FAULTS.items()).replace("%", "%%"),
+    )
+    p.add_argument(
+        "--plc-profile",
+        default="",
+        metavar="NAME[,NAME...]",
+        help="play real-PLC habits (docs/plc-integration.md): "
+        + "; ".join(f"{k}: {v}" for k, v in PROFILES.items()).replace("%", "%%"),
+    )
+    p.add_argument("--lots", type=int, default=0, help="play this many lots, then the line stops (0: for ever)")
+
+
+def add_sim_commands(sub: Any) -> None:
+    """demo and simulate (with --export-history)."""
+    demo = sub.add_parser("demo", help="built-in plant simulator plus the monitor, in one process")
+    sim_knobs(demo)
+    demo.add_argument("--config", default=DEFAULT_PLANT, help="plant TOML (default config/plant.toml)")
+    demo.add_argument("--port", type=int, default=9464, help="HTTP port of /metrics (default 9464)")
+    store_option(demo, data_dir_required=True)
+
+    sim = sub.add_parser("simulate", help="run only the plant simulator (an OPC-UA server)")
+    sim_knobs(sim)
+    sim.add_argument("--endpoint", default="opc.tcp://127.0.0.1:4840/blackmass", help="OPC-UA endpoint to serve")
+    sim.add_argument("--config", default=None, help="accepted for symmetry; the simulator reads --sim-config")
+    sim.add_argument("--start-now", action="store_true", help="start the plant clock without waiting for a client")
+    sim.add_argument(
+        "--security",
+        type=Path,
+        metavar="DIR",
+        help="serve Basic256Sha256 Sign/SignAndEncrypt only, with DIR/simulator-cert.der (made when missing); "
+        "client certificates in DIR/trusted are the only ones accepted",
+    )
+    sim.add_argument("--user", help=f"require this user; the password comes from {PASSWORD_ENV}")
+    sim.add_argument(
+        "--export-history",
+        type=Path,
+        metavar="FILE",
+        help="serve nothing: write --days plant-days of every tag to FILE (.parquet or .csv, the replay format) "
+        "and ground_truth.csv to --data-dir, as fast as the plant steps",
+    )
+    sim.add_argument("--days", type=float, default=30.0, help="plant-days for --export-history (default 30)")
+
+
+def cmd_export_history(a: argparse.Namespace) -> int:
+    from monitor.runs.demo import make_plant  # noqa: PLC0415 - see the import note at the top
+    from monitor.simulator.export import export_history  # noqa: PLC0415
+
+    t = time.monotonic()
+    o = _sim_options(a)
+    done = export_history(make_plant(o), a.export_history, a.days, o.data_dir / "ground_truth.csv")
+    print(
+        f"{done.rows:,} samples of {done.days:g} plant-days ({done.lots} lots) -> {a.export_history}; "
+        f"truth -> {o.data_dir / 'ground_truth.csv'} ({time.monotonic() - t:.1f} s)"
+    )
+    return 0
+
+
+def _sim_options(a: argparse.Namespace) -> SimOptions:
+    from monitor.runs.demo import SimOptions  # noqa: PLC0415
+
+    return SimOptions(
+        data_dir=a.data_dir,
+        sim_config=resolve_path(a.sim_config),
+        seeds=resolve_path(a.seeds),
+        speed=a.speed,
+        seed=a.seed,
+        noise=not a.no_noise,
+        assay_delay_h=a.assay_delay,
+        faults=frozenset(a.fault),
+        profile=_profile(a.plc_profile),
+        lots=a.lots,
+        line=a.line,
+    )
+
+
+def _profile(text: str) -> PlcProfile:
+    try:
+        return parse_profile(text)
+    except ValueError as exc:
+        raise MonitorError(f"--plc-profile {text}: {exc}") from exc
+
+
+async def demo(a: argparse.Namespace) -> int:
+    from monitor.runs.demo import run_demo  # noqa: PLC0415 - see the import note at the top
+
+    print(
+        f"plant simulator at x{a.speed:g}; /metrics on http://127.0.0.1:{a.port}/metrics; "
+        f"store {a.store or default_url(a.data_dir)}"
+    )
+    print(ROW.format("batch", "chem", "feed form", "feed t", "black t", "yield %", "closure %", "flags"))
+    monitor = await run_demo(
+        _sim_options(a),
+        config=resolve_path(a.config),
+        port=a.port,
+        duration=a.duration,
+        on_batch=print_batch,
+        store_url=a.store,
+    )
+    print(f"{monitor.completed} batches completed")
+    return 0
+
+
+async def simulate(a: argparse.Namespace) -> int:
+    from monitor.runs.demo import plant_server  # noqa: PLC0415 - see the import note at the top
+    from monitor.simulator.server_security import ServerSecurity  # noqa: PLC0415
+
+    server = plant_server(_sim_options(a), a.endpoint, start_on_subscribe=not a.start_now)
+    if a.security is not None:
+        users = {}
+        if a.user:
+            password = os.environ.get(PASSWORD_ENV)
+            if not password:
+                raise MonitorError(f"--user {a.user}: set its password in {PASSWORD_ENV}")
+            users[a.user] = password
+        server.security = ServerSecurity.in_folder(a.security, users)
+        print(f"security: Basic256Sha256 Sign/SignAndEncrypt; server certificate {server.security.certificate}")
+    await server.start()
+    print(f"simulator on {a.endpoint} at x{a.speed:g}; ground truth -> {a.data_dir / 'ground_truth.csv'}")
+    try:
+        async with asyncio.timeout(a.duration):
+            await server.run()
+    except TimeoutError:
+        pass
+    finally:
+        await server.stop()
+    return 0

@@ -1,0 +1,93 @@
+"""The plant-wide commands: `serve` (API and reports over a whole store) and `store migrate|upgrade`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from monitor.errors import MonitorError
+from monitor.store.url import open_store, sqlite_path
+
+
+def add_store_commands(sub: Any) -> None:
+    """`serve` and `store` on the top-level subparsers."""
+    sv = sub.add_parser("serve", help="the HTTP API and report downloads of every line in a store (no collector)")
+    sv.add_argument("--store", required=True, help="store URL (sqlite:///path or postgresql://user@host:port/db)")
+    sv.add_argument("--port", type=int, default=9470, help="HTTP port (default 9470)")
+    sv.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+
+    st = sub.add_parser("store", help="store maintenance: migrate between stores, upgrade the schema")
+    ssub = st.add_subparsers(dest="store_cmd", required=True)
+    mg = ssub.add_parser("migrate", help="copy every batch version and assay into an empty store, checked")
+    mg.add_argument("--from", dest="source", required=True, metavar="URL")
+    mg.add_argument("--to", dest="dest", required=True, metavar="URL")
+    up = ssub.add_parser("upgrade", help="run the store's pending schema migrations")
+    up.add_argument("--store", required=True, metavar="URL")
+
+
+def cmd_store(a: argparse.Namespace) -> int:
+    if a.store_cmd == "upgrade":
+        store = open_store(a.store, must_exist=True)
+        try:
+            before, after = store.upgrade()
+        finally:
+            store.close()
+        print(f"{a.store}: schema version {before} -> {after}" if before != after else f"{a.store}: up to date")
+        return 0
+    from monitor.store.migrate import migrate  # noqa: PLC0415 - loads with the command that uses it
+
+    t = time.monotonic()
+    source = open_store(a.source, where="--from", must_exist=True)
+    new_file = sqlite_path(a.dest, "--to")
+    new_file = new_file if new_file is not None and not new_file.exists() else None
+    try:
+        dest = open_store(a.dest, where="--to")
+        try:
+            checks = migrate(source, dest)
+        finally:
+            dest.close()
+    except MonitorError:
+        if new_file is not None:  # a failed copy leaves no half-made SQLite file behind
+            for f in (new_file, Path(f"{new_file}-wal"), Path(f"{new_file}-shm")):
+                f.unlink(missing_ok=True)
+        raise
+    finally:
+        source.close()
+    for c in checks:
+        print(f"  {c.table:<15} {c.rows:>9,} rows  checksum {c.sha256[:16]}…  equal on both sides")
+    print(f"{a.source} -> {a.dest}: {sum(c.rows for c in checks):,} rows copied ({time.monotonic() - t:.1f} s)")
+    return 0
+
+
+async def serve_store(a: argparse.Namespace) -> int:
+    from monitor.passport.api import add_passport_routes  # noqa: PLC0415
+    from monitor.passport.settings import PassportSettings  # noqa: PLC0415
+    from monitor.serve.api import add_api  # noqa: PLC0415 - the HTTP stack loads only for servers
+    from monitor.serve.http import make_app, serve  # noqa: PLC0415
+    from monitor.serve.runbooks import add_runbooks  # noqa: PLC0415
+    from monitor.store.batches import BatchStore  # noqa: PLC0415
+
+    store = open_store(a.store, where="serve --store", must_exist=True)
+    lines = await asyncio.to_thread(store.lines)
+
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "store": store.url, "lines": store.lines()}
+
+    app = make_app(CollectorRegistry(auto_describe=False), health)
+    token = os.environ.get("BLACKMASS_API_TOKEN") or None
+    add_api(app, store, None, token=token)
+    add_runbooks(app)
+    if isinstance(store, BatchStore):  # passports and shipments live in the SQLite file (PostgreSQL: not yet)
+        add_passport_routes(app, store, PassportSettings(), token=token)
+    print(f"serving {store.url} ({len(lines)} line(s): {', '.join(lines) or 'none yet'}) on http://{a.host}:{a.port}")
+    try:
+        await serve(app, a.host, a.port)
+    finally:
+        store.close()
+    return 0

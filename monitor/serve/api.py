@@ -1,0 +1,205 @@
+"""The HTTP API beside /metrics: batches, their history, report downloads and assay uploads.
+
+Reads go to the store; the one write (POST /api/assays) needs `Authorization: Bearer <token>`
+with the token from BLACKMASS_API_TOKEN — with no token configured every write is refused.
+Batch ids and filters only ever reach SQL as parameters; formats come from a fixed set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+import polars as pl
+from aiohttp import web
+
+from monitor.accounting.assay_import import Accountant, ImportSummary
+from monitor.config import parse_when
+from monitor.errors import InputError
+from monitor.reports.exports import FORMATS, ReportFilter, load, load_batches, render
+from monitor.reports.frames import batch_row
+from monitor.store.sql import Store
+
+log = logging.getLogger(__name__)
+
+FILTERS = ("from", "to", "line", "chemistry", "batch", "include_partial")
+MAX_UPLOAD = 20 * 1024 * 1024
+
+
+def _clean(x: Any) -> Any:
+    """JSON without NaN: unknown values are null."""
+    if isinstance(x, float):
+        return None if math.isnan(x) or math.isinf(x) else x
+    if isinstance(x, dict):
+        return {str(k): _clean(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_clean(v) for v in x]
+    return x
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(text=json.dumps(_clean(data)), status=status, content_type="application/json")
+
+
+def _error(status: int, error: str, detail: str) -> web.HTTPException:
+    body = json.dumps({"error": error, "detail": detail})
+    cls = {
+        400: web.HTTPBadRequest,
+        401: web.HTTPUnauthorized,
+        403: web.HTTPForbidden,
+        404: web.HTTPNotFound,
+        413: web.HTTPRequestEntityTooLarge,
+    }[status]
+    if cls is web.HTTPRequestEntityTooLarge:
+        return web.HTTPRequestEntityTooLarge(
+            max_size=MAX_UPLOAD, actual_size=0, text=body, content_type="application/json"
+        )
+    return cls(text=body, content_type="application/json")
+
+
+def _when(req: web.Request, key: str) -> float | None:
+    text = req.query.get(key)
+    if text is None:
+        return None
+    try:
+        return parse_when(text)
+    except ValueError as exc:
+        raise _error(400, "bad_request", f"query '{key}': {exc}") from exc
+
+
+def report_filter(req: web.Request) -> ReportFilter:
+    unknown = sorted(set(req.query) - set(FILTERS))
+    if unknown:
+        raise _error(
+            400, "bad_request", f"unknown query parameter(s) {', '.join(unknown)}; allowed: {', '.join(FILTERS)}"
+        )
+    partial = req.query.get("include_partial", "false").lower()
+    if partial not in ("true", "false", "1", "0"):
+        raise _error(400, "bad_request", f"query 'include_partial': expected true or false, got {partial!r}")
+    return ReportFilter(
+        line=req.query.get("line"),
+        chemistry=req.query.get("chemistry"),
+        batch_id=req.query.get("batch"),
+        start_from=_when(req, "from"),
+        start_to=_when(req, "to"),
+        include_partial=partial in ("true", "1"),
+    )
+
+
+def add_api(
+    app: web.Application,
+    store: Store,
+    accountant: Accountant | None,
+    *,
+    token: str | None,
+    on_imported: Callable[[list[ImportSummary]], None] | None = None,
+) -> None:
+    """Register the /api routes on `app`: batches and reports (read), the assay upload (write)."""
+    _add_read_routes(app, store)
+    _add_assay_upload(app, accountant, token, on_imported)
+
+
+def _add_read_routes(app: web.Application, store: Store) -> None:
+    """GET /api/batches, /api/batches/{batch_id} and /api/reports/batches.{fmt}."""
+
+    async def batches(req: web.Request) -> web.Response:
+        f = report_filter(req)
+
+        # The report projection, written as JSON by polars: a month of a plant is hundreds of
+        # batches, and decoding every full result then dumping dicts took 3x as long (same rows; tested).
+        def rows() -> tuple[int, str]:
+            frame = load_batches(store, f)
+            return frame.height, frame.with_columns(pl.col(pl.Float64).fill_nan(None)).write_json()
+
+        count, text = await asyncio.to_thread(rows)
+        return web.Response(text=f'{{"count": {count}, "batches": {text}}}', content_type="application/json")
+
+    async def batch(req: web.Request) -> web.Response:
+        batch_id = req.match_info["batch_id"]
+        line = req.query.get("line")
+        found = await asyncio.to_thread(store.latest, line=line, batch_id=batch_id, include_partial=True)
+        if not found:
+            raise _error(404, "not_found", f"no batch {batch_id!r}" + (f" on line {line!r}" if line else ""))
+        latest = found[-1]
+        history = await asyncio.to_thread(store.history, latest.line, batch_id)
+        return _json(
+            {
+                "batch": batch_row(latest),
+                "detail": asdict(latest),
+                "history": [
+                    {"version": r.version, "reason": reason, "recorded_at": when, "batch": batch_row(r)}
+                    for r, reason, when in history
+                ],
+            }
+        )
+
+    async def report(req: web.Request) -> web.Response:
+        fmt = req.match_info["fmt"]
+        if fmt not in FORMATS:
+            raise _error(404, "not_found", f"no report format {fmt!r}; formats: {', '.join(FORMATS)}")
+        f = report_filter(req)
+
+        def make() -> bytes:
+            return render(store, load(store, f, fmt), fmt, period=f.describe())
+
+        data = await asyncio.to_thread(make)
+        return web.Response(
+            body=data,
+            content_type=FORMATS[fmt].split(";")[0],
+            headers={"Content-Disposition": f'attachment; filename="batches.{fmt}"'},
+        )
+
+    app.router.add_get("/api/batches", batches)
+    app.router.add_get("/api/batches/{batch_id}", batch)
+    app.router.add_get("/api/reports/batches.{fmt}", report)
+
+
+def _add_assay_upload(
+    app: web.Application,
+    accountant: Accountant | None,
+    token: str | None,
+    on_imported: Callable[[list[ImportSummary]], None] | None,
+) -> None:
+    """POST /api/assays: an authenticated LIMS CSV, imported all rows or none."""
+
+    async def post_assays(req: web.Request) -> web.Response:
+        if not token:
+            raise _error(403, "forbidden", "writes are disabled: no BLACKMASS_API_TOKEN is configured")
+        given = req.headers.get("Authorization", "")
+        if not given.startswith("Bearer ") or not hmac.compare_digest(given[7:].encode(), token.encode()):
+            raise _error(401, "unauthorized", "expected 'Authorization: Bearer <token>'")
+        if accountant is None:
+            raise _error(403, "forbidden", "this server does not take assays")
+        if req.content_length is not None and req.content_length > MAX_UPLOAD:
+            raise _error(413, "too_large", f"at most {MAX_UPLOAD} bytes")
+        data = await req.content.read(MAX_UPLOAD + 1)
+        if len(data) > MAX_UPLOAD:
+            raise _error(413, "too_large", f"at most {MAX_UPLOAD} bytes")
+        name = f"api-upload-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S.%f')}.csv"
+        try:
+            summary = await asyncio.to_thread(accountant.import_bytes, data, name)
+        except InputError as exc:
+            raise _error(400, "invalid_assays", str(exc)) from exc
+        if on_imported is not None:
+            on_imported([summary])
+        return _json(
+            {
+                "rows": summary.rows,
+                "duplicate_file": summary.duplicate_file,
+                "updated": [
+                    {"batch_id": r.batch_id, "version": r.version, "assay_status": r.assay_status}
+                    for r in summary.updated
+                ],
+                "pending": list(summary.pending),
+            },
+            status=200,
+        )
+
+    app.router.add_post("/api/assays", post_assays)

@@ -1,0 +1,182 @@
+"""The embedded batch store: SQLite at <data-dir>/blackmass.db (the default; one line, demos, tests).
+
+The semantics live in store_sql.Store; this module holds the SQLite schema, its upgrades from
+older stores, and the connection (one, behind a lock; WAL, synchronous=FULL).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from monitor.errors import StoreError
+from monitor.store.codec import result_from_json
+from monitor.store.rows import PROJECTION_VERSION
+from monitor.store.sql import SCHEMA_VERSION, Store, refresh_sheets, version_row, write_meta
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS batch_versions (
+    line TEXT NOT NULL,
+    batch_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    start_ts REAL NOT NULL,
+    end_ts REAL NOT NULL,
+    chemistry TEXT NOT NULL,
+    feed_form TEXT NOT NULL,
+    feed_kg REAL,
+    black_mass_kg REAL,
+    black_mass_yield REAL,
+    closure REAL,
+    reason TEXT NOT NULL,
+    recorded_at REAL NOT NULL,
+    result_json TEXT NOT NULL,
+    report_batch TEXT,
+    report_streams TEXT,
+    report_recoveries TEXT,
+    PRIMARY KEY (line, batch_id, version)
+);
+CREATE INDEX IF NOT EXISTS batch_versions_start ON batch_versions (start_ts);
+CREATE TABLE IF NOT EXISTS assay_files (
+    sha256 TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    rows INTEGER NOT NULL,
+    imported_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS assays (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    batch_id TEXT NOT NULL,
+    stream TEXT NOT NULL,
+    element TEXT NOT NULL,
+    value_pct REAL NOT NULL,
+    status TEXT NOT NULL,
+    sample_id TEXT NOT NULL,
+    bag_id TEXT NOT NULL,
+    lab TEXT NOT NULL,
+    method TEXT NOT NULL,
+    moisture_pct REAL,
+    source TEXT NOT NULL,
+    imported_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS assays_batch ON assays (batch_id);
+CREATE TABLE IF NOT EXISTS assay_sheets (batch_id TEXT PRIMARY KEY, rows_json TEXT NOT NULL);
+"""
+
+
+def _migrate(db: _Tx) -> None:
+    """Bring an older store up to date: (re)build the report projection and the assay sheets."""
+    cols = {r[1] for r in db.q("PRAGMA table_info(batch_versions)")}
+    for col in ("report_batch", "report_streams", "report_recoveries"):
+        if col not in cols:
+            db.q(f"ALTER TABLE batch_versions ADD COLUMN {col} TEXT")
+    meta = dict(db.q("SELECT key, value FROM meta"))
+    stale = "" if meta.get("projection_version") == str(PROJECTION_VERSION) else " OR 1"
+    todo = db.q(f"SELECT rowid, result_json FROM batch_versions WHERE report_batch IS NULL{stale}")
+    if todo:
+        log.info("building the report projection of %d batch versions (one-time)", len(todo))
+    db.many(
+        "UPDATE batch_versions SET report_batch=?, report_streams=?, report_recoveries=? WHERE rowid=?",
+        [(*version_row(result_from_json(text), "", 0.0)[-3:], rowid) for rowid, text in todo],
+    )
+    # Imports keep the sheets current in their own transaction, so only a store from before the
+    # sheets existed (or a stale projection) needs this scan of every assay row (0.8 s at 2.6 M rows).
+    if stale or meta.get("schema_version") != str(SCHEMA_VERSION):
+        having = "" if stale else " WHERE batch_id NOT IN (SELECT batch_id FROM assay_sheets)"
+        refresh_sheets(db, {r[0] for r in db.q(f"SELECT DISTINCT batch_id FROM assays{having}")})
+    wanted = {"schema_version": str(SCHEMA_VERSION), "projection_version": str(PROJECTION_VERSION)}
+    if any(meta.get(k) != v for k, v in wanted.items()):  # an up-to-date store is not written to at all
+        write_meta(db)
+
+
+class _Tx:
+    """store_sql.Tx over the one SQLite connection (BEGIN IMMEDIATE already serialises writers)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def q(self, sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        return self.db.execute(sql, args).fetchall()
+
+    def many(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        self.db.executemany(sql, rows)
+
+    def lock(self, key: str) -> None:
+        pass
+
+    def after_copy(self) -> None:
+        pass  # AUTOINCREMENT follows explicitly inserted ids by itself
+
+    def copy(self, table: str, columns: str, rows: Iterable[Sequence[object]]) -> None:
+        marks = ",".join("?" * len(columns.split(",")))
+        self.db.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
+
+    def stream(self, sql: str) -> Iterator[tuple[Any, ...]]:
+        yield from self.db.execute(sql)
+
+
+class BatchStore(Store):
+    """The SQLite store (sqlite:///path)."""
+
+    errors = (sqlite3.Error,)
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.url = f"sqlite:///{self.path}"
+        self._lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self.upgrade()
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"{self.path}: cannot open the batch store: {exc}") from exc
+
+    def upgrade(self) -> tuple[int, int]:
+        """Bring the schema up to SCHEMA_VERSION (runs on open); (version before, version after)."""
+        found = self._db.execute("SELECT name FROM sqlite_master WHERE name='meta'").fetchone()
+        before = self.schema_version() if found else 0
+        if before > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.url}: schema version {before} is newer than this program's {SCHEMA_VERSION} "
+                "(hint: upgrade blackmass-monitor)"
+            )
+        self._db.executescript(_SCHEMA)
+        with self._tx() as db:
+            _migrate(db)
+        return before, SCHEMA_VERSION
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[_Tx]:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                yield _Tx(self._db)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def _read(self, sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def iter_rows(self, table: str, columns: str, chunk: int = 20_000) -> Iterator[tuple[Any, ...]]:
+        last = -1
+        while rows := self._read(
+            f"SELECT rowid, {columns} FROM {table} WHERE rowid > ? ORDER BY rowid LIMIT ?", (last, chunk)
+        ):
+            last = rows[-1][0]
+            yield from (r[1:] for r in rows)

@@ -1,0 +1,307 @@
+"""The batch store's semantics, once, over any SQL engine (SQLite and PostgreSQL subclass it).
+
+Every change of a batch is a new version row; nothing is overwritten. Saving a result identical
+to the latest version is a no-op, so a monitor that re-derives a batch after a restart never
+doubles it. A subclass supplies a transaction (`_tx`), a read (`_read`) and its engine's errors;
+the SQL here is the common subset of both engines, written with `?` placeholders.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import replace
+from typing import Any, Protocol
+
+from monitor.core.assays import Assay
+from monitor.core.results import BatchResult
+from monitor.errors import StoreError
+from monitor.store.codec import num as _num
+from monitor.store.codec import result_from_json, result_to_json
+from monitor.store.rows import PROJECTION_VERSION, Projection, assay_rows, projection
+
+SCHEMA_VERSION = 2  # 2: report projection per version (report_*) and assay sheet per batch
+VERSION_COLUMNS = (
+    "line, batch_id, version, state, start_ts, end_ts, chemistry, feed_form, feed_kg, black_mass_kg, "
+    "black_mass_yield, closure, reason, recorded_at, result_json, report_batch, report_streams, report_recoveries"
+)
+INSERT_VERSION = f"INSERT INTO batch_versions ({VERSION_COLUMNS}) VALUES ({','.join('?' * 18)})"
+ASSAY_COLUMNS = "batch_id, stream, element, value_pct, status, sample_id, bag_id, lab, method, moisture_pct"
+INSERT_ASSAY = f"INSERT INTO assays ({ASSAY_COLUMNS}, source, imported_at) VALUES ({','.join('?' * 12)})"
+UPSERT_SHEET = (
+    "INSERT INTO assay_sheets (batch_id, rows_json) VALUES (?,?) "
+    "ON CONFLICT (batch_id) DO UPDATE SET rows_json = excluded.rows_json"
+)
+UPSERT_META = "INSERT INTO meta (key, value) VALUES (?,?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+
+
+class Tx(Protocol):
+    """One open transaction: `q` runs a statement and returns its rows, `many` runs it per row."""
+
+    def q(self, sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]: ...
+
+    def many(self, sql: str, rows: Sequence[Sequence[object]]) -> None: ...
+
+    def lock(self, key: str) -> None: ...
+
+    def after_copy(self) -> None: ...
+
+    def copy(self, table: str, columns: str, rows: Iterable[Sequence[object]]) -> None: ...
+
+    def stream(self, sql: str) -> Iterator[tuple[Any, ...]]: ...
+
+
+def version_row(r: BatchResult, reason: str, when: float) -> tuple[object, ...]:
+    p = projection(r)
+    return (
+        r.line,
+        r.batch_id,
+        r.version,
+        r.state.value,
+        r.start,
+        r.end,
+        r.chemistry,
+        r.feed_form,
+        _num(r.feed_kg),
+        _num(r.mass("black_mass")),
+        _num(r.black_mass_yield),
+        _num(r.closure),
+        reason,
+        when,
+        result_to_json(r),
+        p.batch,
+        p.streams,
+        p.recoveries,
+    )
+
+
+def effective(rows: list[tuple[Any, ...]], wanted: set[str] | None) -> list[Assay]:
+    """A later import of the same assay (same identity) replaces the earlier; rows in import order."""
+    latest: dict[tuple[str, ...], Assay] = {}
+    for r in rows:
+        if wanted is None or r[0] in wanted:
+            a = Assay(*r)
+            latest[(a.batch_id, a.stream, a.element, a.status, a.sample_id, a.bag_id)] = a
+    return list(latest.values())
+
+
+def refresh_sheets(db: Tx, batch_ids: set[str]) -> None:
+    """Rewrite the assay sheet of each batch from its effective assays (inside the caller's transaction)."""
+    for bid in sorted(batch_ids):
+        rows = db.q(f"SELECT {ASSAY_COLUMNS} FROM assays WHERE batch_id=? ORDER BY id", (bid,))
+        db.many(UPSERT_SHEET, [(bid, assay_rows(effective(rows, None)))])
+
+
+def write_meta(db: Tx) -> None:
+    wanted = {"schema_version": str(SCHEMA_VERSION), "projection_version": str(PROJECTION_VERSION)}
+    db.many(UPSERT_META, list(wanted.items()))
+
+
+def _same(a: BatchResult, b: BatchResult) -> bool:
+    return result_to_json(replace(a, version=0)) == result_to_json(replace(b, version=0))
+
+
+def _assay_rows(assays: list[Assay], source: str, when: float) -> list[tuple[object, ...]]:
+    return [
+        (
+            a.batch_id,
+            a.stream,
+            a.element,
+            a.value_pct,
+            a.status,
+            a.sample_id,
+            a.bag_id,
+            a.lab,
+            a.method,
+            a.moisture_pct,
+            source,
+            when,
+        )
+        for a in assays
+    ]
+
+
+def _lines(line: str | Sequence[str] | None) -> list[str] | None:
+    if line is None:
+        return None
+    return [line] if isinstance(line, str) else list(line)
+
+
+class Store:
+    """Versioned batch results, assays and the report projection; see the module docstring."""
+
+    url: str
+    errors: tuple[type[Exception], ...] = ()
+
+    def _tx(self) -> AbstractContextManager[Tx]:
+        raise NotImplementedError
+
+    def _read(self, sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def upgrade(self) -> tuple[int, int]:
+        """Run the schema migrations the store lacks (on open too); (version before, version after)."""
+        raise NotImplementedError
+
+    def schema_version(self) -> int:
+        rows = self._read("SELECT value FROM meta WHERE key='schema_version'")
+        return int(rows[0][0]) if rows else 0
+
+    def save(self, result: BatchResult, reason: str = "completed", *, now: float | None = None) -> BatchResult | None:
+        """Store a new version of the batch, in one transaction; None when nothing changed."""
+        return self.save_many([result], reason, now=now)[0]
+
+    def save_many(
+        self, results: list[BatchResult], reason: str = "completed", *, now: float | None = None
+    ) -> list[BatchResult | None]:
+        """Several batches in one transaction (replay): all stored or none; None where nothing changed.
+
+        Writers of one line serialise on a per-line lock (PostgreSQL: an advisory lock), so two
+        writers never both take the same next version; other lines go on in parallel.
+        """
+        when = time.time() if now is None else now
+        out: list[BatchResult | None] = []
+        try:
+            with self._tx() as db:
+                for line in sorted({r.line for r in results}):  # always the same order: no deadlock
+                    db.lock(f"line:{line}")
+                for result in results:
+                    row = db.q(
+                        "SELECT version, result_json FROM batch_versions WHERE line=? AND batch_id=? "
+                        "ORDER BY version DESC LIMIT 1",
+                        (result.line, result.batch_id),
+                    )
+                    if row and _same(result_from_json(row[0][1]), result):
+                        out.append(None)
+                        continue
+                    stored = replace(result, version=1 if not row else row[0][0] + 1)
+                    db.many(INSERT_VERSION, [version_row(stored, reason, when)])
+                    out.append(stored)
+        except self.errors as exc:
+            ids = ", ".join(r.batch_id for r in results[:3])
+            raise StoreError(f"{self.url}: cannot save batch(es) {ids}: {exc}") from exc
+        return out
+
+    def latest(
+        self,
+        *,
+        line: str | Sequence[str] | None = None,
+        batch_id: str | None = None,
+        chemistry: str | None = None,
+        start_from: float | None = None,
+        start_to: float | None = None,
+        include_partial: bool = True,
+    ) -> list[BatchResult]:
+        """The latest version of each batch matching the filters, oldest start first."""
+        rows = self._select("result_json", locals())
+        return [result_from_json(r[0]) for r in rows]
+
+    def report_texts(
+        self,
+        *,
+        line: str | Sequence[str] | None = None,
+        batch_id: str | None = None,
+        chemistry: str | None = None,
+        start_from: float | None = None,
+        start_to: float | None = None,
+        include_partial: bool = True,
+    ) -> list[Projection]:
+        """The report projection (see report_rows) of the batches `latest` would return, same order."""
+        rows = self._select("report_batch, report_streams, report_recoveries", locals())
+        return [Projection(*r) for r in rows]
+
+    def batch_texts(
+        self,
+        *,
+        line: str | Sequence[str] | None = None,
+        batch_id: str | None = None,
+        chemistry: str | None = None,
+        start_from: float | None = None,
+        start_to: float | None = None,
+        include_partial: bool = True,
+    ) -> list[str]:
+        """Only the batch row of each projection `report_texts` would return (listings)."""
+        return [r[0] for r in self._select("report_batch", locals())]
+
+    def lines(self) -> list[str]:
+        """Every line with a batch in the store."""
+        return [r[0] for r in self._read("SELECT DISTINCT line FROM batch_versions ORDER BY line")]
+
+    def _select(self, columns: str, f: dict[str, Any]) -> list[tuple[Any, ...]]:
+        where = [
+            "v.version = (SELECT MAX(version) FROM batch_versions w WHERE w.line = v.line AND w.batch_id = v.batch_id)"
+        ]
+        args: list[object] = []
+        lines = _lines(f["line"])
+        if lines is not None:
+            where.append(f"v.line IN ({','.join('?' * len(lines))})" if lines else "1 = 0")
+            args += lines
+        for col in ("batch_id", "chemistry"):
+            if f[col] is not None:
+                where.append(f"v.{col} = ?")
+                args.append(f[col])
+        if f["start_from"] is not None:
+            where.append("v.start_ts >= ?")
+            args.append(f["start_from"])
+        if f["start_to"] is not None:
+            where.append("v.start_ts < ?")
+            args.append(f["start_to"])
+        if not f["include_partial"]:
+            where.append("v.state != 'partial'")
+        order = "v.start_ts, v.batch_id, v.line"
+        return self._read(f"SELECT {columns} FROM batch_versions v WHERE {' AND '.join(where)} ORDER BY {order}", args)
+
+    def assay_sheets(self, batch_ids: list[str]) -> list[str]:
+        """Each listed batch's assays as JSON rows (see report_rows.assay_rows), in the order given."""
+        sheets = dict(self._read("SELECT batch_id, rows_json FROM assay_sheets"))
+        return [sheets[b] for b in batch_ids if b in sheets]
+
+    def bulk_load(self, results: list[BatchResult], assays: list[Assay], *, now: float = 0.0) -> None:
+        """Load generated history in one transaction (benchmarks, demos); every row a first version."""
+        with self._tx() as db:
+            db.many(INSERT_VERSION, [version_row(replace(r, version=1), "generated", now) for r in results])
+            db.many(INSERT_ASSAY, _assay_rows(assays, "generated", now))
+            refresh_sheets(db, {a.batch_id for a in assays})
+
+    def import_assays(self, records: list[Assay], source: str, sha256: str, *, now: float | None = None) -> int | None:
+        """Store a file's assays in one transaction; None when this exact file was imported before."""
+        when = time.time() if now is None else now
+        try:
+            with self._tx() as db:
+                db.lock("assays")  # one import at a time: the file check and the sheets stay consistent
+                if db.q("SELECT 1 FROM assay_files WHERE sha256=?", (sha256,)):
+                    return None
+                db.many(INSERT_ASSAY, _assay_rows(records, source, when))
+                refresh_sheets(db, {a.batch_id for a in records})
+                db.many(
+                    "INSERT INTO assay_files (sha256, name, rows, imported_at) VALUES (?,?,?,?)",
+                    [(sha256, source, len(records), when)],
+                )
+                return len(records)
+        except self.errors as exc:
+            raise StoreError(f"{self.url}: cannot store assays from {source}: {exc}") from exc
+
+    def assays(self, batch_id: str) -> list[Assay]:
+        """The batch's assays; a later import of the same assay (same identity) replaces the earlier."""
+        rows = self._read(f"SELECT {ASSAY_COLUMNS} FROM assays WHERE batch_id=? ORDER BY id", (batch_id,))
+        return effective(rows, None)
+
+    def assays_for(self, batch_ids: list[str]) -> list[Assay]:
+        """The effective assays of many batches in one pass (reports)."""
+        return effective(self._read(f"SELECT {ASSAY_COLUMNS} FROM assays ORDER BY id"), set(batch_ids))
+
+    def history(self, line: str, batch_id: str) -> list[tuple[BatchResult, str, float]]:
+        """Every version of one batch with the reason and time it was recorded, oldest first."""
+        rows = self._read(
+            "SELECT result_json, reason, recorded_at FROM batch_versions WHERE line=? AND batch_id=? ORDER BY version",
+            (line, batch_id),
+        )
+        return [(result_from_json(r[0]), r[1], r[2]) for r in rows]
+
+    def iter_rows(self, table: str, columns: str) -> Iterator[tuple[Any, ...]]:
+        """Every row of a table, streamed in chunks (store migrate: millions of assay rows)."""
+        raise NotImplementedError
