@@ -274,6 +274,9 @@ class PlantServer:
                 log.info("simulator: plant clock started at x%g", self.clock.speed)
             now = self.clock.now()
             while self.clock.started and self.plant.ts + step <= now:
+                # a step yields to the loop: catching up after a stall must not starve the monitor, nor
+                # hold off a cancellation (writes to the address space do not yield by themselves)
+                await asyncio.sleep(0)
                 ts, changed, finished = self.plant.step()
                 await self.write(ts, changed)
                 for g in self.plant.glitches:
