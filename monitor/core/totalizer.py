@@ -66,7 +66,10 @@ def update_cycle(ts: FloatArray, values: FloatArray, k: int, *, span: int = 32) 
     gaps = np.diff(t)[rising]
     if gaps.size == 0:
         return 0.0
-    return float(np.quantile(gaps, 0.25)) if gaps.size > 2 else float(gaps.min())  # noqa: PLR2004 - a quartile of fewer gaps is the smallest
+    # the lower quartile (the smallest of fewer than four); partition, not np.quantile: this runs for
+    # every lot edge, and np.quantile's overhead made replay 25 % slower
+    q = gaps.size // 4
+    return float(np.partition(gaps, q)[q])
 
 
 def _split_part(ts: FloatArray, values: FloatArray, t: float, v_at: float, *, end: bool) -> float:
