@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import os
 import time
 from pathlib import Path
@@ -16,6 +17,8 @@ from monitor.errors import MonitorError
 from monitor.simulator.plant import FAULTS
 from monitor.simulator.plc import PROFILES, parse_profile
 from monitor.store.url import default_url
+
+STOP_GRACE_S = 30.0  # wall seconds a demo may take to stop after its --duration before its stacks are dumped
 
 if TYPE_CHECKING:
     from monitor.runs.demo import SimOptions
@@ -135,14 +138,21 @@ async def demo(a: argparse.Namespace) -> int:
         f"store {a.store or default_url(a.data_dir)}"
     )
     print(ROW.format("batch", "chem", "feed form", "feed t", "black t", "yield %", "closure %", "flags"))
-    monitor = await run_demo(
-        _sim_options(a),
-        config=resolve_path(a.config),
-        port=a.port,
-        duration=a.duration,
-        on_batch=print_batch,
-        store_url=a.store,
-    )
+    if a.duration is not None:
+        # a demo that does not stop within 30 s of its duration dumps every thread's stack to stderr:
+        # a rare stall at shutdown was seen under load and never caught in the act
+        faulthandler.dump_traceback_later(a.duration + STOP_GRACE_S, exit=False)
+    try:
+        monitor = await run_demo(
+            _sim_options(a),
+            config=resolve_path(a.config),
+            port=a.port,
+            duration=a.duration,
+            on_batch=print_batch,
+            store_url=a.store,
+        )
+    finally:
+        faulthandler.cancel_dump_traceback_later()
     print(f"{monitor.completed} batches completed")
     return 0
 
