@@ -27,7 +27,6 @@ from monitor.core.series import NumericSeries, TextSeries
 from monitor.core.spec import LineSpec, SourceKind, StreamSpec
 
 _COUNTED_BAGS_KEPT = 20_000
-LiveWindow = FeedWindow
 
 
 @dataclass(frozen=True, slots=True)

@@ -136,10 +136,16 @@ def test_browse_paths_resolve_and_an_unresolved_tag_degrades_health_but_stops_no
             async with http.get(f"http://127.0.0.1:{port}/metrics") as r:
                 answers["metrics"] = await r.text()
 
-    asyncio.run(demo(tmp_path, "exception", lots=2, duration=18, config=config, during=probe))
+    # int-counters too: the UInt16 feed counter's wrap must come from the node's DataType (the config
+    # gives only its scale), read back by the collector
+    asyncio.run(demo(tmp_path, "exception,int-counters", lots=2, duration=18, config=config, during=probe))
     t = truth(tmp_path)
     got = stored(tmp_path)
     assert sorted(got) == sorted(t) and len(t) == 2  # the lot id came through its browse path
+    for bid, r in got.items():
+        assert r.feed_kg == pytest.approx(float(t[bid]["feed_kg"]), rel=0.002)
+    assert any("feed:rollover" in r.flags for r in got.values())
+    assert not any("feed:reset" in r.flags for r in got.values())
     health = answers["health"]
     assert health["status"] == "degraded"
     assert any("Shredder.LEL" in p for p in health["problems"])
