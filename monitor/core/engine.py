@@ -19,31 +19,15 @@ from numpy.typing import NDArray
 from monitor.core.batches import BatchTracker, FeedWindow
 from monitor.core.bounded import RecentSet
 from monitor.core.engine_state import check_state, dump_state, restore_state
-from monitor.core.finalise import attribute, finalise, stream_mass, update_cycle_s
-from monitor.core.results import BatchResult
+from monitor.core.finalise import attribute, finalise, settle_idle, stream_mass, update_cycle_s
+from monitor.core.ledger import StreamLedger
+from monitor.core.results import BatchResult, LiveBatch
 from monitor.core.samples import SERVER_CLOCK, Quality, Sample, lot_id_text
 from monitor.core.screening import Reject, screen_block, screen_numeric
 from monitor.core.series import NumericSeries, TextSeries
 from monitor.core.spec import LineSpec, SourceKind, StreamSpec
 
 _COUNTED_BAGS_KEPT = 20_000
-
-
-@dataclass(frozen=True, slots=True)
-class LiveBatch:
-    """The batch in progress, as far as it has accrued."""
-
-    batch_id: str
-    start: float
-    chemistry: str
-    feed_form: str
-    masses_kg: dict[str, float]
-    start_observed: bool
-
-    @property
-    def running_yield(self) -> float:
-        feed = self.masses_kg.get("feed", 0.0)
-        return self.masses_kg.get("black_mass", math.nan) / feed if feed > 0 else math.nan
 
 
 @dataclass
@@ -76,6 +60,7 @@ class Engine:
         self._last_feed_activity = float("-inf")
         self._gaps: deque[tuple[float, float, bool]] = deque()  # (start, end, recovered) of collector gaps
         self.resumed_at: float | None = None  # source time of the checkpoint this engine was restored from
+        self.ledger = StreamLedger()  # counter mass in no lot: lots + unattributed = each counter's rise
         self._stream_by_tag: dict[str, StreamSpec] = {}
         text_tags = [spec.chemistry_tag, spec.feed_form_tag, spec.supplier_tag]
         for s in spec.streams:
@@ -255,6 +240,8 @@ class Engine:
         done: list[BatchResult] = []
         while self._pending and self._ready(self._pending[0]):
             done.append(finalise(self, self._pending.popleft()))
+        if self._tracker.current is None and self._tracker.reopenable is None and not self._pending:
+            settle_idle(self)
         self._trim()
         return done
 
@@ -333,6 +320,7 @@ class Engine:
         cur, reopenable = self._tracker.current, self._tracker.reopenable
         starts = [w.start for w in self._pending] + [w.start for w in (cur, reopenable) if w is not None]
         keep_from = min(starts) if starts else self._watermark - self._max_delay - self.spec.stale_after_s
+        keep_from = min(keep_from, self.ledger.earliest_edge)  # the gap after the last stored window
         if not math.isfinite(keep_from):
             return
         for series in self._numeric.values():

@@ -7,6 +7,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from monitor.core.batches import BatchTracker, FeedWindow
+from monitor.core.ledger import StreamLedger
 from monitor.core.series import NumericSeries, TextSeries
 from monitor.core.spec import LineSpec
 
@@ -35,6 +36,7 @@ def dump_state(e: Engine) -> dict[str, Any]:
         "accepted": dict(e.stats.accepted),
         "rejected": [[tag, why, n] for (tag, why), n in e.stats.rejected.items()],
         "duplicates": e.stats.duplicates,
+        "ledger": e.ledger.dump(),
     }
 
 
@@ -69,4 +71,5 @@ def restore_state(e: Engine, state: dict[str, Any]) -> None:
     for tag, why, n in state["rejected"]:
         e.stats.rejected[(tag, why)] += int(n)
     e.stats.duplicates = int(state["duplicates"])
+    e.ledger = StreamLedger.load(state.get("ledger", {}))
     e.resumed_at = e._watermark

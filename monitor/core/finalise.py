@@ -14,9 +14,10 @@ import numpy as np
 from monitor.core.accounting import closure, stream_yields
 from monitor.core.batches import FeedWindow
 from monitor.core.flow import flow_mass
+from monitor.core.ledger import REPORT_FROM_KG
 from monitor.core.results import BatchResult, BatchState, StreamMass
 from monitor.core.spec import SourceKind, StreamSpec
-from monitor.core.totalizer import counter_mass, update_cycle
+from monitor.core.totalizer import CounterMass, counter_mass, update_cycle
 from monitor.core.weighings import Weighing, bag_weighings, weighed_mass
 
 if TYPE_CHECKING:
@@ -26,24 +27,33 @@ BAG_ID_TOLERANCE_S = 1.0  # a bag id and its net weight written this far apart s
 FINALISED_KEPT = 50  # batches whose bags are remembered in case the lot is fed again
 
 
-def stream_mass(e: Engine, s: StreamSpec, start: float, end: float) -> tuple[StreamMass, list[str]]:
-    """One stream's mass over its delayed window, by how it is measured, with its flags."""
+def stream_mass(
+    e: Engine, s: StreamSpec, start: float, end: float, *, cut: bool = False
+) -> tuple[StreamMass, list[str]]:
+    """One stream's mass over its delayed window, by how it is measured, with its flags.
+
+    `cut`: the lot is being stored, so a counter's window is entered in the engine's ledger (it
+    starts where the previous stored window ended, and the rise between them is unattributed).
+    """
     assert s.tag is not None
     t0, t1 = start + s.delay_s, end + s.delay_s
     ts, v = e._numeric[s.tag].arrays()
     flags: list[str] = []
     items: tuple[tuple[str, float], ...] = ()
-    boundary = 0.0
+    boundary = unattributed = 0.0
     if s.source is SourceKind.TOTALIZER:
-        rollover = s.rollover * s.scale if s.rollover is not None else e._rollover.get(s.tag)
-        cm = counter_mass(ts, v, t0, t1, rollover=rollover, min_cycle_s=min_cycle_s(e, s))
+        cm = counter_window(e, s, t0, t1, start_value=e.ledger.start_value(s.name, t0) if cut else None)
         mass, boundary = cm.mass, cm.boundary
+        if cut:
+            unattributed = _enter_in_ledger(e, s, cm, t0, t1)
         flags += ["boundary_split"] * (boundary > 0)
         flags += ["reset"] * bool(cm.resets) + ["rollover"] * bool(cm.rollovers)
         flags += ["counter_anomaly"] * bool(cm.anomalies)
+        flags += ["mass_unattributed_before"] * (unattributed >= REPORT_FROM_KG)
         if not cm.start_observed:
             flags.append("start_not_observed")
-        if not cm.end_observed:
+        # report-by-exception: no reading after the edge is normal; the server's clock vouches it held
+        if not cm.end_observed and e.vouched < t1 + update_cycle_s(e, s, t1):
             flags.append("end_not_observed")
     elif s.source is SourceKind.FLOW:
         fm = flow_mass(ts, v, t0, t1, max_gap_s=s.max_gap_s)
@@ -54,8 +64,52 @@ def stream_mass(e: Engine, s: StreamSpec, start: float, end: float) -> tuple[Str
         wm = weighed_mass(weighings(e, s, t0, t1), t0, t1, already_counted=counted)
         mass, items = wm.mass, wm.items
         flags += ["duplicate_bags"] * bool(wm.duplicates)
-    n = int(np.searchsorted(ts, t1, side="right") - np.searchsorted(ts, t0, side="right"))  # t0 < ts <= t1
-    return StreamMass(s.name, mass, s.source.value, t0, t1, n, tuple(flags), items, boundary), flags
+    n = int(np.searchsorted(ts, t1, side="left") - np.searchsorted(ts, t0, side="left"))  # t0 <= ts < t1
+    sm = StreamMass(s.name, mass, s.source.value, t0, t1, n, tuple(flags), items, boundary, unattributed)
+    return sm, flags
+
+
+def counter_window(
+    e: Engine, s: StreamSpec, t0: float, t1: float, *, start_value: float | None = None, end_value: float | None = None
+) -> CounterMass:
+    """A counter stream's mass over (t0, t1) with its wrap and update cycle as the engine knows them."""
+    assert s.tag is not None
+    ts, v = e._numeric[s.tag].arrays()
+    rollover = s.rollover * s.scale if s.rollover is not None else e._rollover.get(s.tag)
+    return counter_mass(
+        ts,
+        v,
+        t0,
+        t1,
+        rollover=rollover,
+        min_cycle_s=min_cycle_s(e, s),
+        start_value=start_value,
+        end_value=end_value,
+    )
+
+
+def _enter_in_ledger(e: Engine, s: StreamSpec, cm: CounterMass, t0: float, t1: float) -> float:
+    """Record a stored counter window; the kg the counter rose since the previous stored window."""
+    since = e.ledger.gap_before(s.name, t0)
+    gap = None
+    if since is not None:
+        edge = e.ledger.edge(s.name)
+        assert edge is not None
+        gap = counter_window(e, s, since, t0, start_value=edge.value, end_value=cm.v_start)
+    return e.ledger.record(s.name, cm, t1, gap)
+
+
+def settle_idle(e: Engine) -> None:
+    """No lot open or waiting: what the counters rose up to now is in no lot (the ledger's gaps)."""
+    for s in e.spec.streams:
+        edge = e.ledger.edge(s.name) if s.tag and s.source is SourceKind.TOTALIZER else None
+        if edge is None:
+            continue
+        # a lot starting after now opens this stream's window after now + its delay; an increment
+        # reported within one update cycle from now may still belong before now
+        t = e.watermark - e.settle_s - update_cycle_s(e, s, e.watermark)
+        if t > edge.t:
+            e.ledger.settle(s.name, t, counter_window(e, s, edge.t, t, start_value=edge.value))
 
 
 def min_cycle_s(e: Engine, s: StreamSpec) -> float:
@@ -97,7 +151,7 @@ def finalise(e: Engine, w: FeedWindow) -> BatchResult:  # noqa: PLR0912 - one fl
     for s in e.spec.streams:
         if not s.tag:
             continue
-        sm, sflags = stream_mass(e, s, w.start, w.end)
+        sm, sflags = stream_mass(e, s, w.start, w.end, cut=True)
         streams.append(sm)
         flags += [f"{s.name}:{f}" for f in sflags]
         if s.bag_scope == "plant" and sm.items:

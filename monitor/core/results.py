@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -26,6 +27,7 @@ class StreamMass:
     flags: tuple[str, ...] = ()
     items: tuple[tuple[str, float], ...] = ()  # weighings: (bag id, net kg)
     boundary_kg: float = 0.0  # counters: mass of increments cut by a window edge, apportioned by time
+    unattributed_kg: float = 0.0  # counters: what the counter rose since the previous lot's window, in no lot
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,3 +77,20 @@ class BatchResult:
     @property
     def black_mass_yield(self) -> float:
         return self.yields.get("black_mass", float("nan"))
+
+
+@dataclass(frozen=True, slots=True)
+class LiveBatch:
+    """The batch in progress, as far as it has accrued."""
+
+    batch_id: str
+    start: float
+    chemistry: str
+    feed_form: str
+    masses_kg: dict[str, float]
+    start_observed: bool
+
+    @property
+    def running_yield(self) -> float:
+        feed = self.masses_kg.get("feed", 0.0)
+        return self.masses_kg.get("black_mass", math.nan) / feed if feed > 0 else math.nan

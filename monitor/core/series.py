@@ -70,8 +70,12 @@ class NumericSeries:
         return series
 
     def trim_before(self, t: float) -> None:
-        """Drop samples older than t, keeping the last one before t (needed to interpolate at t)."""
-        i = bisect.bisect_left(self._ts, t) - 1
+        """Drop samples older than t, keeping the last two before t.
+
+        The last one is needed to interpolate at t; the one before it tells whether that one was
+        a step (a counter's first step after an idle spell is placed differently, totalizer.py).
+        """
+        i = bisect.bisect_left(self._ts, t) - 2
         if i > 0:
             del self._ts[:i]
             del self._v[:i]

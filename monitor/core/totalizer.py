@@ -20,15 +20,21 @@ class CounterMass:
     start_observed: bool = True
     end_observed: bool = True
     boundary: float = 0.0  # mass of increments cut by a window edge, apportioned by time into the window
+    v_start: float = math.nan  # the counter at the window's edges (kg), as this window was cut
+    v_end: float = math.nan
 
 
 def value_at(ts: FloatArray, values: FloatArray, t: float, ramp_s: float = math.inf) -> tuple[float, bool]:
-    """Counter value at time t; (value, observed).
+    """Counter value at the edge t, the mass counted before t; (value, observed).
 
     Report-by-exception: a value holds until its next notification, and the increment a
     notification reports happened within `ramp_s` seconds before it (the tag's update cycle),
     never spread across an idle gap. Inside that ramp the value is interpolated in proportion
     to time. `ramp_s` = inf is plain linear interpolation between samples.
+
+    The lot-edge rule (docs/timestamps.md): the first step after an idle spell (no change within
+    `ramp_s` before it) happened when it is stamped, so it lies wholly after an edge at or before
+    its stamp: the first step of a lot written in the same scan as its id, or just after, is that lot's.
 
     Outside the samples the nearest value is used and observed is False. Across a drop
     (a reset between the two samples) the earlier value is kept: the mass after the reset
@@ -37,18 +43,33 @@ def value_at(ts: FloatArray, values: FloatArray, t: float, ramp_s: float = math.
     n = ts.size
     if n == 0:
         return float("nan"), False
-    i = int(np.searchsorted(ts, t, side="right"))  # ts[i-1] <= t < ts[i]
-    if i == 0:
-        return float(values[0]), False
-    if ts[i - 1] == t or i == n:
-        return float(values[i - 1]), i < n or ts[i - 1] == t
-    t0, t1, v0, v1 = ts[i - 1], ts[i], values[i - 1], values[i]
-    if v1 < v0:
-        return float(v0), True
-    ramp_start = max(float(t0), float(t1) - ramp_s)
+    k = int(np.searchsorted(ts, t, side="left"))  # ts[k-1] < t <= ts[k]
+    if k == 0:  # a first reading exactly at t is the counter at t; nothing before it is known
+        return float(values[0]), bool(ts[0] == t)
+    if k == n:
+        return float(values[n - 1]), False
+    t0, t1, v0, v1 = float(ts[k - 1]), float(ts[k]), float(values[k - 1]), float(values[k])
+    if v1 <= v0 or (math.isfinite(ramp_s) and _idle_before(ts, values, k, ramp_s)):
+        return v0, True
+    ramp_start = max(t0, t1 - ramp_s)
     if t <= ramp_start:
-        return float(v0), True
-    return float(v0 + (v1 - v0) * (t - ramp_start) / (t1 - ramp_start)), True
+        return v0, True
+    return v0 + (v1 - v0) * (t - ramp_start) / (t1 - ramp_start), True
+
+
+def _idle_before(ts: FloatArray, values: FloatArray, k: int, ramp_s: float) -> bool:
+    """Step k is the counter's first after an idle spell: no change among the samples within `ramp_s` before it.
+
+    A property of the step, not of the edge being cut, so the counter's value stays monotonic in
+    time and neighbouring windows meet. A spell that reaches back to the first reading held
+    cannot tell (that reading may itself have been a step): the counter is taken as running then.
+    """
+    j = int(np.searchsorted(ts, ts[k] - ramp_s, side="left"))
+    if j >= k:
+        return True
+    if j == 0:
+        return False
+    return not bool(np.any(values[j:k] != values[j - 1 : k - 1]))
 
 
 def update_cycle(ts: FloatArray, values: FloatArray, k: int, *, span: int = 32) -> float:
@@ -93,6 +114,8 @@ def counter_mass(
     reset_fraction: float = 0.05,
     jitter: float = 1.0,
     min_cycle_s: float = 0.0,
+    start_value: float | None = None,
+    end_value: float | None = None,
 ) -> CounterMass:
     """Mass counted by a totalizer between t0 and t1 (kg in, kg out).
 
@@ -105,13 +128,19 @@ def counter_mass(
 
     The window edges are read with `value_at`, ramping each increment over the counter's own
     update cycle (at least `min_cycle_s`, e.g. the server's revised sampling interval); the
-    part of increments cut by an edge that falls inside the window is `boundary`.
+    part of increments cut by an edge that falls inside the window is `boundary`. An edge already
+    cut by a neighbouring window passes its value in (`start_value`, `end_value`), so the windows
+    and the gaps between them add up to the counter's rise exactly (monitor.core.ledger).
     """
     if ts.size == 0:
         return CounterMass(0.0, start_observed=False, end_observed=False)
-    i, j = np.searchsorted(ts, t0, side="right"), np.searchsorted(ts, t1, side="left")  # t0 < ts < t1
+    i, j = np.searchsorted(ts, t0, side="left"), np.searchsorted(ts, t1, side="left")  # t0 <= ts < t1
     v_start, start_ok = value_at(ts, values, t0, max(update_cycle(ts, values, int(i)), min_cycle_s))
     v_end, end_ok = value_at(ts, values, t1, max(update_cycle(ts, values, int(j)), min_cycle_s))
+    if start_value is not None:
+        v_start, start_ok = start_value, True
+    if end_value is not None:
+        v_end, end_ok = end_value, True
     boundary = _split_part(ts, values, t0, v_start, end=False) + _split_part(ts, values, t1, v_end, end=True)
     series = np.concatenate(([v_start], values[i:j], [v_end]))
     prev, nxt = series[:-1], series[1:]
@@ -122,6 +151,8 @@ def counter_mass(
             start_observed=start_ok,
             end_observed=end_ok,
             boundary=boundary,
+            v_start=v_start,
+            v_end=v_end,
         )
     # Running high-water mark so that jitter below it is not counted twice.
     hw = np.maximum.accumulate(series)
@@ -161,4 +192,6 @@ def counter_mass(
         start_observed=start_ok,
         end_observed=end_ok,
         boundary=boundary,
+        v_start=v_start,
+        v_end=v_end,
     )

@@ -28,7 +28,8 @@ def test_reset_to_zero_counts_the_new_value() -> None:
 
 def test_rollover_at_configured_maximum() -> None:
     # 16-bit-style counter wrapping at 100,000 kg: 99,900 -> 100,000 -> 150
-    r = counter_mass(arr(0, 60, 120), arr(99_800, 99_900, 150), 0, 120, rollover=100_000)
+    # (the window ends after the wrap: a reading stamped exactly at a window's end is the next window's)
+    r = counter_mass(arr(0, 60, 120), arr(99_800, 99_900, 150), 0, 130, rollover=100_000)
     assert r.mass == pytest.approx(100 + 100 + 150)
     assert r.rollovers == 1 and r.resets == 0
 
