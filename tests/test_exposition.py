@@ -10,9 +10,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.collectors.opcua import CollectorHealth, ConnState
-from monitor.core.results import LiveBatch
 from monitor.core.metals import Balance, ElementAccount
-from monitor.core.results import BatchResult, BatchState, StreamMass
+from monitor.core.results import BatchResult, BatchState, LiveBatch, StreamMass
 from monitor.serve.exposition import SnapshotCollector
 from monitor.serve.snapshot import MetricsSnapshot, ProcessValue
 

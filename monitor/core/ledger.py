@@ -12,7 +12,7 @@ counter's rise to the gram whatever the counters' update cycles were estimated a
 from __future__ import annotations
 
 import math
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -36,7 +36,7 @@ class StreamLedger:
 
     def __init__(self) -> None:
         self._edges: dict[str, Edge] = {}
-        self._unattributed: Counter[tuple[str, str]] = Counter()
+        self._unattributed: defaultdict[tuple[str, str], float] = defaultdict(float)
 
     @property
     def unattributed_kg(self) -> Mapping[tuple[str, str], float]:

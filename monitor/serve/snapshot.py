@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from monitor.collectors.health import CollectorHealth
-from monitor.core.results import LiveBatch
-from monitor.core.results import BatchResult
+from monitor.core.results import BatchResult, LiveBatch
 
 G_PER_KG = 1000.0
 

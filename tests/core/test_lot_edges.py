@@ -96,7 +96,7 @@ def test_a_lot_edge_between_two_notes_of_a_slow_counter_is_split_and_the_pieces_
 
 @st.composite
 def histories(draw: st.DrawFn) -> tuple[list[Sample], float]:
-    """A counter under lots and idle spells, stepping on its own update cycle, the belt sometimes running without a lot."""
+    """A counter under lots and idle spells on its own update cycle; the belt sometimes runs with no lot."""
     cycle = draw(st.sampled_from([0.5, 1.0, 2.0, 5.0]))
     # the counter has stood still since long before (two readings): its first step is not its first reading
     samples = [Sample("lot", 0.0, ""), Sample("feed", -1000.0, 0.0), Sample("feed", 0.0, 0.0), Sample("bm", 0.0, 0.0)]
