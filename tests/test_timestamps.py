@@ -78,11 +78,11 @@ def test_alignment_is_decided_from_two_reads(a: OffsetReading, b: OffsetReading,
 
 def test_a_tag_on_a_controller_with_its_own_clock_is_aligned_to_the_servers() -> None:
     # the lot id comes from a controller whose clock is 1 h behind the server's; its first value is
-    # the one the subscription starts with (days old), then three changes agree on -3600 s
+    # the one the subscription starts with (days old) and says nothing; the first change decides
     j = TimestampJudge()
-    assert j.judge("Feed.LotId", NOW - 3 * 86_400, NOW, NOW, "A", NOW)[0] == NOW - 3 * 86_400
-    for k in range(3):
-        j.judge("Feed.LotId", NOW - 3600 + 60 * k, NOW + 60 * k + 0.2, NOW, f"B{k}", NOW)
+    j.learn("Feed.LotId", NOW - 3 * 86_400, NOW, NOW, NOW)
+    assert not j.clocks.decided("Feed.LotId")
+    j.learn("Feed.LotId", NOW - 3600, NOW + 0.2, NOW + 0.3, NOW + 0.3)
     assert j.tag_offset == {"Feed.LotId": pytest.approx(-3600.2)}
     assert j.judge("Feed.LotId", NOW - 3600 + 600, NOW + 600, NOW + 600, "C", NOW + 600) == (
         pytest.approx(NOW + 600.2),
@@ -90,5 +90,6 @@ def test_a_tag_on_a_controller_with_its_own_clock_is_aligned_to_the_servers() ->
     )
     # a tag whose clock agrees with the server's is left alone
     for k in range(4):
-        j.judge("Feed.Totalizer", NOW + 60 * k, NOW + 60 * k + 0.05, NOW, float(k), NOW)
+        j.learn("Feed.Totalizer", NOW + 60 * k, NOW + 60 * k + 0.05, NOW + 60 * k + 0.1, NOW + 60 * k + 0.1)
+    assert j.clocks.decided("Feed.Totalizer")
     assert "Feed.Totalizer" not in j.tag_offset

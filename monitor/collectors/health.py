@@ -40,3 +40,5 @@ class CollectorHealth:
     clock_offset_s: float | None = None  # the server's clock minus ours, last measured
     clock_aligned_s: float = 0.0  # what is subtracted from the server's timestamps
     timestamps_replaced: Mapping[str, int] = field(default_factory=dict)  # reason -> values
+    clock_pending: tuple[str, ...] = ()  # tags whose controller clock is still being decided
+    samples_waiting: int = 0  # their samples, held until it is

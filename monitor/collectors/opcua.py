@@ -20,6 +20,7 @@ from asyncua.common.subscription import DataChangeEvent, OverflowPolicy, StatusC
 
 from monitor.collectors.addressing import resolve_address
 from monitor.collectors.backfill import backfill
+from monitor.collectors.clock_gate import ClockGate
 from monitor.collectors.datavalues import DATA_CHANGE_FILTER, RevisedIntervals, by_reason, counter_wraps, to_sample
 from monitor.collectors.health import CollectorHealth, ConnState, Gap
 from monitor.collectors.security import PASSWORD_ENV, credentials, secure
@@ -93,6 +94,7 @@ class OpcuaCollector:
         self._clock = clock or wall
         self.judge = TimestampJudge(settings.clock)
         self.server_clock = ServerClock(settings, source, self._clock, self.judge)
+        self.gate = ClockGate(self.judge, lambda tag, dv, got, now: to_sample(tag, dv, got, self.judge, now))
         self._clock_read_wall = float("-inf")
         self.unresolved: dict[str, str] = {}
         self.on_types = on_types  # tag -> where its integer data type wraps
@@ -124,6 +126,8 @@ class OpcuaCollector:
             self.server_clock.offset,
             self.judge.offset,
             by_reason(self.judge.replaced),
+            self.gate.pending_tags,
+            self.gate.waiting,
         )
 
     async def run(self) -> None:
@@ -194,6 +198,7 @@ class OpcuaCollector:
                 queue_maxsize=200_000,
                 overflow=OverflowPolicy.DISCONNECT,
             )
+            self.gate.new_session()
             handles = await self._subscribe(sub, namespaces, client)
             _honour_cancel()
             await self._learn_types(client, handles)
@@ -329,9 +334,10 @@ class OpcuaCollector:
             if tag == SERVER_CLOCK:
                 tick = self.server_clock.tick(item.Value)
                 if tick is not None:
-                    out.append(tick)
+                    out += self.gate.tick(tick)
                 continue
-            out.append(to_sample(tag, item.Value, self._clock(), self.judge, self.server_clock.now()))
+            out += self.gate.admit(tag, item.Value, self._clock(), self.server_clock.now())
+        out += self.gate.release(self._clock())
         if out:
             self._deliver(out)
             self.last_sample_wall = wall

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from asyncua import Client, ua
 
 from monitor.collectors.settings import OpcuaSettings
-from monitor.collectors.timestamps import OffsetReading, TimestampJudge, decide_alignment
+from monitor.collectors.timestamps import OffsetReading, TimestampJudge, decide_alignment, valid_time
 from monitor.core.samples import SERVER_CLOCK, Sample
 
 log = logging.getLogger(__name__)
@@ -57,8 +57,10 @@ class ServerClock:
             log.warning("%s: cannot read the server's CurrentTime (%s): its clock offset is unknown", self.source, exc)
             return None
         back = self._clock()
-        server = safe_epoch(value) if isinstance(value, datetime) else None
+        # CurrentTime that is absent (1601), implausible (9999) is no reference: the offset stays unknown
+        server = valid_time(safe_epoch(value) if isinstance(value, datetime) else None, back + self.judge.offset)
         if server is None:
+            log.warning("%s: the server's CurrentTime reads %r: not a clock, its offset is unknown", self.source, value)
             return None
         return OffsetReading(server - 0.5 * (sent + back), back - sent)
 
@@ -105,7 +107,8 @@ class ServerClock:
     def tick(self, dv: ua.DataValue) -> Sample | None:
         """CurrentTime from the subscription: everything stamped up to it has been delivered."""
         raw = dv.Value.Value if dv.Value is not None else None
-        server = safe_epoch(raw) if isinstance(raw, datetime) else None
+        epoch = safe_epoch(raw) if isinstance(raw, datetime) else None
+        server = valid_time(epoch, self._clock() + self.judge.offset)
         if server is None:
             return None
         now = server - self.judge.offset

@@ -10,6 +10,9 @@ marked on the sample, so a lot built on replaced times says so.
 The PLC's clock offset from ours is measured on the server's CurrentTime and, when the server
 keeps a steady clock that is off by more than `align_min_s`, subtracted from every timestamp
 of the session: lots, reports and alerts speak our clock; the offset is shown, not inherited.
+A tag whose own controller's clock differs from the server's is aligned on its own, decided from
+valid references before any of its samples is used (monitor.collectors.tag_clocks). Absent and
+implausible times are never a clock. The whole contract is docs/timestamps.md.
 """
 
 from __future__ import annotations
@@ -19,8 +22,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-_TAG_CLOCK_SAMPLES = 3
-_TAG_CLOCK_AGREE_S = 2.0  # the learnt offsets of a tag's controller agree within this
+from monitor.collectors.tag_clocks import TagClocks
+
 EARLIEST = 946_684_800.0  # 2000-01-01: no plant data is older; 1601 / 1970 mean "clock not set"
 MAX_AHEAD_S = 86_400.0
 
@@ -37,18 +40,43 @@ class ClockPolicy:
     max_backstep_s: float = 300.0  # a later value stamped further back than this is not believed
     align_min_s: float = 30.0  # a steady server clock off by more than this is aligned to ours
     warn_s: float = 60.0  # log a warning when the server clock is off by more than this
+    decide_within_s: float = 120.0  # a tag's clock not decided by then is decided with what it has
+
+
+def valid_time(ts: float | None, reference: float) -> float | None:
+    """A timestamp that can be a clock, or None: absent (None, 1601, 1970) and implausible times are not."""
+    if ts is None or not math.isfinite(ts) or ts < EARLIEST or ts > reference + MAX_AHEAD_S:
+        return None
+    return ts
 
 
 @dataclass
 class TimestampJudge:
-    """Per-tag memory of timestamps, and the counts of what was replaced (why -> tag -> n)."""
+    """Per-tag memory of timestamps, the tags' clocks, and the counts of what was replaced (why -> tag -> n)."""
 
     policy: ClockPolicy = field(default_factory=ClockPolicy)
-    offset: float = 0.0  # subtracted from server-clock times (source, server, CurrentTime)
+    offset: float = 0.0  # the server's clock minus ours: subtracted from server-clock times
     replaced: Counter[tuple[str, str]] = field(default_factory=Counter)  # (tag, reason) -> n
+    clocks: TagClocks = field(init=False)
     _last: dict[str, tuple[float, object]] = field(default_factory=dict)  # tag -> (source ts, value)
-    tag_offset: dict[str, float] = field(default_factory=dict)  # tag -> its controller's clock minus the server's
-    _seen: dict[str, list[float]] = field(default_factory=dict)  # tag -> source - server of its first changes
+
+    def __post_init__(self) -> None:
+        self.clocks = TagClocks(self.policy.align_min_s, self.policy.decide_within_s)
+
+    @property
+    def tag_offset(self) -> dict[str, float]:
+        """tag -> its controller's clock minus the server's, for the tags whose offset is not zero."""
+        return {t: o for t, o in self.clocks.offsets.items() if o}
+
+    def learn(self, tag: str, source: float | None, server: float | None, received: float, server_now: float) -> None:
+        """Learn the tag's clock from one value's valid references (before any of its samples is used)."""
+        if self.policy.mode is not TimestampMode.SOURCE:
+            self.clocks.offsets.setdefault(tag, 0.0)
+            return
+        ref = server_now + self.offset  # the reference on the server's raw clock
+        src = valid_time(source, ref)
+        srv = valid_time(server, ref)
+        self.clocks.observe(tag, src, srv, received + self.offset)
 
     def judge(
         self, tag: str, source: float | None, server: float | None, received: float, value: object, server_now: float
@@ -61,10 +89,10 @@ class TimestampJudge:
             why = self._doubt(tag, source, value, server_now)
             if why is None:
                 assert source is not None
-                self._learn_tag_clock(tag, source, server)
-                return source - self.offset - self.tag_offset.get(tag, 0.0), False
+                return source - self.offset - self.clocks.offsets.get(tag, 0.0), False
             self.replaced[(tag, why)] += 1
-        if server is not None and self._plausible(server - self.offset, server_now):
+        if valid_time(server, server_now + self.offset) is not None:
+            assert server is not None
             if mode is TimestampMode.SERVER:
                 return server - self.offset, False
             self.replaced[(tag, "server_timestamp_used")] += 1
@@ -77,7 +105,7 @@ class TimestampJudge:
             return "no_source_timestamp"
         prev = self._last.get(tag)
         self._last[tag] = (source, value)
-        if not self._plausible(source - self.offset, server_now):
+        if valid_time(source, server_now + self.offset) is None:
             return "implausible_source_timestamp"
         if prev is not None:
             if source == prev[0] and value != prev[1]:
@@ -85,27 +113,6 @@ class TimestampJudge:
             if source < prev[0] - self.policy.max_backstep_s:
                 return "source_timestamp_stepped_back"
         return None
-
-    def _learn_tag_clock(self, tag: str, source: float, server: float | None) -> None:
-        """A tag on another controller whose clock differs from the server's is aligned on its own.
-
-        Learnt from the tag's first changes after its initial value (whose source time may be
-        days old): three that agree within 2 s on an offset beyond `align_min_s` settle it.
-        """
-        seen = self._seen.setdefault(tag, [])
-        if tag in self.tag_offset or server is None or len(seen) > _TAG_CLOCK_SAMPLES:
-            return
-        seen.append(source - server)
-        d = seen[1:]  # the first is the value the subscription starts with
-        if len(d) == _TAG_CLOCK_SAMPLES:
-            mid = sorted(d)[len(d) // 2]
-            if max(d) - min(d) <= _TAG_CLOCK_AGREE_S and abs(mid) > self.policy.align_min_s:
-                self.tag_offset[tag] = mid
-                self.replaced[(tag, "tag_clock_aligned")] += 1
-
-    @staticmethod
-    def _plausible(ts: float, now: float) -> bool:
-        return math.isfinite(ts) and EARLIEST <= ts <= now + MAX_AHEAD_S
 
 
 @dataclass(frozen=True, slots=True)

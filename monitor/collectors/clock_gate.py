@@ -1,0 +1,76 @@
+"""Samples wait at the gate until their tag's clock is decided, so no lot is cut on two clocks.
+
+While any tag's samples wait, the server's clock ticks wait too: a tick says "everything stamped
+up to here has arrived", which is not true of samples still held. Waiting is bounded by the tag
+clocks' `decide_within_s` and by `MAX_HELD` samples (then every waiting tag is decided as it stands).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from asyncua import ua
+
+from monitor.collectors.server_clock import safe_epoch
+from monitor.collectors.timestamps import TimestampJudge
+from monitor.core.samples import Sample
+
+log = logging.getLogger(__name__)
+
+MAX_HELD = 100_000
+
+Convert = Callable[[str, ua.DataValue, float, float], Sample]  # (tag, value, received, server_now) -> Sample
+
+
+class ClockGate:
+    def __init__(self, judge: TimestampJudge, convert: Convert) -> None:
+        self.judge = judge
+        self._convert = convert
+        self._held: dict[str, list[tuple[ua.DataValue, float, float]]] = {}
+        self._tick: Sample | None = None
+        self.held_total = 0  # samples that had to wait, ever (a metric)
+
+    @property
+    def waiting(self) -> int:
+        """Samples waiting now for their tag's clock to be decided."""
+        return sum(len(v) for v in self._held.values())
+
+    @property
+    def pending_tags(self) -> tuple[str, ...]:
+        return tuple(sorted(self._held))
+
+    def new_session(self) -> None:
+        self.judge.clocks.new_session()
+
+    def admit(self, tag: str, dv: ua.DataValue, received: float, server_now: float) -> list[Sample]:
+        """One value from the server: its sample now, or nothing while its tag's clock is being decided."""
+        self.judge.learn(tag, safe_epoch(dv.SourceTimestamp), safe_epoch(dv.ServerTimestamp), received, server_now)
+        if self.judge.clocks.decided(tag) and tag not in self._held:
+            return [self._convert(tag, dv, received, server_now)]
+        self._held.setdefault(tag, []).append((dv, received, server_now))
+        self.held_total += 1
+        return []
+
+    def tick(self, sample: Sample) -> list[Sample]:
+        """The server's clock: passed on at once unless samples wait (then the latest waits with them)."""
+        if self._held:
+            self._tick = sample
+            return []
+        return [sample]
+
+    def release(self, now: float) -> list[Sample]:
+        """After each delivery: the samples of tags decided since, in arrival order, then the held tick."""
+        clocks = self.judge.clocks
+        clocks.delivered(now)
+        clocks.expire(now + self.judge.offset)
+        if self.waiting > MAX_HELD:
+            log.warning("%d samples waiting for tag clocks: deciding %s as they stand", self.waiting, self.pending_tags)
+            clocks.expire(float("inf"))
+        out: list[Sample] = []
+        for tag in [t for t in self._held if clocks.decided(t)]:
+            out += [self._convert(tag, dv, r, sn) for dv, r, sn in self._held.pop(tag)]
+        if not self._held and self._tick is not None:
+            out.append(self._tick)
+            self._tick = None
+        return out

@@ -1,0 +1,137 @@
+"""Each tag's controller clock against the server's, decided from valid references before its samples are used.
+
+The contract is docs/timestamps.md. In short: a tag's first value of a session carries the time it
+last changed (maybe days ago) and says nothing of its clock; each later value (a *fresh* one) is
+compared with a reference that is itself valid: the server timestamp when the server sent a
+plausible one (exact), otherwise our receive time on the server's clock (late by the delivery
+delay, so the largest difference seen is the best estimate). A difference within the tolerance
+(the alignment threshold, or twice the delivery spacing when that is coarser) is no offset at all.
+A tag with fewer than three fresh values and no exact reference takes the clock of a decided tag
+within the tolerance (most tags share a controller); a tag still undecided after `decide_within_s`
+of our clock is decided with what it has, and the decision says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import statistics
+from collections import Counter, deque
+from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
+
+FRESH_TO_DECIDE = 3  # fresh values measured against receive times before a tag decides alone
+MIN_DELIVERIES = 8  # the bound also waits for this many deliveries (a fast simulation's clock races)
+
+
+@dataclass
+class _Learning:
+    first_seen: float  # our clock at the tag's first value
+    fresh: int = 0
+    best: float = -math.inf  # the largest (tag clock - server clock) seen on a fresh value
+
+
+@dataclass
+class TagClocks:
+    """Decided offsets (tag clock minus server clock, s) and why; the tags still being learnt."""
+
+    align_min_s: float = 30.0
+    decide_within_s: float = 120.0
+    offsets: dict[str, float] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)
+    decisions: Counter[str] = field(default_factory=Counter)  # kind -> n (a metric)
+    _learning: dict[str, _Learning] = field(default_factory=dict)
+    _session_seen: set[str] = field(default_factory=set)
+    _spacing: deque[float] = field(default_factory=lambda: deque(maxlen=32))
+    _last_delivery: float | None = None
+    _deliveries: int = 0
+
+    def new_session(self) -> None:
+        """A new subscription: each tag's next value is its initial one again."""
+        self._session_seen.clear()
+
+    def decided(self, tag: str) -> bool:
+        return tag in self.offsets
+
+    @property
+    def pending(self) -> tuple[str, ...]:
+        return tuple(sorted(self._learning))
+
+    def delivered(self, received: float) -> None:
+        """One publish arrived at `received` (our clock): how coarse receive times are as a reference."""
+        if self._last_delivery is not None and received > self._last_delivery:
+            self._spacing.append(received - self._last_delivery)
+        self._last_delivery = received
+        self._deliveries += 1
+
+    def tolerance(self) -> float:
+        spacing = statistics.median(self._spacing) if self._spacing else 0.0
+        return max(self.align_min_s, 2.0 * spacing)
+
+    def observe(self, tag: str, source: float | None, server: float | None, received_on_server: float) -> None:
+        """One value's valid times (None: absent or implausible); `received_on_server`: ours + the server offset."""
+        if tag in self.offsets:
+            return
+        learning = self._learning.setdefault(tag, _Learning(first_seen=received_on_server))
+        if source is None:  # the server's or our time stands in: there is no controller clock to learn
+            self._decide(tag, 0.0, "no source timestamps: the server's or our time is used", "no_source")
+            return
+        initial = tag not in self._session_seen
+        self._session_seen.add(tag)
+        if initial:
+            return
+        if server is not None:
+            d = source - server
+            self._decide(tag, self._significant(d, self.align_min_s), f"{d:+.1f} s from its server timestamps", "exact")
+            return
+        learning.fresh += 1
+        learning.best = max(learning.best, source - received_on_server)
+        self._try(tag, learning)
+
+    def _try(self, tag: str, learning: _Learning) -> None:
+        tol = self.tolerance()
+        near = self._nearest(learning.best, tol)
+        if near is not None:
+            self._decide(tag, self.offsets[near], f"shares the clock of {near} (within {tol:.0f} s)", "shared")
+        elif learning.fresh >= FRESH_TO_DECIDE:
+            off = self._significant(learning.best, tol)
+            self._decide(tag, off, f"{learning.best:+.1f} s from our receive times", "receive_times")
+
+    def expire(self, now_on_server: float) -> None:
+        """Decide the tags that waited longer than the bound, with what they have; retry the others."""
+        for tag, learning in list(self._learning.items()):
+            if tag in self.offsets:
+                continue
+            if learning.fresh:
+                self._try(tag, learning)
+            waited = now_on_server - learning.first_seen
+            if tag not in self.offsets and waited > self.decide_within_s and self._deliveries >= MIN_DELIVERIES:
+                self._decide_late(tag, learning)
+
+    def _decide_late(self, tag: str, learning: _Learning) -> None:
+        tol = self.tolerance()
+        if learning.fresh and abs(learning.best) > tol and self._nearest(learning.best, tol) is None:
+            self._decide(tag, learning.best, f"{learning.best:+.1f} s from {learning.fresh} value(s)", "late")
+            return
+        common = Counter(self.offsets.values()).most_common(1)
+        off = common[0][0] if common else 0.0
+        self._decide(tag, off, "no fresh value within the bound: takes the commonest clock", "assumed")
+
+    def _nearest(self, d: float, tol: float) -> str | None:
+        best = min(self.offsets, key=lambda t: abs(self.offsets[t] - d), default=None)
+        return best if best is not None and abs(self.offsets[best] - d) <= tol else None
+
+    @staticmethod
+    def _significant(d: float, tol: float) -> float:
+        return d if abs(d) > tol else 0.0
+
+    def _decide(self, tag: str, offset: float, why: str, kind: str) -> None:
+        self.offsets[tag] = offset
+        self.reasons[tag] = why
+        self.decisions[kind] += 1
+        self._learning.pop(tag, None)
+        if offset:
+            log.warning("tag %s: its controller's clock is %+.1f s off the server's (%s): aligned", tag, offset, why)
+        else:
+            log.debug("tag %s: clock as the server's (%s)", tag, why)

@@ -1,0 +1,95 @@
+"""The timestamp contract (docs/timestamps.md) on the pure parts: tag clocks and the gate that holds samples."""
+
+from datetime import UTC, datetime
+
+import pytest
+from asyncua import ua
+
+from monitor.collectors.clock_gate import ClockGate
+from monitor.collectors.datavalues import to_sample
+from monitor.collectors.timestamps import ClockPolicy, TimestampJudge, valid_time
+from monitor.core.samples import SERVER_CLOCK, Sample
+
+NOW = 1_760_000_000.0
+DT0 = datetime(1601, 1, 1, tzinfo=UTC)  # DateTime 0: "not set"
+
+
+def dv(value: object, source: float | None, server: float | datetime | None) -> ua.DataValue:
+    def when(t: float | datetime | None) -> datetime | None:
+        return t if isinstance(t, datetime) or t is None else datetime.fromtimestamp(t, UTC)
+
+    return ua.DataValue(ua.Variant(value), SourceTimestamp=when(source), ServerTimestamp=when(server))
+
+
+def gate() -> ClockGate:
+    j = TimestampJudge(ClockPolicy(decide_within_s=120.0))
+    return ClockGate(j, lambda tag, d, got, now: to_sample(tag, d, got, j, now))
+
+
+@pytest.mark.parametrize("t", [None, -11_644_473_600.0, 0.0, 253_402_300_799.0, float("nan")])
+def test_absent_and_implausible_times_are_never_a_clock(t: float | None) -> None:
+    assert valid_time(t, NOW) is None
+    assert valid_time(NOW - 7200.0, NOW) == NOW - 7200.0
+
+
+def test_a_server_that_leaves_its_timestamps_unset_aligns_nothing() -> None:
+    # node-opcua's default: ServerTimestamp = DateTime 0 on every change, good source timestamps
+    g = gate()
+    out: list[Sample] = []
+    for k in range(6):
+        out += g.admit("feed", dv(10.0 * k, NOW + k, DT0), NOW + k + 0.3, NOW + k + 0.3)
+        out += g.release(NOW + k + 0.3)
+    assert g.judge.tag_offset == {}
+    assert [s.ts for s in out] == [NOW + k for k in range(6)]  # every value, on its own time, none retimed
+    assert not any(s.retimed for s in out)
+
+
+def test_a_plc_clock_2_h_behind_an_honest_server_is_decided_before_any_sample_passes() -> None:
+    g = gate()
+    first = g.admit("lot", dv("A", NOW - 86_400 - 7200, NOW), NOW, NOW)  # the initial value: days old
+    tick = g.tick(Sample(SERVER_CLOCK, NOW, None))
+    assert (first, tick, g.release(NOW), g.waiting) == ([], [], [], 1)  # held, and the server's clock with it
+    g.admit("lot", dv("B", NOW + 60 - 7200, NOW + 60), NOW + 60.2, NOW + 60.2)
+    released = g.release(NOW + 60.2)
+    assert [(s.value, s.ts) for s in released[:2]] == [("A", NOW - 86_400), ("B", NOW + 60)]
+    assert released[2].tag == SERVER_CLOCK  # the tick follows what it vouches for
+    assert g.judge.tag_offset == {"lot": -7200.0} and g.waiting == 0
+
+
+@pytest.mark.parametrize("skew", [-86_400.0, -7200.0, -90.0, 90.0, 7200.0])
+def test_with_no_server_timestamps_a_skewed_plc_is_learnt_from_receive_times(skew: float) -> None:
+    g = gate()
+    got: list[Sample] = []
+    for k in range(8):  # counters: a value a second, delivered 0.2-0.6 s later
+        t = NOW + k
+        got += g.admit("feed", dv(float(k), t + skew, None), t + 0.2 + 0.05 * k, t + 0.6)
+        got += g.release(t + 0.6)
+    # decided on the three values after the initial one: the least delayed of them (0.25 s) sets it
+    assert g.judge.tag_offset["feed"] == pytest.approx(skew - 0.25, abs=1e-6)
+    assert [round(s.ts - NOW, 2) for s in got] == [k + 0.25 for k in range(8)]  # our clock, within the delay
+
+
+def test_a_rarely_changing_tag_takes_the_clock_of_the_tags_it_agrees_with() -> None:
+    g = gate()
+    for k in range(5):
+        t = NOW + k
+        g.admit("feed", dv(float(k), t - 7200, None), t + 0.1, t + 0.1)
+        g.admit("lot", dv("A" if k < 4 else "B", t - 7200 - 0.4, None), t + 0.1, t + 0.1)  # one change only
+        g.release(t + 0.1)
+    assert g.judge.tag_offset == {"feed": pytest.approx(-7200.1), "lot": pytest.approx(-7200.1)}
+    assert "shares the clock of feed" in g.judge.clocks.reasons["lot"]
+
+
+def test_a_tag_that_never_changes_waits_at_most_the_bound() -> None:
+    g = gate()
+    g.admit("chem", dv("NMC811", NOW - 86_400, NOW), NOW, NOW)
+    held = []
+    for k in range(1, 20):  # deliveries every 10 s; the bound is 120 s
+        t = NOW + 10 * k
+        g.admit("feed", dv(float(k), t, t), t, t)
+        held.append(g.waiting)
+        out = g.release(t)
+        if any(s.tag == "chem" for s in out):
+            break
+    assert 10 * len(held) > 120 and 10 * len(held) <= 140
+    assert g.judge.clocks.reasons["chem"].startswith("no fresh value within the bound")
