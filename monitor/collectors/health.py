@@ -42,3 +42,4 @@ class CollectorHealth:
     timestamps_replaced: Mapping[str, int] = field(default_factory=dict)  # reason -> values
     clock_pending: tuple[str, ...] = ()  # tags whose controller clock is still being decided
     samples_waiting: int = 0  # their samples, held until it is
+    tag_offsets: Mapping[str, float] = field(default_factory=dict)  # tag -> its controller's clock minus the server's

@@ -128,6 +128,7 @@ class OpcuaCollector:
             by_reason(self.judge.replaced),
             self.gate.pending_tags,
             self.gate.waiting,
+            self.judge.tag_offset,
         )
 
     async def run(self) -> None:

@@ -31,7 +31,7 @@ from monitor.serve.exposition import SnapshotCollector
 from monitor.serve.exposition_ops import OpsCollector
 from monitor.serve.http import make_app, serve, tls_context
 from monitor.serve.runbooks import add_runbooks
-from monitor.serve.snapshot import MetricsSnapshot, ProcessValue
+from monitor.serve.snapshot import G_PER_KG, MetricsSnapshot, ProcessValue
 from monitor.store.batches import BatchStore
 from monitor.store.checkpoint import read_checkpoint, write_checkpoint
 from monitor.store.url import default_url, open_store
@@ -180,6 +180,7 @@ class Monitor(Upkeep):
             last_assayed=self.tallies.last_assayed,
             completed_total=self.tallies.completed,
             stream_grams_total=dict(self.tallies.grams),
+            unattributed_grams_total={k: kg * G_PER_KG for k, kg in self.engine.ledger.unattributed_kg.items()},
             metal_grams_total=dict(self.tallies.metal_grams),
             yield_baseline=dict(self.tallies.baseline),
             yield_floors=dict(self.cfg.yield_floors),

@@ -51,6 +51,18 @@ def _batch_families(s: MetricsSnapshot, line: str) -> Iterator[Metric]:
     for stream, grams in sorted(s.stream_grams_total.items()):
         total.add_metric([line, stream], grams)
     yield total
+    lost = CounterMetricFamily(
+        "blackmass_stream_unattributed",
+        "Mass a stream's counter rose that no lot received, grams (docs/timestamps.md: conservation)",
+        labels=["line", "stream", "reason"],
+        unit="grams",
+    )
+    for stream in sorted(s.stream_grams_total):  # every stream from the start, at 0: increase() works
+        lost.add_metric([line, stream, "no_lot"], s.unattributed_grams_total.get((stream, "no_lot"), 0.0))
+    for (stream, why), grams in sorted(s.unattributed_grams_total.items()):
+        if why != "no_lot" or stream not in s.stream_grams_total:
+            lost.add_metric([line, stream, why], grams)
+    yield lost
     b = s.last_batch
     if b is None:
         return

@@ -91,11 +91,24 @@ def clock_families(s: MetricsSnapshot, line: str) -> Iterator[Metric]:
         "Values whose source timestamp was missing or implausible, by reason",
         labels=["line", "source", "reason"],
     )
+    wait = GaugeMetricFamily(
+        "blackmass_collector_samples_waiting",
+        "Samples held until their tag's controller clock is decided (docs/timestamps.md)",
+        labels=["line", "source"],
+    )
+    tag_off = GaugeMetricFamily(
+        "blackmass_collector_tag_clock_offset_seconds",
+        "A tag's controller clock minus the server's, where it differs (aligned on its own)",
+        labels=["line", "source", "tag"],
+    )
     for h in s.collectors:
+        wait.add_metric([line, h.source], h.samples_waiting)
+        for tag, o in sorted(h.tag_offsets.items()):
+            tag_off.add_metric([line, h.source, tag], o)
         if h.clock_offset_s is not None:
             off.add_metric([line, h.source], h.clock_offset_s)
         aligned.add_metric([line, h.source], h.clock_aligned_s)
         unres.add_metric([line, h.source], len(h.unresolved))
         for reason, n in sorted(h.timestamps_replaced.items()):
             repl.add_metric([line, h.source, reason], n)
-    yield from (off, aligned, unres, repl)
+    yield from (off, aligned, unres, repl, wait, tag_off)

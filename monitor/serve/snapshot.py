@@ -32,6 +32,7 @@ class MetricsSnapshot:
     last_assayed: BatchResult | None = None
     completed_total: int = 0
     stream_grams_total: Mapping[str, float] = field(default_factory=dict)
+    unattributed_grams_total: Mapping[tuple[str, str], float] = field(default_factory=dict)  # (stream, reason) -> g
     metal_grams_total: Mapping[tuple[str, str], float] = field(default_factory=dict)  # (metal, stream) -> g
     yield_baseline: Mapping[tuple[str, str], float] = field(default_factory=dict)  # (chemistry, form) -> ratio
     yield_floors: Mapping[str, float] = field(default_factory=dict)  # feed form -> ratio

@@ -58,7 +58,12 @@ class Rig:
         await self.server.write_attribute_value(
             self.nodes[tag],
             ua.DataValue(
-                ua.Variant(value, vt), StatusCode=ua.StatusCode(status), SourceTimestamp=datetime.fromtimestamp(ts, UTC)
+                ua.Variant(value, vt),
+                StatusCode=ua.StatusCode(status),
+                # the values are written ahead of time: an exact server stamps them with the same time
+                # (without a server timestamp the collector would rightly learn the source clock as skewed)
+                SourceTimestamp=datetime.fromtimestamp(ts, UTC),
+                ServerTimestamp=datetime.fromtimestamp(ts, UTC),
             ),
         )
 

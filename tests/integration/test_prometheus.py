@@ -143,7 +143,7 @@ def test_every_alert_is_annotated_and_tested() -> None:
     ]
     tested = "\n".join(t.read_text() for t in (ROOT / "config/prometheus/tests").glob("*.yml"))
     runbooks = (ROOT / "docs/runbooks.md").read_text().lower()
-    assert len(alerts) == 22
+    assert len(alerts) == 23
     for a in alerts:
         assert a["labels"]["severity"] in ("warning", "critical")
         assert {"summary", "description", "runbook_url"} <= set(a["annotations"])
