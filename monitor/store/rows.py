@@ -64,6 +64,7 @@ COLUMNS: list[tuple[str, Any]] = [
     ("ghg_factor_sources", pl.String),
     ("origin", pl.String),
     ("rejected_samples", pl.Int64),
+    ("feed_unattributed_before_kg", pl.Float64),  # the feed counter's rise since the previous lot, in no lot
     ("flags", pl.String),
 ]
 
@@ -76,6 +77,7 @@ STREAM_COLUMNS: list[tuple[str, Any]] = [
     ("sd_kg", pl.Float64),
     ("z", pl.Float64),
     ("samples", pl.Int64),
+    ("unattributed_before_kg", pl.Float64),  # the counter's rise since the previous lot's window, in no lot
     ("flags", pl.String),
 ]
 
@@ -156,6 +158,7 @@ def batch_row(r: BatchResult) -> dict[str, object]:
         **_carbon(r),
         "origin": ";".join(f"{cls}={share:g}" for cls, share in r.origin),
         "rejected_samples": r.rejected_samples,
+        "feed_unattributed_before_kg": sum(sm.unattributed_kg for sm in r.streams if sm.stream == "feed"),
         "flags": ";".join(r.flags),
     }
     for el in METALS:
@@ -200,6 +203,7 @@ def stream_rows(r: BatchResult) -> list[dict[str, object]]:
                 "sd_kg": _known(b.sd_kg) if b else None,
                 "z": _known(b.z) if b else None,
                 "samples": sm.samples,
+                "unattributed_before_kg": sm.unattributed_kg,
                 "flags": ";".join(sm.flags),
             }
         )

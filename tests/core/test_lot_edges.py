@@ -11,6 +11,8 @@ from monitor.core.results import BatchResult, BatchState
 from monitor.core.samples import SERVER_CLOCK, Sample
 from monitor.core.spec import LineSpec, StreamSpec
 from monitor.core.totalizer import counter_mass
+from monitor.store.codec import result_from_json, result_to_json
+from monitor.store.rows import batch_row, stream_rows
 
 DELAY = 30.0
 
@@ -82,6 +84,10 @@ def test_mass_a_counter_rose_between_lots_is_unattributed_counted_and_shown_on_t
     feed_b = next(s for s in b.streams if s.stream == "feed")
     assert feed_b.unattributed_kg == pytest.approx(40.0)
     assert "feed:mass_unattributed_before" in b.flags
+    # the report and the API (the stored result) show it
+    assert batch_row(b)["feed_unattributed_before_kg"] == pytest.approx(40.0)
+    assert {r["stream"]: r["unattributed_before_kg"] for r in stream_rows(b)} == {"feed": 40.0, "black_mass": 0.0}
+    assert result_from_json(result_to_json(b)).streams == b.streams
 
 
 def test_a_lot_edge_between_two_notes_of_a_slow_counter_is_split_and_the_pieces_add_up() -> None:
