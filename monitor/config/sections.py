@@ -235,6 +235,7 @@ def parse_clock(op: Reader) -> ClockPolicy:
         max_backstep_s=op.num("max_backstep_s", 300.0, lo=0.0),
         align_min_s=op.num("clock_align_min_s", 30.0, lo=0.0),
         warn_s=op.num("clock_warn_s", 60.0, lo=0.0),
+        decide_within_s=op.num("decide_within_s", 120.0, lo=0.0),
     )
 
 
