@@ -43,3 +43,4 @@ class CollectorHealth:
     clock_pending: tuple[str, ...] = ()  # tags whose controller clock is still being decided
     samples_waiting: int = 0  # their samples, held until it is
     tag_offsets: Mapping[str, float] = field(default_factory=dict)  # tag -> its controller's clock minus the server's
+    clock_problem: str | None = None  # why the server's clock is no reference now

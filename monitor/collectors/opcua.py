@@ -129,6 +129,7 @@ class OpcuaCollector:
             self.gate.pending_tags,
             self.gate.waiting,
             self.judge.tag_offset,
+            self.server_clock.problem,
         )
 
     async def run(self) -> None:

@@ -43,6 +43,7 @@ class ServerClock:
         self.offset: float | None = None  # the server's clock minus ours, last measured
         self._server_now: float | None = None  # the server's clock, aligned to ours, at its last reading
         self._best_rtt = float("inf")
+        self.problem: str | None = None  # why the server's clock is no reference now (None: it is one)
 
     def now(self) -> float:
         """The server's clock aligned to ours, as last read (our clock before any reading)."""
@@ -55,13 +56,17 @@ class ServerClock:
             value = await node.read_value()
         except (ua.UaError, TimeoutError, OSError) as exc:
             log.warning("%s: cannot read the server's CurrentTime (%s): its clock offset is unknown", self.source, exc)
+            self.problem = f"the server's CurrentTime cannot be read ({exc})"
             return None
         back = self._clock()
         # CurrentTime that is absent (1601), implausible (9999) is no reference: the offset stays unknown
         server = valid_time(safe_epoch(value) if isinstance(value, datetime) else None, back + self.judge.offset)
         if server is None:
-            log.warning("%s: the server's CurrentTime reads %r: not a clock, its offset is unknown", self.source, value)
+            if self.problem is None:
+                log.warning("%s: the server's CurrentTime reads %r: not a clock, offset unknown", self.source, value)
+            self.problem = f"the server's CurrentTime is absent or implausible ({value!r}): no clock reference"
             return None
+        self.problem = None
         return OffsetReading(server - 0.5 * (sent + back), back - sent)
 
     async def align(self, client: Client) -> None:
