@@ -93,3 +93,10 @@ def test_a_tag_that_never_changes_waits_at_most_the_bound() -> None:
             break
     assert 10 * len(held) > 120 and 10 * len(held) <= 140
     assert g.judge.clocks.reasons["chem"].startswith("no fresh value within the bound")
+
+
+def test_decisions_kept_with_a_checkpoint_apply_from_the_first_value() -> None:
+    g = gate()
+    g.judge.clocks.restore({"lot": -7200.0, "feed": 0.0})
+    out = g.admit("lot", dv("A", NOW - 7200.0, None), NOW + 0.1, NOW + 0.1)
+    assert [(s.value, s.ts) for s in out] == [("A", NOW)] and g.waiting == 0

@@ -51,6 +51,12 @@ class TagClocks:
         """A new subscription: each tag's next value is its initial one again."""
         self._session_seen.clear()
 
+    def restore(self, offsets: dict[str, float]) -> None:
+        """Decisions kept with a checkpoint: a resumed lot keeps the clocks it began with."""
+        for tag, offset in offsets.items():
+            self.offsets[tag] = offset
+            self.reasons[tag] = "kept with the checkpoint"
+
     def decided(self, tag: str) -> bool:
         return tag in self.offsets
 

@@ -67,6 +67,7 @@ class Monitor(Upkeep):
         self.checkpoint_path = self.data_dir / "checkpoint.json"
         self._clock = clock or wall  # the time samples are stamped on (the demo's is the plant's)
         self._aligned: float | None = None
+        self._tag_clocks: dict[str, float] = {}
         self.engine = self._resume()
         self.engine.seed_ids([r.batch_id for r in self.store.latest(line=cfg.line.line)][-_IDS_SEEDED:])
         self.on_batch = on_batch
@@ -83,6 +84,7 @@ class Monitor(Upkeep):
             on_cycles=self._cycles,
         )
         self.collector.aligned = self._aligned  # a resumed lot keeps the clock alignment it began with
+        self.collector.judge.clocks.restore(self._tag_clocks)  # and each tag's controller clock
         if self.engine.resumed_at is not None:  # read what was missed while down from the server's history
             self.collector.resume_from = self.engine.resumed_at
         self._process_tags = {p.tag: p for p in cfg.process}
@@ -105,8 +107,10 @@ class Monitor(Upkeep):
             except (ValueError, KeyError, TypeError) as exc:
                 log.error("%s: checkpoint not usable (%s); starting fresh", self.checkpoint_path, exc)
             else:
-                aligned = state.get("collector", {}).get("clock_aligned_s")
+                kept = state.get("collector", {})
+                aligned = kept.get("clock_aligned_s")
                 self._aligned = float(aligned) if aligned is not None else None
+                self._tag_clocks = {str(t): float(o) for t, o in kept.get("tag_clocks", {}).items()}
                 live = engine.live()
                 log.info(
                     "resumed from checkpoint at plant time %s: feeding %s, flushing %s",
@@ -130,7 +134,10 @@ class Monitor(Upkeep):
 
     def _checkpoint_state(self) -> dict[str, Any]:
         state = self.engine.dump()
-        state["collector"] = {"clock_aligned_s": self.collector.aligned}
+        state["collector"] = {
+            "clock_aligned_s": self.collector.aligned,
+            "tag_clocks": dict(self.collector.judge.clocks.offsets),
+        }
         return state
 
     async def checkpoint(self) -> None:
