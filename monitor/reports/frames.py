@@ -11,7 +11,7 @@ import polars as pl
 from monitor.reports.recovery import ROUTES, recovery_exprs
 from monitor.store.rows import COLUMNS, METALS, PRODUCTS, batch_row, iso
 
-__all__ = ["COLUMNS", "METALS", "PRODUCTS", "batch_row", "human", "iso"]
+__all__ = ["COLUMNS", "METALS", "PRODUCTS", "batch_row", "human", "human_row", "iso"]
 
 KG_DIGITS, RATIO_DIGITS, PCT_DIGITS = 1, 4, 3  # what a person reads: 0.1 kg, 0.0001, wt % to 0.001
 _RATIO_PREFIXES = ("recovery", "black_mass_yield", "closure", "two_product", "target_", "balance_p_value")
@@ -37,6 +37,11 @@ def human(frame: pl.DataFrame) -> pl.DataFrame:
         else:
             out.append(col)
     return frame.with_columns(out) if out else frame
+
+
+def human_row(row: dict[str, object]) -> dict[str, object]:
+    """One batch row (store/rows.py batch_row) at the precision of human(): the API's detail agrees with lists."""
+    return human(pl.DataFrame([row], schema=dict(COLUMNS))).to_dicts()[0]
 
 
 def write_csv(frame: pl.DataFrame, out: str | Path | io.StringIO) -> None:

@@ -23,7 +23,7 @@ from monitor.accounting.assay_import import Accountant, ImportSummary
 from monitor.config import parse_when
 from monitor.errors import InputError
 from monitor.reports.exports import FORMATS, ReportFilter, load, load_batches, render
-from monitor.reports.frames import batch_row, human
+from monitor.reports.frames import batch_row, human, human_row
 from monitor.reports.human import human_json
 from monitor.reports.recovery import element_table
 from monitor.store.sql import Store
@@ -139,10 +139,10 @@ def _add_read_routes(app: web.Application, store: Store, plant: str) -> None:
         history = await asyncio.to_thread(store.history, latest.line, batch_id)
         return _json(
             {
-                "batch": batch_row(latest),
+                "batch": human_row(batch_row(latest)),
                 "detail": asdict(latest),
                 "history": [
-                    {"version": r.version, "reason": reason, "recorded_at": when, "batch": batch_row(r)}
+                    {"version": r.version, "reason": reason, "recorded_at": when, "batch": human_row(batch_row(r))}
                     for r, reason, when in history
                 ],
             }
