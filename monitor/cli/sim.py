@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import faulthandler
 import os
+import sys
 import time
 import zlib
 from pathlib import Path
@@ -172,7 +173,26 @@ async def demo(a: argparse.Namespace) -> int:
     finally:
         faulthandler.cancel_dump_traceback_later()
     print(f"{monitor.completed} batches completed")
+    print(next_steps(a.data_dir, a.store))
     return 0
+
+
+def next_steps(data_dir: Path, store: str | None) -> str:
+    """Where the demo's data is and the three commands a newcomer tries next."""
+    exe = Path(sys.argv[0])
+    here = Path.cwd()
+    cmd = str(exe.relative_to(here)) if exe.is_absolute() and exe.is_relative_to(here) else exe.name or "blackmass"
+    where = f"--store {store}" if store else f"--data-dir {data_dir}"
+    return "\n".join(
+        [
+            f"data: {data_dir}/ (store: {store or default_url(data_dir)}; lab assays: {data_dir / 'lims'}/; "
+            f"plant truth: {data_dir / 'ground_truth.csv'})",
+            "next:",
+            f"  {cmd} report {where} --format pdf --out report.pdf     # the batch report",
+            f"  {cmd} serve {where}                                    # the API: http://127.0.0.1:9470/api/batches",
+            f"  {cmd} report {where} --format csv --out -              # one row per lot, to the terminal",
+        ]
+    )
 
 
 async def simulate(a: argparse.Namespace) -> int:

@@ -81,3 +81,18 @@ def test_the_key_path_comes_from_the_environment_first_and_stays_out_of_repr(mon
     assert s.key_path() == (Path("/etc/blackmass/passport.key"), "[passport] key")
     monkeypatch.setenv(KEY_ENV, "/run/secrets/k")
     assert s.key_path() == (Path("/run/secrets/k"), KEY_ENV)
+
+
+def test_the_plant_name_lives_in_plant_and_the_old_passport_key_still_works(caplog: pytest.LogCaptureFixture) -> None:
+    data = base()
+    del data["plant"]
+    data["passport"] = {"plant": "Old-style plant"}
+    with caplog.at_level("WARNING"):
+        cfg = parse_config(data, "plant.toml")
+    assert cfg.plant_name == cfg.passport.plant == "Old-style plant"
+    assert "[passport] plant is deprecated" in caplog.text and "[plant] name" in caplog.text
+    data["plant"] = {"name": "New plant"}
+    assert parse_config(data, "plant.toml").passport.plant == "New plant"  # [plant] wins
+    data["plant"] = {"name": "X", "nmae": "typo"}
+    with pytest.raises(ConfigError):
+        parse_config(data, "plant.toml")
