@@ -143,6 +143,11 @@ def test_summary_regulatory_table_xlsx_and_api_agree_to_the_digit(tmp_path: Path
     assert a["li"]["recovery"] == round(expected("li", 1), 4) and a["li"]["lots_without_assays"] == 1
     assert a["cu"]["recovery"] == x["cu"]["recovery (ratio)"]
     assert f"{a['li']['recovery'] * 100:.1f}" == li
+    detail = asyncio.run(_get(store, "/api/batches/L1-00001"))
+    iso = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+    assert iso.fullmatch(detail["detail"]["start"]) and iso.fullmatch(detail["batch"]["end"])  # type: ignore[index]
+    assert iso.fullmatch(detail["history"][0]["recorded_at"])  # type: ignore[index]
+    assert all(iso.fullmatch(s["window_start"]) for s in detail["detail"]["streams"])  # type: ignore[index]
     store.close()
 
 

@@ -24,7 +24,9 @@ def human(frame: pl.DataFrame) -> pl.DataFrame:
         if dtype != pl.Float64:
             continue
         col = pl.col(name).fill_nan(None)
-        if name.endswith(("_kg", "_kwh", "_nm3", "_t_black_mass")) or name.startswith("energy_"):
+        if "_kg_co2e_per_" in name:  # emission factors: as configured, to 0.001
+            out.append(col.round(3))
+        elif name.endswith(("_kg", "_kwh", "_nm3", "_t_black_mass")) or name.startswith("energy_"):
             out.append(col.round(KG_DIGITS))
         elif name.endswith("_t"):
             out.append(col.round(3))
@@ -32,7 +34,7 @@ def human(frame: pl.DataFrame) -> pl.DataFrame:
             out.append(col.round(PCT_DIGITS))
         elif name.startswith(_RATIO_PREFIXES) or name.endswith(("_sd", "_grade", "_yield", "recovery")):
             out.append(col.round(RATIO_DIGITS))
-        elif name in ("balance_gamma", "z", "gamma") or "_kg_co2e_per_" in name:
+        elif name in ("balance_gamma", "z", "gamma"):
             out.append(col.round(3))
         else:
             out.append(col)

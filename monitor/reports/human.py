@@ -16,7 +16,9 @@ def _number(key: str, x: float) -> float | str | None:
         return None  # unknown is null, never 0
     if key in TIME_KEYS:
         return iso(x)
-    if key.endswith(("_kg", "_kwh", "_nm3")) or key in ("mass_kg", "boundary_kg"):
+    if "_kg_co2e_per_" in key:  # emission factors: as configured
+        return x
+    if key.endswith(("_kg", "_kwh", "_nm3", "_per_t_black_mass")) or key in ("mass_kg", "boundary_kg"):
         return round(x, KG_DIGITS)
     return round(x, RATIO_DIGITS if key.startswith(("recovery", "yield", "closure")) else OTHER_DIGITS)
 
