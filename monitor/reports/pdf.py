@@ -149,6 +149,7 @@ def _summary(frame: pl.DataFrame, lines: list[str]) -> list[Flowable]:
         "section has every element)."
     )
     story: list[Flowable] = [Paragraph("Summary", h2), _table(kpi), Paragraph(note, body), Spacer(1, 3 * mm)]
+    story.append(yield_chart(frame))  # summary and trend on the first page
     if len(lines) > 1:  # a plant report: each line's subtotal, then all lines
         per_line = [["line", "batches", "feed (t)", "black mass (t)", "yield (%)", "Ni rec. (%)"]]
         per_line[0] += ["Co rec. (%)", "Li rec. (%)", "lots without assays"]
@@ -157,7 +158,7 @@ def _summary(frame: pl.DataFrame, lines: list[str]) -> list[Flowable]:
             recoveries = [_pct(r[f"recovery_{m}"]) for m in HEADLINE_METALS]
             per_line.append([str(r["line"]), str(r["batches"]), *masses, *recoveries, str(r["lots_without_assays_ni"])])
         story += [Paragraph("Per line", h2), _table(per_line), Spacer(1, 3 * mm)]
-    return [*story, yield_chart(frame), recovery_chart(frame)]
+    return [*story, recovery_chart(frame)]
 
 
 def _batch_table(frame: pl.DataFrame, shown: pl.DataFrame) -> list[Flowable]:
