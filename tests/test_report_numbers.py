@@ -178,11 +178,15 @@ def _filled(png: Path) -> float:
     return (max(rows) / h) if rows else 0.0
 
 
-def test_a_longer_report_fills_its_pages_and_an_empty_one_says_no_lots_match(tmp_path: Path) -> None:
+@pytest.mark.parametrize("lines", [("L1",), ("L1", "L2")])
+def test_a_longer_report_fills_its_pages_and_an_empty_one_says_no_lots_match(
+    tmp_path: Path, lines: tuple[str, ...]
+) -> None:
     pdftoppm = require_tool("pdftoppm", "poppler-utils")
     many = [
-        replace(r, batch_id=f"L1-{k:05d}", start=1000.0 + 4000 * k)
-        for k in range(60)
+        replace(r, line=ln, batch_id=f"{ln}-{k:05d}", start=1000.0 + 4000 * k, end=4600.0 + 4000 * k)
+        for k in range(60 // len(lines))
+        for ln in lines
         for r in lots()[k % 3 : k % 3 + 1]
     ]
     batches, streams, recoveries = frames(many)
