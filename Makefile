@@ -12,8 +12,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# A fresh demo each time: DURATION wall seconds (default 180), SPEED plant seconds per second.
+# A fresh demo each time (data/demo is deleted first): DURATION wall seconds (default 180), SPEED
+# plant seconds per second. The demo ends by printing where its data is and what to try next.
 run: $(STAMP)
+	@echo "make run starts fresh: deleting data/demo (copy it elsewhere to keep a run)"
 	rm -rf data/demo
 	$(BIN)/blackmass demo --data-dir data/demo --port $${PORT:-9464} --duration $${DURATION:-180} --speed $${SPEED:-600}
 

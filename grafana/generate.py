@@ -18,6 +18,17 @@ from builders import DashboardSpec, PanelSpec, Query, build  # grafana/builders.
 from monitor.core.rules import BALANCE_P_FAIL
 
 OUT = Path(__file__).resolve().parent / "dashboards"
+# The same dashboards for importing into an existing Grafana (Dashboards -> New -> Import): the
+# datasource is an input, so the import dialog offers a picker instead of needing our datasource uid.
+IMPORT = Path(__file__).resolve().parent / "import"
+DS_INPUT = {
+    "name": "DS_PROMETHEUS",
+    "label": "Prometheus",
+    "description": "the Prometheus that scrapes the blackmass monitors",
+    "type": "datasource",
+    "pluginId": "prometheus",
+    "pluginName": "Prometheus",
+}
 LINE = 'line=~"$line"'
 BLACK_MASS = f'stream="black_mass",{LINE}'
 SITE = 'site=~"$site"'
@@ -376,17 +387,25 @@ DASHBOARDS = (
 )
 
 
+def for_import(dashboard: dict[str, object]) -> dict[str, object]:
+    """The dashboard with its datasource as an `__inputs` entry (${DS_PROMETHEUS}), as Grafana exports them."""
+    text = json.dumps(dashboard).replace('"uid": "blackmass-prometheus"', '"uid": "${DS_PROMETHEUS}"')
+    return {"__inputs": [DS_INPUT], **json.loads(text)}
+
+
 def main(argv: list[str]) -> int:
-    OUT.mkdir(parents=True, exist_ok=True)
     stale = []
     for d in DASHBOARDS:
-        text = json.dumps(build(d), indent=2, sort_keys=True) + "\n"
-        path = OUT / f"{d.uid}.json"
-        if "--check" in argv:
-            if not path.exists() or path.read_text() != text:
-                stale.append(path.name)
-        else:
-            path.write_text(text)
+        built = build(d)
+        for folder, data in ((OUT, built), (IMPORT, for_import(built))):
+            folder.mkdir(parents=True, exist_ok=True)
+            text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+            path = folder / f"{d.uid}.json"
+            if "--check" in argv:
+                if not path.exists() or path.read_text() != text:
+                    stale.append(f"{folder.name}/{path.name}")
+            else:
+                path.write_text(text)
     if stale:
         print(f"out of date: {', '.join(stale)} (run: python grafana/generate.py)", file=sys.stderr)
         return 1

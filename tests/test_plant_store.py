@@ -17,7 +17,7 @@ import pytest
 from monitor.cli import build_parser, main
 from monitor.cli.store import serve_store
 from monitor.errors import StoreError
-from monitor.serve.api import _clean
+from monitor.reports.frames import human_row
 from monitor.store.rows import batch_row
 from monitor.store.url import open_store
 from tests.conftest import free_port, require_tool
@@ -93,8 +93,9 @@ async def test_serve_answers_for_every_line_in_the_store(store_url: str, histori
         for line in ("L1", "L2"):
             got = await asyncio.to_thread(get, f"/api/batches?line={line}")
             assert got["count"] > 0 and {b["line"] for b in got["batches"]} == {line}
-            # the rows come from the report projection; they are the full results' rows
-            assert got["batches"] == [_clean(batch_row(r)) for r in store.latest(line=line, include_partial=False)]
+            # the rows come from the report projection; they are the full results' rows at human precision
+            want = [human_row(batch_row(r)) for r in store.latest(line=line, include_partial=False)]
+            assert got["batches"] == want
         both = await asyncio.to_thread(get, "/api/batches?line=L1,L2")
         assert both["count"] == len(store.latest(line=["L1", "L2"], include_partial=False))
         store.close()

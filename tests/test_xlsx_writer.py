@@ -95,6 +95,7 @@ def test_long_sections_continue_on_numbered_sheets() -> None:
     wb = openpyxl.load_workbook(io.BytesIO(buf.getvalue()))
     assert wb.sheetnames == [
         "summary",
+        "element_recovery",
         "batches",
         "stream_masses",
         "assays",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from monitor.accounting.seeds import FeedGrades
@@ -15,6 +15,7 @@ from monitor.core.batch_accounting import with_accounting
 from monitor.core.carbon import GhgFactors
 from monitor.core.results import BatchResult
 from monitor.core.spec import LineSpec
+from monitor.errors import InputError
 from monitor.passport.origin import OriginMap
 from monitor.passport.stamp import stamp_lot
 from monitor.store.sql import Store
@@ -63,9 +64,35 @@ class Accountant:
         accounted = with_accounting(result, self.spec, self.store.assays(result.batch_id), declared)
         return stamp_lot(accounted, self.ghg, self.origin)
 
-    def import_records(self, records: list[Assay], source: str, sha256: str) -> ImportSummary:
+    def import_records(
+        self, records: list[Assay], source: str, sha256: str, *, line: str | None = None
+    ) -> ImportSummary:
+        """Store a file's assays and recompute their lots. The line of each row: the file's `line`
+        column, else `line` (--line, ?line=, a line monitor's own inbox), else the store's only line;
+        a store of several lines with no way to tell is refused (InputError naming the lines)."""
         with self._lock:
+            records, sha256 = self._with_lines(records, source, sha256, line)
             return self._import(records, source, sha256)
+
+    def _with_lines(self, records: list[Assay], source: str, sha256: str, line: str | None) -> tuple[list[Assay], str]:
+        told = {a.line for a in records if a.line}
+        if line and told - {line}:
+            raise InputError(source, f"the file's line column says {', '.join(sorted(told))}, but --line says {line}")
+        if all(a.line for a in records):
+            return records, sha256
+        if not line:
+            lines = self.store.lines()
+            if len(lines) > 1:
+                raise InputError(
+                    source,
+                    f"cannot tell which line these assays belong to: the store holds lines {', '.join(lines)} "
+                    "and the file has no 'line' column",
+                    f"say it: --line {lines[0]} (API: ?line={lines[0]}), or add a 'line' column",
+                )
+            line = lines[0] if lines else self.spec.line
+        # the same file for another line is another import: its identity includes the line it was told
+        keyed = hashlib.sha256(f"{sha256}|line={line}".encode()).hexdigest()
+        return [a if a.line else replace(a, line=line) for a in records], keyed
 
     def _import(self, records: list[Assay], source: str, sha256: str) -> ImportSummary:
         n = self.store.import_assays(records, source, sha256)
@@ -73,8 +100,8 @@ class Accountant:
             return ImportSummary(source, 0, True, (), ())
         updated, pending = [], []
         status = "final" if any(a.status == "final" for a in records) else "preliminary"
-        for batch_id in dict.fromkeys(a.batch_id for a in records):
-            found = self.store.latest(line=self.spec.line, batch_id=batch_id)
+        for batch_id, line in dict.fromkeys((a.batch_id, a.line) for a in records):
+            found = self.store.latest(line=line, batch_id=batch_id)
             if not found:
                 pending.append(batch_id)
                 continue
@@ -84,9 +111,9 @@ class Accountant:
         log.info("assays from %s: %d rows, %d batches updated, %d pending", source, n, len(updated), len(pending))
         return ImportSummary(source, n, False, tuple(updated), tuple(pending))
 
-    def import_file(self, path: Path) -> ImportSummary:
+    def import_file(self, path: Path, *, line: str | None = None) -> ImportSummary:
         records, sha = read_assay_file(path)
-        return self.import_records(records, str(path), sha)
+        return self.import_records(records, str(path), sha, line=line)
 
-    def import_bytes(self, data: bytes, name: str) -> ImportSummary:
-        return self.import_records(parse_assays(data, name), name, hashlib.sha256(data).hexdigest())
+    def import_bytes(self, data: bytes, name: str, *, line: str | None = None) -> ImportSummary:
+        return self.import_records(parse_assays(data, name), name, hashlib.sha256(data).hexdigest(), line=line)

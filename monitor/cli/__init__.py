@@ -10,8 +10,10 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 
 # Only what every command needs is imported here; the OPC-UA library, the HTTP server and the
 # PDF stack load with the commands that use them, so `report` and `replay` start in a fraction
@@ -28,19 +30,79 @@ from monitor.errors import MonitorError
 __all__ = ["build_parser", "main", "print_batch"]
 
 
+# Help for arguments whose command module gives none, by destination name (the same meaning everywhere).
+FALLBACK_HELP = {
+    "file": "the input file",
+    "url": "OPC-UA endpoint, e.g. opc.tcp://plc-host:4840",
+    "config": "plant config TOML",
+    "format": "output format",
+    "chemistry": "only lots of this chemistry (e.g. NMC811)",
+    "batch": "only this lot id",
+    "name": "name on the certificate",
+    "depth": "how many folder levels below Objects to walk",
+    "source": "store URL to copy from",
+    "dest": "store URL to copy into (empty)",
+    "store": "store URL (sqlite:///path or postgresql://user@host:port/db)",
+    "out": "output file",
+    "id": "the lot or shipment id",
+    "data_dir": "the data directory (its blackmass.db is the store)",
+}
+
+
+class _Help(argparse.HelpFormatter):
+    """Every option's help ends with its default when it has one and does not say it already."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        shown = action.default not in (None, False, argparse.SUPPRESS, [])
+        if shown and action.option_strings and "default" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
+def _complete_help(p: argparse.ArgumentParser) -> None:
+    p.formatter_class = _Help
+    for action in p._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _complete_help(sub)
+        elif not action.help and not isinstance(action, argparse._HelpAction):
+            action.help = FALLBACK_HELP.get(action.dest, action.dest.replace("_", " "))
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="blackmass", description="Black-mass plant monitor and metal accounting")
     ap.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    ap.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = ap.add_subparsers(dest="cmd", required=True)
     add_sim_commands(sub)
     add_data_commands(sub)
     add_plant_commands(sub)
     add_store_commands(sub)
     add_passport_commands(sub)
+    _complete_help(ap)
     return ap
 
 
+def _version() -> str:
+    try:
+        return metadata.version("blackmass-monitor")
+    except metadata.PackageNotFoundError:  # a checkout run without installing
+        return "unknown (not installed)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command; a reader that closes the pipe early (`| head`) ends it quietly."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # stdout is gone: point it at /dev/null so the interpreter's final flush does not complain
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a shell reports it
+
+
+def _main(argv: Sequence[str] | None) -> int:
     a = build_parser().parse_args(argv)
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(a.verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

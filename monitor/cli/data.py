@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from monitor.accounting.assay_import import Accountant
+from monitor.accounting.assay_import import Accountant, ImportSummary
 from monitor.accounting.balance_file import reconcile_file
 from monitor.accounting.seeds import load_feed_grades
 from monitor.config import load_config, parse_when
@@ -53,11 +53,15 @@ def add_data_commands(sub: Any) -> None:
 
     assays = sub.add_parser("assays", help="lab assays (LIMS CSV)")
     asub = assays.add_subparsers(dest="assays_cmd", required=True)
-    imp = asub.add_parser("import", help="import an assay file; all rows or none")
-    imp.add_argument("file", type=Path)
+    imp = asub.add_parser("import", help="import assay files (each all rows or none)")
+    imp.add_argument("files", type=Path, nargs="+", metavar="FILE", help="LIMS CSV files, or folders of *.csv")
     store_option(imp, data_dir_required=False)
-    imp.add_argument("--config", default=DEFAULT_PLANT)
-    imp.add_argument("--seeds", default="seeds")
+    imp.add_argument(
+        "--line",
+        help="the line the lots ran on, for files without a 'line' column (required when the store holds several)",
+    )
+    imp.add_argument("--config", default=DEFAULT_PLANT, help=f"plant config (default {DEFAULT_PLANT})")
+    imp.add_argument("--seeds", default="seeds", help="reference-data folder (default seeds/)")
 
     rec = sub.add_parser(
         "reconcile", help="reconcile one balance node from a CSV (stream,direction,measured_kg,rel_sigma)"
@@ -75,6 +79,11 @@ def add_data_commands(sub: Any) -> None:
     rep.add_argument("--from", dest="start_from", help="batches starting at or after (date or datetime, UTC)")
     rep.add_argument("--to", dest="start_to", help="batches starting before (date or datetime, UTC)")
     rep.add_argument("--include-partial", action="store_true", help="also batches whose start the monitor did not see")
+    rep.add_argument(
+        "--config",
+        default=DEFAULT_PLANT,
+        help=f"plant config: its [plant] name heads the PDF (default {DEFAULT_PLANT})",
+    )
 
 
 def resolve_path(p: str) -> Path:
@@ -113,7 +122,14 @@ def cmd_report(a: argparse.Namespace) -> int:
         report = load(store, f, a.format)
         what = f"{report.batches.height} batches as {a.format}"
         progress.update(0.1, what)
-        data = render(store, report, a.format, progress=lambda x, part: progress.update(0.1 + 0.85 * x, what))
+        data = render(
+            store,
+            report,
+            a.format,
+            f=f,
+            plant=_plant_name(a),
+            progress=lambda x, _: progress.update(0.1 + 0.85 * x, what),
+        )
     finally:
         store.close()
     progress.update(0.95, "writing")
@@ -126,6 +142,12 @@ def cmd_report(a: argparse.Namespace) -> int:
     progress.done()
     print(f"{report.batches.height} batches -> {a.out} ({len(data):,} bytes)", file=sys.stderr)
     return 0
+
+
+def _plant_name(a: argparse.Namespace) -> str:
+    """[plant] name of the config, for the PDF's pages ("" when the config is absent: the PDF says so)."""
+    path = resolve_path(a.config)
+    return load_config(path).plant_name if a.format == "pdf" and path.exists() else ""
 
 
 class Progress:
@@ -188,21 +210,43 @@ def cmd_replay(a: argparse.Namespace) -> int:
     return 0
 
 
+def assay_files(paths: list[Path]) -> list[Path]:
+    """The files named, a folder's *.csv in name order; a path that is neither is an error naming it."""
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            found = sorted(f for f in p.glob("*.csv") if f.is_file() and not f.name.startswith("."))
+            if not found:
+                raise MonitorError(f"{p}: a folder with no *.csv assay files")
+            out += found
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise MonitorError(f"{p}: no such assay file or folder")
+    return out
+
+
 def cmd_assays_import(a: argparse.Namespace) -> int:
     cfg = load_config(resolve_path(a.config))
+    files = assay_files(a.files)
     store = open_for(a)
     try:
         accountant = Accountant(
             store, cfg.line, load_feed_grades(resolve_path(a.seeds)), ghg=cfg.ghg, origin=cfg.origin
         )
-        summary = accountant.import_file(a.file)
+        for path in files:
+            _print_import(path, accountant.import_file(path, line=a.line))
     finally:
         store.close()
+    return 0
+
+
+def _print_import(path: Path, summary: ImportSummary) -> None:
     if summary.duplicate_file:
-        print(f"{a.file}: already imported, nothing changed")
-        return 0
+        print(f"{path}: already imported, nothing changed")
+        return
     print(
-        f"{a.file}: {summary.rows} assays imported; {len(summary.updated)} batches recomputed"
+        f"{path}: {summary.rows} assays imported; {len(summary.updated)} batches recomputed"
         + (f"; waiting for batches {', '.join(summary.pending)}" if summary.pending else "")
     )
     for r in summary.updated:
@@ -210,7 +254,6 @@ def cmd_assays_import(a: argparse.Namespace) -> int:
             f"  {r.batch_id} v{r.version}: assays {r.assay_status}, "
             + ", ".join(f"{m.element} {m.recovery * 100:.1f} %" for m in r.metals if not math.isnan(m.recovery))
         )
-    return 0
 
 
 def cmd_reconcile(a: argparse.Namespace) -> int:

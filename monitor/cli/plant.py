@@ -45,7 +45,8 @@ def add_plant_commands(sub: Any) -> None:
 def cmd_check_config(a: argparse.Namespace) -> int:
     cfg = load_config(a.file)
     streams = ", ".join(f"{s.name}({s.source.value})" for s in cfg.line.streams)
-    print(f"{a.file}: OK — line {cfg.line.line}, endpoint {cfg.opcua.endpoint}")
+    verdict = "read; the live check follows" if a.endpoint else "OK"  # never "OK" above a MISSING row
+    print(f"{a.file}: {verdict} — line {cfg.line.line}, endpoint {cfg.opcua.endpoint}")
     print(f"  streams: {streams}")
     print(f"  {len(cfg.tag_addresses())} tags subscribed, {len(cfg.process)} process values on /metrics")
     sec = cfg.opcua.security
@@ -78,10 +79,15 @@ async def _probe(cfg: MonitorConfig) -> int:
 
     checks = await probe(cfg)
     bad = [c for c in checks if c.problem]
-    print(f"  {cfg.opcua.endpoint}: {len(checks) - len(bad)} of {len(checks)} tags resolve with a usable type")
+    missing = sum(c.problem.startswith("missing") for c in checks)
+    headline = [f"{missing} of {len(checks)} tags missing"] * bool(missing)
+    headline += [f"{len(bad) - missing} of {len(checks)} tags of an unusable type"] * bool(len(bad) - missing)
+    print(f"{cfg.opcua.endpoint}: {'; '.join(headline) or f'all {len(checks)} tags resolve with a usable type'}")
     for c in checks:
         mark = "MISSING" if c.problem.startswith("missing") else "TYPE" if c.problem else "ok"
         print(f"    {mark:<8} {c.tag:<34} {c.node_id or c.address:<48} {c.data_type:<10} {c.problem}")
+        if c.nearest:
+            print(f'{"":<13}nearest on the server: {c.nearest}  (map it: [nodes] "{c.tag}" = "{c.nearest}")')
     return 1 if bad else 0
 
 
@@ -136,6 +142,7 @@ async def run(a: argparse.Namespace) -> int:
 async def browse(a: argparse.Namespace) -> int:
     from monitor.collectors.browse import browse  # noqa: PLC0415 - see the import note at the top
 
-    async for path, node_id, value in browse(a.url, depth=a.depth):
-        print(f"{path:<50} {node_id:<60} {value!r}")
+    print(f"{'browse path (as [nodes] takes it)':<50} {'node id':<60} {'data type':<10} value")
+    async for v in browse(a.url, depth=a.depth):
+        print(f"{v.path:<50} {v.node_id:<60} {v.data_type:<10} {v.value!r}")
     return 0

@@ -6,7 +6,9 @@ import argparse
 import asyncio
 import faulthandler
 import os
+import sys
 import time
+import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +32,12 @@ def sim_knobs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--line", help="the simulated line's name: its lot ids, OPC-UA namespace and batches (default L1)")
     p.add_argument("--speed", type=float, default=600.0, help="plant seconds per wall second (default 600)")
     p.add_argument("--duration", type=float, default=None, help="stop after this many wall seconds")
-    p.add_argument("--seed", type=int, default=1, help="random seed of the lot schedule and noise")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="random seed of the lot schedule and noise (default 1 for line L1, another per line name)",
+    )
     p.add_argument("--no-noise", action="store_true", help="exact measurements (truth = what the scales say)")
     p.add_argument("--sim-config", default=DEFAULT_SIM, help="simulator TOML (default config/simulator.toml)")
     p.add_argument("--seeds", default="seeds", help="reference-data folder (default seeds/)")
@@ -72,6 +79,12 @@ def add_sim_commands(sub: Any) -> None:
     sim_knobs(sim)
     sim.add_argument("--endpoint", default="opc.tcp://127.0.0.1:4840/blackmass", help="OPC-UA endpoint to serve")
     sim.add_argument("--config", default=None, help="accepted for symmetry; the simulator reads --sim-config")
+    sim.add_argument(
+        "--lims-dir",
+        type=Path,
+        help="where the simulated lab writes its assay files (default <data-dir>/lims: the inbox of "
+        "`blackmass run --data-dir` on the same folder)",
+    )
     sim.add_argument("--start-now", action="store_true", help="start the plant clock without waiting for a client")
     sim.add_argument(
         "--security",
@@ -113,14 +126,20 @@ def _sim_options(a: argparse.Namespace) -> SimOptions:
         sim_config=resolve_path(a.sim_config),
         seeds=resolve_path(a.seeds),
         speed=a.speed,
-        seed=a.seed,
+        seed=line_seed(a.line) if a.seed is None else a.seed,
         noise=not a.no_noise,
         assay_delay_h=a.assay_delay,
         faults=frozenset(a.fault),
         profile=_profile(a.plc_profile),
         lots=a.lots,
         line=a.line,
+        lims_dir=getattr(a, "lims_dir", None),
     )
+
+
+def line_seed(line: str | None) -> int:
+    """The default seed: 1 for L1 (and no --line), a stable other one per line, so lines play apart."""
+    return 1 if line in (None, "L1") else zlib.crc32(line.encode()) % 1_000_000 + 2
 
 
 def _profile(text: str) -> PlcProfile:
@@ -154,7 +173,26 @@ async def demo(a: argparse.Namespace) -> int:
     finally:
         faulthandler.cancel_dump_traceback_later()
     print(f"{monitor.completed} batches completed")
+    print(next_steps(a.data_dir, a.store))
     return 0
+
+
+def next_steps(data_dir: Path, store: str | None) -> str:
+    """Where the demo's data is and the three commands a newcomer tries next."""
+    exe = Path(sys.argv[0])
+    here = Path.cwd()
+    cmd = str(exe.relative_to(here)) if exe.is_absolute() and exe.is_relative_to(here) else exe.name or "blackmass"
+    where = f"--store {store}" if store else f"--data-dir {data_dir}"
+    return "\n".join(
+        [
+            f"data: {data_dir}/ (store: {store or default_url(data_dir)}; lab assays: {data_dir / 'lims'}/; "
+            f"plant truth: {data_dir / 'ground_truth.csv'})",
+            "next:",
+            f"  {cmd} report {where} --format pdf --out report.pdf     # the batch report",
+            f"  {cmd} serve {where}                                    # the API: http://127.0.0.1:9470/api/batches",
+            f"  {cmd} report {where} --format csv --out -              # one row per lot, to the terminal",
+        ]
+    )
 
 
 async def simulate(a: argparse.Namespace) -> int:
@@ -172,7 +210,11 @@ async def simulate(a: argparse.Namespace) -> int:
         server.security = ServerSecurity.in_folder(a.security, users)
         print(f"security: Basic256Sha256 Sign/SignAndEncrypt; server certificate {server.security.certificate}")
     await server.start()
-    print(f"simulator on {a.endpoint} at x{a.speed:g}; ground truth -> {a.data_dir / 'ground_truth.csv'}")
+    lims = a.lims_dir or a.data_dir / "lims"
+    print(
+        f"simulator on {a.endpoint} at x{a.speed:g}; ground truth -> {a.data_dir / 'ground_truth.csv'}; "
+        f"assays -> {lims}"
+    )
     try:
         async with asyncio.timeout(a.duration):
             await server.run()

@@ -11,14 +11,20 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from monitor.cli.data import resolve_path
+from monitor.config import load_config
 from monitor.errors import MonitorError
-from monitor.store.url import open_store, sqlite_path
+from monitor.store.url import open_store, sqlite_path, store_url
 
 
 def add_store_commands(sub: Any) -> None:
     """`serve` and `store` on the top-level subparsers."""
     sv = sub.add_parser("serve", help="the HTTP API and report downloads of every line in a store (no collector)")
-    sv.add_argument("--store", required=True, help="store URL (sqlite:///path or postgresql://user@host:port/db)")
+    sv.add_argument("--store", help="store URL (sqlite:///path or postgresql://user@host:port/db)")
+    sv.add_argument("--data-dir", type=Path, help="a data directory: its blackmass.db is the store unless --store")
+    sv.add_argument(
+        "--config", default="config/plant.toml", help="plant config for [plant] name (default config/plant.toml)"
+    )
     sv.add_argument("--port", type=int, default=9470, help="HTTP port (default 9470)")
     sv.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
 
@@ -73,7 +79,9 @@ async def serve_store(a: argparse.Namespace) -> int:
     from monitor.serve.runbooks import add_runbooks  # noqa: PLC0415
     from monitor.store.batches import BatchStore  # noqa: PLC0415
 
-    store = open_store(a.store, where="serve --store", must_exist=True)
+    if a.store is None and a.data_dir is None:
+        raise MonitorError("serve: say which store: --data-dir DIR (its blackmass.db) or --store URL")
+    store = open_store(store_url(a.store, a.data_dir), where="serve --store", must_exist=True)
     lines = await asyncio.to_thread(store.lines)
 
     def health() -> dict[str, Any]:
@@ -81,7 +89,8 @@ async def serve_store(a: argparse.Namespace) -> int:
 
     app = make_app(CollectorRegistry(auto_describe=False), health)
     token = os.environ.get("BLACKMASS_API_TOKEN") or None
-    add_api(app, store, None, token=token)
+    cfg = resolve_path(a.config)
+    add_api(app, store, None, token=token, plant=load_config(cfg).plant_name if cfg.exists() else "")
     add_runbooks(app)
     if isinstance(store, BatchStore):  # passports and shipments live in the SQLite file (PostgreSQL: not yet)
         add_passport_routes(app, store, PassportSettings(), token=token)

@@ -23,7 +23,7 @@ from monitor.errors import InputError
 log = logging.getLogger(__name__)
 
 REQUIRED = ("batch_id", "stream", "element", "value_pct", "status")
-OPTIONAL = ("sample_id", "bag_id", "lab", "method", "moisture_pct")
+OPTIONAL = ("sample_id", "bag_id", "lab", "method", "moisture_pct", "line")
 MAX_BYTES = 20 * 1024 * 1024
 
 
@@ -96,6 +96,7 @@ def parse_assays(data: bytes, name: str) -> list[Assay]:  # noqa: PLR0912 - one 
             r.get("lab", ""),
             r.get("method", ""),
             moisture,
+            r.get("line", ""),
         )
         key = (a.batch_id, a.stream, a.element, a.status, a.sample_id, a.bag_id)
         if key in seen:

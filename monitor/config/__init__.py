@@ -6,6 +6,7 @@ May import monitor.collectors (their settings), monitor.passport (its settings),
 
 from __future__ import annotations
 
+import logging
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -31,6 +32,8 @@ from monitor.errors import ConfigError
 from monitor.passport.origin import OriginMap
 from monitor.passport.settings import PassportSettings, parse_ghg, parse_origin, parse_passport
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True, kw_only=True)
 class ProcessTag:
@@ -47,6 +50,7 @@ class ProcessTag:
 class MonitorConfig:
     source: str
     line: LineSpec
+    plant_name: str = ""  # [plant] name: on every report page and in passports
     opcua: OpcuaSettings
     process: tuple[ProcessTag, ...] = ()
     http: HttpSettings = field(default_factory=HttpSettings)
@@ -219,6 +223,7 @@ def parse_config(data: Mapping[str, Any], where: str) -> MonitorConfig:
         origin=parse_origin(data, where),
         passport=parse_passport(data, where),
     )
+    cfg = _with_plant_name(cfg, root.sub("plant", required=False), where)
     line.done()
     streams_t.done(*streams_t.table)
     for section, known in _PASSPORT_KEYS.items():  # parsed in monitor.passport; a typo is refused here too
@@ -228,6 +233,18 @@ def parse_config(data: Mapping[str, Any], where: str) -> MonitorConfig:
         sub.done()
     root.done()
     return cfg
+
+
+def _with_plant_name(cfg: MonitorConfig, plant: Reader, where: str) -> MonitorConfig:
+    """[plant] name is the one home of the plant's name; the old [passport] plant still works, with a warning."""
+    name = plant.opt_text("name")
+    plant.done()
+    old = cfg.passport.plant
+    if old and not name:
+        log.warning("%s: [passport] plant is deprecated; move it to [plant] name = %r", where, old)
+        name = old
+    name = name or ""
+    return replace(cfg, plant_name=name, passport=replace(cfg.passport, plant=name))
 
 
 _PASSPORT_KEYS = {

@@ -39,6 +39,7 @@ class Assay:
     lab: str = ""
     method: str = ""
     moisture_pct: float | None = None
+    line: str = ""  # the line the lot ran on, when the lab file says (not stored: batch ids are per line)
 
 
 @dataclass(frozen=True, slots=True)

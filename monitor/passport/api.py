@@ -101,7 +101,7 @@ def add_passport_routes(
             return {
                 "shipment_id": s.shipment_id,
                 "bags": len(s.bags),
-                "net_kg": sum(b.net_kg for b in s.bags),
+                "net_kg": round(sum(b.net_kg for b in s.bags), 1),  # kg to 0.1, as every document states it
                 "lots": sorted({b.batch_id for b in s.bags}),
             }
 

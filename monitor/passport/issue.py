@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from monitor.core.results import BatchResult
 from monitor.errors import InputError
 from monitor.passport.lot import Issuer, lot_passport
+from monitor.passport.precision import human_numbers
 from monitor.passport.settings import KEY_ENV, PassportSettings
 from monitor.passport.shipment import shipment_passport
 from monitor.passport.shipment_store import ShipmentStore
@@ -59,7 +60,8 @@ def lot_document(
     now: float,
     line: str | None = None,
 ) -> dict[str, Any]:
-    return sign(lot_passport(find_lot(store, batch_id, line), issuer(settings), issued_at=now), key)
+    doc = lot_passport(find_lot(store, batch_id, line), issuer(settings), issued_at=now)
+    return sign(human_numbers(doc), key)
 
 
 def shipment_document(
@@ -75,7 +77,7 @@ def shipment_document(
         lots[(line, bid)] = find_lot(store, bid, line)
     assays = {bid: store.assays(bid) for _, bid in lots}
     doc = shipment_passport(shipment, lots, assays, issuer(settings), issued_at=now)
-    return sign(doc, key)
+    return sign(human_numbers(doc), key)
 
 
 def data_store(data_dir: Path) -> BatchStore:

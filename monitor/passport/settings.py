@@ -55,6 +55,14 @@ def _text(t: Mapping[str, Any], key: str, where: str, path: str, *, required: bo
     return v
 
 
+UNSOURCED = "unsourced"  # a factor configured without a source: reports footnote it, never invent one
+
+
+def _source(t: Mapping[str, Any], key: str, where: str, path: str) -> str:
+    """A factor's source; absent or empty is named "unsourced" (customer documents say so)."""
+    return _text(t, key, where, path, required=False) or UNSOURCED
+
+
 def parse_ghg(data: Mapping[str, Any], where: str) -> GhgFactors | None:
     """The [ghg] section, or None when the config has none (carbon stays unknown)."""
     t = _table(data, "ghg", where, "ghg")
@@ -78,10 +86,10 @@ def parse_ghg(data: Mapping[str, Any], where: str) -> GhgFactors | None:
     n2 = _number(t, "nitrogen_kg_co2e_per_nm3", where, "ghg", required=False)
     return GhgFactors(
         grid_kg_co2e_per_kwh=_number(t, "grid_kg_co2e_per_kwh", where, "ghg", required=True),
-        grid_source=_text(t, "grid_source", where, "ghg", required=True),
+        grid_source=_source(t, "grid_source", where, "ghg"),
         grid_year=year,
         nitrogen_kg_co2e_per_nm3=n2,
-        nitrogen_source=_text(t, "nitrogen_source", where, "ghg", required=n2 > 0),
+        nitrogen_source=_source(t, "nitrogen_source", where, "ghg") if n2 > 0 else "",
         other=tuple(others),
     )
 

@@ -7,30 +7,38 @@ from datetime import datetime
 
 import matplotlib.dates as mdates
 import polars as pl
-from matplotlib.figure import Figure  # no pyplot: no global state, safe in the API's threads
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch  # no pyplot: no global state, safe in the API's threads
 from reportlab.lib.units import mm
 from reportlab.platypus import Image
 
 from monitor.core.rules import BASELINE_BATCHES, BASELINE_MIN_BATCHES
+from monitor.reports.recovery import ROUTES, product_column
 
 # EU Battery Regulation 2023/1542, Annex XII material recovery targets (by end 2027 / end 2031)
-EU_TARGETS = {"li": (0.50, 0.80), "co": (0.90, 0.95), "ni": (0.90, 0.95), "cu": (0.90, 0.95)}
+EU_TARGETS = {
+    r.element: (r.target_2027, r.target_2031) for r in ROUTES if r.target_2027 is not None and r.target_2031 is not None
+}
+MARKERS = ("o", "^", "s", "D", "v", "P", "X")  # one per line: lines told apart in black and white too
 
 
 def _chart(fig: Figure) -> Image:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     buf.seek(0)
-    return Image(buf, width=250 * mm, height=85 * mm)
+    return Image(buf, width=250 * mm, height=68 * mm)
 
 
 def yield_chart(frame: pl.DataFrame) -> Image:
-    fig = Figure(figsize=(11, 3.8))
+    fig = Figure(figsize=(11, 3.0))
     ax = fig.subplots()
-    for (chem, form), part in frame.sort("start").group_by(["chemistry", "feed_form"], maintain_order=True):
+    lines = sorted(set(frame["line"].to_list()))
+    groups = frame.sort("start").group_by(["line", "chemistry", "feed_form"], maintain_order=True)
+    for (line, chem, form), part in groups:
         t = mdates.date2num([datetime.fromisoformat(s.replace("Z", "+00:00")) for s in part["start"].to_list()])
         y = part["black_mass_yield"].to_list()
-        ax.scatter(t, y, s=10, label=f"{chem} {form}")
+        marker = MARKERS[lines.index(line) % len(MARKERS)]
+        ax.scatter(t, y, s=10, marker=marker, label=f"{line} {chem} {form}" if len(lines) > 1 else f"{chem} {form}")
         base = (
             part["black_mass_yield"]
             .rolling_median(window_size=BASELINE_BATCHES, min_samples=BASELINE_MIN_BATCHES)
@@ -50,18 +58,30 @@ def yield_chart(frame: pl.DataFrame) -> Image:
 
 
 def recovery_chart(frame: pl.DataFrame) -> Image:
-    fig = Figure(figsize=(11, 3.8))
+    """Per-lot recovery of each element into its product stream (reports/recovery.py), a box per line."""
+    fig = Figure(figsize=(11, 3.0))
     ax = fig.subplots()
-    metals = [
-        m for m in ("ni", "co", "mn", "li", "cu", "al") if frame[f"recovery_{m}"].fill_nan(None).drop_nulls().len()
-    ]
-    data = [frame[f"recovery_{m}"].fill_nan(None).drop_nulls().to_list() for m in metals]
-    if data:
-        ax.boxplot(data, tick_labels=[m.capitalize() for m in metals], showfliers=True)
-    for i, m in enumerate(metals, start=1):
-        if m in EU_TARGETS:
-            ax.hlines(EU_TARGETS[m], i - 0.4, i + 0.4, colors=["orange", "red"], linestyles="dashed", linewidth=1)
-    ax.set_ylabel("recovery into black mass (ratio)")
-    ax.set_title("Recovery per metal (dashed: EU 2023/1542 recycling-process targets 2027 / 2031, for context)")
+    lines = sorted(set(frame["line"].to_list()))
+    width = 0.8 / max(len(lines), 1)
+    ticks, labels = [], []
+    for i, r in enumerate(ROUTES, start=1):
+        per_lot = (pl.col(product_column(r.element)) / pl.col(f"feed_{r.element}_kg")).fill_nan(None)
+        for k, line in enumerate(lines):
+            data = frame.filter(pl.col("line") == line).select(per_lot.alias("r"))["r"].drop_nulls().to_list()
+            if data:
+                pos = i - 0.4 + width * (k + 0.5)
+                box = ax.boxplot([data], positions=[pos], widths=width * 0.9, showfliers=True, patch_artist=True)
+                box["boxes"][0].set_facecolor(f"C{k}")
+        ticks.append(i)
+        labels.append(f"{r.element.capitalize()}\n→ {r.stream.replace('_', ' ')}")
+        if r.element in EU_TARGETS:
+            ax.hlines(
+                EU_TARGETS[r.element], i - 0.4, i + 0.4, colors=["orange", "red"], linestyles="dashed", linewidth=1
+            )
+    ax.set_xticks(ticks, labels, fontsize=7)
+    if len(lines) > 1:
+        ax.legend([Patch(facecolor=f"C{k}") for k in range(len(lines))], lines, fontsize=6, title="line")
+    ax.set_ylabel("recovery into product (ratio)")
+    ax.set_title("Recovery per element into its product stream (dashed: EU 2023/1542 targets 2027 / 2031, for context)")
     ax.grid(alpha=0.3)
     return _chart(fig)

@@ -12,7 +12,7 @@ import polars as pl
 from monitor.core.results import BatchResult
 from monitor.reports.frames import write_csv, write_parquet
 from monitor.reports.xlsx import write_xlsx
-from monitor.store.rows import RECOVERY_COLUMNS, STREAM_COLUMNS, decode, decode_assays, decode_batches
+from monitor.store.rows import RECOVERY_COLUMNS, STREAM_COLUMNS, decode, decode_assays, decode_batches, iso
 from monitor.store.sql import Store
 
 FORMATS = {
@@ -33,10 +33,21 @@ class ReportFilter:
     include_partial: bool = False
 
     def describe(self) -> str:
+        """The filters as a person typed them: line=L1, chemistry=NMC, from=..., to=... ("" for none)."""
+        when = (("from", self.start_from), ("to", self.start_to))
         parts = [
             f"{k}={v}" for k, v in (("line", self.line), ("chemistry", self.chemistry), ("batch", self.batch_id)) if v
         ]
-        return ", ".join(parts)
+        parts += [f"{k}={iso(v)}" for k, v in when if v is not None]
+        return ", ".join(parts + ["include partial lots"] * self.include_partial)
+
+    def period(self) -> str:
+        """The asked-for span of lot starts ("" when neither end is given: the lots' own span)."""
+        if self.start_from is None and self.start_to is None:
+            return ""
+        lo = iso(self.start_from) if self.start_from is not None else "the first lot"
+        hi = f"before {iso(self.start_to)}" if self.start_to is not None else "the last lot"
+        return f"lots starting {lo} – {hi}"
 
 
 def select(store: Store, f: ReportFilter) -> list[BatchResult]:
@@ -82,10 +93,14 @@ def render(
     report: Report,
     fmt: str,
     *,
-    period: str = "",
+    f: ReportFilter | None = None,
+    plant: str = "",
     progress: Callable[[float, str], None] | None = None,
 ) -> bytes:
-    """The report in `fmt` as bytes; `progress(fraction, what)` as parts are done (XLSX: per sheet)."""
+    """The report in `fmt` as bytes; `progress(fraction, what)` as parts are done (XLSX: per sheet).
+
+    `f` (the filter the lots were selected by) and `plant` ([plant] name) go on the PDF's pages.
+    """
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     buf = io.BytesIO()
@@ -101,5 +116,6 @@ def render(
     else:
         from monitor.reports.pdf import write_pdf  # noqa: PLC0415 - matplotlib and reportlab load only for PDFs
 
-        write_pdf(report.batches, buf, period=period)
+        f = f or ReportFilter()
+        write_pdf(report.batches, buf, plant=plant, period=f.period(), filters=f.describe())
     return buf.getvalue()

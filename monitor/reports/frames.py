@@ -8,14 +8,47 @@ from pathlib import Path
 
 import polars as pl
 
+from monitor.reports.recovery import ROUTES, recovery_exprs
 from monitor.store.rows import COLUMNS, METALS, PRODUCTS, batch_row, iso
 
-__all__ = ["COLUMNS", "METALS", "PRODUCTS", "batch_row", "iso"]
+__all__ = ["COLUMNS", "METALS", "PRODUCTS", "batch_row", "human", "human_row", "iso"]
+
+KG_DIGITS, RATIO_DIGITS, PCT_DIGITS = 1, 4, 3  # what a person reads: 0.1 kg, 0.0001, wt % to 0.001
+_RATIO_PREFIXES = ("recovery", "black_mass_yield", "closure", "two_product", "target_", "balance_p_value")
+
+
+def human(frame: pl.DataFrame) -> pl.DataFrame:
+    """Float columns at the precision a person reads (CSV, JSON, XLSX); Parquet keeps full precision."""
+    out = []
+    for name, dtype in frame.schema.items():
+        if dtype != pl.Float64:
+            continue
+        col = pl.col(name).fill_nan(None)
+        if "_kg_co2e_per_" in name:  # emission factors: as configured, to 0.001
+            out.append(col.round(3))
+        elif name.endswith(("_kg", "_kwh", "_nm3", "_t_black_mass")) or name.startswith("energy_"):
+            out.append(col.round(KG_DIGITS))
+        elif name.endswith("_t"):
+            out.append(col.round(3))
+        elif name.endswith("_pct"):
+            out.append(col.round(PCT_DIGITS))
+        elif name.startswith(_RATIO_PREFIXES) or name.endswith(("_sd", "_grade", "_yield", "recovery")):
+            out.append(col.round(RATIO_DIGITS))
+        elif name in ("balance_gamma", "z", "gamma"):
+            out.append(col.round(3))
+        else:
+            out.append(col)
+    return frame.with_columns(out) if out else frame
+
+
+def human_row(row: dict[str, object]) -> dict[str, object]:
+    """One batch row (store/rows.py batch_row) at the precision of human(): the API's detail agrees with lists."""
+    return human(pl.DataFrame([row], schema=dict(COLUMNS))).to_dicts()[0]
 
 
 def write_csv(frame: pl.DataFrame, out: str | Path | io.StringIO) -> None:
     """CSV to a file, a text buffer, or standard output for '-'. NaN (unknown) is an empty cell."""
-    frame = frame.with_columns(pl.col(pl.Float64).fill_nan(None))
+    frame = human(frame)
     if isinstance(out, io.StringIO):
         frame.write_csv(out)
         return
@@ -29,7 +62,7 @@ def write_csv(frame: pl.DataFrame, out: str | Path | io.StringIO) -> None:
 
 
 def summary_frame(batches: pl.DataFrame) -> pl.DataFrame:
-    """Totals by chemistry and feed form: masses in t, mass-weighted yield, mean recoveries."""
+    """Totals by chemistry and feed form: masses in t, mass-weighted yield, recoveries (reports/recovery.py)."""
     if batches.is_empty():
         return pl.DataFrame(schema={"chemistry": pl.String, "feed_form": pl.String, "batches": pl.UInt32})
     return (
@@ -39,7 +72,7 @@ def summary_frame(batches: pl.DataFrame) -> pl.DataFrame:
             (pl.col("feed_kg").sum() / 1000).alias("feed_t"),
             (pl.col("black_mass_kg").sum() / 1000).alias("black_mass_t"),
             (pl.col("black_mass_kg").sum() / pl.col("feed_kg").sum()).alias("black_mass_yield"),
-            *[pl.col(f"recovery_{el}").fill_nan(None).mean().alias(f"recovery_{el}_mean") for el in METALS],
+            *[e for r in ROUTES for e in recovery_exprs(r.element)],
             (pl.col("assay_status") == "final").sum().alias("assays_final"),
         )
         .sort("chemistry", "feed_form")
@@ -47,13 +80,13 @@ def summary_frame(batches: pl.DataFrame) -> pl.DataFrame:
 
 
 def lines_frame(batches: pl.DataFrame) -> pl.DataFrame:
-    """Per-line subtotals plus an 'all lines' row: masses in t, mass-weighted yield, mean recoveries."""
+    """Per-line subtotals plus an 'all lines' row: masses in t, mass-weighted yield, recoveries (recovery.py)."""
     aggs = [
         pl.len().alias("batches"),
         (pl.col("feed_kg").sum() / 1000).alias("feed_t"),
         (pl.col("black_mass_kg").sum() / 1000).alias("black_mass_t"),
         (pl.col("black_mass_kg").sum() / pl.col("feed_kg").sum()).alias("black_mass_yield"),
-        *[pl.col(f"recovery_{el}").fill_nan(None).mean().alias(f"recovery_{el}_mean") for el in METALS],
+        *[e for r in ROUTES for e in recovery_exprs(r.element)],
         (pl.col("assay_status") == "final").sum().alias("assays_final"),
     ]
     per_line = batches.group_by("line").agg(aggs).sort("line")
@@ -63,5 +96,5 @@ def lines_frame(batches: pl.DataFrame) -> pl.DataFrame:
 
 def write_parquet(frame: pl.DataFrame, out: str | Path | io.BytesIO) -> None:
     """Parquet keeps NaN apart from null: unknown values are null, as in CSV."""
-    frame = frame.with_columns(pl.col(pl.Float64).fill_nan(None))
+    frame = frame.with_columns(pl.col(pl.Float64).fill_nan(None))  # full precision, unlike the CSV
     frame.write_parquet(out if isinstance(out, io.BytesIO) else Path(out))

@@ -297,6 +297,7 @@ class Monitor(Upkeep):
             self.accountant,
             token=os.environ.get("BLACKMASS_API_TOKEN") or None,
             on_imported=self._imported,
+            plant=self.cfg.plant_name,
         )
         if isinstance(self.store, BatchStore):  # shipments live in the SQLite file (PostgreSQL: not yet)
             add_passport_routes(app, self.store, self.cfg.passport, token=os.environ.get("BLACKMASS_API_TOKEN") or None)

@@ -40,6 +40,7 @@ class SimOptions:
     profile: PlcProfile = field(default_factory=PlcProfile)
     lots: int = 0  # play this many lots, then the line stops (0: for ever)
     line: str | None = None  # --line: the simulated line's name (else the simulator config's)
+    lims_dir: Path | None = None  # where the lab writes its files (default <data_dir>/lims: the monitor's inbox)
 
 
 def sim_config(o: SimOptions) -> SimConfig:
@@ -90,7 +91,8 @@ def plant_server(o: SimOptions, endpoint: str, *, start_on_subscribe: bool = Tru
     plant = make_plant(o)
     t0 = plant.t0
     o.data_dir.mkdir(parents=True, exist_ok=True)
-    lab = Lab(o.data_dir / "lims", np.random.default_rng(o.seed + 10_000), o.noise, o.assay_delay_h)
+    inbox = o.lims_dir or o.data_dir / "lims"
+    lab = Lab(inbox, np.random.default_rng(o.seed + 10_000), o.noise, o.assay_delay_h, line=plant.cfg.line)
     return PlantServer(
         plant,
         PlantClock(t0, o.speed),

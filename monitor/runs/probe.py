@@ -6,13 +6,14 @@ a number where a bag id is expected is fine: integer ids are read as text).
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from asyncua import Client, ua
 
 from monitor.collectors.addressing import resolve_address
-from monitor.collectors.browse import connect_once
+from monitor.collectors.browse import connect_once, walk
 from monitor.collectors.security import secure
 from monitor.config import MonitorConfig
 from monitor.errors import ConfigError
@@ -40,6 +41,19 @@ class TagCheck:
     node_id: str = ""
     data_type: str = ""
     problem: str = ""  # empty: usable
+    nearest: str = ""  # for a missing tag: the server's closest variable (browse path), to map in [nodes]
+
+
+def nearest(tag: str, variables: Mapping[str, str]) -> str:
+    """The browse path (of `variables`: path -> node id) whose name reads closest to `tag`, or ""."""
+
+    def name(path: str, node_id: str) -> str:  # "s=Feed.Totaliser" or the path's last segments
+        ident = node_id.rpartition(";s=")[2] if ";s=" in node_id else ""
+        return (ident or ".".join(seg.rpartition(":")[2] for seg in path.split("/")[-2:])).lower()
+
+    names = {name(p, n): p for p, n in variables.items()}
+    close = difflib.get_close_matches(tag.lower(), list(names), n=1, cutoff=0.6)
+    return names[close[0]] if close else ""
 
 
 def expected_kinds(cfg: MonitorConfig) -> dict[str, str]:
@@ -65,7 +79,13 @@ async def probe(cfg: MonitorConfig) -> list[TagCheck]:
     await connect_once(client, cfg.opcua.endpoint)
     try:
         namespaces = await client.get_namespace_array()
-        return [await _check(client, namespaces, tag, addr, kind) for tag, addr, kind in _tags(cfg)]
+        checks = [await _check(client, namespaces, tag, addr, kind) for tag, addr, kind in _tags(cfg)]
+        if any(c.problem.startswith("missing") for c in checks):
+            variables = {v.path: v.node_id async for v in walk(client)}
+            checks = [
+                replace(c, nearest=nearest(c.tag, variables)) if c.problem.startswith("missing") else c for c in checks
+            ]
+        return checks
     finally:
         await client.disconnect()
 

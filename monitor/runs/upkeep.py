@@ -83,7 +83,8 @@ class Upkeep:
     def _import_inbox_file(self, path: Path) -> ImportSummary:
         """The inbox importer, counting outcomes (runs in the inbox thread; ints only)."""
         try:
-            summary = self.accountant.import_file(path)
+            # the inbox is this line monitor's own: files without a line column are its line's
+            summary = self.accountant.import_file(path, line=self.accountant.spec.line)
         except InputError:
             self._lims_rejected += 1
             raise

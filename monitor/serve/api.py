@@ -17,20 +17,26 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-import polars as pl
 from aiohttp import web
 
 from monitor.accounting.assay_import import Accountant, ImportSummary
 from monitor.config import parse_when
 from monitor.errors import InputError
 from monitor.reports.exports import FORMATS, ReportFilter, load, load_batches, render
-from monitor.reports.frames import batch_row
+from monitor.reports.frames import batch_row, human, human_row
+from monitor.reports.human import human_json
+from monitor.reports.recovery import element_table
 from monitor.store.sql import Store
 
 log = logging.getLogger(__name__)
 
 FILTERS = ("from", "to", "line", "chemistry", "batch", "include_partial")
 MAX_UPLOAD = 20 * 1024 * 1024
+NO_ASSAYS_HERE = (
+    "this server (blackmass serve) only reads; assays go to the line's monitor (blackmass run: "
+    "POST http://<monitor>:<[http] port>/api/assays?line=<line>) or into the store directly: "
+    "blackmass assays import FILE --store URL --line <line>"
+)
 
 
 def _clean(x: Any) -> Any:
@@ -45,7 +51,8 @@ def _clean(x: Any) -> Any:
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(text=json.dumps(_clean(data)), status=status, content_type="application/json")
+    """JSON for people: NaN as null, kg to 0.1, ratios to 4 decimals, times ISO 8601 UTC."""
+    return web.Response(text=json.dumps(human_json(_clean(data))), status=status, content_type="application/json")
 
 
 def _error(status: int, error: str, detail: str) -> web.HTTPException:
@@ -100,14 +107,15 @@ def add_api(
     *,
     token: str | None,
     on_imported: Callable[[list[ImportSummary]], None] | None = None,
+    plant: str = "",
 ) -> None:
     """Register the /api routes on `app`: batches and reports (read), the assay upload (write)."""
-    _add_read_routes(app, store)
+    _add_read_routes(app, store, plant)
     _add_assay_upload(app, accountant, token, on_imported)
 
 
-def _add_read_routes(app: web.Application, store: Store) -> None:
-    """GET /api/batches, /api/batches/{batch_id} and /api/reports/batches.{fmt}."""
+def _add_read_routes(app: web.Application, store: Store, plant: str) -> None:
+    """GET /api/batches, /api/batches/{batch_id}, /api/recoveries and /api/reports/batches.{fmt}."""
 
     async def batches(req: web.Request) -> web.Response:
         f = report_filter(req)
@@ -116,7 +124,7 @@ def _add_read_routes(app: web.Application, store: Store) -> None:
         # batches, and decoding every full result then dumping dicts took 3x as long (same rows; tested).
         def rows() -> tuple[int, str]:
             frame = load_batches(store, f)
-            return frame.height, frame.with_columns(pl.col(pl.Float64).fill_nan(None)).write_json()
+            return frame.height, human(frame).write_json()
 
         count, text = await asyncio.to_thread(rows)
         return web.Response(text=f'{{"count": {count}, "batches": {text}}}', content_type="application/json")
@@ -131,10 +139,10 @@ def _add_read_routes(app: web.Application, store: Store) -> None:
         history = await asyncio.to_thread(store.history, latest.line, batch_id)
         return _json(
             {
-                "batch": batch_row(latest),
+                "batch": human_row(batch_row(latest)),
                 "detail": asdict(latest),
                 "history": [
-                    {"version": r.version, "reason": reason, "recorded_at": when, "batch": batch_row(r)}
+                    {"version": r.version, "reason": reason, "recorded_at": when, "batch": human_row(batch_row(r))}
                     for r, reason, when in history
                 ],
             }
@@ -147,7 +155,7 @@ def _add_read_routes(app: web.Application, store: Store) -> None:
         f = report_filter(req)
 
         def make() -> bytes:
-            return render(store, load(store, f, fmt), fmt, period=f.describe())
+            return render(store, load(store, f, fmt), fmt, f=f, plant=plant)
 
         data = await asyncio.to_thread(make)
         return web.Response(
@@ -156,7 +164,14 @@ def _add_read_routes(app: web.Application, store: Store) -> None:
             headers={"Content-Disposition": f'attachment; filename="batches.{fmt}"'},
         )
 
+    async def recoveries(req: web.Request) -> web.Response:
+        """Element recovery of the filtered lots: the PDF's and XLSX's numbers (reports/recovery.py)."""
+        f = report_filter(req)
+        table = await asyncio.to_thread(lambda: element_table(load_batches(store, f)))
+        return _json({"filters": f.describe(), "elements": human(table).to_dicts()})
+
     app.router.add_get("/api/batches", batches)
+    app.router.add_get("/api/recoveries", recoveries)
     app.router.add_get("/api/batches/{batch_id}", batch)
     app.router.add_get("/api/reports/batches.{fmt}", report)
 
@@ -170,13 +185,15 @@ def _add_assay_upload(
     """POST /api/assays: an authenticated LIMS CSV, imported all rows or none."""
 
     async def post_assays(req: web.Request) -> web.Response:
+        if accountant is None:  # said first: no token would make this server take them
+            raise _error(403, "forbidden", NO_ASSAYS_HERE)
         if not token:
             raise _error(403, "forbidden", "writes are disabled: no BLACKMASS_API_TOKEN is configured")
         given = req.headers.get("Authorization", "")
-        if not given.startswith("Bearer ") or not hmac.compare_digest(given[7:].encode(), token.encode()):
+        if not given.startswith("Bearer "):
             raise _error(401, "unauthorized", "expected 'Authorization: Bearer <token>'")
-        if accountant is None:
-            raise _error(403, "forbidden", "this server does not take assays")
+        if not hmac.compare_digest(given[7:].encode(), token.encode()):
+            raise _error(401, "unauthorized", "token not accepted (it is not this server's BLACKMASS_API_TOKEN)")
         if req.content_length is not None and req.content_length > MAX_UPLOAD:
             raise _error(413, "too_large", f"at most {MAX_UPLOAD} bytes")
         data = await req.content.read(MAX_UPLOAD + 1)
@@ -184,7 +201,8 @@ def _add_assay_upload(
             raise _error(413, "too_large", f"at most {MAX_UPLOAD} bytes")
         name = f"api-upload-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S.%f')}.csv"
         try:
-            summary = await asyncio.to_thread(accountant.import_bytes, data, name)
+            line = req.query.get("line") or None  # else the file's line column, else the store's only line
+            summary = await asyncio.to_thread(lambda: accountant.import_bytes(data, name, line=line))
         except InputError as exc:
             raise _error(400, "invalid_assays", str(exc)) from exc
         if on_imported is not None:

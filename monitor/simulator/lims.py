@@ -28,6 +28,7 @@ COLUMNS = (
     "lab",
     "method",
     "moisture_pct",
+    "line",
 )
 
 
@@ -39,6 +40,7 @@ class Lab:
     rng: np.random.Generator
     noise: bool
     delay_h: float
+    line: str = ""  # written in every row: the monitor files the assays under this line
     pending: list[tuple[float, str, Lot]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -82,6 +84,7 @@ class Lab:
                         "lab": "sim-lab",
                         "method": method,
                         "moisture_pct": f"{max(m, 0.0):.4f}",
+                        "line": self.line,
                     }
                 )
         for stream in ASSAYED_PRODUCTS:
@@ -101,6 +104,7 @@ class Lab:
                         "lab": "sim-lab",
                         "method": method,
                         "moisture_pct": f"{m_s * 100:.4f}" if m_s < 1 else "",
+                        "line": self.line,
                     }
                 )
         return out

@@ -22,10 +22,12 @@ from monitor.core.assays import ELEMENTS, RECOVERY_ELEMENTS, Assay
 from monitor.core.results import BatchResult
 from monitor.core.spec import STREAM_NAMES
 
-PROJECTION_VERSION = 2  # 2: nitrogen, CO2e with its factors, origin shares
+PROJECTION_VERSION = 3  # 2: nitrogen, CO2e with its factors, origin shares; 3: Cu/Al/Fe in their products
 PRODUCTS = tuple(s for s in STREAM_NAMES if s != "feed")  # the one stream vocabulary (core/spec.py)
 METALS = RECOVERY_ELEMENTS  # the one element vocabulary (core/assays.py)
 NAN = float("nan")
+# Elements recovered into a product stream other than black mass (EU 2023/1542 Annex XII: reports/recovery.py)
+ELEMENT_PRODUCTS = (("cu", "copper"), ("al", "aluminium"), ("fe", "ferrous"))
 
 COLUMNS: list[tuple[str, Any]] = [
     ("batch_id", pl.String),
@@ -54,6 +56,7 @@ COLUMNS: list[tuple[str, Any]] = [
     *[(f"recovery_{el}_sd", pl.Float64) for el in METALS],
     *[(f"feed_{el}_kg", pl.Float64) for el in METALS],
     *[(f"black_mass_{el}_kg", pl.Float64) for el in METALS],
+    *[(f"{stream}_{el}_kg", pl.Float64) for el, stream in ELEMENT_PRODUCTS],
     ("energy_kwh", pl.Float64),
     ("energy_kwh_per_t_black_mass", pl.Float64),
     ("nitrogen_nm3", pl.Float64),
@@ -168,6 +171,9 @@ def batch_row(r: BatchResult) -> dict[str, object]:
         row[f"recovery_{el}_sd"] = m.recovery_sd if m else NAN
         row[f"feed_{el}_kg"] = m.feed_kg if m else NAN
         row[f"black_mass_{el}_kg"] = m.black_mass_kg if m else NAN
+    for el, stream in ELEMENT_PRODUCTS:
+        m = r.metal(el)
+        row[f"{stream}_{el}_kg"] = m.stream_kg.get(stream, NAN) if m else NAN
     return {name: _known(row[name]) for name, _ in COLUMNS}
 
 

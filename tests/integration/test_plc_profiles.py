@@ -169,12 +169,21 @@ def test_check_config_endpoint_lists_missing_tags(tmp_path: Path, capsys: pytest
         server = plant_server(opts, endpoint)
         await server.start()
         try:
-            return await asyncio.to_thread(main, ["check-config", str(config), "--endpoint", endpoint])
+            rc = await asyncio.to_thread(main, ["check-config", str(config), "--endpoint", endpoint])
+            checked = capsys.readouterr().out
+            assert await asyncio.to_thread(main, ["browse", endpoint]) == 0
+            return rc, checked
         finally:
             await server.stop()
 
-    assert asyncio.run(check()) == 1
-    out = capsys.readouterr().out
-    assert "23 of 24 tags resolve" in out
+    rc, out = asyncio.run(check())
+    assert rc == 1
+    assert f"{endpoint}: 1 of 24 tags missing" in out
+    assert " OK " not in out and ": OK" not in out  # no "OK" above a MISSING row
     assert "MISSING  Shredder.LEL" in out
+    assert "nearest on the server: /Objects/2:Line_L1/Shredder/LEL" in out  # in the form [nodes] takes
     assert "UInt16" in out  # int-counters: the counters' data type is shown
+    listing = capsys.readouterr().out.splitlines()
+    assert listing[0].split()[:2] == ["browse", "path"] and "data type" in listing[0]
+    lot = next(ln for ln in listing if "/LotId" in ln)
+    assert lot.startswith("/Objects/2:Line_L1/Feed/LotId") and " String " in lot

@@ -171,6 +171,13 @@ def test_committed_dashboards_are_what_the_generator_makes() -> None:
         check=False,
     )
     assert r.returncode == 0, r.stderr
+    for f in (ROOT / "grafana/import").glob("*.json"):  # for an existing Grafana: a datasource picker on import
+        d = json.loads(f.read_text())
+        assert [i["name"] for i in d["__inputs"]] == ["DS_PROMETHEUS"] and d["__inputs"][0]["type"] == "datasource"
+        assert "blackmass-prometheus" not in f.read_text() and "${DS_PROMETHEUS}" in f.read_text()
+    assert len(list((ROOT / "grafana/import").glob("*.json"))) == len(
+        list((ROOT / "grafana/dashboards").glob("*.json"))
+    )
     ds = (ROOT / "grafana/provisioning/datasources/prometheus.yml").read_text()
     assert "uid: blackmass-prometheus" in ds
     for f in (ROOT / "grafana/dashboards").glob("*.json"):

@@ -74,7 +74,7 @@ def test_demo_batches_equal_ground_truth(demo_run: tuple[Path, str, int], capsys
             "fines_kg",
             "loss_kg",
         ):
-            worst = max(worst, abs(float(r[col]) - float(t[col])) / max(float(t[col]), 1.0))
+            worst = max(worst, max(0.0, abs(float(r[col]) - float(t[col])) - 0.05) / max(float(t[col]), 1.0))
         true_yield = float(t["black_mass_kg"]) / float(t["feed_kg"])
         worst = max(worst, abs(float(r["black_mass_yield"]) - true_yield) / true_yield)
         assert r["chemistry"] == t["chemistry"] and r["feed_form"] == t["feed_form"]
@@ -98,7 +98,9 @@ def test_noise_free_recoveries_equal_ground_truth(demo_run: tuple[Path, str, int
                 assert r[f"recovery_{el}"] == ""  # nothing fed: unknown, not 0
                 continue
             true_r = float(t[f"black_mass_{el}_kg"]) / fed
-            worst = max(worst, abs(float(r[f"recovery_{el}"]) - true_r) / max(true_r, 1e-3))
+            # the CSV states ratios to 4 decimals: half a unit of the last digit is not an error
+            err = max(0.0, abs(float(r[f"recovery_{el}"]) - true_r) - 0.5e-4)
+            worst = max(worst, err / max(true_r, 1e-3))
             compared += 1
         assert float(r["balance_p_value"]) > 0.01 and r["suspect"] == ""
     assert compared >= 15 and worst <= 0.002, (compared, worst)

@@ -63,12 +63,14 @@ def test_lot_passport_equals_the_report_and_its_carbon_adds_up(plant: Path, tmp_
             assert p["elements"][el]["recovery"] == pytest.approx(float(row[f"recovery_{el}"]), rel=1e-9)
             assert p["elements"][el]["black_mass_kg"] == pytest.approx(float(row[f"black_mass_{el}_kg"]), rel=1e-9)
         f = p["factors"]
-        assert p["co2e_kg"] == pytest.approx(
-            p["energy_kwh"] * f["grid_kg_co2e_per_kwh"] + p["nitrogen_nm3"] * f["nitrogen_kg_co2e_per_nm3"]
+        assert p["co2e_kg"] == pytest.approx(  # each figure stated to 0.1: their sum agrees to 0.2 kg
+            p["energy_kwh"] * f["grid_kg_co2e_per_kwh"] + p["nitrogen_nm3"] * f["nitrogen_kg_co2e_per_nm3"], abs=0.2
         )
         assert p["co2e_kg"] == pytest.approx(float(row["co2e_kg"]))
         assert p["status"] == "final" and p["origin_class"] == row["origin"].split("=")[0]
-        assert sum(b["net_kg"] for b in p["black_mass_bags"]) == pytest.approx(p["black_mass_kg"])
+        bags = [b["net_kg"] for b in p["black_mass_bags"]]
+        assert sum(bags) == pytest.approx(p["black_mass_kg"], abs=0.05 * (len(bags) + 1))  # each to 0.1 kg
+        assert all(round(x, 1) == x for x in [*bags, p["feed_kg"], p["elements"]["ni"]["black_mass_kg"]])
         assert cli("passport", "verify", str(out), "--key", str(plant / "keys/passport.pub")) == 0
 
 
