@@ -110,11 +110,15 @@ def histories(draw: st.DrawFn) -> tuple[list[Sample], float]:
     last = 0.0  # one reading per timestamp: a counter never says two things at once
     for k in range(n_lots):
         samples.append(Sample("lot", t, f"L{k}"))
-        length = draw(st.floats(3.0, 120.0))
+        length = float(draw(st.integers(3, 120)))
         run_from = t + draw(st.sampled_from([0.0, 0.0, 0.3, cycle]))  # the first step: same scan, or later
+        runs_on = draw(st.sampled_from([0.0, 0.0, 2.0 * cycle]))  # sometimes the belt runs past the lot's end
+        rate = draw(st.floats(0.1, 50.0))  # kg a step, each step a little different
         step_t = max(run_from, last + 0.1)
-        while step_t < t + length + draw(st.sampled_from([0.0, 0.0, 2.0 * cycle])):  # sometimes runs on
-            total += draw(st.floats(0.1, 50.0))
+        n = 0
+        while step_t < t + length + runs_on:
+            n += 1
+            total += rate * (1.0 + 0.1 * (n % 3))
             samples.append(Sample("feed", round(step_t, 3), total))
             last = round(step_t, 3)
             step_t += cycle
