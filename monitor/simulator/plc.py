@@ -2,8 +2,10 @@
 
 The plant computes true values each step; a `PlcFace` turns them into what a PLC with these
 habits puts on the wire: values only when they change, counters once per PLC cycle, integer
-counters in 10 kg units that wrap, no source timestamps, a skewed clock, bags of one weight,
-integer or reused lot ids. It also reads back, by the wire's own rules, what a correct
+counters in 10 kg units that wrap, no source timestamps, unset server timestamps, a skewed
+server, PLC clocks off an honest server (one for the lot id, another for the counters), a lot id
+written in the same scan as its first feed step, bags of one weight, integer or reused lot ids.
+It also reads back, by the wire's own rules, what a correct
 monitor can observe of each lot, which goes into ground_truth.csv.
 """
 
@@ -23,8 +25,8 @@ PROFILES = {
     "paused-lot": "paused-lot=SECONDS: the second lot pauses halfway for longer than abandon_after_s, same id",
     "reused-ids": "lot ids are reused: LOT-A, LOT-B, LOT-A, ... (the monitor names the second LOT-A.2)",
     "int-lot-id": "the lot id is an Int32 (1001, 1002, ...); 0 means no lot",
-    "null-server-ts": "every value's ServerTimestamp is left unset: DateTime 0 (1601-01-01), as node-opcua "
-    "sends it; source timestamps good",
+    "null-server-ts": "every value's ServerTimestamp is left unset: DateTime 0 (1601-01-01); source "
+    "timestamps good",
     "same-scan-edges": "a lot id after an idle gap is written in the same PLC scan, with the same source "
     "timestamp, as the first counter step of its feed (the belt already runs when the id comes)",
     "source-skew": "source-skew=SECONDS: the PLC's source timestamps run off by SECONDS; server timestamps "
