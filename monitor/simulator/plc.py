@@ -25,8 +25,7 @@ PROFILES = {
     "paused-lot": "paused-lot=SECONDS: the second lot pauses halfway for longer than abandon_after_s, same id",
     "reused-ids": "lot ids are reused: LOT-A, LOT-B, LOT-A, ... (the monitor names the second LOT-A.2)",
     "int-lot-id": "the lot id is an Int32 (1001, 1002, ...); 0 means no lot",
-    "null-server-ts": "every value's ServerTimestamp is left unset: DateTime 0 (1601-01-01); source "
-    "timestamps good",
+    "null-server-ts": "every value's ServerTimestamp is left unset: DateTime 0 (1601-01-01); source timestamps good",
     "same-scan-edges": "a lot id after an idle gap is written in the same PLC scan, with the same source "
     "timestamp, as the first counter step of its feed (the belt already runs when the id comes)",
     "source-skew": "source-skew=SECONDS: the PLC's source timestamps run off by SECONDS; server timestamps "
