@@ -35,9 +35,14 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
-# npm ci leaves node_modules/.package-lock.json: reinstall when the committed lock is newer
+# npm ci leaves node_modules/.package-lock.json: reinstall when the committed lock is newer, or when
+# the installed node-opcua-server is not the version package.json asks for (a branch switched back)
 stack="$root/tests/second_stack"
-if [ ! -f "$stack/node_modules/.package-lock.json" ] || [ "$stack/package-lock.json" -nt "$stack/node_modules/.package-lock.json" ]; then
+version_of() { sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$1" 2>/dev/null | head -1; }
+wanted=$(sed -n 's/^ *"node-opcua-server": *"\([^"]*\)".*/\1/p' "$stack/package.json")
+installed=$(version_of "$stack/node_modules/node-opcua-server/package.json")
+if [ ! -f "$stack/node_modules/.package-lock.json" ] || [ "$stack/package-lock.json" -nt "$stack/node_modules/.package-lock.json" ] \
+   || [ "$installed" != "$wanted" ]; then
   if command -v npm >/dev/null 2>&1; then
     echo "ensure-tools: installing node-opcua for the second-stack test (npm ci in tests/second_stack)"
     npm ci --prefix "$stack" --no-audit --no-fund --loglevel=error >/dev/null \

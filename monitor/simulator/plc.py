@@ -2,8 +2,10 @@
 
 The plant computes true values each step; a `PlcFace` turns them into what a PLC with these
 habits puts on the wire: values only when they change, counters once per PLC cycle, integer
-counters in 10 kg units that wrap, no source timestamps, a skewed clock, bags of one weight,
-integer or reused lot ids. It also reads back, by the wire's own rules, what a correct
+counters in 10 kg units that wrap, no source timestamps, unset server timestamps, a skewed
+server, PLC clocks off an honest server (one for the lot id, another for the counters), a lot id
+written in the same scan as its first feed step, bags of one weight, integer or reused lot ids.
+It also reads back, by the wire's own rules, what a correct
 monitor can observe of each lot, which goes into ground_truth.csv.
 """
 
@@ -23,7 +25,15 @@ PROFILES = {
     "paused-lot": "paused-lot=SECONDS: the second lot pauses halfway for longer than abandon_after_s, same id",
     "reused-ids": "lot ids are reused: LOT-A, LOT-B, LOT-A, ... (the monitor names the second LOT-A.2)",
     "int-lot-id": "the lot id is an Int32 (1001, 1002, ...); 0 means no lot",
+    "null-server-ts": "every value's ServerTimestamp is left unset: DateTime 0 (1601-01-01); source timestamps good",
+    "same-scan-edges": "a lot id after an idle gap is written in the same PLC scan, with the same source "
+    "timestamp, as the first counter step of its feed (the belt already runs when the id comes)",
+    "source-skew": "source-skew=SECONDS: the PLC's source timestamps run off by SECONDS; server timestamps "
+    "and CurrentTime are honest",
+    "mixed-clocks": "mixed-clocks=SECONDS: the lot-id controller's clock (lot id and attributes) runs SECONDS "
+    "off the counters' controller; the server is honest",
 }
+LOT_TAGS = ("Feed.LotId", "Feed.Chemistry", "Feed.FeedForm", "Feed.Supplier")  # the lot-id controller's tags
 INT_COUNTER_KG = 10.0  # kg per count of an int-counters totalizer
 INT_COUNTER_WRAP = 65_536
 INT_COUNTER_HEADROOM = 300  # counts below the wrap each counter starts at: every test sees a wrap
@@ -41,6 +51,10 @@ class PlcProfile:
     paused_s: float = 0.0
     reused_ids: bool = False
     int_lot_id: bool = False
+    null_server_ts: bool = False
+    same_scan_edges: bool = False
+    source_skew_s: float = 0.0
+    mixed_clocks_s: float = 0.0
 
     @property
     def names(self) -> str:
@@ -67,10 +81,10 @@ def parse_profile(text: str) -> PlcProfile:
             kw["slow_cycle_s"] = number if number is not None else 5.0
             if kw["slow_cycle_s"] <= 0:
                 raise ValueError(f"slow-cycle: expected a cycle > 0 s, got {arg}")
-        elif name == "clock-skew":
+        elif name in ("clock-skew", "source-skew", "mixed-clocks"):
             if number is None:
-                raise ValueError("clock-skew: give the skew in seconds, e.g. clock-skew=-7200")
-            kw["clock_skew_s"] = number
+                raise ValueError(f"{name}: give the offset in seconds, e.g. {name}=-7200")
+            kw[_SECONDS_FIELD[name]] = number
         elif name == "paused-lot":
             kw["paused_s"] = number if number is not None else 5 * 3600.0
         elif number is not None:
@@ -78,6 +92,9 @@ def parse_profile(text: str) -> PlcProfile:
         else:
             kw[name.replace("-", "_")] = True
     return PlcProfile(**kw)
+
+
+_SECONDS_FIELD = {"clock-skew": "clock_skew_s", "source-skew": "source_skew_s", "mixed-clocks": "mixed_clocks_s"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +154,16 @@ class PlcFace:
         self._wire = {t: _Reading(cycle) for t in counters}  # what the monitor can read
         self._exact = {t: _Reading(step_s) for t in counters}  # the scale's own reading, unquantised
         self._offset = {t: float(INT_COUNTER_WRAP - INT_COUNTER_HEADROOM) for t in counters}
+        self._held: list[Write] = []  # same-scan-edges: a new lot's id and attributes, waiting for its feed
+        # same-scan-edges: (wire lot id, plant time the lot started) -> plant time its id was written
+        self.lot_id_at: dict[tuple[float | int | str, float], float] = {}
+
+    def stamps(self, tag: str, ts: float) -> tuple[float, float | None]:
+        """(source, server) epoch seconds put on a value of plant time ts; server None: left unset."""
+        p = self.profile
+        server = ts + p.clock_skew_s  # the server's clock (clock-skew moves the whole server)
+        source = server + p.source_skew_s + (p.mixed_clocks_s if tag in LOT_TAGS else 0.0)
+        return source, (None if p.null_server_ts else server)
 
     @property
     def observes_counters_differently(self) -> bool:
@@ -183,10 +210,29 @@ class PlcFace:
             if tag == "Feed.LotId" and self.profile.int_lot_id:
                 wire = int(value) if value else 0
             out.append(Write(tag, ts, wire, self.vtype(tag, wire)))
+        if self.profile.same_scan_edges:
+            out = self._same_scan(out)
         if self.profile.exception or self.profile.same_weight_bags:
             out = [w for w in out if self._changed(w)]
         for w in out:
             self._last[w.tag] = w.value
+        return out
+
+    def _same_scan(self, out: list[Write]) -> list[Write]:
+        """Hold a new lot's id and attributes back to the first feed counter step that changes on the
+        wire, and write them in that scan, with its time, just before it."""
+        starts = any(w.tag == "Feed.LotId" and w.value not in ("", 0) for w in out)
+        if starts:
+            self._held = [w for w in out if w.tag in LOT_TAGS]
+            out = [w for w in out if w.tag not in LOT_TAGS]
+        if not self._held:
+            return out
+        for i, w in enumerate(out):
+            if w.tag == "Feed.Totalizer" and w.value != self._last.get(w.tag):
+                held = [Write(h.tag, w.ts, h.value, h.vtype) for h in self._held]
+                self.lot_id_at.update(((h.value, h.ts), w.ts) for h in self._held if h.tag == "Feed.LotId")
+                self._held = []
+                return [*out[:i], *held, *out[i:]]
         return out
 
     def _changed(self, w: Write) -> bool:

@@ -56,6 +56,9 @@ TAG_UNITS: dict[str, str] = {
 }
 
 
+UNSET_DATETIME = ua.DateTime(1601, 1, 1, tzinfo=UTC)  # encodes as DateTime 0: "not set" (null-server-ts)
+
+
 def free_port() -> int:
     """A TCP port free on localhost now (the one helper the demo and the tests use too)."""
     with socket.socket() as s:
@@ -145,7 +148,7 @@ class PlantServer:
                 ua.AttributeIds.AccessLevel, ua.DataValue(ua.Variant(access, ua.VariantType.Byte))
             )
             # back with the last values and their source times; the first values stamped on the PLC's clock
-            dv = self._published.get(tag) or self._datavalue(first.ts, first.value, 0, first.vtype)[1]
+            dv = self._published.get(tag) or self._datavalue(tag, first.ts, first.value, 0, first.vtype)[1]
             await server.write_attribute_value(node.nodeid, dv)
             self._nodes[tag] = node.nodeid
         await server.start()
@@ -181,25 +184,25 @@ class PlantServer:
             await self._publish(w.tag, w.ts, w.value, status, w.vtype)
 
     async def _publish(self, tag: str, ts: float, value: float | int | str, status: int, vtype: str = "") -> None:
-        recorded, dv = self._datavalue(ts, value, status, vtype or self.face.vtype(tag, value))
+        recorded, dv = self._datavalue(tag, ts, value, status, vtype or self.face.vtype(tag, value))
         self.history.record(tag, recorded)
         self._published[tag] = dv
         if self._server is not None:
             await self._server.write_attribute_value(self._nodes[tag], dv)
 
     def _datavalue(
-        self, ts: float, value: float | int | str, status: int, vtype: str
+        self, tag: str, ts: float, value: float | int | str, status: int, vtype: str
     ) -> tuple[ua.DataValue, ua.DataValue]:
-        """(what the historian keeps, what the wire carries) for a value of plant time ts."""
-        device = ua.DateTime.fromtimestamp(ts + self.profile.clock_skew_s, UTC)  # the PLC's clock
+        """(what the historian keeps, what the wire carries) for `tag`'s value of plant time ts."""
+        source, server = self.face.stamps(tag, ts)  # the PLC's clocks and the server's
         dv = ua.DataValue(
             ua.Variant(value, getattr(ua.VariantType, vtype)),
             StatusCode=ua.StatusCode(ua.UInt32(status)),
-            SourceTimestamp=device,
-            ServerTimestamp=device,
+            SourceTimestamp=ua.DateTime.fromtimestamp(source, UTC),
+            ServerTimestamp=UNSET_DATETIME if server is None else ua.DateTime.fromtimestamp(server, UTC),
         )
         if self.profile.no_source_ts:
-            return dv, ua.DataValue(dv.Value, StatusCode=dv.StatusCode, ServerTimestamp=device)
+            return dv, ua.DataValue(dv.Value, StatusCode=dv.StatusCode, ServerTimestamp=dv.ServerTimestamp)
         return dv, dv
 
     def _serve_plant_clock(self, server: Server) -> None:
@@ -210,7 +213,8 @@ class PlantServer:
 
         def now(_node: ua.NodeId, _attr: ua.AttributeIds) -> ua.DataValue:
             t = ua.DateTime.fromtimestamp(self.clock.now() + self.profile.clock_skew_s, UTC)
-            return ua.DataValue(ua.Variant(t, ua.VariantType.DateTime), SourceTimestamp=t, ServerTimestamp=t)
+            stamp = UNSET_DATETIME if self.profile.null_server_ts else t
+            return ua.DataValue(ua.Variant(t, ua.VariantType.DateTime), SourceTimestamp=t, ServerTimestamp=stamp)
 
         def keep(*_: object) -> ua.DataValue:
             return ua.DataValue()  # the value lives in the clock, not in the node
@@ -233,6 +237,7 @@ class PlantServer:
     def truth_row(self, lot: Lot) -> dict[str, object]:
         """The lot's truth row, as far as it is observable on the wire (quantised, off-step counters)."""
         row = truth_row(lot, self.plant.cfg.line)
+        row["start"] = self.face.lot_id_at.get((lot.wire_id, lot.start_ts), lot.start_ts)  # same-scan-edges
         if not self.face.observes_counters_differently or lot.end_ts is None:
             return row
         delays = self.plant.cfg.delays_s

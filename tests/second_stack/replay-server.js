@@ -6,6 +6,15 @@
 // its values frozen and its clock (Server/ServerStatus/CurrentTime) ticking, until killed.
 //
 //   node replay-server.js --port PORT --script SCRIPT.json --pki DIR [--start stdin|SECONDS]
+//                         [--timestamps given|none] [--source-skew SECONDS]
+//
+// Values are set the way an application on node-opcua sets them, with its defaults:
+// setValueFromSource(variant, statusCode, sourceTimestamp). --timestamps given (default): the
+// script's time is passed as the source timestamp; node-opcua copies it into ServerTimestamp too.
+// --timestamps none: no timestamp is passed, the value is set at its time; node-opcua stamps both
+// from its own clock, with picoseconds (see docs/plc-integration.md, "Second stack").
+// --source-skew SECONDS: the timestamps passed are the PLC's clock, SECONDS off the wall clock; the
+// server's own clock (Server/ServerStatus/CurrentTime) stays honest.
 //
 // Prints "READY <endpoint>" when clients may connect and "DONE <epoch s>" after the last change.
 // --start stdin (the tests): wait for a line "START <epoch seconds>" naming the wall time of the
@@ -26,16 +35,23 @@ const { DataType, Variant } = require("node-opcua-variant");
 const STATUS = [StatusCodes.Good, StatusCodes.Uncertain, StatusCodes.Bad];
 
 function parseArgs(argv) {
-  const args = { start: "2" };
+  const args = { start: "2", timestamps: "given", "source-skew": "0" };
+  const usage = "usage: replay-server.js --port PORT --script FILE --pki DIR [--start stdin|SECONDS] " +
+    "[--timestamps given|none] [--source-skew SECONDS]";
   for (let i = 0; i < argv.length; i += 2) {
     const key = argv[i].replace(/^--/, "");
-    if (!["port", "script", "pki", "start"].includes(key) || i + 1 >= argv.length) {
-      throw new Error(`usage: replay-server.js --port PORT --script FILE --pki DIR [--start stdin|SECONDS]; got ${argv[i]}`);
+    if (!(key in args || ["port", "script", "pki"].includes(key)) || i + 1 >= argv.length) {
+      throw new Error(`${usage}; got ${argv[i]}`);
     }
     args[key] = argv[i + 1];
   }
   for (const key of ["port", "script", "pki"]) {
     if (!args[key]) throw new Error(`--${key} is required`);
+  }
+  if (!["given", "none"].includes(args.timestamps)) throw new Error(`${usage}; got --timestamps ${args.timestamps}`);
+  if (!Number.isFinite(Number(args["source-skew"]))) throw new Error(`${usage}; got --source-skew ${args["source-skew"]}`);
+  if (args.timestamps === "none" && Number(args["source-skew"]) !== 0) {
+    throw new Error("--source-skew needs --timestamps given: without a timestamp node-opcua stamps its own clock");
   }
   return args;
 }
@@ -95,6 +111,7 @@ async function main() {
   const units = new Map();
   const nodes = new Map();
   const bornAt = new Date();
+  const skewMs = Number(args["source-skew"]) * 1000;
   for (const [tag, type] of Object.entries(script.tags)) {
     const [unitName, varName] = [tag.slice(0, tag.indexOf(".")), tag.slice(tag.indexOf(".") + 1)];
     if (!units.has(unitName)) {
@@ -107,7 +124,8 @@ async function main() {
       dataType: type,
       minimumSamplingInterval: 0, // values change only when written: clients may monitor them by exception
     });
-    node.setValueFromSource(variant(type, script.initial[tag]), StatusCodes.Good, bornAt);
+    const born = args.timestamps === "none" ? undefined : new Date(bornAt.getTime() + skewMs);
+    node.setValueFromSource(variant(type, script.initial[tag]), StatusCodes.Good, born);
     nodes.set(tag, { node, type });
   }
 
@@ -127,7 +145,11 @@ async function main() {
     const at = t0 + offset * 1000;
     if (at > Date.now()) await sleep(at - Date.now());
     const { node, type } = nodes.get(tag);
-    node.setValueFromSource(variant(type, value), STATUS[quality], new Date(at));
+    if (args.timestamps === "none") {
+      node.setValueFromSource(variant(type, value), STATUS[quality]);
+    } else {
+      node.setValueFromSource(variant(type, value), STATUS[quality], new Date(at + skewMs));
+    }
     last = at;
   }
   console.log(`DONE ${(last / 1000).toFixed(3)}`);
