@@ -44,16 +44,24 @@ def test_a_server_that_leaves_its_timestamps_unset_aligns_nothing() -> None:
     assert not any(s.retimed for s in out)
 
 
-def test_a_plc_clock_2_h_behind_an_honest_server_is_decided_before_any_sample_passes() -> None:
+def test_a_plc_clock_2_h_behind_an_honest_server_is_decided_before_any_change_passes() -> None:
     g = gate()
-    first = g.admit("lot", dv("A", NOW - 86_400 - 7200, NOW), NOW, NOW)  # the initial value: days old
-    tick = g.tick(Sample(SERVER_CLOCK, NOW, None))
-    assert (first, tick, g.release(NOW), g.waiting) == ([], [], [], 1)  # held, and the server's clock with it
-    g.admit("lot", dv("B", NOW + 60 - 7200, NOW + 60), NOW + 60.2, NOW + 60.2)
+    # the initial value says when it last changed (days ago): it passes at once, on the commonest clock
+    (first,) = g.admit("lot", dv("A", NOW - 86_400 - 7200, NOW), NOW, NOW)
+    assert (first.value, first.ts) == ("A", NOW - 86_400 - 7200)
+    g.admit("feed", dv(1.0, NOW + 30 - 7200, None), NOW + 30.2, NOW + 30.2)  # a counter's initial value
+    g.release(NOW + 30.2)
+    # a change of a counter whose clock is not known yet waits, and the server's clock waits with it
+    held = g.admit("feed", dv(2.0, NOW + 59 - 7200, None), NOW + 59.3, NOW + 59.3)
+    tick = g.tick(Sample(SERVER_CLOCK, NOW + 59, None))
+    assert (held, tick, g.release(NOW + 59.3), g.waiting) == ([], [], [], 1)
+    # the lot id's change is stamped by an honest server: its clock is decided at once, exactly
+    (b,) = g.admit("lot", dv("B", NOW + 60 - 7200, NOW + 60), NOW + 60.2, NOW + 60.2)
+    assert (b.value, b.ts) == ("B", NOW + 60)
+    # the counter agrees with it (within the tolerance): it shares that clock, and what waited passes
     released = g.release(NOW + 60.2)
-    assert [(s.value, s.ts) for s in released[:2]] == [("A", NOW - 86_400), ("B", NOW + 60)]
-    assert released[2].tag == SERVER_CLOCK  # the tick follows what it vouches for
-    assert g.judge.tag_offset == {"lot": -7200.0} and g.waiting == 0
+    assert [(s.tag, s.value, s.ts) for s in released] == [("feed", 2.0, NOW + 59), (SERVER_CLOCK, None, NOW + 59)]
+    assert g.judge.tag_offset == {"lot": -7200.0, "feed": -7200.0} and g.waiting == 0
 
 
 @pytest.mark.parametrize("skew", [-86_400.0, -7200.0, -90.0, 90.0, 7200.0])
@@ -66,7 +74,8 @@ def test_with_no_server_timestamps_a_skewed_plc_is_learnt_from_receive_times(ske
         got += g.release(t + 0.6)
     # decided on the three values after the initial one: the least delayed of them (0.25 s) sets it
     assert g.judge.tag_offset["feed"] == pytest.approx(skew - 0.25, abs=1e-6)
-    assert [round(s.ts - NOW, 2) for s in got] == [k + 0.25 for k in range(8)]  # our clock, within the delay
+    # the initial value passed on the commonest clock (none yet); every change on our clock, within the delay
+    assert [round(s.ts - NOW, 2) for s in got[1:]] == [k + 0.25 for k in range(1, 8)]
 
 
 def test_a_rarely_changing_tag_takes_the_clock_of_the_tags_it_agrees_with() -> None:
@@ -80,19 +89,32 @@ def test_a_rarely_changing_tag_takes_the_clock_of_the_tags_it_agrees_with() -> N
     assert "shares the clock of feed" in g.judge.clocks.reasons["lot"]
 
 
-def test_a_tag_that_never_changes_waits_at_most_the_bound() -> None:
+def test_a_tag_that_never_changes_holds_nothing_and_a_change_waits_at_most_the_bound() -> None:
     g = gate()
-    g.admit("chem", dv("NMC811", NOW - 86_400, NOW), NOW, NOW)
-    held = []
-    for k in range(1, 20):  # deliveries every 10 s; the bound is 120 s
+    (chem,) = g.admit("chem", dv("NMC811", NOW - 86_400, NOW), NOW, NOW)  # constant for hours: passes at once
+    assert chem.value == "NMC811" and g.waiting == 0
+    # a lot id with no server timestamps, 10 min off the counters, changes once: nothing to share, too few
+    # values to decide alone, so it waits; the counters decide on their own meanwhile
+    g.admit("lot", dv("A", NOW - 1000, None), NOW, NOW)
+    g.admit("lot", dv("B", NOW + 5 + 600, None), NOW + 5.2, NOW + 5.2)
+    waited = []
+    for k in range(1, 30):  # deliveries every 10 s; the bound is 120 s
         t = NOW + 10 * k
-        g.admit("feed", dv(float(k), t, t), t, t)
-        held.append(g.waiting)
-        out = g.release(t)
-        if any(s.tag == "chem" for s in out):
+        g.admit("feed", dv(float(k), t, None), t + 0.1, t + 0.1)
+        waited.append(g.waiting)
+        if any(s.tag == "lot" for s in g.release(t + 0.1)):
             break
-    assert 10 * len(held) > 120 and 10 * len(held) <= 140
-    assert g.judge.clocks.reasons["chem"].startswith("no fresh value within the bound")
+    assert 120 < 10 * len(waited) <= 140
+    assert g.judge.tag_offset == {"lot": pytest.approx(599.8)}
+    assert g.judge.clocks.reasons["lot"].startswith("+599.8 s from 1 value")
+
+
+def test_a_first_value_stamped_ahead_of_its_receipt_is_placed_at_its_receipt() -> None:
+    g = gate()
+    (first,) = g.admit("lot", dv("", NOW + 600, NOW + 600), NOW, NOW)  # a lot controller 10 min ahead
+    assert (first.ts, first.retimed) == (NOW, True)
+    (b,) = g.admit("lot", dv("L1", NOW + 630, NOW + 30), NOW + 30.1, NOW + 30.1)
+    assert b.ts == NOW + 30  # the change comes after it, on our clock
 
 
 def test_decisions_kept_with_a_checkpoint_apply_from_the_first_value() -> None:

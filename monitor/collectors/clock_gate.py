@@ -1,5 +1,8 @@
 """Samples wait at the gate until their tag's clock is decided, so no lot is cut on two clocks.
 
+A tag's first value of a session passes at once (it says when the value last changed, which no lot
+edge uses); its later values wait until its clock is decided.
+
 While any tag's samples wait, the server's clock ticks wait too: a tick says "everything stamped
 up to here has arrived", which is not true of samples still held. Waiting is bounded by the tag
 clocks' `decide_within_s` and by `MAX_HELD` samples (then every waiting tag is decided as it stands).
@@ -9,10 +12,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 
 from asyncua import ua
 
 from monitor.collectors.server_clock import safe_epoch
+from monitor.collectors.tag_clocks import Verdict
 from monitor.collectors.timestamps import TimestampJudge
 from monitor.core.samples import Sample
 
@@ -45,9 +50,14 @@ class ClockGate:
 
     def admit(self, tag: str, dv: ua.DataValue, received: float, server_now: float) -> list[Sample]:
         """One value from the server: its sample now, or nothing while its tag's clock is being decided."""
-        self.judge.learn(tag, safe_epoch(dv.SourceTimestamp), safe_epoch(dv.ServerTimestamp), received, server_now)
-        if self.judge.clocks.decided(tag) and tag not in self._held:
-            return [self._convert(tag, dv, received, server_now)]
+        verdict = self.judge.learn(
+            tag, safe_epoch(dv.SourceTimestamp), safe_epoch(dv.ServerTimestamp), received, server_now
+        )
+        if verdict is not Verdict.WAIT and tag not in self._held:
+            sample = self._convert(tag, dv, received, server_now)
+            if verdict is Verdict.PROVISIONAL and sample.ts > received:  # it happened before we got it
+                sample = replace(sample, ts=received, retimed=True)
+            return [sample]
         self._held.setdefault(tag, []).append((dv, received, server_now))
         self.held_total += 1
         return []

@@ -18,6 +18,7 @@ import math
 import statistics
 from collections import Counter, deque
 from dataclasses import dataclass, field
+from enum import Enum
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +26,16 @@ FRESH_TO_DECIDE = 3  # fresh values measured against receive times before a tag 
 MIN_DELIVERIES = 8  # the bound also waits for this many deliveries (a fast simulation's clock races)
 
 
+class Verdict(Enum):
+    PASS = "pass"  # the tag's clock is decided: the value passes on it
+    PROVISIONAL = "provisional"  # a first value: passes on the commonest clock, never later than its receipt
+    WAIT = "wait"  # waits for the tag's decision
+
+
 @dataclass
 class _Learning:
     first_seen: float  # our clock at the tag's first value
+    waiting_since: float = 0.0  # our clock at its first fresh value (0: none yet)
     fresh: int = 0
     best: float = -math.inf  # the largest (tag clock - server clock) seen on a fresh value
 
@@ -75,25 +83,38 @@ class TagClocks:
         spacing = statistics.median(self._spacing) if self._spacing else 0.0
         return max(self.align_min_s, 2.0 * spacing)
 
-    def observe(self, tag: str, source: float | None, server: float | None, received_on_server: float) -> None:
-        """One value's valid times (None: absent or implausible); `received_on_server`: ours + the server offset."""
+    def offset_of(self, tag: str) -> float:
+        """The tag's decided offset; undecided, the commonest decided one (0 before any decision)."""
         if tag in self.offsets:
-            return
+            return self.offsets[tag]
+        common = Counter(self.offsets.values()).most_common(1)
+        return common[0][0] if common else 0.0
+
+    def observe(self, tag: str, source: float | None, server: float | None, received_on_server: float) -> Verdict:
+        """One value's valid times (None: absent or implausible), `received_on_server` = ours + the server offset.
+
+        A tag's first value of a session passes at once on the commonest clock (PROVISIONAL): it says
+        when the value last changed, which no lot edge uses. A later value of an undecided tag WAITs.
+        """
+        if tag in self.offsets:
+            return Verdict.PASS
         learning = self._learning.setdefault(tag, _Learning(first_seen=received_on_server))
         if source is None:  # the server's or our time stands in: there is no controller clock to learn
             self._decide(tag, 0.0, "no source timestamps: the server's or our time is used", "no_source")
-            return
+            return Verdict.PASS
         initial = tag not in self._session_seen
         self._session_seen.add(tag)
         if initial:
-            return
+            return Verdict.PROVISIONAL
+        learning.waiting_since = learning.waiting_since or received_on_server
         if server is not None:
             d = source - server
             self._decide(tag, self._significant(d, self.align_min_s), f"{d:+.1f} s from its server timestamps", "exact")
-            return
+            return Verdict.PASS
         learning.fresh += 1
         learning.best = max(learning.best, source - received_on_server)
         self._try(tag, learning)
+        return Verdict.PASS if tag in self.offsets else Verdict.WAIT
 
     def _try(self, tag: str, learning: _Learning) -> None:
         tol = self.tolerance()
@@ -109,20 +130,22 @@ class TagClocks:
         for tag, learning in list(self._learning.items()):
             if tag in self.offsets:
                 continue
-            if learning.fresh:
-                self._try(tag, learning)
-            waited = now_on_server - learning.first_seen
+            if not learning.fresh:  # nothing of it waits: its first change will decide
+                continue
+            self._try(tag, learning)
+            waited = now_on_server - learning.waiting_since
             if tag not in self.offsets and waited > self.decide_within_s and self._deliveries >= MIN_DELIVERIES:
                 self._decide_late(tag, learning)
 
     def _decide_late(self, tag: str, learning: _Learning) -> None:
         tol = self.tolerance()
-        if learning.fresh and abs(learning.best) > tol and self._nearest(learning.best, tol) is None:
+        near = self._nearest(learning.best, tol)
+        if near is None and abs(learning.best) > tol:
             self._decide(tag, learning.best, f"{learning.best:+.1f} s from {learning.fresh} value(s)", "late")
-            return
-        common = Counter(self.offsets.values()).most_common(1)
-        off = common[0][0] if common else 0.0
-        self._decide(tag, off, "no fresh value within the bound: takes the commonest clock", "assumed")
+        elif near is not None:
+            self._decide(tag, self.offsets[near], f"shares the clock of {near} (within {tol:.0f} s)", "shared")
+        else:
+            self._decide(tag, 0.0, f"{learning.best:+.1f} s from {learning.fresh} value(s): within {tol:.0f} s", "late")
 
     def _nearest(self, d: float, tol: float) -> str | None:
         best = min(self.offsets, key=lambda t: abs(self.offsets[t] - d), default=None)

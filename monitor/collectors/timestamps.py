@@ -22,7 +22,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from monitor.collectors.tag_clocks import TagClocks
+from monitor.collectors.tag_clocks import TagClocks, Verdict
 
 EARLIEST = 946_684_800.0  # 2000-01-01: no plant data is older; 1601 / 1970 mean "clock not set"
 MAX_AHEAD_S = 86_400.0
@@ -68,15 +68,17 @@ class TimestampJudge:
         """tag -> its controller's clock minus the server's, for the tags whose offset is not zero."""
         return {t: o for t, o in self.clocks.offsets.items() if o}
 
-    def learn(self, tag: str, source: float | None, server: float | None, received: float, server_now: float) -> None:
-        """Learn the tag's clock from one value's valid references (before any of its samples is used)."""
+    def learn(
+        self, tag: str, source: float | None, server: float | None, received: float, server_now: float
+    ) -> Verdict:
+        """Learn the tag's clock from one value's valid references: whether the value passes or waits."""
         if self.policy.mode is not TimestampMode.SOURCE:
             self.clocks.offsets.setdefault(tag, 0.0)
-            return
+            return Verdict.PASS
         ref = server_now + self.offset  # the reference on the server's raw clock
         src = valid_time(source, ref)
         srv = valid_time(server, ref)
-        self.clocks.observe(tag, src, srv, received + self.offset)
+        return self.clocks.observe(tag, src, srv, received + self.offset)
 
     def judge(
         self, tag: str, source: float | None, server: float | None, received: float, value: object, server_now: float
@@ -89,7 +91,7 @@ class TimestampJudge:
             why = self._doubt(tag, source, value, server_now)
             if why is None:
                 assert source is not None
-                return source - self.offset - self.clocks.offsets.get(tag, 0.0), False
+                return source - self.offset - self.clocks.offset_of(tag), False
             self.replaced[(tag, why)] += 1
         if valid_time(server, server_now + self.offset) is not None:
             assert server is not None
