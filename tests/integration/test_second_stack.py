@@ -70,10 +70,7 @@ NODE_MODES = {
 }
 STACKS = ("asyncua", *NODE_MODES)
 CORE_18 = "issue 18 core: "
-KNOWN_FAILING = {  # flipped by the lead once the core follows the timestamp contract (docs/timestamps.md)
-    "node-opcua-no-ts": CORE_18 + "a ServerTimestamp read as 1601-01-01 is taken as the tag's clock",
-    "node-opcua-skewed": CORE_18 + "a source clock 2 h off behind an honest server cuts lots on the wrong clock",
-}
+KNOWN_FAILING: dict[str, str] = {}  # none since the core follows the timestamp contract (docs/timestamps.md)
 MAX_DELAY_S = max(tomllib.loads(SIM_CONFIG.read_text())["simulator"]["delays_s"].values())
 COMPARED = ("feed_kg", "black_mass_kg", "black_mass_yield")
 STREAMS = ("ferrous_kg", "aluminium_kg", "copper_kg", "light_fraction_kg", "condensate_kg", "fines_kg")
