@@ -122,3 +122,16 @@ def test_decisions_kept_with_a_checkpoint_apply_from_the_first_value() -> None:
     g.judge.clocks.restore({"lot": -7200.0, "feed": 0.0})
     out = g.admit("lot", dv("A", NOW - 7200.0, None), NOW + 0.1, NOW + 0.1)
     assert [(s.value, s.ts) for s in out] == [("A", NOW)] and g.waiting == 0
+
+
+def test_a_server_timestamp_that_echoes_the_plcs_clock_is_no_reference() -> None:
+    # node-opcua's setValueFromSource(v, status, t) stamps both times with the PLC's t (2 h behind);
+    # the server's own clock (CurrentTime, and so our receive time on it) is honest
+    g = gate()
+    got: list[Sample] = []
+    for k in range(6):
+        t = NOW + k
+        got += g.admit("feed", dv(float(k), t - 7200, t - 7200), t + 0.1, t + 0.1)
+        got += g.release(t + 0.1)
+    assert g.judge.tag_offset == {"feed": pytest.approx(-7200.1)}
+    assert [round(s.ts - NOW, 1) for s in got[1:]] == [k + 0.1 for k in range(1, 6)]  # within the delivery delay

@@ -107,6 +107,10 @@ class TagClocks:
         if initial:
             return Verdict.PROVISIONAL
         learning.waiting_since = learning.waiting_since or received_on_server
+        if server is not None and abs(server - received_on_server) > self.tolerance():
+            # a server timestamp far from the server's own clock at delivery is not the server's stamp
+            # (node-opcua's setValueFromSource copies the PLC's time into it): no reference
+            server = None
         if server is not None:
             d = source - server
             self._decide(tag, self._significant(d, self.align_min_s), f"{d:+.1f} s from its server timestamps", "exact")
