@@ -18,7 +18,7 @@ from monitor import __version__
 from monitor.accounting.assay_import import Accountant, ImportSummary
 from monitor.config import MonitorConfig
 from monitor.core.results import BatchResult
-from monitor.errors import InputError
+from monitor.errors import StoreError
 from monitor.serve.exposition_ops import OpsSnapshot
 
 log = logging.getLogger("monitor.runs.app")  # the service's log
@@ -84,7 +84,9 @@ class Upkeep:
         """The inbox importer, counting outcomes (runs in the inbox thread; ints only)."""
         try:
             summary = self.accountant.import_file(path)
-        except InputError:
+        except StoreError:  # retried by the inbox, not a refusal
+            raise
+        except Exception:  # any other failure moves the file to rejected/
             self._lims_rejected += 1
             raise
         self._lims_imported += 1
