@@ -8,7 +8,6 @@ JSON {"error", "detail"}; a refused shipment changes nothing.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 import time
@@ -22,13 +21,13 @@ from monitor.passport import issue
 from monitor.passport.settings import PassportSettings
 from monitor.passport.shipment_store import ShipmentConflict, ShipmentStore
 from monitor.store.batches import BatchStore
+from monitor.webio import gate, read_body
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 1024 * 1024
 _STATUS: dict[int, type[web.HTTPException]] = {
     400: web.HTTPBadRequest,
-    401: web.HTTPUnauthorized,
     403: web.HTTPForbidden,
     404: web.HTTPNotFound,
     409: web.HTTPConflict,
@@ -77,13 +76,11 @@ def add_passport_routes(
             raise _error(status, "not_found" if status == 404 else "bad_request", str(exc)) from None  # noqa: PLR2004 - HTTP status
         return _json(doc)
 
+    auth = gate(app, token)
+
     async def create(req: web.Request) -> web.Response:
-        if not token:
-            raise _error(403, "forbidden", "writes are disabled: no BLACKMASS_API_TOKEN is configured")
-        given = req.headers.get("Authorization", "")
-        if not given.startswith("Bearer ") or not hmac.compare_digest(given[7:].encode(), token.encode()):
-            raise _error(401, "unauthorized", "expected 'Authorization: Bearer <token>'")
-        raw = await req.content.read(MAX_BODY + 1)
+        auth.check(req)
+        raw = await read_body(req, MAX_BODY)
         try:
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:

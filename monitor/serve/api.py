@@ -8,7 +8,6 @@ Batch ids and filters only ever reach SQL as parameters; formats come from a fix
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 import math
@@ -22,10 +21,11 @@ from aiohttp import web
 
 from monitor.accounting.assay_import import Accountant, ImportSummary
 from monitor.config import parse_when
-from monitor.errors import InputError
+from monitor.errors import InputError, StoreError
 from monitor.reports.exports import FORMATS, ReportFilter, load, load_batches, render
 from monitor.reports.frames import batch_row
 from monitor.store.sql import Store
+from monitor.webio import client, gate, read_body
 
 log = logging.getLogger(__name__)
 
@@ -50,17 +50,7 @@ def _json(data: Any, status: int = 200) -> web.Response:
 
 def _error(status: int, error: str, detail: str) -> web.HTTPException:
     body = json.dumps({"error": error, "detail": detail})
-    cls = {
-        400: web.HTTPBadRequest,
-        401: web.HTTPUnauthorized,
-        403: web.HTTPForbidden,
-        404: web.HTTPNotFound,
-        413: web.HTTPRequestEntityTooLarge,
-    }[status]
-    if cls is web.HTTPRequestEntityTooLarge:
-        return web.HTTPRequestEntityTooLarge(
-            max_size=MAX_UPLOAD, actual_size=0, text=body, content_type="application/json"
-        )
+    cls = {400: web.HTTPBadRequest, 403: web.HTTPForbidden, 404: web.HTTPNotFound}[status]
     return cls(text=body, content_type="application/json")
 
 
@@ -169,24 +159,26 @@ def _add_assay_upload(
 ) -> None:
     """POST /api/assays: an authenticated LIMS CSV, imported all rows or none."""
 
+    auth = gate(app, token)
+
     async def post_assays(req: web.Request) -> web.Response:
-        if not token:
-            raise _error(403, "forbidden", "writes are disabled: no BLACKMASS_API_TOKEN is configured")
-        given = req.headers.get("Authorization", "")
-        if not given.startswith("Bearer ") or not hmac.compare_digest(given[7:].encode(), token.encode()):
-            raise _error(401, "unauthorized", "expected 'Authorization: Bearer <token>'")
+        auth.check(req)
         if accountant is None:
             raise _error(403, "forbidden", "this server does not take assays")
-        if req.content_length is not None and req.content_length > MAX_UPLOAD:
-            raise _error(413, "too_large", f"at most {MAX_UPLOAD} bytes")
-        data = await req.content.read(MAX_UPLOAD + 1)
-        if len(data) > MAX_UPLOAD:
-            raise _error(413, "too_large", f"at most {MAX_UPLOAD} bytes")
+        data = await read_body(req, MAX_UPLOAD)
         name = f"api-upload-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S.%f')}.csv"
         try:
             summary = await asyncio.to_thread(accountant.import_bytes, data, name)
         except InputError as exc:
             raise _error(400, "invalid_assays", str(exc)) from exc
+        except StoreError as exc:
+            log.error("assay upload from %s not stored: %s", client(req), exc)
+            raise web.HTTPServiceUnavailable(
+                text=json.dumps({"error": "store_unavailable", "detail": "the store refused the write; retry later"}),
+                content_type="application/json",
+                headers={"Retry-After": "30"},
+            ) from exc
+        log.info("assays uploaded by %s as %s: %d rows", client(req), name, summary.rows)
         if on_imported is not None:
             on_imported([summary])
         return _json(
