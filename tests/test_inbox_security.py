@@ -178,3 +178,39 @@ def test_a_balance_file_refuses_underscored_numbers() -> None:
 
     with pytest.raises(InputError, match="measured_kg"):
         parse_balance("stream,direction,measured_kg,rel_sigma\nfeed,in,1_000,0.01\nbm,out,500,0.01\n", "b.csv")
+
+
+async def test_the_watch_survives_any_failure_and_keeps_importing(tmp_path: Path) -> None:
+    import asyncio  # noqa: PLC0415
+
+    from monitor.collectors.inbox import watch_inbox  # noqa: PLC0415
+
+    inbox = tmp_path / "lims"
+    inbox.mkdir()
+    (inbox / "a-crash.csv").write_text(HEAD + ROW)
+    imported: list[str] = []
+    first, second = asyncio.Event(), asyncio.Event()
+
+    def importer(p: Path) -> str:
+        if p.name == "a-crash.csv":
+            raise MemoryError("the importer blew up")
+        return p.name
+
+    def on_results(names: list[str]) -> None:
+        imported.extend(names)
+        if "b-bad-callback.csv" in names:
+            first.set()
+            raise RuntimeError("a bug in the callback")
+        second.set()
+
+    task = asyncio.create_task(watch_inbox(inbox, importer, on_results, every_s=0.01))
+    try:
+        (inbox / "b-bad-callback.csv").write_text(HEAD + ROW)
+        await asyncio.wait_for(first.wait(), 30)
+        (inbox / "c-good.csv").write_text(HEAD + ROW)
+        await asyncio.wait_for(second.wait(), 30)
+        assert not task.done()
+    finally:
+        task.cancel()
+    assert imported == ["b-bad-callback.csv", "c-good.csv"]
+    assert (inbox / "rejected" / "a-crash.csv").exists() and (inbox / "done" / "c-good.csv").exists()

@@ -1,0 +1,58 @@
+"""One monitor per data directory: the second refuses to start and names the first."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from monitor.config import load_config
+from monitor.runs.app import Monitor
+from monitor.runs.lock import DataDirBusy, DataDirLock
+
+ROOT = Path(__file__).resolve().parents[1]
+
+HOLD = r"""
+import sys, time
+from pathlib import Path
+from monitor.runs.lock import DataDirLock
+DataDirLock(Path(sys.argv[1])).acquire()
+print("held", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_second_monitor_on_the_same_data_dir_refuses_to_start(tmp_path: Path) -> None:
+    cfg = load_config(ROOT / "config/plant.toml")
+    first = Monitor(cfg, tmp_path, seeds=ROOT / "seeds")
+    with pytest.raises(DataDirBusy) as err:
+        Monitor(cfg, tmp_path, seeds=ROOT / "seeds")
+    assert f"pid {os.getpid()}" in str(err.value) and "refused to start" in str(err.value)
+    first.store.close()
+    first.lock.release()
+    again = Monitor(cfg, tmp_path, seeds=ROOT / "seeds")  # released: the next one starts
+    again.store.close()
+    again.lock.release()
+
+
+def test_the_lock_names_another_process_and_dies_with_it(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(tmp_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+        with pytest.raises(DataDirBusy, match=f"pid {proc.pid} on "):
+            DataDirLock(tmp_path).acquire()
+    finally:
+        proc.kill()
+        proc.wait()
+    lock = DataDirLock(tmp_path)  # the holder died: no stale lock
+    lock.acquire()
+    lock.release()
