@@ -18,7 +18,7 @@ from aiohttp import web
 
 from monitor.errors import InputError, MonitorError
 from monitor.passport import issue
-from monitor.passport.settings import PassportSettings
+from monitor.passport.settings import KEY_ENV, PassportSettings
 from monitor.passport.shipment_store import ShipmentConflict, ShipmentStore
 from monitor.store.batches import BatchStore
 from monitor.webio import gate, read_body
@@ -54,8 +54,14 @@ def add_passport_routes(
     def key() -> Any:
         try:
             return issue.signing_key(settings)
-        except InputError as exc:
-            raise _error(503, "passport_signing_unavailable", str(exc)) from None
+        except InputError as exc:  # the detail (a path, a mode) stays in the server's log
+            log.error("passport signing unavailable: %s", exc)
+            raise _error(
+                503,
+                "passport_signing_unavailable",
+                f"this server cannot sign passports now (the signing key: {KEY_ENV} or [passport] key names its "
+                "file); the server's log says why",
+            ) from None
 
     async def lot(req: web.Request) -> web.Response:
         batch_id = req.match_info["batch_id"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import ssl
 from collections.abc import Callable
 from pathlib import Path
@@ -40,13 +41,27 @@ async def json_errors(request: web.Request, handler: Callable[[web.Request], Any
         )
 
 
+_PATH = re.compile(r"(?<![\w.:/])/(?:[\w.@+-]+/)+[\w.@+-]*")
+
+
+def without_paths(value: Any) -> Any:
+    """Health for anonymous callers: file paths in messages replaced by <path> (the log has them)."""
+    if isinstance(value, str):
+        return _PATH.sub("<path>", value)
+    if isinstance(value, dict):
+        return {k: without_paths(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_paths(v) for v in value]
+    return value
+
+
 def make_app(registry: CollectorRegistry, health: Callable[[], dict[str, Any]]) -> web.Application:
     async def metrics(_: web.Request) -> web.Response:
         body = await asyncio.to_thread(generate_latest, registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def healthz(_: web.Request) -> web.Response:
-        h = health()
+        h = without_paths(health())
         return web.Response(
             text=json.dumps(h), content_type="application/json", status=200 if h.get("status") == "ok" else 503
         )
