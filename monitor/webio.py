@@ -61,6 +61,43 @@ async def read_body(req: web.Request, limit: int, timeout_s: float = BODY_TIMEOU
     return b"".join(chunks)
 
 
+MAX_JSON_DEPTH = 32
+_QUOTE, _BACKSLASH, _OPEN, _CLOSE = ord('"'), ord("\\"), (ord("["), ord("{")), (ord("]"), ord("}"))
+
+
+def json_depth(raw: bytes) -> int:
+    """How deeply arrays and objects nest in `raw` (strings skipped): checked before json.loads,
+    whose recursion would otherwise end in a 500."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == _BACKSLASH:
+                escaped = True
+            elif byte == _QUOTE:
+                in_string = False
+        elif byte == _QUOTE:
+            in_string = True
+        elif byte in _OPEN:
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in _CLOSE:
+            depth -= 1
+    return deepest
+
+
+def parse_json(raw: bytes, what: str) -> object:
+    """The JSON body, or 400 naming what was expected (too deep, not JSON)."""
+    if json_depth(raw) > MAX_JSON_DEPTH:
+        raise _json_error(web.HTTPBadRequest, "bad_request", f"body: JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise _json_error(web.HTTPBadRequest, "bad_request", f"body: expected JSON {what}: {exc}") from None
+
+
 def client(req: web.Request) -> str:
     return req.remote or "unknown"
 

@@ -21,7 +21,7 @@ from monitor.passport import issue
 from monitor.passport.settings import KEY_ENV, PassportSettings
 from monitor.passport.shipment_store import ShipmentConflict, ShipmentStore
 from monitor.store.batches import BatchStore
-from monitor.webio import gate, read_body
+from monitor.webio import gate, parse_json, read_body
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +87,7 @@ def add_passport_routes(
     async def create(req: web.Request) -> web.Response:
         auth.check(req)
         raw = await read_body(req, MAX_BODY)
-        try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise _error(400, "bad_request", f"body: expected JSON {{shipment_id, bags: [...]}}: {exc}") from None
+        body = parse_json(raw, "{shipment_id, bags: [...]}")
         sid, bags = (body.get("shipment_id"), body.get("bags")) if isinstance(body, dict) else (None, None)
         if not isinstance(sid, str) or not isinstance(bags, list) or not all(isinstance(b, str) for b in bags):
             raise _error(400, "bad_request", 'body: expected {"shipment_id": "SHIP-…", "bags": ["bag id", …]}')

@@ -16,6 +16,8 @@ __all__ = ["COLUMNS", "METALS", "PRODUCTS", "batch_row", "iso"]
 def write_csv(frame: pl.DataFrame, out: str | Path | io.StringIO) -> None:
     """CSV to a file, a text buffer, or standard output for '-'. NaN (unknown) is an empty cell."""
     frame = frame.with_columns(pl.col(pl.Float64).fill_nan(None))
+    # a text cell a spreadsheet would run as a formula (a PLC's '=HYPERLINK(…)' lot id) is quoted
+    frame = frame.with_columns(pl.col(pl.String).str.replace(r"^([=+\-@\t\r])", "'$1"))
     if isinstance(out, io.StringIO):
         frame.write_csv(out)
         return

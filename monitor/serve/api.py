@@ -12,6 +12,7 @@ import json
 import logging
 import math
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 FILTERS = ("from", "to", "line", "chemistry", "batch", "include_partial")
 MAX_UPLOAD = 20 * 1024 * 1024
+RENDER_WORKERS = 2
 
 
 def _clean(x: Any) -> Any:
@@ -98,6 +100,14 @@ def add_api(
 
 def _add_read_routes(app: web.Application, store: Store) -> None:
     """GET /api/batches, /api/batches/{batch_id} and /api/reports/batches.{fmt}."""
+    # Reports render in their own small pool: 40 PDFs at once queue there and leave the default
+    # pool (batch reads) free instead of taking every one of its threads.
+    renders = ThreadPoolExecutor(max_workers=RENDER_WORKERS, thread_name_prefix="report")
+
+    async def stop_renders(_: web.Application) -> None:
+        renders.shutdown(wait=False, cancel_futures=True)
+
+    app.on_cleanup.append(stop_renders)
 
     async def batches(req: web.Request) -> web.Response:
         f = report_filter(req)
@@ -139,7 +149,7 @@ def _add_read_routes(app: web.Application, store: Store) -> None:
         def make() -> bytes:
             return render(store, load(store, f, fmt), fmt, period=f.describe())
 
-        data = await asyncio.to_thread(make)
+        data = await asyncio.get_running_loop().run_in_executor(renders, make)
         return web.Response(
             body=data,
             content_type=FORMATS[fmt].split(";")[0],
