@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
+    os.umask(os.umask(0o027) | 0o027)  # data, checkpoints, reasons: never readable by others (0640 at most)
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(a.verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("asyncua").setLevel(max(level, logging.ERROR if a.verbose < 2 else logging.DEBUG))  # noqa: PLR2004 - -vv
