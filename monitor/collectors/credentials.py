@@ -34,6 +34,7 @@ class SecuritySettings:
     username: str | None = None  # or BLACKMASS_OPCUA_USER
     password_file: Path | None = None  # or BLACKMASS_OPCUA_PASSWORD
     application_uri: str = CLIENT_URI
+    pki: Path | None = None  # trusted/certs and rejected/certs (OPC UA Part 12); default: the certificate's folder
 
     def check(self, where: str) -> None:
         if self.policy not in POLICIES:
