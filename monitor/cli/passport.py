@@ -41,7 +41,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     cr.add_argument("--id", required=True, dest="shipment_id")
     bags = cr.add_mutually_exclusive_group(required=True)
     bags.add_argument("--bags", type=Path, help="a file with one bag id a line (# comments allowed)")
-    bags.add_argument("--bag", nargs="+", help="bag ids")
+    bags.add_argument("--bag", nargs="+", action="extend", help="bag ids (the option may repeat)")
 
 
 def _settings(config: str) -> PassportSettings:
