@@ -56,3 +56,21 @@ def test_the_lock_names_another_process_and_dies_with_it(tmp_path: Path) -> None
     lock = DataDirLock(tmp_path)  # the holder died: no stale lock
     lock.acquire()
     lock.release()
+
+
+def test_a_locked_sqlite_store_says_locked_not_cannot_rollback(tmp_path: Path) -> None:
+    import sqlite3  # noqa: PLC0415
+
+    from monitor.errors import StoreError  # noqa: PLC0415
+    from monitor.store.batches import BatchStore  # noqa: PLC0415
+
+    BatchStore(tmp_path / "blackmass.db").close()
+    other = sqlite3.connect(tmp_path / "blackmass.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    try:
+        with pytest.raises(StoreError, match="database is locked") as err:
+            BatchStore(tmp_path / "blackmass.db", busy_timeout_s=0.05)  # its schema check needs the lock
+        assert "rollback" not in str(err.value)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
