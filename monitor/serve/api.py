@@ -8,11 +8,13 @@ Batch ids and filters only ever reach SQL as parameters; formats come from a fix
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
 import math
+import multiprocessing
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +35,15 @@ log = logging.getLogger(__name__)
 FILTERS = ("from", "to", "line", "chemistry", "batch", "include_partial")
 MAX_UPLOAD = 20 * 1024 * 1024
 RENDER_WORKERS = 2
+
+
+def _pdf_bytes(frame: pl.DataFrame, period: str) -> bytes:
+    """The PDF report of `frame` (runs in the PDF worker process)."""
+    from monitor.reports.pdf import write_pdf  # noqa: PLC0415 - matplotlib and reportlab load in the worker
+
+    buf = io.BytesIO()
+    write_pdf(frame, buf, period=period)
+    return buf.getvalue()
 
 
 def _clean(x: Any) -> Any:
@@ -103,9 +114,18 @@ def _add_read_routes(app: web.Application, store: Store) -> None:
     # Reports render in their own small pool: 40 PDFs at once queue there and leave the default
     # pool (batch reads) free instead of taking every one of its threads.
     renders = ThreadPoolExecutor(max_workers=RENDER_WORKERS, thread_name_prefix="report")
+    pdfs: list[ProcessPoolExecutor] = []
+    one_pdf = asyncio.Semaphore(1)
+
+    def pdf_pool() -> ProcessPoolExecutor:
+        if not pdfs:  # started on the first PDF: a monitor that never serves one never forks
+            pdfs.append(ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("forkserver")))
+        return pdfs[0]
 
     async def stop_renders(_: web.Application) -> None:
         renders.shutdown(wait=False, cancel_futures=True)
+        for pool in pdfs:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     app.on_cleanup.append(stop_renders)
 
@@ -149,7 +169,13 @@ def _add_read_routes(app: web.Application, store: Store) -> None:
         def make() -> bytes:
             return render(store, load(store, f, fmt), fmt, period=f.describe())
 
-        data = await asyncio.get_running_loop().run_in_executor(renders, make)
+        loop = asyncio.get_running_loop()
+        if fmt == "pdf":  # the heaviest render leaves the process: it would hold the GIL the reads need
+            async with one_pdf:  # and the rows of a queued one are read only when its turn comes
+                frame = (await loop.run_in_executor(renders, load, store, f, fmt)).batches
+                data = await loop.run_in_executor(pdf_pool(), _pdf_bytes, frame, f.describe())
+        else:
+            data = await loop.run_in_executor(renders, make)
         return web.Response(
             body=data,
             content_type=FORMATS[fmt].split(";")[0],

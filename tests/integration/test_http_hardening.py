@@ -128,3 +128,33 @@ def test_csv_cells_a_spreadsheet_would_run_are_neutralised() -> None:
     rows = list(pl.read_csv(io.StringIO(out.getvalue())).iter_rows())
     assert [r[0][:2] for r in rows] == ["'=", "'+", "'-", "'@", "'\t", "'\r", "L1"]
     assert rows[0][1] == -1.5  # numbers stay numbers
+
+
+async def test_pdfs_render_in_a_worker_process_while_reads_answer(tmp_path: Path) -> None:
+    from monitor.serve.api import add_api  # noqa: PLC0415
+    from tests.test_store import result  # noqa: PLC0415
+
+    store = BatchStore(tmp_path / "blackmass.db")
+    for i in range(1, 4):
+        store.save(result(f"L1-0000{i}", feed=1000.0 * i))
+    app = make_app(CollectorRegistry(auto_describe=False), lambda: {"status": "ok"})
+    add_api(app, store, None, token=None)
+    port, started = free_port(), asyncio.Event()
+    base = f"http://127.0.0.1:{port}"
+    async with asyncio.TaskGroup() as tg:
+        task = tg.create_task(serve(app, "127.0.0.1", port, started))
+        await started.wait()
+        async with aiohttp.ClientSession() as http:
+
+            async def pdf() -> bytes:
+                async with http.get(f"{base}/api/reports/batches.pdf") as r:
+                    assert r.status == 200 and r.content_type == "application/pdf"
+                    return await r.read()
+
+            pdfs = [tg.create_task(pdf()) for _ in range(3)]
+            async with http.get(f"{base}/api/batches") as r:
+                assert (await r.json())["count"] == 3
+            bodies = await asyncio.gather(*pdfs)
+        task.cancel()
+    store.close()
+    assert all(b.startswith(b"%PDF") and len(b) > 1000 for b in bodies)
