@@ -21,7 +21,7 @@ from monitor.passport import issue
 from monitor.passport.settings import KEY_ENV, PassportSettings
 from monitor.passport.shipment_store import ShipmentConflict, ShipmentStore
 from monitor.store.batches import BatchStore
-from monitor.webio import gate, parse_json, read_body
+from monitor.webio import client, gate, parse_json, read_body
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +111,7 @@ def add_passport_routes(
             raise _error(409, "conflict", str(exc)) from None
         except MonitorError as exc:
             raise _error(400, "invalid_shipment", str(exc)) from None
+        log.info("shipment %s recorded by %s: %d bags", out["shipment_id"], client(req), out["bags"])
         return _json(out, status=201)
 
     app.router.add_get("/api/batches/{batch_id}/passport", lot)
