@@ -214,3 +214,16 @@ async def test_the_watch_survives_any_failure_and_keeps_importing(tmp_path: Path
         task.cancel()
     assert imported == ["b-bad-callback.csv", "c-good.csv"]
     assert (inbox / "rejected" / "a-crash.csv").exists() and (inbox / "done" / "c-good.csv").exists()
+
+
+def test_a_file_name_with_control_characters_never_reaches_a_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    inbox = tmp_path / "lims"
+    inbox.mkdir()
+    (inbox / "evil\n2026 ERROR forged line\x1b[31m.csv").write_text(HEAD + ROW)
+    with caplog.at_level(logging.INFO):
+        names = inbox_once(inbox, lambda p: p.name)
+    assert len(names) == 1 and names[0].startswith("renamed-") and names[0].isprintable()
+    assert "forged" not in caplog.text and "\x1b" not in caplog.text
+    assert [p.name for p in (inbox / "done").iterdir()] == names

@@ -10,6 +10,7 @@ messages, never more of the file than a bounded, escaped excerpt (collectors/lim
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import stat
@@ -134,7 +135,10 @@ class Inbox(Generic[T]):
 
     def once(self) -> list[T]:
         results: list[T] = []
-        for path in self.files():
+        for found in self.files():
+            path = self._safe_name(found)
+            if path is None:
+                continue
             attempts, not_before = self._waiting.get(path.name, (0, 0.0))
             if self.clock() < not_before:
                 continue
@@ -148,6 +152,21 @@ class Inbox(Generic[T]):
             else:
                 self._move(path, "done", None)
         return results
+
+    def _safe_name(self, path: Path) -> Path | None:
+        """The file under a name fit for logs: one with control characters is renamed first."""
+        if path.name.isprintable():
+            return path
+        safe = path.with_name(
+            "renamed-" + hashlib.sha1(os.fsencode(path.name), usedforsecurity=False).hexdigest()[:16] + ".csv"
+        )
+        try:
+            path.replace(safe)
+        except OSError as exc:
+            log.error("%s: cannot rename a file whose name holds control characters: %s", safe.parent, exc.strerror)
+            return None
+        log.warning("%s: a file whose name held control characters was renamed to %s", safe.parent, safe.name)
+        return safe
 
     def _store_failed(self, path: Path, attempts: int, exc: StoreError) -> None:
         if attempts >= MAX_ATTEMPTS:
