@@ -203,14 +203,13 @@ async def test_the_watch_survives_any_failure_and_keeps_importing(tmp_path: Path
             raise RuntimeError("a bug in the callback")
         second.set()
 
-    task = asyncio.create_task(watch_inbox(inbox, importer, on_results, every_s=0.01))
-    try:
+    async with asyncio.TaskGroup() as tg:
+        task = tg.create_task(watch_inbox(inbox, importer, on_results, every_s=0.01))
         (inbox / "b-bad-callback.csv").write_text(HEAD + ROW)
         await asyncio.wait_for(first.wait(), 30)
         (inbox / "c-good.csv").write_text(HEAD + ROW)
         await asyncio.wait_for(second.wait(), 30)
         assert not task.done()
-    finally:
         task.cancel()
     assert imported == ["b-bad-callback.csv", "c-good.csv"]
     assert (inbox / "rejected" / "a-crash.csv").exists() and (inbox / "done" / "c-good.csv").exists()
