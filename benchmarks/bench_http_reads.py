@@ -51,6 +51,7 @@ async def run(d: Path, batches: int, pdfs: int) -> dict[str, float]:
     async with asyncio.TaskGroup() as tg:
         server = tg.create_task(serve(app, "127.0.0.1", port, started))
         await started.wait()
+
         async def pdf(http: aiohttp.ClientSession) -> None:
             async with http.get(f"{base}/api/reports/batches.pdf", timeout=aiohttp.ClientTimeout(600)) as r:
                 await r.read()
