@@ -26,7 +26,7 @@ def test_compose_mounts_exist_and_ports_match() -> None:
     urls = [w["url"] for r in am["receivers"] for w in r.get("webhook_configs", [])]
     assert len(urls) == len(am["receivers"]) == 2
     assert all(u.startswith("http://alert-webhook:9095/") for u in urls)
-    assert services["alert-webhook"]["ports"] == ["9095:9095"]
+    assert services["alert-webhook"]["ports"] == ["127.0.0.1:9095:9095"]
     ds = yaml.safe_load((ROOT / "grafana/provisioning/datasources/prometheus.yml").read_text())
     assert ds["datasources"][0]["url"] == "http://prometheus:9090"
     prov = yaml.safe_load((ROOT / "grafana/provisioning/dashboards/blackmass.yml").read_text())
@@ -38,3 +38,12 @@ def test_dockerfile_copies_what_the_service_needs() -> None:
     text = (ROOT / "Dockerfile").read_text()
     for part in ("COPY monitor", "COPY config", "COPY seeds", "COPY docs/runbooks.md", 'ENTRYPOINT ["blackmass"]'):
         assert part in text
+
+
+def test_compose_publishes_on_localhost_only_and_grafana_has_no_default_password() -> None:
+    services = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]
+    published = [p for svc in services.values() for p in svc.get("ports", [])]
+    assert len(published) == 5 and all(p.startswith("127.0.0.1:") for p in published), published
+    env = services["grafana"]["environment"]
+    assert env["GF_SECURITY_ADMIN_PASSWORD"].startswith("${GRAFANA_ADMIN_PASSWORD:?")  # unset: compose refuses
+    assert env.get("GF_AUTH_ANONYMOUS_ORG_ROLE") == "Viewer"  # anonymous users only look

@@ -169,6 +169,7 @@ def test_the_store_password_comes_from_the_environment_or_a_secrets_file(
     assert "password" not in conninfo_to_dict(pg_conninfo(url))
     secret = tmp_path / "pw"
     secret.write_text("from-file\n")
+    secret.chmod(0o600)
     assert conninfo_to_dict(pg_conninfo(url, password_file=secret))["password"] == "from-file"
     monkeypatch.setenv("BLACKMASS_STORE_PASSWORD_FILE", str(secret))
     assert conninfo_to_dict(pg_conninfo(url))["password"] == "from-file"

@@ -66,6 +66,7 @@ def test_credentials_come_from_env_or_secrets_file_and_never_show(tmp_path: Path
     assert "s3cret" not in repr(creds) and "***" in repr(creds)
     secret = tmp_path / "opcua-password"
     secret.write_text("from-file\n")
+    secret.chmod(0o600)
     creds = credentials(SecuritySettings(username="monitor", password_file=secret), {})
     assert creds is not None and creds.password == "from-file"
     assert "from-file" not in repr(SecuritySettings(username="monitor", password_file=secret))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +17,13 @@ from monitor.errors import InputError
 COLUMNS = ("stream", "direction", "measured_kg", "rel_sigma")
 
 
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+
+
 def _number(text: str, where: str, field: str, *, positive: bool) -> float:
-    try:
-        v = float(text)
-    except ValueError as exc:
-        raise InputError(where, f"field '{field}': expected a number, got {text!r}") from exc
+    if not _NUMBER.fullmatch(text):  # float() would also read '1_0' as 10
+        raise InputError(where, f"field '{field}': expected a number, got {text[:40]!r}")
+    v = float(text)
     if not math.isfinite(v) or v < 0 or (positive and v == 0):
         raise InputError(
             where,

@@ -104,6 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     a = build_parser().parse_args(argv)
+    os.umask(os.umask(0o027) | 0o027)  # data, checkpoints, reasons: never readable by others (0640 at most)
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(a.verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("asyncua").setLevel(max(level, logging.ERROR if a.verbose < 2 else logging.DEBUG))  # noqa: PLR2004 - -vv

@@ -41,7 +41,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     cr.add_argument("--id", required=True, dest="shipment_id")
     bags = cr.add_mutually_exclusive_group(required=True)
     bags.add_argument("--bags", type=Path, help="a file with one bag id a line (# comments allowed)")
-    bags.add_argument("--bag", nargs="+", help="bag ids")
+    bags.add_argument("--bag", nargs="+", action="extend", help="bag ids (the option may repeat)")
 
 
 def _settings(config: str) -> PassportSettings:
@@ -72,6 +72,7 @@ def _bag_list(a: argparse.Namespace) -> list[str]:
 
 def cmd_passport(a: argparse.Namespace) -> int:
     from monitor.passport import issue  # noqa: PLC0415 - the crypto stack loads only for these commands
+    from monitor.passport.ijson import NotIJson, load_ijson  # noqa: PLC0415
     from monitor.passport.signing import keygen, load_public_key, verify  # noqa: PLC0415
 
     if a.passport_cmd == "keygen":
@@ -82,9 +83,14 @@ def cmd_passport(a: argparse.Namespace) -> int:
         return 0
     if a.passport_cmd == "verify":
         try:
-            doc = json.loads(a.file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            text = a.file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
             raise InputError(str(a.file), f"not a readable JSON passport: {exc}") from None
+        try:
+            doc = load_ijson(text, str(a.file))
+        except NotIJson as exc:
+            print(f"{a.file}: NOT VALID — {exc.problem}", file=sys.stderr)
+            return 1
         if not isinstance(doc, dict):
             raise InputError(str(a.file), "expected a JSON object (a passport)")
         v = verify(doc, load_public_key(a.key))

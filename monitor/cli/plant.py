@@ -10,16 +10,23 @@ from pathlib import Path
 from typing import Any
 
 from monitor.cli.data import DEFAULT_PLANT, resolve_path, store_option
-from monitor.collectors.credentials import CLIENT_URI, PASSWORD_ENV, USER_ENV
+from monitor.collectors.credentials import CLIENT_URI, PASSWORD_ENV, USER_ENV, check_endpoint
 from monitor.config import MonitorConfig, load_config
 from monitor.core.results import BatchResult
+from monitor.errors import ConfigError
 from monitor.store import STORE_FILE
 
 
 def add_plant_commands(sub: Any) -> None:
     """certs, run, check-config, browse."""
-    certs = sub.add_parser("certs", help="make a self-signed OPC-UA application certificate and key")
-    certs.add_argument("--out", required=True, type=Path, help="folder for NAME-cert.der and NAME-key.pem")
+    certs = sub.add_parser(
+        "certs", help="make a self-signed OPC-UA certificate and key; `certs trust --endpoint URL` pins a server's"
+    )
+    certs.add_argument("action", nargs="?", choices=("make", "trust"), default="make")
+    certs.add_argument("--out", type=Path, help="make: folder for NAME-cert.der and NAME-key.pem")
+    certs.add_argument("--endpoint", help="trust: the server (opc.tcp://…) whose certificate to show and pin")
+    certs.add_argument("--pki", type=Path, default=Path("pki"), help="trust: the PKI folder (default pki/)")
+    certs.add_argument("--yes", action="store_true", help="trust: pin without asking (after checking the thumbprint)")
     certs.add_argument("--name", default="blackmass-monitor")
     certs.add_argument("--uri", default=CLIENT_URI, help=f"application URI (default {CLIENT_URI})")
     certs.add_argument("--server", action="store_true", help="a server certificate (default: client)")
@@ -94,9 +101,35 @@ async def _probe(cfg: MonitorConfig) -> int:
 def cmd_certs(a: argparse.Namespace) -> int:
     from monitor.collectors.security import fingerprint, make_certificate  # noqa: PLC0415
 
+    if a.action == "trust":
+        return _trust(a)
+    if a.out is None:
+        raise ConfigError("certs", "--out", "a folder for the certificate and key", None)
+
     cert, key = make_certificate(a.out, a.name, a.uri, server=a.server)
     print(f"certificate {cert} (sha256 {fingerprint(cert.read_bytes())}…)\nprivate key {key} (mode 600)")
     print("give the certificate to the server's trusted clients; keep the key on this machine")
+    return 0
+
+
+def _trust(a: argparse.Namespace) -> int:
+    """Show the server's certificate(s) by thumbprint and pin one on confirmation."""
+    from monitor.collectors.security import server_certificates  # noqa: PLC0415
+    from monitor.collectors.trust import pin, subject, thumbprint, why_untrusted  # noqa: PLC0415
+
+    if not a.endpoint:
+        raise ConfigError("certs trust", "--endpoint", "the server's opc.tcp:// URL", None)
+    check_endpoint(a.endpoint, "certs trust", "--endpoint")
+    for der in asyncio.run(server_certificates(a.endpoint)):
+        print(f"{a.endpoint} presents {subject(der)}\n  thumbprint (SHA-1) {thumbprint(der)}")
+        if why_untrusted(der, a.pki) is None:
+            print(f"  already trusted in {a.pki}")
+            continue
+        ok = a.yes or input("  compare it with the server's own display; trust it? [y/N] ").strip().lower() == "y"
+        if not ok:
+            print("  not trusted")
+            return 1
+        print(f"  pinned: {pin(der, a.pki)}")
     return 0
 
 

@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from monitor.cli.data import resolve_path
 from monitor.config import load_config
-from monitor.errors import MonitorError
+from monitor.errors import ConfigError, MonitorError
 from monitor.store.url import open_store, sqlite_path, store_url
 
 
@@ -27,6 +27,8 @@ def add_store_commands(sub: Any) -> None:
     )
     sv.add_argument("--port", type=int, default=9470, help="HTTP port (default 9470)")
     sv.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    sv.add_argument("--tls-certificate", type=Path, default=None, help="serve HTTPS with this PEM certificate")
+    sv.add_argument("--tls-key", type=Path, default=None, help="the certificate's PEM private key (mode 0600)")
 
     st = sub.add_parser("store", help="store maintenance: migrate between stores, upgrade the schema")
     ssub = st.add_subparsers(dest="store_cmd", required=True)
@@ -75,17 +77,21 @@ async def serve_store(a: argparse.Namespace) -> int:
     from monitor.passport.api import add_passport_routes  # noqa: PLC0415
     from monitor.passport.settings import PassportSettings  # noqa: PLC0415
     from monitor.serve.api import add_api  # noqa: PLC0415 - the HTTP stack loads only for servers
-    from monitor.serve.http import make_app, serve  # noqa: PLC0415
+    from monitor.serve.http import make_app, serve, tls_context  # noqa: PLC0415
     from monitor.serve.runbooks import add_runbooks  # noqa: PLC0415
     from monitor.store.batches import BatchStore  # noqa: PLC0415
 
     if a.store is None and a.data_dir is None:
         raise MonitorError("serve: say which store: --data-dir DIR (its blackmass.db) or --store URL")
+    if (a.tls_certificate is None) != (a.tls_key is None):
+        raise ConfigError("serve", "--tls-certificate/--tls-key", "both or neither", "one of them")
+    tls = tls_context(a.tls_certificate, a.tls_key) if a.tls_certificate and a.tls_key else None
     store = open_store(store_url(a.store, a.data_dir), where="serve --store", must_exist=True)
     lines = await asyncio.to_thread(store.lines)
+    kind = store.url.split(":", 1)[0]  # never the file's path or the database host on an open endpoint
 
     def health() -> dict[str, Any]:
-        return {"status": "ok", "store": store.url, "lines": store.lines()}
+        return {"status": "ok", "store": kind, "lines": store.lines()}
 
     app = make_app(CollectorRegistry(auto_describe=False), health)
     token = os.environ.get("BLACKMASS_API_TOKEN") or None
@@ -94,9 +100,12 @@ async def serve_store(a: argparse.Namespace) -> int:
     add_runbooks(app)
     if isinstance(store, BatchStore):  # passports and shipments live in the SQLite file (PostgreSQL: not yet)
         add_passport_routes(app, store, PassportSettings(), token=token)
-    print(f"serving {store.url} ({len(lines)} line(s): {', '.join(lines) or 'none yet'}) on http://{a.host}:{a.port}")
+    scheme = "https" if tls else "http"
+    print(
+        f"serving {store.url} ({len(lines)} line(s): {', '.join(lines) or 'none yet'}) on {scheme}://{a.host}:{a.port}"
+    )
     try:
-        await serve(app, a.host, a.port)
+        await serve(app, a.host, a.port, tls=tls)
     finally:
         store.close()
     return 0

@@ -10,8 +10,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
-from monitor.errors import CollectorError, ConfigError
+from monitor.errors import CollectorError, ConfigError, InputError
+from monitor.secrets import read_secret
 
 PASSWORD_ENV = "BLACKMASS_OPCUA_PASSWORD"
 USER_ENV = "BLACKMASS_OPCUA_USER"
@@ -32,6 +34,7 @@ class SecuritySettings:
     username: str | None = None  # or BLACKMASS_OPCUA_USER
     password_file: Path | None = None  # or BLACKMASS_OPCUA_PASSWORD
     application_uri: str = CLIENT_URI
+    pki: Path | None = None  # trusted/certs and rejected/certs (OPC UA Part 12); default: the certificate's folder
 
     def check(self, where: str) -> None:
         if self.policy not in POLICIES:
@@ -69,11 +72,26 @@ def credentials(sec: SecuritySettings, env: Mapping[str, str] = os.environ) -> C
     password = env.get(PASSWORD_ENV)
     if password is None and sec.password_file is not None:
         try:
-            password = sec.password_file.read_text(encoding="utf-8").rstrip("\r\n")
-        except OSError as exc:
-            raise CollectorError(f"{sec.password_file}: cannot read the OPC-UA password file: {exc.strerror}") from exc
+            password = read_secret(sec.password_file, "OPC-UA password").decode("utf-8").rstrip("\r\n")
+        except (InputError, UnicodeDecodeError) as exc:
+            raise CollectorError(f"OPC-UA password file: {exc}") from None
     if password is None:
         raise CollectorError(
             f"OPC-UA user {user!r} has no password: set {PASSWORD_ENV} or [opcua.security] password_file"
         )
     return Credentials(user, password)
+
+
+def check_endpoint(endpoint: str, where: str, field: str = "opcua.endpoint") -> None:
+    """Refuse credentials in an opc.tcp:// URL, as in the config: they would be logged at every reconnect."""
+    netloc = urlsplit(endpoint).netloc
+    userinfo = netloc.rpartition("@")[0]
+    if ":" in unquote(userinfo):
+        host = netloc.rpartition("@")[2]
+        raise ConfigError(
+            where,
+            field,
+            "an endpoint URL without a password",
+            f"opc.tcp://{unquote(userinfo).split(':', 1)[0]}:***@{host}/…",
+            f"name the user in [opcua.security] username and the password in {PASSWORD_ENV} or password_file",
+        )

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.collectors.addressing_syntax import check_address
+from monitor.collectors.credentials import check_endpoint
 from monitor.collectors.settings import OpcuaSettings
 from monitor.config.sections import (
     HttpSettings,
@@ -78,6 +79,7 @@ class MonitorConfig:
         return out
 
     def with_endpoint(self, endpoint: str) -> MonitorConfig:
+        check_endpoint(endpoint, "--endpoint", "endpoint")
         return replace(self, opcua=replace(self.opcua, endpoint=endpoint))
 
 
@@ -85,6 +87,7 @@ def _opcua(root: Reader, where: str) -> OpcuaSettings:
     """[opcua] (with [opcua.security], [opcua.clock] and [sampling])."""
     op = root.sub("opcua")
     endpoint = op.text("endpoint")
+    check_endpoint(endpoint, where)
     if not endpoint.startswith("opc.tcp://"):
         raise ConfigError(where, "opcua.endpoint", "an opc.tcp://host:port/path URL", endpoint)
     opcua = OpcuaSettings(

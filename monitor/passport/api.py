@@ -8,7 +8,6 @@ JSON {"error", "detail"}; a refused shipment changes nothing.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 import time
@@ -19,16 +18,16 @@ from aiohttp import web
 
 from monitor.errors import InputError, MonitorError
 from monitor.passport import issue
-from monitor.passport.settings import PassportSettings
+from monitor.passport.settings import KEY_ENV, PassportSettings
 from monitor.passport.shipment_store import ShipmentConflict, ShipmentStore
 from monitor.store.batches import BatchStore
+from monitor.webio import client, gate, parse_json, read_body
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 1024 * 1024
 _STATUS: dict[int, type[web.HTTPException]] = {
     400: web.HTTPBadRequest,
-    401: web.HTTPUnauthorized,
     403: web.HTTPForbidden,
     404: web.HTTPNotFound,
     409: web.HTTPConflict,
@@ -55,8 +54,14 @@ def add_passport_routes(
     def key() -> Any:
         try:
             return issue.signing_key(settings)
-        except InputError as exc:
-            raise _error(503, "passport_signing_unavailable", str(exc)) from None
+        except InputError as exc:  # the detail (a path, a mode) stays in the server's log
+            log.error("passport signing unavailable: %s", exc)
+            raise _error(
+                503,
+                "passport_signing_unavailable",
+                f"this server cannot sign passports now (the signing key: {KEY_ENV} or [passport] key names its "
+                "file); the server's log says why",
+            ) from None
 
     async def lot(req: web.Request) -> web.Response:
         batch_id = req.match_info["batch_id"]
@@ -77,17 +82,12 @@ def add_passport_routes(
             raise _error(status, "not_found" if status == 404 else "bad_request", str(exc)) from None  # noqa: PLR2004 - HTTP status
         return _json(doc)
 
+    auth = gate(app, token)
+
     async def create(req: web.Request) -> web.Response:
-        if not token:
-            raise _error(403, "forbidden", "writes are disabled: no BLACKMASS_API_TOKEN is configured")
-        given = req.headers.get("Authorization", "")
-        if not given.startswith("Bearer ") or not hmac.compare_digest(given[7:].encode(), token.encode()):
-            raise _error(401, "unauthorized", "expected 'Authorization: Bearer <token>'")
-        raw = await req.content.read(MAX_BODY + 1)
-        try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise _error(400, "bad_request", f"body: expected JSON {{shipment_id, bags: [...]}}: {exc}") from None
+        auth.check(req)
+        raw = await read_body(req, MAX_BODY)
+        body = parse_json(raw, "{shipment_id, bags: [...]}")
         sid, bags = (body.get("shipment_id"), body.get("bags")) if isinstance(body, dict) else (None, None)
         if not isinstance(sid, str) or not isinstance(bags, list) or not all(isinstance(b, str) for b in bags):
             raise _error(400, "bad_request", 'body: expected {"shipment_id": "SHIP-…", "bags": ["bag id", …]}')
@@ -111,6 +111,7 @@ def add_passport_routes(
             raise _error(409, "conflict", str(exc)) from None
         except MonitorError as exc:
             raise _error(400, "invalid_shipment", str(exc)) from None
+        log.info("shipment %s recorded by %s: %d bags", out["shipment_id"], client(req), out["bags"])
         return _json(out, status=201)
 
     app.router.add_get("/api/batches/{batch_id}/passport", lot)

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from monitor.core.carbon import GhgFactors, OtherInput
-from monitor.errors import ConfigError
+from monitor.errors import ConfigError, InputError
 from monitor.passport.origin import ORIGIN_CLASSES, OriginMap, Shares
+from monitor.secrets import looks_like_material
 
 KEY_ENV = "BLACKMASS_PASSPORT_KEY"
 
@@ -27,6 +28,12 @@ class PassportSettings:
     def key_path(self) -> tuple[Path | None, str]:
         """The private key's path and where it was named: the environment wins over the config."""
         env = os.environ.get(KEY_ENV)
+        if env and looks_like_material(env):
+            raise InputError(
+                KEY_ENV,
+                "holds key material, not a path; refused (the key never travels in a variable)",
+                f"write the PEM to a file only the monitor can read (chmod 600) and set {KEY_ENV} to its path",
+            )
         if env:
             return Path(env), KEY_ENV
         return self.key, "[passport] key"

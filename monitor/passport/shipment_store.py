@@ -1,10 +1,12 @@
 """Shipments kept beside the batches (<data-dir>/blackmass.db): which bags left in which shipment.
 
-A bag ships once: `shipment_bags.bag_id` is the primary key, and a shipment is written in one
-transaction after every bag was checked, so an unknown or already-shipped bag refuses the whole
-shipment and changes nothing. Bags are found through `bag_index` (bag id → line, batch, net kg),
-which follows the batch versions the monitor stores: each call indexes only the versions stored
-since the last one, so a 30,000-batch store is parsed once, not on every shipment.
+A bag ships once: (line, lot, bag id) is `shipment_bags`' primary key — a line with bag_scope =
+"lot" numbers its bags afresh in every lot, so the bag id alone names no bag — and a shipment is
+written in one transaction after every bag was checked, so an unknown, ambiguous or
+already-shipped bag refuses the whole shipment and changes nothing. A bag id found in several
+lots must be named LOT/BAG. Bags are found through `lot_bags` ((line, lot, bag) → net kg), which
+follows the batch versions the monitor stores: each call indexes only the versions stored since
+the last one, so a 30,000-batch store is parsed once, not on every shipment.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import logging
 import re
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,14 +35,18 @@ SHIPMENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS shipments (shipment_id TEXT PRIMARY KEY, created_at REAL NOT NULL, bags INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS shipment_bags (
-    bag_id TEXT PRIMARY KEY, shipment_id TEXT NOT NULL, position INTEGER NOT NULL,
-    line TEXT NOT NULL, batch_id TEXT NOT NULL, net_kg REAL NOT NULL
+    bag_id TEXT NOT NULL, shipment_id TEXT NOT NULL, position INTEGER NOT NULL,
+    line TEXT NOT NULL, batch_id TEXT NOT NULL, net_kg REAL NOT NULL, PRIMARY KEY (line, batch_id, bag_id)
 );
 CREATE INDEX IF NOT EXISTS shipment_bags_shipment ON shipment_bags (shipment_id);
-CREATE TABLE IF NOT EXISTS bag_index (
-    bag_id TEXT PRIMARY KEY, line TEXT NOT NULL, batch_id TEXT NOT NULL, net_kg REAL NOT NULL
+CREATE TABLE IF NOT EXISTS lot_bags (
+    line TEXT NOT NULL, batch_id TEXT NOT NULL, bag_id TEXT NOT NULL, net_kg REAL NOT NULL,
+    PRIMARY KEY (line, batch_id, bag_id)
 );
-CREATE TABLE IF NOT EXISTS bag_index_state (id INTEGER PRIMARY KEY CHECK (id = 1), last_rowid INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS lot_bags_bag ON lot_bags (bag_id);
+CREATE TABLE IF NOT EXISTS lot_bags_state (id INTEGER PRIMARY KEY CHECK (id = 1), last_rowid INTEGER NOT NULL);
+DROP TABLE IF EXISTS bag_index;
+DROP TABLE IF EXISTS bag_index_state;
 """
 
 
@@ -66,6 +73,22 @@ def _bags_of(result_json: str) -> list[tuple[str, float]]:
     return []
 
 
+def _find(db: sqlite3.Connection, bag: str) -> tuple[tuple[str, str, str] | None, str]:
+    """(line, lot, bag id) of a bag named by its id, or LOT/BAG where the id is in several lots."""
+    hits = db.execute("SELECT line, batch_id, bag_id FROM lot_bags WHERE bag_id = ?", (bag,)).fetchall()
+    if not hits and "/" in bag:
+        lot, _, bag_id = bag.rpartition("/")
+        hits = db.execute(
+            "SELECT line, batch_id, bag_id FROM lot_bags WHERE batch_id = ? AND bag_id = ?", (lot, bag_id)
+        ).fetchall()
+    if not hits:
+        return None, f"bag {bag!r} is not a black-mass bag of any stored batch"
+    if len(hits) > 1:
+        lots = ", ".join(f"{h[1]} ({h[0]})" for h in hits[:5])
+        return None, f"bag {bag!r} is in several lots ({lots}): name it LOT/{bag}, e.g. {hits[0][1]}/{bag}"
+    return (str(hits[0][0]), str(hits[0][1]), str(hits[0][2])), ""
+
+
 class ShipmentStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -75,12 +98,36 @@ class ShipmentStore:
             self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(_SCHEMA)
+            self._upgrade()
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: cannot open the shipment tables: {exc}") from exc
 
     def close(self) -> None:
         self._db.close()
+
+    def _upgrade(self) -> None:
+        """Create the tables; move shipments recorded under the first schema to the (line, lot, bag) key."""
+        row = self._db.execute("SELECT sql FROM sqlite_master WHERE name = 'shipment_bags'").fetchone()
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            # the first schema keyed shipment_bags by bag_id alone (one lot's BB-1 blocked every other lot's)
+            old = row is not None and "bag_id TEXT PRIMARY KEY" in row[0]
+            if old:
+                self._db.execute("ALTER TABLE shipment_bags RENAME TO shipment_bags_v1")
+                self._db.execute("DROP INDEX IF EXISTS shipment_bags_shipment")
+            for stmt in _SCHEMA.split(";"):
+                if stmt.strip():
+                    self._db.execute(stmt)
+            if old:
+                self._db.execute(
+                    "INSERT INTO shipment_bags SELECT bag_id, shipment_id, position, line, batch_id, net_kg "
+                    "FROM shipment_bags_v1"
+                )
+                self._db.execute("DROP TABLE shipment_bags_v1")
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -94,16 +141,16 @@ class ShipmentStore:
 
     def _index(self, db: sqlite3.Connection) -> None:
         """Index the bags of every batch version stored since the last call (inside the caller's tx)."""
-        row = db.execute("SELECT last_rowid FROM bag_index_state WHERE id = 1").fetchone()
+        row = db.execute("SELECT last_rowid FROM lot_bags_state WHERE id = 1").fetchone()
         last = row[0] if row else 0
         new = db.execute(
             "SELECT rowid, line, batch_id, result_json FROM batch_versions WHERE rowid > ? ORDER BY rowid", (last,)
         ).fetchall()
         if not new:
             return
-        rows = [(bag, line, bid, kg) for _, line, bid, text in new for bag, kg in _bags_of(text)]
-        db.executemany("INSERT OR REPLACE INTO bag_index VALUES (?,?,?,?)", rows)
-        db.execute("INSERT OR REPLACE INTO bag_index_state VALUES (1, ?)", (new[-1][0],))
+        rows = [(line, bid, bag, kg) for _, line, bid, text in new for bag, kg in _bags_of(text)]
+        db.executemany("INSERT OR REPLACE INTO lot_bags VALUES (?,?,?,?)", rows)
+        db.execute("INSERT OR REPLACE INTO lot_bags_state VALUES (1, ?)", (new[-1][0],))
         log.debug("bag index: %d batch versions, %d bags", len(new), len(rows))
 
     def create(self, shipment_id: str, bag_ids: Sequence[str], *, now: float | None = None) -> Shipment:
@@ -113,11 +160,9 @@ class ShipmentStore:
             raise InputError(where, "expected an id of letters, digits and ._:/- (at most 64)", "e.g. SHIP-2026-0042")
         if not bag_ids:
             raise InputError(where, "no bags given", "--bags FILE (one bag id a line) or --bag ID ...")
-        seen: set[str] = set()
-        for bag in bag_ids:
-            if bag in seen:
-                raise InputError(where, f"bag {bag!r} is listed twice", "each bag ships once")
-            seen.add(bag)
+        twice = [b for b, n in Counter(bag_ids).items() if n > 1]
+        if twice:
+            raise InputError(where, f"bag {twice[0]!r} is listed twice", "each bag ships once")
         when = time.time() if now is None else now
         try:
             with self._tx() as db:
@@ -127,14 +172,23 @@ class ShipmentStore:
                 found: list[ShippedBag] = []
                 problems: list[str] = []
                 for bag in bag_ids:
-                    shipped = db.execute("SELECT shipment_id FROM shipment_bags WHERE bag_id = ?", (bag,)).fetchone()
-                    hit = db.execute("SELECT line, batch_id, net_kg FROM bag_index WHERE bag_id = ?", (bag,)).fetchone()
+                    hit, problem = _find(db, bag)
+                    if hit is not None and hit in {(b.line, b.batch_id, b.bag_id) for b in found}:
+                        problem = f"bag {bag!r} is listed twice"
+                    if problem:
+                        problems.append(problem)
+                        continue
+                    assert hit is not None
+                    shipped = db.execute(
+                        "SELECT shipment_id FROM shipment_bags WHERE line = ? AND batch_id = ? AND bag_id = ?", hit
+                    ).fetchone()
                     if shipped:
                         problems.append(f"bag {bag!r} already shipped in {shipped[0]}")
-                    elif hit is None:
-                        problems.append(f"bag {bag!r} is not a black-mass bag of any stored batch")
                     else:
-                        found.append(ShippedBag(bag, hit[0], hit[1], float(hit[2])))
+                        kg = db.execute(
+                            "SELECT net_kg FROM lot_bags WHERE line = ? AND batch_id = ? AND bag_id = ?", hit
+                        ).fetchone()[0]
+                        found.append(ShippedBag(hit[2], hit[0], hit[1], float(kg)))
                 if problems:
                     more = f" (and {len(problems) - 1} more: {'; '.join(problems[1:4])})" if len(problems) > 1 else ""
                     error = ShipmentConflict if "already shipped" in problems[0] else InputError

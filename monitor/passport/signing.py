@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from monitor.errors import InputError
 from monitor.passport.canonical import canonical
+from monitor.secrets import read_secret
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +55,9 @@ def keygen(out: Path) -> tuple[Path, Path, str]:
     with os.fdopen(fd, "wb") as f:
         f.write(pem)
     public = private.public_key()
-    pub_path.write_bytes(
-        public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    )
+    fd = os.open(pub_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)  # public: anyone may verify
+    with os.fdopen(fd, "wb") as f:
+        f.write(public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
     return key_path, pub_path, key_id(public)
 
 
@@ -64,11 +65,9 @@ def load_private_key(path: Path, named_by: str) -> Ed25519PrivateKey:
     """The signing key; errors name the path and who named it, never the key's content."""
     where = f"{path} (from {named_by})"
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(
-            where, f"cannot read the signing key: {exc.strerror}", "blackmass passport keygen --out DIR"
-        ) from None
+        data = read_secret(path, "signing key")
+    except InputError as exc:
+        raise InputError(where, exc.problem, exc.hint or "blackmass passport keygen --out DIR") from None
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError):

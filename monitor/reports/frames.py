@@ -49,6 +49,8 @@ def human_row(row: dict[str, object]) -> dict[str, object]:
 def write_csv(frame: pl.DataFrame, out: str | Path | io.StringIO) -> None:
     """CSV to a file, a text buffer, or standard output for '-'. NaN (unknown) is an empty cell."""
     frame = human(frame)
+    # a text cell a spreadsheet would run as a formula (a PLC's '=HYPERLINK(…)' lot id) is quoted
+    frame = frame.with_columns(pl.col(pl.String).str.replace(r"^([=+\-@\t\r])", "'$1"))
     if isinstance(out, io.StringIO):
         frame.write_csv(out)
         return

@@ -24,6 +24,7 @@ from monitor.core.results import BatchResult, BatchState
 from monitor.core.samples import Sample
 from monitor.errors import StoreError
 from monitor.passport.api import add_passport_routes
+from monitor.runs.lock import DataDirLock
 from monitor.runs.tallies import Tallies
 from monitor.runs.upkeep import Upkeep, base_url
 from monitor.serve.api import add_api
@@ -59,6 +60,24 @@ class Monitor(Upkeep):
     ) -> None:
         self.cfg = cfg
         self.data_dir = Path(data_dir)
+        self.lock = DataDirLock(self.data_dir)  # before anything in the directory is opened
+        self.lock.acquire()
+        try:
+            self._setup(cfg, seeds, on_batch, wall, registry, clock, store_url)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def _setup(
+        self,
+        cfg: MonitorConfig,
+        seeds: Path,
+        on_batch: BatchCallback | None,
+        wall: Callable[[], float],
+        registry: CollectorRegistry | None,
+        clock: Callable[[], float] | None,
+        store_url: str | None,
+    ) -> None:
         # --store, else [store] url, else the SQLite file in the data directory; checkpoints stay local
         self.store_url = store_url or cfg.store_url or default_url(self.data_dir)
         self.store = open_store(self.store_url, password_file=cfg.store_password_file)
@@ -328,3 +347,4 @@ class Monitor(Upkeep):
             except OSError as exc:
                 log.error("%s: final checkpoint not written: %s", self.checkpoint_path, exc)
             self.store.close()
+            self.lock.release()

@@ -18,7 +18,7 @@ from monitor import __version__
 from monitor.accounting.assay_import import Accountant, ImportSummary
 from monitor.config import MonitorConfig
 from monitor.core.results import BatchResult
-from monitor.errors import InputError
+from monitor.errors import StoreError
 from monitor.serve.exposition_ops import OpsSnapshot
 
 log = logging.getLogger("monitor.runs.app")  # the service's log
@@ -85,7 +85,9 @@ class Upkeep:
         try:
             # the inbox is this line monitor's own: files without a line column are its line's
             summary = self.accountant.import_file(path, line=self.accountant.spec.line)
-        except InputError:
+        except StoreError:  # retried by the inbox, not a refusal
+            raise
+        except Exception:  # any other failure moves the file to rejected/
             self._lims_rejected += 1
             raise
         self._lims_imported += 1

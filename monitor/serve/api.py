@@ -8,25 +8,29 @@ Batch ids and filters only ever reach SQL as parameters; formats come from a fix
 from __future__ import annotations
 
 import asyncio
-import hmac
+import io
 import json
 import logging
 import math
+import multiprocessing
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
+import polars as pl
 from aiohttp import web
 
 from monitor.accounting.assay_import import Accountant, ImportSummary
 from monitor.config import parse_when
-from monitor.errors import InputError
+from monitor.errors import InputError, StoreError
 from monitor.reports.exports import FORMATS, ReportFilter, load, load_batches, render
 from monitor.reports.frames import batch_row, human, human_row
 from monitor.reports.human import human_json
 from monitor.reports.recovery import element_table
 from monitor.store.sql import Store
+from monitor.webio import client, gate, read_body
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +41,18 @@ NO_ASSAYS_HERE = (
     "POST http://<monitor>:<[http] port>/api/assays?line=<line>) or into the store directly: "
     "blackmass assays import FILE --store URL --line <line>"
 )
+
+
+RENDER_WORKERS = 2
+
+
+def _pdf_bytes(frame: pl.DataFrame, f: ReportFilter, plant: str) -> bytes:
+    """The PDF report of `frame` (runs in the PDF worker process)."""
+    from monitor.reports.pdf import write_pdf  # noqa: PLC0415 - matplotlib and reportlab load in the worker
+
+    buf = io.BytesIO()
+    write_pdf(frame, buf, plant=plant, period=f.period(), filters=f.describe())
+    return buf.getvalue()
 
 
 def _clean(x: Any) -> Any:
@@ -57,17 +73,7 @@ def _json(data: Any, status: int = 200) -> web.Response:
 
 def _error(status: int, error: str, detail: str) -> web.HTTPException:
     body = json.dumps({"error": error, "detail": detail})
-    cls = {
-        400: web.HTTPBadRequest,
-        401: web.HTTPUnauthorized,
-        403: web.HTTPForbidden,
-        404: web.HTTPNotFound,
-        413: web.HTTPRequestEntityTooLarge,
-    }[status]
-    if cls is web.HTTPRequestEntityTooLarge:
-        return web.HTTPRequestEntityTooLarge(
-            max_size=MAX_UPLOAD, actual_size=0, text=body, content_type="application/json"
-        )
+    cls = {400: web.HTTPBadRequest, 403: web.HTTPForbidden, 404: web.HTTPNotFound}[status]
     return cls(text=body, content_type="application/json")
 
 
@@ -116,6 +122,23 @@ def add_api(
 
 def _add_read_routes(app: web.Application, store: Store, plant: str) -> None:
     """GET /api/batches, /api/batches/{batch_id}, /api/recoveries and /api/reports/batches.{fmt}."""
+    # Reports render in their own small pool: 40 PDFs at once queue there and leave the default
+    # pool (batch reads) free instead of taking every one of its threads.
+    renders = ThreadPoolExecutor(max_workers=RENDER_WORKERS, thread_name_prefix="report")
+    pdfs: list[ProcessPoolExecutor] = []
+    one_pdf = asyncio.Semaphore(1)
+
+    def pdf_pool() -> ProcessPoolExecutor:
+        if not pdfs:  # started on the first PDF: a monitor that never serves one never forks
+            pdfs.append(ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("forkserver")))
+        return pdfs[0]
+
+    async def stop_renders(_: web.Application) -> None:
+        renders.shutdown(wait=False, cancel_futures=True)
+        for pool in pdfs:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    app.on_cleanup.append(stop_renders)
 
     async def batches(req: web.Request) -> web.Response:
         f = report_filter(req)
@@ -157,7 +180,13 @@ def _add_read_routes(app: web.Application, store: Store, plant: str) -> None:
         def make() -> bytes:
             return render(store, load(store, f, fmt), fmt, f=f, plant=plant)
 
-        data = await asyncio.to_thread(make)
+        loop = asyncio.get_running_loop()
+        if fmt == "pdf":  # the heaviest render leaves the process: it would hold the GIL the reads need
+            async with one_pdf:  # and the rows of a queued one are read only when its turn comes
+                frame = (await loop.run_in_executor(renders, load, store, f, fmt)).batches
+                data = await loop.run_in_executor(pdf_pool(), _pdf_bytes, frame, f, plant)
+        else:
+            data = await loop.run_in_executor(renders, make)
         return web.Response(
             body=data,
             content_type=FORMATS[fmt].split(";")[0],
@@ -184,27 +213,27 @@ def _add_assay_upload(
 ) -> None:
     """POST /api/assays: an authenticated LIMS CSV, imported all rows or none."""
 
+    auth = gate(app, token)
+
     async def post_assays(req: web.Request) -> web.Response:
         if accountant is None:  # said first: no token would make this server take them
             raise _error(403, "forbidden", NO_ASSAYS_HERE)
-        if not token:
-            raise _error(403, "forbidden", "writes are disabled: no BLACKMASS_API_TOKEN is configured")
-        given = req.headers.get("Authorization", "")
-        if not given.startswith("Bearer "):
-            raise _error(401, "unauthorized", "expected 'Authorization: Bearer <token>'")
-        if not hmac.compare_digest(given[7:].encode(), token.encode()):
-            raise _error(401, "unauthorized", "token not accepted (it is not this server's BLACKMASS_API_TOKEN)")
-        if req.content_length is not None and req.content_length > MAX_UPLOAD:
-            raise _error(413, "too_large", f"at most {MAX_UPLOAD} bytes")
-        data = await req.content.read(MAX_UPLOAD + 1)
-        if len(data) > MAX_UPLOAD:
-            raise _error(413, "too_large", f"at most {MAX_UPLOAD} bytes")
+        auth.check(req)
+        data = await read_body(req, MAX_UPLOAD)
         name = f"api-upload-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S.%f')}.csv"
         try:
             line = req.query.get("line") or None  # else the file's line column, else the store's only line
             summary = await asyncio.to_thread(lambda: accountant.import_bytes(data, name, line=line))
         except InputError as exc:
             raise _error(400, "invalid_assays", str(exc)) from exc
+        except StoreError as exc:
+            log.error("assay upload from %s not stored: %s", client(req), exc)
+            raise web.HTTPServiceUnavailable(
+                text=json.dumps({"error": "store_unavailable", "detail": "the store refused the write; retry later"}),
+                content_type="application/json",
+                headers={"Retry-After": "30"},
+            ) from exc
+        log.info("assays uploaded by %s as %s: %d rows", client(req), name, summary.rows)
         if on_imported is not None:
             on_imported([summary])
         return _json(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import ssl
 from collections.abc import Callable
 from pathlib import Path
@@ -40,21 +41,56 @@ async def json_errors(request: web.Request, handler: Callable[[web.Request], Any
         )
 
 
+_PATH = re.compile(r"(?<![\w.:/])/(?:[\w.@+-]+/)+[\w.@+-]*")
+
+
+def without_paths(value: Any) -> Any:
+    """Health for anonymous callers: file paths in messages replaced by <path> (the log has them)."""
+    if isinstance(value, str):
+        return _PATH.sub("<path>", value)
+    if isinstance(value, dict):
+        return {k: without_paths(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_paths(v) for v in value]
+    return value
+
+
 def make_app(registry: CollectorRegistry, health: Callable[[], dict[str, Any]]) -> web.Application:
     async def metrics(_: web.Request) -> web.Response:
         body = await asyncio.to_thread(generate_latest, registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def healthz(_: web.Request) -> web.Response:
-        h = health()
+        h = without_paths(health())
         return web.Response(
             text=json.dumps(h), content_type="application/json", status=200 if h.get("status") == "ok" else 503
         )
 
     app = web.Application(middlewares=[json_errors], client_max_size=32 * 1024 * 1024)
+    app.on_response_prepare.append(security_headers)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     return app
+
+
+CSP = (
+    "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+
+
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """On every answer: no sniffing, no framing; data never cached; a CSP on HTML; HSTS under TLS."""
+    h = response.headers
+    h.setdefault("X-Content-Type-Options", "nosniff")
+    h.setdefault("X-Frame-Options", "DENY")
+    h.setdefault("Referrer-Policy", "no-referrer")
+    if request.path.startswith("/api/") or request.path in ("/metrics", "/healthz"):
+        h.setdefault("Cache-Control", "no-store")
+    if response.content_type == "text/html":
+        h.setdefault("Content-Security-Policy", CSP)
+    if request.secure:
+        h.setdefault("Strict-Transport-Security", "max-age=31536000")
 
 
 def tls_context(certificate: Path, key: Path) -> ssl.SSLContext:
@@ -70,6 +106,39 @@ def tls_context(certificate: Path, key: Path) -> ssl.SSLContext:
     return ctx
 
 
+KEEPALIVE_S = 15.0  # a connection must send a complete request head within this, and idles no longer
+MAX_CONNECTIONS = 200  # beyond this a new connection gets 503 and is closed (file descriptors stay free)
+
+
+_BUSY_BODY = json.dumps({"error": "busy", "detail": "too many connections; retry shortly"}).encode()
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
+    b"Retry-After: 5\r\nContent-Length: " + str(len(_BUSY_BODY)).encode() + b"\r\n\r\n" + _BUSY_BODY
+)
+
+
+class _Busy(asyncio.Protocol):
+    """A connection past the cap: one 503 answer, then closed."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if isinstance(transport, asyncio.WriteTransport):
+            transport.write(_BUSY)
+        transport.close()
+
+
+class _Capped:
+    """The aiohttp protocol factory, refusing connections past the cap."""
+
+    def __init__(self, server: web.Server, cap: int) -> None:
+        self.server, self.cap = server, cap
+
+    def __call__(self) -> asyncio.BaseProtocol:
+        if len(self.server.connections) >= self.cap:
+            log.warning("HTTP: %d connections open; a new one is refused with 503", len(self.server.connections))
+            return _Busy()
+        return self.server()
+
+
 async def serve(
     app: web.Application,
     host: str,
@@ -77,16 +146,24 @@ async def serve(
     started: asyncio.Event | None = None,
     *,
     tls: ssl.SSLContext | None = None,
+    max_connections: int = MAX_CONNECTIONS,
+    keepalive_s: float = KEEPALIVE_S,
 ) -> None:
-    """Serve until cancelled; the socket is closed on the way out."""
-    runner = web.AppRunner(app, access_log=None)
+    """Serve until cancelled; the socket is closed on the way out. Idle and half-sent connections
+    are closed after `keepalive_s`; request bodies have their own timeout (webio.read_body)."""
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=keepalive_s)
     await runner.setup()
+    server: asyncio.Server | None = None
     try:
-        site = web.TCPSite(runner, host, port, ssl_context=tls)
-        await site.start()
+        assert runner.server is not None  # set by setup()
+        server = await asyncio.get_running_loop().create_server(
+            _Capped(runner.server, max_connections), host, port, ssl=tls, reuse_address=True, backlog=128
+        )
         log.info("serving /metrics, /healthz and /api on %s://%s:%d", "https" if tls else "http", host, port)
         if started is not None:
             started.set()
         await asyncio.Event().wait()
     finally:
+        if server is not None:
+            server.close()
         await runner.cleanup()

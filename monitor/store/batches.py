@@ -6,7 +6,9 @@ older stores, and the connection (one, behind a lock; WAL, synchronous=FULL).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -127,18 +129,55 @@ class BatchStore(Store):
 
     errors = (sqlite3.Error,)
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, busy_timeout_s: float = 30.0, read_only: bool | None = None) -> None:
+        """read_only None: decided by the file (a store this user cannot write is opened read-only,
+        so a backup or another user's store can still be reported from)."""
         self.path = Path(path)
         self.url = f"sqlite:///{self.path}"
         self._lock = threading.Lock()
+        if read_only is None:
+            read_only = self.path.exists() and not (
+                os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK)
+            )
+        if read_only:
+            self._open_read_only(busy_timeout_s)
+            return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=busy_timeout_s)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self.upgrade()
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"{self.path}: cannot open the batch store: {exc}") from exc
+
+    def _open_read_only(self, busy_timeout_s: float) -> None:
+        base = f"{self.path.resolve().as_uri()}?mode=ro"
+        # mode=ro needs the WAL index (-shm), which a folder this user cannot write may lack: then the
+        # file is read as immutable (a backup, a copy; a live store's writer keeps its -shm beside it)
+        for uri in (base, base + "&immutable=1"):
+            try:
+                self._db = sqlite3.connect(
+                    uri, uri=True, isolation_level=None, check_same_thread=False, timeout=busy_timeout_s
+                )
+            except sqlite3.Error as exc:
+                error = exc
+                continue
+            try:
+                version = self.schema_version()
+                break
+            except sqlite3.Error as exc:
+                self._db.close()
+                error = exc
+        else:
+            raise StoreError(f"{self.path}: cannot open the batch store read-only: {error}") from error
+        if version != SCHEMA_VERSION:
+            self._db.close()
+            raise StoreError(
+                f"{self.url}: read-only store at schema version {version}, this program reads {SCHEMA_VERSION} "
+                "(hint: `blackmass store upgrade` by a user who may write it, or a matching blackmass-monitor)"
+            )
+        log.info("%s: opened read-only (this user cannot write it)", self.path)
 
     def upgrade(self) -> tuple[int, int]:
         """Bring the schema up to SCHEMA_VERSION (runs on open); (version before, version after)."""
@@ -166,7 +205,9 @@ class BatchStore(Store):
                 yield _Tx(self._db)
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:  # BEGIN itself may have failed (locked): keep its error
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
                 raise
 
     def _read(self, sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]:

@@ -6,17 +6,22 @@ or from a secrets file (BLACKMASS_STORE_PASSWORD_FILE, or [store] password_file 
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
-from monitor.errors import StoreError
+from monitor.errors import InputError, StoreError
+from monitor.secrets import read_secret
 from monitor.store import STORE_FILE
 from monitor.store.sql import Store
 
 PASSWORD_ENV = "BLACKMASS_STORE_PASSWORD"
 PASSWORD_FILE_ENV = "BLACKMASS_STORE_PASSWORD_FILE"
 SCHEMES = ("sqlite", "postgresql", "postgres")
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "")
+
+log = logging.getLogger(__name__)
 
 
 def default_url(data_dir: Path) -> str:
@@ -48,9 +53,35 @@ def _password(where: str, password_file: Path | None) -> str | None:
     if file is None:
         return None
     try:
-        return file.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise StoreError(f"{where}: cannot read the store password file {file}: {exc}") from exc
+        return read_secret(file, "store password").decode("utf-8").strip()
+    except (InputError, UnicodeDecodeError) as exc:
+        raise StoreError(f"{where}: {exc}") from None
+
+
+def masked(url: str) -> str:
+    """The URL for a message: any password (in the netloc or the query) replaced by ***."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = f"{parts.username or ''}:***@{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
+    query = "&".join(
+        f"{k}=***" if unquote(k).lower() == "password" else f"{k}={v}" if v else k
+        for k, _, v in (q.partition("=") for q in parts.query.split("&") if q)
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def _pg_parts(url: str, where: str) -> dict[str, str]:
+    """The URL as libpq reads it (percent-decoded): what it would connect with."""
+    from psycopg.conninfo import conninfo_to_dict  # noqa: PLC0415
+    from psycopg.errors import ProgrammingError  # noqa: PLC0415
+
+    try:
+        return {k: str(v) for k, v in conninfo_to_dict(url).items() if v is not None}
+    except ProgrammingError:
+        raise StoreError(
+            f"{where}: not a PostgreSQL connection URL: {masked(url)!r} (hint: postgresql://user@host:5432/db)"
+        ) from None
 
 
 def check_url(url: str, where: str = "--store") -> None:
@@ -58,20 +89,22 @@ def check_url(url: str, where: str = "--store") -> None:
     scheme = url.split(":", 1)[0].lower() if ":" in url else ""
     if scheme not in SCHEMES:
         raise StoreError(
-            f"{where}: expected sqlite:///path or postgresql://user@host:port/db, got {url!r} "
+            f"{where}: expected sqlite:///path or postgresql://user@host:port/db, got {masked(url)!r} "
             f"(hint: the scheme must be one of {', '.join(SCHEMES)})"
         )
     if scheme == "sqlite":
         sqlite_path(url, where)
         return
     parts = urlsplit(url)
-    if parts.password is not None or "password=" in parts.query:
+    if parts.password is not None or "password" in _pg_parts(url, where):  # after libpq's own decoding
         raise StoreError(
             f"{where}: the URL carries a password; refused so that it never lands in a config, a shell "
             f"history or a log (hint: set {PASSWORD_ENV} or a secrets file in {PASSWORD_FILE_ENV})"
         )
     if not parts.path.strip("/"):
-        raise StoreError(f"{where}: expected a database name in {url!r} (hint: postgresql://user@host:5432/blackmass)")
+        raise StoreError(
+            f"{where}: expected a database name in {masked(url)!r} (hint: postgresql://user@host:5432/blackmass)"
+        )
 
 
 def open_store(
@@ -102,7 +135,18 @@ def pg_conninfo(url: str, where: str = "--store", password_file: Path | None = N
     from psycopg.errors import ProgrammingError  # noqa: PLC0415
 
     password = _password(where, password_file)
+    extra = {"password": password} if password else {}
+    parts = _pg_parts(url, where)
+    if "sslmode" not in parts:
+        local = parts.get("host", "").startswith("/") or parts.get("host", "localhost") in LOCAL_HOSTS
+        extra["sslmode"] = "prefer" if local else "verify-full"
+        log.info(
+            "%s: sslmode=%s (%s; set ?sslmode= in the URL to choose)",
+            masked(url),
+            extra["sslmode"],
+            "a local server" if local else "off-host: the server's certificate must verify",
+        )
     try:
-        return make_conninfo(url, **({"password": password} if password else {}))
-    except ProgrammingError as exc:
-        raise StoreError(f"{where}: not a PostgreSQL connection URL: {url!r}: {exc}") from exc
+        return make_conninfo(url, **extra)
+    except ProgrammingError:
+        raise StoreError(f"{where}: not a PostgreSQL connection URL: {masked(url)!r}") from None

@@ -178,3 +178,61 @@ def test_bags_of_batches_stored_later_are_found(store: BatchStore) -> None:
     store.save(lot("L1-00003", {"BB-9": 700.0}, 10.0, 1.0, "pre_consumer", ()))
     assert ships.create("SHIP-B", ["BB-9"]).bags[0].batch_id == "L1-00003"
     ships.close()
+
+
+def test_lot_scoped_bag_ids_are_keyed_by_line_lot_and_bag(store: BatchStore) -> None:
+    # a bag_scope = "lot" line numbers its bags afresh: BB-1 again in L1-00004
+    store.save(lot("L1-00004", {"BB-1": 900.0}, 10.0, 1.0, "pre_consumer", ()))
+    ships = ShipmentStore(store.path)
+    with pytest.raises(InputError, match=r"'BB-1' is in several lots .*name it LOT/BB-1"):
+        ships.create("SHIP-A", ["BB-1"])
+    a = ships.create("SHIP-A", ["L1-00001/BB-1"])
+    b = ships.create("SHIP-B", ["L1-00004/BB-1"])  # not blocked by the other lot's BB-1
+    assert [(x.batch_id, x.bag_id, x.net_kg) for x in a.bags + b.bags] == [
+        ("L1-00001", "BB-1", 1200.0),
+        ("L1-00004", "BB-1", 900.0),
+    ]
+    with pytest.raises(ShipmentConflict, match="already shipped in SHIP-B"):
+        ships.create("SHIP-C", ["L1-00004/BB-1"])
+    with pytest.raises(InputError, match="listed twice"):
+        ships.create("SHIP-C", ["BB-2", "L1-00001/BB-2"])
+    ships.close()
+
+
+def test_shipments_under_the_first_schema_are_kept(store: BatchStore) -> None:
+    import sqlite3  # noqa: PLC0415
+
+    db = sqlite3.connect(store.path)
+    db.executescript(
+        "CREATE TABLE shipments (shipment_id TEXT PRIMARY KEY, created_at REAL NOT NULL, bags INTEGER NOT NULL);"
+        "CREATE TABLE shipment_bags (bag_id TEXT PRIMARY KEY, shipment_id TEXT NOT NULL, position INTEGER NOT NULL,"
+        " line TEXT NOT NULL, batch_id TEXT NOT NULL, net_kg REAL NOT NULL);"
+        "INSERT INTO shipments VALUES ('OLD-1', 1.0, 1);"
+        "INSERT INTO shipment_bags VALUES ('BB-1', 'OLD-1', 0, 'L1', 'L1-00001', 1200.0);"
+    )
+    db.close()
+    ships = ShipmentStore(store.path)
+    assert [(b.batch_id, b.bag_id) for b in ships.get("OLD-1").bags] == [("L1-00001", "BB-1")]
+    with pytest.raises(ShipmentConflict, match="already shipped in OLD-1"):
+        ships.create("NEW-1", ["BB-1"])
+    assert [b.bag_id for b in ships.create("NEW-1", ["BB-2"]).bags] == ["BB-2"]
+    ships.close()
+
+
+def test_repeated_bag_options_all_count(store: BatchStore, capsys: pytest.CaptureFixture[str]) -> None:
+    from monitor.cli import main  # noqa: PLC0415
+
+    args = [
+        "shipment",
+        "create",
+        "--id",
+        "SHIP-R",
+        "--data-dir",
+        str(store.path.parent),
+        "--bag",
+        "BB-1",
+        "--bag",
+        "BB-2",
+    ]
+    assert main(args) == 0
+    assert "2 bags" in capsys.readouterr().out

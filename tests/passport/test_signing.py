@@ -102,5 +102,6 @@ def test_bad_keys_name_the_file_and_never_show_its_content(tmp_path: Path) -> No
     with pytest.raises(InputError, match="cannot read"):
         load_private_key(tmp_path / "missing.key", "[passport] key")
     _, pub, _ = keygen(tmp_path / "k")
+    pub.chmod(0o600)  # else refused for its mode before its content is looked at
     with pytest.raises(InputError, match="not an unencrypted PEM private key"):
         load_private_key(pub, "test")  # a public key where the private one belongs
