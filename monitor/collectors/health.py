@@ -6,6 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from monitor.collectors.limits import ServerLimits
+
+SERVER_CLOCK_FROZEN = "server clock frozen"  # the /healthz problem while CurrentTime stands still
+
 
 @dataclass(frozen=True, slots=True)
 class Gap:
@@ -40,3 +44,13 @@ class CollectorHealth:
     clock_offset_s: float | None = None  # the server's clock minus ours, last measured
     clock_aligned_s: float = 0.0  # what is subtracted from the server's timestamps
     timestamps_replaced: Mapping[str, int] = field(default_factory=dict)  # reason -> values
+    server_clock_frozen: bool = False  # CurrentTime stopped advancing while values kept arriving
+    subscriptions: int = 0  # on the server, this session (more than one where a subscription was full)
+    notifications_republished: int = 0  # messages missed (a sequence-number gap) and republished
+    notifications_lost: int = 0  # messages the server could not republish: current values were read instead
+    limits: ServerLimits = field(default_factory=ServerLimits)  # as the server advertised them
+
+    @property
+    def problems(self) -> list[str]:
+        """What /healthz reports as degraded, besides unresolved tags."""
+        return [f"{self.source}: {SERVER_CLOCK_FROZEN}"] if self.server_clock_frozen else []
