@@ -66,10 +66,10 @@ def _as_limit(dv: ua.DataValue) -> int:
 
 
 async def read_limits(client: Client, source: str) -> ServerLimits:
-    """One read of the limit nodes (one by one if even that is refused); unreadable means none advertised."""
+    """The limit nodes, one a read (the read limit is not known yet); unreadable means none advertised."""
     ids = [ua.NodeId(ua.Int32(n)) for n in LIMIT_NODES.values()]
     try:
-        dvs = await read_nodes(client, ids, 0)
+        dvs = await read_nodes(client, ids, 1)
     except (ua.UaError, TimeoutError, OSError) as exc:
         log.warning("%s: cannot read the server's operation limits (%s): calls are not sized to them", source, exc)
         return ServerLimits()

@@ -21,7 +21,7 @@ from asyncua import Client, ua
 
 from monitor.collectors.addressing import resolve_address
 from monitor.collectors.backfill import backfill
-from monitor.collectors.clock_watch import FROZEN_AFTER_S, FrozenClockWatch
+from monitor.collectors.clock_watch import FrozenClockWatch
 from monitor.collectors.connecting import connect
 from monitor.collectors.datavalues import by_reason, counter_wraps, to_sample
 from monitor.collectors.health import CollectorHealth, ConnState, Gap
@@ -235,7 +235,7 @@ class OpcuaCollector:
         self.subscribed_nodes = len([t for t in handles.values() if t != SERVER_CLOCK])
         self.revised_ms = {handles[h]: ms for h, ms in placement.revised_ms.items() if h in handles}
         clock_ms = max(self.revised_ms.get(SERVER_CLOCK, 0.0), s.publishing_interval_ms)
-        self.clock_watch.after_s = max(FROZEN_AFTER_S, 3 * clock_ms / 1000.0, 2 * s.clock_check_s)
+        self.clock_watch.after_s = max(s.clock_frozen_s, 3 * clock_ms / 1000.0, 2 * s.clock_check_s)
         if self.on_cycles is not None:
             self.on_cycles({t: ms / 1000.0 for t, ms in self.revised_ms.items() if t != SERVER_CLOCK and ms > 0})
         if self.subscribed_nodes == 0 and requests:
