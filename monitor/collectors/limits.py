@@ -41,9 +41,12 @@ class ServerLimits:
     monitored_items_per_subscription: int = 0
     subscriptions_per_session: int = 0
 
+    def advertised(self) -> dict[str, int]:
+        """limit -> value, for those the server advertises."""
+        return {name: getattr(self, name) for name in LIMIT_NODES if getattr(self, name)}
+
     def describe(self) -> str:
-        shown = [f"{name}={getattr(self, name)}" for name in LIMIT_NODES if getattr(self, name)]
-        return ", ".join(shown) or "none advertised"
+        return ", ".join(f"{k}={v}" for k, v in self.advertised().items()) or "none advertised"
 
 
 def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:

@@ -198,7 +198,7 @@ class Monitor(Upkeep):
 
     def health(self) -> dict[str, Any]:
         h = self.collector.health()
-        problems = [f"tag {tag}: {why}" for tag, why in sorted(h.unresolved.items())]
+        problems = [f"tag {tag}: {why}" for tag, why in sorted(h.unresolved.items())] + h.problems
         return {
             "status": "degraded" if problems else "ok",
             "problems": problems,
