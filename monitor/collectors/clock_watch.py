@@ -8,7 +8,9 @@ a change of verdict is logged once.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 log = logging.getLogger("monitor.collectors.opcua")  # the collector's log: operators filter on it
 
@@ -52,3 +54,27 @@ class FrozenClockWatch:
         elif was and not self.frozen:
             log.info("%s: the server's clock advances again", self.source)
         return self.frozen
+
+
+class SubscriptionClocks:
+    """CurrentTime rides in every subscription; a tick vouches only for what its own subscription sent.
+
+    Subscriptions publish independently, so time is vouched for ("everything stamped up to here has
+    come") only up to the slowest subscription's latest CurrentTime.
+    """
+
+    def __init__(self, handles: Iterable[int] = ()) -> None:
+        self.handles = set(handles)
+        self.seen: dict[int, tuple[float, Any]] = {}  # client handle -> (CurrentTime, its DataValue)
+        self.vouched = float("-inf")
+
+    def update(self, handle: int, server: float, dv: Any) -> Any | None:
+        """The DataValue to vouch with when the slowest subscription's time moved on, else None."""
+        self.seen[handle] = (server, dv)
+        if not self.handles <= self.seen.keys():
+            return None
+        slowest, value = min(self.seen.values(), key=lambda x: x[0])
+        if slowest <= self.vouched:
+            return None
+        self.vouched = slowest
+        return value

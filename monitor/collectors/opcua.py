@@ -14,7 +14,6 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from typing import Any
 
 from asyncua import Client, ua
@@ -22,15 +21,16 @@ from asyncua import Client, ua
 from monitor.collectors.addressing import resolve_address
 from monitor.collectors.backfill import backfill
 from monitor.collectors.clock_watch import FrozenClockWatch
-from monitor.collectors.connecting import connect
+from monitor.collectors.connecting import connect, honour_cancel
 from monitor.collectors.datavalues import by_reason, counter_wraps, to_sample
+from monitor.collectors.decoding import Decoder
 from monitor.collectors.health import CollectorHealth, ConnState, Gap
 from monitor.collectors.limits import ServerLimits, read_limits
 from monitor.collectors.readback import lost_span, read_back
 from monitor.collectors.sequence import Lost, Notice, Tally
-from monitor.collectors.server_clock import ServerClock, safe_epoch
+from monitor.collectors.server_clock import ServerClock
 from monitor.collectors.settings import OpcuaSettings
-from monitor.collectors.subscribing import Placement, Subscriber, item_request
+from monitor.collectors.subscribing import CURRENT_TIME, Placement, Subscriber, item_request
 from monitor.collectors.timestamps import TimestampJudge
 from monitor.core.samples import SERVER_CLOCK, Quality, Sample
 from monitor.errors import CollectorError, ConfigError
@@ -39,13 +39,6 @@ log = logging.getLogger(__name__)
 
 SampleSink = Callable[[list[Sample]], Any]
 _QUEUED_MESSAGES = 20_000  # notification messages waiting for us; beyond it the session restarts
-
-
-def _honour_cancel() -> None:
-    """asyncua can swallow a CancelledError (see docs/design-notes.md); a pending cancel of ours still stops us."""
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
 
 
 class OpcuaCollector:
@@ -97,7 +90,7 @@ class OpcuaCollector:
         self.clock_watch = FrozenClockWatch(source)
         self.subscriptions = 0
         self.sequence = Tally()  # notification messages republished and lost
-        self._last_tick: float | None = None  # the newest @server-clock sample's time
+        self.decoder = Decoder(self.judge, self.server_clock, self.clock_watch, self._clock, wall)
 
     @property
     def aligned(self) -> float | None:
@@ -140,7 +133,7 @@ class OpcuaCollector:
         """Run forever: connect, subscribe, collect; on any loss back off (capped) and retry."""
         delay = self.settings.reconnect_min_s
         while True:
-            _honour_cancel()
+            honour_cancel()
             self.state = ConnState.CONNECTING
             try:
                 await self._session()
@@ -175,7 +168,7 @@ class OpcuaCollector:
         client.connection_lost_callback = on_lost
         await connect(client, self.settings)
         try:
-            _honour_cancel()
+            honour_cancel()
             if self._sessions:
                 self.reconnects += 1
             self._sessions += 1
@@ -184,7 +177,7 @@ class OpcuaCollector:
             self.limits = await read_limits(client, self.source)
             queue: asyncio.Queue[Notice | Lost] = asyncio.Queue(maxsize=_QUEUED_MESSAGES)
             placement, handles = await self._subscribe(client, namespaces, queue, lost.set)
-            _honour_cancel()
+            honour_cancel()
             await self._learn_types(client, handles)
             # what was missed goes to the core before anything the new subscription delivered
             await backfill(self, client, handles)
@@ -212,8 +205,7 @@ class OpcuaCollector:
         requests: list[ua.MonitoredItemCreateRequest] = []
         handles: dict[int, str] = {}
         self.unresolved = {}
-        items = [*self.tags.items(), (SERVER_CLOCK, f"i={ua.ObjectIds.Server_ServerStatus_CurrentTime}")]
-        for handle, (tag, address) in enumerate(items, start=1):
+        for handle, (tag, address) in enumerate(self.tags.items(), start=1):
             try:
                 node_id = await resolve_address(address, namespaces, client)
             except (LookupError, ValueError, ConfigError, ua.UaError) as exc:
@@ -225,9 +217,11 @@ class OpcuaCollector:
             self._node_ids[tag] = node_id
         s = self.settings
         subscriber = Subscriber(client, s, self.limits, queue, on_full, self.sequence, self.source)
-        placement = await subscriber.place(requests)
+        placement = await subscriber.place(requests, lambda h: item_request(h, CURRENT_TIME, SERVER_CLOCK, s))
+        handles.update(dict.fromkeys(placement.clock_handles, SERVER_CLOCK))
+        self.decoder.start(placement.clock_handles, max(1.0, 4 * s.publishing_interval_ms / 1000.0))
         for handle, why in placement.refused.items():
-            tag = handles.pop(handle)
+            tag = handles.pop(handle, SERVER_CLOCK)
             log.error("%s: tag %s %s", self.source, tag, why)
             self.unresolved[tag] = why
         self.subscriptions = len(placement.subscriptions)
@@ -251,14 +245,13 @@ class OpcuaCollector:
         client: Client,
     ) -> None:
         while not lost.is_set():
-            _honour_cancel()
+            honour_cancel()
             if self._wall() - self._clock_read_wall >= self.settings.clock_check_s:
                 self._clock_read_wall = self._wall()
                 await self.server_clock.read(client)
-            try:
-                items = [await asyncio.wait_for(queue.get(), 0.5)]
-            except TimeoutError:
-                continue
+            items: list[Notice | Lost] = []
+            with contextlib.suppress(TimeoutError):
+                items.append(await asyncio.wait_for(queue.get(), 0.5))
             while not queue.empty():  # what the server has delivered meanwhile goes in one go
                 items.append(queue.get_nowait())
             batch: list[Sample] = []
@@ -267,9 +260,10 @@ class OpcuaCollector:
                 if isinstance(item, Lost):
                     batch += await self._read_back(client, item, placement, handles)
                     continue
-                samples, bad = self._to_samples(item.data, handles)
+                samples, bad = self.decoder.decode(item.data, handles)
                 batch += samples
                 status = status or bad
+            batch = self.decoder.release(batch)
             if batch:
                 self._deliver(batch)
                 result = self.sink(batch)
@@ -286,7 +280,7 @@ class OpcuaCollector:
         dvs = await read_back(client, nodes, self.limits.nodes_per_read, self.source, item.sequence_numbers)
         now = self.server_clock.now()
         samples = [to_sample(tag, dv, self._clock(), self.judge, now) for tag, dv in dvs.items()]
-        newest = max([*self._last_ts.values(), self._last_tick or float("-inf")])
+        newest = max([*self._last_ts.values(), self.decoder.last_tick or float("-inf")])
         gap = lost_span(newest, self.settings.publishing_interval_ms / 1000.0, now, [x.ts for x in samples])
         self.gaps = [*self.gaps[-99:], gap]
         self.gap_count += 1
@@ -316,35 +310,3 @@ class OpcuaCollector:
         if values:
             self.last_sample_wall = wall
         self.clock_watch.values(values, wall)
-
-    def _to_samples(self, data: tuple[Any, ...], handles: dict[int, str]) -> tuple[list[Sample], ua.StatusCode | None]:
-        """One message's data changes as samples, and a bad subscription status if it carried one."""
-        out: list[Sample] = []
-        status: ua.StatusCode | None = None
-        for notification in data:
-            if isinstance(notification, ua.StatusChangeNotification):
-                if notification.Status is not None and not notification.Status.is_good():
-                    status = notification.Status
-                continue
-            if not isinstance(notification, ua.DataChangeNotification):
-                continue
-            for item in notification.MonitoredItems:
-                tag = handles.get(item.ClientHandle)
-                if tag is None:
-                    continue
-                if tag == SERVER_CLOCK:
-                    out += self._tick(item.Value)
-                    continue
-                out.append(to_sample(tag, item.Value, self._clock(), self.judge, self.server_clock.now()))
-        return out, status
-
-    def _tick(self, dv: ua.DataValue) -> list[Sample]:
-        raw = dv.Value.Value if dv.Value is not None else None
-        server = safe_epoch(raw) if isinstance(raw, datetime) else None
-        if server is not None:
-            self.clock_watch.server_time(server, self._wall())
-        tick = self.server_clock.tick(dv)
-        if tick is None:
-            return []
-        self._last_tick = tick.ts
-        return [tick]

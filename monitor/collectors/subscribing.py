@@ -24,6 +24,8 @@ log = logging.getLogger("monitor.collectors.opcua")  # the collector's log: oper
 
 _FULL = ua.StatusCodes.BadTooManyMonitoredItems
 Request = ua.MonitoredItemCreateRequest
+CLOCK_HANDLE = 1_000_000  # + our subscription number: the CurrentTime item each subscription carries
+CURRENT_TIME = ua.NodeId(ua.Int32(ua.ObjectIds.Server_ServerStatus_CurrentTime))
 
 
 def item_request(handle: int, node_id: ua.NodeId, tag: str, settings: OpcuaSettings) -> Request:
@@ -51,6 +53,7 @@ class Placement:
     by_subscription: dict[int, list[int]] = field(default_factory=dict)  # our number -> client handles
     revised_ms: dict[int, float] = field(default_factory=dict)  # client handle -> revised sampling interval
     refused: dict[int, str] = field(default_factory=dict)  # client handle -> why
+    clock_handles: list[int] = field(default_factory=list)  # the CurrentTime items placed, one a subscription
 
 
 class Subscriber:
@@ -76,7 +79,8 @@ class Subscriber:
         self.tally = tally
         self.source = source
 
-    async def place(self, requests: Sequence[Request]) -> Placement:
+    async def place(self, requests: Sequence[Request], clock: Callable[[int], Request]) -> Placement:
+        """Every subscription carries CurrentTime (`clock(handle)`) first, then as many tags as it takes."""
         out = Placement()
         pending = list(requests)
         while pending:
@@ -86,10 +90,14 @@ class Subscriber:
             sub = await self._subscription(len(out.subscriptions), out, pending)
             if sub is None:
                 break
-            room = self.per_subscription or len(pending)
-            take, pending = pending[:room], pending[room:]
+            tick = clock(CLOCK_HANDLE + sub.number)
+            room = (self.per_subscription or len(pending) + 1) - 1
+            take, pending = [tick, *pending[:room]], pending[room:]
             spill = await self._create(sub, take, out)
-            if len(spill) == len(take):  # a new subscription took nothing: no use asking for more
+            if tick.RequestedParameters.ClientHandle in out.by_subscription[sub.number]:
+                out.clock_handles.append(tick.RequestedParameters.ClientHandle)
+            spill = [r for r in spill if r is not tick]
+            if len(spill) >= len(take) - 1:  # a new subscription took no tag: no use asking for more
                 self._refuse(out, spill, f"refused by the server: {ua.StatusCode(ua.UInt32(_FULL)).name}")
                 break
             if spill:
@@ -97,7 +105,7 @@ class Subscriber:
                     "%s: subscription %d is full after %d items; %d more go to another subscription",
                     self.source,
                     sub.number,
-                    len(take) - len(spill),
+                    len(take) - 1 - len(spill),
                     len(spill),
                 )
             pending = spill + pending

@@ -1,0 +1,63 @@
+"""Strict servers end to end: the simulator's plant behind a server that enforces 4 monitored items
+per call and per subscription, or that loses the publish response carrying a lot id; lots stored."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from asyncua import Server
+
+import monitor.simulator.server as sim_server
+from tests.integration.limited_server import Limits, carries_value, enforce, lose_publish
+from tests.integration.test_plc_profiles import demo, stored, truth
+
+pytestmark = pytest.mark.integration
+
+
+def hook_servers(monkeypatch: pytest.MonkeyPatch, hook: Callable[[Server], Any]) -> None:
+    """Every server the simulator creates gets `hook` before it starts (no public hook for service limits)."""
+    make = sim_server.new_server
+
+    def hooked(*args: Any) -> Server:
+        server = make(*args)
+        hook(server)
+        return server
+
+    monkeypatch.setattr(sim_server, "new_server", hooked)
+
+
+def test_four_items_per_call_and_per_subscription_every_lot_is_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    limits = Limits(per_call=4, per_subscription=4, per_read=4, advertise=False)
+    hook_servers(monkeypatch, lambda server: enforce(server, limits))
+    monitor, _ = asyncio.run(demo(tmp_path, "exception", lots=3, duration=20))
+    t, got = truth(tmp_path), stored(tmp_path)
+    assert len(t) == 3 and sorted(got) == sorted(t)
+    for bid, r in got.items():
+        assert r.feed_kg == pytest.approx(float(t[bid]["feed_kg"]), rel=0.002)
+        assert r.mass("black_mass") == pytest.approx(float(t[bid]["black_mass_kg"]), rel=0.002)
+    h = monitor.collector.health()
+    assert h.subscribed_nodes == 24 and h.failed_nodes == 0 and h.reconnects == 0
+    assert h.subscriptions == 8  # CurrentTime and 3 tags a subscription
+    assert any(c.startswith("CreateMonitoredItems") for c in limits.refused_calls)  # refused, and answered
+
+
+def test_a_lost_lot_id_notification_is_read_back_and_flagged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lost: list[list[int]] = []
+    hook_servers(monkeypatch, lambda server: lost.append(lose_publish(server, carries_value("L1-00002"), forget=True)))
+    monitor, _ = asyncio.run(demo(tmp_path, "exception", lots=3, duration=20))
+    t, got = truth(tmp_path), stored(tmp_path)
+    assert lost[0], "the server never lost the message"
+    assert len(t) == 3 and sorted(got) == sorted(t)  # the lot id change came back
+    h = monitor.collector.health()
+    assert h.notifications_lost == 1 and h.reconnects == 0
+    assert "collector_gap" in got["L1-00002"].flags
+    for bid, r in got.items():  # counters are cumulative: the values read back put the mass where it belongs
+        assert r.feed_kg == pytest.approx(float(t[bid]["feed_kg"]), rel=0.002)
+        assert r.mass("black_mass") == pytest.approx(float(t[bid]["black_mass_kg"]), rel=0.002)
+    assert "collector_gap" not in got["L1-00003"].flags  # only the lots the lost span touches
