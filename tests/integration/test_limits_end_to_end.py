@@ -4,10 +4,12 @@ per call and per subscription, or that loses the publish response carrying a lot
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from asyncua import Server
 
@@ -65,3 +67,42 @@ def test_a_lost_lot_id_notification_is_read_back_and_flagged(tmp_path: Path, mon
     for bid, r in got.items():  # counters are cumulative: the values read back put the mass where it belongs
         assert r.feed_kg == pytest.approx(float(t[bid]["feed_kg"]), rel=0.002)
         assert r.mass("black_mass") == pytest.approx(float(t[bid]["black_mass_kg"]), rel=0.002)
+
+
+def test_a_frozen_server_clock_degrades_healthz_and_sets_the_metric(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plant's server stops advancing CurrentTime 2 s into the run while its values keep coming."""
+    tick = sim_server.PlantServer.tick
+    first: list[float] = []
+
+    async def stalling_tick(self: sim_server.PlantServer) -> None:
+        first.append(first[0] if first else time.monotonic())
+        if time.monotonic() - first[0] < 2.0:
+            await tick(self)
+
+    monkeypatch.setattr(sim_server.PlantServer, "tick", stalling_tick)
+    seen: dict[str, Any] = {}
+
+    async def watch(port: int) -> None:
+        """/healthz until it names the frozen clock, or the demo's 20 s are over."""
+        deadline = time.monotonic() + 22.0
+        async with aiohttp.ClientSession() as http:
+            while "health" not in seen and time.monotonic() < deadline:
+                await asyncio.sleep(0.2)  # polling a service that offers nothing to wait on
+                try:
+                    async with http.get(f"http://127.0.0.1:{port}/healthz") as r:
+                        health = await r.json()
+                except aiohttp.ClientConnectionError:
+                    continue  # not serving yet, or no longer
+                if "opcua: server clock frozen" in health["problems"]:
+                    seen["after_s"] = time.monotonic() - first[0]
+                    seen["health"] = health
+                    async with http.get(f"http://127.0.0.1:{port}/metrics") as r:
+                        seen["metrics"] = await r.text()
+
+    asyncio.run(demo(tmp_path, "", lots=3, duration=20, during=watch))
+    assert seen, "a CurrentTime frozen for 18 s while values kept coming was never named"
+    assert seen["health"]["status"] == "degraded"
+    assert 'blackmass_collector_server_clock_frozen{line="L1",source="opcua"} 1.0' in seen["metrics"]
+    assert 10.0 <= seen["after_s"] <= 16.0  # frozen at 2 s, named after its 10 s threshold
