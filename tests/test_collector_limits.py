@@ -9,7 +9,7 @@ from asyncua import ua
 from monitor.collectors.clock_watch import FrozenClockWatch
 from monitor.collectors.limits import call_size, chunks
 from monitor.collectors.probing import summary, timestamps_sent
-from monitor.collectors.sequence import MAX_REPUBLISH, missing
+from monitor.collectors.sequence import MAX_REPUBLISH, ahead, missing
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 
@@ -20,6 +20,7 @@ def test_sequence_gaps_wrap_and_repeats() -> None:
     assert missing(5, 4) == []  # a repeat or a restarted count is no gap
     assert missing(2**32 - 2, 2) == [2**32 - 2, 2**32 - 1, 1]  # 0 is never a sequence number
     assert len(missing(1, 10_000)) == MAX_REPUBLISH + 1  # a long gap is not listed number by number
+    assert ahead(8, 7) and not ahead(7, 8) and not ahead(7, 7) and ahead(1, 2**32 - 1)
 
 
 def test_call_sizes_within_limits() -> None:

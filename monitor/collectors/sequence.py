@@ -35,6 +35,11 @@ def following(n: int) -> int:
     return 1 if n >= _WRAP else n + 1
 
 
+def ahead(a: int, b: int) -> bool:
+    """Sequence number `a` comes after `b` (within half the number space: wrap-aware)."""
+    return 0 < (a - b) % _WRAP <= _WRAP // 2
+
+
 def missing(expected: int, got: int) -> list[int]:
     """Sequence numbers skipped between `expected` (the next one due) and `got` (what came), wrap-aware.
 
@@ -107,8 +112,11 @@ class SequencedSubscription(Subscription):
             if gone:
                 await self._fill(gone)
         if seq:
-            # a keep-alive carries the number of the next message (Part 4, 5.13.1.1); data its own
-            self.expected = following(seq) if has_data else seq
+            # a keep-alive carries the number of the next message (Part 4, 5.13.1.1); data its own.
+            # A late repeat of an older message never moves the expectation back.
+            due = following(seq) if has_data else seq
+            if self.expected is None or ahead(due, self.expected):
+                self.expected = due
         if has_data:
             self._put(Notice(self.number, tuple(msg.NotificationData)))
 
@@ -138,7 +146,7 @@ class SequencedSubscription(Subscription):
         assert self.subscription_id is not None
         try:
             msg = await self.session.republish(self.subscription_id, n)
-        except ua.UaStatusCodeError as exc:
+        except (ua.UaError, TimeoutError, OSError) as exc:  # never out of the publish loop: the message counts lost
             log.warning("subscription %s: republish of %d refused: %s", self.subscription_id, n, refusal(exc))
             return ()
         if int(msg.SequenceNumber or 0) not in (0, n):
