@@ -91,14 +91,14 @@ class Subscriber:
             if sub is None:
                 break
             tick = clock(CLOCK_HANDLE + sub.number)
-            room = (self.per_subscription or len(pending) + 1) - 1
+            room = max(1, (self.per_subscription or len(pending) + 1) - 1)
             take, pending = [tick, *pending[:room]], pending[room:]
             spill = await self._create(sub, take, out)
             if tick.RequestedParameters.ClientHandle in out.by_subscription[sub.number]:
                 out.clock_handles.append(tick.RequestedParameters.ClientHandle)
             spill = [r for r in spill if r is not tick]
             if len(spill) >= len(take) - 1:  # a new subscription took no tag: no use asking for more
-                self._refuse(out, spill, f"refused by the server: {ua.StatusCode(ua.UInt32(_FULL)).name}")
+                self._refuse(out, spill + pending, f"refused by the server: {ua.StatusCode(ua.UInt32(_FULL)).name}")
                 break
             if spill:
                 log.info(

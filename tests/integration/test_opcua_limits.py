@@ -171,3 +171,23 @@ async def test_a_frozen_server_clock_is_named_while_values_keep_coming() -> None
         await wait_for(lambda: not col.health().server_clock_frozen)
     assert health.problems == [f"opcua: {SERVER_CLOCK_FROZEN}"]
     assert 1.0 <= named_after <= 4.0  # named after its 1 s threshold, within a few publishing intervals
+
+
+async def test_a_refused_subscription_leaves_tags_unresolved_and_the_session_up() -> None:
+    limits = Limits(per_call=4, per_subscription=4)
+    plc = Plc()
+
+    def hook(server: Server) -> None:
+        enforce(server, limits)
+        server.iserver.max_subscriptions = 2  # the third CreateSubscription: BadTooManySubscriptions
+
+    await plc.start(hook)
+    async with collecting(plc, TAGS) as (col, got, _):
+        await asyncio.wait_for(col.subscribed.wait(), 15)
+        await plc.write("Unit.Tag0", 5.0, T0)
+        await wait_for(lambda: any(s.tag == "Unit.Tag0" and s.value == 5.0 for s in got))
+        health = col.health()
+    assert health.subscriptions == 2 and health.subscribed_nodes == 6 and health.failed_nodes == 3
+    assert sorted(health.unresolved) == TAGS[6:]
+    assert all("BadTooManySubscriptions" in why for why in health.unresolved.values())
+    assert health.reconnects == 0 and health.state is ConnState.CONNECTED
