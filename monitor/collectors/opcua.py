@@ -180,7 +180,7 @@ class OpcuaCollector:
             honour_cancel()
             await self._learn_types(client, handles)
             # what was missed goes to the core before anything the new subscription delivered
-            await backfill(self, client, handles)
+            await self._backfill(client, handles)
             self.state = ConnState.CONNECTED
             self.last_error = None
             self.subscribed.set()
@@ -281,13 +281,32 @@ class OpcuaCollector:
         now = self.server_clock.now()
         samples = [to_sample(tag, dv, self._clock(), self.judge, now) for tag, dv in dvs.items()]
         newest = max([*self._last_ts.values(), self.decoder.last_tick or float("-inf")])
-        gap = lost_span(newest, self.settings.publishing_interval_ms / 1000.0, now, [x.ts for x in samples])
+        self._note_gap(lost_span(newest, self.settings.publishing_interval_ms / 1000.0, now, [x.ts for x in samples]))
+        return samples
+
+    async def _backfill(self, client: Client, handles: dict[int, str]) -> None:
+        """After a gap in the session: what the server's history holds since each tag's last value."""
+        since = {t: self._last_ts.get(t, self.resume_from) for t in handles.values() if t != SERVER_CLOCK}
+        known = {t: ts for t, ts in since.items() if ts is not None}
+        if not known:
+            return
+        wall = self._wall()
+        convert = lambda tag, dv: to_sample(tag, dv, wall, self.judge, self.server_clock.now())  # noqa: E731
+        gap, samples = await backfill(client, known, self._node_ids, self.settings, convert, self.source)
+        self._note_gap(gap)
+        self.backfilled += len(samples)
+        if samples:
+            self._deliver(samples)
+            result = self.sink(samples)
+            if asyncio.iscoroutine(result):
+                await result
+
+    def _note_gap(self, gap: Gap) -> None:
         self.gaps = [*self.gaps[-99:], gap]
         self.gap_count += 1
-        self.unrecovered_gaps += 1
+        self.unrecovered_gaps += not gap.recovered
         if self.on_gap is not None:
             self.on_gap(gap)
-        return samples
 
     async def _learn_types(self, client: Client, handles: dict[int, str]) -> None:
         """Where each integer counter wraps, from its node's DataType (for rollover when unset)."""
