@@ -111,3 +111,4 @@ class ServerClock:
         now = server - self.judge.offset
         self._server_now = now
         return Sample(SERVER_CLOCK, now - self.settings.clock_margin_s, None)
+
