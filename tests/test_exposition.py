@@ -9,6 +9,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from monitor.collectors.limits import ServerLimits
 from monitor.collectors.opcua import CollectorHealth, ConnState
 from monitor.core.metals import Balance, ElementAccount
 from monitor.core.results import BatchResult, BatchState, LiveBatch, StreamMass
@@ -52,9 +53,9 @@ SNAP = MetricsSnapshot(
 )
 
 
-def scrape() -> str:
+def scrape(snap: MetricsSnapshot = SNAP) -> str:
     reg = CollectorRegistry(auto_describe=False)
-    reg.register(SnapshotCollector(lambda: SNAP))
+    reg.register(SnapshotCollector(lambda: snap))
     return generate_latest(reg).decode()
 
 
@@ -76,6 +77,39 @@ def test_units_and_values() -> None:
     assert v[("blackmass_collector_last_sample_age_seconds", (("line", "L1"), ("source", "opcua")))] == 2.5
     assert v[("blackmass_collector_reconnects_total", (("line", "L1"), ("source", "opcua")))] == 2
     assert v[("blackmass_shredder_oxygen_ratio", (("line", "L1"),))] == 0.021
+
+
+def test_server_clock_frozen_limits_and_missed_notifications() -> None:
+    health = CollectorHealth(
+        "opcua",
+        ConnState.CONNECTED,
+        0,
+        {},
+        None,
+        0,
+        9,
+        server_clock_frozen=True,
+        subscriptions=3,
+        notifications_republished=2,
+        notifications_lost=1,
+        limits=ServerLimits(monitored_items_per_call=4, monitored_items_per_subscription=4),
+    )
+    text = scrape(replace(SNAP, collectors=(health,)))
+    v = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for fam in text_string_to_metric_families(text)
+        for s in fam.samples
+    }
+    src = (("line", "L1"), ("source", "opcua"))
+    assert v[("blackmass_collector_server_clock_frozen", src)] == 1.0
+    assert v[("blackmass_collector_subscriptions", src)] == 3.0
+    missed = {
+        dict(k[1])["outcome"]: val for k, val in v.items() if k[0] == "blackmass_collector_notifications_missed_total"
+    }
+    assert missed == {"read_back": 1.0, "republished": 2.0}
+    limits = {dict(k[1])["limit"]: val for k, val in v.items() if k[0] == "blackmass_collector_server_limit"}
+    assert limits == {"monitored_items_per_call": 4.0, "monitored_items_per_subscription": 4.0}
+    assert health.problems == ["opcua: server clock frozen"]
 
 
 def test_batch_id_only_on_the_two_info_series() -> None:

@@ -84,7 +84,8 @@ def cmd_check_config(a: argparse.Namespace) -> int:
 async def _probe(cfg: MonitorConfig) -> int:
     from monitor.runs.probe import probe  # noqa: PLC0415 - see the import note at the top
 
-    checks = await probe(cfg)
+    report = await probe(cfg)
+    checks = report.checks
     bad = [c for c in checks if c.problem]
     missing = sum(c.problem.startswith("missing") for c in checks)
     headline = [f"{missing} of {len(checks)} tags missing"] * bool(missing)
@@ -92,9 +93,16 @@ async def _probe(cfg: MonitorConfig) -> int:
     print(f"{cfg.opcua.endpoint}: {'; '.join(headline) or f'all {len(checks)} tags resolve with a usable type'}")
     for c in checks:
         mark = "MISSING" if c.problem.startswith("missing") else "TYPE" if c.problem else "ok"
-        print(f"    {mark:<8} {c.tag:<34} {c.node_id or c.address:<48} {c.data_type:<10} {c.problem}")
+        print(f"    {mark:<8} {c.tag:<34} {c.node_id or c.address:<48} {c.data_type:<10} {c.timestamps:<8} {c.problem}")
         if c.nearest:
             print(f'{"":<13}nearest on the server: {c.nearest}  (map it: [nodes] "{c.tag}" = "{c.nearest}")')
+    print(f"  timestamps the server sends: {report.timestamps}")
+    if report.clock_offset_s is None:
+        print("  server clock: CurrentTime unreadable or implausible (the service falls back to our receive time)")
+    else:
+        rtt = report.round_trip_s or 0.0
+        print(f"  server clock: CurrentTime minus ours {report.clock_offset_s:+.3f} s (round trip {rtt:.3f} s)")
+    print(f"  server limits: {report.limits.describe()}")
     return 1 if bad else 0
 
 

@@ -1,5 +1,4 @@
-"""OPC-UA DataValues as Samples, counter wrap points by data type, and monitored items that keep their
-revised sampling interval."""
+"""OPC-UA DataValues as Samples, and counter wrap points by data type."""
 
 from __future__ import annotations
 
@@ -10,6 +9,7 @@ from typing import Any
 
 from asyncua import Client, ua
 
+from monitor.collectors.limits import read_nodes
 from monitor.collectors.server_clock import safe_epoch
 from monitor.collectors.timestamps import TimestampJudge
 from monitor.core.samples import Quality, Sample, quality_from_status
@@ -61,41 +61,6 @@ WRAP_BY_TYPE = {
 }
 
 
-class RevisedIntervals:
-    """Creates monitored items and keeps each one's revised sampling interval.
-
-    asyncua's Subscription.create_monitored_items returns only server handles; the revised
-    interval (how often the server really samples: the window a counter's increment happened
-    in) is in the CreateMonitoredItems response, so the request goes through a recording
-    stand-in for the subscription's service client.
-    """
-
-    def __init__(self, sub: Any) -> None:
-        self.sub = sub
-        self.by_handle: dict[int, float] = {}
-
-    async def create(self, chunk: list[ua.MonitoredItemCreateRequest]) -> list[Any]:
-        real = self.sub.server
-        outer = self
-
-        class Recording:
-            def __getattr__(self, name: str) -> Any:
-                return getattr(real, name)
-
-            async def create_monitored_items(self, params: ua.CreateMonitoredItemsParameters) -> Any:
-                results = await real.create_monitored_items(params)
-                for req, res in zip(params.ItemsToCreate, results, strict=False):
-                    if res.StatusCode.is_good():
-                        outer.by_handle[req.RequestedParameters.ClientHandle] = float(res.RevisedSamplingInterval)
-                return results
-
-        self.sub.server = Recording()
-        try:
-            return list(await self.sub.create_monitored_items(chunk))
-        finally:
-            self.sub.server = real
-
-
 DATA_CHANGE_FILTER = ua.DataChangeFilter(Trigger=ua.DataChangeTrigger.StatusValueTimestamp)
 
 
@@ -106,10 +71,14 @@ def by_reason(replaced: Counter[tuple[str, str]]) -> dict[str, int]:
     return dict(out)
 
 
-async def counter_wraps(client: Client, node_ids: list[Any], tags: list[str], source: str) -> dict[str, int]:
-    """Where each integer counter wraps, from its node's DataType; {} when the types cannot be read."""
+async def counter_wraps(
+    client: Client, node_ids: list[Any], tags: list[str], source: str, limit: int = 0
+) -> dict[str, int]:
+    """Where each integer counter wraps, from its node's DataType; {} when the types cannot be read.
+
+    At most `limit` nodes a read (the server's MaxNodesPerRead; 0: all in one)."""
     try:
-        dvs = await client.read_attributes([client.get_node(n) for n in node_ids], ua.AttributeIds.DataType)
+        dvs = await read_nodes(client, node_ids, limit, ua.AttributeIds.DataType)
     except (ua.UaError, TimeoutError, OSError) as exc:
         log.warning("%s: cannot read the data types of the nodes (%s)", source, exc)
         return {}

@@ -6,6 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from monitor.collectors.limits import ServerLimits
+
+SERVER_CLOCK_FROZEN = "server clock frozen"  # the /healthz problem while CurrentTime stands still
+
 
 @dataclass(frozen=True, slots=True)
 class Gap:
@@ -44,3 +48,19 @@ class CollectorHealth:
     samples_waiting: int = 0  # their samples, held until it is
     tag_offsets: Mapping[str, float] = field(default_factory=dict)  # tag -> its controller's clock minus the server's
     clock_problem: str | None = None  # why the server's clock is no reference now
+    server_clock_frozen: bool = False  # CurrentTime stopped advancing while values kept arriving
+    subscriptions: int = 0  # on the server, this session (more than one where a subscription was full)
+    notifications_republished: int = 0  # messages missed (a sequence-number gap) and republished
+    notifications_lost: int = 0  # messages the server could not republish: current values were read instead
+    limits: ServerLimits = field(default_factory=ServerLimits)  # as the server advertised them
+
+    @property
+    def problems(self) -> list[str]:
+        """What /healthz reports as degraded, besides unresolved tags."""
+        out = [f"{self.source}: {SERVER_CLOCK_FROZEN}"] if self.server_clock_frozen else []
+        if self.clock_problem:
+            out.append(f"{self.source}: {self.clock_problem}")
+        if self.clock_pending:
+            waiting = f"{self.samples_waiting} samples waiting"
+            out.append(f"{self.source}: clock decision pending for {', '.join(self.clock_pending)} ({waiting})")
+        return out

@@ -2,7 +2,8 @@
 
 Why our own supervisor and not asyncua's auto_reconnect: after a server restart the namespace
 array may be reordered and asyncua would re-create monitored items with stale indices. Each
-session here re-reads the namespace array and re-resolves every `nsu=` address.
+session here re-reads the namespace array and re-resolves every `nsu=` address. Calls are sized
+to the server's limits (subscribing.py), notification sequence numbers are checked (sequence.py).
 """
 
 from __future__ import annotations
@@ -16,16 +17,21 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from asyncua import Client, ua
-from asyncua.common.subscription import DataChangeEvent, OverflowPolicy, StatusChangeEvent
 
 from monitor.collectors.addressing import resolve_address
 from monitor.collectors.backfill import backfill
 from monitor.collectors.clock_gate import ClockGate
-from monitor.collectors.datavalues import DATA_CHANGE_FILTER, RevisedIntervals, by_reason, counter_wraps, to_sample
+from monitor.collectors.clock_watch import FrozenClockWatch
+from monitor.collectors.connecting import connect, honour_cancel
+from monitor.collectors.datavalues import by_reason, counter_wraps, to_sample
+from monitor.collectors.decoding import Decoder
 from monitor.collectors.health import CollectorHealth, ConnState, Gap
-from monitor.collectors.security import PASSWORD_ENV, credentials, secure
+from monitor.collectors.limits import ServerLimits, read_limits
+from monitor.collectors.readback import lost_span, read_back
+from monitor.collectors.sequence import Lost, Notice, Tally
 from monitor.collectors.server_clock import ServerClock
 from monitor.collectors.settings import OpcuaSettings
+from monitor.collectors.subscribing import CURRENT_TIME, Placement, Subscriber, item_request
 from monitor.collectors.timestamps import TimestampJudge
 from monitor.core.samples import SERVER_CLOCK, Quality, Sample
 from monitor.errors import CollectorError, ConfigError
@@ -33,25 +39,7 @@ from monitor.errors import CollectorError, ConfigError
 log = logging.getLogger(__name__)
 
 SampleSink = Callable[[list[Sample]], Any]
-_REFUSED_IDENTITY = {
-    ua.StatusCodes.BadUserAccessDenied,
-    ua.StatusCodes.BadIdentityTokenInvalid,
-    ua.StatusCodes.BadIdentityTokenRejected,
-}
-_REFUSED_CERTIFICATE = {
-    ua.StatusCodes.BadCertificateUntrusted,
-    ua.StatusCodes.BadCertificateInvalid,
-    ua.StatusCodes.BadCertificateUriInvalid,
-    ua.StatusCodes.BadCertificateTimeInvalid,
-    ua.StatusCodes.BadSecurityChecksFailed,
-}
-
-
-def _honour_cancel() -> None:
-    """asyncua can swallow a CancelledError (see docs/design-notes.md); a pending cancel of ours still stops us."""
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
+_QUEUED_MESSAGES = 20_000  # notification messages waiting for us; beyond it the session restarts
 
 
 class OpcuaCollector:
@@ -100,6 +88,12 @@ class OpcuaCollector:
         self.on_types = on_types  # tag -> where its integer data type wraps
         self.on_cycles = on_cycles  # tag -> the server's revised sampling interval (s)
         self.revised_ms: dict[str, float] = {}
+        self.limits = ServerLimits()  # as the server advertised them on the last session
+        self.clock_watch = FrozenClockWatch(source)
+        self.subscriptions = 0
+        self.sequence = Tally()  # notification messages republished and lost
+        self.gate = ClockGate(self.judge, lambda tag, dv, got, now: to_sample(tag, dv, got, self.judge, now))
+        self.decoder = Decoder(self.gate, self.server_clock, self.clock_watch, self._clock, wall)
 
     @property
     def aligned(self) -> float | None:
@@ -126,17 +120,27 @@ class OpcuaCollector:
             self.server_clock.offset,
             self.judge.offset,
             by_reason(self.judge.replaced),
-            self.gate.pending_tags,
-            self.gate.waiting,
-            self.judge.tag_offset,
-            self.server_clock.problem,
+            clock_pending=self.gate.pending_tags,
+            samples_waiting=self.gate.waiting,
+            tag_offsets=self.judge.tag_offset,
+            clock_problem=self.server_clock.problem,
+            server_clock_frozen=self.clock_frozen,
+            subscriptions=self.subscriptions,
+            notifications_republished=self.sequence.republished,
+            notifications_lost=self.sequence.lost,
+            limits=self.limits,
         )
+
+    @property
+    def clock_frozen(self) -> bool:
+        """The server's CurrentTime has stopped advancing while values keep arriving."""
+        return self.clock_watch.frozen
 
     async def run(self) -> None:
         """Run forever: connect, subscribe, collect; on any loss back off (capped) and retry."""
         delay = self.settings.reconnect_min_s
         while True:
-            _honour_cancel()
+            honour_cancel()
             self.state = ConnState.CONNECTING
             try:
                 await self._session()
@@ -169,40 +173,19 @@ class OpcuaCollector:
             lost.set()
 
         client.connection_lost_callback = on_lost
-        await secure(client, self.settings.security)
+        await connect(client, self.settings)
         try:
-            await client.connect(auto_reconnect=False)
-        except ua.UaStatusCodeError as exc:
-            if exc.code in _REFUSED_IDENTITY:
-                user = credentials(self.settings.security)
-                who = f"user {user.username!r}" if user else "anonymous access"
-                raise CollectorError(
-                    f"{self.settings.endpoint}: the server refused {who} "
-                    f"({ua.StatusCode(exc.code).name}); check {PASSWORD_ENV} or [opcua.security] password_file"
-                ) from exc
-            if exc.code in _REFUSED_CERTIFICATE:
-                raise CollectorError(
-                    f"{self.settings.endpoint}: the server refused our certificate "
-                    f"{self.settings.security.certificate} ({ua.StatusCode(exc.code).name}); "
-                    "add it to the server's trusted clients"
-                ) from exc
-            raise
-        try:
-            _honour_cancel()
+            honour_cancel()
             if self._sessions:
                 self.reconnects += 1
             self._sessions += 1
             namespaces = await client.get_namespace_array()
             await self.server_clock.align(client)
-            sub = await client.create_subscription(
-                self.settings.publishing_interval_ms,
-                handler=None,
-                queue_maxsize=200_000,
-                overflow=OverflowPolicy.DISCONNECT,
-            )
+            self.limits = await read_limits(client, self.source)
+            queue: asyncio.Queue[Notice | Lost] = asyncio.Queue(maxsize=_QUEUED_MESSAGES)
             self.gate.new_session()
-            handles = await self._subscribe(sub, namespaces, client)
-            _honour_cancel()
+            placement, handles = await self._subscribe(client, namespaces, queue, lost.set)
+            honour_cancel()
             await self._learn_types(client, handles)
             # what was missed goes to the core before anything the new subscription delivered
             await self._backfill(client, handles)
@@ -210,137 +193,147 @@ class OpcuaCollector:
             self.last_error = None
             self.subscribed.set()
             log.info(
-                "%s: connected to %s, %d nodes subscribed, %d failed",
+                "%s: connected to %s, %d nodes subscribed in %d subscription(s), %d failed",
                 self.source,
                 self.settings.endpoint,
                 self.subscribed_nodes,
+                self.subscriptions,
                 self.failed_nodes,
             )
-            await self._consume(sub, handles, lost, client)
+            await self._consume(queue, placement, handles, lost, client)
         finally:
             self.state = ConnState.DISCONNECTED
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(client.disconnect(), 2.0)
 
-    async def _subscribe(self, sub: Any, namespaces: list[str], client: Client) -> dict[int, str]:
-        """Create monitored items in batches; a bad node is logged, counted and skipped, never fatal."""
+    async def _subscribe(
+        self, client: Client, namespaces: list[str], queue: asyncio.Queue[Notice | Lost], on_full: Callable[[], None]
+    ) -> tuple[Placement, dict[int, str]]:
+        """Create monitored items within the server's limits; a bad node is logged, counted and skipped."""
         requests: list[ua.MonitoredItemCreateRequest] = []
         handles: dict[int, str] = {}
-        failed = 0
         self.unresolved = {}
-        items = [*self.tags.items(), (SERVER_CLOCK, f"i={ua.ObjectIds.Server_ServerStatus_CurrentTime}")]
-        for handle, (tag, address) in enumerate(items, start=1):
+        for handle, (tag, address) in enumerate(self.tags.items(), start=1):
             try:
                 node_id = await resolve_address(address, namespaces, client)
             except (LookupError, ValueError, ConfigError, ua.UaError) as exc:
                 log.error("%s: tag %s (%s) not resolvable: %s", self.source, tag, address, exc)
                 self.unresolved[tag] = f"not resolvable: {exc}"
-                failed += 1
                 continue
-            sampling = self.settings.sampling.get(tag)
-            params = ua.MonitoringParameters(
-                ClientHandle=handle,
-                SamplingInterval=sampling.interval_ms if sampling else self.settings.sampling_interval_ms,
-                QueueSize=self.settings.queue_size,
-                DiscardOldest=True,
-                Filter=sampling.data_filter() if sampling else DATA_CHANGE_FILTER,
-            )
-            requests.append(
-                ua.MonitoredItemCreateRequest(
-                    ItemToMonitor=ua.ReadValueId(NodeId=node_id, AttributeId=ua.AttributeIds.Value),
-                    MonitoringMode=ua.MonitoringMode.Reporting,
-                    RequestedParameters=params,
-                )
-            )
+            requests.append(item_request(handle, node_id, tag, self.settings))
             handles[handle] = tag
             self._node_ids[tag] = node_id
-        ok = 0
-        revised = RevisedIntervals(sub)
-        for i in range(0, len(requests), self.settings.batch_size):
-            chunk = requests[i : i + self.settings.batch_size]
-            results = await revised.create(chunk)
-            for req, res in zip(chunk, results, strict=True):
-                if isinstance(res, ua.StatusCode):
-                    tag = handles.pop(req.RequestedParameters.ClientHandle)
-                    log.error("%s: tag %s refused by server: %s", self.source, tag, res.name)
-                    self.unresolved[tag] = f"refused by the server: {res.name}"
-                    failed += 1
-                elif handles[req.RequestedParameters.ClientHandle] != SERVER_CLOCK:
-                    ok += 1  # the configured tags; the server's clock rides along uncounted
-        self.failed_nodes, self.subscribed_nodes = failed, ok
-        self.revised_ms = {handles[h]: ms for h, ms in revised.by_handle.items() if h in handles}
+        s = self.settings
+        subscriber = Subscriber(client, s, self.limits, queue, on_full, self.sequence, self.source)
+        placement = await subscriber.place(requests, lambda h: item_request(h, CURRENT_TIME, SERVER_CLOCK, s))
+        handles.update(dict.fromkeys(placement.clock_handles, SERVER_CLOCK))
+        self.decoder.start(placement.clock_handles, max(1.0, 4 * s.publishing_interval_ms / 1000.0))
+        for handle, why in placement.refused.items():
+            tag = handles.pop(handle, SERVER_CLOCK)
+            log.error("%s: tag %s %s", self.source, tag, why)
+            self.unresolved[tag] = why
+        self.subscriptions = len(placement.subscriptions)
+        self.failed_nodes = len([t for t in self.unresolved if t != SERVER_CLOCK])
+        self.subscribed_nodes = len([t for t in handles.values() if t != SERVER_CLOCK])
+        self.revised_ms = {handles[h]: ms for h, ms in placement.revised_ms.items() if h in handles}
+        clock_ms = max(self.revised_ms.get(SERVER_CLOCK, 0.0), s.publishing_interval_ms)
+        self.clock_watch.after_s = max(s.clock_frozen_s, 3 * clock_ms / 1000.0, 2 * s.clock_check_s)
         if self.on_cycles is not None:
             self.on_cycles({t: ms / 1000.0 for t, ms in self.revised_ms.items() if t != SERVER_CLOCK and ms > 0})
-        if ok == 0 and requests:
+        if self.subscribed_nodes == 0 and requests:
             raise LookupError("no node of the configuration could be subscribed")
-        return handles
+        return placement, handles
 
-    async def _consume(self, sub: Any, handles: dict[int, str], lost: asyncio.Event, client: Client) -> None:
+    async def _consume(
+        self,
+        queue: asyncio.Queue[Notice | Lost],
+        placement: Placement,
+        handles: dict[int, str],
+        lost: asyncio.Event,
+        client: Client,
+    ) -> None:
         while not lost.is_set():
-            _honour_cancel()
+            honour_cancel()
             if self._wall() - self._clock_read_wall >= self.settings.clock_check_s:
                 self._clock_read_wall = self._wall()
                 await self.server_clock.read(client)
-            try:
-                first = await sub.next_event(timeout=0.5)
-            except StopAsyncIteration:
-                return
-            if first is None:
-                continue
-            events = [first]
-            queue = sub._event_queue  # drain what this publish delivered in one go
-            while queue is not None and not queue.empty():
-                ev = queue.get_nowait()
-                if ev is None:
-                    break
-                events.append(ev)
-            batch = self._to_samples(events, handles)
+            items: list[Notice | Lost] = []
+            with contextlib.suppress(TimeoutError):
+                items.append(await asyncio.wait_for(queue.get(), 0.5))
+            while not queue.empty():  # what the server has delivered meanwhile goes in one go
+                items.append(queue.get_nowait())
+            batch: list[Sample] = []
+            status: ua.StatusCode | None = None
+            for item in items:
+                if isinstance(item, Lost):
+                    batch += await self._read_back(client, item, placement, handles)
+                    continue
+                samples, bad = self.decoder.decode(item.data, handles)
+                batch += samples
+                status = status or bad
+            batch = self.decoder.release(batch)
             if batch:
+                self._deliver(batch)
                 result = self.sink(batch)
                 if asyncio.iscoroutine(result):
                     await result
-            if any(isinstance(e, StatusChangeEvent) for e in events):
-                status = next(e for e in events if isinstance(e, StatusChangeEvent)).notification.Status
-                if status is not None and not status.is_good():
-                    log.warning("%s: subscription status %s", self.source, status.name)
-                    return
+            if status is not None:
+                log.warning("%s: subscription status %s", self.source, status.name)
+                return
+
+    async def _read_back(self, client: Client, item: Lost, place: Placement, handles: dict[int, str]) -> list[Sample]:
+        """Notifications lost for good: the subscription's items are read as they are now, the span is a gap."""
+        tags = [handles[h] for h in place.by_subscription.get(item.subscription, []) if h in handles]
+        nodes = {t: self._node_ids[t] for t in tags if t != SERVER_CLOCK}
+        dvs = await read_back(client, nodes, self.limits.nodes_per_read, self.source, item.sequence_numbers)
+        now = self.server_clock.now()
+        samples = [to_sample(tag, dv, self._clock(), self.judge, now) for tag, dv in dvs.items()]
+        newest = max([*self._last_ts.values(), self.decoder.last_tick or float("-inf")])
+        self._note_gap(lost_span(newest, self.settings.publishing_interval_ms / 1000.0, now, [x.ts for x in samples]))
+        return samples
 
     async def _backfill(self, client: Client, handles: dict[int, str]) -> None:
-        await backfill(self, client, handles)
+        """After a gap in the session: what the server's history holds since each tag's last value."""
+        since = {t: self._last_ts.get(t, self.resume_from) for t in handles.values() if t != SERVER_CLOCK}
+        known = {t: ts for t, ts in since.items() if ts is not None}
+        if not known:
+            return
+        wall = self._wall()
+        convert = lambda tag, dv: to_sample(tag, dv, wall, self.judge, self.server_clock.now())  # noqa: E731
+        gap, samples = await backfill(client, known, self._node_ids, self.settings, convert, self.source)
+        self._note_gap(gap)
+        self.backfilled += len(samples)
+        if samples:
+            self._deliver(samples)
+            result = self.sink(samples)
+            if asyncio.iscoroutine(result):
+                await result
+
+    def _note_gap(self, gap: Gap) -> None:
+        self.gaps = [*self.gaps[-99:], gap]
+        self.gap_count += 1
+        self.unrecovered_gaps += not gap.recovered
+        if self.on_gap is not None:
+            self.on_gap(gap)
 
     async def _learn_types(self, client: Client, handles: dict[int, str]) -> None:
         """Where each integer counter wraps, from its node's DataType (for rollover when unset)."""
         tags = [t for t in handles.values() if t != SERVER_CLOCK]
-        wraps = await counter_wraps(client, [self._node_ids[t] for t in tags], tags, self.source)
+        nodes = [self._node_ids[t] for t in tags]
+        wraps = await counter_wraps(client, nodes, tags, self.source, self.limits.nodes_per_read)
         if wraps and self.on_types is not None:
             self.on_types(wraps)
 
     def _deliver(self, samples: list[Sample]) -> None:
+        wall = self._wall()
+        values = 0
         for x in samples:
             if x.tag == SERVER_CLOCK:
                 continue
+            values += 1
             self.samples[x.quality.name.lower()] += 1
             if x.quality is not Quality.BAD and x.ts > self._last_ts.get(x.tag, float("-inf")):
                 self._last_ts[x.tag] = x.ts
-
-    def _to_samples(self, events: list[Any], handles: dict[int, str]) -> list[Sample]:
-        wall = self._wall()
-        out: list[Sample] = []
-        for ev in events:
-            if not isinstance(ev, DataChangeEvent):
-                continue
-            item = ev.data.monitored_item
-            tag = handles.get(item.ClientHandle)
-            if tag is None:
-                continue
-            if tag == SERVER_CLOCK:
-                tick = self.server_clock.tick(item.Value)
-                if tick is not None:
-                    out += self.gate.tick(tick)
-                continue
-            out += self.gate.admit(tag, item.Value, self._clock(), self.server_clock.now())
-        out += self.gate.release(self._clock())
-        if out:
-            self._deliver(out)
+        if values:
             self.last_sample_wall = wall
-        return out
+        self.clock_watch.values(values, wall)

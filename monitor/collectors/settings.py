@@ -28,5 +28,6 @@ class OpcuaSettings:
     security: SecuritySettings = field(default_factory=SecuritySettings)
     clock: ClockPolicy = field(default_factory=ClockPolicy)
     clock_check_s: float = 5.0  # wall seconds between reads of the server's clock (its offset from ours)
+    clock_frozen_s: float = 10.0  # wall seconds CurrentTime may stand still while values arrive before it is named
     clock_margin_s: float = 0.0  # server seconds a value may be sampled after CurrentTime and still belong before it
     sampling: Mapping[str, TagSampling] = field(default_factory=dict)  # tag -> its own sampling and deadband

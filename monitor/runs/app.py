@@ -225,13 +225,7 @@ class Monitor(Upkeep):
 
     def health(self) -> dict[str, Any]:
         h = self.collector.health()
-        problems = [f"tag {tag}: {why}" for tag, why in sorted(h.unresolved.items())]
-        if h.clock_problem:
-            problems.append(h.clock_problem)
-        if h.clock_pending:
-            problems.append(
-                f"clock decision pending for {', '.join(h.clock_pending)} ({h.samples_waiting} samples waiting)"
-            )
+        problems = [f"tag {tag}: {why}" for tag, why in sorted(h.unresolved.items())] + h.problems
         return {
             "status": "degraded" if problems else "ok",
             "problems": problems,

@@ -1,19 +1,23 @@
 """`blackmass check-config FILE --endpoint URL`: resolve every configured tag on a live server.
 
 Lists what is missing and what has a data type the service cannot use (text for a counter,
-a number where a bag id is expected is fine: integer ids are read as text).
+a number where a bag id is expected is fine: integer ids are read as text); reads each value once
+to say which timestamps the server sends, and measures its clock against ours and reads its limits.
 """
 
 from __future__ import annotations
 
 import difflib
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from asyncua import Client, ua
 
 from monitor.collectors.addressing import resolve_address
 from monitor.collectors.browse import connect_once, walk
+from monitor.collectors.limits import ServerLimits, read_limits, read_nodes
+from monitor.collectors.probing import clock_offset, summary, timestamps_sent
 from monitor.collectors.security import secure
 from monitor.config import MonitorConfig
 from monitor.errors import ConfigError
@@ -42,6 +46,7 @@ class TagCheck:
     data_type: str = ""
     problem: str = ""  # empty: usable
     nearest: str = ""  # for a missing tag: the server's closest variable (browse path), to map in [nodes]
+    timestamps: str = ""  # "both", "source", "server", "neither" (plausible ones, one read); "" unread
 
 
 def nearest(tag: str, variables: Mapping[str, str]) -> str:
@@ -54,6 +59,19 @@ def nearest(tag: str, variables: Mapping[str, str]) -> str:
     names = {name(p, n): p for p, n in variables.items()}
     close = difflib.get_close_matches(tag.lower(), list(names), n=1, cutoff=0.6)
     return names[close[0]] if close else ""
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeReport:
+    checks: list[TagCheck]
+    clock_offset_s: float | None = None  # the server's CurrentTime minus our clock
+    round_trip_s: float | None = None
+    limits: ServerLimits = field(default_factory=ServerLimits)
+
+    @property
+    def timestamps(self) -> str:
+        """Which timestamps the server sends, over all tags read."""
+        return summary({c.tag: c.timestamps for c in self.checks if c.timestamps})
 
 
 def expected_kinds(cfg: MonitorConfig) -> dict[str, str]:
@@ -72,22 +90,38 @@ def expected_kinds(cfg: MonitorConfig) -> dict[str, str]:
     return kinds
 
 
-async def probe(cfg: MonitorConfig) -> list[TagCheck]:
-    """Connect once, resolve and type-check every tag of the config (nothing is subscribed)."""
+async def probe(cfg: MonitorConfig) -> ProbeReport:
+    """Connect once, resolve and type-check every tag of the config, read each value once (nothing is subscribed)."""
     client = Client(cfg.opcua.endpoint, timeout=cfg.opcua.timeout_s)
     await secure(client, cfg.opcua.security)
     await connect_once(client, cfg.opcua.endpoint)
     try:
         namespaces = await client.get_namespace_array()
+        limits = await read_limits(client, "check-config")
         checks = [await _check(client, namespaces, tag, addr, kind) for tag, addr, kind in _tags(cfg)]
         if any(c.problem.startswith("missing") for c in checks):
             variables = {v.path: v.node_id async for v in walk(client)}
             checks = [
                 replace(c, nearest=nearest(c.tag, variables)) if c.problem.startswith("missing") else c for c in checks
             ]
-        return checks
+        offset = await clock_offset(client)
+        checks = await _timestamps(client, checks, limits, time.time() + (offset[0] if offset else 0.0))
+        if offset is None:
+            return ProbeReport(checks, limits=limits)
+        return ProbeReport(checks, offset[0], offset[1], limits)
     finally:
         await client.disconnect()
+
+
+async def _timestamps(client: Client, checks: list[TagCheck], limits: ServerLimits, reference: float) -> list[TagCheck]:
+    """Each resolved tag's value read once with both timestamps: which ones the server fills in."""
+    resolved = [c for c in checks if c.node_id]
+    try:
+        dvs = await read_nodes(client, [ua.NodeId.from_string(c.node_id) for c in resolved], limits.nodes_per_read)
+    except (ua.UaError, TimeoutError, OSError):
+        return checks
+    kinds = {c.tag: timestamps_sent(dv, reference) for c, dv in zip(resolved, dvs, strict=True)}
+    return [replace(c, timestamps=kinds.get(c.tag, "")) for c in checks]
 
 
 def _tags(cfg: MonitorConfig) -> list[tuple[str, str, str]]:

@@ -1,4 +1,4 @@
-"""/metrics by subject: the collectors' connection, sample counts, gaps, rejects and the server clock."""
+"""/metrics by subject: the collectors' connection, sample counts, gaps, rejects, the server clock and limits."""
 
 from __future__ import annotations
 
@@ -112,3 +112,36 @@ def clock_families(s: MetricsSnapshot, line: str) -> Iterator[Metric]:
         for reason, n in sorted(h.timestamps_replaced.items()):
             repl.add_metric([line, h.source, reason], n)
     yield from (off, aligned, unres, repl, wait, tag_off)
+    yield from server_families(s, line)
+
+
+def server_families(s: MetricsSnapshot, line: str) -> Iterator[Metric]:
+    """The server as the collector found it: a frozen clock, its limits, subscriptions, missed notifications."""
+    frozen = GaugeMetricFamily(
+        "blackmass_collector_server_clock_frozen",
+        "1 while the server's CurrentTime stands still and values keep arriving",
+        labels=["line", "source"],
+    )
+    subs = GaugeMetricFamily(
+        "blackmass_collector_subscriptions",
+        "Subscriptions the collector holds on the server (more than one where one was full)",
+        labels=["line", "source"],
+    )
+    missed = CounterMetricFamily(
+        "blackmass_collector_notifications_missed",
+        "Notification messages missing from the sequence: republished, or lost and the current values read back",
+        labels=["line", "source", "outcome"],
+    )
+    limit = GaugeMetricFamily(
+        "blackmass_collector_server_limit",
+        "Limits the server advertises (OperationLimits, ServerCapabilities); absent when none",
+        labels=["line", "source", "limit"],
+    )
+    for h in s.collectors:
+        frozen.add_metric([line, h.source], 1.0 if h.server_clock_frozen else 0.0)
+        subs.add_metric([line, h.source], h.subscriptions)
+        missed.add_metric([line, h.source, "republished"], h.notifications_republished)
+        missed.add_metric([line, h.source, "read_back"], h.notifications_lost)
+        for name, value in h.limits.advertised().items():
+            limit.add_metric([line, h.source, name], value)
+    yield from (frozen, subs, missed, limit)
