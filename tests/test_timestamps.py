@@ -80,6 +80,8 @@ def test_a_tag_on_a_controller_with_its_own_clock_is_aligned_to_the_servers() ->
     # the lot id comes from a controller whose clock is 1 h behind the server's; its first value is
     # the one the subscription starts with (days old) and says nothing; the first change decides
     j = TimestampJudge()
+    for k in range(8):  # a subscription delivering every 0.25 s
+        j.clocks.delivered(NOW - 2.0 + 0.25 * k)
     j.learn("Feed.LotId", NOW - 3 * 86_400, NOW, NOW, NOW)
     assert not j.clocks.decided("Feed.LotId")
     j.learn("Feed.LotId", NOW - 3600, NOW + 0.2, NOW + 0.3, NOW + 0.3)

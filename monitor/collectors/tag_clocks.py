@@ -36,8 +36,13 @@ class Verdict(Enum):
 class _Learning:
     first_seen: float  # our clock at the tag's first value
     waiting_since: float = 0.0  # our clock at its first fresh value (0: none yet)
-    fresh: int = 0
-    best: float = -math.inf  # the largest (tag clock - server clock) seen on a fresh value
+    fresh: deque[tuple[float, float | None, float]] = field(default_factory=lambda: deque(maxlen=16))
+    # (source, server or None, received on the server's clock) of its fresh values, newest last
+
+    @property
+    def best(self) -> float:
+        """The largest (tag clock - server clock) against receive times: the least delayed value."""
+        return max((src - got for src, _, got in self.fresh), default=-math.inf)
 
 
 @dataclass
@@ -107,25 +112,25 @@ class TagClocks:
         if initial:
             return Verdict.PROVISIONAL
         learning.waiting_since = learning.waiting_since or received_on_server
-        if server is not None and abs(server - received_on_server) > self.tolerance():
-            # a server timestamp far from the server's own clock at delivery is not the server's stamp
-            # (node-opcua's setValueFromSource copies the PLC's time into it): no reference
-            server = None
-        if server is not None:
-            d = source - server
-            self._decide(tag, self._significant(d, self.align_min_s), f"{d:+.1f} s from its server timestamps", "exact")
-            return Verdict.PASS
-        learning.fresh += 1
-        learning.best = max(learning.best, source - received_on_server)
+        learning.fresh.append((source, server, received_on_server))
         self._try(tag, learning)
         return Verdict.PASS if tag in self.offsets else Verdict.WAIT
 
     def _try(self, tag: str, learning: _Learning) -> None:
+        if self._deliveries < MIN_DELIVERIES:  # how coarse receive times are is not known yet
+            return
         tol = self.tolerance()
+        # a server timestamp far from the server's own clock at delivery is not the server's stamp
+        # (node-opcua's setValueFromSource copies the PLC's time into it): no reference
+        exact = [src - srv for src, srv, got in learning.fresh if srv is not None and abs(srv - got) <= tol]
+        if exact:
+            d = exact[-1]
+            self._decide(tag, self._significant(d, self.align_min_s), f"{d:+.1f} s from its server timestamps", "exact")
+            return
         near = self._nearest(learning.best, tol)
         if near is not None:
             self._decide(tag, self.offsets[near], f"shares the clock of {near} (within {tol:.0f} s)", "shared")
-        elif learning.fresh >= FRESH_TO_DECIDE:
+        elif len(learning.fresh) >= FRESH_TO_DECIDE:
             off = self._significant(learning.best, tol)
             self._decide(tag, off, f"{learning.best:+.1f} s from our receive times", "receive_times")
 
@@ -137,6 +142,8 @@ class TagClocks:
             if not learning.fresh:  # nothing of it waits: its first change will decide
                 continue
             self._try(tag, learning)
+            if tag in self.offsets:
+                continue
             waited = now_on_server - learning.waiting_since
             if tag not in self.offsets and waited > self.decide_within_s and self._deliveries >= MIN_DELIVERIES:
                 self._decide_late(tag, learning)
@@ -144,12 +151,13 @@ class TagClocks:
     def _decide_late(self, tag: str, learning: _Learning) -> None:
         tol = self.tolerance()
         near = self._nearest(learning.best, tol)
+        n = len(learning.fresh)
         if near is None and abs(learning.best) > tol:
-            self._decide(tag, learning.best, f"{learning.best:+.1f} s from {learning.fresh} value(s)", "late")
+            self._decide(tag, learning.best, f"{learning.best:+.1f} s from {n} value(s)", "late")
         elif near is not None:
             self._decide(tag, self.offsets[near], f"shares the clock of {near} (within {tol:.0f} s)", "shared")
         else:
-            self._decide(tag, 0.0, f"{learning.best:+.1f} s from {learning.fresh} value(s): within {tol:.0f} s", "late")
+            self._decide(tag, 0.0, f"{learning.best:+.1f} s from {n} value(s): within {tol:.0f} s", "late")
 
     def _nearest(self, d: float, tol: float) -> str | None:
         best = min(self.offsets, key=lambda t: abs(self.offsets[t] - d), default=None)
