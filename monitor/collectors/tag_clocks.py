@@ -22,8 +22,9 @@ from enum import Enum
 
 log = logging.getLogger(__name__)
 
+SERVER = "the server"  # the server's own clock: every tag's offset is measured against it
 FRESH_TO_DECIDE = 3  # fresh values measured against receive times before a tag decides alone
-MIN_DELIVERIES = 8  # the bound also waits for this many deliveries (a fast simulation's clock races)
+MIN_DELIVERIES = 4  # deliveries seen before any decision: the spacing of receive times is measured
 
 
 class Verdict(Enum):
@@ -129,7 +130,7 @@ class TagClocks:
             return
         near = self._nearest(learning.best, tol)
         if near is not None:
-            self._decide(tag, self.offsets[near], f"shares the clock of {near} (within {tol:.0f} s)", "shared")
+            self._decide(tag, self.offset_of_clock(near), f"shares the clock of {near} (within {tol:.0f} s)", "shared")
         elif len(learning.fresh) >= FRESH_TO_DECIDE:
             off = self._significant(learning.best, tol)
             self._decide(tag, off, f"{learning.best:+.1f} s from our receive times", "receive_times")
@@ -155,13 +156,18 @@ class TagClocks:
         if near is None and abs(learning.best) > tol:
             self._decide(tag, learning.best, f"{learning.best:+.1f} s from {n} value(s)", "late")
         elif near is not None:
-            self._decide(tag, self.offsets[near], f"shares the clock of {near} (within {tol:.0f} s)", "shared")
+            self._decide(tag, self.offset_of_clock(near), f"shares the clock of {near} (within {tol:.0f} s)", "shared")
         else:
             self._decide(tag, 0.0, f"{learning.best:+.1f} s from {n} value(s): within {tol:.0f} s", "late")
 
     def _nearest(self, d: float, tol: float) -> str | None:
-        best = min(self.offsets, key=lambda t: abs(self.offsets[t] - d), default=None)
-        return best if best is not None and abs(self.offsets[best] - d) <= tol else None
+        """The decided tag (or SERVER, the server's own clock) whose offset is within `tol` of d, nearest first."""
+        clocks = {SERVER: 0.0, **self.offsets}
+        best = min(clocks, key=lambda t: abs(clocks[t] - d))
+        return best if abs(clocks[best] - d) <= tol else None
+
+    def offset_of_clock(self, name: str) -> float:
+        return 0.0 if name == SERVER else self.offsets[name]
 
     @staticmethod
     def _significant(d: float, tol: float) -> float:

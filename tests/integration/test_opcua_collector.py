@@ -13,6 +13,7 @@ from asyncua import Server, ua
 
 from monitor.collectors.opcua import ConnState, OpcuaCollector
 from monitor.collectors.settings import OpcuaSettings
+from monitor.collectors.timestamps import ClockPolicy
 from monitor.core.samples import Quality, Sample
 from tests.conftest import free_port
 
@@ -71,7 +72,9 @@ class Rig:
 @contextlib.asynccontextmanager
 async def collecting(tags: dict[str, str], port: int) -> AsyncIterator[tuple[OpcuaCollector, list[Sample]]]:
     got: list[Sample] = []
+    # the rig writes a history's timestamps faster than real time: source times are taken as they are
     settings = OpcuaSettings(
+        clock=ClockPolicy(align_min_s=1e9),
         endpoint=f"opc.tcp://127.0.0.1:{port}/t",
         namespace_uri=URI,
         publishing_interval_ms=50,

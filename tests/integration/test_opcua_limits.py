@@ -16,6 +16,7 @@ from asyncua import Server, ua
 from monitor.collectors.health import SERVER_CLOCK_FROZEN, Gap
 from monitor.collectors.opcua import ConnState, OpcuaCollector
 from monitor.collectors.settings import OpcuaSettings
+from monitor.collectors.timestamps import ClockPolicy
 from monitor.core.samples import Sample
 from tests.conftest import free_port
 from tests.integration.limited_server import Limits, advertise, carries_value, enforce, lose_publish
@@ -69,8 +70,15 @@ async def collecting(
 ) -> AsyncIterator[tuple[OpcuaCollector, list[Sample], list[Gap]]]:
     got: list[Sample] = []
     gaps: list[Gap] = []
+    # the rig writes a history's timestamps faster than real time: source times are taken as they are
     settings = OpcuaSettings(
-        endpoint=plc.url, publishing_interval_ms=50, reconnect_min_s=0.2, reconnect_max_s=0.5, timeout_s=2, **kw
+        clock=ClockPolicy(align_min_s=1e9),
+        endpoint=plc.url,
+        publishing_interval_ms=50,
+        reconnect_min_s=0.2,
+        reconnect_max_s=0.5,
+        timeout_s=2,
+        **kw,
     )
     col = OpcuaCollector(settings, {t: f"nsu={URI};s={t}" for t in tags}, got.extend, on_gap=gaps.append)
     async with asyncio.TaskGroup() as tg:
