@@ -69,10 +69,10 @@ class ClockGate:
             return []
         return [sample]
 
-    def release(self, now: float) -> list[Sample]:
+    def release(self, now: float, wall: float | None = None) -> list[Sample]:
         """After each delivery: the samples of tags decided since, in arrival order, then the held tick."""
         clocks = self.judge.clocks
-        clocks.delivered(now)
+        clocks.delivered(now, wall)
         clocks.expire(now + self.judge.offset)
         if self.waiting > MAX_HELD:
             log.warning("%d samples waiting for tag clocks: deciding %s as they stand", self.waiting, self.pending_tags)

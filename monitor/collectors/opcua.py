@@ -83,6 +83,7 @@ class OpcuaCollector:
         self.judge = TimestampJudge(settings.clock)
         self.server_clock = ServerClock(settings, source, self._clock, self.judge)
         self.gate = ClockGate(self.judge, lambda tag, dv, got, now: to_sample(tag, dv, got, self.judge, now))
+        self.judge.clocks.publishing_s = settings.publishing_interval_ms / 1000.0
         self._clock_read_wall = float("-inf")
         self.unresolved: dict[str, str] = {}
         self.on_types = on_types  # tag -> where its integer data type wraps
@@ -93,6 +94,7 @@ class OpcuaCollector:
         self.subscriptions = 0
         self.sequence = Tally()  # notification messages republished and lost
         self.gate = ClockGate(self.judge, lambda tag, dv, got, now: to_sample(tag, dv, got, self.judge, now))
+        self.judge.clocks.publishing_s = settings.publishing_interval_ms / 1000.0
         self.decoder = Decoder(self.gate, self.server_clock, self.clock_watch, self._clock, wall)
 
     @property

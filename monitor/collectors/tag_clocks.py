@@ -57,9 +57,13 @@ class TagClocks:
     decisions: Counter[str] = field(default_factory=Counter)  # kind -> n (a metric)
     _learning: dict[str, _Learning] = field(default_factory=dict)
     _session_seen: set[str] = field(default_factory=set)
+    _last_source: dict[str, float] = field(default_factory=dict)  # tag -> its latest source time
     _spacing: deque[float] = field(default_factory=lambda: deque(maxlen=32))
     _last_delivery: float | None = None
     _deliveries: int = 0
+    publishing_s: float = 0.0  # the subscriptions' publishing interval (wall s): a value waits up to one
+    _first: tuple[float, float] | None = None  # (ours, wall) at the first delivery: our clock's rate
+    _rate: float = 1.0  # our clock's seconds per wall second (a simulation's plant clock runs faster)
 
     def new_session(self) -> None:
         """A new subscription: each tag's next value is its initial one again."""
@@ -78,16 +82,22 @@ class TagClocks:
     def pending(self) -> tuple[str, ...]:
         return tuple(sorted(self._learning))
 
-    def delivered(self, received: float) -> None:
-        """One publish arrived at `received` (our clock): how coarse receive times are as a reference."""
+    def delivered(self, received: float, wall: float | None = None) -> None:
+        """One publish arrived at `received` (our clock; `wall`): how coarse receive times are as a reference."""
         if self._last_delivery is not None and received > self._last_delivery:
             self._spacing.append(received - self._last_delivery)
         self._last_delivery = received
         self._deliveries += 1
+        if wall is not None:
+            if self._first is None:
+                self._first = (received, wall)
+            elif wall > self._first[1]:
+                self._rate = max(1.0, (received - self._first[0]) / (wall - self._first[1]))
 
     def tolerance(self) -> float:
+        """How far a value's receipt may trail its stamp: two publishing intervals, or two delivery spacings."""
         spacing = statistics.median(self._spacing) if self._spacing else 0.0
-        return max(self.align_min_s, 2.0 * spacing)
+        return max(self.align_min_s, 2.0 * spacing, 2.0 * self.publishing_s * self._rate)
 
     def offset_of(self, tag: str) -> float:
         """The tag's decided offset; undecided, the commonest decided one (0 before any decision)."""
@@ -110,8 +120,12 @@ class TagClocks:
             return Verdict.PASS
         initial = tag not in self._session_seen
         self._session_seen.add(tag)
-        if initial:
+        repeat = self._last_source.get(tag) == source  # the same value sent again (a cyclic or read-back copy)
+        self._last_source[tag] = source
+        if initial or (repeat and not learning.fresh):
             return Verdict.PROVISIONAL
+        if repeat:
+            return Verdict.WAIT
         learning.waiting_since = learning.waiting_since or received_on_server
         learning.fresh.append((source, server, received_on_server))
         self._try(tag, learning)
