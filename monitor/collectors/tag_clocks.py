@@ -94,10 +94,14 @@ class TagClocks:
             elif wall > self._first[1]:
                 self._rate = max(1.0, (received - self._first[0]) / (wall - self._first[1]))
 
-    def tolerance(self) -> float:
+    def delivery_delay(self) -> float:
         """How far a value's receipt may trail its stamp: two publishing intervals, or two delivery spacings."""
         spacing = statistics.median(self._spacing) if self._spacing else 0.0
-        return max(self.align_min_s, 2.0 * spacing, 2.0 * self.publishing_s * self._rate)
+        return max(2.0 * spacing, 2.0 * self.publishing_s * self._rate)
+
+    def tolerance(self) -> float:
+        """Below this an offset is not told from delivery delay, nor from clocks that agree well enough."""
+        return max(self.align_min_s, self.delivery_delay())
 
     def offset_of(self, tag: str) -> float:
         """The tag's decided offset; undecided, the commonest decided one (0 before any decision)."""

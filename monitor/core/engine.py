@@ -61,6 +61,7 @@ class Engine:
         self._gaps: deque[tuple[float, float, bool]] = deque()  # (start, end, recovered) of collector gaps
         self.resumed_at: float | None = None  # source time of the checkpoint this engine was restored from
         self.ledger = StreamLedger()  # counter mass in no lot: lots + unattributed = each counter's rise
+        self.server_vouched = float("-inf")  # the latest time the server's own clock vouched for
         self._stream_by_tag: dict[str, StreamSpec] = {}
         text_tags = [spec.chemistry_tag, spec.feed_form_tag, spec.supplier_tag]
         for s in spec.streams:
@@ -89,7 +90,7 @@ class Engine:
         ids: list[tuple[float, str]] = []
         for s in samples:
             if s.tag == SERVER_CLOCK:
-                self.vouch(s.ts)
+                self.vouch(s.ts, ours=s.retimed)
                 continue
             if s.ts > self._watermark and s.quality is not Quality.BAD:
                 self._watermark = s.ts
@@ -139,8 +140,10 @@ class Engine:
         """Batch ids already stored (oldest first): a PLC reusing one of them makes a new batch."""
         self._tracker.seed(batch_ids)
 
-    def vouch(self, ts: float) -> None:
-        """The server's clock read ts: every value stamped up to then has been delivered."""
+    def vouch(self, ts: float, *, ours: bool = False) -> None:
+        """The server's clock read ts (`ours`: our clock stood in for a frozen one): all stamped up to ts arrived."""
+        if not ours:
+            self.server_vouched = max(self.server_vouched, ts)
         if ts > self._vouched:
             self._vouched = ts
             self.advance(ts)

@@ -179,6 +179,8 @@ def finalise(e: Engine, w: FeedWindow) -> BatchResult:  # noqa: PLR0912 - one fl
     for g0, g1, recovered in e._gaps:
         if g0 < horizon and g1 > w.start:
             flags.append("collector_gap_backfilled" if recovered else "collector_gap")
+    if e.vouched >= horizon > e.server_vouched and e.watermark < horizon + e.spec.stale_after_s:
+        flags.append("closed_on_our_clock")  # the server's clock stood still: ours vouched the lot's end
     if e.resumed_at is not None and w.start < e.resumed_at < horizon:
         flags.append("resumed_from_checkpoint")
     rejected = sum(1 for ts, _ in e._rejects if w.start <= ts <= horizon)

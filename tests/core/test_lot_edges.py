@@ -70,6 +70,19 @@ def test_a_clean_lot_from_an_exact_server_carries_no_flag() -> None:
     assert (a.feed_kg, a.mass("black_mass"), a.flags) == (200.0, 100.0, ())
 
 
+def test_the_last_lot_closes_on_our_clock_when_the_servers_stands_still_and_says_so() -> None:
+    samples = [Sample("lot", 0.0, ""), Sample("feed", 0.0, 0.0), Sample("bm", 0.0, 0.0), Sample("lot", 10.0, "A")]
+    samples += [Sample("feed", float(t), 2.0 * (t - 10)) for t in range(11, 111)]
+    samples += [Sample("bm", float(t) + DELAY, 1.0 * (t - 10)) for t in range(11, 111)]
+    samples += [Sample("lot", 120.0, ""), Sample(SERVER_CLOCK, 100.0, None)]  # the server's clock stops at 100
+    eng = Engine(line())
+    eng.ingest(samples)
+    assert eng.poll() == []  # the black-mass window ends at 150: nothing vouches for it
+    eng.ingest([Sample(SERVER_CLOCK, 160.0, None, retimed=True)])  # the collector: our clock, marked
+    (a,) = eng.poll()
+    assert (a.feed_kg, a.mass("black_mass"), a.flags) == (200.0, 100.0, ("closed_on_our_clock",))
+
+
 def test_mass_a_counter_rose_between_lots_is_unattributed_counted_and_shown_on_the_next_lot() -> None:
     # the belt keeps running 20 s after lot A's id is cleared: 40 kg in no lot
     samples = [Sample("lot", 0.0, ""), Sample("feed", 0.0, 0.0), Sample("bm", 0.0, 0.0), Sample("lot", 10.0, "A")]

@@ -17,7 +17,7 @@ from monitor.collectors.health import SERVER_CLOCK_FROZEN, Gap
 from monitor.collectors.opcua import ConnState, OpcuaCollector
 from monitor.collectors.settings import OpcuaSettings
 from monitor.collectors.timestamps import ClockPolicy
-from monitor.core.samples import Sample
+from monitor.core.samples import SERVER_CLOCK, Sample
 from tests.conftest import free_port
 from tests.integration.limited_server import Limits, advertise, carries_value, enforce, lose_publish
 
@@ -159,7 +159,7 @@ async def test_a_frozen_server_clock_is_named_while_values_keep_coming() -> None
     await plc.start(own_clock=True)
     now = time.time()
     await plc.set_clock(now)
-    async with collecting(plc, ["Unit.Tag0"], clock_check_s=0.2, clock_frozen_s=1.0) as (col, _, _):
+    async with collecting(plc, ["Unit.Tag0"], clock_check_s=0.2, clock_frozen_s=1.0) as (col, got, _):
         await asyncio.wait_for(col.subscribed.wait(), 15)
         for k in range(10):  # an honest clock: ticks with the values
             await plc.set_clock(now + 0.1 * k)
@@ -174,6 +174,10 @@ async def test_a_frozen_server_clock_is_named_while_values_keep_coming() -> None
             assert k < 200, "a clock frozen for 19 s was not named"
         named_after = time.monotonic() - stopped
         health = col.health()
+        # while it stands still our clock vouches instead (marked), so the last lot can close on it
+        await wait_for(lambda: any(x.tag == SERVER_CLOCK and x.retimed for x in got))
+        ours = [x.ts for x in got if x.tag == SERVER_CLOCK and x.retimed]
+        assert time.time() - 60.0 < ours[-1] <= time.time()
         await plc.set_clock(time.time())
         await plc.write("Unit.Tag0", float(k + 1), time.time())
         await wait_for(lambda: not col.health().server_clock_frozen)
