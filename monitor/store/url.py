@@ -140,11 +140,14 @@ def pg_conninfo(url: str, where: str = "--store", password_file: Path | None = N
     if "sslmode" not in parts:
         local = parts.get("host", "").startswith("/") or parts.get("host", "localhost") in LOCAL_HOSTS
         extra["sslmode"] = "prefer" if local else "verify-full"
-        log.info(
+        # said at start-up without -v when the connection may fall back to plain text
+        (log.warning if local else log.info)(
             "%s: sslmode=%s (%s; set ?sslmode= in the URL to choose)",
             masked(url),
             extra["sslmode"],
-            "a local server" if local else "off-host: the server's certificate must verify",
+            "a local server: encrypted when it offers TLS, else plain text"
+            if local
+            else "off-host: the server's certificate must verify",
         )
     try:
         return make_conninfo(url, **extra)
