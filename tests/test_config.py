@@ -107,7 +107,7 @@ def test_plc_keys_reach_the_line_spec(tmp_path: Path) -> None:
         '\n[sampling."Feed.Totalizer"]\nsampling_interval_ms = 5000\ndeadband = 10\n'
         '\n[nodes]\n"Feed.LotId" = "/Objects/nsu=urn:blackmass:simulator:L1;Line_L1/Feed/LotId"\n'
     )
-    text = text.replace('timeout_s = 4', 'timeout_s = 4\ntimestamps = "server"')
+    text = text.replace("timeout_s = 4", 'timeout_s = 4\ntimestamps = "server"')
     p = tmp_path / "plant.toml"
     p.write_text(text)
     cfg = load_config(p)

@@ -9,24 +9,24 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from monitor.accounting.assay_import import Accountant
-from monitor.accounting.balance_file import reconcile_file
-from monitor.accounting.seeds import load_feed_grades
-from monitor.config import load_config, parse_when
-from monitor.core.engine import Engine
-from monitor.core.results import BatchResult
 from monitor.errors import MonitorError
-from monitor.reports.exports import FORMATS, ReportFilter, load, render
-from monitor.runs.replay import check_history, history_line, replay_file
 from monitor.store import STORE_FILE
-from monitor.store.sql import Store
 from monitor.store.url import open_store, store_url
+
+# Start-up: `blackmass --help` builds every parser, so this module imports nothing heavy at the top;
+# the store engines, polars, the core and the reports load inside the command that runs.
+if TYPE_CHECKING:
+    from monitor.core.results import BatchResult
+    from monitor.store.sql import Store
 
 ROOT = Path(__file__).resolve().parents[2]  # the project checkout (monitor/cli/data.py)
 DEFAULT_PLANT = "config/plant.toml"
 DEFAULT_SIM = "config/simulator.toml"
+# the report formats (monitor.reports.exports.FORMATS; a test keeps the two equal) named here so that
+# building the parser does not load polars
+REPORT_FORMATS = ("csv", "parquet", "pdf", "xlsx")
 SAVE_EVERY = 500  # replay stores finished lots in transactions of this many
 
 
@@ -67,7 +67,7 @@ def add_data_commands(sub: Any) -> None:
 
     rep = sub.add_parser("report", help="export batch results")
     store_option(rep, data_dir_required=False)
-    rep.add_argument("--format", choices=sorted(FORMATS), default="csv")
+    rep.add_argument("--format", choices=REPORT_FORMATS, default="csv")
     rep.add_argument("--out", required=True, help="file, or - for standard output")
     rep.add_argument("--line", action="append", help="one line, or several (repeat, or separate by commas)")
     rep.add_argument("--chemistry")
@@ -84,6 +84,8 @@ def resolve_path(p: str) -> Path:
 
 
 def _when(text: str | None, where: str) -> float | None:
+    from monitor.config import parse_when  # noqa: PLC0415 - see the import note at the top
+
     if text is None:
         return None
     try:
@@ -98,6 +100,8 @@ def open_for(a: argparse.Namespace, *, must_exist: bool = True) -> Store:
 
 
 def cmd_report(a: argparse.Namespace) -> int:
+    from monitor.reports.exports import ReportFilter, load, render  # noqa: PLC0415 - see the note at the top
+
     f = ReportFilter(
         line=",".join(a.line) if a.line else None,
         chemistry=a.chemistry,
@@ -150,6 +154,12 @@ class Progress:
 
 
 def cmd_replay(a: argparse.Namespace) -> int:
+    from monitor.accounting.assay_import import Accountant  # noqa: PLC0415 - see the import note at the top
+    from monitor.accounting.seeds import load_feed_grades  # noqa: PLC0415
+    from monitor.config import load_config  # noqa: PLC0415
+    from monitor.core.engine import Engine  # noqa: PLC0415
+    from monitor.runs.replay import check_history, history_line, replay_file  # noqa: PLC0415
+
     cfg = load_config(resolve_path(a.config))
     t = time.monotonic()
     check_history(a.file)  # the whole file, before the store is even opened: a bad file changes nothing
@@ -189,6 +199,10 @@ def cmd_replay(a: argparse.Namespace) -> int:
 
 
 def cmd_assays_import(a: argparse.Namespace) -> int:
+    from monitor.accounting.assay_import import Accountant  # noqa: PLC0415 - see the import note at the top
+    from monitor.accounting.seeds import load_feed_grades  # noqa: PLC0415
+    from monitor.config import load_config  # noqa: PLC0415
+
     cfg = load_config(resolve_path(a.config))
     store = open_for(a)
     try:
@@ -214,6 +228,8 @@ def cmd_assays_import(a: argparse.Namespace) -> int:
 
 
 def cmd_reconcile(a: argparse.Namespace) -> int:
+    from monitor.accounting.balance_file import reconcile_file  # noqa: PLC0415 - see the import note at the top
+
     out = reconcile_file(a.file)
     if a.json:
         print(json.dumps(out, indent=2))

@@ -8,13 +8,15 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.cli.data import DEFAULT_PLANT, resolve_path
-from monitor.config import load_config
 from monitor.errors import InputError
-from monitor.passport.settings import KEY_ENV, PassportSettings
+from monitor.passport.settings import KEY_ENV
 from monitor.store import STORE_FILE
+
+if TYPE_CHECKING:  # start-up: see the import note in monitor/cli/data.py
+    from monitor.passport.settings import PassportSettings
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -45,6 +47,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def _settings(config: str) -> PassportSettings:
+    from monitor.config import load_config  # noqa: PLC0415 - start-up: see monitor/cli/data.py
+
     return load_config(resolve_path(config)).passport
 
 

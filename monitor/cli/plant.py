@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.cli.data import DEFAULT_PLANT, resolve_path, store_option
 from monitor.collectors.credentials import CLIENT_URI, PASSWORD_ENV, USER_ENV
-from monitor.config import MonitorConfig, load_config
-from monitor.core.results import BatchResult
 from monitor.store import STORE_FILE
+
+if TYPE_CHECKING:  # loaded by the commands that use them (start-up: see monitor/cli/data.py)
+    from monitor.config import MonitorConfig
+    from monitor.core.results import BatchResult
 
 
 def add_plant_commands(sub: Any) -> None:
@@ -43,6 +44,8 @@ def add_plant_commands(sub: Any) -> None:
 
 
 def cmd_check_config(a: argparse.Namespace) -> int:
+    from monitor.config import load_config  # noqa: PLC0415 - see the import note in monitor/cli/data.py
+
     cfg = load_config(a.file)
     streams = ", ".join(f"{s.name}({s.source.value})" for s in cfg.line.streams)
     print(f"{a.file}: OK — line {cfg.line.line}, endpoint {cfg.opcua.endpoint}")
@@ -70,11 +73,13 @@ def cmd_check_config(a: argparse.Namespace) -> int:
     print(f"  store: {cfg.store_url or f'sqlite:///<data-dir>/{STORE_FILE} (default)'}")
     if not a.endpoint:
         return 0
+    import asyncio  # noqa: PLC0415 - start-up: see the import note in monitor/cli/data.py
+
     return asyncio.run(_probe(cfg if a.endpoint == "-" else cfg.with_endpoint(a.endpoint)))
 
 
 async def _probe(cfg: MonitorConfig) -> int:
-    from monitor.runs.probe import probe  # noqa: PLC0415 - see the import note at the top
+    from monitor.runs.probe import probe  # noqa: PLC0415 - see the import note in monitor/cli/data.py
 
     checks = await probe(cfg)
     bad = [c for c in checks if c.problem]
@@ -122,7 +127,8 @@ def print_batch(r: BatchResult) -> None:
 
 
 async def run(a: argparse.Namespace) -> int:
-    from monitor.runs.app import Monitor  # noqa: PLC0415 - see the import note at the top
+    from monitor.config import load_config  # noqa: PLC0415 - see the import note in monitor/cli/data.py
+    from monitor.runs.app import Monitor  # noqa: PLC0415
 
     cfg = load_config(resolve_path(a.config))
     if a.endpoint:
@@ -134,7 +140,7 @@ async def run(a: argparse.Namespace) -> int:
 
 
 async def browse(a: argparse.Namespace) -> int:
-    from monitor.collectors.browse import browse  # noqa: PLC0415 - see the import note at the top
+    from monitor.collectors.browse import browse  # noqa: PLC0415 - see the import note in monitor/cli/data.py
 
     async for path, node_id, value in browse(a.url, depth=a.depth):
         print(f"{path:<50} {node_id:<60} {value!r}")

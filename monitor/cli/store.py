@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import time
 from pathlib import Path
 from typing import Any
-
-from prometheus_client import CollectorRegistry
 
 from monitor.errors import MonitorError
 from monitor.store.url import open_store, sqlite_path
@@ -66,6 +63,10 @@ def cmd_store(a: argparse.Namespace) -> int:
 
 
 async def serve_store(a: argparse.Namespace) -> int:
+    from asyncio import to_thread  # noqa: PLC0415 - start-up: see monitor/cli/data.py
+
+    from prometheus_client import CollectorRegistry  # noqa: PLC0415
+
     from monitor.passport.api import add_passport_routes  # noqa: PLC0415
     from monitor.passport.settings import PassportSettings  # noqa: PLC0415
     from monitor.serve.api import add_api  # noqa: PLC0415 - the HTTP stack loads only for servers
@@ -74,7 +75,7 @@ async def serve_store(a: argparse.Namespace) -> int:
     from monitor.store.batches import BatchStore  # noqa: PLC0415
 
     store = open_store(a.store, where="serve --store", must_exist=True)
-    lines = await asyncio.to_thread(store.lines)
+    lines = await to_thread(store.lines)
 
     def health() -> dict[str, Any]:
         return {"status": "ok", "store": store.url, "lines": store.lines()}

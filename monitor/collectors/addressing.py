@@ -54,4 +54,3 @@ async def resolve_address(address: str, namespaces: list[str], client: Any) -> u
             names.append(f"{ns}:{name}")
     node = await client.nodes.root.get_child(names)
     return node.nodeid
-

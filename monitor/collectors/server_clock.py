@@ -111,4 +111,3 @@ class ServerClock:
         now = server - self.judge.offset
         self._server_now = now
         return Sample(SERVER_CLOCK, now - self.settings.clock_margin_s, None)
-
