@@ -1,7 +1,7 @@
 """The whole path, in-process on free ports: simulator → OPC-UA → core → store → /metrics → CSV.
 
-Runs the demo exactly as `blackmass demo --speed 1200 --duration 45 --no-noise` does and compares
-with the simulator's ground truth.
+Runs the demo as `blackmass demo --speed 1200 --no-noise --assay-delay 0` does, until three lots are
+stored with their final assays, and compares with the simulator's ground truth.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 
 from monitor.cli import main
+from monitor.core.results import BatchResult
 from monitor.runs.demo import SimOptions, run_demo
 from tests.conftest import free_port
 
@@ -22,15 +23,32 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
 
 
-async def scrape(port: int, after_s: float) -> str:
-    await asyncio.sleep(after_s)
-    async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/metrics") as r:
-        assert r.status == 200
-        return await r.text()
+HANG_S = 150.0  # the demo ends when what the tests look at has happened; this only bounds a hang
+WANTED = (  # in one scrape: a batch done, the next one in progress, the collector connected
+    'blackmass_batch_yield_ratio{line="L1",stream="black_mass"}',
+    "blackmass_batch_in_progress_mass_grams{",
+    'blackmass_collector_connected{line="L1",source="opcua"} 1.0',
+)
+
+
+async def scrape(port: int) -> str:
+    """/metrics as soon as it shows WANTED (asked every 0.5 s)."""
+    async with asyncio.timeout(HANG_S), aiohttp.ClientSession() as http:
+        while True:
+            await asyncio.sleep(0.5)
+            try:
+                async with http.get(f"http://127.0.0.1:{port}/metrics") as r:
+                    assert r.status == 200
+                    text = await r.text()
+            except aiohttp.ClientError:
+                continue  # not serving yet
+            if all(w in text for w in WANTED):
+                return text
 
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, int]:
+    """The demo until three lots are stored with their final assays and /metrics was read mid-run."""
     data = tmp_path_factory.mktemp("demo")
     port = free_port()
     opts = SimOptions(
@@ -42,15 +60,34 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, int]:
         noise=False,
         assay_delay_h=0,
     )
+    stop = asyncio.Event()
+    states: dict[str, str] = {}
+    scraped: list[str] = []
 
-    async def both() -> tuple[str, int]:
+    def check() -> None:
+        if scraped and len(states) >= 3 and all(s == "assayed" for s in states.values()):
+            stop.set()
+
+    def on_batch(r: BatchResult) -> None:
+        states[r.batch_id] = r.state.value
+        check()
+
+    async def metrics() -> None:
+        scraped.append(await scrape(port))
+        check()
+
+    async def both() -> int:
         async with asyncio.TaskGroup() as tg:
-            metrics = tg.create_task(scrape(port, 30.0))
-            mon = tg.create_task(run_demo(opts, config=ROOT / "config/plant.toml", port=port, duration=45))
-        return metrics.result(), mon.result().completed
+            tg.create_task(metrics())
+            mon = tg.create_task(
+                run_demo(
+                    opts, config=ROOT / "config/plant.toml", port=port, duration=HANG_S, on_batch=on_batch, stop=stop
+                )
+            )
+        return mon.result().completed
 
-    text, completed = asyncio.run(both())
-    return data, text, completed
+    completed = asyncio.run(both())
+    return data, scraped[0], completed
 
 
 def test_demo_batches_equal_ground_truth(demo_run: tuple[Path, str, int], capsys: pytest.CaptureFixture[str]) -> None:
