@@ -86,7 +86,7 @@ async def test_signandencrypt_with_password_connects(
         assert col.last_error is None
         assert col.failed_nodes == 0 and col.subscribed_nodes >= 20 and col.reconnects == 0
         assert len({s.tag for s in got}) >= 20  # values flowed over the encrypted channel
-        plain = Client(server.endpoint, timeout=3)  # and nothing flows without security
+        plain = Client(server.endpoint, timeout=15)  # and nothing flows without security (15 s: a loaded machine)
         endpoints = await plain.connect_and_get_server_endpoints()
         assert {e.SecurityMode.name for e in endpoints} == {"Sign", "SignAndEncrypt"}
         with pytest.raises(Exception):  # noqa: B017 - asyncua raises several kinds here
