@@ -17,10 +17,11 @@ run: $(STAMP)
 	rm -rf data/demo
 	$(BIN)/blackmass demo --data-dir data/demo --port $${PORT:-9464} --duration $${DURATION:-180} --speed $${SPEED:-600}
 
-# CI (.ci/run) calls `make test`: the linters we claim, then the suite on every core (pytest-xdist).
+# CI (.ci/run) calls `make test`: the linters we claim, then the suite on every core (pytest-xdist;
+# WORKERS=1 for one process). Whole files go to one worker (--dist loadfile): a module's demo runs once.
 test: $(STAMP) check
 	./scripts/ensure-tools.sh
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $${WORKERS:-auto} --dist loadfile --durations=10
 
 # Benchmarks print their figures and write benchmarks/results.json (not timed tests).
 bench: $(STAMP)
