@@ -110,16 +110,13 @@ def cmd_report(a: argparse.Namespace) -> int:
         start_to=_when(a.start_to, "--to"),
         include_partial=a.include_partial,
     )
-    store = open_for(a)
     progress = Progress(enabled=a.out != "-" and sys.stderr.isatty())
-    try:
+    with open_for(a) as store:
         progress.update(0.0, "reading batches")
         report = load(store, f, a.format)
         what = f"{report.batches.height} batches as {a.format}"
         progress.update(0.1, what)
         data = render(store, report, a.format, progress=lambda x, part: progress.update(0.1 + 0.85 * x, what))
-    finally:
-        store.close()
     progress.update(0.95, "writing")
     if a.out == "-":
         sys.stdout.buffer.write(data)
@@ -166,27 +163,25 @@ def cmd_replay(a: argparse.Namespace) -> int:
     line = a.line or history_line(a.file)
     if line and line != cfg.line.line:  # lots are filed under the line they came from
         cfg = replace(cfg, line=replace(cfg.line, line=line))
-    store = open_for(a, must_exist=False)
-    accountant = Accountant(store, cfg.line, load_feed_grades(resolve_path(a.seeds)), ghg=cfg.ghg, origin=cfg.origin)
     engine = Engine(cfg.line, settle_s=cfg.settle_s)
     pending: list[BatchResult] = []
     stored = 0
+    with open_for(a, must_exist=False) as store:
+        grades = load_feed_grades(resolve_path(a.seeds))
+        accountant = Accountant(store, cfg.line, grades, ghg=cfg.ghg, origin=cfg.origin)
 
-    def flush() -> None:  # a transaction per 500 batches: fast, and memory stays flat over months
-        nonlocal stored
-        stored += sum(r is not None for r in accountant.finalise_many(pending))
-        pending.clear()
+        def flush() -> None:  # a transaction per 500 batches: fast, and memory stays flat over months
+            nonlocal stored
+            stored += sum(r is not None for r in accountant.finalise_many(pending))
+            pending.clear()
 
-    def keep(result: BatchResult) -> None:
-        pending.append(result)
-        if len(pending) >= SAVE_EVERY:
-            flush()
+        def keep(result: BatchResult) -> None:
+            pending.append(result)
+            if len(pending) >= SAVE_EVERY:
+                flush()
 
-    try:
         stats = replay_file(a.file, engine, keep, checked=True)
         flush()
-    finally:
-        store.close()
     took = time.monotonic() - t
     live = engine.live()
     print(
@@ -204,14 +199,11 @@ def cmd_assays_import(a: argparse.Namespace) -> int:
     from monitor.config import load_config  # noqa: PLC0415
 
     cfg = load_config(resolve_path(a.config))
-    store = open_for(a)
-    try:
+    with open_for(a) as store:
         accountant = Accountant(
             store, cfg.line, load_feed_grades(resolve_path(a.seeds)), ghg=cfg.ghg, origin=cfg.origin
         )
         summary = accountant.import_file(a.file)
-    finally:
-        store.close()
     if summary.duplicate_file:
         print(f"{a.file}: already imported, nothing changed")
         return 0

@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # start-up: see the import note in monitor/cli/data.py
     from monitor.passport.settings import PassportSettings
 
 
-def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_commands(sub: Any) -> None:
     pp = sub.add_parser("passport", help="signed lot and shipment passports (docs/passports.md)")
     psub = pp.add_subparsers(dest="passport_cmd", required=True)
     kg = psub.add_parser("keygen", help="make an Ed25519 key pair: DIR/passport.key and DIR/passport.pub")
@@ -100,14 +100,11 @@ def cmd_passport(a: argparse.Namespace) -> int:
         return 1
     settings = _settings(a.config)
     private = issue.signing_key(settings)
-    store = issue.data_store(a.data_dir)
-    try:
+    with issue.data_store(a.data_dir) as store:
         if a.passport_cmd == "lot":
             doc = issue.lot_document(store, a.id, settings, private, now=time.time(), line=a.line)
         else:
             doc = issue.shipment_document(store, a.id, settings, private, now=time.time())
-    finally:
-        store.close()
     _write(doc, a.out)
     if a.out != "-":
         print(f"{doc['passport_type']} passport {a.id} ({doc['status']}) -> {a.out}", file=sys.stderr)

@@ -30,32 +30,26 @@ def add_store_commands(sub: Any) -> None:
 
 def cmd_store(a: argparse.Namespace) -> int:
     if a.store_cmd == "upgrade":
-        store = open_store(a.store, must_exist=True)
-        try:
+        with open_store(a.store, must_exist=True) as store:
             before, after = store.upgrade()
-        finally:
-            store.close()
         print(f"{a.store}: schema version {before} -> {after}" if before != after else f"{a.store}: up to date")
         return 0
     from monitor.store.migrate import migrate  # noqa: PLC0415 - loads with the command that uses it
 
     t = time.monotonic()
-    source = open_store(a.source, where="--from", must_exist=True)
     new_file = sqlite_path(a.dest, "--to")
     new_file = new_file if new_file is not None and not new_file.exists() else None
     try:
-        dest = open_store(a.dest, where="--to")
-        try:
+        with (
+            open_store(a.source, where="--from", must_exist=True) as source,
+            open_store(a.dest, where="--to") as dest,
+        ):
             checks = migrate(source, dest)
-        finally:
-            dest.close()
     except MonitorError:
         if new_file is not None:  # a failed copy leaves no half-made SQLite file behind
             for f in (new_file, Path(f"{new_file}-wal"), Path(f"{new_file}-shm")):
                 f.unlink(missing_ok=True)
         raise
-    finally:
-        source.close()
     for c in checks:
         print(f"  {c.table:<15} {c.rows:>9,} rows  checksum {c.sha256[:16]}…  equal on both sides")
     print(f"{a.source} -> {a.dest}: {sum(c.rows for c in checks):,} rows copied ({time.monotonic() - t:.1f} s)")
@@ -74,21 +68,20 @@ async def serve_store(a: argparse.Namespace) -> int:
     from monitor.serve.runbooks import add_runbooks  # noqa: PLC0415
     from monitor.store.batches import BatchStore  # noqa: PLC0415
 
-    store = open_store(a.store, where="serve --store", must_exist=True)
-    lines = await to_thread(store.lines)
+    with open_store(a.store, where="serve --store", must_exist=True) as store:
+        lines = await to_thread(store.lines)
 
-    def health() -> dict[str, Any]:
-        return {"status": "ok", "store": store.url, "lines": store.lines()}
+        def health() -> dict[str, Any]:
+            return {"status": "ok", "store": store.url, "lines": store.lines()}
 
-    app = make_app(CollectorRegistry(auto_describe=False), health)
-    token = os.environ.get("BLACKMASS_API_TOKEN") or None
-    add_api(app, store, None, token=token)
-    add_runbooks(app)
-    if isinstance(store, BatchStore):  # passports and shipments live in the SQLite file (PostgreSQL: not yet)
-        add_passport_routes(app, store, PassportSettings(), token=token)
-    print(f"serving {store.url} ({len(lines)} line(s): {', '.join(lines) or 'none yet'}) on http://{a.host}:{a.port}")
-    try:
+        app = make_app(CollectorRegistry(auto_describe=False), health)
+        token = os.environ.get("BLACKMASS_API_TOKEN") or None
+        add_api(app, store, None, token=token)
+        add_runbooks(app)
+        if isinstance(store, BatchStore):  # passports and shipments live in the SQLite file (PostgreSQL: not yet)
+            add_passport_routes(app, store, PassportSettings(), token=token)
+        print(
+            f"serving {store.url} ({len(lines)} line(s): {', '.join(lines) or 'none yet'}) on http://{a.host}:{a.port}"
+        )
         await serve(app, a.host, a.port)
-    finally:
-        store.close()
     return 0
