@@ -23,7 +23,7 @@ from monitor.runs.app import Monitor
 from monitor.runs.demo import SimOptions, plant_server, run_demo
 from monitor.simulator.plc import parse_profile
 from monitor.store.batches import BatchStore
-from tests.conftest import free_port
+from tests.conftest import free_port, truth_lots, until
 
 ROOT = Path(__file__).resolve().parents[2]
 NS = "urn:blackmass:simulator:L1"
@@ -45,10 +45,17 @@ def stored(data: Path) -> dict[str, BatchResult]:
 
 
 async def demo(
-    data: Path, profile: str, *, lots: int, duration: float, config: Path | None = None, during: Any = None
+    data: Path,
+    profile: str,
+    *,
+    lots: int,
+    duration: float,
+    config: Path | None = None,
+    during: Any = None,
 ) -> tuple[Monitor, list[tuple[BatchResult, float]]]:
-    """Run the demo until `lots` lots have closed and `during` is done (`duration` only bounds a hang);
-    returns the monitor and (batch, server time when it was finalised)."""
+    """Run the demo until `lots` lots have closed and are in the ground truth, and `during` is done
+    (`duration` only bounds a hang); returns the monitor and, per lot, (its first version, how far the
+    engine's data reached before the samples that closed it)."""
     opts = SimOptions(
         data_dir=data,
         sim_config=ROOT / "config/simulator.toml",
@@ -61,9 +68,19 @@ async def demo(
         lots=lots,
     )
     seen: list[tuple[BatchResult, float]] = []
-    holder: dict[str, Monitor] = {}
+    before = [float("nan")]  # the engine's vouched time before the samples it is taking in now
+
+    def on_monitor(m: Monitor) -> None:
+        ingest = m.engine.ingest
+
+        def noted(samples: Any) -> None:
+            before[0] = m.engine.vouched
+            ingest(samples)
+
+        m.engine.ingest = noted  # type: ignore[method-assign]
+
     stop = asyncio.Event()
-    waiting = {"lots", "during"} if during is not None else {"lots"}
+    waiting = {"lots", "truth", "during"} if during is not None else {"lots", "truth"}
 
     def done(what: str) -> None:
         waiting.discard(what)
@@ -72,13 +89,17 @@ async def demo(
 
     def on_batch(r: BatchResult) -> None:
         if r.version == 1:
-            seen.append((r, holder["m"].engine.vouched if "m" in holder else float("nan")))
+            seen.append((r, before[0]))
             if len(seen) >= lots:
                 done("lots")
 
     async def watched(port: int) -> None:
         await during(port)
         done("during")
+
+    async def truth_written() -> None:
+        await until(lambda: truth_lots(data) >= lots or run.done())  # (a hung demo ends at its duration)
+        done("truth")
 
     port = free_port()
     async with asyncio.TaskGroup() as tg:
@@ -89,10 +110,11 @@ async def demo(
                 port=port,
                 duration=duration,
                 on_batch=on_batch,
-                on_monitor=lambda m: holder.__setitem__("m", m),
+                on_monitor=on_monitor,
                 stop=stop,
             )
         )
+        tg.create_task(truth_written())
         if during is not None:
             tg.create_task(watched(port))
     return run.result(), seen
@@ -106,7 +128,7 @@ def test_last_lot_closes_when_the_line_stops_within_delay_plus_two_publishing_in
     cfg = load_config(ROOT / "config/plant.toml")
     delay = max(s.delay_s for s in cfg.line.streams)
     bound = delay + cfg.settle_s + 2 * cfg.opcua.publishing_interval_ms / 1000.0 * SPEED  # plant (server) seconds
-    for r, server_time in seen:
+    for r, reached in seen:
         row = t[r.batch_id]
         # assays come at once (assay_delay_h=0): the lab may win the race with finalisation, and then the
         # first version is already assayed; either order gives the same masses, closed within the bound
@@ -114,7 +136,10 @@ def test_last_lot_closes_when_the_line_stops_within_delay_plus_two_publishing_in
         assert (r.state is BatchState.ASSAYED) == (r.assay_status == "final"), (r.state, r.assay_status)
         assert r.feed_kg == pytest.approx(float(row["feed_kg"]), rel=0.002)
         assert r.mass("black_mass") == pytest.approx(float(row["black_mass_kg"]), rel=0.002)
-        assert server_time - r.end <= bound, (r.batch_id, server_time - r.end, bound)
+        # closed by the first samples that let it close: before them the data reached less than the
+        # bound past the lot's end. (How far the closing samples reached depends on the machine: a
+        # demo starved by other processes takes seconds of samples in one go, 8,000 plant s at 2,400x.)
+        assert reached - r.end <= bound, (r.batch_id, reached - r.end, bound)
     assert monitor.engine.oldest_pending_end is None  # nothing left waiting after the line stopped
     last = max(seen, key=lambda x: x[0].end)[0]
     assert "feed:boundary_split" in last.flags  # a 5 s PLC cycle: the edges fell between two counter values

@@ -17,7 +17,7 @@ import pytest
 from monitor.cli import main
 from monitor.core.results import BatchResult
 from monitor.runs.demo import SimOptions, run_demo
-from tests.conftest import free_port
+from tests.conftest import free_port, truth_lots, until
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
@@ -61,20 +61,19 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, int]:
         assay_delay_h=0,
     )
     stop = asyncio.Event()
-    states: dict[str, str] = {}
+    states: dict[str, str] = {}  # batch id -> its latest stored state
     scraped: list[str] = []
 
-    def check() -> None:
-        if scraped and len(states) >= 3 and all(s == "assayed" for s in states.values()):
-            stop.set()
+    def ready() -> bool:
+        """Metrics read; three lots or more stored, every one assayed and in the ground truth."""
+        lots = len(states)
+        return bool(scraped) and lots >= 3 and all(s == "assayed" for s in states.values()) and truth_lots(data) >= lots
 
     def on_batch(r: BatchResult) -> None:
         states[r.batch_id] = r.state.value
-        check()
 
     async def metrics() -> None:
         scraped.append(await scrape(port))
-        check()
 
     async def both() -> int:
         async with asyncio.TaskGroup() as tg:
@@ -84,6 +83,8 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, int]:
                     opts, config=ROOT / "config/plant.toml", port=port, duration=HANG_S, on_batch=on_batch, stop=stop
                 )
             )
+            await until(lambda: ready() or mon.done())
+            stop.set()
         return mon.result().completed
 
     completed = asyncio.run(both())
