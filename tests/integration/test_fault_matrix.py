@@ -209,7 +209,7 @@ def test_monitor_killed_mid_batch_resumes_it(tmp_path: Path) -> None:
     )
     run = [*exe, "run", "--endpoint", endpoint, *common, "--port", str(port)]
     try:
-        wait_for(lambda: listening(endpoint), "the simulator's OPC-UA port")
+        wait_for(lambda: listening(endpoint), "the simulator's OPC-UA port", 120)
         first = subprocess.Popen(run, cwd=ROOT, env=env, stderr=(tmp_path / "run1.log").open("w"))
         wait_for(lambda: _feeding_mass(port) >= 500, "two batches in and 500 kg into the third")
         into_lot = time.time_ns()
