@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from monitor.simulator.server import free_port
 
-__all__ = ["free_port", "require_tool"]  # free_port has one home (the simulator); tests take it from here
+# free_port has one home (the simulator); tests take it from here
+__all__ = ["free_port", "require_tool", "truth_lots", "until"]
+
+
+def truth_lots(data_dir: Path) -> int:
+    """Lots in the simulator's ground_truth.csv so far: it writes a lot's row once its last product has
+    left the line, which may come a moment after the monitor stored the lot. A demo a test stops early
+    waits for this too."""
+    path = data_dir / "ground_truth.csv"
+    return max(0, path.read_text().count("\n") - 1) if path.exists() else 0
+
+
+async def until(cond: Callable[[], bool], every_s: float = 0.1) -> None:
+    """Wait for a condition on what has no event to wait on (a file another task writes, a counter)."""
+    while not cond():  # noqa: ASYNC110 - there is nothing to await but the condition itself
+        await asyncio.sleep(every_s)
 
 
 def require_tool(name: str, package: str) -> str:

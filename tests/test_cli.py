@@ -1,6 +1,9 @@
 """The CLI surface: knobs the issues name, and what the demo prints per batch."""
 
+import subprocess
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -65,3 +68,26 @@ def test_completed_batch_prints_a_row_and_assays_a_recovery_line(capsys: pytest.
     )
     print_batch(replace(r, version=2, metals=(ni,), assay_status="final"))
     assert capsys.readouterr().out.strip() == "L1-00003 v2 assays final: recovery % Ni 88.0"
+
+
+HEAVY = ("polars", "numpy", "psycopg", "asyncua", "aiohttp", "prometheus_client", "monitor.store.sql")
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["check-config", "config/plant.toml"]])
+def test_help_and_check_config_load_no_heavy_library(argv: list[str]) -> None:
+    """Start-up (issue 20): the parser and check-config import no data, database or OPC-UA stack."""
+    code = (
+        "import sys\nfrom monitor.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code, *argv], cwd=root, capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout[-500:]
+
+
+def test_the_report_formats_the_parser_offers_are_the_formats_there_are() -> None:
+    from monitor.cli.data import REPORT_FORMATS  # noqa: PLC0415
+    from monitor.reports.exports import FORMATS  # noqa: PLC0415
+
+    assert sorted(REPORT_FORMATS) == sorted(FORMATS)
+    assert build_parser().parse_args(["report", "--out", "-", "--format", "pdf"]).format == "pdf"

@@ -76,7 +76,7 @@ def test_rejected_and_imported_lims_files_are_counted(monitor: Monitor, tmp_path
     (inbox / "a.csv").write_text(header + "L1-00001,black_mass,ni,29.7,final\n")
     (inbox / "b.csv").write_text(header + "L1-00001,black_mass,ni,29,7,final\n")  # a decimal comma
     (inbox / "c.csv").write_text("not,an,assay,file\n")
-    inbox_once(inbox, monitor._import_inbox_file)
+    inbox_once(inbox, monitor.upkeep.import_inbox_file)
     text = generate_latest(monitor.registry).decode()
     assert metric(text, 'blackmass_lims_files_total{line="L1",outcome="imported"}') == 1
     assert metric(text, 'blackmass_lims_files_total{line="L1",outcome="rejected"}') == 2
@@ -88,7 +88,7 @@ async def test_a_failing_checkpoint_is_counted_and_accounting_goes_on(monitor: M
     monitor.checkpoint_path.mkdir()  # a directory where the file should go: every write fails
     task = asyncio.create_task(monitor.checkpoint())
     for _ in range(3000):  # a bound on waiting, not a timing assertion
-        if monitor._checkpoint_failures >= 3 or task.done():
+        if monitor.upkeep.checkpoint_failures >= 3 or task.done():
             break
         await asyncio.sleep(0.01)
     assert not task.done()  # the failure did not end the loop (nor, in run(), the TaskGroup)

@@ -6,7 +6,9 @@ from datetime import UTC, datetime
 from asyncua import ua
 from asyncua.ua import ua_binary
 
-import monitor.collectors  # noqa: F401 - installs the decoder
+from monitor.collectors.wire_fix import install
+
+install()  # asyncua alone would misread the fields (tests/test_wire_fix shows it)
 
 SOURCE = datetime(2026, 12, 4, 8, 0, 0, tzinfo=UTC)
 SERVER = datetime(2026, 12, 4, 8, 0, 1, tzinfo=UTC)

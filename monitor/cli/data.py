@@ -9,24 +9,25 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from monitor.accounting.assay_import import Accountant, ImportSummary
-from monitor.accounting.balance_file import reconcile_file
-from monitor.accounting.seeds import load_feed_grades
-from monitor.config import load_config, parse_when
-from monitor.core.engine import Engine
-from monitor.core.results import BatchResult
 from monitor.errors import MonitorError
-from monitor.reports.exports import FORMATS, ReportFilter, load, render
-from monitor.runs.replay import check_history, history_line, replay_file
 from monitor.store import STORE_FILE
-from monitor.store.sql import Store
 from monitor.store.url import open_store, store_url
+
+# Start-up: `blackmass --help` builds every parser, so this module imports nothing heavy at the top;
+# the store engines, polars, the core and the reports load inside the command that runs.
+if TYPE_CHECKING:
+    from monitor.accounting.assay_import import ImportSummary
+    from monitor.core.results import BatchResult
+    from monitor.store.sql import Store
 
 ROOT = Path(__file__).resolve().parents[2]  # the project checkout (monitor/cli/data.py)
 DEFAULT_PLANT = "config/plant.toml"
 DEFAULT_SIM = "config/simulator.toml"
+# the report formats (monitor.reports.exports.FORMATS; a test keeps the two equal) named here so that
+# building the parser does not load polars
+REPORT_FORMATS = ("csv", "parquet", "pdf", "xlsx")
 SAVE_EVERY = 500  # replay stores finished lots in transactions of this many
 
 
@@ -71,7 +72,7 @@ def add_data_commands(sub: Any) -> None:
 
     rep = sub.add_parser("report", help="export batch results")
     store_option(rep, data_dir_required=False)
-    rep.add_argument("--format", choices=sorted(FORMATS), default="csv")
+    rep.add_argument("--format", choices=REPORT_FORMATS, default="csv")
     rep.add_argument("--out", required=True, help="file, or - for standard output")
     rep.add_argument("--line", action="append", help="one line, or several (repeat, or separate by commas)")
     rep.add_argument("--chemistry")
@@ -93,6 +94,8 @@ def resolve_path(p: str) -> Path:
 
 
 def _when(text: str | None, where: str) -> float | None:
+    from monitor.config import parse_when  # noqa: PLC0415 - see the import note at the top
+
     if text is None:
         return None
     try:
@@ -107,6 +110,8 @@ def open_for(a: argparse.Namespace, *, must_exist: bool = True) -> Store:
 
 
 def cmd_report(a: argparse.Namespace) -> int:
+    from monitor.reports.exports import ReportFilter, load, render  # noqa: PLC0415 - see the note at the top
+
     f = ReportFilter(
         line=",".join(a.line) if a.line else None,
         chemistry=a.chemistry,
@@ -115,9 +120,8 @@ def cmd_report(a: argparse.Namespace) -> int:
         start_to=_when(a.start_to, "--to"),
         include_partial=a.include_partial,
     )
-    store = open_for(a)
     progress = Progress(enabled=a.out != "-" and sys.stderr.isatty())
-    try:
+    with open_for(a) as store:
         progress.update(0.0, "reading batches")
         report = load(store, f, a.format)
         what = f"{report.batches.height} batches as {a.format}"
@@ -130,8 +134,6 @@ def cmd_report(a: argparse.Namespace) -> int:
             plant=_plant_name(a),
             progress=lambda x, _: progress.update(0.1 + 0.85 * x, what),
         )
-    finally:
-        store.close()
     progress.update(0.95, "writing")
     if a.out == "-":
         sys.stdout.buffer.write(data)
@@ -146,6 +148,8 @@ def cmd_report(a: argparse.Namespace) -> int:
 
 def _plant_name(a: argparse.Namespace) -> str:
     """[plant] name of the config, for the PDF's pages ("" when the config is absent: the PDF says so)."""
+    from monitor.config import load_config  # noqa: PLC0415 - see the import note at the top
+
     path = resolve_path(a.config)
     return load_config(path).plant_name if a.format == "pdf" and path.exists() else ""
 
@@ -172,33 +176,37 @@ class Progress:
 
 
 def cmd_replay(a: argparse.Namespace) -> int:
+    from monitor.accounting.assay_import import Accountant  # noqa: PLC0415 - see the import note at the top
+    from monitor.accounting.seeds import load_feed_grades  # noqa: PLC0415
+    from monitor.config import load_config  # noqa: PLC0415
+    from monitor.core.engine import Engine  # noqa: PLC0415
+    from monitor.runs.replay import check_history, history_line, replay_file  # noqa: PLC0415
+
     cfg = load_config(resolve_path(a.config))
     t = time.monotonic()
     check_history(a.file)  # the whole file, before the store is even opened: a bad file changes nothing
     line = a.line or history_line(a.file)
     if line and line != cfg.line.line:  # lots are filed under the line they came from
         cfg = replace(cfg, line=replace(cfg.line, line=line))
-    store = open_for(a, must_exist=False)
-    accountant = Accountant(store, cfg.line, load_feed_grades(resolve_path(a.seeds)), ghg=cfg.ghg, origin=cfg.origin)
     engine = Engine(cfg.line, settle_s=cfg.settle_s)
     pending: list[BatchResult] = []
     stored = 0
+    with open_for(a, must_exist=False) as store:
+        grades = load_feed_grades(resolve_path(a.seeds))
+        accountant = Accountant(store, cfg.line, grades, ghg=cfg.ghg, origin=cfg.origin)
 
-    def flush() -> None:  # a transaction per 500 batches: fast, and memory stays flat over months
-        nonlocal stored
-        stored += sum(r is not None for r in accountant.finalise_many(pending))
-        pending.clear()
+        def flush() -> None:  # a transaction per 500 batches: fast, and memory stays flat over months
+            nonlocal stored
+            stored += sum(r is not None for r in accountant.finalise_many(pending))
+            pending.clear()
 
-    def keep(result: BatchResult) -> None:
-        pending.append(result)
-        if len(pending) >= SAVE_EVERY:
-            flush()
+        def keep(result: BatchResult) -> None:
+            pending.append(result)
+            if len(pending) >= SAVE_EVERY:
+                flush()
 
-    try:
         stats = replay_file(a.file, engine, keep, checked=True)
         flush()
-    finally:
-        store.close()
     took = time.monotonic() - t
     live = engine.live()
     print(
@@ -227,17 +235,18 @@ def assay_files(paths: list[Path]) -> list[Path]:
 
 
 def cmd_assays_import(a: argparse.Namespace) -> int:
+    from monitor.accounting.assay_import import Accountant  # noqa: PLC0415 - see the import note at the top
+    from monitor.accounting.seeds import load_feed_grades  # noqa: PLC0415
+    from monitor.config import load_config  # noqa: PLC0415
+
     cfg = load_config(resolve_path(a.config))
     files = assay_files(a.files)
-    store = open_for(a)
-    try:
+    with open_for(a) as store:
         accountant = Accountant(
             store, cfg.line, load_feed_grades(resolve_path(a.seeds)), ghg=cfg.ghg, origin=cfg.origin
         )
         for path in files:
             _print_import(path, accountant.import_file(path, line=a.line))
-    finally:
-        store.close()
     return 0
 
 
@@ -257,6 +266,8 @@ def _print_import(path: Path, summary: ImportSummary) -> None:
 
 
 def cmd_reconcile(a: argparse.Namespace) -> int:
+    from monitor.accounting.balance_file import reconcile_file  # noqa: PLC0415 - see the import note at the top
+
     out = reconcile_file(a.file)
     if a.json:
         print(json.dumps(out, indent=2))

@@ -8,16 +8,18 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.cli.data import DEFAULT_PLANT, resolve_path
-from monitor.config import load_config
 from monitor.errors import InputError
-from monitor.passport.settings import KEY_ENV, PassportSettings
+from monitor.passport.settings import KEY_ENV
 from monitor.store import STORE_FILE
 
+if TYPE_CHECKING:  # start-up: see the import note in monitor/cli/data.py
+    from monitor.passport.settings import PassportSettings
 
-def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+
+def add_commands(sub: Any) -> None:
     pp = sub.add_parser("passport", help="signed lot and shipment passports (docs/passports.md)")
     psub = pp.add_subparsers(dest="passport_cmd", required=True)
     kg = psub.add_parser("keygen", help="make an Ed25519 key pair: DIR/passport.key and DIR/passport.pub")
@@ -45,6 +47,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def _settings(config: str) -> PassportSettings:
+    from monitor.config import load_config  # noqa: PLC0415 - start-up: see monitor/cli/data.py
+
     return load_config(resolve_path(config)).passport
 
 
@@ -102,14 +106,11 @@ def cmd_passport(a: argparse.Namespace) -> int:
         return 1
     settings = _settings(a.config)
     private = issue.signing_key(settings)
-    store = issue.data_store(a.data_dir)
-    try:
+    with issue.data_store(a.data_dir) as store:
         if a.passport_cmd == "lot":
             doc = issue.lot_document(store, a.id, settings, private, now=time.time(), line=a.line)
         else:
             doc = issue.shipment_document(store, a.id, settings, private, now=time.time())
-    finally:
-        store.close()
     _write(doc, a.out)
     if a.out != "-":
         print(f"{doc['passport_type']} passport {a.id} ({doc['status']}) -> {a.out}", file=sys.stderr)

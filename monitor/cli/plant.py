@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.cli.data import DEFAULT_PLANT, resolve_path, store_option
 from monitor.collectors.credentials import CLIENT_URI, PASSWORD_ENV, USER_ENV, check_endpoint
-from monitor.config import MonitorConfig, load_config
-from monitor.core.results import BatchResult
 from monitor.errors import ConfigError
 from monitor.store import STORE_FILE
+
+if TYPE_CHECKING:  # loaded by the commands that use them (start-up: see monitor/cli/data.py)
+    from monitor.config import MonitorConfig
+    from monitor.core.results import BatchResult
 
 
 def add_plant_commands(sub: Any) -> None:
@@ -50,6 +51,8 @@ def add_plant_commands(sub: Any) -> None:
 
 
 def cmd_check_config(a: argparse.Namespace) -> int:
+    from monitor.config import load_config  # noqa: PLC0415 - see the import note in monitor/cli/data.py
+
     cfg = load_config(a.file)
     streams = ", ".join(f"{s.name}({s.source.value})" for s in cfg.line.streams)
     verdict = "read; the live check follows" if a.endpoint else "OK"  # never "OK" above a MISSING row
@@ -78,11 +81,13 @@ def cmd_check_config(a: argparse.Namespace) -> int:
     print(f"  store: {cfg.store_url or f'sqlite:///<data-dir>/{STORE_FILE} (default)'}")
     if not a.endpoint:
         return 0
+    import asyncio  # noqa: PLC0415 - start-up: see the import note in monitor/cli/data.py
+
     return asyncio.run(_probe(cfg if a.endpoint == "-" else cfg.with_endpoint(a.endpoint)))
 
 
 async def _probe(cfg: MonitorConfig) -> int:
-    from monitor.runs.probe import probe  # noqa: PLC0415 - see the import note at the top
+    from monitor.runs.probe import probe  # noqa: PLC0415 - see the import note in monitor/cli/data.py
 
     report = await probe(cfg)
     checks = report.checks
@@ -122,6 +127,8 @@ def cmd_certs(a: argparse.Namespace) -> int:
 
 def _trust(a: argparse.Namespace) -> int:
     """Show the server's certificate(s) by thumbprint and pin one on confirmation."""
+    import asyncio  # noqa: PLC0415 - start-up: see monitor/cli/data.py
+
     from monitor.collectors.security import server_certificates  # noqa: PLC0415
     from monitor.collectors.trust import pin, subject, thumbprint, why_untrusted  # noqa: PLC0415
 
@@ -169,7 +176,8 @@ def print_batch(r: BatchResult) -> None:
 
 
 async def run(a: argparse.Namespace) -> int:
-    from monitor.runs.app import Monitor  # noqa: PLC0415 - see the import note at the top
+    from monitor.config import load_config  # noqa: PLC0415 - see the import note in monitor/cli/data.py
+    from monitor.runs.app import Monitor  # noqa: PLC0415
 
     cfg = load_config(resolve_path(a.config))
     if a.endpoint:
@@ -181,7 +189,7 @@ async def run(a: argparse.Namespace) -> int:
 
 
 async def browse(a: argparse.Namespace) -> int:
-    from monitor.collectors.browse import browse  # noqa: PLC0415 - see the import note at the top
+    from monitor.collectors.browse import browse  # noqa: PLC0415 - see the import note in monitor/cli/data.py
 
     print(f"{'browse path (as [nodes] takes it)':<50} {'node id':<60} {'data type':<10} value")
     async for v in browse(a.url, depth=a.depth):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import faulthandler
 import os
 import sys
@@ -16,7 +15,6 @@ from monitor.cli.data import DEFAULT_PLANT, DEFAULT_SIM, resolve_path, store_opt
 from monitor.cli.plant import ROW, print_batch
 from monitor.collectors.credentials import PASSWORD_ENV
 from monitor.errors import MonitorError
-from monitor.simulator.plant import FAULTS
 from monitor.simulator.plc import PROFILES, parse_profile
 from monitor.store.url import default_url
 
@@ -27,7 +25,9 @@ if TYPE_CHECKING:
     from monitor.simulator.plc import PlcProfile
 
 
-def sim_knobs(p: argparse.ArgumentParser) -> None:
+def sim_knobs(p: argparse.ArgumentParser, *, faults: bool = True) -> None:
+    """The simulator's knobs; `faults` False: the list of faults (the simulator, numpy) is not loaded, for a
+    parser that will not parse (another command runs, or the top-level --help)."""
     p.add_argument("--data-dir", required=True, type=Path, help="where ground_truth.csv (and the store) go")
     p.add_argument("--line", help="the simulated line's name: its lot ids, OPC-UA namespace and batches (default L1)")
     p.add_argument("--speed", type=float, default=600.0, help="plant seconds per wall second (default 600)")
@@ -48,14 +48,18 @@ def sim_knobs(p: argparse.ArgumentParser) -> None:
         metavar="HOURS",
         help="plant hours from a lot's last output to its final assays (preliminary at a quarter; 0 = final at once)",
     )
+    choices, listed = None, "see the command's own --help"
+    if faults:
+        from monitor.simulator.plant import FAULTS  # noqa: PLC0415 - start-up: see monitor/cli/data.py
+
+        choices, listed = sorted(FAULTS), "; ".join(f"{k}: {v}" for k, v in FAULTS.items()).replace("%", "%%")
     p.add_argument(
         "--fault",
         action="append",
         default=[],
-        choices=sorted(FAULTS),
+        choices=choices,
         metavar="NAME",
-        help="inject a fault from the third lot on (repeatable): "
-        + "; ".join(f"{k}: {v}" for k, v in FAULTS.items()).replace("%", "%%"),
+        help=f"inject a fault from the third lot on (repeatable): {listed}",
     )
     p.add_argument(
         "--plc-profile",
@@ -67,16 +71,16 @@ def sim_knobs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lots", type=int, default=0, help="play this many lots, then the line stops (0: for ever)")
 
 
-def add_sim_commands(sub: Any) -> None:
-    """demo and simulate (with --export-history)."""
+def add_sim_commands(sub: Any, *, faults: bool = True) -> None:
+    """demo and simulate (with --export-history); `faults`: see sim_knobs."""
     demo = sub.add_parser("demo", help="built-in plant simulator plus the monitor, in one process")
-    sim_knobs(demo)
+    sim_knobs(demo, faults=faults)
     demo.add_argument("--config", default=DEFAULT_PLANT, help="plant TOML (default config/plant.toml)")
     demo.add_argument("--port", type=int, default=9464, help="HTTP port of /metrics (default 9464)")
     store_option(demo, data_dir_required=True)
 
     sim = sub.add_parser("simulate", help="run only the plant simulator (an OPC-UA server)")
-    sim_knobs(sim)
+    sim_knobs(sim, faults=faults)
     sim.add_argument("--endpoint", default="opc.tcp://127.0.0.1:4840/blackmass", help="OPC-UA endpoint to serve")
     sim.add_argument("--config", default=None, help="accepted for symmetry; the simulator reads --sim-config")
     sim.add_argument(
@@ -105,7 +109,7 @@ def add_sim_commands(sub: Any) -> None:
 
 
 def cmd_export_history(a: argparse.Namespace) -> int:
-    from monitor.runs.demo import make_plant  # noqa: PLC0415 - see the import note at the top
+    from monitor.runs.demo import make_plant  # noqa: PLC0415 - see the import note in monitor/cli/data.py
     from monitor.simulator.export import export_history  # noqa: PLC0415
 
     t = time.monotonic()
@@ -150,7 +154,7 @@ def _profile(text: str) -> PlcProfile:
 
 
 async def demo(a: argparse.Namespace) -> int:
-    from monitor.runs.demo import run_demo  # noqa: PLC0415 - see the import note at the top
+    from monitor.runs.demo import run_demo  # noqa: PLC0415 - see the import note in monitor/cli/data.py
 
     print(
         f"plant simulator at x{a.speed:g}; /metrics on http://127.0.0.1:{a.port}/metrics; "
@@ -196,7 +200,9 @@ def next_steps(data_dir: Path, store: str | None) -> str:
 
 
 async def simulate(a: argparse.Namespace) -> int:
-    from monitor.runs.demo import plant_server  # noqa: PLC0415 - see the import note at the top
+    from asyncio import timeout  # noqa: PLC0415 - start-up: see monitor/cli/data.py
+
+    from monitor.runs.demo import plant_server  # noqa: PLC0415 - see the import note in monitor/cli/data.py
     from monitor.simulator.server_security import ServerSecurity  # noqa: PLC0415
 
     server = plant_server(_sim_options(a), a.endpoint, start_on_subscribe=not a.start_now)
@@ -216,7 +222,7 @@ async def simulate(a: argparse.Namespace) -> int:
         f"assays -> {lims}"
     )
     try:
-        async with asyncio.timeout(a.duration):
+        async with timeout(a.duration):
             await server.run()
     except TimeoutError:
         pass

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import time
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import CollectorRegistry
-
 from monitor.cli.data import resolve_path
-from monitor.config import load_config
 from monitor.errors import ConfigError, MonitorError
 from monitor.store.url import open_store, sqlite_path, store_url
 
@@ -41,32 +37,26 @@ def add_store_commands(sub: Any) -> None:
 
 def cmd_store(a: argparse.Namespace) -> int:
     if a.store_cmd == "upgrade":
-        store = open_store(a.store, must_exist=True)
-        try:
+        with open_store(a.store, must_exist=True) as store:
             before, after = store.upgrade()
-        finally:
-            store.close()
         print(f"{a.store}: schema version {before} -> {after}" if before != after else f"{a.store}: up to date")
         return 0
     from monitor.store.migrate import migrate  # noqa: PLC0415 - loads with the command that uses it
 
     t = time.monotonic()
-    source = open_store(a.source, where="--from", must_exist=True)
     new_file = sqlite_path(a.dest, "--to")
     new_file = new_file if new_file is not None and not new_file.exists() else None
     try:
-        dest = open_store(a.dest, where="--to")
-        try:
+        with (
+            open_store(a.source, where="--from", must_exist=True) as source,
+            open_store(a.dest, where="--to") as dest,
+        ):
             checks = migrate(source, dest)
-        finally:
-            dest.close()
     except MonitorError:
         if new_file is not None:  # a failed copy leaves no half-made SQLite file behind
             for f in (new_file, Path(f"{new_file}-wal"), Path(f"{new_file}-shm")):
                 f.unlink(missing_ok=True)
         raise
-    finally:
-        source.close()
     for c in checks:
         print(f"  {c.table:<15} {c.rows:>9,} rows  checksum {c.sha256[:16]}…  equal on both sides")
     print(f"{a.source} -> {a.dest}: {sum(c.rows for c in checks):,} rows copied ({time.monotonic() - t:.1f} s)")
@@ -74,6 +64,11 @@ def cmd_store(a: argparse.Namespace) -> int:
 
 
 async def serve_store(a: argparse.Namespace) -> int:
+    from asyncio import to_thread  # noqa: PLC0415 - start-up: see monitor/cli/data.py
+
+    from prometheus_client import CollectorRegistry  # noqa: PLC0415
+
+    from monitor.config import load_config  # noqa: PLC0415
     from monitor.passport.api import add_passport_routes  # noqa: PLC0415
     from monitor.passport.settings import PassportSettings  # noqa: PLC0415
     from monitor.serve.api import add_api  # noqa: PLC0415 - the HTTP stack loads only for servers
@@ -86,26 +81,22 @@ async def serve_store(a: argparse.Namespace) -> int:
     if (a.tls_certificate is None) != (a.tls_key is None):
         raise ConfigError("serve", "--tls-certificate/--tls-key", "both or neither", "one of them")
     tls = tls_context(a.tls_certificate, a.tls_key) if a.tls_certificate and a.tls_key else None
-    store = open_store(store_url(a.store, a.data_dir), where="serve --store", must_exist=True)
-    lines = await asyncio.to_thread(store.lines)
-    kind = store.url.split(":", 1)[0]  # never the file's path or the database host on an open endpoint
+    with open_store(store_url(a.store, a.data_dir), where="serve --store", must_exist=True) as store:
+        lines = await to_thread(store.lines)
+        kind = store.url.split(":", 1)[0]  # never the file's path or the database host on an open endpoint
 
-    def health() -> dict[str, Any]:
-        return {"status": "ok", "store": kind, "lines": store.lines()}
+        def health() -> dict[str, Any]:
+            return {"status": "ok", "store": kind, "lines": store.lines()}
 
-    app = make_app(CollectorRegistry(auto_describe=False), health)
-    token = os.environ.get("BLACKMASS_API_TOKEN") or None
-    cfg = resolve_path(a.config)
-    add_api(app, store, None, token=token, plant=load_config(cfg).plant_name if cfg.exists() else "")
-    add_runbooks(app)
-    if isinstance(store, BatchStore):  # passports and shipments live in the SQLite file (PostgreSQL: not yet)
-        add_passport_routes(app, store, PassportSettings(), token=token)
-    scheme = "https" if tls else "http"
-    print(
-        f"serving {store.url} ({len(lines)} line(s): {', '.join(lines) or 'none yet'}) on {scheme}://{a.host}:{a.port}"
-    )
-    try:
+        app = make_app(CollectorRegistry(auto_describe=False), health)
+        token = os.environ.get("BLACKMASS_API_TOKEN") or None
+        cfg = resolve_path(a.config)
+        add_api(app, store, None, token=token, plant=load_config(cfg).plant_name if cfg.exists() else "")
+        add_runbooks(app)
+        if isinstance(store, BatchStore):  # passports and shipments live in the SQLite file (PostgreSQL: not yet)
+            add_passport_routes(app, store, PassportSettings(), token=token)
+        scheme = "https" if tls else "http"
+        where = f"{scheme}://{a.host}:{a.port}"
+        print(f"serving {store.url} ({len(lines)} line(s): {', '.join(lines) or 'none yet'}) on {where}")
         await serve(app, a.host, a.port, tls=tls)
-    finally:
-        store.close()
     return 0

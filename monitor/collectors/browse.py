@@ -9,6 +9,7 @@ from typing import Any
 from asyncua import Client, ua
 
 from monitor.collectors.addressing import expanded_string
+from monitor.collectors.wire_fix import client as new_client
 from monitor.errors import CollectorError
 
 
@@ -22,7 +23,7 @@ class Variable:
 
 async def browse(url: str, *, depth: int = 6) -> AsyncIterator[Variable]:
     """Every variable under Objects, with its browse path, stable node id, data type and value."""
-    client = Client(url, timeout=4)
+    client = new_client(url, timeout=4)
     await connect_once(client, url)
     try:
         async for v in walk(client, depth=depth):

@@ -33,6 +33,7 @@ from monitor.collectors.server_clock import ServerClock
 from monitor.collectors.settings import OpcuaSettings
 from monitor.collectors.subscribing import CURRENT_TIME, Placement, Subscriber, item_request
 from monitor.collectors.timestamps import TimestampJudge
+from monitor.collectors.wire_fix import client as new_client
 from monitor.core.samples import SERVER_CLOCK, Quality, Sample
 from monitor.errors import CollectorError, ConfigError
 
@@ -167,7 +168,7 @@ class OpcuaCollector:
             delay = min(delay * 2, self.settings.reconnect_max_s)
 
     async def _session(self) -> None:
-        client = Client(self.settings.endpoint, timeout=self.settings.timeout_s, watchdog_intervall=1.0)
+        client = new_client(self.settings.endpoint, timeout=self.settings.timeout_s, watchdog_intervall=1.0)
         lost = asyncio.Event()
 
         async def on_lost(exc: Exception) -> None:

@@ -28,6 +28,7 @@ from monitor.collectors.credentials import (
     credentials,
 )
 from monitor.collectors.trust import reject, subject, thumbprint, why_untrusted
+from monitor.collectors.wire_fix import client as new_client
 from monitor.errors import CollectorError, InputError
 
 __all__ = ["CLIENT_URI", "PASSWORD_ENV", "USER_ENV", "Credentials", "SecuritySettings", "credentials"]
@@ -123,7 +124,7 @@ async def secure(client: Client, sec: SecuritySettings, env: Mapping[str, str] =
 
 async def server_certificates(url: str, timeout_s: float = 10.0) -> list[bytes]:
     """The distinct certificates a server's secure endpoints present (GetEndpoints needs no session)."""
-    client = Client(url, timeout=timeout_s)
+    client = new_client(url, timeout=timeout_s)
     try:
         endpoints = await client.connect_and_get_server_endpoints()
     except (OSError, TimeoutError, ua.UaError) as exc:

@@ -43,7 +43,7 @@ BatchCallback = Callable[[BatchResult], None]
 _IDS_SEEDED = 5_000  # stored batch ids the lot tracker knows, so a reused id after a restart gets a suffix
 
 
-class Monitor(Upkeep):
+class Monitor:
     """One service instance for one line: one collector, one engine, one store, one /metrics."""
 
     def __init__(
@@ -109,13 +109,13 @@ class Monitor(Upkeep):
         self._process_tags = {p.tag: p for p in cfg.process}
         self._process_values: dict[str, float] = {}
         self.tallies = Tallies()
-        self._init_upkeep()
+        self.upkeep = Upkeep(cfg, self.data_dir, self.accountant, self._clock)
         for r in self.store.latest(line=cfg.line.line, include_partial=False):
             self._note(r)  # counters continue from the store: a restart is not a counter reset
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=False)
         self._snapshot = self._build_snapshot()
         self.registry.register(SnapshotCollector(lambda: self._snapshot))
-        self.registry.register(OpsCollector(self._ops_snapshot))
+        self.registry.register(OpsCollector(self.upkeep.ops_snapshot))
         self.http_started = asyncio.Event()
 
     def _resume(self) -> Engine:
@@ -168,7 +168,7 @@ class Monitor(Upkeep):
                 try:
                     await asyncio.to_thread(write_checkpoint, self.checkpoint_path, self._checkpoint_state())
                 except OSError as exc:  # keep accounting; the alert on the counter tells a person
-                    self._checkpoint_failures += 1
+                    self.upkeep.checkpoint_failures += 1
                     log.error(
                         "%s: checkpoint not written: %s (hint: free space or fix permissions on the data "
                         "directory; until then a crash loses the lots in progress)",
@@ -179,6 +179,11 @@ class Monitor(Upkeep):
                     saved_at = self.engine.watermark
 
     @property
+    def external_url(self) -> str:
+        """The base of the links alerts carry: [http] external_url, else the address bound."""
+        return self.upkeep.external_url
+
+    @property
     def completed(self) -> int:
         return self.tallies.completed
 
@@ -187,10 +192,10 @@ class Monitor(Upkeep):
         if r.state is BatchState.PARTIAL:
             return
         self.tallies.note(r)
-        self._note_assay_wait(r)
+        self.upkeep.note_assay_wait(r)
 
     def _build_snapshot(self) -> MetricsSnapshot:
-        self._assays_waiting()  # on the loop, beside the batch snapshot
+        self.upkeep.assays_waiting()  # on the loop, beside the batch snapshot
         rejected: Counter[tuple[str, str]] = Counter()
         for (_, reason), n in self.engine.stats.rejected.items():
             rejected[(self.collector.source, reason)] += n
@@ -300,7 +305,7 @@ class Monitor(Upkeep):
         h = self.cfg.http
         tls = tls_context(h.tls_certificate, h.tls_key) if h.tls_certificate and h.tls_key else None
         app = make_app(self.registry, self.health)
-        self.external_url = h.external_url or base_url(
+        self.upkeep.external_url = h.external_url or base_url(
             host or h.host, h.port if port is None else port, tls=tls is not None
         )
         add_runbooks(app)
@@ -323,7 +328,8 @@ class Monitor(Upkeep):
                 tg.create_task(self.refresh(), name="refresh")
                 tg.create_task(self.checkpoint(), name="checkpoint")
                 tg.create_task(
-                    watch_inbox(self.data_dir / "lims", self._import_inbox_file, self._imported), name="lims-inbox"
+                    watch_inbox(self.data_dir / "lims", self.upkeep.import_inbox_file, self._imported),
+                    name="lims-inbox",
                 )
                 tg.create_task(
                     serve(

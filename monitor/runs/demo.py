@@ -104,6 +104,12 @@ def plant_server(o: SimOptions, endpoint: str, *, start_on_subscribe: bool = Tru
     )
 
 
+async def _expire_when(stop: asyncio.Event, deadline: asyncio.Timeout) -> None:
+    """The caller's stop event ends the demo as its duration would."""
+    await stop.wait()
+    deadline.reschedule(asyncio.get_running_loop().time())
+
+
 async def run_demo(
     o: SimOptions,
     *,
@@ -113,8 +119,11 @@ async def run_demo(
     on_batch: BatchCallback | None = None,
     on_monitor: Callable[[Monitor], None] | None = None,
     store_url: str | None = None,
+    stop: asyncio.Event | None = None,
 ) -> Monitor:
-    """Run simulator + monitor until `duration` wall seconds have passed; returns the monitor."""
+    """Run simulator + monitor until `duration` wall seconds have passed or `stop` is set (a test ends
+    the demo when what it waits for has happened; the duration then only bounds a hang); returns the
+    monitor."""
     endpoint = f"opc.tcp://127.0.0.1:{free_port()}/blackmass"
     server = plant_server(o, endpoint)
     cfg = monitor_config(for_line(load_config(config), o.line).with_endpoint(endpoint), o.profile)
@@ -125,9 +134,11 @@ async def run_demo(
     await server.start()
     log.info("demo: simulator %s, /metrics on port %d", endpoint, port)
     try:
-        async with asyncio.timeout(duration), asyncio.TaskGroup() as tg:
+        async with asyncio.timeout(duration) as deadline, asyncio.TaskGroup() as tg:
             tg.create_task(server.run(), name="simulator")
             tg.create_task(monitor.run(port=port), name="monitor")
+            if stop is not None:
+                tg.create_task(_expire_when(stop, deadline), name="stop")
     except TimeoutError:
         pass
     finally:

@@ -19,6 +19,7 @@ from monitor.collectors.browse import connect_once, walk
 from monitor.collectors.limits import ServerLimits, read_limits, read_nodes
 from monitor.collectors.probing import clock_offset, summary, timestamps_sent
 from monitor.collectors.security import secure
+from monitor.collectors.wire_fix import client as new_client
 from monitor.config import MonitorConfig
 from monitor.errors import ConfigError
 
@@ -92,7 +93,7 @@ def expected_kinds(cfg: MonitorConfig) -> dict[str, str]:
 
 async def probe(cfg: MonitorConfig) -> ProbeReport:
     """Connect once, resolve and type-check every tag of the config, read each value once (nothing is subscribed)."""
-    client = Client(cfg.opcua.endpoint, timeout=cfg.opcua.timeout_s)
+    client = new_client(cfg.opcua.endpoint, timeout=cfg.opcua.timeout_s)
     await secure(client, cfg.opcua.security)
     await connect_once(client, cfg.opcua.endpoint)
     try:

@@ -1,8 +1,8 @@
 """Upkeep: what the monitor's own failures look like on /metrics (serve/exposition_ops.py).
 
 LIMS files imported and refused, checkpoint failures, disk space, lots waiting for final assays,
-and the URL alerts link back to. A part of the Monitor (runs/app.py), kept apart so the wiring
-reads on its own.
+and the URL alerts link back to. A part the Monitor (runs/app.py) owns and tells what happened,
+kept apart so the wiring reads on its own.
 """
 
 from __future__ import annotations
@@ -25,31 +25,30 @@ log = logging.getLogger("monitor.runs.app")  # the service's log
 
 
 class Upkeep:
-    """The Monitor's upkeep counters and the snapshot the ops collector reads per scrape."""
+    """The Monitor's upkeep counters and the snapshot the ops collector reads per scrape. The Monitor
+    owns one and tells it what happened (a lot stored, a checkpoint that failed); it reads nothing of
+    the Monitor's."""
 
-    cfg: MonitorConfig
-    data_dir: Path
-    accountant: Accountant
-    _clock: Callable[[], float]
-
-    def _init_upkeep(self) -> None:
-        self._lims_imported = 0
-        self._lims_rejected = 0
-        self._checkpoint_failures = 0
+    def __init__(self, cfg: MonitorConfig, data_dir: Path, accountant: Accountant, clock: Callable[[], float]) -> None:
+        self.cfg, self.data_dir, self.accountant = cfg, data_dir, accountant
+        self._clock = clock  # the clock lots are stamped on (the demo's is the plant's)
+        self.lims_imported = 0
+        self.lims_rejected = 0
+        self.checkpoint_failures = 0
         self._assays_pending: dict[str, float] = {}  # completed lot without final assays -> its end
         self._assays_oldest: tuple[int, float] = (0, math.nan)  # (count, oldest end), read by scrapes
         self._assays_dirty = False
-        h = self.cfg.http
+        h = cfg.http
         self.external_url = h.external_url or base_url(h.host, h.port, tls=h.tls_certificate is not None)
 
-    def _note_assay_wait(self, r: BatchResult) -> None:
+    def note_assay_wait(self, r: BatchResult) -> None:
         if r.assay_status == "final":
             self._assays_dirty |= self._assays_pending.pop(r.batch_id, None) is not None
         elif r.batch_id not in self._assays_pending:
             self._assays_pending[r.batch_id] = r.end
             self._assays_dirty = True
 
-    def _assays_waiting(self) -> tuple[int, float]:
+    def assays_waiting(self) -> tuple[int, float]:
         """(lots waiting for final assays, the oldest one's end); recomputed on the loop when changed."""
         if self._assays_dirty:
             self._assays_dirty = False
@@ -57,7 +56,7 @@ class Upkeep:
             self._assays_oldest = (len(ends), min(ends) if ends else math.nan)
         return self._assays_oldest
 
-    def _ops_snapshot(self) -> OpsSnapshot:
+    def ops_snapshot(self) -> OpsSnapshot:
         """Built per scrape (in the scrape thread): it only reads numbers the loop replaced whole."""
         try:
             disk = shutil.disk_usage(self.data_dir)
@@ -71,16 +70,16 @@ class Upkeep:
             line=self.cfg.line.line,
             version=__version__,
             external_url=self.external_url,
-            lims_files_imported=self._lims_imported,
-            lims_files_rejected=self._lims_rejected,
-            checkpoint_failures=self._checkpoint_failures,
+            lims_files_imported=self.lims_imported,
+            lims_files_rejected=self.lims_rejected,
+            checkpoint_failures=self.checkpoint_failures,
             data_dir_free_bytes=free,
             data_dir_size_bytes=size,
             assays_pending_batches=count,
             assays_pending_age_s=max(0.0, age) if math.isfinite(age) else 0.0,
         )
 
-    def _import_inbox_file(self, path: Path) -> ImportSummary:
+    def import_inbox_file(self, path: Path) -> ImportSummary:
         """The inbox importer, counting outcomes (runs in the inbox thread; ints only)."""
         try:
             # the inbox is this line monitor's own: files without a line column are its line's
@@ -88,9 +87,9 @@ class Upkeep:
         except StoreError:  # retried by the inbox, not a refusal
             raise
         except Exception:  # any other failure moves the file to rejected/
-            self._lims_rejected += 1
+            self.lims_rejected += 1
             raise
-        self._lims_imported += 1
+        self.lims_imported += 1
         return summary
 
 

@@ -16,21 +16,26 @@ def num(x: float) -> float | None:
     return None if x is None or not math.isfinite(x) else x
 
 
-def _plain(x: Any) -> Any:
-    """Dataclasses as dicts, tuples as lists; no deep copies (dataclasses.asdict made saving slow)."""
-    if is_dataclass(x) and not isinstance(x, type):
-        return {f.name: _plain(getattr(x, f.name)) for f in fields(x)}
-    if isinstance(x, tuple | list):
-        return [_plain(v) for v in x]
-    if isinstance(x, dict):
-        return {k: _plain(v) for k, v in x.items()}
-    return x
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _fields_of(x: object) -> dict[str, Any]:
+    """json's hook for what it cannot encode itself: a dataclass as a dict of its fields (one level; the
+    C encoder walks on, tuples as lists). A Python walk of every value made saving slow."""
+    names = _FIELDS.get(type(x))
+    if names is None:
+        if not is_dataclass(x) or isinstance(x, type):
+            raise TypeError(
+                f"result_to_json: cannot store a {type(x).__name__} ({x!r}); expected dataclasses, "
+                "tuples, dicts, str and numbers (hint: a core result grew a field of a new type)"
+            )
+        names = _FIELDS.setdefault(type(x), tuple(f.name for f in fields(x)))
+    return {n: getattr(x, n) for n in names}
 
 
 def result_to_json(r: BatchResult) -> str:
-    d = _plain(r)
-    d["state"] = r.state.value
-    return json.dumps(d, sort_keys=True, allow_nan=True)
+    # state is a StrEnum: encoded as its value
+    return json.dumps(r, default=_fields_of, sort_keys=True, allow_nan=True)
 
 
 def result_from_json(text: str) -> BatchResult:

@@ -69,7 +69,7 @@ def migrate(source: Store, dest: Store) -> list[TableCheck]:
         )
     checks: list[TableCheck] = []
     try:
-        with dest._tx() as db:  # the one caller that needs a store's raw transaction
+        with dest.transaction() as db:
             _check_empty(db, f"--to {dest.url}")
             for table, columns in TABLES.items():
                 sent = _Digest()

@@ -19,10 +19,10 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from monitor.errors import StoreError
+from monitor.store import PASSWORD_ENV
 from monitor.store.codec import result_from_json
 from monitor.store.rows import PROJECTION_VERSION
 from monitor.store.sql import SCHEMA_VERSION, Store, refresh_sheets, version_row, write_meta
-from monitor.store.url import PASSWORD_ENV
 
 log = logging.getLogger(__name__)
 

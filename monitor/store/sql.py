@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 from monitor.core.assays import Assay
 from monitor.core.results import BatchResult
@@ -142,6 +142,16 @@ class Store:
 
     def close(self) -> None:
         raise NotImplementedError
+
+    def __enter__(self) -> Self:  # `with open_store(url) as store:` closes it however the block ends
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def transaction(self) -> AbstractContextManager[Tx]:
+        """The raw transaction, for a whole-store copy (store/migrate.py): all of it lands or none."""
+        return self._tx()
 
     def upgrade(self) -> tuple[int, int]:
         """Run the schema migrations the store lacks (on open too); (version before, version after)."""

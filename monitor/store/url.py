@@ -9,15 +9,26 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from monitor.errors import InputError, StoreError
 from monitor.secrets import read_secret
-from monitor.store import STORE_FILE
-from monitor.store.sql import Store
+from monitor.store import PASSWORD_ENV, PASSWORD_FILE_ENV, STORE_FILE
 
-PASSWORD_ENV = "BLACKMASS_STORE_PASSWORD"
-PASSWORD_FILE_ENV = "BLACKMASS_STORE_PASSWORD_FILE"
+if TYPE_CHECKING:  # the engines (and polars, psycopg) load only when a store is opened: CLI start-up
+    from monitor.store.sql import Store
+
+__all__ = [
+    "PASSWORD_ENV",
+    "PASSWORD_FILE_ENV",
+    "check_url",
+    "default_url",
+    "open_store",
+    "pg_conninfo",
+    "sqlite_path",
+    "store_url",
+]
 SCHEMES = ("sqlite", "postgresql", "postgres")
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "")
 

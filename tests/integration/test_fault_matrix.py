@@ -6,14 +6,18 @@ masses are within 0.2 %, and the flags of the affected batch say what happened.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import os
 import re
 import signal
+import socket
+import sqlite3
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,12 +25,14 @@ import pytest
 from monitor.cli import main
 from monitor.runs.app import Monitor
 from monitor.runs.demo import SimOptions, run_demo
-from tests.conftest import free_port
+from tests.conftest import free_port, truth_lots, until
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
 FAULTY_LOT = "L1-00003"  # faults strike halfway through the third lot
 TOLERANCE = 0.002
+LOTS = 4  # a run ends when its monitor has stored this many lots: the faulty third and one after it
+HANG_S = 180.0  # bounds a hang; the runs wait on lots stored, not on the clock
 
 
 def compare(data: Path) -> dict[str, dict[str, str]]:
@@ -49,9 +55,22 @@ def compare(data: Path) -> dict[str, dict[str, str]]:
     return report
 
 
+async def until_lots(data: Path, seen: set[str], run: asyncio.Task[Monitor], stop: asyncio.Event) -> None:
+    """Set `stop` once LOTS lots are in the ground truth and the monitor has stored (`seen`, filled by the
+    demo's on_batch) every one of them but the newest, which may still be flushing; a monitor that fell
+    behind (a loaded machine, a reconnect backing off) is waited for."""
+    await until(lambda: caught_up(len(seen), truth_lots(data)) or run.done())
+    stop.set()
+
+
+def caught_up(stored: int, truth: int) -> bool:
+    return truth >= LOTS and stored >= max(LOTS, truth - 1)
+
+
 @pytest.fixture(scope="module")
 def fault_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Monitor]]:
-    """One demo per fault, all at once (each is light at 1,200x; they share nothing but the CPU)."""
+    """One demo per fault, all at once (each is light at 1,200x; they share nothing but the CPU), each
+    until its monitor has stored LOTS lots."""
     faults = ("server-restart", "network-outage", "totalizer-reset", "bad-quality")
 
     async def all_runs() -> dict[str, tuple[Path, Monitor]]:
@@ -69,8 +88,17 @@ def fault_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path
                     assay_delay_h=0,
                     faults=frozenset({f}),
                 )
-                run = run_demo(opts, config=ROOT / "config/plant.toml", port=free_port(), duration=36)
+                stop, seen = asyncio.Event(), set[str]()
+                run = run_demo(
+                    opts,
+                    config=ROOT / "config/plant.toml",
+                    port=free_port(),
+                    duration=HANG_S,
+                    on_batch=lambda r, seen=seen: seen.add(r.batch_id),
+                    stop=stop,
+                )
                 tasks[f] = (data, tg.create_task(run))
+                tg.create_task(until_lots(data, seen, tasks[f][1], stop))
         return {f: (data, t.result()) for f, (data, t) in tasks.items()}
 
     return asyncio.run(all_runs())
@@ -128,6 +156,44 @@ def _feeding_mass(port: int) -> float:
     return float(m.group(1)) / 1000 if m and done and float(done.group(1)) >= 2 else 0.0
 
 
+def wait_for(cond: Callable[[], bool], what: str, limit_s: float = 60.0) -> None:
+    """Poll until cond() holds; the limit only bounds a hang, it is not what the test measures."""
+    deadline = time.monotonic() + limit_s
+    while not cond():
+        assert time.monotonic() < deadline, f"gave up waiting for: {what}"
+        time.sleep(0.2)
+
+
+def listening(endpoint: str) -> bool:
+    host, port = endpoint.removeprefix("opc.tcp://").split("/")[0].split(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+def stored(data: Path) -> tuple[int, int]:
+    """(lots resumed from a checkpoint, lots) in the running monitor's store, read-only."""
+    db = data / "blackmass.db"
+    if not db.exists():
+        return (0, 0)
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as c:
+        try:
+            resumed, lots = c.execute(
+                "SELECT COUNT(DISTINCT CASE WHEN result_json LIKE '%resumed_from_checkpoint%' THEN batch_id END),"
+                " COUNT(DISTINCT batch_id) FROM batch_versions"
+            ).fetchone()
+        except sqlite3.OperationalError:  # the schema is being written
+            return (0, 0)
+    return (resumed, lots)
+
+
+def resumed_and_after(data: Path) -> bool:
+    resumed, lots = stored(data)
+    return resumed >= 1 and caught_up(lots, truth_lots(data))
+
+
 def test_monitor_killed_mid_batch_resumes_it(tmp_path: Path) -> None:
     exe = [str(Path(sys.executable).parent / "blackmass")]
     endpoint = f"opc.tcp://127.0.0.1:{free_port()}/blackmass"
@@ -143,18 +209,17 @@ def test_monitor_killed_mid_batch_resumes_it(tmp_path: Path) -> None:
     )
     run = [*exe, "run", "--endpoint", endpoint, *common, "--port", str(port)]
     try:
-        time.sleep(2)
+        wait_for(lambda: listening(endpoint), "the simulator's OPC-UA port", 120)
         first = subprocess.Popen(run, cwd=ROOT, env=env, stderr=(tmp_path / "run1.log").open("w"))
-        deadline = time.monotonic() + 60
-        while _feeding_mass(port) < 500 and time.monotonic() < deadline:  # well into a lot, two done
-            time.sleep(0.2)
-        assert _feeding_mass(port) >= 500, "the monitor never got two batches in"
-        time.sleep(5.5)  # at least one periodic checkpoint of this lot
+        wait_for(lambda: _feeding_mass(port) >= 500, "two batches in and 500 kg into the third")
+        into_lot = time.time_ns()
+        checkpoint = tmp_path / "checkpoint.json"
+        wait_for(lambda: checkpoint.exists() and checkpoint.stat().st_mtime_ns > into_lot, "a checkpoint of that lot")
         first.send_signal(signal.SIGKILL)
         first.wait()
-        time.sleep(2)  # 40 plant minutes down
+        time.sleep(2)  # the outage itself (40 plant minutes down): any length will do, this is not a wait
         second = subprocess.Popen(run, cwd=ROOT, env=env, stderr=(tmp_path / "run2.log").open("w"))
-        time.sleep(22)
+        wait_for(lambda: resumed_and_after(tmp_path), "the resumed lot and the one after it stored", 120)
         second.send_signal(signal.SIGTERM)
         second.wait(timeout=20)
     finally:

@@ -4,9 +4,11 @@ plant rules. The site yield and recovery are the mass-weighted ones, not the mea
 
 from __future__ import annotations
 
+import re
 import subprocess
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -93,6 +95,15 @@ def wait_for(port: int, expr: str, ok, timeout: float = 60.0) -> list[dict]:  # 
     raise AssertionError(f"{expr} on :{port}: still {last} after {timeout:.0f} s")
 
 
+def rule_evaluations(port: int) -> float:
+    """The fewest evaluations of any rule group so far, from the Prometheus server's own /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    counts = re.findall(r"^prometheus_rule_group_iterations_total\{[^}]*\} (\S+)$", text, re.MULTILINE)
+    assert counts, "no rule group evaluated (is rule_files set?)"
+    return min(float(c) for c in counts)
+
+
 @pytest.fixture(scope="module")
 def plant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, threading.Event]]:
     binary = require_tool("prometheus", "prometheus")
@@ -117,11 +128,13 @@ def plant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, threa
     procs = [start(binary, d / "line", line_cfg, line_port), start(binary, d / "plant", plant_cfg, plant_port)]
     try:
         # the plant holds both lines' counters at zero before the batches complete (as after a restart)
-        wait_for(plant_port, "blackmass_stream_mass_grams_total == 0", lambda r: len(r) == 4)
-        time.sleep(2)
+        # (two zero samples of every series: the increase starts from them)
+        wait_for(plant_port, "count_over_time(blackmass_stream_mass_grams_total[10m]) >= 2", lambda r: len(r) == 4)
         complete.set()
         wait_for(plant_port, "blackmass_stream_mass_grams_total > 0", lambda r: len(r) == 4)
-        time.sleep(3)  # a few rule evaluations after every line's batches have arrived
+        # a few rule evaluations after every line's batches have arrived
+        evaluated = rule_evaluations(plant_port)
+        wait_for(plant_port, "vector(1)", lambda _: rule_evaluations(plant_port) >= evaluated + 3)
         yield plant_port, complete
     finally:
         for p in procs:

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -66,15 +66,34 @@ def security(pki: Path, **kw: object) -> SecuritySettings:
     return SecuritySettings(**{**base, **kw})  # type: ignore[arg-type]
 
 
-async def collect(endpoint: str, sec: SecuritySettings, seconds: float) -> tuple[OpcuaCollector, list[Sample]]:
+async def collect(
+    endpoint: str, sec: SecuritySettings, done: Callable[[OpcuaCollector, list[Sample]], bool], limit_s: float = 60.0
+) -> tuple[OpcuaCollector, list[Sample]]:
+    """Run a collector until done(collector, samples) holds (asked every 0.05 s); the limit only bounds
+    a hang, and the tests' assertions then say what was missing."""
     cfg = load_config(ROOT / "config/plant.toml").with_endpoint(endpoint)
     settings = replace(cfg.opcua, security=sec, reconnect_min_s=0.2, reconnect_max_s=0.5, timeout_s=3)
     got: list[Sample] = []
     col = OpcuaCollector(settings, cfg.tag_addresses(), got.extend)
+
+    async def watch(deadline: asyncio.Timeout) -> None:
+        while not done(col, got):  # noqa: ASYNC110 - a condition on objects the test does not own
+            await asyncio.sleep(0.05)
+        deadline.reschedule(asyncio.get_running_loop().time())  # stop the collector as a timeout would
+
     with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(seconds):
-            await col.run()
+        async with asyncio.timeout(limit_s) as deadline, asyncio.TaskGroup() as tg:
+            tg.create_task(col.run())
+            tg.create_task(watch(deadline))
     return col, got
+
+
+def flowing(_: OpcuaCollector, got: list[Sample]) -> bool:
+    return len({s.tag for s in got}) >= 20
+
+
+def refused(col: OpcuaCollector, _: list[Sample]) -> bool:
+    return col.last_error is not None
 
 
 async def test_signandencrypt_with_password_connects(
@@ -82,11 +101,11 @@ async def test_signandencrypt_with_password_connects(
 ) -> None:
     monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
     async with secured_plant(tmp_path, pki) as server:
-        col, got = await collect(server.endpoint, security(pki), 6)
+        col, got = await collect(server.endpoint, security(pki), flowing)
         assert col.last_error is None
         assert col.failed_nodes == 0 and col.subscribed_nodes >= 20 and col.reconnects == 0
         assert len({s.tag for s in got}) >= 20  # values flowed over the encrypted channel
-        plain = Client(server.endpoint, timeout=3)  # and nothing flows without security
+        plain = Client(server.endpoint, timeout=15)  # and nothing flows without security (15 s: a loaded machine)
         endpoints = await plain.connect_and_get_server_endpoints()
         assert {e.SecurityMode.name for e in endpoints} == {"Sign", "SignAndEncrypt"}
         with pytest.raises(Exception):  # noqa: B017 - asyncua raises several kinds here
@@ -101,7 +120,7 @@ async def test_wrong_password_fails_with_a_clear_message(
     monkeypatch.setenv(PASSWORD_ENV, "wrong")
     caplog.set_level(logging.ERROR, logger="monitor.collectors.opcua")
     async with secured_plant(tmp_path, pki) as server:
-        col, got = await collect(server.endpoint, security(pki), 4)
+        col, got = await collect(server.endpoint, security(pki), refused)
     assert col.state is not ConnState.CONNECTED and not got
     assert col.last_error is not None
     assert "refused user 'monitor'" in col.last_error and "BadUserAccessDenied" in col.last_error
@@ -114,7 +133,7 @@ async def test_an_untrusted_server_is_refused(tmp_path: Path, pki: Path, monkeyp
     monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
     async with secured_plant(tmp_path, pki) as server:
         sec = security(pki, server_certificate=pki / "stranger" / "stranger-cert.der")
-        col, got = await collect(server.endpoint, sec, 3)
+        col, got = await collect(server.endpoint, sec, refused)
     assert not got and col.last_error is not None
     assert "is not the trusted one" in col.last_error and "refusing to connect" in col.last_error
 
@@ -128,7 +147,7 @@ async def test_an_untrusted_client_is_refused(tmp_path: Path, pki: Path, monkeyp
         private_key=tmp_path / "other" / "intruder-key.pem",
     )
     async with secured_plant(tmp_path, pki) as server:
-        col, got = await collect(server.endpoint, sec, 4)
+        col, got = await collect(server.endpoint, sec, refused)
     assert not got and col.state is not ConnState.CONNECTED
     assert col.last_error is not None and "refused our certificate" in col.last_error
     assert "BadCertificateUntrusted" in col.last_error and "intruder-cert.der" in col.last_error

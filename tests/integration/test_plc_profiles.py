@@ -23,11 +23,12 @@ from monitor.runs.app import Monitor
 from monitor.runs.demo import SimOptions, plant_server, run_demo
 from monitor.simulator.plc import parse_profile
 from monitor.store.batches import BatchStore
-from tests.conftest import free_port
+from tests.conftest import free_port, truth_lots, until
 
 ROOT = Path(__file__).resolve().parents[2]
 NS = "urn:blackmass:simulator:L1"
 SPEED = 2400.0
+HANG_S = 120.0  # a demo ends when its lots have closed; this bounds a hang, it is not what a test waits on
 pytestmark = pytest.mark.integration
 
 
@@ -44,9 +45,17 @@ def stored(data: Path) -> dict[str, BatchResult]:
 
 
 async def demo(
-    data: Path, profile: str, *, lots: int, duration: float, config: Path | None = None, during: Any = None
+    data: Path,
+    profile: str,
+    *,
+    lots: int,
+    duration: float,
+    config: Path | None = None,
+    during: Any = None,
 ) -> tuple[Monitor, list[tuple[BatchResult, float]]]:
-    """Run the demo; returns the monitor and (batch, server time when it was finalised)."""
+    """Run the demo until `lots` lots have closed and are in the ground truth, and `during` is done
+    (`duration` only bounds a hang); returns the monitor and, per lot, (its first version, how far the
+    engine's data reached before the samples that closed it)."""
     opts = SimOptions(
         data_dir=data,
         sim_config=ROOT / "config/simulator.toml",
@@ -59,11 +68,38 @@ async def demo(
         lots=lots,
     )
     seen: list[tuple[BatchResult, float]] = []
-    holder: dict[str, Monitor] = {}
+    before = [float("nan")]  # the engine's vouched time before the samples it is taking in now
+
+    def on_monitor(m: Monitor) -> None:
+        ingest = m.engine.ingest
+
+        def noted(samples: Any) -> None:
+            before[0] = m.engine.vouched
+            ingest(samples)
+
+        m.engine.ingest = noted  # type: ignore[method-assign]
+
+    stop = asyncio.Event()
+    waiting = {"lots", "truth", "during"} if during is not None else {"lots", "truth"}
+
+    def done(what: str) -> None:
+        waiting.discard(what)
+        if not waiting:
+            stop.set()
 
     def on_batch(r: BatchResult) -> None:
         if r.version == 1:
-            seen.append((r, holder["m"].engine.vouched if "m" in holder else float("nan")))
+            seen.append((r, before[0]))
+            if len(seen) >= lots:
+                done("lots")
+
+    async def watched(port: int) -> None:
+        await during(port)
+        done("during")
+
+    async def truth_written() -> None:
+        await until(lambda: truth_lots(data) >= lots or run.done())  # (a hung demo ends at its duration)
+        done("truth")
 
     port = free_port()
     async with asyncio.TaskGroup() as tg:
@@ -74,35 +110,43 @@ async def demo(
                 port=port,
                 duration=duration,
                 on_batch=on_batch,
-                on_monitor=lambda m: holder.__setitem__("m", m),
+                on_monitor=on_monitor,
+                stop=stop,
             )
         )
+        tg.create_task(truth_written())
         if during is not None:
-            tg.create_task(during(port))
+            tg.create_task(watched(port))
     return run.result(), seen
 
 
 def test_last_lot_closes_when_the_line_stops_within_delay_plus_two_publishing_intervals(tmp_path: Path) -> None:
-    monitor, seen = asyncio.run(demo(tmp_path, "exception,slow-cycle=5", lots=3, duration=25))
+    monitor, seen = asyncio.run(demo(tmp_path, "exception,slow-cycle=5", lots=3, duration=HANG_S))
     t = truth(tmp_path)
     got = stored(tmp_path)
     assert len(t) == 3 and sorted(got) == sorted(t)
     cfg = load_config(ROOT / "config/plant.toml")
     delay = max(s.delay_s for s in cfg.line.streams)
     bound = delay + cfg.settle_s + 2 * cfg.opcua.publishing_interval_ms / 1000.0 * SPEED  # plant (server) seconds
-    for r, server_time in seen:
+    for r, reached in seen:
         row = t[r.batch_id]
-        assert r.state is BatchState.COMPLETE
+        # assays come at once (assay_delay_h=0): the lab may win the race with finalisation, and then the
+        # first version is already assayed; either order gives the same masses, closed within the bound
+        assert r.state in (BatchState.COMPLETE, BatchState.ASSAYED), r.state
+        assert (r.state is BatchState.ASSAYED) == (r.assay_status == "final"), (r.state, r.assay_status)
         assert r.feed_kg == pytest.approx(float(row["feed_kg"]), rel=0.002)
         assert r.mass("black_mass") == pytest.approx(float(row["black_mass_kg"]), rel=0.002)
-        assert server_time - r.end <= bound, (r.batch_id, server_time - r.end, bound)
+        # closed by the first samples that let it close: before them the data reached less than the
+        # bound past the lot's end. (How far the closing samples reached depends on the machine: a
+        # demo starved by other processes takes seconds of samples in one go, 8,000 plant s at 2,400x.)
+        assert reached - r.end <= bound, (r.batch_id, reached - r.end, bound)
     assert monitor.engine.oldest_pending_end is None  # nothing left waiting after the line stopped
     last = max(seen, key=lambda x: x[0].end)[0]
     assert "feed:boundary_split" in last.flags  # a 5 s PLC cycle: the edges fell between two counter values
 
 
 def test_no_source_timestamps_and_a_clock_two_hours_behind_give_the_same_lots_on_our_clock(tmp_path: Path) -> None:
-    monitor, _ = asyncio.run(demo(tmp_path, "no-source-ts,clock-skew=-7200", lots=2, duration=20))
+    monitor, _ = asyncio.run(demo(tmp_path, "no-source-ts,clock-skew=-7200", lots=2, duration=HANG_S))
     t = truth(tmp_path)
     got = stored(tmp_path)
     assert sorted(got) == sorted(t)
@@ -129,16 +173,25 @@ def test_browse_paths_resolve_and_an_unresolved_tag_degrades_health_but_stops_no
     answers: dict[str, Any] = {}
 
     async def probe(port: int) -> None:
-        await asyncio.sleep(8.0)
+        """Ask until the collector has resolved its tags and counts the one it could not; the demo's
+        end bounds the wait (then the answers are missing and the test fails on them)."""
+        deadline = asyncio.get_running_loop().time() + HANG_S
         async with aiohttp.ClientSession() as http:
-            async with http.get(f"http://127.0.0.1:{port}/healthz") as r:
-                answers["health"] = await r.json()
-            async with http.get(f"http://127.0.0.1:{port}/metrics") as r:
-                answers["metrics"] = await r.text()
+            while "metrics" not in answers and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.2)
+                try:
+                    async with http.get(f"http://127.0.0.1:{port}/healthz") as r:
+                        answers["health"] = await r.json()
+                    async with http.get(f"http://127.0.0.1:{port}/metrics") as r:
+                        text = await r.text()
+                except aiohttp.ClientError:
+                    continue  # the demo's HTTP server is not up yet
+                if 'blackmass_collector_unresolved_tags{line="L1",source="opcua"} 1.0' in text:
+                    answers["metrics"] = text
 
     # int-counters too: the UInt16 feed counter's wrap must come from the node's DataType (the config
     # gives only its scale), read back by the collector
-    asyncio.run(demo(tmp_path, "exception,int-counters", lots=2, duration=18, config=config, during=probe))
+    asyncio.run(demo(tmp_path, "exception,int-counters", lots=2, duration=HANG_S, config=config, during=probe))
     t = truth(tmp_path)
     got = stored(tmp_path)
     assert sorted(got) == sorted(t) and len(t) == 2  # the lot id came through its browse path
@@ -146,6 +199,7 @@ def test_browse_paths_resolve_and_an_unresolved_tag_degrades_health_but_stops_no
         assert r.feed_kg == pytest.approx(float(t[bid]["feed_kg"]), rel=0.002)
     assert any("feed:rollover" in r.flags for r in got.values())
     assert not any("feed:reset" in r.flags for r in got.values())
+    assert "metrics" in answers, answers  # the unresolved tag was counted while the demo ran
     health = answers["health"]
     assert health["status"] == "degraded"
     assert any("Shredder.LEL" in p for p in health["problems"])

@@ -21,6 +21,7 @@ from tests.conftest import free_port, require_tool
 ROOT = Path(__file__).resolve().parents[2]
 RULES = sorted((ROOT / "config/prometheus/rules").glob("*.yml"))
 pytestmark = pytest.mark.integration
+HANG_S = 200.0  # the demo ends once the alerts fire and the dashboards have data; this bounds a hang
 
 
 def query(port: int, expr: str) -> list[dict]:
@@ -79,8 +80,9 @@ def prometheus_on_demo(tmp_path_factory: pytest.TempPathFactory):  # type: ignor
     )
 
     async def demo_and_look() -> dict[str, object]:
-        async def look() -> dict[str, object]:
-            await asyncio.sleep(75)
+        stop = asyncio.Event()
+
+        def snapshot() -> dict[str, object]:
             firing = {a["metric"]["alertname"] for a in query(prom_port, 'ALERTS{alertstate="firing"}')}
             empty = [(f, title, e) for f, title, e in dashboard_queries() if not query(prom_port, as_grafana_would(e))]
             return {
@@ -89,9 +91,31 @@ def prometheus_on_demo(tmp_path_factory: pytest.TempPathFactory):  # type: ignor
                 "rolling": query(prom_port, "line:blackmass_black_mass_yield:ratio_increase24h"),
             }
 
+        def complete(seen: dict[str, object]) -> bool:
+            firing, empty = seen["firing"], seen["empty"]
+            assert isinstance(firing, set) and isinstance(empty, list)
+            return {"BlackMassYieldBelowFloor", "MetalRecoveryLow"} <= firing and not empty and bool(seen["rolling"])
+
+        async def watch() -> dict[str, object]:
+            """Ask every 2 s until the alerts fire and every dashboard has data, or the demo ends (then
+            the tests fail on its last answer); then the demo stops."""
+            try:
+                while True:
+                    await asyncio.sleep(2)
+                    try:
+                        seen = await asyncio.to_thread(snapshot)
+                    except OSError:
+                        continue  # Prometheus not serving yet
+                    if complete(seen) or demo.done():
+                        return seen
+            finally:
+                stop.set()
+
         async with asyncio.TaskGroup() as tg:
-            looked = tg.create_task(look())
-            tg.create_task(run_demo(opts, config=ROOT / "config/plant.toml", port=port, duration=80))
+            demo = tg.create_task(
+                run_demo(opts, config=ROOT / "config/plant.toml", port=port, duration=HANG_S, stop=stop)
+            )
+            looked = tg.create_task(watch())
         return looked.result()
 
     try:

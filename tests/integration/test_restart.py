@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from monitor.config import load_config
+from monitor.core.results import BatchResult
 from monitor.runs.app import Monitor
 from monitor.runs.demo import SimOptions, plant_server
 from monitor.store.batches import BatchStore
@@ -18,10 +20,31 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
 
 
-async def run_for(monitor: Monitor, seconds: float) -> None:
+def after_lots(n: int) -> tuple[asyncio.Event, Callable[[BatchResult], None]]:
+    """An event set once n lots have been stored (first versions), and the monitor's on_batch that counts."""
+    event, seen = asyncio.Event(), set()
+
+    def on_batch(r: BatchResult) -> None:
+        if r.version == 1:
+            seen.add(r.batch_id)
+        if len(seen) >= n:
+            event.set()
+
+    return event, on_batch
+
+
+async def run_until(monitor: Monitor, done: asyncio.Event, limit_s: float = 120.0) -> None:
+    """Run the monitor until `done` is set; the limit only bounds a hang."""
+
+    async def watch(deadline: asyncio.Timeout) -> None:
+        await done.wait()
+        deadline.reschedule(asyncio.get_running_loop().time())  # stop the monitor as a timeout would
+
     with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(seconds):
-            await monitor.run(port=free_port())
+        async with asyncio.timeout(limit_s) as deadline, asyncio.TaskGroup() as tg:
+            tg.create_task(monitor.run(port=free_port()))
+            tg.create_task(watch(deadline))
+    assert done.is_set(), f"gave up after {limit_s:.0f} s"
 
 
 async def test_restart_keeps_batches_and_counters(tmp_path: Path) -> None:
@@ -40,12 +63,14 @@ async def test_restart_keeps_batches_and_counters(tmp_path: Path) -> None:
     try:
         async with asyncio.TaskGroup() as tg:
             sim = tg.create_task(server.run())
-            first = Monitor(cfg, tmp_path, seeds=ROOT / "seeds")
-            await run_for(first, 14)
+            two, on_batch = after_lots(2)
+            first = Monitor(cfg, tmp_path, seeds=ROOT / "seeds", on_batch=on_batch)
+            await run_until(first, two)
             done_first = first.completed
-            second = Monitor(cfg, tmp_path, seeds=ROOT / "seeds")
+            two_more, on_batch = after_lots(2)  # the lot joined mid-way, and one whole
+            second = Monitor(cfg, tmp_path, seeds=ROOT / "seeds", on_batch=on_batch)
             restored = second.completed
-            await run_for(second, 8)
+            await run_until(second, two_more)
             sim.cancel()
     finally:
         await server.stop()

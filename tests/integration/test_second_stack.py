@@ -38,10 +38,10 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from asyncua import Client, ua
+from asyncua import ua
 
-import monitor.collectors  # noqa: F401 - decodes DataValues in the wire's order
 from monitor.cli import main
+from monitor.collectors.wire_fix import client as new_client
 from monitor.store.batches import BatchStore
 from tests.conftest import free_port, require_tool
 from tests.second_stack.history import Script, make_script
@@ -428,7 +428,7 @@ async def test_what_node_opcua_puts_on_the_wire(mode: str, script: Script, tmp_p
     server = spawn(f"{mode} server", cmd, tmp_path / "server.log", stdin=True)
     try:
         endpoint = server.wait_for("READY", STARTUP_S)
-        async with Client(endpoint) as client:  # as the monitor reads: a subscription's data change
+        async with new_client(endpoint) as client:  # as the monitor reads: a subscription's data change
             idx = await client.get_namespace_index(json.loads(script.path.read_text())["namespace_uri"])
             first = FirstChange()
             sub = await client.create_subscription(50, first)

@@ -1,7 +1,7 @@
 """The whole path, in-process on free ports: simulator → OPC-UA → core → store → /metrics → CSV.
 
-Runs the demo exactly as `blackmass demo --speed 1200 --duration 45 --no-noise` does and compares
-with the simulator's ground truth.
+Runs the demo as `blackmass demo --speed 1200 --no-noise --assay-delay 0` does, until three lots are
+stored with their final assays, and compares with the simulator's ground truth.
 """
 
 from __future__ import annotations
@@ -15,22 +15,40 @@ import aiohttp
 import pytest
 
 from monitor.cli import main
+from monitor.core.results import BatchResult
 from monitor.runs.demo import SimOptions, run_demo
-from tests.conftest import free_port
+from tests.conftest import free_port, truth_lots, until
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
 
 
-async def scrape(port: int, after_s: float) -> str:
-    await asyncio.sleep(after_s)
-    async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/metrics") as r:
-        assert r.status == 200
-        return await r.text()
+HANG_S = 150.0  # the demo ends when what the tests look at has happened; this only bounds a hang
+WANTED = (  # in one scrape: a batch done, the next one in progress, the collector connected
+    'blackmass_batch_yield_ratio{line="L1",stream="black_mass"}',
+    "blackmass_batch_in_progress_mass_grams{",
+    'blackmass_collector_connected{line="L1",source="opcua"} 1.0',
+)
+
+
+async def scrape(port: int) -> str:
+    """/metrics as soon as it shows WANTED (asked every 0.5 s)."""
+    async with asyncio.timeout(HANG_S), aiohttp.ClientSession() as http:
+        while True:
+            await asyncio.sleep(0.5)
+            try:
+                async with http.get(f"http://127.0.0.1:{port}/metrics") as r:
+                    assert r.status == 200
+                    text = await r.text()
+            except aiohttp.ClientError:
+                continue  # not serving yet
+            if all(w in text for w in WANTED):
+                return text
 
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, int]:
+    """The demo until three lots are stored with their final assays and /metrics was read mid-run."""
     data = tmp_path_factory.mktemp("demo")
     port = free_port()
     opts = SimOptions(
@@ -42,15 +60,35 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, int]:
         noise=False,
         assay_delay_h=0,
     )
+    stop = asyncio.Event()
+    states: dict[str, str] = {}  # batch id -> its latest stored state
+    scraped: list[str] = []
 
-    async def both() -> tuple[str, int]:
+    def ready() -> bool:
+        """Metrics read; three lots or more stored, every one assayed and in the ground truth."""
+        lots = len(states)
+        return bool(scraped) and lots >= 3 and all(s == "assayed" for s in states.values()) and truth_lots(data) >= lots
+
+    def on_batch(r: BatchResult) -> None:
+        states[r.batch_id] = r.state.value
+
+    async def metrics() -> None:
+        scraped.append(await scrape(port))
+
+    async def both() -> int:
         async with asyncio.TaskGroup() as tg:
-            metrics = tg.create_task(scrape(port, 30.0))
-            mon = tg.create_task(run_demo(opts, config=ROOT / "config/plant.toml", port=port, duration=45))
-        return metrics.result(), mon.result().completed
+            tg.create_task(metrics())
+            mon = tg.create_task(
+                run_demo(
+                    opts, config=ROOT / "config/plant.toml", port=port, duration=HANG_S, on_batch=on_batch, stop=stop
+                )
+            )
+            await until(lambda: ready() or mon.done())
+            stop.set()
+        return mon.result().completed
 
-    text, completed = asyncio.run(both())
-    return data, text, completed
+    completed = asyncio.run(both())
+    return data, scraped[0], completed
 
 
 def test_demo_batches_equal_ground_truth(demo_run: tuple[Path, str, int], capsys: pytest.CaptureFixture[str]) -> None:
