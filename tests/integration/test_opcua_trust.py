@@ -24,7 +24,7 @@ from monitor.errors import InputError
 from monitor.runs.demo import SimOptions, plant_server
 from monitor.simulator.server import PlantServer
 from tests.conftest import free_port
-from tests.integration.test_opcua_security import PASSWORD, collect, secured_plant, security
+from tests.integration.test_opcua_security import PASSWORD, collect, flowing, refused, secured_plant, security
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
@@ -45,7 +45,7 @@ async def test_an_unknown_server_is_refused_by_thumbprint_then_trusted_when_move
     monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
     sec = security(pki, server_certificate=None)  # trust list: pki/client/{trusted,rejected}/certs
     async with secured_plant(tmp_path, pki) as server:
-        col, got = await collect(server.endpoint, sec, 3)
+        col, got = await collect(server.endpoint, sec, refused)
         der = (pki / "server" / "simulator-cert.der").read_bytes()
         assert not got and col.last_error is not None
         assert thumbprint(der) in col.last_error and "is not trusted" in col.last_error
@@ -54,7 +54,7 @@ async def test_an_unknown_server_is_refused_by_thumbprint_then_trusted_when_move
         # the operator moves it to trusted/: the next connection succeeds
         (pki / "client" / "trusted" / "certs").mkdir(parents=True)
         rejected.rename(pki / "client" / "trusted" / "certs" / rejected.name)
-        col, got = await collect(server.endpoint, sec, 6)
+        col, got = await collect(server.endpoint, sec, flowing)
         assert col.last_error is None and len({s.tag for s in got}) >= 20
 
 
@@ -126,6 +126,6 @@ async def plain_plant(tmp: Path) -> AsyncIterator[PlantServer]:
 async def test_a_password_over_policy_none_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(PASSWORD_ENV, "hunter2-clear")
     async with plain_plant(tmp_path) as server:
-        col, got = await collect(server.endpoint, SecuritySettings(username="monitor"), 3)
+        col, got = await collect(server.endpoint, SecuritySettings(username="monitor"), refused)
     assert not got and col.last_error is not None
     assert "would travel in clear text" in col.last_error and "hunter2" not in col.last_error
