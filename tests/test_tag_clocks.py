@@ -85,8 +85,9 @@ def test_with_no_server_timestamps_a_skewed_plc_is_learnt_from_receive_times(ske
     got: list[Sample] = []
     for k in range(8):  # counters: a value a second, delivered 0.2-0.6 s later
         t = NOW + k
-        got += g.admit("feed", dv(float(k), t + skew, None), t + 0.2 + 0.05 * k, t + 0.6)
-        got += g.release(t + 0.6)
+        got_at = t + 0.2 + 0.05 * k  # the server's clock (honest) when the value reached us
+        got += g.admit("feed", dv(float(k), t + skew, None), got_at, got_at)
+        got += g.release(got_at)
     # decided on the three values after the initial one: the least delayed of them (0.25 s) sets it
     assert g.judge.tag_offset["feed"] == pytest.approx(skew - 0.25, abs=1e-6)
     # the initial value passed on the commonest clock (none yet); every change on our clock, within the delay

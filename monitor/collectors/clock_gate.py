@@ -69,11 +69,13 @@ class ClockGate:
             return []
         return [sample]
 
-    def release(self, now: float, wall: float | None = None) -> list[Sample]:
-        """After each delivery: the samples of tags decided since, in arrival order, then the held tick."""
+    def release(self, server_now: float, wall: float | None = None) -> list[Sample]:
+        """After each delivery (`server_now`: the server's clock, aligned): the samples of tags decided
+        since, in arrival order, then the held tick."""
         clocks = self.judge.clocks
-        clocks.delivered(now, wall)
-        clocks.expire(now + self.judge.offset)
+        on_server = server_now + self.judge.offset
+        clocks.delivered(on_server, wall)
+        clocks.expire(on_server)
         if self.waiting > MAX_HELD:
             log.warning("%d samples waiting for tag clocks: deciding %s as they stand", self.waiting, self.pending_tags)
             clocks.expire(float("inf"))

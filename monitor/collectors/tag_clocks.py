@@ -63,7 +63,7 @@ class TagClocks:
     _deliveries: int = 0
     publishing_s: float = 0.0  # the subscriptions' publishing interval (wall s): a value waits up to one
     _first: tuple[float, float] | None = None  # (ours, wall) at the first delivery: our clock's rate
-    _rate: float = 1.0  # our clock's seconds per wall second (a simulation's plant clock runs faster)
+    _rate: float = 1.0  # the server clock's seconds per wall second (a simulation's plant clock runs faster)
 
     def new_session(self) -> None:
         """A new subscription: each tag's next value is its initial one again."""
@@ -83,7 +83,8 @@ class TagClocks:
         return tuple(sorted(self._learning))
 
     def delivered(self, received: float, wall: float | None = None) -> None:
-        """One publish arrived at `received` (our clock; `wall`): how coarse receive times are as a reference."""
+        """One publish arrived when the server's clock read `received` (wall: `wall`): how coarse the
+        reference is, and how fast the server's clock runs against the wall (a simulation's runs faster)."""
         if self._last_delivery is not None and received > self._last_delivery:
             self._spacing.append(received - self._last_delivery)
         self._last_delivery = received

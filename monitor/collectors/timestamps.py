@@ -78,7 +78,8 @@ class TimestampJudge:
         ref = server_now + self.offset  # the reference on the server's raw clock
         src = valid_time(source, ref)
         srv = valid_time(server, ref)
-        return self.clocks.observe(tag, src, srv, received + self.offset)
+        # the reference: the server's clock at delivery (its CurrentTime as last read; ours before any)
+        return self.clocks.observe(tag, src, srv, ref)
 
     def judge(
         self, tag: str, source: float | None, server: float | None, received: float, value: object, server_now: float
