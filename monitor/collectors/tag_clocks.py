@@ -58,6 +58,7 @@ class TagClocks:
     _learning: dict[str, _Learning] = field(default_factory=dict)
     _session_seen: set[str] = field(default_factory=set)
     _last_source: dict[str, float] = field(default_factory=dict)  # tag -> its latest source time
+    _estimated: set[str] = field(default_factory=set)  # tags aligned by an offset learnt from delivery times
     _spacing: deque[float] = field(default_factory=lambda: deque(maxlen=32))
     _last_delivery: float | None = None
     _deliveries: int = 0
@@ -142,7 +143,8 @@ class TagClocks:
         tol = self.tolerance()
         # a server timestamp far from the server's own clock at delivery is not the server's stamp
         # (node-opcua's setValueFromSource copies the PLC's time into it): no reference
-        exact = [src - srv for src, srv, got in learning.fresh if srv is not None and abs(srv - got) <= tol]
+        echo = max(tol, 2.0 * self.delivery_delay())  # a server's own stamp trails its clock by less
+        exact = [src - srv for src, srv, got in learning.fresh if srv is not None and abs(srv - got) <= echo]
         if exact:
             d = exact[-1]
             self._decide(tag, self._significant(d, self.align_min_s), f"{d:+.1f} s from its server timestamps", "exact")
@@ -192,7 +194,15 @@ class TagClocks:
     def _significant(d: float, tol: float) -> float:
         return d if abs(d) > tol else 0.0
 
+    @property
+    def estimated(self) -> bool:
+        """Some tag is aligned by an offset learnt from delivery times: its values may sit up to one
+        delivery delay early, so the server's clock vouches only that much later."""
+        return bool(self._estimated)
+
     def _decide(self, tag: str, offset: float, why: str, kind: str) -> None:
+        if offset and kind not in ("exact", "restored"):
+            self._estimated.add(tag)
         self.offsets[tag] = offset
         self.reasons[tag] = why
         self.decisions[kind] += 1
