@@ -64,7 +64,7 @@ class Decoder:
                     out += self._tick(item.ClientHandle, item.Value)
                 elif tag is not None:
                     out += self.gate.admit(tag, item.Value, self._clock(), self.server_clock.now())
-        out += self.gate.release(self.server_clock.now(), self._wall())
+        out += self.gate.release(max(self.server_clock.now(), self._clock()), self._wall())
         return out, status
 
     def _tick(self, handle: int, dv: ua.DataValue) -> list[Sample]:

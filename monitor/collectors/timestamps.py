@@ -78,8 +78,10 @@ class TimestampJudge:
         ref = server_now + self.offset  # the reference on the server's raw clock
         src = valid_time(source, ref)
         srv = valid_time(server, ref)
-        # the reference: the server's clock at delivery (its CurrentTime as last read; ours before any)
-        return self.clocks.observe(tag, src, srv, ref)
+        # the reference: the server's clock at delivery, the later of its CurrentTime as last read (which
+        # lags by up to a publishing interval per subscription) and our receipt on its clock (which is
+        # behind a server clock that runs faster than ours, as a simulation's does)
+        return self.clocks.observe(tag, src, srv, max(server_now, received) + self.offset)
 
     def judge(
         self, tag: str, source: float | None, server: float | None, received: float, value: object, server_now: float
