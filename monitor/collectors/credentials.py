@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from monitor.errors import CollectorError, ConfigError, InputError
-from monitor.secrets import read_secret
+from monitor.collectors.secrets import read_secret
 
 PASSWORD_ENV = "BLACKMASS_OPCUA_PASSWORD"
 USER_ENV = "BLACKMASS_OPCUA_USER"

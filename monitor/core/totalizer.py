@@ -154,6 +154,25 @@ def counter_mass(
             v_start=v_start,
             v_end=v_end,
         )
+    mass, is_roll, is_reset, is_anom = _through_drops(series, drop, rollover, reset_fraction, jitter)
+    return CounterMass(
+        mass=max(mass, 0.0),
+        resets=int(is_reset.sum()),
+        rollovers=int(is_roll.sum()),
+        anomalies=int(is_anom.sum()),
+        start_observed=start_ok,
+        end_observed=end_ok,
+        boundary=boundary,
+        v_start=v_start,
+        v_end=v_end,
+    )
+
+
+def _through_drops(
+    series: FloatArray, drop: NDArray[np.bool_], rollover: float | None, reset_fraction: float, jitter: float
+) -> tuple[float, NDArray[np.bool_], NDArray[np.bool_], NDArray[np.bool_]]:
+    """The mass of a series with drops: (mass, rollovers, resets, anomalies) as masks of its steps."""
+    prev, nxt = series[:-1], series[1:]
     # Running high-water mark so that jitter below it is not counted twice.
     hw = np.maximum.accumulate(series)
     is_roll = np.zeros_like(drop)
@@ -184,14 +203,4 @@ def counter_mass(
             seg_start = int(b) + 1
         seg = series[seg_start:]
         mass += float(seg.max() - seg[0])
-    return CounterMass(
-        mass=max(mass, 0.0),
-        resets=int(is_reset.sum()),
-        rollovers=int(is_roll.sum()),
-        anomalies=int(is_anom.sum()),
-        start_observed=start_ok,
-        end_observed=end_ok,
-        boundary=boundary,
-        v_start=v_start,
-        v_end=v_end,
-    )
+    return mass, is_roll, is_reset, is_anom

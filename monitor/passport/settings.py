@@ -12,7 +12,7 @@ from typing import Any
 from monitor.core.carbon import GhgFactors, OtherInput
 from monitor.errors import ConfigError, InputError
 from monitor.passport.origin import ORIGIN_CLASSES, OriginMap, Shares
-from monitor.secrets import looks_like_material
+from monitor.collectors.secrets import looks_like_material
 
 KEY_ENV = "BLACKMASS_PASSPORT_KEY"
 

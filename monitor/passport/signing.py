@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from monitor.errors import InputError
 from monitor.passport.canonical import canonical
-from monitor.secrets import read_secret
+from monitor.collectors.secrets import read_secret
 
 log = logging.getLogger(__name__)
 

@@ -120,25 +120,32 @@ def add_api(
     _add_assay_upload(app, accountant, token, on_imported)
 
 
+class RenderPools:
+    """Reports render in their own small pool: 40 PDFs at once queue there and leave the default pool
+    (batch reads) free; PDFs in one worker process, started on the first (a server that never serves
+    one never forks). Both stop with the app."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.threads = ThreadPoolExecutor(max_workers=RENDER_WORKERS, thread_name_prefix="report")
+        self.one_pdf = asyncio.Semaphore(1)
+        self._pdfs: ProcessPoolExecutor | None = None
+        app.on_cleanup.append(self.stop)
+
+    def pdf(self) -> ProcessPoolExecutor:
+        if self._pdfs is None:
+            self._pdfs = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("forkserver"))
+        return self._pdfs
+
+    async def stop(self, _: web.Application) -> None:
+        self.threads.shutdown(wait=False, cancel_futures=True)
+        if self._pdfs is not None:
+            self._pdfs.shutdown(wait=False, cancel_futures=True)
+
+
 def _add_read_routes(app: web.Application, store: Store, plant: str) -> None:
     """GET /api/batches, /api/batches/{batch_id}, /api/recoveries and /api/reports/batches.{fmt}."""
-    # Reports render in their own small pool: 40 PDFs at once queue there and leave the default
-    # pool (batch reads) free instead of taking every one of its threads.
-    renders = ThreadPoolExecutor(max_workers=RENDER_WORKERS, thread_name_prefix="report")
-    pdfs: list[ProcessPoolExecutor] = []
-    one_pdf = asyncio.Semaphore(1)
-
-    def pdf_pool() -> ProcessPoolExecutor:
-        if not pdfs:  # started on the first PDF: a monitor that never serves one never forks
-            pdfs.append(ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("forkserver")))
-        return pdfs[0]
-
-    async def stop_renders(_: web.Application) -> None:
-        renders.shutdown(wait=False, cancel_futures=True)
-        for pool in pdfs:
-            pool.shutdown(wait=False, cancel_futures=True)
-
-    app.on_cleanup.append(stop_renders)
+    pools = RenderPools(app)
+    renders, one_pdf = pools.threads, pools.one_pdf
 
     async def batches(req: web.Request) -> web.Response:
         f = report_filter(req)
@@ -184,7 +191,7 @@ def _add_read_routes(app: web.Application, store: Store, plant: str) -> None:
         if fmt == "pdf":  # the heaviest render leaves the process: it would hold the GIL the reads need
             async with one_pdf:  # and the rows of a queued one are read only when its turn comes
                 frame = (await loop.run_in_executor(renders, load, store, f, fmt)).batches
-                data = await loop.run_in_executor(pdf_pool(), _pdf_bytes, frame, f, plant)
+                data = await loop.run_in_executor(pools.pdf(), _pdf_bytes, frame, f, plant)
         else:
             data = await loop.run_in_executor(renders, make)
         return web.Response(

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from monitor.errors import InputError, StoreError
-from monitor.secrets import read_secret
+from monitor.collectors.secrets import read_secret
 from monitor.store import PASSWORD_ENV, PASSWORD_FILE_ENV, STORE_FILE
 
 if TYPE_CHECKING:  # the engines (and polars, psycopg) load only when a store is opened: CLI start-up
