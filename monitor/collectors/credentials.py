@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from monitor.errors import CollectorError, ConfigError, InputError
 from monitor.collectors.secrets import read_secret
+from monitor.errors import CollectorError, ConfigError, InputError
 
 PASSWORD_ENV = "BLACKMASS_OPCUA_PASSWORD"
 USER_ENV = "BLACKMASS_OPCUA_USER"

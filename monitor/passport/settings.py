@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from monitor.collectors.secrets import looks_like_material
 from monitor.core.carbon import GhgFactors, OtherInput
 from monitor.errors import ConfigError, InputError
 from monitor.passport.origin import ORIGIN_CLASSES, OriginMap, Shares
-from monitor.collectors.secrets import looks_like_material
 
 KEY_ENV = "BLACKMASS_PASSPORT_KEY"
 

@@ -21,9 +21,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from monitor.collectors.secrets import read_secret
 from monitor.errors import InputError
 from monitor.passport.canonical import canonical
-from monitor.collectors.secrets import read_secret
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from monitor.errors import InputError, StoreError
 from monitor.collectors.secrets import read_secret
+from monitor.errors import InputError, StoreError
 from monitor.store import PASSWORD_ENV, PASSWORD_FILE_ENV, STORE_FILE
 
 if TYPE_CHECKING:  # the engines (and polars, psycopg) load only when a store is opened: CLI start-up
