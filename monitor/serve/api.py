@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import multiprocessing
+import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict
@@ -133,7 +134,12 @@ class RenderPools:
 
     def pdf(self) -> ProcessPoolExecutor:
         if self._pdfs is None:
-            self._pdfs = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("forkserver"))
+            self._pdfs = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=multiprocessing.get_context("forkserver"),
+                initializer=os.nice,  # a report can wait; the reads beside it are what people watch
+                initargs=(10,),
+            )
         return self._pdfs
 
     async def stop(self, _: web.Application) -> None:
