@@ -34,7 +34,6 @@ class ClockGate:
         self._convert = convert
         self._held: dict[str, list[tuple[ua.DataValue, float, float]]] = {}
         self._tick: Sample | None = None
-        self.held_total = 0  # samples that had to wait, ever (a metric)
 
     @property
     def waiting(self) -> int:
@@ -59,7 +58,6 @@ class ClockGate:
                 sample = replace(sample, ts=received, retimed=True)
             return [sample]
         self._held.setdefault(tag, []).append((dv, received, server_now))
-        self.held_total += 1
         return []
 
     def tick(self, sample: Sample) -> list[Sample]:

@@ -54,7 +54,6 @@ class TagClocks:
     decide_within_s: float = 120.0
     offsets: dict[str, float] = field(default_factory=dict)
     reasons: dict[str, str] = field(default_factory=dict)
-    decisions: Counter[str] = field(default_factory=Counter)  # kind -> n (a metric)
     _learning: dict[str, _Learning] = field(default_factory=dict)
     _session_seen: set[str] = field(default_factory=set)
     _last_source: dict[str, float] = field(default_factory=dict)  # tag -> its latest source time
@@ -201,11 +200,10 @@ class TagClocks:
         return bool(self._estimated)
 
     def _decide(self, tag: str, offset: float, why: str, kind: str) -> None:
-        if offset and kind not in ("exact", "restored"):
+        if offset and kind != "exact":
             self._estimated.add(tag)
         self.offsets[tag] = offset
         self.reasons[tag] = why
-        self.decisions[kind] += 1
         self._learning.pop(tag, None)
         if offset:
             log.warning("tag %s: its controller's clock is %+.1f s off the server's (%s): aligned", tag, offset, why)
