@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import time
 from collections.abc import Callable
@@ -133,6 +134,9 @@ async def run_demo(
         on_monitor(monitor)
     await server.start()
     log.info("demo: simulator %s, /metrics on port %d", endpoint, port)
+    loop = asyncio.get_running_loop()
+    # a demo that does not stop (seen rarely, the loop idle in select) names the tasks it waits on
+    watch = loop.call_later(duration + STOP_WATCH_S, _log_tasks) if duration is not None else None
     try:
         async with asyncio.timeout(duration) as deadline, asyncio.TaskGroup() as tg:
             tg.create_task(server.run(), name="simulator")
@@ -143,4 +147,16 @@ async def run_demo(
         pass
     finally:
         await server.stop()
+        if watch is not None:
+            watch.cancel()
     return monitor
+
+
+STOP_WATCH_S = 25.0  # wall seconds past --duration before the unfinished tasks are logged
+
+
+def _log_tasks() -> None:
+    for task in asyncio.all_tasks():
+        text = io.StringIO()
+        task.print_stack(limit=8, file=text)
+        log.error("demo still waiting %.0f s after its duration on %s:\n%s", STOP_WATCH_S, task, text.getvalue())
