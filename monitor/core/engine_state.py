@@ -24,6 +24,7 @@ def dump_state(e: Engine) -> dict[str, Any]:
         "line": e.spec.line,
         "watermark": e._watermark,
         "vouched": e._vouched,
+        "server_vouched": e.server_vouched,
         "retimed": list(e._retimed),
         "last_feed_activity": e._last_feed_activity,
         "tracker": e._tracker.dump(),
@@ -53,6 +54,7 @@ def restore_state(e: Engine, state: dict[str, Any]) -> None:
     """Put a checked `dump_state()` into a fresh engine of the same line."""
     e._watermark = float(state["watermark"])
     e._vouched = float(state.get("vouched", float("-inf")))
+    e.server_vouched = float(state.get("server_vouched", e._vouched))
     e._retimed = deque((float(t), str(tag)) for t, tag in state.get("retimed", []))
     e._last_feed_activity = float(state["last_feed_activity"])
     e._tracker = BatchTracker.load(state["tracker"], resume_within_s=e.spec.resume_within_s)
