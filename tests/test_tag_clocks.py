@@ -1,5 +1,6 @@
 """The timestamp contract (docs/timestamps.md) on the pure parts: tag clocks and the gate that holds samples."""
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -7,6 +8,7 @@ from asyncua import ua
 
 from monitor.collectors.clock_gate import ClockGate
 from monitor.collectors.datavalues import to_sample
+from monitor.collectors.health import CollectorHealth, ConnState
 from monitor.collectors.timestamps import ClockPolicy, TimestampJudge, valid_time
 from monitor.core.samples import SERVER_CLOCK, Sample
 
@@ -151,3 +153,12 @@ def test_a_server_timestamp_that_echoes_the_plcs_clock_is_no_reference() -> None
         got += g.release(t + 0.1)
     assert g.judge.tag_offset == {"feed": pytest.approx(-7200.1)}
     assert [round(s.ts - NOW, 1) for s in got[1:]] == [k + 0.1 for k in range(1, 6)]  # within the delivery delay
+
+
+def test_healthz_names_a_pending_clock_decision_and_a_server_clock_that_is_no_reference() -> None:
+    ok = CollectorHealth("opcua", ConnState.CONNECTED, 0, {}, None, 0, 24)
+    waiting = replace(ok, clock_pending=("Feed.LotId",), samples_waiting=3)
+    no_ref = replace(ok, clock_problem="the server's CurrentTime is absent or implausible (1601): no clock reference")
+    assert ok.problems == []
+    assert waiting.problems == ["opcua: clock decision pending for Feed.LotId (3 samples waiting)"]
+    assert no_ref.problems == ["opcua: the server's CurrentTime is absent or implausible (1601): no clock reference"]

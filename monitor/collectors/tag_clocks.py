@@ -62,7 +62,7 @@ class TagClocks:
     _last_delivery: float | None = None
     _deliveries: int = 0
     publishing_s: float = 0.0  # the subscriptions' publishing interval (wall s): a value waits up to one
-    _first: tuple[float, float] | None = None  # (ours, wall) at the first delivery: our clock's rate
+    _first: tuple[float, float] | None = None  # (server clock, wall) at the first delivery: its rate
     _rate: float = 1.0  # the server clock's seconds per wall second (a simulation's plant clock runs faster)
 
     def new_session(self) -> None:
@@ -77,10 +77,6 @@ class TagClocks:
 
     def decided(self, tag: str) -> bool:
         return tag in self.offsets
-
-    @property
-    def pending(self) -> tuple[str, ...]:
-        return tuple(sorted(self._learning))
 
     def delivered(self, received: float, wall: float | None = None) -> None:
         """One publish arrived when the server's clock read `received` (wall: `wall`): how coarse the
@@ -112,7 +108,7 @@ class TagClocks:
         return common[0][0] if common else 0.0
 
     def observe(self, tag: str, source: float | None, server: float | None, received_on_server: float) -> Verdict:
-        """One value's valid times (None: absent or implausible), `received_on_server` = ours + the server offset.
+        """One value's valid times (None: absent or implausible); `received_on_server`: the server's clock at delivery.
 
         A tag's first value of a session passes at once on the commonest clock (PROVISIONAL): it says
         when the value last changed, which no lot edge uses. A later value of an undecided tag WAITs.

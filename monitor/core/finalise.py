@@ -90,12 +90,10 @@ def counter_window(
 
 def _enter_in_ledger(e: Engine, s: StreamSpec, cm: CounterMass, t0: float, t1: float) -> float:
     """Record a stored counter window; the kg the counter rose since the previous stored window."""
-    since = e.ledger.gap_before(s.name, t0)
+    edge = e.ledger.edge(s.name)
     gap = None
-    if since is not None:
-        edge = e.ledger.edge(s.name)
-        assert edge is not None
-        gap = counter_window(e, s, since, t0, start_value=edge.value, end_value=cm.v_start)
+    if edge is not None and edge.t < t0:
+        gap = counter_window(e, s, edge.t, t0, start_value=edge.value, end_value=cm.v_start)
     return e.ledger.record(s.name, cm, t1, gap)
 
 

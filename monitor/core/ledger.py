@@ -50,11 +50,6 @@ class StreamLedger:
         e = self._edges.get(stream)
         return e.value if e is not None and e.t == t0 else None
 
-    def gap_before(self, stream: str, t0: float) -> float | None:
-        """When a window starting at t0 leaves a gap after the last edge: where the gap starts."""
-        e = self._edges.get(stream)
-        return e.t if e is not None and e.t < t0 else None
-
     def record(self, stream: str, window: CounterMass, t1: float, gap: CounterMass | None) -> float:
         """A stored window ending at t1 (and the gap before it): returns the unattributed kg of the gap."""
         lost = gap.mass if gap is not None else 0.0
