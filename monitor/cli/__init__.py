@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import logging
 import os
 import sys
 from collections.abc import Sequence
 from importlib import metadata
+from typing import Any
 
 # Only what builds the parser is imported here and at the top of the command modules: polars, the
 # store engines, the core, asyncio, the OPC-UA library, the HTTP server and the PDF stack load inside
@@ -51,7 +53,14 @@ FALLBACK_HELP = {
 
 
 class _Help(argparse.HelpFormatter):
-    """Every option's help ends with its default when it has one and does not say it already."""
+    """Every option's help ends with its default when it has one and does not say it already; an
+    argument its command gives no help gets the meaning of its name (FALLBACK_HELP)."""
+
+    def add_argument(self, action: argparse.Action) -> None:
+        if not action.help and action.nargs != argparse.PARSER:  # a command list has its commands' help
+            action = copy.copy(action)
+            action.help = FALLBACK_HELP.get(action.dest, action.dest.replace("_", " "))
+        super().add_argument(action)
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
@@ -61,14 +70,12 @@ class _Help(argparse.HelpFormatter):
         return text
 
 
-def _complete_help(p: argparse.ArgumentParser) -> None:
-    p.formatter_class = _Help
-    for action in p._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for sub in action.choices.values():
-                _complete_help(sub)
-        elif not action.help and not isinstance(action, argparse._HelpAction):
-            action.help = FALLBACK_HELP.get(action.dest, action.dest.replace("_", " "))
+class _Parser(argparse.ArgumentParser):
+    """A parser that formats its help with _Help; its subcommands' parsers are _Parsers too."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Help)
+        super().__init__(*args, **kwargs)
 
 
 SIM_COMMANDS = ("demo", "simulate")
@@ -77,7 +84,7 @@ SIM_COMMANDS = ("demo", "simulate")
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The whole parser; `command`, the one about to run, spares loading what only other commands list
     (the simulator's faults; None: build everything)."""
-    ap = argparse.ArgumentParser(prog="blackmass", description="Black-mass plant monitor and metal accounting")
+    ap = _Parser(prog="blackmass", description="Black-mass plant monitor and metal accounting")
     ap.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     ap.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -86,7 +93,6 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     add_plant_commands(sub)
     add_store_commands(sub)
     add_passport_commands(sub)
-    _complete_help(ap)
     return ap
 
 
