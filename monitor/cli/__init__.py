@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
 import logging
 import os
 import sys
@@ -53,14 +52,7 @@ FALLBACK_HELP = {
 
 
 class _Help(argparse.HelpFormatter):
-    """Every option's help ends with its default when it has one and does not say it already; an
-    argument its command gives no help gets the meaning of its name (FALLBACK_HELP)."""
-
-    def add_argument(self, action: argparse.Action) -> None:
-        if not action.help and action.nargs != argparse.PARSER:  # a command list has its commands' help
-            action = copy.copy(action)
-            action.help = FALLBACK_HELP.get(action.dest, action.dest.replace("_", " "))
-        super().add_argument(action)
+    """Every option's help ends with its default when it has one and does not say it already."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
@@ -70,12 +62,42 @@ class _Help(argparse.HelpFormatter):
         return text
 
 
+def _with_help(action: argparse.Action) -> argparse.Action:
+    """An argument its command gave no help gets the meaning of its name (FALLBACK_HELP)."""
+    if not action.help:
+        action.help = FALLBACK_HELP.get(action.dest, action.dest.replace("_", " "))
+    return action
+
+
 class _Parser(argparse.ArgumentParser):
-    """A parser that formats its help with _Help; its subcommands' parsers are _Parsers too."""
+    """Formats its help with _Help and completes what its arguments, its groups' and its subcommands'
+    (parsers of this class too) leave out."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", _Help)
         super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        return _with_help(super().add_argument(*args, **kwargs))
+
+    def add_argument_group(self, *args: Any, **kwargs: Any) -> Any:
+        return _Group(super().add_argument_group(*args, **kwargs))
+
+    def add_mutually_exclusive_group(self, **kwargs: Any) -> Any:
+        return _Group(super().add_mutually_exclusive_group(**kwargs))
+
+
+class _Group:
+    """An argument group of a _Parser: its arguments' help is completed the same way."""
+
+    def __init__(self, group: Any) -> None:
+        self.group = group
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        return _with_help(self.group.add_argument(*args, **kwargs))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.group, name)
 
 
 SIM_COMMANDS = ("demo", "simulate")
