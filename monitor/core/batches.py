@@ -126,6 +126,15 @@ class BatchTracker:
         )
         return closed, None
 
+    def move_edge(self, at: float, to: float) -> None:
+        """The lot edge stamped `at` happened at `to`: the lot that started and the one that stopped there move."""
+        if self._current is not None and self._current.start == at:
+            self._current = replace(self._current, start=to)
+        if self._closed is not None and at in (self._closed.start, self._closed.end):
+            self._closed = (
+                replace(self._closed, start=to) if self._closed.start == at else replace(self._closed, end=to)
+            )
+
     def _resume(self, prev: FeedWindow) -> FeedWindow:
         self._current = replace(prev, end=None, abandoned=False, resumed=True)
         self._closed = None

@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from monitor.core.batches import FeedWindow
+from monitor.core.edges import place_open_edge
 from monitor.core.engine_state import EngineState, EngineStats
 from monitor.core.finalise import attribute, finalise, settle_idle, stream_mass, update_cycle_s
 from monitor.core.ledger import StreamLedger
@@ -71,7 +72,7 @@ class Engine:
     def ingest(self, samples: Iterable[Sample]) -> None:
         """Take samples in any order; out-of-order and repeated samples are handled."""
         st = self._state
-        ids: list[tuple[float, str]] = []
+        ids: list[tuple[float, str, float]] = []
         for s in samples:
             if s.tag == SERVER_CLOCK:
                 self.vouch(s.ts, ours=s.retimed)
@@ -85,7 +86,7 @@ class Engine:
                 if lot is None:
                     self._reject(s, Reject.BAD_QUALITY if s.quality is not Quality.GOOD else Reject.NOT_NUMERIC)
                 else:
-                    ids.append((s.ts, lot))
+                    ids.append((s.ts, lot, s.uncertain_s))
                 continue
             series = st.numeric.get(s.tag)
             if series is not None:
@@ -96,11 +97,21 @@ class Engine:
                 value = self._text_value(s.tag, s.value)
                 if value is not None:
                     text.add(s.ts, value)
-        for ts, lot in sorted(ids):
+        self._observe_ids(ids)
+
+    def _observe_ids(self, ids: list[tuple[float, str, float]]) -> None:
+        """Lot-id changes (stamp, id, uncertainty) in stamp order; an uncertain start is placed by the feed."""
+        st = self._state
+        for ts, lot, uncertain in sorted(ids):
+            since = st.tracker.last_ts
             closed, resumed = st.tracker.observe(ts, lot)
+            if uncertain > 0 and lot and st.tracker.current is not None and st.tracker.current.start == ts:
+                st.open_edge = (max(ts - uncertain, since), ts)
             st.pending.extend(closed)
             if resumed is not None:
                 self._take_back(resumed)
+            place_open_edge(st, self.spec.feed)
+        place_open_edge(st, self.spec.feed)
 
     def _text_value(self, tag: str, value: float | str | None) -> str | None:
         """Attribute and bag-id values as text: integer codes through the configured table."""
@@ -303,7 +314,12 @@ class Engine:
             t1 = w.end + s.delay_s
             if st.watermark <= t1 + self.settle_s:
                 return False
-            if s.source is not SourceKind.WEIGHING:
+            if s.source is SourceKind.WEIGHING:
+                # bags come rarely: other tags' values moving the watermark on do not say theirs are in
+                # (a tag's values may wait for its clock), the server's clock does, where there is one
+                if math.isfinite(st.vouched) and st.vouched < t1 + self.settle_s:
+                    return False
+            else:
                 # a value after t1 is in, or the server's clock vouches that none came for one update
                 # cycle past t1 (report-by-exception: a quiet counter holds), or it has been quiet for long
                 quiet_long_enough = st.watermark >= t1 + self.spec.stale_after_s

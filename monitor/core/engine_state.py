@@ -27,6 +27,7 @@ class EngineStats:
     accepted: Counter[str] = field(default_factory=Counter)  # by tag
     rejected: Counter[tuple[str, str]] = field(default_factory=Counter)  # by (tag, reason)
     duplicates: int = 0
+    edges_placed_by_feed: int = 0  # lot starts moved to where the feed started within their stamp's uncertainty
 
 
 @dataclass(eq=False)
@@ -51,6 +52,7 @@ class EngineState:
     last_feed_activity: float = _NEVER
     gaps: deque[tuple[float, float, bool]] = field(default_factory=deque)  # (start, end, recovered) of collector gaps
     resumed_at: float | None = None  # source time of the checkpoint this state was restored from
+    open_edge: tuple[float, float] | None = None  # (earliest, stamp) of a lot start still to place (core/edges.py)
     ledger: StreamLedger = field(default_factory=StreamLedger)  # counter mass in no lot
     stats: EngineStats = field(default_factory=EngineStats)
     max_delay: float = field(init=False)  # the longest stream delay: products still come this long after a lot
