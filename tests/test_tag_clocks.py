@@ -173,6 +173,7 @@ def test_values_leave_the_gate_in_arrival_order_behind_one_that_waits() -> None:
     g = gate()
     g.judge.clocks.restore({"feed": 0.0})  # the counter's clock is known (kept with a checkpoint)
     (first,) = g.admit("lot", dv("A", NOW - 3600, None), NOW, NOW)  # the initial value passes
+    assert first.value == "A"
     # the lot id's controller runs 10 min behind and the server sends no timestamps: its change waits,
     # and the counter's values that came after it wait behind it, though their clock is known
     assert g.admit("lot", dv("B", NOW + 1 - 600, None), NOW + 1.1, NOW + 1.1) == []
