@@ -23,7 +23,6 @@ from monitor.core.engine import Engine
 from monitor.core.results import BatchResult, BatchState
 from monitor.core.samples import Sample
 from monitor.errors import StoreError
-from monitor.passport.api import add_passport_routes
 from monitor.runs.lock import DataDirLock
 from monitor.runs.tallies import Tallies
 from monitor.runs.upkeep import Upkeep, base_url
@@ -31,6 +30,7 @@ from monitor.serve.api import add_api
 from monitor.serve.exposition import SnapshotCollector
 from monitor.serve.exposition_ops import OpsCollector
 from monitor.serve.http import make_app, serve, tls_context
+from monitor.serve.passport_api import add_passport_routes
 from monitor.serve.runbooks import add_runbooks
 from monitor.serve.snapshot import G_PER_KG, MetricsSnapshot, ProcessValue
 from monitor.store.batches import BatchStore

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import logging
 import math
 import multiprocessing
@@ -24,14 +23,14 @@ import polars as pl
 from aiohttp import web
 
 from monitor.accounting.assay_import import Accountant, ImportSummary
-from monitor.errors import InputError, StoreError
+from monitor.errors import InputError, NotFoundError
 from monitor.reports.exports import FORMATS, load, load_batches, render
 from monitor.reports.frames import batch_row, human, human_row
 from monitor.reports.human import human_json
 from monitor.reports.recovery import element_table
+from monitor.serve.webio import client, gate, json_error, json_response, read_body
 from monitor.store.query import BatchQuery, parse_query
 from monitor.store.sql import Store
-from monitor.webio import client, gate, read_body
 
 log = logging.getLogger(__name__)
 
@@ -68,22 +67,12 @@ def _clean(x: Any) -> Any:
 
 def _json(data: Any, status: int = 200) -> web.Response:
     """JSON for people: NaN as null, kg to 0.1, ratios to 4 decimals, times ISO 8601 UTC."""
-    return web.Response(text=json.dumps(human_json(_clean(data))), status=status, content_type="application/json")
-
-
-def _error(status: int, error: str, detail: str) -> web.HTTPException:
-    body = json.dumps({"error": error, "detail": detail})
-    cls = {400: web.HTTPBadRequest, 403: web.HTTPForbidden, 404: web.HTTPNotFound}[status]
-    return cls(text=body, content_type="application/json")
+    return json_response(human_json(_clean(data)), status)
 
 
 def batch_query(req: web.Request) -> BatchQuery:
-    """The request's filters (store/query.py FIELDS) as the one BatchQuery; 400 naming a bad one."""
-    given = {k: req.query.getall(k) for k in req.query}
-    try:
-        return parse_query(given, label=lambda k: f"query '{k}'")
-    except InputError as exc:
-        raise _error(400, "bad_request", str(exc)) from exc
+    """The request's filters (store/query.py FIELDS) as the one BatchQuery; InputError (400) naming a bad one."""
+    return parse_query({k: req.query.getall(k) for k in req.query}, label=lambda k: f"query '{k}'")
 
 
 def add_api(
@@ -149,7 +138,8 @@ def _add_read_routes(app: web.Application, store: Store, plant: str) -> None:
         line = req.query.get("line")
         found = await asyncio.to_thread(store.latest, BatchQuery.lot(batch_id, line))
         if not found:
-            raise _error(404, "not_found", f"no batch {batch_id!r}" + (f" on line {line!r}" if line else ""))
+            where = f"batch {batch_id!r}" + (f" on line {line!r}" if line else "")
+            raise NotFoundError(where, "not in the store", "GET /api/batches lists the batch ids")
         latest = found[-1]
         history = await asyncio.to_thread(store.history, latest.line, batch_id)
         return _json(
@@ -166,7 +156,7 @@ def _add_read_routes(app: web.Application, store: Store, plant: str) -> None:
     async def report(req: web.Request) -> web.Response:
         fmt = req.match_info["fmt"]
         if fmt not in FORMATS:
-            raise _error(404, "not_found", f"no report format {fmt!r}; formats: {', '.join(FORMATS)}")
+            raise json_error(404, "not_found", f"no report format {fmt!r}; formats: {', '.join(FORMATS)}")
         q = batch_query(req)
 
         def make() -> bytes:
@@ -209,22 +199,15 @@ def _add_assay_upload(
 
     async def post_assays(req: web.Request) -> web.Response:
         if accountant is None:  # said first: no token would make this server take them
-            raise _error(403, "forbidden", NO_ASSAYS_HERE)
+            raise json_error(403, "forbidden", NO_ASSAYS_HERE)
         auth.check(req)
         data = await read_body(req, MAX_UPLOAD)
         name = f"api-upload-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S.%f')}.csv"
         try:
             line = req.query.get("line") or None  # else the file's line column, else the store's only line
             summary = await asyncio.to_thread(lambda: accountant.import_bytes(data, name, line=line))
-        except InputError as exc:
-            raise _error(400, "invalid_assays", str(exc)) from exc
-        except StoreError as exc:
-            log.error("assay upload from %s not stored: %s", client(req), exc)
-            raise web.HTTPServiceUnavailable(
-                text=json.dumps({"error": "store_unavailable", "detail": "the store refused the write; retry later"}),
-                content_type="application/json",
-                headers={"Retry-After": "30"},
-            ) from exc
+        except InputError as exc:  # a StoreError is the app's 503 (webio.error_answer)
+            raise json_error(400, "invalid_assays", str(exc)) from exc
         log.info("assays uploaded by %s as %s: %d rows", client(req), name, summary.rows)
         if on_imported is not None:
             on_imported([summary])
