@@ -16,7 +16,7 @@ from prometheus_client.core import Metric
 
 from monitor.serve.exposition_collectors import clock_families, collector_families
 from monitor.serve.exposition_metals import metal_families
-from monitor.serve.snapshot import G_PER_KG, FamiliesCollector, MetricsSnapshot, counter, family, gauge
+from monitor.serve.snapshot import G_PER_KG, FamiliesCollector, MetricsSnapshot, counter, family, gauge, lot_info
 
 
 class SnapshotCollector(FamiliesCollector[MetricsSnapshot]):
@@ -77,9 +77,7 @@ def _live_families(s: MetricsSnapshot, line: str) -> Iterator[Metric]:
     live = s.live
     if live is None:
         return
-    doc = "The batch being fed now (the only series with a batch id)"
-    info = [((live.batch_id, live.chemistry, live.feed_form), 1.0)]
-    yield family(Gauge, "blackmass_batch_info", doc, line, info, ["batch_id", "chemistry", "feed_form"])
+    yield lot_info("blackmass_batch_info", "The batch being fed now (the only series with a batch id)", line, live)
     doc = "Mass so far of the batch being fed, grams"
     masses = [((stream,), kg * G_PER_KG) for stream, kg in sorted(live.masses_kg.items())]
     yield family(Gauge, "blackmass_batch_in_progress_mass", doc, line, masses, ["stream"], unit="grams")

@@ -10,7 +10,7 @@ from prometheus_client.core import Metric
 
 from monitor.core.accounting import unaccounted_loss
 from monitor.core.rules import BALANCE_P_FAIL
-from monitor.serve.snapshot import G_PER_KG, MetricsSnapshot, family, gauge
+from monitor.serve.snapshot import G_PER_KG, MetricsSnapshot, family, gauge, lot_info
 
 
 def metal_families(s: MetricsSnapshot, line: str) -> Iterator[Metric]:
@@ -33,8 +33,7 @@ def _last_batch(s: MetricsSnapshot, line: str) -> Iterator[Metric]:
     if b is None:
         return
     doc = "Id, chemistry and feed form of the last completed batch (alerts name the lot from it)"
-    info = [((b.batch_id, b.chemistry, b.feed_form), 1.0)]
-    yield family(Gauge, "blackmass_batch_last_info", doc, line, info, ["batch_id", "chemistry", "feed_form"])
+    yield lot_info("blackmass_batch_last_info", doc, line, b)
     measured = {x.stream: x.mass_kg for x in b.streams if x.source != "balance" and x.stream != "feed"}
     doc = "Feed minus every measured product of the last completed batch"
     yield gauge("blackmass_batch_unaccounted_loss_grams", doc, line, unaccounted_loss(measured, b.feed_kg) * G_PER_KG)

@@ -18,6 +18,7 @@ from monitor.core.results import BatchResult, LiveBatch
 
 G_PER_KG = 1000.0
 T = TypeVar("T")
+LOT_LABELS = ("batch_id", "chemistry", "feed_form")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,6 +72,12 @@ def gauge(name: str, doc: str, line: str, value: float, unit: str = "") -> Metri
 
 def counter(name: str, doc: str, line: str, value: float) -> Metric:
     return family(CounterMetricFamily, name, doc, line, [((), value)])
+
+
+def lot_info(name: str, doc: str, line: str, lot: BatchResult | LiveBatch) -> Metric:
+    """The family of one lot's identity (id, chemistry, feed form as labels; value 1): the only
+    series that carry a batch id, one per line at a time."""
+    return family(GaugeMetricFamily, name, doc, line, [((lot.batch_id, lot.chemistry, lot.feed_form), 1.0)], LOT_LABELS)
 
 
 def per_source(
