@@ -19,7 +19,7 @@ def add_store_commands(sub: Any) -> None:
     sv.add_argument("--store", help="store URL (sqlite:///path or postgresql://user@host:port/db)")
     sv.add_argument("--data-dir", type=Path, help="a data directory: its blackmass.db is the store unless --store")
     sv.add_argument(
-        "--config", default="config/plant.toml", help="plant config for [plant] name (default config/plant.toml)"
+        "--config", default="config/plant.toml", help="plant config: [plant], [passport] (default config/plant.toml)"
     )
     sv.add_argument("--port", type=int, default=9470, help="HTTP port (default 9470)")
     sv.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
@@ -69,10 +69,10 @@ async def serve_store(a: argparse.Namespace) -> int:
     from prometheus_client import CollectorRegistry  # noqa: PLC0415
 
     from monitor.config import load_config  # noqa: PLC0415
-    from monitor.passport.api import add_passport_routes  # noqa: PLC0415
     from monitor.passport.settings import PassportSettings  # noqa: PLC0415
     from monitor.serve.api import add_api  # noqa: PLC0415 - the HTTP stack loads only for servers
     from monitor.serve.http import make_app, serve, tls_context  # noqa: PLC0415
+    from monitor.serve.passport_api import add_passport_routes  # noqa: PLC0415
     from monitor.serve.runbooks import add_runbooks  # noqa: PLC0415
     from monitor.store.batches import BatchStore  # noqa: PLC0415
 
@@ -90,11 +90,12 @@ async def serve_store(a: argparse.Namespace) -> int:
 
         app = make_app(CollectorRegistry(auto_describe=False), health)
         token = os.environ.get("BLACKMASS_API_TOKEN") or None
-        cfg = resolve_path(a.config)
-        add_api(app, store, None, token=token, plant=load_config(cfg).plant_name if cfg.exists() else "")
+        path = resolve_path(a.config)
+        cfg = load_config(path) if path.exists() else None
+        add_api(app, store, None, token=token, plant=cfg.plant_name if cfg else "")
         add_runbooks(app)
         if isinstance(store, BatchStore):  # passports and shipments live in the SQLite file (PostgreSQL: not yet)
-            add_passport_routes(app, store, PassportSettings(), token=token)
+            add_passport_routes(app, store, cfg.passport if cfg else PassportSettings(), token=token)
         scheme = "https" if tls else "http"
         where = f"{scheme}://{a.host}:{a.port}"
         print(f"serving {store.url} ({len(lines)} line(s): {', '.join(lines) or 'none yet'}) on {where}")
