@@ -1,0 +1,144 @@
+"""The lots page's question, read from the URL: filters, sorting and paging over the report rows.
+
+Everything here is pure: `parse_query` turns the query string into a `LotQuery` (refusing what it
+cannot read, naming the field), `select` filters, sorts and pages a frame of report rows
+(store/rows.py COLUMNS), `query_string` writes a query back so a filtered page can be mailed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+import polars as pl
+
+from monitor.config import parse_when
+from monitor.errors import InputError
+from monitor.store.rows import iso
+
+PAGE_SIZE = 50
+# what a column header sorts by: the URL's short name -> the report row's column
+SORTS = {
+    "start": "start",
+    "line": "line",
+    "lot": "batch_id",
+    "chemistry": "chemistry",
+    "feed_form": "feed_form",
+    "supplier": "supplier",
+    "feed": "feed_kg",
+    "bm": "black_mass_kg",
+    "yield": "black_mass_yield",
+    "closure": "closure",
+    "ni": "recovery_ni",
+    "co": "recovery_co",
+    "li": "recovery_li",
+    "state": "state",
+    "assay": "assay_status",
+}
+TEXT_FILTERS = ("line", "chemistry", "feed_form", "supplier", "state")
+STATES = ("complete", "assayed", "partial")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LotQuery:
+    """One lots page: which lots (filters), in which order, which page. Text as the person typed it."""
+
+    start_from: str = ""  # a date or datetime (UTC when naive): lots starting at or after
+    start_to: str = ""  # lots starting before
+    line: str = ""
+    chemistry: str = ""
+    feed_form: str = ""
+    supplier: str = ""
+    state: str = ""
+    flagged: bool = False
+    sort: str = "start"
+    desc: bool = True
+    page: int = 1
+
+    @property
+    def filtered(self) -> bool:
+        return any(getattr(self, k) for k in (*TEXT_FILTERS, "start_from", "start_to", "flagged"))
+
+
+_URL_NAMES = {"start_from": "from", "start_to": "to"}  # field -> URL parameter (the CLI's words)
+DEFAULT = LotQuery()
+
+
+def _flag(text: str, key: str) -> bool:
+    if text.lower() in ("1", "true", "on", "yes"):
+        return True
+    if text.lower() in ("", "0", "false", "off", "no"):
+        return False
+    raise InputError(f"query '{key}'", f"expected on or off, got {text!r}")
+
+
+def _when(text: str, key: str) -> str:
+    if text:
+        try:
+            parse_when(text)
+        except ValueError as exc:
+            raise InputError(f"query '{key}'", str(exc), "a date like 2026-11-01 or 2026-11-01T06:00") from None
+    return text
+
+
+def parse_query(q: Mapping[str, str]) -> LotQuery:
+    """The LotQuery of a URL's query; InputError naming the parameter for a value it cannot read.
+    Unknown parameters are ignored (a mailed link from a newer version still opens)."""
+    get = {k: q.get(k, "").strip() for k in ("from", "to", *TEXT_FILTERS, "flagged", "sort", "desc", "page")}
+    sort = get["sort"] or DEFAULT.sort
+    if sort not in SORTS:
+        raise InputError("query 'sort'", f"expected one of {', '.join(SORTS)}, got {sort!r}")
+    if get["state"] and get["state"] not in STATES:
+        raise InputError("query 'state'", f"expected one of {', '.join(STATES)}, got {get['state']!r}")
+    page_text = get["page"] or "1"
+    if not page_text.isdigit() or int(page_text) < 1:
+        raise InputError("query 'page'", f"expected a page number from 1, got {page_text!r}")
+    return LotQuery(
+        start_from=_when(get["from"], "from"),
+        start_to=_when(get["to"], "to"),
+        **{k: get[k] for k in TEXT_FILTERS},
+        flagged=_flag(get["flagged"], "flagged"),
+        sort=sort,
+        desc=_flag(get["desc"], "desc") if get["desc"] else DEFAULT.desc,
+        page=int(page_text),
+    )
+
+
+def query_string(q: LotQuery, **changes: Any) -> str:
+    """The URL query of `q` with `changes` (defaults left out): "?line=L1&sort=yield"."""
+    from urllib.parse import urlencode  # noqa: PLC0415 - small; keeps the module's imports about frames
+
+    q = replace(q, **changes)
+    pairs: list[tuple[str, str]] = []
+    for f in fields(q):
+        value = getattr(q, f.name)
+        if value == getattr(DEFAULT, f.name):
+            continue
+        text = ("1" if value else "0") if isinstance(value, bool) else str(value)
+        pairs.append((_URL_NAMES.get(f.name, f.name), text))
+    return "?" + urlencode(pairs) if pairs else "?"
+
+
+def _filters(q: LotQuery) -> list[pl.Expr]:
+    out = [pl.col(k) == getattr(q, k) for k in TEXT_FILTERS if getattr(q, k)]
+    if q.start_from:
+        out.append(pl.col("start") >= iso(parse_when(q.start_from)))
+    if q.start_to:
+        out.append(pl.col("start") < iso(parse_when(q.start_to)))
+    if q.flagged:
+        out.append(pl.col("flags").fill_null("") != "")
+    return out
+
+
+def select(frame: pl.DataFrame, q: LotQuery, page_size: int = PAGE_SIZE) -> tuple[pl.DataFrame, int]:
+    """The rows of page `q.page` and how many rows match in all (the page past the end is empty)."""
+    conditions = _filters(q)
+    matched = frame.filter(*conditions) if conditions else frame
+    ordered = matched.sort(SORTS[q.sort], "batch_id", descending=q.desc, nulls_last=True)
+    return ordered.slice((q.page - 1) * page_size, page_size), matched.height
+
+
+def options(frame: pl.DataFrame, column: str) -> list[str]:
+    """The distinct values of a column (the filter's choices), sorted."""
+    return sorted(v for v in frame[column].unique().to_list() if v)
