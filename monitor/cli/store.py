@@ -97,10 +97,10 @@ async def serve_store(a: argparse.Namespace) -> int:
     from prometheus_client import CollectorRegistry  # noqa: PLC0415
 
     from monitor.config import load_config  # noqa: PLC0415
-    from monitor.passport.api import add_passport_routes  # noqa: PLC0415
     from monitor.passport.settings import PassportSettings  # noqa: PLC0415
     from monitor.serve.api import add_api  # noqa: PLC0415 - the HTTP stack loads only for servers
     from monitor.serve.http import make_app, serve, tls_context  # noqa: PLC0415
+    from monitor.serve.passport_api import add_passport_routes  # noqa: PLC0415
     from monitor.serve.runbooks import add_runbooks  # noqa: PLC0415
     from monitor.store.batches import BatchStore  # noqa: PLC0415
 

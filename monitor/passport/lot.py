@@ -17,7 +17,7 @@ from monitor.core.results import BatchResult, BatchState
 from monitor.errors import InputError
 from monitor.passport.origin import UNKNOWN
 from monitor.store.codec import result_to_json
-from monitor.store.rows import iso
+from monitor.store.query import iso
 
 FORMAT = 1
 LOT_SCHEMA = "urn:blackmass-monitor:schema:lot-passport:1"  # $id of schemas/lot-passport.schema.json

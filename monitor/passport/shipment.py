@@ -19,7 +19,7 @@ from monitor.core.results import BatchResult
 from monitor.passport.lot import FORMAT, PASSPORT_ELEMENTS, Issuer, known, lot_status, result_digest, software
 from monitor.passport.origin import UNKNOWN, mix
 from monitor.passport.shipment_store import Shipment
-from monitor.store.rows import iso
+from monitor.store.query import iso
 
 SHIPMENT_SCHEMA = "urn:blackmass-monitor:schema:shipment-passport:1"  # $id of schemas/shipment-passport.schema.json
 

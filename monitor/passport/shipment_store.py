@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from monitor.errors import InputError, StoreError
+from monitor.errors import InputError, NotFoundError, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +206,7 @@ class ShipmentStore:
     def get(self, shipment_id: str) -> Shipment:
         head = self._db.execute("SELECT created_at FROM shipments WHERE shipment_id = ?", (shipment_id,)).fetchone()
         if head is None:
-            raise InputError(f"shipment {shipment_id!r}", "not found", "blackmass shipment create --id ...")
+            raise NotFoundError(f"shipment {shipment_id!r}", "not found", "blackmass shipment create --id ...")
         rows = self._db.execute(
             "SELECT bag_id, line, batch_id, net_kg FROM shipment_bags WHERE shipment_id = ? ORDER BY position",
             (shipment_id,),
