@@ -17,9 +17,10 @@ from aiohttp import web
 
 from monitor.accounting.assay_import import Accountant
 from monitor.core.results import LiveBatch
-from monitor.reports.exports import ReportFilter, load_batches
+from monitor.reports.exports import load_batches
 from monitor.serve.web import formatting
 from monitor.serve.web.session import Session, Sessions, set_cookie
+from monitor.store.query import EVERY, BatchQuery
 from monitor.store.sql import Store
 
 HERE = Path(__file__).parent
@@ -52,26 +53,34 @@ class ImportOutcome:
 
 
 class Listing:
-    """Every lot's report row (latest version, partial ones too), re-read at most every LISTING_TTL_S."""
+    """The report rows of a query (latest versions), each query's re-read at most every LISTING_TTL_S;
+    the last CACHED queries are kept (a page, its sort and its next pages share one read)."""
+
+    CACHED = 16
 
     def __init__(self, store: Store, clock: Callable[[], float] = time.monotonic) -> None:
         self.store, self.clock = store, clock
         self._lock = threading.Lock()
-        self._frame: pl.DataFrame | None = None
-        self._at = 0.0
+        self._frames: dict[BatchQuery, tuple[float, pl.DataFrame]] = {}
 
-    def frame(self) -> pl.DataFrame:
+    def frame(self, q: BatchQuery = EVERY) -> pl.DataFrame:
         """The rows (call from a thread: the first read of a large store takes a while)."""
         with self._lock:
-            if self._frame is None or self.clock() - self._at > LISTING_TTL_S:
-                self._frame = load_batches(self.store, ReportFilter(include_partial=True))
-                self._at = self.clock()
-            return self._frame
+            hit = self._frames.get(q)
+            if hit is not None and self.clock() - hit[0] <= LISTING_TTL_S:
+                return hit[1]
+        frame = load_batches(self.store, q)
+        with self._lock:
+            self._frames.pop(q, None)
+            self._frames[q] = (self.clock(), frame)
+            while len(self._frames) > self.CACHED:
+                self._frames.pop(next(iter(self._frames)))
+        return frame
 
     def forget(self) -> None:
         """After a write through these pages: the next page reads the store again."""
         with self._lock:
-            self._frame = None
+            self._frames.clear()
 
 
 class Web:

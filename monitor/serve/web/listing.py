@@ -1,8 +1,10 @@
 """The lots page's question, read from the URL: filters, sorting and paging over the report rows.
 
-Everything here is pure: `parse_query` turns the query string into a `LotQuery` (refusing what it
-cannot read, naming the field), `select` filters, sorts and pages a frame of report rows
-(store/rows.py COLUMNS), `query_string` writes a query back so a filtered page can be mailed.
+The store's filters (period, line, chemistry, feed form, state) are the one `BatchQuery`
+(store/query.py), parsed by its own parser; the page adds supplier, "flagged only", sorting and
+paging on top. Everything here is pure: `parse_query` turns the query string into a `LotQuery`
+(refusing what it cannot read, naming the field), `select` filters, sorts and pages the frame of
+report rows the store gave for `batch_query(q)`, `query_string` writes a query back for a link.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ from typing import Any
 
 import polars as pl
 
-from monitor.config import parse_when
 from monitor.errors import InputError
-from monitor.store.rows import iso
+from monitor.store.query import STATES, BatchQuery, Given
+from monitor.store.query import parse_query as parse_batch_query
 
 PAGE_SIZE = 50
 # what a column header sorts by: the URL's short name -> the report row's column
@@ -37,7 +39,7 @@ SORTS = {
     "assay": "assay_status",
 }
 TEXT_FILTERS = ("line", "chemistry", "feed_form", "supplier", "state")
-STATES = ("complete", "assayed", "partial")
+__all__ = ["STATES", "LotQuery", "batch_query", "parse_query", "query_string", "select"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,13 +75,11 @@ def _flag(text: str, key: str) -> bool:
     raise InputError(f"query '{key}'", f"expected on or off, got {text!r}")
 
 
-def _when(text: str, key: str) -> str:
-    if text:
-        try:
-            parse_when(text)
-        except ValueError as exc:
-            raise InputError(f"query '{key}'", str(exc), "a date like 2026-11-01 or 2026-11-01T06:00") from None
-    return text
+def batch_query(q: LotQuery) -> BatchQuery:
+    """The store's part of the page's filters (every state, partial lots included, unless one is named)."""
+    given: dict[str, Given] = {"from": q.start_from, "to": q.start_to, "line": q.line or None}
+    given |= {"chemistry": q.chemistry, "feed_form": q.feed_form, "state": q.state, "include_partial": True}
+    return parse_batch_query(given, label=lambda k: f"query '{k}'")
 
 
 def parse_query(q: Mapping[str, str]) -> LotQuery:
@@ -89,20 +89,20 @@ def parse_query(q: Mapping[str, str]) -> LotQuery:
     sort = get["sort"] or DEFAULT.sort
     if sort not in SORTS:
         raise InputError("query 'sort'", f"expected one of {', '.join(SORTS)}, got {sort!r}")
-    if get["state"] and get["state"] not in STATES:
-        raise InputError("query 'state'", f"expected one of {', '.join(STATES)}, got {get['state']!r}")
     page_text = get["page"] or "1"
     if not page_text.isdigit() or int(page_text) < 1:
         raise InputError("query 'page'", f"expected a page number from 1, got {page_text!r}")
-    return LotQuery(
-        start_from=_when(get["from"], "from"),
-        start_to=_when(get["to"], "to"),
+    lots = LotQuery(
+        start_from=get["from"],
+        start_to=get["to"],
         **{k: get[k] for k in TEXT_FILTERS},
         flagged=_flag(get["flagged"], "flagged"),
         sort=sort,
         desc=_flag(get["desc"], "desc") if get["desc"] else DEFAULT.desc,
         page=int(page_text),
     )
+    batch_query(lots)  # refuses a bad date or state, naming the parameter
+    return lots
 
 
 def query_string(q: LotQuery, **changes: Any) -> str:
@@ -121,18 +121,16 @@ def query_string(q: LotQuery, **changes: Any) -> str:
 
 
 def _filters(q: LotQuery) -> list[pl.Expr]:
-    out = [pl.col(k) == getattr(q, k) for k in TEXT_FILTERS if getattr(q, k)]
-    if q.start_from:
-        out.append(pl.col("start") >= iso(parse_when(q.start_from)))
-    if q.start_to:
-        out.append(pl.col("start") < iso(parse_when(q.start_to)))
+    """The page's own filters on top of the store's (which `frame` has already been read with)."""
+    out = [pl.col("supplier") == q.supplier] if q.supplier else []
     if q.flagged:
         out.append(pl.col("flags").fill_null("") != "")
     return out
 
 
 def select(frame: pl.DataFrame, q: LotQuery, page_size: int = PAGE_SIZE) -> tuple[pl.DataFrame, int]:
-    """The rows of page `q.page` and how many rows match in all (the page past the end is empty)."""
+    """The rows of page `q.page` and how many rows match in all (the page past the end is empty);
+    `frame`: the report rows of `batch_query(q)`."""
     conditions = _filters(q)
     matched = frame.filter(*conditions) if conditions else frame
     ordered = matched.sort(SORTS[q.sort], "batch_id", descending=q.desc, nulls_last=True)

@@ -10,12 +10,12 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from monitor.config import parse_when
 from monitor.errors import InputError
-from monitor.reports.exports import FORMATS, ReportFilter, load
+from monitor.reports.exports import FORMATS, load
 from monitor.serve.web import listing, lotview
 from monitor.serve.web.context import Web
 from monitor.serve.web.flags import MEANINGS, split_flags
+from monitor.store.query import FIELDS, BatchQuery, parse_query
 
 GRAFANA_DASHBOARD = "blackmass-yield"  # the dashboard a lot's "open in Grafana" link opens (grafana/)
 
@@ -36,12 +36,12 @@ def _lots_handler(w: Web) -> Any:
             return w.page(req, "error.html", status=400, title="Lots", message=str(exc))
 
         def read() -> dict[str, Any]:
-            frame = w.listing.frame()
-            page, total = listing.select(frame, q)
+            every = w.listing.frame()  # the filters' choices: every lot's values
+            page, total = listing.select(w.listing.frame(listing.batch_query(q)), q)
             return {
                 "rows": _rows(page),
                 "total": total,
-                "choices": {k: listing.options(frame, k) for k in ("line", "chemistry", "feed_form", "supplier")},
+                "choices": {k: listing.options(every, k) for k in ("line", "chemistry", "feed_form", "supplier")},
             }
 
         data = await asyncio.to_thread(read)
@@ -86,7 +86,7 @@ def _lot_handler(w: Web) -> Any:
             if not history:
                 return None
             latest = history[-1][0]
-            report = load(w.store, ReportFilter(line=line, batch_id=batch_id, include_partial=True))
+            report = load(w.store, BatchQuery.lot(batch_id, line))
             row = _rows(report.batches)[0] if report.batches.height else {}
             return {
                 "r": latest,
@@ -118,25 +118,6 @@ def _lot_handler(w: Web) -> Any:
     return lot
 
 
-def report_filter(query: Any) -> ReportFilter:
-    """The reports page's filters as the CLI's ReportFilter; InputError naming a bad date."""
-    when: dict[str, float | None] = {}
-    for key in ("from", "to"):
-        text = query.get(key, "").strip()
-        try:
-            when[key] = parse_when(text) if text else None
-        except ValueError as exc:
-            raise InputError(f"query '{key}'", str(exc)) from None
-    return ReportFilter(
-        line=query.get("line", "").strip() or None,
-        chemistry=query.get("chemistry", "").strip() or None,
-        batch_id=query.get("batch", "").strip() or None,
-        start_from=when["from"],
-        start_to=when["to"],
-        include_partial=query.get("include_partial", "") in ("1", "true", "on"),
-    )
-
-
 def _reports_handlers(w: Web) -> tuple[Any, Any]:
     async def reports(req: web.Request) -> web.Response:
         frame = await asyncio.to_thread(w.listing.frame)
@@ -146,6 +127,8 @@ def _reports_handlers(w: Web) -> tuple[Any, Any]:
             formats=list(FORMATS),
             lines=listing.options(frame, "line"),
             chemistries=listing.options(frame, "chemistry"),
+            feed_forms=listing.options(frame, "feed_form"),
+            states=listing.STATES,
         )
 
     async def download(req: web.Request) -> web.StreamResponse:
@@ -153,13 +136,11 @@ def _reports_handlers(w: Web) -> tuple[Any, Any]:
         fmt = req.query.get("format", "")
         if fmt not in FORMATS:
             return w.page(req, "error.html", status=400, title="Reports", message=f"no report format {fmt!r}")
+        keep = {k: req.query[k].strip() for k in FIELDS if req.query.get(k, "").strip()}
         try:
-            f = report_filter(req.query)
+            parse_query(keep, label=lambda k: f"field '{k}'")  # the API would refuse it in JSON; say it here
         except InputError as exc:
             return w.page(req, "error.html", status=400, title="Reports", message=str(exc))
-        keep = {k: req.query[k].strip() for k in ("from", "to", "line", "chemistry", "batch") if req.query.get(k)}
-        if f.include_partial:
-            keep["include_partial"] = "true"
         raise web.HTTPSeeOther(f"/api/reports/batches.{fmt}?" + urlencode(keep))
 
     return reports, download

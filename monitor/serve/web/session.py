@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 from aiohttp import web
 
-from monitor.webio import client
+from monitor.serve.webio import client
 
 log = logging.getLogger(__name__)
 

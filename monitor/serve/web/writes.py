@@ -18,7 +18,7 @@ from monitor.errors import InputError, MonitorError, StoreError
 from monitor.passport.shipment_store import ShipmentStore
 from monitor.serve.web.context import ImportOutcome, Web
 from monitor.serve.web.session import Session, set_cookie
-from monitor.webio import client
+from monitor.serve.webio import client
 
 log = logging.getLogger(__name__)
 
