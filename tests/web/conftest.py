@@ -72,7 +72,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     try:
         base = f"http://127.0.0.1:{port}"
         _wait_healthy(base, proc)
-        yield Site(base, d, first.batch_id, lots, "batch_id,stream,element,value_pct,status,bag_id,moisture_pct\n" + rows)
+        yield Site(
+            base, d, first.batch_id, lots, "batch_id,stream,element,value_pct,status,bag_id,moisture_pct\n" + rows
+        )
     finally:
         proc.terminate()
         proc.wait(timeout=30)

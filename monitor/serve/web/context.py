@@ -15,7 +15,7 @@ import jinja2
 import polars as pl
 from aiohttp import web
 
-from monitor.accounting.assay_import import Accountant
+from monitor.accounting.assay_import import Accountant, ImportSummary
 from monitor.core.results import LiveBatch
 from monitor.reports.exports import load_batches
 from monitor.serve.web import formatting
@@ -40,6 +40,7 @@ class WebSettings:
     grafana_url: str | None = None  # [http] grafana_url: "open in Grafana" links
     live: Callable[[], LiveBatch | None] | None = None  # the running lot (blackmass run), None: serve
     live_line: str = ""
+    on_imported: Callable[[list[ImportSummary]], None] | None = None  # told of each upload (run: /metrics)
 
 
 @dataclass(frozen=True, slots=True)

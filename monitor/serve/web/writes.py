@@ -121,6 +121,8 @@ def _assay_handlers(w: Web) -> tuple[Any, Any]:
             log.error("web assay upload from %s not stored: %s", client(req), exc)
             return await page(req, 503, "the store refused the write; nothing changed; retry later")
         w.listing.forget()
+        if w.settings.on_imported is not None:
+            w.settings.on_imported([summary])
         what = (
             "already imported"
             if summary.duplicate_file
