@@ -33,7 +33,7 @@ from monitor.serve.http import make_app, serve, tls_context
 from monitor.serve.passport_api import add_passport_routes
 from monitor.serve.runbooks import add_runbooks
 from monitor.serve.snapshot import G_PER_KG, MetricsSnapshot, ProcessValue
-from monitor.serve.web import WebSettings, add_web
+from monitor.serve.web import READ_TOKEN_ENV, WebSettings, add_web
 from monitor.store.batches import BatchStore
 from monitor.store.checkpoint import read_checkpoint, write_checkpoint
 from monitor.store.query import BatchQuery
@@ -319,7 +319,7 @@ class Monitor:
             log.warning("passports and shipments need the SQLite store; %s has none yet", self.store_url)
         web = WebSettings(
             token=token,
-            read_token=h.read_token,
+            read_token=os.environ.get(READ_TOKEN_ENV) or h.read_token,
             grafana_url=h.grafana_url,
             plant=self.cfg.plant_name,
             live=self.engine.live,

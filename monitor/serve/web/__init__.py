@@ -4,6 +4,6 @@ Server-rendered (jinja2, autoescaped), one small script for the running lot's re
 step; every page reads without JavaScript. `add_web` mounts them on the serve/run HTTP app.
 """
 
-from monitor.serve.web.mount import WebSettings, add_web
+from monitor.serve.web.mount import READ_TOKEN_ENV, WebSettings, add_web
 
-__all__ = ["WebSettings", "add_web"]
+__all__ = ["READ_TOKEN_ENV", "WebSettings", "add_web"]

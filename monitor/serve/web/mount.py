@@ -17,7 +17,9 @@ from monitor.serve.web.pages import add_pages
 from monitor.serve.web.writes import add_writes
 from monitor.store.sql import Store
 
-__all__ = ["WebSettings", "add_web"]
+__all__ = ["READ_TOKEN_ENV", "WebSettings", "add_web"]
+
+READ_TOKEN_ENV = "BLACKMASS_READ_TOKEN"  # wins over [http] read_token (a secret kept out of the config file)
 
 # answered without a login even when reads need one: probes, the login itself, its stylesheet
 _OPEN = ("/healthz", "/metrics", "/login", "/static/")
