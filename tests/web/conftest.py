@@ -22,7 +22,7 @@ from tests.conftest import free_port, require_tool
 from tests.plant_harness import ROOT, run_plant
 
 TOKEN = "web-test-token"
-MARKUP_LOT = '<img src=x onerror="window.pwned=1">L1'
+MARKUP_LOT = '<img src=x onerror="window.pwned=1">L1/7'  # a "/" too: links quote it
 MARKUP_SUPPLIER = "<script>window.pwned=2</script>Acme"
 
 
@@ -58,7 +58,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     rows = "".join(
         f"{first.batch_id},black_mass,{el},{v},final,{bag},0.4\n"
         for bag in first.bags
-        for el, v in (("ni", 30.0), ("co", 1.7), ("li", 4.4))
+        for el, v in (("ni", 22.0), ("co", 7.3), ("li", 4.2))  # plausible for NMC622 black mass
     )
     store.close()
     assert len(truth) >= 5

@@ -164,3 +164,47 @@ def test_flags_get_a_short_label_and_their_meaning() -> None:
     assert explain("something_new").means.endswith("not described here yet")
     assert [f.flag for f in split_flags("abandoned;feed:reset")] == ["abandoned", "feed:reset"]
     assert split_flags(None) == [] and split_flags("") == []
+
+
+def test_a_login_only_ever_sends_the_browser_to_a_path_here() -> None:
+    from monitor.serve.web.writes import local_target  # noqa: PLC0415 - the one rule, tested alone
+
+    assert local_target("/lots/L1/x?page=2") == "/lots/L1/x?page=2"
+    for elsewhere in ("//evil.example", "/\\evil.example", "https://evil.example", "/a\r\nSet-Cookie: x", ""):
+        assert local_target(elsewhere) == "/"
+
+
+def test_a_page_filters_the_lots_in_memory_exactly_as_the_store_would(tmp_path: Path) -> None:
+    from dataclasses import replace  # noqa: PLC0415
+
+    from monitor.core.results import BatchState as S  # noqa: PLC0415
+    from monitor.reports.exports import load_batches  # noqa: PLC0415
+    from monitor.serve.web.listing import rows_of  # noqa: PLC0415
+    from monitor.store.query import EVERY, BatchQuery  # noqa: PLC0415
+    from tests.plant_harness import run_plant  # noqa: PLC0415
+
+    store, _ = run_plant(tmp_path, seed=33, steps=900, noise=True, delay_h=2)  # complete and assayed lots
+    lots = store.latest()
+    store.save(replace(lots[0], batch_id="P-1", state=S.PARTIAL, line="L2"))
+    store.save(replace(lots[1], batch_id="P-2", line="L2", chemistry="LFP"))
+    every = load_batches(store, EVERY)
+    starts = sorted(r.start for r in store.latest())
+    middle = float(int(starts[len(starts) // 2]))
+    queries = [
+        BatchQuery(),
+        EVERY,
+        BatchQuery(lines=("L2",), include_partial=True),
+        BatchQuery(lines=()),
+        BatchQuery(chemistry=lots[2].chemistry),
+        BatchQuery(feed_form=lots[3].feed_form, include_partial=True),
+        BatchQuery(state=S.PARTIAL),
+        BatchQuery(state=S.ASSAYED),
+        BatchQuery(start_from=middle),
+        BatchQuery(start_to=middle, include_partial=True),
+        BatchQuery(start_from=starts[1], start_to=starts[-1]),
+        BatchQuery.lot("P-2", "L2"),
+    ]
+    for q in queries:
+        assert rows_of(every, q).equals(load_batches(store, q)), q
+    assert {rows_of(every, q).height for q in queries} >= {0, 1, every.height}  # the filters cut
+    store.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 from monitor.store.rows import iso
 
@@ -51,6 +52,11 @@ def value(x: Any) -> str:
     return text(x)
 
 
+def segment(x: Any) -> str:
+    """A value as one URL path segment: every reserved character quoted, "/" too (lot ids may hold one)."""
+    return quote(str(x), safe="")
+
+
 def when(x: Any) -> str:
     """Epoch seconds as ISO 8601 UTC."""
     v = _num(x)
@@ -65,4 +71,5 @@ FILTERS: dict[str, Callable[..., str]] = {
     "text": text,
     "value": value,
     "iso": when,
+    "seg": segment,
 }

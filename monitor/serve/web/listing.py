@@ -3,8 +3,13 @@
 The store's filters (period, line, chemistry, feed form, state) are the one `BatchQuery`
 (store/query.py), parsed by its own parser; the page adds supplier, "flagged only", sorting and
 paging on top. Everything here is pure: `parse_query` turns the query string into a `LotQuery`
-(refusing what it cannot read, naming the field), `select` filters, sorts and pages the frame of
-report rows the store gave for `batch_query(q)`, `query_string` writes a query back for a link.
+(refusing what it cannot read, naming the field), `select` filters, sorts and pages every lot's
+report rows, `query_string` writes a query back for a link.
+
+A page filters the rows of every lot held in memory (`rows_of`: the BatchQuery's conditions as
+polars expressions, the store's SQL in another form) instead of asking the store again: 30,000
+rows filter in milliseconds, a store read takes 0.6-1.4 s. tests/web/test_web_http.py holds the
+two to the same lots for every filter.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import Any
 import polars as pl
 
 from monitor.errors import InputError
-from monitor.store.query import STATES, BatchQuery, Given
+from monitor.store.query import STATES, BatchQuery, Given, iso
 from monitor.store.query import parse_query as parse_batch_query
 
 PAGE_SIZE = 50
@@ -39,7 +44,7 @@ SORTS = {
     "assay": "assay_status",
 }
 TEXT_FILTERS = ("line", "chemistry", "feed_form", "supplier", "state")
-__all__ = ["STATES", "LotQuery", "batch_query", "parse_query", "query_string", "select"]
+__all__ = ["STATES", "LotQuery", "batch_query", "parse_query", "query_string", "rows_of", "select"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -128,9 +133,30 @@ def _filters(q: LotQuery) -> list[pl.Expr]:
     return out
 
 
-def select(frame: pl.DataFrame, q: LotQuery, page_size: int = PAGE_SIZE) -> tuple[pl.DataFrame, int]:
+def rows_of(every: pl.DataFrame, q: BatchQuery) -> pl.DataFrame:
+    """The rows of `every` (report rows of every lot's latest version, in the store's order) that the
+    store would return for `q` (store/sql.py _where). Bounds are whole seconds (starts are stored so)."""
+    out: list[pl.Expr] = []
+    if q.lines is not None:
+        out.append(pl.col("line").is_in(list(q.lines)))
+    for column, value in (("batch_id", q.batch_id), ("chemistry", q.chemistry), ("feed_form", q.feed_form)):
+        if value is not None:
+            out.append(pl.col(column) == value)
+    if q.state is not None:
+        out.append(pl.col("state") == q.state.value)
+    elif not q.include_partial:
+        out.append(pl.col("state") != "partial")
+    if q.start_from is not None:
+        out.append(pl.col("start") >= iso(q.start_from))
+    if q.start_to is not None:
+        out.append(pl.col("start") < iso(q.start_to))
+    return every.filter(*out) if out else every
+
+
+def select(every: pl.DataFrame, q: LotQuery, page_size: int = PAGE_SIZE) -> tuple[pl.DataFrame, int]:
     """The rows of page `q.page` and how many rows match in all (the page past the end is empty);
-    `frame`: the report rows of `batch_query(q)`."""
+    `every`: the report rows of every lot."""
+    frame = rows_of(every, batch_query(q))
     conditions = _filters(q)
     matched = frame.filter(*conditions) if conditions else frame
     ordered = matched.sort(SORTS[q.sort], "batch_id", descending=q.desc, nulls_last=True)

@@ -4,6 +4,7 @@ the login that reading needs, on an aiohttp app made by serve/http.make_app."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,14 @@ def _read_gate(w: Web) -> Callable[..., Any]:
     return gate
 
 
+def _warm(w: Web) -> Callable[[web.Application], Any]:
+    async def warm(_: web.Application) -> None:
+        """The lots are read once as the server starts (in the background: startup does not wait)."""
+        threading.Thread(target=w.listing.refresh, name="web-listing-warm", daemon=True).start()
+
+    return warm
+
+
 def add_web(
     app: web.Application,
     store: Store,
@@ -60,6 +69,8 @@ def add_web(
     w = Web(store, settings, accountant=accountant, shipments_path=shipments_path)
     if settings.read_token:
         app.middlewares.append(_read_gate(w))
+    app.on_startup.append(_warm(w))
+    app.on_cleanup.append(w.listing.stop)
     add_pages(app, w)
     add_writes(app, w)
     app.router.add_static("/static/", HERE / "static", append_version=False)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import math
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
@@ -36,8 +36,8 @@ def _lots_handler(w: Web) -> Any:
             return w.page(req, "error.html", status=400, title="Lots", message=str(exc))
 
         def read() -> dict[str, Any]:
-            every = w.listing.frame()  # the filters' choices: every lot's values
-            page, total = listing.select(w.listing.frame(listing.batch_query(q)), q)
+            every = w.listing.frame()
+            page, total = listing.select(every, q)
             return {
                 "rows": _rows(page),
                 "total": total,
@@ -109,7 +109,7 @@ def _lot_handler(w: Web) -> Any:
             line=line,
             lot=batch_id,
             export=export,
-            passport=f"/api/batches/{batch_id}/passport?" + urlencode({"line": line}),
+            passport=f"/api/batches/{quote(batch_id, safe='')}/passport?" + urlencode({"line": line}),
             grafana=_grafana(w, line, data["r"]),
             interval=lotview.interval,
             **data,

@@ -50,7 +50,7 @@ async def writer(w: Web, req: web.Request) -> tuple[Session | None, Any, str]:
 def _login_handlers(w: Web) -> tuple[Any, Any, Any]:
     async def login_page(req: web.Request) -> web.Response:
         s = w.sessions.for_forms(req)
-        return w.page(req, "login.html", session=s, error="", next=_next(req.query.get("next", "/")))
+        return w.page(req, "login.html", session=s, error="", next=local_target(req.query.get("next", "/")))
 
     async def login(req: web.Request) -> web.Response:
         wait = w.sessions.throttled(req)
@@ -64,7 +64,7 @@ def _login_handlers(w: Web) -> tuple[Any, Any, Any]:
         if new is None:
             again = w.sessions.for_forms(req)
             return w.page(req, "login.html", status=401, session=again, error="token not accepted", next="/")
-        resp = web.HTTPSeeOther(_next(str(form.get("next", "/"))))
+        resp = web.HTTPSeeOther(local_target(str(form.get("next", "/"))))
         set_cookie(req, resp, new)
         raise resp
 
@@ -78,9 +78,10 @@ def _login_handlers(w: Web) -> tuple[Any, Any, Any]:
     return login_page, login, logout
 
 
-def _next(target: str) -> str:
+def local_target(target: str) -> str:
     """Only a path on this server (a login never sends a browser elsewhere)."""
-    return target if target.startswith("/") and not target.startswith("//") else "/"
+    local = target.startswith("/") and target[1:2] not in ("/", "\\") and "\\" not in target
+    return target if local and target.isprintable() else "/"
 
 
 def _assay_handlers(w: Web) -> tuple[Any, Any]:
