@@ -84,6 +84,10 @@ def test_the_query_parsed_from_text_is_the_value() -> None:
     assert q == BatchQuery(start_from=3600.0, lines=("L1", "L2"), state=BatchState.PARTIAL)
     assert parse_query({"include_partial": True, "chemistry": "", "line": ""}) == BatchQuery(include_partial=True)
     assert q.describe() == "line=L1,L2, state=partial, from=1970-01-01T01:00:00Z"
+    # a link that keeps the filters: its parameters read back as the same query
+    for given in FILTERS:
+        q = parse_query(given)
+        assert parse_query(q.params()) == q, given
 
 
 def test_a_bad_filter_on_the_cli_names_the_flag_and_writes_nothing(

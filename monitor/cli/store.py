@@ -19,7 +19,7 @@ def add_store_commands(sub: Any) -> None:
     sv.add_argument("--store", help="store URL (sqlite:///path or postgresql://user@host:port/db)")
     sv.add_argument("--data-dir", type=Path, help="a data directory: its blackmass.db is the store unless --store")
     sv.add_argument(
-        "--config", default="config/plant.toml", help="plant config for [plant] name (default config/plant.toml)"
+        "--config", default="config/plant.toml", help="plant config: [plant], [passport] (default config/plant.toml)"
     )
     sv.add_argument("--seeds", default="seeds", help="reference data for assays uploaded on the web (default seeds/)")
     sv.add_argument("--port", type=int, default=9470, help="HTTP port (default 9470)")
@@ -118,13 +118,13 @@ async def serve_store(a: argparse.Namespace) -> int:
 
         app = make_app(CollectorRegistry(auto_describe=False), health)
         token = os.environ.get("BLACKMASS_API_TOKEN") or None
-        cfg = resolve_path(a.config)
-        plant = load_config(cfg) if cfg.exists() else None
-        add_api(app, store, None, token=token, plant=plant.plant_name if plant else "")
+        path = resolve_path(a.config)
+        cfg = load_config(path) if path.exists() else None
+        add_api(app, store, None, token=token, plant=cfg.plant_name if cfg else "")
         add_runbooks(app)
         if isinstance(store, BatchStore):  # passports and shipments live in the SQLite file (PostgreSQL: not yet)
-            add_passport_routes(app, store, PassportSettings(), token=token)
-        mount_web(app, store, plant, token=token, seeds=resolve_path(a.seeds))
+            add_passport_routes(app, store, cfg.passport if cfg else PassportSettings(), token=token)
+        mount_web(app, store, cfg, token=token, seeds=resolve_path(a.seeds))
         scheme = "https" if tls else "http"
         where = f"{scheme}://{a.host}:{a.port}"
         print(f"serving {store.url} ({len(lines)} line(s): {', '.join(lines) or 'none yet'}) on {where}")

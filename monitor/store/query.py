@@ -62,17 +62,26 @@ class BatchQuery:
         """Every lot of one line."""
         return cls(lines=(line,), include_partial=include_partial)
 
+    def params(self) -> dict[str, str]:
+        """The query as the text fields parse_query reads back (URL parameters of a link that keeps
+        the filters); only the fields given, in FIELDS order. lines=() (no line at all) has no text
+        form: it is a value for code, never typed."""
+        given = {
+            "from": None if self.start_from is None else iso(self.start_from),
+            "to": None if self.start_to is None else iso(self.start_to),
+            "line": None if self.lines is None else ",".join(self.lines),
+            "chemistry": self.chemistry,
+            "feed_form": self.feed_form,
+            "batch": self.batch_id,
+            "state": None if self.state is None else self.state.value,
+            "include_partial": "true" if self.include_partial else None,
+        }
+        return {k: v for k, v in given.items() if v is not None}
+
     def describe(self) -> str:
         """The filters as a person typed them: line=L1, chemistry=NMC, from=..., to=... ("" for none)."""
-        named = (
-            ("line", ",".join(self.lines) if self.lines is not None else None),
-            ("chemistry", self.chemistry),
-            ("feed_form", self.feed_form),
-            ("batch", self.batch_id),
-            ("state", self.state),
-        )
-        parts = [f"{k}={v}" for k, v in named if v]
-        parts += [f"{k}={iso(v)}" for k, v in (("from", self.start_from), ("to", self.start_to)) if v is not None]
+        p = self.params()
+        parts = [f"{k}={p[k]}" for k in ("line", "chemistry", "feed_form", "batch", "state", "from", "to") if k in p]
         return ", ".join(parts + ["include partial lots"] * (self.include_partial and self.state is None))
 
     def period(self) -> str:
