@@ -102,7 +102,7 @@ def _lot_handler(w: Web) -> Any:
         data = await asyncio.to_thread(read)
         if data is None:
             return w.page(req, "error.html", status=404, title="Lot", message=f"no lot {batch_id!r} on line {line!r}")
-        export = urlencode({"line": line, "batch": batch_id, "include_partial": "true"})
+        export = urlencode(BatchQuery.lot(batch_id, line).params())
         return w.page(
             req,
             "lot.html",
@@ -136,12 +136,12 @@ def _reports_handlers(w: Web) -> tuple[Any, Any]:
         fmt = req.query.get("format", "")
         if fmt not in FORMATS:
             return w.page(req, "error.html", status=400, title="Reports", message=f"no report format {fmt!r}")
-        keep = {k: req.query[k].strip() for k in FIELDS if req.query.get(k, "").strip()}
+        given = {k: req.query[k] for k in FIELDS if k in req.query}
         try:
-            parse_query(keep, label=lambda k: f"field '{k}'")  # the API would refuse it in JSON; say it here
+            q = parse_query(given, label=lambda k: f"field '{k}'")  # the API would refuse it in JSON; say it here
         except InputError as exc:
             return w.page(req, "error.html", status=400, title="Reports", message=str(exc))
-        raise web.HTTPSeeOther(f"/api/reports/batches.{fmt}?" + urlencode(keep))
+        raise web.HTTPSeeOther(f"/api/reports/batches.{fmt}?" + urlencode(q.params()))
 
     return reports, download
 
