@@ -208,3 +208,14 @@ def test_a_page_filters_the_lots_in_memory_exactly_as_the_store_would(tmp_path: 
         assert rows_of(every, q).equals(load_batches(store, q)), q
     assert {rows_of(every, q).height for q in queries} >= {0, 1, every.height}  # the filters cut
     store.close()
+
+
+def test_a_flood_of_anonymous_visits_logs_no_writer_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    from monitor.serve.web import session  # noqa: PLC0415
+
+    monkeypatch.setattr(session, "MAX_SESSIONS", 50)
+    table = session.Sessions(TOKEN, None)
+    writer = table.start(can_read=True, can_write=True)
+    anonymous = [table.start(can_read=True, can_write=False) for _ in range(500)]
+    assert len(table.by_id) == 50 and writer.sid in table.by_id
+    assert anonymous[-1].sid in table.by_id and anonymous[0].sid not in table.by_id
