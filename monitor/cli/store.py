@@ -21,6 +21,7 @@ def add_store_commands(sub: Any) -> None:
     sv.add_argument(
         "--config", default="config/plant.toml", help="plant config: [plant], [passport] (default config/plant.toml)"
     )
+    sv.add_argument("--seeds", default="seeds", help="reference data for assays uploaded on the web (default seeds/)")
     sv.add_argument("--port", type=int, default=9470, help="HTTP port (default 9470)")
     sv.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     sv.add_argument("--tls-certificate", type=Path, default=None, help="serve HTTPS with this PEM certificate")
@@ -63,6 +64,33 @@ def cmd_store(a: argparse.Namespace) -> int:
     return 0
 
 
+def mount_web(app: Any, store: Any, plant: Any, *, token: str | None, seeds: Path) -> None:
+    """The web pages on `serve`: assay uploads when a plant config names the line's spec (as
+    `blackmass assays import --store` does), shipments when the store is the SQLite file."""
+    from monitor.accounting.assay_import import Accountant  # noqa: PLC0415
+    from monitor.accounting.seeds import load_feed_grades  # noqa: PLC0415
+    from monitor.serve.web import READ_TOKEN_ENV, WebSettings, add_web  # noqa: PLC0415
+    from monitor.store.batches import BatchStore  # noqa: PLC0415
+
+    http = plant.http if plant else None
+    settings = WebSettings(
+        token=token,
+        read_token=os.environ.get(READ_TOKEN_ENV) or (http.read_token if http else None),
+        grafana_url=http.grafana_url if http else None,
+        plant=plant.plant_name if plant else "",
+    )
+    accountant = (
+        Accountant(store, plant.line, load_feed_grades(seeds), ghg=plant.ghg, origin=plant.origin) if plant else None
+    )
+    add_web(
+        app,
+        store,
+        settings,
+        accountant=accountant,
+        shipments_path=store.path if isinstance(store, BatchStore) else None,
+    )
+
+
 async def serve_store(a: argparse.Namespace) -> int:
     from asyncio import to_thread  # noqa: PLC0415 - start-up: see monitor/cli/data.py
 
@@ -96,6 +124,7 @@ async def serve_store(a: argparse.Namespace) -> int:
         add_runbooks(app)
         if isinstance(store, BatchStore):  # passports and shipments live in the SQLite file (PostgreSQL: not yet)
             add_passport_routes(app, store, cfg.passport if cfg else PassportSettings(), token=token)
+        mount_web(app, store, cfg, token=token, seeds=resolve_path(a.seeds))
         scheme = "https" if tls else "http"
         where = f"{scheme}://{a.host}:{a.port}"
         print(f"serving {store.url} ({len(lines)} line(s): {', '.join(lines) or 'none yet'}) on {where}")

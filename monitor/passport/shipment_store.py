@@ -212,3 +212,21 @@ class ShipmentStore:
             (shipment_id,),
         ).fetchall()
         return Shipment(shipment_id, float(head[0]), tuple(ShippedBag(*r) for r in rows))
+
+    def unshipped(self, lots: Sequence[tuple[str, str]]) -> list[ShippedBag]:
+        """The black-mass bags of these (line, lot)s that no shipment took yet, lot by lot (web page)."""
+        out: list[ShippedBag] = []
+        try:
+            with self._tx() as db:
+                self._index(db)
+                for line, lot in lots:
+                    rows = db.execute(
+                        "SELECT b.bag_id, b.net_kg FROM lot_bags b LEFT JOIN shipment_bags s "
+                        "ON s.line = b.line AND s.batch_id = b.batch_id AND s.bag_id = b.bag_id "
+                        "WHERE b.line = ? AND b.batch_id = ? AND s.bag_id IS NULL ORDER BY b.rowid",
+                        (line, lot),
+                    ).fetchall()
+                    out += [ShippedBag(str(bag), line, lot, float(kg)) for bag, kg in rows]
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot read the unshipped bags: {exc}") from exc
+        return out

@@ -33,6 +33,7 @@ from monitor.serve.http import make_app, serve, tls_context
 from monitor.serve.passport_api import add_passport_routes
 from monitor.serve.runbooks import add_runbooks
 from monitor.serve.snapshot import G_PER_KG, MetricsSnapshot, ProcessValue
+from monitor.serve.web import READ_TOKEN_ENV, WebSettings, add_web
 from monitor.store.batches import BatchStore
 from monitor.store.checkpoint import read_checkpoint, write_checkpoint
 from monitor.store.query import BatchQuery
@@ -316,6 +317,17 @@ class Monitor:
             add_passport_routes(app, self.store, self.cfg.passport, token=token)
         else:
             log.warning("passports and shipments need the SQLite store; %s has none yet", self.store_url)
+        web = WebSettings(
+            token=token,
+            read_token=os.environ.get(READ_TOKEN_ENV) or h.read_token,
+            grafana_url=h.grafana_url,
+            plant=self.cfg.plant_name,
+            live=self.engine.live,
+            live_line=self.cfg.line.line,
+            on_imported=self._imported,
+        )
+        shipments = self.store.path if isinstance(self.store, BatchStore) else None
+        add_web(app, self.store, web, accountant=self.accountant, shipments_path=shipments)
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self.collector.run(), name="collector")
