@@ -7,7 +7,7 @@ set -u
 root="$(cd "$(dirname "$0")/.." && pwd)"
 declare -A PACKAGE=([promtool]=prometheus [prometheus]=prometheus [amtool]=prometheus-alertmanager
   [prometheus-alertmanager]=prometheus-alertmanager [pdftoppm]=poppler-utils [pdftotext]=poppler-utils
-  [pdfimages]=poppler-utils [node]=nodejs [npm]=npm)
+  [pdfimages]=poppler-utils [node]=nodejs [npm]=npm [mosquitto]=mosquitto)
 need=()
 for tool in "${!PACKAGE[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || need+=("${PACKAGE[$tool]}")
