@@ -13,6 +13,7 @@ a gap the engine flags (a Modbus device cannot replay what was missed).
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
 from collections import Counter
@@ -161,7 +162,7 @@ class ModbusCollector:
             else:
                 kept.append(read)
             self._take(read, answer, raw, bad, stamps)
-        self._emit(raw, bad, stamps, now)
+        await self._emit(raw, bad, stamps, now)
         return kept
 
     async def _read(self, client: AsyncModbusTcpClient, read: Read) -> list[int] | int:
@@ -189,13 +190,15 @@ class ModbusCollector:
             try:
                 raw[p.tag] = _value(p, read, answer)
                 if p.time_address is not None:
-                    t = decode(slice_of(read, answer, p.time_address, 2), "uint32", p.order)
+                    t = decode(slice_of(read, answer, p.time_address, 2), "uint32", p.time_order)
                     if isinstance(t, float) and t > 0:
                         stamps[p.tag] = t
             except ValueError as exc:
                 bad[p.tag] = f"not decodable: {exc}"
 
-    def _emit(self, raw: dict[str, float | str], bad: dict[str, str], stamps: dict[str, float], now: float) -> None:
+    async def _emit(
+        self, raw: dict[str, float | str], bad: dict[str, str], stamps: dict[str, float], now: float
+    ) -> None:
         changed = {tag for tag, v in raw.items() if self._last.get(tag) != v}
         out: list[Sample] = []
         for p in self.settings.points:
@@ -220,7 +223,9 @@ class ModbusCollector:
             self.samples["good"] += sum(1 for s in out if s.quality is Quality.GOOD)
             self.samples["bad"] += sum(1 for s in out if s.quality is Quality.BAD)
             self.last_sample_wall = self._wall()
-            self.sink(out)
+            result = self.sink(out)
+            if inspect.isawaitable(result):  # an asyncio.Queue's put: wait while the engine is behind
+                await result
 
     def _gap_closed(self, now: float) -> None:
         """The first poll of a session after a lost one ends a gap the device cannot fill."""

@@ -46,7 +46,8 @@ class Point:
     scale: float = 1.0
     offset: float = 0.0
     length: int = 1  # registers of a string
-    time_address: int | None = None  # a register pair (uint32 epoch s, same table and order) stamping this value
+    time_address: int | None = None  # a register pair (uint32 epoch s, same table) stamping this value
+    time_order: str = "ABCD"  # the word/byte order of that pair
     trigger: str | None = None  # a tag whose change (a bag counter, a flag) is the only time this one is sent
 
     @property

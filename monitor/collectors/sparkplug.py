@@ -12,6 +12,7 @@ broker keeps what was published, and it is delivered when we are back.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import logging
 import time
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 SampleSink = Callable[[list[Sample]], Any]
 NS = "spBv1.0"
+REBIRTH_AGAIN_S = 2.0  # wall seconds of data without a birth before the rebirth request is repeated
 
 
 class MqttCollector:
@@ -68,6 +70,7 @@ class MqttCollector:
         self.connected = asyncio.Event()
         self.births = 0
         self._awaiting_birth = False  # a rebirth was asked: data until the birth is dropped quietly
+        self._asked_at = float("-inf")
 
     @property
     def state_topic(self) -> str:
@@ -133,7 +136,7 @@ class MqttCollector:
     async def handle(self, topic: str, payload: bytes) -> None:
         """One message from the broker."""
         if self.settings.kind == "mqtt":
-            self._json(topic, payload)
+            await self._json(topic, payload)
             return
         parts = topic.split("/")
         if len(parts) < 4 or parts[0] != NS:  # noqa: PLR2004 - namespace/group/type/node
@@ -154,6 +157,8 @@ class MqttCollector:
             self.seq = p.seq
             self.aliases = {k: v for k, v in self.aliases.items() if k[0] != ""}
         elif self.seq is None and self._awaiting_birth:
+            if self._wall() - self._asked_at > REBIRTH_AGAIN_S:  # the request may have gone before the node listened
+                await self.rebirth("still no birth certificate")
             return
         elif self.seq is None or p.seq != self.seq:
             await self._dead(f"sequence {p.seq} where {self.seq} was expected")
@@ -162,9 +167,9 @@ class MqttCollector:
         if kind == "DDEATH":
             self._mark_stale(device, "device death (DDEATH)")
             return
-        self._take(device, p.metrics, p.timestamp_ms, birth=kind.endswith("BIRTH"))
+        await self._take(device, p.metrics, p.timestamp_ms, birth=kind.endswith("BIRTH"))
 
-    def _take(self, device: str, metrics: tuple[Metric, ...], payload_ms: int | None, *, birth: bool) -> None:
+    async def _take(self, device: str, metrics: tuple[Metric, ...], payload_ms: int | None, *, birth: bool) -> None:
         now = self._clock()
         out = []
         for m in metrics:
@@ -181,20 +186,22 @@ class MqttCollector:
             out.append(self._sample(point, m.value, ms / 1000.0 if ms is not None else now))
         if birth:
             self._revived(device, now)
-        self._deliver(out)
+        await self._deliver(out)
 
     def _sample(self, point: MqttPoint, value: float | str, ts: float) -> Sample:
         if isinstance(value, float):
             value = value * point.scale + point.offset
         return Sample(point.tag, ts, value)
 
-    def _deliver(self, out: list[Sample]) -> None:
+    async def _deliver(self, out: list[Sample]) -> None:
         if not out:
             return
         self.samples["good"] += len(out)
         self.last_sample_wall = self._wall()
         self._last_data = max(s.ts for s in out)
-        self.sink(out)
+        result = self.sink(out)
+        if inspect.isawaitable(result):  # an asyncio.Queue's put: wait while the engine is behind
+            await result
 
     def _mark_stale(self, device: str | None, why: str) -> None:
         for p in self.settings.points:
@@ -227,11 +234,12 @@ class MqttCollector:
             return
         self.rebirths += 1
         self._awaiting_birth = True
+        self._asked_at = self._wall()
         log.info("mqtt source %s: asking %s/%s to rebirth (%s)", self.source, s.group, s.edge_node, why)
         topic = f"{NS}/{s.group}/NCMD/{s.edge_node}"
         await self._client.publish(topic, rebirth_request(int(self._wall() * 1000)), qos=0)
 
-    def _json(self, topic: str, payload: bytes) -> None:
+    async def _json(self, topic: str, payload: bytes) -> None:
         point = self.topics.get(topic)
         if point is None:
             return
@@ -241,4 +249,4 @@ class MqttCollector:
             log.warning("mqtt source %s: topic %s: %s", self.source, topic, exc)
             return
         if value is not None:
-            self._deliver([self._sample(point, value, ts if ts is not None else self._clock())])
+            await self._deliver([self._sample(point, value, ts if ts is not None else self._clock())])

@@ -162,6 +162,7 @@ def _modbus_point(tag: str, r: Reader) -> Point:
         offset=r.num("offset", 0.0),
         length=int(r.num("length", 1, lo=1, hi=123)),
         time_address=None if taddr is None else int(r.num("time_address", lo=0, hi=65535)),
+        time_order=r.choice("time_order", "ABCD", ORDERS),
         trigger=r.opt_text("trigger"),
     )
 

@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry
 from monitor.accounting.assay_import import Accountant, ImportSummary
 from monitor.accounting.seeds import load_feed_grades
 from monitor.collectors.lims import watch_inbox
-from monitor.collectors.opcua import ConnState, Gap, OpcuaCollector
+from monitor.collectors.opcua import Gap, OpcuaCollector
 from monitor.config import MonitorConfig
 from monitor.core.engine import Engine
 from monitor.core.results import BatchResult, BatchState
@@ -25,6 +25,7 @@ from monitor.core.samples import Sample
 from monitor.errors import StoreError
 from monitor.passport.api import add_passport_routes
 from monitor.runs.lock import DataDirLock
+from monitor.runs.sources import line_health, other_collectors, supervise
 from monitor.runs.tallies import Tallies
 from monitor.runs.upkeep import Upkeep, base_url
 from monitor.serve.api import add_api
@@ -101,6 +102,10 @@ class Monitor:
             clock=self._clock,
             on_types=self._types,
             on_cycles=self._cycles,
+            source=cfg.opcua_name,
+        )
+        self.sources = other_collectors(  # Modbus, MQTT, more OPC-UA servers: each its own supervisor
+            cfg, self.queue.put, wall=wall, clock=self._clock, on_gap=self._gap, on_types=self._types
         )
         self.collector.aligned = self._aligned  # a resumed lot keeps the clock alignment it began with
         self.collector.judge.clocks.restore(self._tag_clocks)  # and each tag's controller clock
@@ -219,7 +224,7 @@ class Monitor:
             flushing=len(self.engine.flushing),
             plant_time=self.engine.watermark,
             process=process,
-            collectors=(self.collector.health(),),
+            collectors=(self.collector.health(), *(c.health() for c in self.sources.values())),
             rejected=dict(rejected),
             pending_age_s=self._pending_age(),
         )
@@ -229,17 +234,7 @@ class Monitor:
         return 0.0 if end is None else max(0.0, self._clock() - end)
 
     def health(self) -> dict[str, Any]:
-        h = self.collector.health()
-        problems = [f"tag {tag}: {why}" for tag, why in sorted(h.unresolved.items())] + h.problems
-        return {
-            "status": "degraded" if problems else "ok",
-            "problems": problems,
-            "line": self.cfg.line.line,
-            "collector": h.state.value,
-            "connected": h.state is ConnState.CONNECTED,
-            "batches_completed": self.tallies.completed,
-            "collector_error": self.collector.last_error,
-        }
+        return line_health(self.cfg.line.line, self.collector, self.sources, self.tallies.completed)
 
     def _ingest(self, samples: list[Sample]) -> list[BatchResult]:
         for s in samples:
@@ -324,6 +319,8 @@ class Monitor:
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self.collector.run(), name="collector")
+                for name, collector in self.sources.items():
+                    tg.create_task(supervise(collector), name=f"source-{name}")
                 tg.create_task(self.process(), name="core")
                 tg.create_task(self.refresh(), name="refresh")
                 tg.create_task(self.checkpoint(), name="checkpoint")

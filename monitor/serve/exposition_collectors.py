@@ -15,6 +15,11 @@ def collector_families(s: MetricsSnapshot, line: str) -> Iterator[Metric]:
     up = GaugeMetricFamily(
         "blackmass_collector_connected", "1 when the collector is connected and subscribed", labels=["line", "source"]
     )
+    alive = GaugeMetricFamily(
+        "blackmass_collector_up",
+        "1 while the source's collector is connected (OPC-UA session, Modbus TCP, MQTT broker); one per source",
+        labels=["line", "source"],
+    )
     rc = CounterMetricFamily(
         "blackmass_collector_reconnects", "Reconnections after a lost session", labels=["line", "source"]
     )
@@ -42,13 +47,14 @@ def collector_families(s: MetricsSnapshot, line: str) -> Iterator[Metric]:
         gaps.add_metric([line, h.source, "false"], h.unrecovered_gaps)
         back.add_metric([line, h.source], h.backfilled)
         up.add_metric([line, h.source], 1.0 if h.state is ConnState.CONNECTED else 0.0)
+        alive.add_metric([line, h.source], 1.0 if h.state is ConnState.CONNECTED else 0.0)
         rc.add_metric([line, h.source], h.reconnects)
         for quality in ("good", "uncertain", "bad"):
             n.add_metric([line, h.source, quality], h.samples.get(quality, 0))
         if h.last_sample_wall is not None:
             age.add_metric([line, h.source], max(0.0, s.wall_now - h.last_sample_wall))
         bad.add_metric([line, h.source], h.failed_nodes)
-    yield from (up, rc, n, age, bad, gaps, back)
+    yield from (up, alive, rc, n, age, bad, gaps, back)
     rej = CounterMetricFamily(
         "blackmass_samples_rejected",
         "Samples kept out of every mass sum, by reason",
