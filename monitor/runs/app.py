@@ -25,7 +25,7 @@ from monitor.core.samples import Sample
 from monitor.errors import StoreError
 from monitor.passport.api import add_passport_routes
 from monitor.runs.lock import DataDirLock
-from monitor.runs.sources import line_health, other_collectors, supervise
+from monitor.runs.sources import line_health, other_collectors, reported, supervise
 from monitor.runs.tallies import Tallies
 from monitor.runs.upkeep import Upkeep, base_url
 from monitor.serve.api import add_api
@@ -224,7 +224,7 @@ class Monitor:
             flushing=len(self.engine.flushing),
             plant_time=self.engine.watermark,
             process=process,
-            collectors=(self.collector.health(), *(c.health() for c in self.sources.values())),
+            collectors=(self.collector.health(), *reported(self.sources.values())),
             rejected=dict(rejected),
             pending_age_s=self._pending_age(),
         )

@@ -72,6 +72,13 @@ async def supervise(collector: Collector) -> None:
         delay = min(delay * 2, RESTART_MAX_S)
 
 
+def reported(collectors: Iterable[Collector]) -> tuple[CollectorHealth, ...]:
+    """The other sources as /metrics shows them: each from its first sample or its first failure (a
+    source still connecting is not yet "down"; one that never connects appears at 0 once it failed)."""
+    healths = ((c, c.health()) for c in collectors)
+    return tuple(h for c, h in healths if h.last_sample_wall is not None or c.last_error)
+
+
 def source_problems(healths: Iterable[CollectorHealth], errors: Mapping[str, str | None]) -> list[str]:
     """What /healthz says of the other sources: one down (after a failure), its stale or Bad tags."""
     out = []
