@@ -12,6 +12,7 @@ broker keeps what was published, and it is delivered when we are back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
 import logging
@@ -109,8 +110,11 @@ class MqttCollector:
                     self.state = ConnState.CONNECTED
                     self.connected.set()
                     delay = s.reconnect_min_s
-                    async for message in c.messages:
-                        await self.handle(str(message.topic), bytes(message.payload or b""))
+                    try:
+                        async for message in c.messages:
+                            await self.handle(str(message.topic), bytes(message.payload or b""))
+                    finally:  # a clean stop says so: the broker's will is only for a lost connection
+                        await self._offline(c)
             except (aiomqtt.MqttError, OSError) as exc:
                 self.last_error = f"broker {s.broker}: {exc}"
                 log.warning("mqtt source %s: %s; retrying in %.1f s", self.source, self.last_error, delay)
@@ -121,6 +125,12 @@ class MqttCollector:
             self.reconnects += 1
             await asyncio.sleep(delay)
             delay = min(delay * 2, s.reconnect_max_s)
+
+    async def _offline(self, c: aiomqtt.Client) -> None:
+        if self.settings.kind != "sparkplug":
+            return
+        with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+            await asyncio.wait_for(c.publish(self.state_topic, self._state(False), qos=1, retain=True), 2.0)
 
     async def _subscribe(self, c: aiomqtt.Client) -> None:
         s = self.settings
