@@ -25,7 +25,7 @@ from monitor.core.samples import Sample
 from monitor.errors import StoreError
 from monitor.passport.api import add_passport_routes
 from monitor.runs.lock import DataDirLock
-from monitor.runs.sources import line_health, other_collectors, reported, supervise
+from monitor.runs.sources import line_health, other_collectors, reported, source_feeds, supervise
 from monitor.runs.tallies import Tallies
 from monitor.runs.upkeep import Upkeep, base_url
 from monitor.serve.api import add_api
@@ -104,6 +104,7 @@ class Monitor:
             on_cycles=self._cycles,
             source=cfg.opcua_name,
         )
+        self._feeds = source_feeds(cfg)
         self.sources = other_collectors(  # Modbus, MQTT, more OPC-UA servers: each its own supervisor
             cfg, self.queue.put, wall=wall, clock=self._clock, on_gap=self._gap, on_types=self._types
         )
@@ -225,6 +226,7 @@ class Monitor:
             plant_time=self.engine.watermark,
             process=process,
             collectors=(self.collector.health(), *reported(self.sources.values())),
+            source_feeds=self._feeds,
             rejected=dict(rejected),
             pending_age_s=self._pending_age(),
         )

@@ -54,6 +54,17 @@ def other_collectors(
     return out
 
 
+def source_feeds(cfg: MonitorConfig) -> dict[str, str]:
+    """Each source: "mass" when it feeds a lot id, an attribute, a mass stream or a bag id (its outage
+    holds the lot alerts), else "process" (an analyser: its outage holds nothing else)."""
+    spec = cfg.line
+    mass = {spec.batch_id_tag, spec.chemistry_tag, spec.feed_form_tag, spec.supplier_tag}
+    mass |= {t for s in spec.streams for t in (s.tag, s.bag_id_tag)}
+    names = [cfg.opcua_name, *cfg.other_sources()]
+    fed = {cfg.sources.source_of(t) if cfg.sources else cfg.opcua_name for t in cfg.all_tags() if t in mass}
+    return {n: "mass" if n in fed else "process" for n in names}
+
+
 async def supervise(collector: Collector) -> None:
     """Run one collector for ever: a crash (a bug, a library's surprise) is logged and the collector
     restarted after a doubling delay, instead of ending the app's TaskGroup with it."""

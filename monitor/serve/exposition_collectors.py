@@ -17,8 +17,9 @@ def collector_families(s: MetricsSnapshot, line: str) -> Iterator[Metric]:
     )
     alive = GaugeMetricFamily(
         "blackmass_collector_up",
-        "1 while the source's collector is connected (OPC-UA session, Modbus TCP, MQTT broker); one per source",
-        labels=["line", "source"],
+        "1 while the source's collector is connected (OPC-UA session, Modbus TCP, MQTT broker); feeds: mass "
+        "(lot ids, attributes, mass streams) or process (process values only)",
+        labels=["line", "source", "feeds"],
     )
     rc = CounterMetricFamily(
         "blackmass_collector_reconnects", "Reconnections after a lost session", labels=["line", "source"]
@@ -47,7 +48,9 @@ def collector_families(s: MetricsSnapshot, line: str) -> Iterator[Metric]:
         gaps.add_metric([line, h.source, "false"], h.unrecovered_gaps)
         back.add_metric([line, h.source], h.backfilled)
         up.add_metric([line, h.source], 1.0 if h.state is ConnState.CONNECTED else 0.0)
-        alive.add_metric([line, h.source], 1.0 if h.state is ConnState.CONNECTED else 0.0)
+        alive.add_metric(
+            [line, h.source, s.source_feeds.get(h.source, "mass")], 1.0 if h.state is ConnState.CONNECTED else 0.0
+        )
         rc.add_metric([line, h.source], h.reconnects)
         for quality in ("good", "uncertain", "bad"):
             n.add_metric([line, h.source, quality], h.samples.get(quality, 0))
