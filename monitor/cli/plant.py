@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +60,10 @@ def cmd_check_config(a: argparse.Namespace) -> int:
     print(f"{a.file}: {verdict} — line {cfg.line.line}, endpoint {cfg.opcua.endpoint}")
     print(f"  streams: {streams}")
     print(f"  {len(cfg.tag_addresses())} tags subscribed, {len(cfg.process)} process values on /metrics")
+    if cfg.sources is not None and cfg.other_sources():
+        tags = Counter(cfg.sources.source_of(t) for t in cfg.all_tags())
+        named = [f"{n} ({cfg.sources.kind(n)}, {tags[n]} tags)" for n in cfg.sources.settings]
+        print(f"  sources: {', '.join(named)}")
     sec = cfg.opcua.security
     user = sec.username or os.environ.get(USER_ENV)
     print(

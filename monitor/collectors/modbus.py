@@ -17,7 +17,7 @@ import inspect
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pymodbus.client import AsyncModbusTcpClient
@@ -62,7 +62,7 @@ class ModbusCollector:
         wall: Callable[[], float] = time.time,
         clock: Callable[[], float] | None = None,
         on_gap: Callable[[Gap], None] | None = None,
-        on_types: Callable[[dict[str, int]], None] | None = None,
+        on_types: Callable[[Mapping[str, float]], None] | None = None,
     ) -> None:
         self.settings = settings
         self.sink = sink

@@ -59,10 +59,10 @@ class Point:
         return TYPES[self.dtype][1]
 
     @property
-    def wrap(self) -> int | None:
-        """Where an unsigned integer counter rolls over (its width), scaled; None for other types."""
-        if self.dtype in ("uint16", "uint32", "uint64"):
-            return 2 ** (16 * TYPES[self.dtype][1])
+    def wrap(self) -> float | None:
+        """Where an unsigned integer counter rolls over (its width), in engineering units; None otherwise."""
+        if self.dtype in ("uint16", "uint32", "uint64") and self.table not in BIT_TABLES:
+            return float(2 ** (16 * TYPES[self.dtype][1])) * self.scale
         return None
 
 

@@ -8,7 +8,7 @@ import math
 import os
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -149,7 +149,7 @@ class Monitor:
     def _gap(self, gap: Gap) -> None:
         self.engine.note_gap(gap.start, gap.end, recovered=gap.recovered)
 
-    def _types(self, wraps: dict[str, int]) -> None:
+    def _types(self, wraps: Mapping[str, float]) -> None:
         for tag, wrap in wraps.items():
             self.engine.learn_counter(tag, wrap=wrap)
 

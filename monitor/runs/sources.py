@@ -38,7 +38,7 @@ def other_collectors(
     wall: Callable[[], float],
     clock: Callable[[], float],
     on_gap: Callable[[Gap], None],
-    on_types: Callable[[dict[str, int]], None],
+    on_types: Callable[[Mapping[str, float]], None],
 ) -> dict[str, Collector]:
     """A collector for every source but the primary OPC-UA one."""
     out: dict[str, Collector] = {}

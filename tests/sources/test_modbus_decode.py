@@ -94,3 +94,9 @@ def test_reads_are_grouped_up_to_the_device_limit_and_split_by_table() -> None:
     # the time register of a weighing is read with it
     stamped = [Point(tag="w", address=2, dtype="float32", time_address=4)]
     assert [(r.address, r.count) for r in plan_reads(stamped)] == [(2, 4)]
+
+
+def test_a_counter_rolls_over_at_its_width_in_engineering_units() -> None:
+    assert Point(tag="c", dtype="uint16", scale=0.1).wrap == pytest.approx(6553.6)
+    assert Point(tag="c", dtype="uint32").wrap == 2.0**32
+    assert Point(tag="c", dtype="int32").wrap is None and Point(tag="c", dtype="float32").wrap is None
