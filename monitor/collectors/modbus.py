@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import math
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -29,8 +30,10 @@ from monitor.collectors.modbus_decode import (
     Point,
     Read,
     decode,
+    decode_read,
     engineering,
     exception_text,
+    make_read,
     plan_reads,
     slice_of,
 )
@@ -41,6 +44,7 @@ from monitor.errors import CollectorError
 log = logging.getLogger(__name__)
 
 SampleSink = Callable[[list[Sample]], Any]
+_NONE = object()  # no value yet
 STATUS_BAD = 0x80000000  # OPC-UA's Bad severity; the low bits keep the device's exception code
 _READERS = {
     "holding": "read_holding_registers",
@@ -183,12 +187,15 @@ class ModbusCollector:
         bad: dict[str, str],
         stamps: dict[str, float],
     ) -> None:
+        if isinstance(answer, int):
+            bad.update({p.tag: exception_text(answer) for p in read.points})
+            return
+        numbers = decode_read(read, answer)
+        raw.update(numbers)
         for p in read.points:
-            if isinstance(answer, int):
-                bad[p.tag] = exception_text(answer)
-                continue
             try:
-                raw[p.tag] = _value(p, read, answer)
+                if p.tag not in numbers:
+                    raw[p.tag] = _value(p, read, answer)
                 if p.time_address is not None:
                     t = decode(slice_of(read, answer, p.time_address, 2), "uint32", p.time_order)
                     if isinstance(t, float) and t > 0:
@@ -199,7 +206,7 @@ class ModbusCollector:
     async def _emit(
         self, raw: dict[str, float | str], bad: dict[str, str], stamps: dict[str, float], now: float
     ) -> None:
-        changed = {tag for tag, v in raw.items() if self._last.get(tag) != v}
+        changed = {tag for tag, v in raw.items() if _differs(self._last.get(tag, _NONE), v)}
         out: list[Sample] = []
         for p in self.settings.points:
             if p.tag in bad:
@@ -242,7 +249,7 @@ class ModbusCollector:
 def _single(p: Point) -> Read:
     lo = min(p.address, p.time_address if p.time_address is not None else p.address)
     hi = max(p.address + p.registers, (p.time_address or 0) + 2 if p.time_address is not None else 0)
-    return Read(p.table, lo, hi - lo, (p,))
+    return make_read(p.table, lo, hi - lo, (p,))
 
 
 def _value(p: Point, read: Read, answer: list[int]) -> float | str:
@@ -250,6 +257,13 @@ def _value(p: Point, read: Read, answer: list[int]) -> float | str:
     if p.table in BIT_TABLES or p.dtype == "bool":
         return float(regs[0] & 1) if p.table in BIT_TABLES else float(bool(regs[0]))
     return decode(regs, p.dtype, p.order)
+
+
+def _differs(old: object, new: float | str) -> bool:
+    """A new value (NaN twice is no change: a device showing NaN does not flood the engine)."""
+    if isinstance(old, float) and isinstance(new, float) and math.isnan(old) and math.isnan(new):
+        return False
+    return old != new
 
 
 def _code(text: str) -> int:

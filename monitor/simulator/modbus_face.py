@@ -39,11 +39,11 @@ def words(value: float | int, code: str, order: str) -> list[int]:
 class ScaleTerminal:
     """The registers, and a Modbus TCP server answering function codes 1-4 from them."""
 
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.holding = [0] * SIZE
-        self.input = [0] * SIZE
-        self.coils = [0] * SIZE
+    def __init__(self, host: str, port: int, size: int = SIZE) -> None:
+        self.host, self.port, self.size = host, port, size
+        self.holding = [0] * size
+        self.input = [0] * size
+        self.coils = [0] * size
         self.bags = 0
         self._server: asyncio.Server | None = None
         self._clients: set[asyncio.StreamWriter] = set()
@@ -106,10 +106,10 @@ class ScaleTerminal:
         bits = fc in (1, 2)
         if count < 1 or count > (2000 if bits else 125):
             return bytes((fc | 0x80, ILLEGAL_VALUE))
-        if address + count > SIZE:
+        if address + count > self.size:
             return bytes((fc | 0x80, ILLEGAL_ADDRESS))
         if bits:
-            table = self.coils if fc == 1 else [0] * SIZE
+            table = self.coils if fc == 1 else [0] * self.size
             packed = bytearray((count + 7) // 8)
             for i in range(count):
                 if table[address + i]:

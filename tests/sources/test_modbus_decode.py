@@ -9,7 +9,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.collectors.modbus_decode import ORDERS, Point, decode, engineering, from_value, plan_reads, to_bytes
+from monitor.collectors.modbus_decode import (
+    ORDERS,
+    Point,
+    decode,
+    decode_read,
+    engineering,
+    from_value,
+    plan_reads,
+    to_bytes,
+)
 
 RANGES = {
     "int16": st.integers(-(2**15), 2**15 - 1),
@@ -100,3 +109,30 @@ def test_a_counter_rolls_over_at_its_width_in_engineering_units() -> None:
     assert Point(tag="c", dtype="uint16", scale=0.1).wrap == pytest.approx(6553.6)
     assert Point(tag="c", dtype="uint32").wrap == 2.0**32
     assert Point(tag="c", dtype="int32").wrap is None and Point(tag="c", dtype="float32").wrap is None
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([*sorted(RANGES), "float32", "float64"]), st.sampled_from(ORDERS)),
+        min_size=1,
+        max_size=12,
+    ),
+    st.data(),
+)
+def test_a_whole_read_decodes_as_its_points_one_by_one(layout: list[tuple[str, str]], data: st.DataObject) -> None:
+    """decode_read (one pack, unpack_from per point) agrees with decode on every point of a read."""
+    points, regs, address = [], [], 0
+    for k, (dtype, order) in enumerate(layout):
+        p = Point(tag=f"p{k}", address=address, dtype=dtype, order=order)
+        value = (
+            data.draw(RANGES[dtype])
+            if dtype in RANGES
+            else data.draw(st.floats(allow_nan=False, width=32 if dtype == "float32" else 64))
+        )
+        regs += from_value(value, dtype, order)
+        points.append(p)
+        address += p.registers
+    (read,) = plan_reads(points, max_registers=125)
+    at_once = decode_read(read, regs)
+    for p in points:
+        assert at_once[p.tag] == decode(regs[p.address : p.address + p.registers], p.dtype, p.order)
