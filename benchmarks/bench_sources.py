@@ -59,11 +59,13 @@ async def main():
     port, n, rate = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
     names = [metric(name=f"m{i}", alias=i + 1, ts_ms=0, dtype=DOUBLE, value=0.0) for i in range(n)]
     seq = [0]
+    lock = asyncio.Lock()  # a birth and a data message never interleave: the seq stays in order
     async with aiomqtt.Client("127.0.0.1", port, identifier="bench-edge") as c:
         async def births():
-            await c.publish("spBv1.0/bench/NBIRTH/edge", payload(0, [], 0), qos=1)
-            await c.publish("spBv1.0/bench/DBIRTH/edge/dev", payload(0, names, 1), qos=1)
-            seq[0] = 2
+            async with lock:
+                await c.publish("spBv1.0/bench/NBIRTH/edge", payload(0, [], 0), qos=1)
+                await c.publish("spBv1.0/bench/DBIRTH/edge/dev", payload(0, names, 1), qos=1)
+                seq[0] = 2
         async def rebirths():  # a host's NCMD Node Control/Rebirth
             await c.subscribe("spBv1.0/bench/NCMD/edge", qos=1)
             async for _ in c.messages:
@@ -75,8 +77,10 @@ async def main():
                 t = time.time()
                 ms = int(t * 1000)
                 body = [metric(alias=i + 1, ts_ms=ms, dtype=DOUBLE, value=float(k + i)) for i in range(n)]
-                await c.publish("spBv1.0/bench/DDATA/edge/dev", payload(ms, body, seq[0] % 256), qos=1)
-                seq[0] += 1; k += 1
+                async with lock:
+                    await c.publish("spBv1.0/bench/DDATA/edge/dev", payload(ms, body, seq[0] % 256), qos=1)
+                    seq[0] += 1
+                k += 1
                 await asyncio.sleep(max(0.0, 1 / rate - (time.time() - t)))
         async with asyncio.TaskGroup() as tg:
             tg.create_task(rebirths()); tg.create_task(data())
@@ -169,7 +173,7 @@ async def main() -> None:
             mport = free_port()
             conf = Path(d) / "m.conf"
             conf.write_text(f"listener {mport} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 100000\n")
-            broker = subprocess.Popen([exe, "-c", str(conf)], stderr=subprocess.DEVNULL)
+            broker = subprocess.Popen([exe, "-c", str(conf)], stderr=subprocess.DEVNULL)  # noqa: ASYNC220 - a bench
             await asyncio.sleep(0.5)
             edge = spawn(EDGE, str(mport), str(METRICS), str(RATE))
             try:
