@@ -87,6 +87,7 @@ class ModbusCollector:
         self._last: dict[str, float | str] = {}
         self._last_poll: float | None = None  # our clock: the latest complete poll (a gap starts here)
         self._fresh = False  # a new session has not polled yet
+        self._gap_to = float("-inf")  # the end of the outage reported so far
         self.connected = asyncio.Event()
 
     def health(self) -> CollectorHealth:
@@ -132,6 +133,7 @@ class ModbusCollector:
                 self.connected.clear()
             self.state = ConnState.BACKOFF
             self.reconnects += 1
+            self.note_outage(self._clock())
             await asyncio.sleep(delay)
             delay = min(delay * 2, s.reconnect_max_s)
 
@@ -235,15 +237,29 @@ class ModbusCollector:
                 await result
 
     def _gap_closed(self, now: float) -> None:
-        """The first poll of a session after a lost one ends a gap the device cannot fill."""
-        last, self._last_poll = self._last_poll, now
-        fresh, self._fresh = self._fresh, False
-        if last is None or not fresh:
+        """The first poll of a session after a lost one ends the gap the device cannot fill."""
+        if self._fresh:
+            self._fresh = False
+            self.note_outage(now)
+        self._last_poll = now
+
+    def note_outage(self, now: float) -> None:
+        """Report the span since the last poll (or since what was reported already) as an unrecovered
+        gap: at each failed retry and when the device is back, so that lots closing meanwhile on the
+        other sources' time are flagged even if the device never returns."""
+        if self._last_poll is None:
             return
-        self.gap_count += 1
-        log.warning("modbus source %s: no polls for %.1f s (a gap: nothing to read back)", self.source, now - last)
+        start = max(self._last_poll, self._gap_to)
+        if now <= start:
+            return
+        if self._gap_to < self._last_poll:  # a new outage
+            self.gap_count += 1
+            log.warning(
+                "modbus source %s: no polls since %.1f s (a gap: nothing to read back)", self.source, now - start
+            )
+        self._gap_to = now
         if self.on_gap is not None:
-            self.on_gap(Gap(last, now, recovered=False, samples=0))
+            self.on_gap(Gap(start, now, recovered=False, samples=0))
 
 
 def _single(p: Point) -> Read:
