@@ -6,6 +6,7 @@ tag Bad with the code, the others go on), a busy device, and the device going aw
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from pathlib import Path
 
@@ -128,5 +129,5 @@ async def test_device_away_backs_off_and_leaves_a_gap(tmp_path: Path) -> None:
         task.cancel()
     # one outage, told as it went on (each retry) and when the device was back: contiguous, none recovered
     assert len(gaps) >= 2 and not any(g.recovered for g in gaps)
-    assert all(a.end == b.start for a, b in zip(gaps, gaps[1:], strict=False))
+    assert all(a.end == b.start for a, b in itertools.pairwise(gaps))
     assert c.health().gaps == c.health().unrecovered_gaps == 1
