@@ -67,12 +67,23 @@ async def node_peer(script: str, package: str, *args: str) -> AsyncIterator[Node
 
 
 @contextlib.asynccontextmanager
-async def mosquitto(tmp: Path) -> AsyncIterator[int]:
-    """A real broker on a free port (Debian mosquitto); yields the port once it accepts connections."""
+async def mosquitto(tmp: Path, users: dict[str, str] | None = None) -> AsyncIterator[int]:
+    """A real broker on a free port (Debian mosquitto); yields the port once it accepts connections.
+    With `users` (name -> password) it refuses anonymous clients."""
     exe = require_tool("mosquitto", "mosquitto")
     port = free_port()
     conf = tmp / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n")
+    text = f"listener {port} 127.0.0.1\nallow_anonymous {'false' if users else 'true'}\n"
+    if users:
+        pw = tmp / "mosquitto.passwd"
+        for i, (name, secret) in enumerate(users.items()):
+            make = ["-c"] if i == 0 else []
+            args = [require_tool("mosquitto_passwd", "mosquitto"), *make, "-b", str(pw), name, secret]
+            await (await asyncio.create_subprocess_exec(*args)).wait()
+        text += f"password_file {pw}\n"
+        if os.geteuid() == 0:  # as root mosquitto becomes user mosquitto, who cannot read the test's folder
+            text += "user root\n"
+    conf.write_text(text)
     proc = await asyncio.create_subprocess_exec(
         exe, "-c", str(conf), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
     )

@@ -117,3 +117,33 @@ async def test_json_topics_with_a_persistent_session_lose_nothing_while_away(tmp
         values = [x.value for x in got]
         assert values == [1000.0, 1100.0, 1101.0, 1102.0, 1001.0]  # queued for us by the broker, in order
         assert [x.ts for x in got][1:4] == [1_800_000_000.0, 1_800_000_000.001, 1_800_000_000.002]  # ms read as ms
+
+
+async def test_a_broker_with_users_takes_the_password_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with mosquitto(tmp_path, users={"blackmass": "s3cret-pw"}) as port:
+        topic = "plant/line1/dryer/temp"
+        s = MqttSettings(
+            broker=f"mqtt://127.0.0.1:{port}", kind="mqtt", username="blackmass", client_id="bm-auth",
+            points=(MqttPoint(tag="Dryer.Temp", topic=topic),), reconnect_min_s=0.05, reconnect_max_s=0.1,
+        )  # fmt: skip
+        monkeypatch.setenv("BLACKMASS_MQTT_PASSWORD", "wrong")
+        refused = MqttCollector(s, lambda _: None, source="dryer")
+        async with asyncio.TaskGroup() as tg:
+            task = tg.create_task(refused.run())
+            await wait(lambda: refused.reconnects >= 2)
+            task.cancel()
+        assert refused.last_error is not None and "authori" in refused.last_error.lower()
+        assert "wrong" not in refused.last_error  # the password is never in an error
+        monkeypatch.setenv("BLACKMASS_MQTT_PASSWORD", "s3cret-pw")
+        got: list[Sample] = []
+        c = MqttCollector(s, got.extend, source="dryer")
+        async with asyncio.TaskGroup() as tg:
+            task = tg.create_task(c.run())
+            await asyncio.wait_for(c.connected.wait(), 30)
+            async with aiomqtt.Client("127.0.0.1", port, username="blackmass", password="s3cret-pw") as pub:
+                await pub.publish(topic, "93.5", qos=1)
+            await wait(lambda: bool(got))
+            task.cancel()
+        assert got[0].value == 93.5
