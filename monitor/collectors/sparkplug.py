@@ -70,6 +70,7 @@ class MqttCollector:
         self._client: aiomqtt.Client | None = None
         self.connected = asyncio.Event()
         self.births = 0
+        self.bd_seq: int | None = None  # the node's birth/death sequence of its current session
         self._awaiting_birth = False  # a rebirth was asked: data until the birth is dropped quietly
         self._asked_at = float("-inf")
 
@@ -152,18 +153,21 @@ class MqttCollector:
         if len(parts) < 4 or parts[0] != NS:  # noqa: PLR2004 - namespace/group/type/node
             return
         kind, device = parts[2], parts[4] if len(parts) > 4 else ""  # noqa: PLR2004
-        if kind == "NDEATH":
-            await self._dead("node death (NDEATH)")
-            return
-        if kind not in ("NBIRTH", "DBIRTH", "NDATA", "DDATA", "DDEATH"):
+        if kind not in ("NBIRTH", "DBIRTH", "NDATA", "DDATA", "DDEATH", "NDEATH"):
             return
         try:
             p = decode_payload(payload)
         except DecodeError as exc:
             log.warning("mqtt source %s: %s: not a Sparkplug B payload: %s", self.source, topic, exc)
             return
+        if kind == "NDEATH":
+            death = _bd_seq(p.metrics)
+            if death is None or self.bd_seq is None or death == self.bd_seq:  # else an older session's will
+                await self._dead("node death (NDEATH)")
+            return
         if kind == "NBIRTH":
             self._awaiting_birth = False
+            self.bd_seq = _bd_seq(p.metrics)
             self.seq = p.seq
             self.aliases = {k: v for k, v in self.aliases.items() if k[0] != ""}
         elif self.seq is None and self._awaiting_birth:
@@ -260,3 +264,11 @@ class MqttCollector:
             return
         if value is not None:
             await self._deliver([self._sample(point, value, ts if ts is not None else self._clock())])
+
+
+def _bd_seq(metrics: tuple[Metric, ...]) -> int | None:
+    """The bdSeq metric of an NBIRTH or NDEATH: which session of the node it belongs to."""
+    for m in metrics:
+        if m.name == "bdSeq" and isinstance(m.value, float):
+            return int(m.value)
+    return None

@@ -55,3 +55,29 @@ def test_rebirth_request_is_node_control_rebirth_true() -> None:
     (m,) = p.metrics
     assert (m.name, m.datatype, m.value, p.timestamp_ms) == ("Node Control/Rebirth", BOOLEAN, 1.0, 1_800_000_000_000)
     assert [f[0] for f in fields(rebirth_request(1))] == [1, 2]
+
+
+async def test_an_older_sessions_death_does_not_kill_the_current_one() -> None:
+    """NDEATH carries the bdSeq of the session it ends: a late will of an earlier session is ignored."""
+    from monitor.collectors.source_settings import MqttPoint, MqttSettings  # noqa: PLC0415
+    from monitor.collectors.sparkplug import MqttCollector  # noqa: PLC0415
+
+    s = MqttSettings(broker="mqtt://127.0.0.1:1", group="g", edge_node="n", points=(MqttPoint(tag="T", metric="T"),))
+    c = MqttCollector(s, lambda _: None)
+
+    def bd(seq: int) -> bytes:
+        return payload(0, [metric(name="bdSeq", ts_ms=0, dtype=INT64, value=seq)], None)
+
+    birth = payload(
+        0,
+        [
+            metric(name="bdSeq", ts_ms=0, dtype=INT64, value=7),
+            metric(name="T", alias=1, ts_ms=0, dtype=DOUBLE, value=1.0),
+        ],
+        0,
+    )
+    await c.handle("spBv1.0/g/NBIRTH/n", birth)
+    await c.handle("spBv1.0/g/NDEATH/n", bd(6))
+    assert c.stale == {} and c.seq == 1
+    await c.handle("spBv1.0/g/NDEATH/n", bd(7))
+    assert c.stale == {"T": "node death (NDEATH)"} and c.seq is None
