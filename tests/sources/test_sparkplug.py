@@ -17,7 +17,9 @@ from monitor.collectors.health import Gap
 from monitor.collectors.source_settings import MqttPoint, MqttSettings
 from monitor.collectors.sparkplug import MqttCollector
 from monitor.core.samples import Sample
-from tests.conftest import until
+from monitor.simulator.proxy import TcpRelay
+from monitor.simulator.sparkplug_edge import DEVICE, GROUP, METRICS, DryerEdgeNode
+from tests.conftest import free_port, until
 from tests.sources.peers import mosquitto, node_peer
 
 pytestmark = pytest.mark.integration
@@ -147,3 +149,37 @@ async def test_a_broker_with_users_takes_the_password_from_the_environment(
             await wait(lambda: bool(got))
             task.cancel()
         assert got[0].value == 93.5
+
+
+async def test_our_connection_cut_loses_nothing_the_broker_kept(tmp_path: Path) -> None:
+    """The monitor's link to the broker cut while the edge node (the simulator's, QoS 1) publishes on:
+    the persistent session hands over every DDATA in order when we are back, no rebirth, no gap."""
+    async with mosquitto(tmp_path) as port:
+        relay_port = free_port()
+        relay = TcpRelay("127.0.0.1", relay_port, port)
+        await relay.start()
+        edge = DryerEdgeNode(f"mqtt://127.0.0.1:{port}", "L7-edge")
+        points = tuple(MqttPoint(tag=t, metric=m, device=DEVICE) for t, m in METRICS.items())
+        s = MqttSettings(broker=f"mqtt://127.0.0.1:{relay_port}", group=GROUP, edge_node="L7-edge",
+                         client_id="bm-cut", points=points, reconnect_min_s=0.05, reconnect_max_s=0.2)  # fmt: skip
+        got: list[Sample] = []
+        c = MqttCollector(s, got.extend, source="dryer")
+        async with asyncio.TaskGroup() as tg:
+            node = tg.create_task(edge.run())
+            task = tg.create_task(c.run())
+            await asyncio.wait_for(edge.connected.wait(), 30)
+            await asyncio.wait_for(c.connected.wait(), 30)
+            await edge.publish(T0_MS / 1000, {"Dryer.CondensateTotalizer": 0.0})
+            await wait(lambda: any(x.tag == "Dryer.CondensateTotalizer" for x in got))
+            relay.cut()  # our side only: the edge node and the broker go on
+            await wait(lambda: not c.connected.is_set())
+            for k in range(1, 21):
+                await edge.publish(T0_MS / 1000 + k, {"Dryer.CondensateTotalizer": float(k)})
+            relay.restore()
+            await wait(lambda: any(x.value == 20.0 for x in got))
+            node.cancel()
+            task.cancel()
+        await relay.stop()
+    totals = [(x.ts - T0_MS / 1000, x.value) for x in got if x.tag == "Dryer.CondensateTotalizer"]
+    assert totals[-21:] == [(float(k), float(k)) for k in range(21)]  # all, in order, on the edge's clock
+    assert c.reconnects >= 1 and c.rebirths == 1 and c.gap_count == 0 and not c.stale  # the one at start only
