@@ -99,6 +99,7 @@ def add_sim_commands(sub: Any, *, faults: bool = True) -> None:
         "`blackmass run --data-dir` on the same folder)",
     )
     sim.add_argument("--start-now", action="store_true", help="start the plant clock without waiting for a client")
+    sim.add_argument("--modbus-port", type=int, default=5020, help="--sources ...modbus: the scale terminal's port")
     sim.add_argument(
         "--security",
         type=Path,
@@ -217,7 +218,15 @@ async def simulate(a: argparse.Namespace) -> int:
     from monitor.runs.demo import plant_server  # noqa: PLC0415 - see the import note in monitor/cli/data.py
     from monitor.simulator.server_security import ServerSecurity  # noqa: PLC0415
 
-    server = plant_server(_sim_options(a), a.endpoint, start_on_subscribe=not a.start_now)
+    o = _sim_options(a)
+    server = plant_server(o, a.endpoint, start_on_subscribe=not a.start_now)
+    if o.sources != ("opcua",):
+        from monitor.runs.demo_sources import attach_faces  # noqa: PLC0415
+
+        attach_faces(server, o.sources, o.broker, a.modbus_port)
+        faces = [f"scale terminal modbus://127.0.0.1:{a.modbus_port}"] * bool(server.scale)
+        faces += [f"dryer edge node {o.broker} (group blackmass)"] * bool(server.edge)
+        print(f"faces: {', '.join(faces)} (docs/sources.md)")
     if a.security is not None:
         users = {}
         if a.user:
@@ -235,7 +244,14 @@ async def simulate(a: argparse.Namespace) -> int:
     )
     try:
         async with timeout(a.duration):
-            await server.run()
+            if server.edge is None:
+                await server.run()
+            else:
+                from asyncio import TaskGroup  # noqa: PLC0415
+
+                async with TaskGroup() as tg:
+                    tg.create_task(server.run())
+                    tg.create_task(server.edge.run())
     except TimeoutError:
         pass
     finally:

@@ -44,6 +44,16 @@ def scale_points() -> tuple[Point, ...]:
     )
 
 
+def attach_faces(server: PlantServer, sources: tuple[str, ...], broker: str | None, modbus_port: int) -> None:
+    """The simulator alone (`blackmass simulate --sources ...`): its scale terminal on `modbus_port`,
+    its dryer's edge node on `broker` (run server.edge.run() beside the plant)."""
+    check_sources(sources, broker)
+    if "modbus" in sources:
+        server.scale = ScaleTerminal("127.0.0.1", modbus_port)
+    if "sparkplug" in sources and broker:
+        server.edge = DryerEdgeNode(broker, f"{server.plant.cfg.line}-edge")
+
+
 def attach_sources(
     cfg: MonitorConfig, server: PlantServer, sources: tuple[str, ...], broker: str | None, speed: float
 ) -> MonitorConfig:
