@@ -211,10 +211,7 @@ def parse_config(data: Mapping[str, Any], where: str) -> MonitorConfig:
         origin=parse_origin(data, where),
         passport=parse_passport(data, where),
     )
-    sources = parse_points(root, where, settings, cfg.all_tags())
-    primary = sources.settings[sources.primary]
-    assert isinstance(primary, OpcuaSettings)
-    cfg = replace(cfg, sources=sources, opcua=primary)
+    cfg = _with_sources(cfg, parse_points(root, where, settings, cfg.all_tags()))
     cfg = _with_plant_name(cfg, root.sub("plant", required=False), where)
     line.done()
     streams_t.done(*streams_t.table)
@@ -225,6 +222,13 @@ def parse_config(data: Mapping[str, Any], where: str) -> MonitorConfig:
         sub.done()
     root.done()
     return cfg
+
+
+def _with_sources(cfg: MonitorConfig, sources: Sources) -> MonitorConfig:
+    """Each tag's source known; `opcua` is the primary OPC-UA source's settings."""
+    primary = sources.settings[sources.primary]
+    assert isinstance(primary, OpcuaSettings)
+    return replace(cfg, sources=sources, opcua=primary)
 
 
 def _with_plant_name(cfg: MonitorConfig, plant: Reader, where: str) -> MonitorConfig:
