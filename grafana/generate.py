@@ -260,11 +260,11 @@ DASHBOARDS = (
     DashboardSpec(
         uid="blackmass-collector",
         title="Black mass — collector health",
-        description="OPC-UA sessions, sample flow and quality, rejected samples.",
+        description="Each source's session (OPC-UA, Modbus TCP, MQTT), sample flow and quality, rejected samples.",
         panels=(
             PanelSpec(
-                "Connected",
-                (Query(f"blackmass_collector_connected{{{LINE}}}", "{{line}} {{source}}"),),
+                "Sources up",
+                (Query(f"blackmass_collector_up{{{LINE}}}", "{{line}} {{source}} ({{feeds}})"),),
                 "short",
                 "stat",
                 6,

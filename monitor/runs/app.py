@@ -8,7 +8,7 @@ import math
 import os
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +17,14 @@ from prometheus_client import CollectorRegistry
 from monitor.accounting.assay_import import Accountant, ImportSummary
 from monitor.accounting.seeds import load_feed_grades
 from monitor.collectors.lims import watch_inbox
-from monitor.collectors.opcua import ConnState, Gap, OpcuaCollector
+from monitor.collectors.opcua import Gap, OpcuaCollector
 from monitor.config import MonitorConfig
 from monitor.core.engine import Engine
 from monitor.core.results import BatchResult, BatchState
 from monitor.core.samples import Sample
 from monitor.errors import StoreError
 from monitor.runs.lock import DataDirLock
+from monitor.runs.sources import line_health, other_collectors, reported, source_feeds, supervise
 from monitor.runs.tallies import Tallies
 from monitor.runs.upkeep import Upkeep, base_url
 from monitor.serve.api import add_api
@@ -103,6 +104,11 @@ class Monitor:
             clock=self._clock,
             on_types=self._types,
             on_cycles=self._cycles,
+            source=cfg.opcua_name,
+        )
+        self._feeds = source_feeds(cfg)
+        self.sources = other_collectors(  # Modbus, MQTT, more OPC-UA servers: each its own supervisor
+            cfg, self.queue.put, wall=wall, clock=self._clock, on_gap=self._gap, on_types=self._types
         )
         self.collector.aligned = self._aligned  # a resumed lot keeps the clock alignment it began with
         self.collector.judge.clocks.restore(self._tag_clocks)  # and each tag's controller clock
@@ -145,7 +151,7 @@ class Monitor:
     def _gap(self, gap: Gap) -> None:
         self.engine.note_gap(gap.start, gap.end, recovered=gap.recovered)
 
-    def _types(self, wraps: dict[str, int]) -> None:
+    def _types(self, wraps: Mapping[str, float]) -> None:
         for tag, wrap in wraps.items():
             self.engine.learn_counter(tag, wrap=wrap)
 
@@ -221,7 +227,8 @@ class Monitor:
             flushing=len(self.engine.flushing),
             plant_time=self.engine.watermark,
             process=process,
-            collectors=(self.collector.health(),),
+            collectors=(self.collector.health(), *reported(self.sources.values())),
+            source_feeds=self._feeds,
             rejected=dict(rejected),
             pending_age_s=self._pending_age(),
         )
@@ -231,17 +238,7 @@ class Monitor:
         return 0.0 if end is None else max(0.0, self._clock() - end)
 
     def health(self) -> dict[str, Any]:
-        h = self.collector.health()
-        problems = [f"tag {tag}: {why}" for tag, why in sorted(h.unresolved.items())] + h.problems
-        return {
-            "status": "degraded" if problems else "ok",
-            "problems": problems,
-            "line": self.cfg.line.line,
-            "collector": h.state.value,
-            "connected": h.state is ConnState.CONNECTED,
-            "batches_completed": self.tallies.completed,
-            "collector_error": self.collector.last_error,
-        }
+        return line_health(self.cfg.line.line, self.collector, self.sources, self.tallies.completed)
 
     def _ingest(self, samples: list[Sample]) -> list[BatchResult]:
         for s in samples:
@@ -331,6 +328,8 @@ class Monitor:
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self.collector.run(), name="collector")
+                for name, collector in self.sources.items():
+                    tg.create_task(supervise(collector), name=f"source-{name}")
                 tg.create_task(self.process(), name="core")
                 tg.create_task(self.refresh(), name="refresh")
                 tg.create_task(self.checkpoint(), name="checkpoint")

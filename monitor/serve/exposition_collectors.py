@@ -71,6 +71,12 @@ CLOCKS: tuple[tuple[Kind, str, str, Callable[[CollectorHealth], float]], ...] = 
 def collector_families(s: MetricsSnapshot, line: str) -> Iterator[Metric]:
     hs = s.collectors
     yield from (per_source(kind, name, doc, s, value) for kind, name, doc, value in PER_SOURCE)
+    up = [((h.source, s.source_feeds.get(h.source, "mass")), float(h.state is ConnState.CONNECTED)) for h in hs]
+    doc = (
+        "1 while the source's collector is connected (OPC-UA session, Modbus TCP, MQTT broker); feeds: mass "
+        "(lot ids, attributes, mass streams) or process (process values only)"
+    )
+    yield family(Gauge, "blackmass_collector_up", doc, line, up, ["source", "feeds"])
     quality = (((h.source, q), h.samples.get(q, 0)) for h in hs for q in ("good", "uncertain", "bad"))
     yield family(
         Counter, "blackmass_collector_samples", "Samples received by quality", line, quality, ["source", "quality"]

@@ -45,6 +45,7 @@ class MetricsSnapshot:
     plant_time: float = math.nan
     process: tuple[ProcessValue, ...] = ()
     collectors: tuple[CollectorHealth, ...] = ()
+    source_feeds: Mapping[str, str] = field(default_factory=dict)  # source -> "mass" (lots) or "process"
     rejected: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (source, reason) -> n
     pending_age_s: float = 0.0  # how long the oldest lot has waited to be finalised since it stopped feeding
 
