@@ -69,7 +69,7 @@ def mount_web(app: Any, store: Any, plant: Any, *, token: str | None, seeds: Pat
     `blackmass assays import --store` does), shipments when the store is the SQLite file."""
     from monitor.accounting.assay_import import Accountant  # noqa: PLC0415
     from monitor.accounting.seeds import load_feed_grades  # noqa: PLC0415
-    from monitor.serve.web import READ_TOKEN_ENV, WebSettings, add_web  # noqa: PLC0415
+    from monitor.serve.web.mount import READ_TOKEN_ENV, WebSettings, add_web  # noqa: PLC0415
     from monitor.store.batches import BatchStore  # noqa: PLC0415
 
     http = plant.http if plant else None

@@ -20,11 +20,8 @@ from monitor.config.passport import parse_ghg, parse_origin, parse_passport
 from monitor.config.sections import (
     HttpSettings,
     Reader,
-    parse_clock,
     parse_codes,
     parse_http,
-    parse_sampling,
-    parse_security,
     parse_stream,
 )
 from monitor.config.sources import Sources, SourceSettings, parse_points, parse_sources

@@ -34,7 +34,7 @@ from monitor.serve.http import make_app, serve, tls_context
 from monitor.serve.passport_api import add_passport_routes
 from monitor.serve.runbooks import add_runbooks
 from monitor.serve.snapshot import G_PER_KG, MetricsSnapshot, ProcessValue
-from monitor.serve.web import READ_TOKEN_ENV, WebSettings, add_web
+from monitor.serve.web.mount import READ_TOKEN_ENV, WebSettings, add_web
 from monitor.store.batches import BatchStore
 from monitor.store.checkpoint import read_checkpoint, write_checkpoint
 from monitor.store.query import BatchQuery
@@ -168,23 +168,8 @@ class Monitor:
         return state
 
     async def checkpoint(self) -> None:
-        """Save the engine's state whenever it moved; the file write leaves the loop."""
-        saved_at = float("nan")
-        while True:
-            await asyncio.sleep(self.cfg.checkpoint_every_s)
-            if self.engine.watermark != saved_at:
-                try:
-                    await asyncio.to_thread(write_checkpoint, self.checkpoint_path, self._checkpoint_state())
-                except OSError as exc:  # keep accounting; the alert on the counter tells a person
-                    self.upkeep.checkpoint_failures += 1
-                    log.error(
-                        "%s: checkpoint not written: %s (hint: free space or fix permissions on the data "
-                        "directory; until then a crash loses the lots in progress)",
-                        self.checkpoint_path,
-                        exc,
-                    )
-                else:
-                    saved_at = self.engine.watermark
+        """Save the engine's state whenever it moved (the upkeep counts what failed)."""
+        await self.upkeep.keep_checkpoint(self.checkpoint_path, self._checkpoint_state, lambda: self.engine.watermark)
 
     @property
     def external_url(self) -> str:

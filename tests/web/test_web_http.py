@@ -18,10 +18,10 @@ from monitor.core.results import BatchResult, BatchState, LiveBatch
 from monitor.errors import InputError
 from monitor.serve.api import add_api
 from monitor.serve.http import make_app
-from monitor.serve.web import WebSettings, add_web
 from monitor.serve.web.flags import explain, split_flags
 from monitor.serve.web.listing import LotQuery, parse_query, query_string, select
 from monitor.serve.web.lotview import diff, interval, versions
+from monitor.serve.web.mount import WebSettings, add_web
 from monitor.store.batches import BatchStore
 from tests.conftest import require_tool
 
