@@ -184,7 +184,7 @@ class TagClocks:
             self._decide(tag, self._significant(d, self.align_min_s), f"{d:+.1f} s from its server timestamps", "exact")
             return
         enough = len(learning.fresh) >= FRESH_TO_DECIDE
-        near = self._consistent(learning.best, own_estimate=enough)
+        near = self._consistent(learning.best)
         if near is not None:
             self._decide(tag, self.offset_of_clock(near), f"shares the clock of {near} (consistent with it)", "shared")
         elif enough:
@@ -216,21 +216,22 @@ class TagClocks:
         else:
             self._decide(tag, self.offset_of_clock(near), f"shares the clock of {near} (consistent with it)", "shared")
 
-    def _consistent(self, best: float, *, own_estimate: bool = False) -> str | None:
+    def _consistent(self, best: float) -> str | None:
         """The decided clock (or SERVER) the tag's values allow, nearest to `best` first.
 
         `best` (stamp minus receipt, at its largest) is a lower bound of the tag's offset: a value
         is never received before it happens; its least delayed value came at most a delivery delay
-        late, so the offset lies in [best, best + delay]. Clocks within `align_min_s` agree well
-        enough. Only clocks measured well are shared (the server's own, one read off server
-        timestamps, or one a tag estimated on enough values of its own); a tag with enough values
-        for its own estimate gives it up only for one within `align_min_s`.
+        late, so the offset lies in [best, best + delay], and clocks within `align_min_s` agree well
+        enough. A constant delay cannot be told from a clock offset, so an offset is claimed only
+        when the values rule the server's own clock out. Only clocks measured well are shared (the
+        server's own, one read off server timestamps, or one a tag estimated on enough values).
         """
-        hi = best + self.align_min_s if own_estimate else best + max(self.align_min_s, self.delivery_delay())
-        lo = best - self.align_min_s
+        lo, hi = best - self.align_min_s, best + max(self.align_min_s, self.delivery_delay())
         measured = self._exact | self._own
         clocks = {SERVER: 0.0, **{t: self.offsets[t] for t in measured if t in self.offsets}}
         fits = [t for t in clocks if lo <= clocks[t] <= hi]
+        if SERVER in fits:
+            return SERVER
         return min(fits, key=lambda t: abs(clocks[t] - best)) if fits else None
 
     def offset_of_clock(self, name: str) -> float:
