@@ -74,7 +74,6 @@ async def serve_store(a: argparse.Namespace) -> int:
     from monitor.serve.api import add_api  # noqa: PLC0415 - the HTTP stack loads only for servers
     from monitor.serve.http import make_app, serve, tls_context  # noqa: PLC0415
     from monitor.serve.runbooks import add_runbooks  # noqa: PLC0415
-    from monitor.store.batches import BatchStore  # noqa: PLC0415
 
     if a.store is None and a.data_dir is None:
         raise MonitorError("serve: say which store: --data-dir DIR (its blackmass.db) or --store URL")
@@ -93,8 +92,7 @@ async def serve_store(a: argparse.Namespace) -> int:
         cfg = resolve_path(a.config)
         add_api(app, store, None, token=token, plant=load_config(cfg).plant_name if cfg.exists() else "")
         add_runbooks(app)
-        if isinstance(store, BatchStore):  # passports and shipments live in the SQLite file (PostgreSQL: not yet)
-            add_passport_routes(app, store, PassportSettings(), token=token)
+        add_passport_routes(app, store, PassportSettings(), token=token)  # shipments are tables of either store
         scheme = "https" if tls else "http"
         where = f"{scheme}://{a.host}:{a.port}"
         print(f"serving {store.url} ({len(lines)} line(s): {', '.join(lines) or 'none yet'}) on {where}")

@@ -19,8 +19,8 @@ from aiohttp import web
 from monitor.errors import InputError, MonitorError
 from monitor.passport import issue
 from monitor.passport.settings import KEY_ENV, PassportSettings
-from monitor.passport.shipment_store import ShipmentConflict, ShipmentStore
-from monitor.store.batches import BatchStore
+from monitor.store.shipments import ShipmentConflict
+from monitor.store.sql import Store
 from monitor.webio import client, gate, parse_json, read_body
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ def _json(data: Any, status: int = 200) -> web.Response:
 
 def add_passport_routes(
     app: web.Application,
-    store: BatchStore,
+    store: Store,
     settings: PassportSettings,
     *,
     token: str | None,
@@ -93,11 +93,7 @@ def add_passport_routes(
             raise _error(400, "bad_request", 'body: expected {"shipment_id": "SHIP-…", "bags": ["bag id", …]}')
 
         def record() -> dict[str, Any]:
-            shipments = ShipmentStore(store.path)
-            try:
-                s = shipments.create(sid, bags, now=clock())
-            finally:
-                shipments.close()
+            s = store.create_shipment(sid, bags, now=clock())
             return {
                 "shipment_id": s.shipment_id,
                 "bags": len(s.bags),

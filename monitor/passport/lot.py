@@ -16,6 +16,7 @@ from typing import Any
 from monitor.core.results import BatchResult, BatchState
 from monitor.errors import InputError
 from monitor.passport.origin import UNKNOWN
+from monitor.passport.precision import CO2E_DIGITS, rounded, total
 from monitor.store.codec import result_to_json
 from monitor.store.rows import iso
 
@@ -65,15 +66,14 @@ def carbon_fields(r: BatchResult) -> dict[str, Any]:
         "nitrogen_source": c.nitrogen_source,
         "other": [{"name": o.name, "kg_co2e_per_t_feed": o.kg_co2e_per_t_feed, "source": o.source} for o in c.other],
     }
+    parts = {"electricity": c.electricity_co2e_kg, "nitrogen": c.nitrogen_co2e_kg, "other": c.other_co2e_kg}
+    co2e = total(parts.values(), CO2E_DIGITS) if known(c.co2e_kg) is not None else None  # the sum of what it shows
+    per_t = known(c.co2e_kg_per_t_black_mass)
     return {
-        "co2e_kg": known(c.co2e_kg),
-        "co2e_kg_per_t_black_mass": known(c.co2e_kg_per_t_black_mass),
+        "co2e_kg": co2e if co2e is not None else rounded(c.co2e_kg, CO2E_DIGITS),
+        "co2e_kg_per_t_black_mass": per_t if co2e is None or per_t is None else per_t * co2e / c.co2e_kg,
         "factors": factors,
-        "co2e_breakdown_kg": {
-            "electricity": known(c.electricity_co2e_kg),
-            "nitrogen": known(c.nitrogen_co2e_kg),
-            "other": known(c.other_co2e_kg),
-        },
+        "co2e_breakdown_kg": {k: rounded(v, CO2E_DIGITS) for k, v in parts.items()},
     }
 
 

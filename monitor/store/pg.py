@@ -22,6 +22,7 @@ from monitor.errors import StoreError
 from monitor.store import PASSWORD_ENV
 from monitor.store.codec import result_from_json
 from monitor.store.rows import PROJECTION_VERSION
+from monitor.store.shipments import EXCHANGE_TABLES
 from monitor.store.sql import SCHEMA_VERSION, Store, refresh_sheets, version_row, write_meta
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,7 @@ CREATE TABLE IF NOT EXISTS assays (
 CREATE INDEX IF NOT EXISTS assays_batch ON assays (batch_id);
 CREATE TABLE IF NOT EXISTS assay_sheets (batch_id {_TEXT} PRIMARY KEY, rows_json TEXT NOT NULL);
 """,
+    3: EXCHANGE_TABLES.format(real="DOUBLE PRECISION", text=_TEXT),
 }
 _SCHEMA_LOCK = "schema"
 _CURSORS = itertools.count(1)

@@ -19,9 +19,13 @@ from monitor.core.results import BatchResult
 from monitor.errors import StoreError
 from monitor.store.codec import num as _num
 from monitor.store.codec import result_from_json, result_to_json
+from monitor.store.footprints import FootprintTables
 from monitor.store.rows import PROJECTION_VERSION, Projection, assay_rows, projection
+from monitor.store.shipments import UPSERT_LOT_BAG, ShipmentTables, lot_bag_rows
 
-SCHEMA_VERSION = 2  # 2: report projection per version (report_*) and assay sheet per batch
+# 2: report projection per version (report_*) and assay sheet per batch
+# 3: shipments, the bag index and the PACT footprints and clients live in the store (either engine)
+SCHEMA_VERSION = 3
 VERSION_COLUMNS = (
     "line, batch_id, version, state, start_ts, end_ts, chemistry, feed_form, feed_kg, black_mass_kg, "
     "black_mass_yield, closure, reason, recorded_at, result_json, report_batch, report_streams, report_recoveries"
@@ -128,8 +132,8 @@ def _lines(line: str | Sequence[str] | None) -> list[str] | None:
     return [line] if isinstance(line, str) else list(line)
 
 
-class Store:
-    """Versioned batch results, assays and the report projection; see the module docstring."""
+class Store(ShipmentTables, FootprintTables):
+    """Versioned batch results, assays, the report projection, shipments and footprints (module docstring)."""
 
     url: str
     errors: tuple[type[Exception], ...] = ()
@@ -190,6 +194,7 @@ class Store:
                         continue
                     stored = replace(result, version=1 if not row else row[0][0] + 1)
                     db.many(INSERT_VERSION, [version_row(stored, reason, when)])
+                    db.many(UPSERT_LOT_BAG, lot_bag_rows([stored]))
                     out.append(stored)
         except self.errors as exc:
             ids = ", ".join(r.batch_id for r in results[:3])
@@ -274,6 +279,7 @@ class Store:
         """Load generated history in one transaction (benchmarks, demos); every row a first version."""
         with self._tx() as db:
             db.many(INSERT_VERSION, [version_row(replace(r, version=1), "generated", now) for r in results])
+            db.many(UPSERT_LOT_BAG, lot_bag_rows(results))
             db.many(INSERT_ASSAY, _assay_rows(assays, "generated", now))
             refresh_sheets(db, {a.batch_id for a in assays})
 
