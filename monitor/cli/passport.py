@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from monitor.cli.data import DEFAULT_PLANT, resolve_path
+from monitor.cli.exchange import add_passport_exchange, cmd_passport_exchange
 from monitor.errors import InputError
 from monitor.passport.settings import KEY_ENV
 
@@ -31,6 +32,7 @@ def add_commands(sub: Any) -> None:
         p.add_argument("--config", default=DEFAULT_PLANT, help="plant TOML with [passport] (default config/plant.toml)")
         if name == "lot":
             p.add_argument("--line", help="the line, where a batch id exists on several")
+    add_passport_exchange(psub)
     ver = psub.add_parser("verify", help="check a passport's signature; names the first field that was changed")
     ver.add_argument("file", type=Path)
     ver.add_argument("--key", required=True, type=Path, help="the signer's passport.pub")
@@ -58,7 +60,7 @@ def _settings(config: str) -> PassportSettings:
     return load_config(resolve_path(config)).passport
 
 
-def _write(doc: dict[str, Any], out: str) -> None:
+def write_document(doc: dict[str, Any], out: str) -> None:
     text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
     if out == "-":
         sys.stdout.write(text)
@@ -85,6 +87,8 @@ def cmd_passport(a: argparse.Namespace) -> int:
     from monitor.passport.ijson import NotIJson, load_ijson  # noqa: PLC0415
     from monitor.passport.signing import keygen, load_public_key, verify  # noqa: PLC0415
 
+    if a.passport_cmd in ("pact", "export"):
+        return cmd_passport_exchange(a)
     if a.passport_cmd == "keygen":
         key_path, pub_path, kid = keygen(a.out)
         print(
@@ -117,7 +121,7 @@ def cmd_passport(a: argparse.Namespace) -> int:
             doc = issue.lot_document(store, a.id, settings, private, now=time.time(), line=a.line)
         else:
             doc = issue.shipment_document(store, a.id, settings, private, now=time.time())
-    _write(doc, a.out)
+    write_document(doc, a.out)
     if a.out != "-":
         print(f"{doc['passport_type']} passport {a.id} ({doc['status']}) -> {a.out}", file=sys.stderr)
     return 0

@@ -31,6 +31,7 @@ from monitor.core.carbon import GhgFactors
 from monitor.core.spec import LineSpec
 from monitor.errors import ConfigError
 from monitor.passport.origin import OriginMap
+from monitor.passport.pact_settings import PACT_KEYS, PactSettings, parse_pact
 from monitor.passport.settings import PassportSettings, parse_ghg, parse_origin, parse_passport
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class MonitorConfig:
     ghg: GhgFactors | None = None  # emission factors; None: carbon per lot unknown
     origin: OriginMap = field(default_factory=OriginMap)  # supplier / feed form -> pre-/post-consumer
     passport: PassportSettings = field(default_factory=PassportSettings)
+    pact: PactSettings = field(default_factory=PactSettings)  # [pact]: PACT v3 footprints and their API
     store_url: str | None = None  # [store] url; None: sqlite:///<data-dir>/blackmass.db
     store_password_file: Path | None = None  # [store] password_file (the password itself never in a config)
 
@@ -225,6 +227,7 @@ def parse_config(data: Mapping[str, Any], where: str) -> MonitorConfig:
         ghg=parse_ghg(data, where),
         origin=parse_origin(data, where),
         passport=parse_passport(data, where),
+        pact=parse_pact(data, where),
     )
     cfg = _with_plant_name(cfg, root.sub("plant", required=False), where)
     line.done()
@@ -254,6 +257,7 @@ _PASSPORT_KEYS = {
     "ghg": ("grid_kg_co2e_per_kwh", "grid_source", "grid_year", "nitrogen_kg_co2e_per_nm3", "nitrogen_source", "other"),
     "origin": ("suppliers", "feed_forms"),
     "passport": ("plant", "operator", "key"),
+    "pact": PACT_KEYS,
 }
 
 
