@@ -64,3 +64,38 @@ def test_shipments_footprints_and_clients_on_either_engine_and_copied_whole(stor
     assert copied == doc  # the same figures and the same signature from the copy
     s.close()
     dest.close()
+
+
+async def test_serve_mounts_the_passport_and_shipment_routes_on_either_store(store_url: str, tmp_path: Path) -> None:
+    import aiohttp  # noqa: PLC0415
+    from aiohttp import web  # noqa: PLC0415
+    from prometheus_client import CollectorRegistry  # noqa: PLC0415
+
+    from monitor.passport.api import add_passport_routes  # noqa: PLC0415
+    from monitor.passport.signing import keygen  # noqa: PLC0415
+    from monitor.serve.http import make_app  # noqa: PLC0415
+    from tests.conftest import free_port  # noqa: PLC0415
+
+    key_path, _, _ = keygen(tmp_path / "keys")
+    s = open_store(store_url)
+    s.save(LOT1)
+    s.save(LOT2)
+    app = make_app(CollectorRegistry(auto_describe=False), lambda: {"status": "ok"})
+    add_passport_routes(app, s, PassportSettings(plant="P", key=key_path), token="t0ken")
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession(headers={"Authorization": "Bearer t0ken"}) as http:
+            async with http.post(
+                f"{base}/api/shipments", json={"shipment_id": "SHIP-W", "bags": ["BB-2", "BB-3"]}
+            ) as r:
+                assert r.status == 201 and (await r.json())["net_kg"] == 1300.0
+            async with http.get(f"{base}/api/shipments/SHIP-W/passport") as r:
+                doc = await r.json()
+            assert r.status == 200 and doc["net_kg"] == 1300.0 and doc["co2e_kg"] == 138.0  # 220 x 800/2000 + 50
+    finally:
+        await runner.cleanup()
+        s.close()
