@@ -10,10 +10,11 @@ NoSuchFootprint 404, NotImplemented 400. Without TLS the routes are not mounted 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,7 @@ from monitor.store.sql import Store
 from monitor.webio import client, parse_json, read_body
 
 log = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 MAX_EVENT = 1024 * 1024
 _STATUS: dict[int, type[web.HTTPException]] = {
@@ -99,97 +101,100 @@ def _grant(svc: PactService, req: web.Request) -> Grant:
     return found
 
 
+async def _token(svc: PactService, req: web.Request) -> web.Response:
+    form = await req.post()
+    if form.get("grant_type") != "client_credentials":
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": "unsupported_grant_type", "error_description": "expected client_credentials"}),
+            content_type="application/json",
+            headers=NO_STORE,
+        )
+    creds = basic_credentials(req.headers.get("Authorization"))
+    known = await asyncio.to_thread(svc.find_client, creds[0]) if creds else None
+    ok = known is not None and creds is not None and await asyncio.to_thread(check_secret, creds[1], known.secret_hash)
+    if not ok or known is None:
+        log.warning("PACT: client authentication failed from %s", client(req))
+        raise web.HTTPUnauthorized(
+            text=json.dumps({"error": "invalid_client", "error_description": "client authentication failed"}),
+            content_type="application/json",
+            headers={**NO_STORE, "WWW-Authenticate": 'Basic realm="pact"'},
+        )
+    return _json(svc.tokens.issue(known))
+
+
+async def _openid(req: web.Request) -> web.Response:
+    base = f"https://{req.host}"
+    return _json(
+        {
+            "issuer": base,
+            "token_endpoint": f"{base}/auth/token",
+            "token_endpoint_auth_methods_supported": ["client_secret_basic"],
+            "grant_types_supported": ["client_credentials"],
+            "response_types_supported": ["token"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["none"],
+            "jwks_uri": f"{base}/.well-known/jwks.json",
+        }
+    )
+
+
+async def _jwks(_: web.Request) -> web.Response:
+    return _json({"keys": []})  # tokens are opaque: nothing to verify locally
+
+
+async def _list(svc: PactService, req: web.Request) -> web.Response:
+    grant = _grant(svc, req)
+    items = list(req.query.items())
+    try:
+        q = parse_query(items)
+    except QueryError as exc:
+        raise pact_error(400, "BadRequest", str(exc)) from None
+    docs = await asyncio.to_thread(svc.footprints, grant.customer)
+    found = [d for d in docs if matches(d, q)]
+    chunk, link = page(found, q, f"https://{req.host}/3/footprints", items)
+    return _json({"data": chunk}, **({"Link": link} if link else {}))
+
+
+async def _get(svc: PactService, req: web.Request) -> web.Response:
+    grant = _grant(svc, req)
+    fid = req.match_info["id"]
+    docs = await asyncio.to_thread(svc.footprints, grant.customer)
+    doc = next((d for d in docs if d.get("id") == fid), None)
+    if doc is None:  # never says whether the id exists for someone else
+        raise pact_error(404, "NoSuchFootprint", f"no footprint with id {fid[:80]!r} for this client")
+    return _json({"data": doc})
+
+
+async def _events(svc: PactService, req: web.Request) -> web.Response:
+    grant = _grant(svc, req)
+    raw = await read_body(req, MAX_EVENT)
+    try:
+        kind, event = parse_event(parse_json(raw, "a CloudEvent"))
+    except EventError as exc:
+        raise pact_error(400, "BadRequest", f"body: {exc}") from None
+    if kind == "RequestCreatedEvent":
+        docs = await asyncio.to_thread(svc.footprints, grant.customer)
+        answer = answer_request(event, docs, svc.ctx.pact.base_url, svc.clock())
+        targets = await asyncio.to_thread(svc.endpoints, grant.customer)
+        for url in targets:
+            svc.outbox.post(url, answer)
+        if not targets:
+            log.warning("PACT request %s of %s: no events endpoint registered", event["id"], grant.customer)
+    log.info("PACT %s %s from client %s", kind, event["id"], grant.client_id)
+    return _json({"status": "accepted", "message": f"{kind} {event['id']} processed"})
+
+
 def _routes(svc: PactService) -> list[web.RouteDef]:
-    async def token(req: web.Request) -> web.Response:
-        form = await req.post()
-        if form.get("grant_type") != "client_credentials":
-            raise web.HTTPBadRequest(
-                text=json.dumps(
-                    {"error": "unsupported_grant_type", "error_description": "expected client_credentials"}
-                ),
-                content_type="application/json",
-                headers=NO_STORE,
-            )
-        creds = basic_credentials(req.headers.get("Authorization"))
-        known = await asyncio.to_thread(svc.find_client, creds[0]) if creds else None
-        ok = (
-            known is not None
-            and creds is not None
-            and await asyncio.to_thread(check_secret, creds[1], known.secret_hash)
-        )
-        if not ok or known is None:
-            log.warning("PACT: client authentication failed from %s", client(req))
-            raise web.HTTPUnauthorized(
-                text=json.dumps({"error": "invalid_client", "error_description": "client authentication failed"}),
-                content_type="application/json",
-                headers={**NO_STORE, "WWW-Authenticate": 'Basic realm="pact"'},
-            )
-        return _json(svc.tokens.issue(known))
-
-    async def openid(req: web.Request) -> web.Response:
-        base = f"https://{req.host}"
-        return _json(
-            {
-                "issuer": base,
-                "token_endpoint": f"{base}/auth/token",
-                "token_endpoint_auth_methods_supported": ["client_secret_basic"],
-                "grant_types_supported": ["client_credentials"],
-                "response_types_supported": ["token"],
-                "subject_types_supported": ["public"],
-                "id_token_signing_alg_values_supported": ["none"],
-                "jwks_uri": f"{base}/.well-known/jwks.json",
-            }
-        )
-
-    async def jwks(_: web.Request) -> web.Response:
-        return _json({"keys": []})  # tokens are opaque: nothing to verify locally
-
-    async def list_footprints(req: web.Request) -> web.Response:
-        grant = _grant(svc, req)
-        items = list(req.query.items())
-        try:
-            q = parse_query(items)
-        except QueryError as exc:
-            raise pact_error(400, "BadRequest", str(exc)) from None
-        docs = await asyncio.to_thread(svc.footprints, grant.customer)
-        found = [d for d in docs if matches(d, q)]
-        chunk, link = page(found, q, f"https://{req.host}/3/footprints", items)
-        return _json({"data": chunk}, **({"Link": link} if link else {}))
-
-    async def get_footprint(req: web.Request) -> web.Response:
-        grant = _grant(svc, req)
-        fid = req.match_info["id"]
-        docs = await asyncio.to_thread(svc.footprints, grant.customer)
-        doc = next((d for d in docs if d.get("id") == fid), None)
-        if doc is None:  # never says whether the id exists for someone else
-            raise pact_error(404, "NoSuchFootprint", f"no footprint with id {fid[:80]!r} for this client")
-        return _json({"data": doc})
-
-    async def events(req: web.Request) -> web.Response:
-        grant = _grant(svc, req)
-        raw = await read_body(req, MAX_EVENT)
-        try:
-            kind, event = parse_event(parse_json(raw, "a CloudEvent"))
-        except EventError as exc:
-            raise pact_error(400, "BadRequest", f"body: {exc}") from None
-        if kind == "RequestCreatedEvent":
-            docs = await asyncio.to_thread(svc.footprints, grant.customer)
-            answer = answer_request(event, docs, svc.ctx.pact.base_url, svc.clock())
-            targets = await asyncio.to_thread(svc.endpoints, grant.customer)
-            for url in targets:
-                svc.outbox.post(url, answer)
-            if not targets:
-                log.warning("PACT request %s of %s: no events endpoint registered", event["id"], grant.customer)
-        log.info("PACT %s %s from client %s", kind, event["id"], grant.client_id)
-        return _json({"status": "accepted", "message": f"{kind} {event['id']} processed"})
+    def bound(handler: Callable[[PactService, web.Request], Awaitable[web.Response]]) -> Handler:
+        return functools.partial(handler, svc)
 
     return [
-        web.post("/auth/token", token),
-        web.get("/.well-known/openid-configuration", openid),
-        web.get("/.well-known/jwks.json", jwks),
-        web.get("/3/footprints", list_footprints),
-        web.get("/3/footprints/{id}", get_footprint),
-        web.post("/3/events", events),
+        web.post("/auth/token", bound(_token)),
+        web.get("/.well-known/openid-configuration", _openid),
+        web.get("/.well-known/jwks.json", _jwks),
+        web.get("/3/footprints", bound(_list)),
+        web.get("/3/footprints/{id}", bound(_get)),
+        web.post("/3/events", bound(_events)),
     ]
 
 
