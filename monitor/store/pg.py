@@ -22,7 +22,7 @@ from monitor.errors import StoreError
 from monitor.store import PASSWORD_ENV
 from monitor.store.codec import result_from_json
 from monitor.store.rows import PROJECTION_VERSION
-from monitor.store.shipments import EXCHANGE_TABLES
+from monitor.store.shipments import EXCHANGE_TABLES, UPSERT_LOT_BAG, lot_bag_rows
 from monitor.store.sql import SCHEMA_VERSION, Store, refresh_sheets, version_row, write_meta
 
 log = logging.getLogger(__name__)
@@ -175,6 +175,9 @@ class PostgresStore(Store):
                 log.info("%s: schema step %d", self.url, step)
                 for statement in filter(str.strip, MIGRATIONS[step].split(";")):
                     db.q(statement)
+            if 0 < before < 3:  # noqa: PLR2004 - the step that brought the bag index: index what is stored
+                texts = db.q("SELECT result_json FROM batch_versions")
+                db.many(UPSERT_LOT_BAG, lot_bag_rows([result_from_json(t[0]) for t in texts]))
             if before and db.q("SELECT value FROM meta WHERE key='projection_version'") != [(str(PROJECTION_VERSION),)]:
                 _rebuild_projection(db, self.url)
             if before < SCHEMA_VERSION:

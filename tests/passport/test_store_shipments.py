@@ -99,3 +99,17 @@ async def test_serve_mounts_the_passport_and_shipment_routes_on_either_store(sto
     finally:
         await runner.cleanup()
         s.close()
+
+
+def test_a_schema_2_store_gains_the_shipment_tables_and_its_bags_on_open(store_url: str) -> None:
+    s = open_store(store_url)
+    s.save(LOT1)
+    with s.transaction() as db:  # back to schema 2: no shipment tables, no bag index
+        for table in ("shipment_bags", "shipments", "lot_bags", "pact_footprints", "pact_clients"):
+            db.q(f"DROP TABLE {table}")
+        db.q("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    s.close()
+    s = open_store(store_url)
+    assert s.schema_version() == 3
+    assert [b.net_kg for b in s.create_shipment("SHIP-U", ["BB-1", "BB-2"]).bags] == [1200.0, 800.0]
+    s.close()
