@@ -27,6 +27,8 @@ def add_passport_exchange(psub: Any) -> None:
     pa = psub.add_parser("pact", help="the PACT v3 ProductFootprint of a lot or shipment (issued in the store)")
     ex = psub.add_parser("export", help="Catena-X or Battery Pass data of a lot or shipment")
     ex.add_argument("--format", required=True, choices=EXPORT_FORMATS)
+    ex.add_argument("--sender-bpns", help="Catena-X: our site's BPNS (BPNS + 12 letters/digits)")
+    ex.add_argument("--receiver-bpns", help="Catena-X: the customer's site BPNS")
     for p in (pa, ex):
         p.add_argument("kind", choices=("lot", "shipment"))
         p.add_argument("id", metavar="ID")
@@ -63,6 +65,18 @@ def _context(a: argparse.Namespace) -> Any:
     )
 
 
+def _parties(a: argparse.Namespace, domain: str) -> Any:
+    from monitor.errors import InputError  # noqa: PLC0415
+    from monitor.passport.catenax import BPNS, UNCONFIGURED_BPNS, Parties  # noqa: PLC0415
+
+    given = {"--sender-bpns": a.sender_bpns, "--receiver-bpns": a.receiver_bpns}
+    for flag, value in given.items():
+        if value is not None and not BPNS.match(value):
+            raise InputError(flag, f"expected BPNS and 12 letters or digits, got {value!r}", "e.g. BPNS000000000001")
+    sender, receiver = a.sender_bpns or UNCONFIGURED_BPNS, a.receiver_bpns or UNCONFIGURED_BPNS
+    return Parties(sender_bpns=sender, receiver_bpns=receiver, operator_bpns=sender, domain=domain)
+
+
 def cmd_passport_exchange(a: argparse.Namespace) -> int:
     from monitor.accounting import footprints  # noqa: PLC0415
     from monitor.cli.passport import write_document  # noqa: PLC0415
@@ -76,7 +90,8 @@ def cmd_passport_exchange(a: argparse.Namespace) -> int:
         else:
             from monitor.accounting.exports import export_document  # noqa: PLC0415
 
-            doc = export_document(store, a.format, a.kind, a.id, ctx, now=time.time(), line=a.line)
+            parties = _parties(a, ctx.pact.domain)
+            doc = export_document(store, a.format, a.kind, a.id, ctx, now=time.time(), line=a.line, parties=parties)
             what = f"{a.format} document"
     write_document(doc, a.out)
     if a.out != "-":

@@ -11,6 +11,7 @@ numbers in kg at 0.1 kg, shares in percent at 0.01, as the models' units and ran
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from typing import Any
 from monitor.passport.precision import KG_DIGITS, rounded, total
 
 MODEL = "urn:samm:io.catenax.material_accounting:1.0.0"
+BPNS = re.compile(r"^BPNS[a-zA-Z0-9]{12}$")
 UNCONFIGURED_BPNS = "BPNSUNCONFIGURED"  # matches the BPNS pattern and says what it is
 BIG_BAG = {
     "containerDescription": "Big bag (FIBC) of black mass",

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from monitor.cli import main
-from monitor.serve.pact_auth import check_secret
+from monitor.errors import ConfigError
+from monitor.serve.pact_auth import check_secret, hash_secret, load_clients_file
 from monitor.store.batches import BatchStore
 from tests.passport.test_lot_shipment import LOT1, LOT2
 
@@ -55,6 +56,14 @@ def test_footprints_and_exports_from_the_command_line(data_dir: Path, capsys: py
         args = ["passport", "export", "shipment", "SHIP-C", "--format", fmt, "--data-dir", d, "--config", cfg]
         assert main([*args, "--out", str(f)]) == 0
         assert key in f.read_text()
+    cx = data_dir / "cx.json"
+    args = ["passport", "export", "lot", "L1-00001", "--format", "catenax-recycling", "--data-dir", d, "--config", cfg]
+    assert main([*args, "--sender-bpns", "BPNS000000000001", "--out", str(cx)]) == 0
+    batch = json.loads(cx.read_text())["urn:samm:io.catenax.material_accounting:1.0.0#RecyclingBatch"][0]
+    assert batch["sender"]["bpnsProperty"] == "BPNS000000000001"
+    assert batch["receiver"]["bpnsProperty"] == "BPNSUNCONFIGURED"  # says it was not given
+    assert main([*args, "--receiver-bpns", "BPNS-1", "--out", str(cx)]) == 2
+    assert "--receiver-bpns" in capsys.readouterr().err
     assert main(["passport", "pact", "shipment", "NOPE", "--data-dir", d, "--config", cfg, "--out", str(ship)]) == 2
     assert "shipment 'NOPE'" in capsys.readouterr().err
 
@@ -74,6 +83,18 @@ def test_a_client_secret_is_printed_once_and_stored_only_hashed(
     assert secret.encode() not in raw
     assert main(["pact", "client", "add", "acme", "--customer", "ACME", "--data-dir", str(data_dir)]) == 2
     assert "exists already" in capsys.readouterr().err
+
+
+def test_clients_from_a_file_carry_hashed_secrets(tmp_path: Path) -> None:
+    secret = "s3cret-from-the-vault"
+    f = tmp_path / "pact-clients.toml"
+    h = hash_secret(secret)
+    f.write_text(f'[[client]]\nclient_id = "c-1"\nname = "acme"\ncustomer = "ACME"\nsecret_hash = "{h}"\n')
+    [c] = load_clients_file(f)
+    assert (c.client_id, c.customer) == ("c-1", "ACME") and check_secret(secret, c.secret_hash)
+    f.write_text('[[client]]\nclient_id = "c-2"\n')
+    with pytest.raises(ConfigError, match=r"client\[0\]"):
+        load_clients_file(f)
 
 
 def test_check_config_knows_the_pact_keys_and_refuses_a_misspelt_one(
