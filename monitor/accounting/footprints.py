@@ -16,7 +16,7 @@ from typing import Any
 
 from monitor.accounting.seeds import FeedGrades
 from monitor.core.assays import stream_grade
-from monitor.core.results import BatchResult
+from monitor.core.results import BatchResult, BatchState
 from monitor.errors import InputError
 from monitor.passport.issue import find_lot, issuer
 from monitor.passport.lot import lot_passport
@@ -78,7 +78,8 @@ def shipment_footprint(store: Store, shipment_id: str, ctx: FootprintContext, *,
     shipment = store.shipment(shipment_id)
     lots = {(b.line, b.batch_id): find_lot(store, b.batch_id, b.line) for b in shipment.bags}
     assays = {bid: store.assays(bid) for _, bid in lots}
-    doc = human_numbers(shipment_passport(shipment, lots, assays, issuer(ctx.passport), issued_at=now))
+    who = issuer(ctx.passport)
+    doc = human_numbers(shipment_passport(shipment, lots, assays, who, issued_at=now))
     shares: dict[tuple[str, str], float] = {}
     for b in shipment.bags:
         shares[(b.line, b.batch_id)] = shares.get((b.line, b.batch_id), 0.0) + b.net_kg
@@ -92,7 +93,11 @@ def shipment_footprint(store: Store, shipment_id: str, ctx: FootprintContext, *,
     )
     period = (iso(min(r.start for r in lots.values())), iso(max(r.end for r in lots.values())))
     chems = sorted({r.chemistry for r in lots.values() if r.chemistry})
-    content = footprint(doc, ctx.pact, carbon, period=period, chemistry=", ".join(chems))
+    parts = []  # (share of the lot's black mass shipped, lot passport); a partial lot has no passport
+    for k, r in lots.items():
+        if r.state is not BatchState.PARTIAL and r.mass("black_mass") > 0:
+            parts.append((shares[k] / r.mass("black_mass"), human_numbers(lot_passport(r, who, issued_at=now))))
+    content = footprint(doc, ctx.pact, carbon, period=period, chemistry=", ".join(chems), lots=parts)
     return _register(store, shipment_subject(shipment_id), content, now)
 
 

@@ -68,10 +68,11 @@ def carbon_fields(r: BatchResult) -> dict[str, Any]:
     }
     parts = {"electricity": c.electricity_co2e_kg, "nitrogen": c.nitrogen_co2e_kg, "other": c.other_co2e_kg}
     co2e = total(parts.values(), CO2E_DIGITS) if known(c.co2e_kg) is not None else None  # the sum of what it shows
-    per_t = known(c.co2e_kg_per_t_black_mass)
+    bm_t = r.mass("black_mass") / 1000.0
+    per_t = co2e / bm_t if co2e is not None and bm_t > 0 else known(c.co2e_kg_per_t_black_mass)
     return {
         "co2e_kg": co2e if co2e is not None else rounded(c.co2e_kg, CO2E_DIGITS),
-        "co2e_kg_per_t_black_mass": per_t if co2e is None or per_t is None else per_t * co2e / c.co2e_kg,
+        "co2e_kg_per_t_black_mass": per_t,
         "factors": factors,
         "co2e_breakdown_kg": {k: rounded(v, CO2E_DIGITS) for k, v in parts.items()},
     }

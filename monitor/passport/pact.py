@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -64,21 +64,29 @@ def _need(doc: Mapping[str, Any], key: str, what: str) -> float:
     return float(v)
 
 
-def _factor_sources(factors: Mapping[str, Any] | None) -> list[dict[str, str]]:
-    if not factors:
-        return []
-    out = [{"name": str(factors["grid_source"]), "version": str(factors["grid_year"])}]
-    if factors.get("nitrogen_source"):
-        out.append({"name": str(factors["nitrogen_source"]), "version": str(factors["grid_year"])})
-    out += [{"name": f"{o['name']}: {o['source']}", "version": "as configured"} for o in factors.get("other", ())]
+def _factor_sources(lots: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """Each emission factor the lots were computed with, once, with its source and year."""
+    out: list[dict[str, str]] = []
+    for lot in lots:
+        f = lot.get("factors")
+        if not f:
+            continue
+        found = [{"name": str(f["grid_source"]), "version": str(f["grid_year"])}]
+        if f.get("nitrogen_source"):
+            found.append({"name": str(f["nitrogen_source"]), "version": str(f["grid_year"])})
+        found += [{"name": f"{o['name']}: {o['source']}", "version": "as configured"} for o in f.get("other", ())]
+        out += [x for x in found if x not in out]
     return out
 
 
-def _primary_share(breakdown: Mapping[str, Any] | None) -> str:
-    """Percent of the CO2e from metered data (electricity and nitrogen are metered per lot)."""
-    parts = {k: float(v) for k, v in (breakdown or {}).items() if isinstance(v, int | float)}
-    whole = sum(parts.values())
-    metered = parts.get("electricity", 0.0) + parts.get("nitrogen", 0.0)
+def _primary_share(parts: Sequence[tuple[float, Mapping[str, Any]]]) -> str:
+    """Percent of the CO2e from metered data (electricity and nitrogen are metered per lot), over
+    (weight, lot passport) parts: a lot is one part of weight 1, a shipment its lots by shipped mass."""
+    whole = metered = 0.0
+    for weight, lot in parts:
+        b = {k: float(v) for k, v in (lot.get("co2e_breakdown_kg") or {}).items() if isinstance(v, int | float)}
+        whole += weight * sum(b.values())
+        metered += weight * (b.get("electricity", 0.0) + b.get("nitrogen", 0.0))
     return decimal_text(100.0 * metered / whole if whole > 0 else 100.0, 1) or "0"
 
 
@@ -124,10 +132,12 @@ def footprint(
     *,
     period: tuple[str, str] | None = None,
     chemistry: str = "",
+    lots: Sequence[tuple[float, Mapping[str, Any]]] = (),
 ) -> dict[str, Any]:
     """The footprint's content (no id, created, status or precedingPfIds: those come when it is issued).
 
-    `period`: a shipment's reference period (its lots' first start and last end); a lot's is its window.
+    A shipment also needs `period` (its lots' first start and last end) and `lots`: (share of the
+    lot's black mass shipped, lot passport) for the primary-data share and the factor sources.
     """
     lot = p.get("passport_type") == "lot"
     subject = str(p["batch_id"] if lot else p["shipment_id"])
@@ -158,9 +168,9 @@ def footprint(
         "exemptedEmissionsPercent": "0",
         "packagingEmissionsIncluded": False,
         "ccsTechnologicalCO2CaptureIncluded": False,
-        "primaryDataShare": _primary_share(p.get("co2e_breakdown_kg")) if lot else "100.0",
+        "primaryDataShare": _primary_share([(1.0, p)] if lot else lots),
         "dqi": {"technologicalDQR": "1.0", "geographicalDQR": "2.0", "temporalDQR": "1.0"},
-        "secondaryEmissionFactorSources": _factor_sources(p.get("factors")),
+        "secondaryEmissionFactorSources": _factor_sources([p] if lot else [doc for _, doc in lots]),
     }
     if settings.geography_country:
         pcf["geographyCountry"] = settings.geography_country

@@ -14,7 +14,7 @@ from monitor.accounting.exports import export_document
 from monitor.accounting.footprints import FootprintContext
 from monitor.accounting.seeds import FeedGrades
 from monitor.core.assays import Assay
-from monitor.core.carbon import lot_carbon
+from monitor.core.carbon import OtherInput, lot_carbon
 from monitor.passport.issue import lot_document, shipment_document
 from monitor.passport.pact_settings import PactSettings
 from monitor.passport.settings import PassportSettings
@@ -146,8 +146,23 @@ def test_a_shipments_pact_catenax_and_batterypass_documents_agree_with_its_signe
     )
     assert (content["Nickel"]["preConsumerShare"], content["Nickel"]["postConsumerShare"]) == (76.19, 23.81)
     assert content["Lead"]["preConsumerShare"] == 70.59  # no Pb assay: the black mass's own shares
+    assert fp["pcf"]["primaryDataShare"] == "100.0"
+    assert [x["name"] for x in fp["pcf"]["secondaryEmissionFactorSources"]] == ["grid", "n2"]
     ext = fp["extensions"][0]["data"]
     assert ext["originShares"]["preConsumer"] == "0.7059" and ext["elements"]["ni"]["kg"] == "630.0"
+
+
+def test_configured_per_tonne_inputs_are_secondary_data(store: BatchStore) -> None:
+    factors = replace(FACTORS, other=(OtherInput(name="loaders", kg_co2e_per_t_feed=1.5, source="site fuel log 2026"),))
+    carbon = lot_carbon(factors, energy_kwh=100.0, nitrogen_nm3=100.0, feed_kg=1000.0, black_mass_kg=500.0)
+    store.save(replace(LOT2, carbon=carbon), reason="recomputed")
+    pcf = footprints.issue(store, "lot", "L1-00002", CTX, now=NOW)["pcf"]
+    # 40 kg (electricity) + 10 kg (nitrogen) metered of 51.5 kg: 1.5 kg from 1 t of feed x 1.5 kg/t
+    assert pcf["primaryDataShare"] == "97.1" and pcf["pcfExcludingBiogenicUptake"] == "0.1030"
+    assert pcf["secondaryEmissionFactorSources"][-1] == {
+        "name": "loaders: site fuel log 2026",
+        "version": "as configured",
+    }
 
 
 def test_totals_are_the_sums_of_their_rounded_parts(tmp_path: Path) -> None:
