@@ -15,11 +15,12 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from monitor.errors import InputError
 from monitor.passport.pact_settings import PactSettings
-from monitor.passport.precision import CO2E_DIGITS, GRADE_DIGITS, KG_DIGITS, RATIO_DIGITS, decimal_text
+from monitor.passport.precision import GRADE_DIGITS, KG_DIGITS, RATIO_DIGITS, decimal_text
 
 SPEC_VERSION = "3.0.3"
 EXTENSION_SPEC_VERSION = "2.0.0"
@@ -55,6 +56,12 @@ def _iso(dt: datetime) -> str:
 
 def _dec(x: Any, digits: int) -> str | None:
     return decimal_text(float(x), digits) if isinstance(x, int | float) and not isinstance(x, bool) else None
+
+
+def _exact(x: Any) -> str | None:
+    if not isinstance(x, int | float) or isinstance(x, bool):
+        return None
+    return format(Decimal(repr(float(x))), "f")
 
 
 def _need(doc: Mapping[str, Any], key: str, what: str) -> float:
@@ -108,7 +115,7 @@ def extension_data(p: Mapping[str, Any], carbon: CarbonContent) -> dict[str, Any
         "passportStatus": p.get("status"),
         "blackMassKg": _dec(p.get("black_mass_kg") if lot else p.get("net_kg"), KG_DIGITS),
         "feedKg": _dec(p.get("feed_kg"), KG_DIGITS) if lot else None,
-        "co2eKg": _dec(p.get("co2e_kg"), CO2E_DIGITS),
+        "co2eKg": _exact(p.get("co2e_kg")),  # as the passport states it, digit for digit
         "elements": elements,
         "originShares": {
             "preConsumer": decimal_text(float(shares.get("pre_consumer", 0.0)), RATIO_DIGITS),

@@ -1,10 +1,12 @@
 """Passport numbers at the precision a reader checks them (pure).
 
-kg to 0.1, kg CO2e to 0.01, ratios (yields, recoveries, shares) to 4 decimals, mass fractions
-(grades) to 6 decimals (a 0.16 % Co grade stays 0.001619); emission factors and digests are
-untouched. Rounding is decimal (half-up on the shortest decimal form of the float), applied once
-before signing, so the signed figures are the shown ones; a total shown beside its parts is the
-sum of the rounded parts (`total`), never the rounded sum of the raw ones.
+kg to 0.1, ratios (yields, recoveries, shares) to 4 decimals, mass fractions (grades) to 6
+decimals (a 0.16 % Co grade stays 0.001619); emission factors and digests are untouched. kg CO2e:
+a lot's is exact — the stated kWh, Nm3 and feed t times the factors, in decimal (lot.stated_co2e) —
+and a bag's share of it is stated to 0.01 kg (CO2E_DIGITS) by the shipment that allocates it.
+Rounding is decimal (half-up on the shortest decimal form of the float), applied once before
+signing, so the signed figures are the shown ones; a total shown beside its parts is the sum of
+the rounded parts (`total`), never the rounded sum of the raw ones.
 """
 
 from __future__ import annotations
@@ -51,12 +53,10 @@ def decimal_text(x: float | None, digits: int) -> str | None:
 def _digits(key: str, parent: str) -> int | None:
     if "_kg_co2e_per_" in key:  # emission factors (kg CO2e per kWh, per Nm3) stay as configured
         return None
-    if "co2e" in parent and parent.endswith("_kg"):  # a breakdown of kg CO2e by source
-        return CO2E_DIGITS
+    if ("co2e" in key and key.endswith("_kg")) or ("co2e" in parent and parent.endswith("_kg")):
+        return None  # kg CO2e: exact from the stated quantities (lot), 0.01 where allocated (bags)
     if key.endswith(("_per_t", "_per_t_black_mass")):  # kg CO2e per t: as kg
         return KG_DIGITS
-    if "co2e" in key and key.endswith("_kg"):
-        return CO2E_DIGITS
     if key == "kg" or key.endswith(("_kg", "_kwh", "_nm3")) or key in ("energy_kwh", "nitrogen_nm3"):
         return KG_DIGITS
     if key.endswith("_grade") or key in ("feed_grade", "grade"):

@@ -15,7 +15,17 @@ from typing import Any
 from monitor.core.assays import Assay, stream_grade
 from monitor.core.carbon import allocate_by_mass
 from monitor.core.results import BatchResult
-from monitor.passport.lot import FORMAT, PASSPORT_ELEMENTS, Issuer, known, lot_status, result_digest, software
+from monitor.passport.lot import (
+    FORMAT,
+    PASSPORT_ELEMENTS,
+    Issuer,
+    known,
+    lot_status,
+    result_digest,
+    software,
+    stated_co2e,
+    stated_total,
+)
 from monitor.passport.origin import UNKNOWN, mix
 from monitor.passport.precision import CO2E_DIGITS, KG_DIGITS, rounded, total
 from monitor.store.rows import iso
@@ -74,7 +84,8 @@ def shipment_passport(
         lot = lots[(b.line, b.batch_id)]
         origin = lot.origin or ((UNKNOWN, 1.0),)
         elements, source = bag_elements(b.bag_id, b.net_kg, lot, assays.get(b.batch_id, ()))
-        co2e = allocate_by_mass(lot.carbon.co2e_kg, b.net_kg, lot.mass("black_mass")) if lot.carbon else float("nan")
+        lot_co2e = stated_total(stated_co2e(lot)) if lot.carbon else None
+        co2e = allocate_by_mass(lot_co2e, b.net_kg, lot.mass("black_mass")) if lot_co2e is not None else float("nan")
         bag_kg = {el: rounded(kg, KG_DIGITS) for el, kg in elements.items()}
         bags.append(
             {
