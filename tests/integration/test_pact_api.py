@@ -7,6 +7,7 @@ import asyncio
 import base64
 import json
 import ssl
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -277,3 +278,39 @@ async def test_250_footprints_come_in_pages_linked_by_rfc_8288(tmp_path: Path) -
         status, body, link = await get(http, f"{base}/3/footprints?limit=1000", tls, tok)
         assert len(body["data"]) == 250 and link is None
     store.close()
+
+
+async def test_blackmass_serve_reads_tls_and_pact_from_its_config(tmp_path: Path) -> None:
+    store = sold(tmp_path / "blackmass.db")
+    client, secret = new_client("acme", "ACME", now=1.8e9)
+    store.add_pact_client(client)
+    store.close()
+    cert, key = self_signed_pem(tmp_path)
+    cfg = tmp_path / "serve.toml"
+    cfg.write_text(
+        f'[http]\ntls_certificate = "{cert}"\ntls_key = "{key}"\n\n'
+        '[pact]\ncompany_name = "Demo"\ndomain = "blackmass.example"\ngeography_country = "US"\n'
+    )
+    port = free_port()
+    cmd = [sys.executable, "-m", "monitor", "serve", "--data-dir", str(tmp_path), "--config", str(cfg)]
+    proc = await asyncio.create_subprocess_exec(*cmd, "--port", str(port), stdout=asyncio.subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        line = (await proc.stdout.readline()).decode()  # said once the app is built, before it listens
+        assert f"https://127.0.0.1:{port} and the PACT v3 API" in line
+        base, tls = f"https://localhost:{port}", ssl.create_default_context(cafile=str(cert))
+        async with aiohttp.ClientSession() as http:
+            for _ in range(100):  # the port opens a moment after the line
+                try:
+                    async with http.get(f"{base}/healthz", ssl=tls) as r:
+                        assert r.status == 200
+                    break
+                except aiohttp.ClientConnectorError:
+                    await asyncio.sleep(0.1)
+            tok = await token(http, base, tls, client.client_id, secret)
+            status, body, _ = await get(http, f"{base}/3/footprints", tls, tok)
+        assert status == 200 and {f["pcf"]["geographyCountry"] for f in body["data"]} == {"US"}
+        assert {f["companyName"] for f in body["data"]} == {"Demo"} and len(body["data"]) == 2
+    finally:
+        proc.terminate()
+        await proc.wait()
