@@ -148,7 +148,7 @@ async def _list(svc: PactService, req: web.Request) -> web.Response:
     try:
         q = parse_query(items)
     except QueryError as exc:
-        raise pact_error(400, "BadRequest", str(exc)) from None
+        raise pact_error(400, exc.code, str(exc)) from None
     docs = await asyncio.to_thread(svc.footprints, grant.customer)
     found = [d for d in docs if matches(d, q)]
     chunk, link = page(found, q, f"https://{req.host}/3/footprints", items)

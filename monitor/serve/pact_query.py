@@ -23,6 +23,10 @@ DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
 class QueryError(ValueError):
     """A query parameter that is malformed; the message names it and what was expected."""
 
+    def __init__(self, message: str, code: str = "BadRequest") -> None:
+        super().__init__(message)
+        self.code = code  # the v3 error code: BadRequest, or NotImplemented for a v2 $filter
+
 
 @dataclass(frozen=True)
 class Query:
@@ -53,6 +57,12 @@ def _int(text: str, name: str, lo: int, hi: int) -> int:
 def parse_query(items: Sequence[tuple[str, str]]) -> Query:
     """The query string's (key, value) pairs as a Query; QueryError names the first bad one."""
     known = set(LIST_FILTERS) | set(TIME_FILTERS) | set(PAGING)
+    if any(k == "$filter" for k, _ in items):
+        raise QueryError(
+            "query '$filter' (PACT v2) is not implemented: v3 filters are productId, companyId, geography, "
+            "classification, validOn, validAfter, validBefore and status",
+            "NotImplemented",
+        )
     unknown = sorted({k for k, _ in items} - known)
     if unknown:
         raise QueryError(f"query '{unknown[0]}': not a filter of this endpoint ({', '.join(sorted(known))})")

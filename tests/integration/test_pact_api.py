@@ -139,6 +139,8 @@ async def check_filters(http: aiohttp.ClientSession, base: str, tls: ssl.SSLCont
         assert (status, len(found["data"])) == (200, n), query
     status, bad, _ = await get(http, f"{base}/3/footprints?validOn=yesterday", tls, tok)
     assert status == 400 and bad["code"] == "BadRequest" and "validOn" in bad["message"]
+    status, v2, _ = await get(http, f"{base}/3/footprints?$filter=pcf/geographyCountry eq 'DE'", tls, tok)
+    assert status == 400 and v2["code"] == "NotImplemented"
     status, page1, link = await get(http, f"{base}/3/footprints?limit=1", tls, tok)
     assert len(page1["data"]) == 1 and link is not None and 'rel="next"' in link
 
