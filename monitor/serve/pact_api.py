@@ -213,7 +213,7 @@ def add_pact_routes(app: web.Application, svc: PactService, *, tls: bool) -> boo
     """Mount the PACT API on an HTTPS app (False, and nothing mounted, without TLS); the caller runs
     `background(svc)` beside the server (event delivery, footprint publishing)."""
     if not tls:
-        log.warning("PACT API not served: it needs HTTPS ([http] tls_certificate and tls_key)")
+        log.info("PACT API not served: it needs HTTPS ([http] tls_certificate and tls_key)")
         return False
     app.add_routes(_routes(svc))
     return True
