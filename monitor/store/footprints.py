@@ -93,9 +93,16 @@ class FootprintTables:
 
     def footprints_of(self, subjects: Sequence[str]) -> list[tuple[str, str]]:
         """(subject, document text) of every footprint issued for these subjects, oldest first."""
-        wanted = set(subjects)
-        rows = self._read("SELECT subject, doc_json FROM pact_footprints ORDER BY created_at, subject, seq")
-        return [(str(s), str(d)) for s, d in rows if s in wanted]
+        wanted = list(dict.fromkeys(subjects))
+        rows: list[tuple[Any, ...]] = []
+        for i in range(0, len(wanted), 500):  # bounded IN lists on either engine
+            chunk = wanted[i : i + 500]
+            rows += self._read(
+                "SELECT created_at, subject, seq, doc_json FROM pact_footprints "
+                f"WHERE subject IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+        return [(str(r[1]), str(r[3])) for r in sorted(rows, key=lambda r: (r[0], r[1], r[2]))]
 
     def footprint(self, footprint_id: str) -> tuple[str, str] | None:
         """(subject, document text) of one footprint id, None when there is none."""
