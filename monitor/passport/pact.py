@@ -78,9 +78,9 @@ def _factor_sources(lots: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
         f = lot.get("factors")
         if not f:
             continue
-        found = [{"name": str(f["grid_source"]), "version": str(f["grid_year"])}]
+        found = [{"name": f"grid electricity: {f['grid_source']}", "version": str(f["grid_year"])}]
         if f.get("nitrogen_source"):
-            found.append({"name": str(f["nitrogen_source"]), "version": str(f["grid_year"])})
+            found.append({"name": f"nitrogen: {f['nitrogen_source']}", "version": "as configured"})
         found += [{"name": f"{o['name']}: {o['source']}", "version": "as configured"} for o in f.get("other", ())]
         out += [x for x in found if x not in out]
     return out

@@ -80,7 +80,7 @@ def test_a_lot_footprint_is_pact_v3_and_states_the_signed_passports_figures(stor
         "exemptedEmissionsPercent",
     ):
         assert DECIMAL.match(pcf[key]), key
-    assert [s["name"] for s in pcf["secondaryEmissionFactorSources"]] == ["grid", "n2"]
+    assert [s["name"] for s in pcf["secondaryEmissionFactorSources"]] == ["grid electricity: grid", "nitrogen: n2"]
     signed = lot_document(store, "L1-00001", CTX.passport, KEY, now=NOW)
     assert float(pcf["pcfExcludingBiogenicUptake"]) == pytest.approx(
         signed["co2e_kg"] / signed["black_mass_kg"], abs=5e-5
@@ -147,7 +147,10 @@ def test_a_shipments_pact_catenax_and_batterypass_documents_agree_with_its_signe
     assert (content["Nickel"]["preConsumerShare"], content["Nickel"]["postConsumerShare"]) == (76.19, 23.81)
     assert content["Lead"]["preConsumerShare"] == 70.59  # no Pb assay: the black mass's own shares
     assert fp["pcf"]["primaryDataShare"] == "100.0"
-    assert [x["name"] for x in fp["pcf"]["secondaryEmissionFactorSources"]] == ["grid", "n2"]
+    assert [x["name"] for x in fp["pcf"]["secondaryEmissionFactorSources"]] == [
+        "grid electricity: grid",
+        "nitrogen: n2",
+    ]
     ext = fp["extensions"][0]["data"]
     assert ext["originShares"]["preConsumer"] == "0.7059" and ext["elements"]["ni"]["kg"] == "630.0"
 
