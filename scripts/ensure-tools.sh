@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# System tools that some tests need (Debian packages). As root: install what is missing.
+# System tools that some tests need (Debian packages; chromium: the web pages' browser tests, driven
+# by Playwright pointed at this browser — Playwright's own browser download is never used). As root: install what is missing.
 # Otherwise: say exactly what to install; those tests skip locally and fail in CI (CI=true).
 # Then the second OPC-UA stack of tests/integration/test_second_stack.py: node-opcua, pinned by
 # tests/second_stack/package-lock.json, installed with `npm ci` when missing or out of date.
@@ -7,7 +8,7 @@ set -u
 root="$(cd "$(dirname "$0")/.." && pwd)"
 declare -A PACKAGE=([promtool]=prometheus [prometheus]=prometheus [amtool]=prometheus-alertmanager
   [prometheus-alertmanager]=prometheus-alertmanager [pdftoppm]=poppler-utils [pdftotext]=poppler-utils
-  [pdfimages]=poppler-utils [node]=nodejs [npm]=npm)
+  [pdfimages]=poppler-utils [node]=nodejs [npm]=npm [chromium]=chromium)
 need=()
 for tool in "${!PACKAGE[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || need+=("${PACKAGE[$tool]}")

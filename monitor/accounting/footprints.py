@@ -26,7 +26,7 @@ from monitor.passport.precision import human_numbers
 from monitor.passport.settings import PassportSettings
 from monitor.passport.shipment import shipment_passport
 from monitor.store.footprints import Issued
-from monitor.store.rows import iso
+from monitor.store.query import iso
 from monitor.store.sql import Store
 
 log = logging.getLogger(__name__)

@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 from importlib import metadata
+from typing import Any
 
 # Only what builds the parser is imported here and at the top of the command modules: polars, the
 # store engines, the core, asyncio, the OPC-UA library, the HTTP server and the PDF stack load inside
@@ -62,14 +63,42 @@ class _Help(argparse.HelpFormatter):
         return text
 
 
-def _complete_help(p: argparse.ArgumentParser) -> None:
-    p.formatter_class = _Help
-    for action in p._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for sub in action.choices.values():
-                _complete_help(sub)
-        elif not action.help and not isinstance(action, argparse._HelpAction):
-            action.help = FALLBACK_HELP.get(action.dest, action.dest.replace("_", " "))
+def _with_help(action: argparse.Action) -> argparse.Action:
+    """An argument its command gave no help gets the meaning of its name (FALLBACK_HELP)."""
+    if not action.help:
+        action.help = FALLBACK_HELP.get(action.dest, action.dest.replace("_", " "))
+    return action
+
+
+class _Parser(argparse.ArgumentParser):
+    """Formats its help with _Help and completes what its arguments, its groups' and its subcommands'
+    (parsers of this class too) leave out."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Help)
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        return _with_help(super().add_argument(*args, **kwargs))
+
+    def add_argument_group(self, *args: Any, **kwargs: Any) -> Any:
+        return _Group(super().add_argument_group(*args, **kwargs))
+
+    def add_mutually_exclusive_group(self, **kwargs: Any) -> Any:
+        return _Group(super().add_mutually_exclusive_group(**kwargs))
+
+
+class _Group:
+    """An argument group of a _Parser: its arguments' help is completed the same way."""
+
+    def __init__(self, group: Any) -> None:
+        self.group = group
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        return _with_help(self.group.add_argument(*args, **kwargs))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.group, name)
 
 
 SIM_COMMANDS = ("demo", "simulate")
@@ -78,7 +107,7 @@ SIM_COMMANDS = ("demo", "simulate")
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The whole parser; `command`, the one about to run, spares loading what only other commands list
     (the simulator's faults; None: build everything)."""
-    ap = argparse.ArgumentParser(prog="blackmass", description="Black-mass plant monitor and metal accounting")
+    ap = _Parser(prog="blackmass", description="Black-mass plant monitor and metal accounting")
     ap.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     ap.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -88,7 +117,6 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     add_store_commands(sub)
     add_passport_commands(sub)
     add_pact_commands(sub)
-    _complete_help(ap)
     return ap
 
 

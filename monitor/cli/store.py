@@ -23,6 +23,7 @@ def add_store_commands(sub: Any) -> None:
         default="config/plant.toml",
         help="plant config, or a serve config of [plant], [http], [pact], [passport] (default config/plant.toml)",
     )
+    sv.add_argument("--seeds", default="seeds", help="reference data for assays uploaded on the web (default seeds/)")
     sv.add_argument("--port", type=int, default=9470, help="HTTP port (default 9470)")
     sv.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     sv.add_argument("--tls-certificate", type=Path, default=None, help="serve HTTPS with this PEM certificate")
@@ -80,16 +81,36 @@ def _pact(app: Any, store: Any, cfg: Any, seeds: Path, tls: bool) -> Any:
     return svc if add_pact_routes(app, svc, tls=tls) else None
 
 
+def mount_web(app: Any, store: Any, cfg: Any, *, token: str | None, seeds: Path) -> None:
+    """The web pages on `serve`: assay uploads when the config is a plant config naming the line's
+    spec (as `blackmass assays import --store` does); shipments (tables of either store) always."""
+    from monitor.accounting.assay_import import Accountant  # noqa: PLC0415
+    from monitor.accounting.seeds import load_feed_grades  # noqa: PLC0415
+    from monitor.serve.web import READ_TOKEN_ENV, WebSettings, add_web  # noqa: PLC0415
+
+    plant = cfg.plant_config
+    settings = WebSettings(
+        token=token,
+        read_token=os.environ.get(READ_TOKEN_ENV) or cfg.http.read_token,
+        grafana_url=cfg.http.grafana_url,
+        plant=cfg.plant_name,
+    )
+    accountant = (
+        Accountant(store, plant.line, load_feed_grades(seeds), ghg=plant.ghg, origin=plant.origin) if plant else None
+    )
+    add_web(app, store, settings, accountant=accountant)
+
+
 async def serve_store(a: argparse.Namespace) -> int:
     from asyncio import TaskGroup, to_thread  # noqa: PLC0415 - start-up: see monitor/cli/data.py
 
     from prometheus_client import CollectorRegistry  # noqa: PLC0415
 
     from monitor.config.serve import load_serve_config  # noqa: PLC0415
-    from monitor.passport.api import add_passport_routes  # noqa: PLC0415
     from monitor.serve.api import add_api  # noqa: PLC0415 - the HTTP stack loads only for servers
     from monitor.serve.http import make_app, serve, tls_context  # noqa: PLC0415
     from monitor.serve.pact_api import background  # noqa: PLC0415
+    from monitor.serve.passport_api import add_passport_routes  # noqa: PLC0415
     from monitor.serve.runbooks import add_runbooks  # noqa: PLC0415
     from monitor.serve.schemas import add_schema_routes  # noqa: PLC0415
 
@@ -114,7 +135,9 @@ async def serve_store(a: argparse.Namespace) -> int:
         add_runbooks(app)
         add_passport_routes(app, store, cfg.passport, token=token)  # shipments are tables of either store
         add_schema_routes(app)
-        pact = _pact(app, store, cfg, resolve_path("seeds"), tls is not None)
+        seeds = resolve_path(a.seeds)
+        mount_web(app, store, cfg, token=token, seeds=seeds)
+        pact = _pact(app, store, cfg, seeds, tls is not None)
         scheme = "https" if tls else "http"
         where = f"{scheme}://{a.host}:{a.port}"
         extra = " and the PACT v3 API" if pact else ""

@@ -10,13 +10,14 @@ import logging
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from monitor.collectors.addressing_syntax import check_address
 from monitor.collectors.credentials import check_endpoint
 from monitor.collectors.settings import OpcuaSettings
+from monitor.config.pact import parse_pact
+from monitor.config.passport import parse_ghg, parse_origin, parse_passport
 from monitor.config.sections import (
     HttpSettings,
     Reader,
@@ -31,8 +32,8 @@ from monitor.core.carbon import GhgFactors
 from monitor.core.spec import LineSpec
 from monitor.errors import ConfigError
 from monitor.passport.origin import OriginMap
-from monitor.passport.pact_settings import PACT_KEYS, PactSettings, parse_pact
-from monitor.passport.settings import PassportSettings, parse_ghg, parse_origin, parse_passport
+from monitor.passport.pact_settings import PactSettings
+from monitor.passport.settings import PassportSettings
 
 log = logging.getLogger(__name__)
 
@@ -224,19 +225,14 @@ def parse_config(data: Mapping[str, Any], where: str) -> MonitorConfig:
         nodes=dict(nodes_t.table),
         settle_s=line.num("settle_s", 0.0, lo=0),
         checkpoint_every_s=line.num("checkpoint_every_s", 5.0, lo=0.1),
-        ghg=parse_ghg(data, where),
-        origin=parse_origin(data, where),
-        passport=parse_passport(data, where),
-        pact=parse_pact(data, where),
+        ghg=parse_ghg(root),
+        origin=parse_origin(root),
+        passport=parse_passport(root),
+        pact=parse_pact(root),
     )
     cfg = _with_plant_name(cfg, root.sub("plant", required=False), where)
     line.done()
     streams_t.done(*streams_t.table)
-    for section, known in _PASSPORT_KEYS.items():  # parsed in monitor.passport; a typo is refused here too
-        sub = root.sub(section, required=False)
-        for key in known:
-            sub.get(key)
-        sub.done()
     root.done()
     return cfg
 
@@ -251,23 +247,6 @@ def _with_plant_name(cfg: MonitorConfig, plant: Reader, where: str) -> MonitorCo
         name = old
     name = name or ""
     return replace(cfg, plant_name=name, passport=replace(cfg.passport, plant=name))
-
-
-_PASSPORT_KEYS = {
-    "ghg": ("grid_kg_co2e_per_kwh", "grid_source", "grid_year", "nitrogen_kg_co2e_per_nm3", "nitrogen_source", "other"),
-    "origin": ("suppliers", "feed_forms"),
-    "passport": ("plant", "operator", "key"),
-    "pact": PACT_KEYS,
-}
-
-
-def parse_when(text: str) -> float:
-    """A date or datetime (naive = UTC) as epoch seconds; ValueError with the expected form."""
-    try:
-        dt = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise ValueError(f"expected a date or datetime like 2026-11-01 or 2026-11-01T06:00, got {text!r}") from exc
-    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:

@@ -10,11 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from monitor.config import load_config, read_toml
+from monitor.config import MonitorConfig, load_config, read_toml
+from monitor.config.pact import parse_pact
+from monitor.config.passport import parse_passport
 from monitor.config.sections import HttpSettings, Reader, parse_http
 from monitor.errors import ConfigError
-from monitor.passport.pact_settings import PactSettings, parse_pact
-from monitor.passport.settings import PassportSettings, parse_passport
+from monitor.passport.pact_settings import PactSettings
+from monitor.passport.settings import PassportSettings
 
 SERVE_SECTIONS = ("plant", "http", "pact", "passport")
 
@@ -26,6 +28,7 @@ class ServeConfig:
     http: HttpSettings = field(default_factory=HttpSettings)
     pact: PactSettings = field(default_factory=PactSettings)
     passport: PassportSettings = field(default_factory=PassportSettings)
+    plant_config: MonitorConfig | None = None  # the whole plant config, when the file is one (web assay uploads)
 
 
 def load_serve_config(path: str | Path | None) -> ServeConfig:
@@ -36,7 +39,14 @@ def load_serve_config(path: str | Path | None) -> ServeConfig:
     where = str(path)
     if "line" in data:  # a whole plant config: its own parser checks every section
         cfg = load_config(path)
-        return ServeConfig(source=where, plant_name=cfg.plant_name, http=cfg.http, pact=cfg.pact, passport=cfg.passport)
+        return ServeConfig(
+            source=where,
+            plant_name=cfg.plant_name,
+            http=cfg.http,
+            pact=cfg.pact,
+            passport=cfg.passport,
+            plant_config=cfg,
+        )
     unknown = sorted(set(data) - set(SERVE_SECTIONS))
     if unknown:
         raise ConfigError(
@@ -50,11 +60,9 @@ def load_serve_config(path: str | Path | None) -> ServeConfig:
     name = plant.opt_text("name") or ""
     plant.done()
     http = parse_http(root.sub("http", required=False), where)
-    passport = parse_passport(data, where)
-    return ServeConfig(
-        source=where,
-        plant_name=name or passport.plant,
-        http=http,
-        pact=parse_pact(data, where),
-        passport=passport,
+    passport = parse_passport(root)
+    serve_cfg = ServeConfig(
+        source=where, plant_name=name or passport.plant, http=http, pact=parse_pact(root), passport=passport
     )
+    root.done()
+    return serve_cfg

@@ -64,26 +64,31 @@ def _ratio_sd(a: float, b: float, var_a: float, var_b: float, cov_ab: float) -> 
     return math.sqrt(max(v, 0.0))
 
 
-def _grades(
-    spec: LineSpec,
-    masses: Mapping[str, float],
-    bags: Mapping[str, float],
-    assays: Sequence[Assay],
-    declared: Mapping[str, float],
-    element: str,
-) -> tuple[Grade | None, dict[str, Grade]]:
-    feed = spec.feed.name
-    g_feed = stream_grade(assays, feed, element, masses.get(feed, NAN))
-    if g_feed is None and element in declared:
-        g_feed = declared_grade(declared[element], masses.get(feed, NAN))
-    products: dict[str, Grade] = {}
-    for s in spec.products:
-        if s.source in (SourceKind.UNMEASURED, SourceKind.ESTIMATE):
-            continue
-        g = stream_grade(assays, s.name, element, masses.get(s.name, NAN), bags if s.name == "black_mass" else None)
-        if g is not None:
-            products[s.name] = g
-    return g_feed, products
+@dataclass(frozen=True, slots=True)
+class _LotInputs:
+    """What an element's grades are read from: the line, the lot's masses and bags, assays, declared grades."""
+
+    spec: LineSpec
+    masses: Mapping[str, float]
+    bags: Mapping[str, float]
+    assays: Sequence[Assay]
+    declared: Mapping[str, float]
+
+    def grades(self, element: str) -> tuple[Grade | None, dict[str, Grade]]:
+        """The element's feed grade (assayed, else declared) and each measured product's grade."""
+        masses, feed = self.masses, self.spec.feed.name
+        g_feed = stream_grade(self.assays, feed, element, masses.get(feed, NAN))
+        if g_feed is None and element in self.declared:
+            g_feed = declared_grade(self.declared[element], masses.get(feed, NAN))
+        products: dict[str, Grade] = {}
+        for s in self.spec.products:
+            if s.source in (SourceKind.UNMEASURED, SourceKind.ESTIMATE):
+                continue
+            bags = self.bags if s.name == "black_mass" else None
+            g = stream_grade(self.assays, s.name, element, masses.get(s.name, NAN), bags)
+            if g is not None:
+                products[s.name] = g
+        return g_feed, products
 
 
 def account_metals(
@@ -98,8 +103,9 @@ def account_metals(
     out = []
     measured_products = [s.name for s in spec.products if s.source not in (SourceKind.UNMEASURED, SourceKind.ESTIMATE)]
     feed_kg_total = masses.get(spec.feed.name, NAN)
+    lot = _LotInputs(spec, masses, bags, assays, declared)
     for el in elements:
-        g_feed, prods = _grades(spec, masses, bags, assays, declared, el)
+        g_feed, prods = lot.grades(el)
         e_feed = g_feed.fraction * g_feed.dry_kg if g_feed else NAN
         source = "none" if g_feed is None else ("declared" if g_feed.status == "declared" else "assay")
         bm = prods.get("black_mass")
@@ -190,8 +196,9 @@ def reconcile_batch(
     sysm.balances.append({im[n]: sign[n] for n in im})
     ie: dict[tuple[str, str], int] = {}
     used: list[str] = []
+    lot = _LotInputs(spec, masses, bags, assays, declared)
     for el in elements:
-        g_feed, prods = _grades(spec, masses, bags, assays, declared, el)
+        g_feed, prods = lot.grades(el)
         if g_feed is None or "black_mass" not in prods:
             continue
         grades: dict[str, Grade] = {feed: g_feed, **prods}

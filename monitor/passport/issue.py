@@ -9,12 +9,13 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from monitor.core.results import BatchResult
-from monitor.errors import InputError
+from monitor.errors import InputError, NotFoundError
 from monitor.passport.lot import Issuer, lot_passport
 from monitor.passport.precision import human_numbers
 from monitor.passport.settings import KEY_ENV, PassportSettings
 from monitor.passport.shipment import shipment_passport
 from monitor.passport.signing import key_id, load_private_key, sign
+from monitor.store.query import BatchQuery
 from monitor.store.sql import Store
 from monitor.store.url import open_store, store_url
 
@@ -40,10 +41,10 @@ def issuer(settings: PassportSettings) -> Issuer:
 
 
 def find_lot(store: Store, batch_id: str, line: str | None = None) -> BatchResult:
-    found = store.latest(line=line, batch_id=batch_id, include_partial=True)
+    found = store.latest(BatchQuery.lot(batch_id, line))
     if not found:
         where = f"batch {batch_id!r}" + (f" on line {line!r}" if line else "")
-        raise InputError(where, f"not in the store {store.url}", "blackmass report --format csv lists the batch ids")
+        raise NotFoundError(where, f"not in the store {store.url}", "blackmass report --format csv lists the batch ids")
     if len(found) > 1:
         lines = ", ".join(r.line for r in found)
         raise InputError(f"batch {batch_id!r}", f"exists on several lines ({lines})", "say which with --line")

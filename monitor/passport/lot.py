@@ -19,7 +19,7 @@ from monitor.errors import InputError
 from monitor.passport.origin import UNKNOWN
 from monitor.passport.precision import KG_DIGITS, dec
 from monitor.store.codec import result_to_json
-from monitor.store.rows import iso
+from monitor.store.query import iso
 
 FORMAT = 1
 LOT_SCHEMA = "urn:blackmass-monitor:schema:lot-passport:1"  # $id of schemas/lot-passport.schema.json

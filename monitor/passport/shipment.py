@@ -28,7 +28,7 @@ from monitor.passport.lot import (
 )
 from monitor.passport.origin import UNKNOWN, mix
 from monitor.passport.precision import CO2E_DIGITS, KG_DIGITS, rounded, total
-from monitor.store.rows import iso
+from monitor.store.query import iso
 from monitor.store.shipments import Shipment
 
 SHIPMENT_SCHEMA = "urn:blackmass-monitor:schema:shipment-passport:1"  # $id of schemas/shipment-passport.schema.json

@@ -23,7 +23,6 @@ from monitor.core.engine import Engine
 from monitor.core.results import BatchResult, BatchState
 from monitor.core.samples import Sample
 from monitor.errors import StoreError
-from monitor.passport.api import add_passport_routes
 from monitor.runs.lock import DataDirLock
 from monitor.runs.tallies import Tallies
 from monitor.runs.upkeep import Upkeep, base_url
@@ -31,10 +30,12 @@ from monitor.serve.api import add_api
 from monitor.serve.exposition import SnapshotCollector
 from monitor.serve.exposition_ops import OpsCollector
 from monitor.serve.http import make_app, serve, tls_context
+from monitor.serve.passport_api import add_passport_routes
 from monitor.serve.runbooks import add_runbooks
 from monitor.serve.snapshot import G_PER_KG, MetricsSnapshot, ProcessValue
-from monitor.store.batches import BatchStore
+from monitor.serve.web import READ_TOKEN_ENV, WebSettings, add_web
 from monitor.store.checkpoint import read_checkpoint, write_checkpoint
+from monitor.store.query import BatchQuery
 from monitor.store.url import default_url, open_store
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ class Monitor:
         self._aligned: float | None = None
         self._tag_clocks: dict[str, float] = {}
         self.engine = self._resume()
-        self.engine.seed_ids([r.batch_id for r in self.store.latest(line=cfg.line.line)][-_IDS_SEEDED:])
+        self.engine.seed_ids([r.batch_id for r in self.store.latest(BatchQuery.line(cfg.line.line))][-_IDS_SEEDED:])
         self.on_batch = on_batch
         self._wall = wall
         self.queue: asyncio.Queue[list[Sample]] = asyncio.Queue(maxsize=10_000)
@@ -110,7 +111,7 @@ class Monitor:
         self._process_values: dict[str, float] = {}
         self.tallies = Tallies()
         self.upkeep = Upkeep(cfg, self.data_dir, self.accountant, self._clock)
-        for r in self.store.latest(line=cfg.line.line, include_partial=False):
+        for r in self.store.latest(BatchQuery.line(cfg.line.line, include_partial=False)):
             self._note(r)  # counters continue from the store: a restart is not a counter reset
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=False)
         self._snapshot = self._build_snapshot()
@@ -309,18 +310,19 @@ class Monitor:
             host or h.host, h.port if port is None else port, tls=tls is not None
         )
         add_runbooks(app)
-        add_api(
-            app,
-            self.store,
-            self.accountant,
-            token=os.environ.get("BLACKMASS_API_TOKEN") or None,
-            on_imported=self._imported,
+        token = os.environ.get("BLACKMASS_API_TOKEN") or None  # one token for every write route
+        add_api(app, self.store, self.accountant, token=token, on_imported=self._imported, plant=self.cfg.plant_name)
+        add_passport_routes(app, self.store, self.cfg.passport, token=token)  # shipments: tables of either store
+        web = WebSettings(
+            token=token,
+            read_token=os.environ.get(READ_TOKEN_ENV) or h.read_token,
+            grafana_url=h.grafana_url,
             plant=self.cfg.plant_name,
+            live=self.engine.live,
+            live_line=self.cfg.line.line,
+            on_imported=self._imported,
         )
-        if isinstance(self.store, BatchStore):  # shipments live in the SQLite file (PostgreSQL: not yet)
-            add_passport_routes(app, self.store, self.cfg.passport, token=os.environ.get("BLACKMASS_API_TOKEN") or None)
-        else:
-            log.warning("passports and shipments need the SQLite store; %s has none yet", self.store_url)
+        add_web(app, self.store, web, accountant=self.accountant)
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self.collector.run(), name="collector")

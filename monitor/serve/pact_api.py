@@ -4,13 +4,13 @@ GET /3/footprints, GET /3/footprints/{id}, POST /3/events.
 A client sees only the footprints of the shipments sold to its customer and of the lots they came
 from; any other id answers 404 NoSuchFootprint, exactly as an id that does not exist. Errors are
 v3 bodies {"code", "message"}: BadRequest 400, TokenExpired 401, AccessDenied 403,
-NoSuchFootprint 404, NotImplemented 400. Without TLS the routes are not mounted at all.
+NoSuchFootprint 404, NotImplemented 400, InternalError 500; this package's errors are mapped by type
+(pact_answer), never by their text. Without TLS the routes are not mounted at all.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import time
@@ -21,13 +21,13 @@ from typing import Any
 from aiohttp import web
 
 from monitor.accounting.footprints import FootprintContext, customer_footprints
-from monitor.errors import MonitorError
+from monitor.errors import InputError, MonitorError, NotFoundError
 from monitor.serve.pact_auth import Grant, Tokens, basic_credentials, check_secret
 from monitor.serve.pact_events import EventError, Outbox, answer_request, cloud_event, parse_event
 from monitor.serve.pact_query import QueryError, matches, page, parse_query
+from monitor.serve.webio import client, parse_json, read_body
 from monitor.store.footprints import Issued, PactClient
 from monitor.store.sql import Store
-from monitor.webio import client, parse_json, read_body
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.Response]]
@@ -38,6 +38,7 @@ _STATUS: dict[int, type[web.HTTPException]] = {
     401: web.HTTPUnauthorized,
     403: web.HTTPForbidden,
     404: web.HTTPNotFound,
+    500: web.HTTPInternalServerError,
 }
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -184,9 +185,26 @@ async def _events(svc: PactService, req: web.Request) -> web.Response:
     return _json({"status": "accepted", "message": f"{kind} {event['id']} processed"})
 
 
+def pact_answer(req: web.Request, exc: MonitorError) -> web.HTTPException:
+    """This package's error as a v3 body, by its type (as serve/webio.py's error_answer does for
+    /api): NotFoundError NoSuchFootprint 404, InputError BadRequest 400, any other InternalError 500."""
+    if isinstance(exc, NotFoundError):
+        return pact_error(404, "NoSuchFootprint", str(exc))
+    if isinstance(exc, InputError):
+        return pact_error(400, "BadRequest", str(exc))
+    log.error("PACT %s %s from %s failed: %s", req.method, req.path, client(req), exc)
+    return pact_error(500, "InternalError", f"{req.method} {req.path}: failed; the server's log says why")
+
+
 def _routes(svc: PactService) -> list[web.RouteDef]:
     def bound(handler: Callable[[PactService, web.Request], Awaitable[web.Response]]) -> Handler:
-        return functools.partial(handler, svc)
+        async def answer(req: web.Request) -> web.Response:
+            try:
+                return await handler(svc, req)
+            except MonitorError as exc:  # before the app's middleware, which answers in /api's body
+                raise pact_answer(req, exc) from exc
+
+        return answer
 
     return [
         web.post("/auth/token", bound(_token)),

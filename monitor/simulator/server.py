@@ -112,7 +112,7 @@ class PlantServer:
             self._relay = TcpRelay(url.hostname or "127.0.0.1", url.port or 4840, inner)
 
     async def start(self) -> None:
-        if self._relay is not None and self._relay._server is None:
+        if self._relay is not None:
             await self._relay.start()
         await self._start_server()
 

@@ -19,59 +19,13 @@ from typing import Any
 from monitor.errors import StoreError
 from monitor.store.codec import result_from_json
 from monitor.store.rows import PROJECTION_VERSION
-from monitor.store.shipments import EXCHANGE_TABLES, UPSERT_LOT_BAG, lot_bag_rows
+from monitor.store.schema import exchange_tables, tables
+from monitor.store.shipments import UPSERT_LOT_BAG, lot_bag_rows
 from monitor.store.sql import SCHEMA_VERSION, Store, refresh_sheets, version_row, write_meta
 
 log = logging.getLogger(__name__)
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS batch_versions (
-    line TEXT NOT NULL,
-    batch_id TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    state TEXT NOT NULL,
-    start_ts REAL NOT NULL,
-    end_ts REAL NOT NULL,
-    chemistry TEXT NOT NULL,
-    feed_form TEXT NOT NULL,
-    feed_kg REAL,
-    black_mass_kg REAL,
-    black_mass_yield REAL,
-    closure REAL,
-    reason TEXT NOT NULL,
-    recorded_at REAL NOT NULL,
-    result_json TEXT NOT NULL,
-    report_batch TEXT,
-    report_streams TEXT,
-    report_recoveries TEXT,
-    PRIMARY KEY (line, batch_id, version)
-);
-CREATE INDEX IF NOT EXISTS batch_versions_start ON batch_versions (start_ts);
-CREATE TABLE IF NOT EXISTS assay_files (
-    sha256 TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    rows INTEGER NOT NULL,
-    imported_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS assays (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    batch_id TEXT NOT NULL,
-    stream TEXT NOT NULL,
-    element TEXT NOT NULL,
-    value_pct REAL NOT NULL,
-    status TEXT NOT NULL,
-    sample_id TEXT NOT NULL,
-    bag_id TEXT NOT NULL,
-    lab TEXT NOT NULL,
-    method TEXT NOT NULL,
-    moisture_pct REAL,
-    source TEXT NOT NULL,
-    imported_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS assays_batch ON assays (batch_id);
-CREATE TABLE IF NOT EXISTS assay_sheets (batch_id TEXT PRIMARY KEY, rows_json TEXT NOT NULL);
-"""
+_SCHEMA = tables(key="TEXT", real="REAL", row_id="INTEGER PRIMARY KEY AUTOINCREMENT")
 
 
 def _exchange_tables(db: _Tx, before: int) -> None:
@@ -89,7 +43,7 @@ def _exchange_tables(db: _Tx, before: int) -> None:
     columns = {r[1] for r in db.q("PRAGMA table_info(shipments)")}  # none: no shipments table yet
     if columns and "customer" not in columns:
         db.q("ALTER TABLE shipments ADD COLUMN customer TEXT NOT NULL DEFAULT ''")
-    for statement in filter(str.strip, EXCHANGE_TABLES.format(real="REAL", text="TEXT").split(";")):
+    for statement in filter(str.strip, exchange_tables(key="TEXT", real="REAL").split(";")):
         db.q(statement)
     if old:
         db.q(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitor.errors import StoreError
-from monitor.store.shipments import EXCHANGE_COPY
+from monitor.store.schema import EXCHANGE_COPY
 from monitor.store.sql import ASSAY_COLUMNS, VERSION_COLUMNS, Store, Tx
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from monitor.errors import InputError, StoreError
+from monitor.errors import InputError, NotFoundError, StoreError
 
 if TYPE_CHECKING:
     from monitor.core.results import BatchResult
@@ -33,41 +33,6 @@ UPSERT_LOT_BAG = (
     "INSERT INTO lot_bags (line, batch_id, bag_id, net_kg) VALUES (?,?,?,?) "
     "ON CONFLICT (line, batch_id, bag_id) DO UPDATE SET net_kg = excluded.net_kg"
 )
-
-
-# schema version 3: shipments, their bags, the bag index and the PACT tables, in the batch store itself
-# ({real}: the engine's float type, {text}: its byte-ordered text type)
-EXCHANGE_TABLES = """
-CREATE TABLE IF NOT EXISTS shipments (
-    shipment_id {text} PRIMARY KEY, created_at {real} NOT NULL, bags INTEGER NOT NULL, customer TEXT NOT NULL DEFAULT ''
-);
-CREATE TABLE IF NOT EXISTS shipment_bags (
-    bag_id {text} NOT NULL, shipment_id {text} NOT NULL, position INTEGER NOT NULL,
-    line {text} NOT NULL, batch_id {text} NOT NULL, net_kg {real} NOT NULL, PRIMARY KEY (line, batch_id, bag_id)
-);
-CREATE INDEX IF NOT EXISTS shipment_bags_shipment ON shipment_bags (shipment_id);
-CREATE TABLE IF NOT EXISTS lot_bags (
-    line {text} NOT NULL, batch_id {text} NOT NULL, bag_id {text} NOT NULL, net_kg {real} NOT NULL,
-    PRIMARY KEY (line, batch_id, bag_id)
-);
-CREATE INDEX IF NOT EXISTS lot_bags_bag ON lot_bags (bag_id);
-CREATE TABLE IF NOT EXISTS pact_footprints (
-    id TEXT PRIMARY KEY, subject {text} NOT NULL, seq INTEGER NOT NULL, created_at {real} NOT NULL,
-    status TEXT NOT NULL, content_sha TEXT NOT NULL, doc_json TEXT NOT NULL, UNIQUE (subject, seq)
-);
-CREATE TABLE IF NOT EXISTS pact_clients (
-    client_id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, customer TEXT NOT NULL, secret_hash TEXT NOT NULL,
-    created_at {real} NOT NULL, events_url TEXT NOT NULL DEFAULT ''
-)
-"""
-# table -> columns, for `store migrate` (every column)
-EXCHANGE_COPY = {
-    "shipments": "shipment_id, created_at, bags, customer",
-    "shipment_bags": "bag_id, shipment_id, position, line, batch_id, net_kg",
-    "lot_bags": "line, batch_id, bag_id, net_kg",
-    "pact_footprints": "id, subject, seq, created_at, status, content_sha, doc_json",
-    "pact_clients": "client_id, name, customer, secret_hash, created_at, events_url",
-}
 
 
 class ShipmentConflict(InputError):
@@ -126,6 +91,7 @@ def _resolve(db: Tx, where: str, bag_ids: Sequence[str]) -> list[ShippedBag]:
     """Every bag found and unshipped, or the first problem raised (with a count of the others)."""
     found: list[ShippedBag] = []
     problems: list[str] = []
+    taken = False  # the first problem is a bag an earlier shipment took (a conflict, not a bad request)
     for bag in bag_ids:
         hit, problem = _find(db, bag)
         if hit is not None and hit in {(b.line, b.batch_id, b.bag_id) for b in found}:
@@ -136,13 +102,14 @@ def _resolve(db: Tx, where: str, bag_ids: Sequence[str]) -> list[ShippedBag]:
         key = "line = ? AND batch_id = ? AND bag_id = ?"
         shipped = db.q(f"SELECT shipment_id FROM shipment_bags WHERE {key}", hit)
         if shipped:
+            taken = taken or not problems
             problems.append(f"bag {bag!r} already shipped in {shipped[0][0]}")
             continue
         kg = db.q(f"SELECT net_kg FROM lot_bags WHERE {key}", hit)[0][0]
         found.append(ShippedBag(hit[2], hit[0], hit[1], float(kg)))
     if problems:
         more = f" (and {len(problems) - 1} more: {'; '.join(problems[1:4])})" if len(problems) > 1 else ""
-        error = ShipmentConflict if "already shipped" in problems[0] else InputError
+        error = ShipmentConflict if taken else InputError
         raise error(where, f"{problems[0]}{more}; nothing changed", "a shipment is all bags or none")
     return found
 
@@ -187,10 +154,10 @@ class ShipmentTables:
         return Shipment(shipment_id, when, tuple(found), customer)
 
     def shipment(self, shipment_id: str) -> Shipment:
-        """A recorded shipment; InputError "not found" when there is none."""
+        """A recorded shipment; NotFoundError when there is none (over HTTP a 404)."""
         head = self._read("SELECT created_at, customer FROM shipments WHERE shipment_id = ?", (shipment_id,))
         if not head:
-            raise InputError(f"shipment {shipment_id!r}", "not found", "blackmass shipment create --id ...")
+            raise NotFoundError(f"shipment {shipment_id!r}", "not found", "blackmass shipment create --id ...")
         rows = self._read(
             "SELECT bag_id, line, batch_id, net_kg FROM shipment_bags WHERE shipment_id = ? ORDER BY position",
             (shipment_id,),
@@ -207,3 +174,26 @@ class ShipmentTables:
                 "SELECT shipment_id FROM shipments WHERE customer = ? ORDER BY created_at, shipment_id", (customer,)
             )
         return [str(r[0]) for r in rows]
+
+    def unshipped(self, lots: Sequence[tuple[str, str]]) -> list[ShippedBag]:
+        """The black-mass bags of these (line, lot)s that no shipment took yet, lot by lot, each
+        lot's bags in bag-number order (BB-2 before BB-10) (the web's shipments page)."""
+        out: list[ShippedBag] = []
+        try:
+            for line, lot in lots:
+                rows = self._read(
+                    "SELECT b.bag_id, b.net_kg FROM lot_bags b LEFT JOIN shipment_bags s "
+                    "ON s.line = b.line AND s.batch_id = b.batch_id AND s.bag_id = b.bag_id "
+                    "WHERE b.line = ? AND b.batch_id = ? AND s.bag_id IS NULL",
+                    (line, lot),
+                )
+                bags = sorted(rows, key=lambda r: _natural(str(r[0])))
+                out += [ShippedBag(str(bag), line, lot, float(kg)) for bag, kg in bags]
+        except self.errors as exc:
+            raise StoreError(f"{self.url}: cannot read the unshipped bags: {exc}") from exc
+        return out
+
+
+def _natural(text: str) -> tuple[tuple[int, int | str], ...]:
+    """A sort key that orders the digit runs of a bag id as numbers (BB-2 before BB-10)."""
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"(\d+)", text) if p)

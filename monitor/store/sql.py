@@ -20,6 +20,7 @@ from monitor.errors import StoreError
 from monitor.store.codec import num as _num
 from monitor.store.codec import result_from_json, result_to_json
 from monitor.store.footprints import FootprintTables
+from monitor.store.query import EVERY, BatchQuery
 from monitor.store.rows import PROJECTION_VERSION, Projection, assay_rows, projection
 from monitor.store.shipments import UPSERT_LOT_BAG, ShipmentTables, lot_bag_rows
 
@@ -126,10 +127,29 @@ def _assay_rows(assays: list[Assay], source: str, when: float) -> list[tuple[obj
     ]
 
 
-def _lines(line: str | Sequence[str] | None) -> list[str] | None:
-    if line is None:
-        return None
-    return [line] if isinstance(line, str) else list(line)
+def _where(q: BatchQuery) -> tuple[list[str], list[object]]:
+    """The query as SQL conditions on batch_versions v (values only ever as parameters)."""
+    latest = "SELECT MAX(version) FROM batch_versions w WHERE w.line = v.line AND w.batch_id = v.batch_id"
+    where = [f"v.version = ({latest})"]
+    args: list[object] = []
+    if q.lines is not None:
+        where.append(f"v.line IN ({','.join('?' * len(q.lines))})" if q.lines else "1 = 0")
+        args += q.lines
+    conditions = (
+        ("v.batch_id = ?", q.batch_id),
+        ("v.chemistry = ?", q.chemistry),
+        ("v.feed_form = ?", q.feed_form),
+        ("v.state = ?", None if q.state is None else q.state.value),
+        ("v.start_ts >= ?", q.start_from),
+        ("v.start_ts < ?", q.start_to),
+    )
+    for sql, value in conditions:
+        if value is not None:
+            where.append(sql)
+            args.append(value)
+    if q.state is None and not q.include_partial:
+        where.append("v.state != 'partial'")
+    return where, args
 
 
 class Store(ShipmentTables, FootprintTables):
@@ -201,72 +221,24 @@ class Store(ShipmentTables, FootprintTables):
             raise StoreError(f"{self.url}: cannot save batch(es) {ids}: {exc}") from exc
         return out
 
-    def latest(
-        self,
-        *,
-        line: str | Sequence[str] | None = None,
-        batch_id: str | None = None,
-        chemistry: str | None = None,
-        start_from: float | None = None,
-        start_to: float | None = None,
-        include_partial: bool = True,
-    ) -> list[BatchResult]:
-        """The latest version of each batch matching the filters, oldest start first."""
-        rows = self._select("result_json", locals())
-        return [result_from_json(r[0]) for r in rows]
+    def latest(self, q: BatchQuery = EVERY) -> list[BatchResult]:
+        """The latest version of each batch the query takes, oldest start first."""
+        return [result_from_json(r[0]) for r in self._select("result_json", q)]
 
-    def report_texts(
-        self,
-        *,
-        line: str | Sequence[str] | None = None,
-        batch_id: str | None = None,
-        chemistry: str | None = None,
-        start_from: float | None = None,
-        start_to: float | None = None,
-        include_partial: bool = True,
-    ) -> list[Projection]:
+    def report_texts(self, q: BatchQuery = EVERY) -> list[Projection]:
         """The report projection (see report_rows) of the batches `latest` would return, same order."""
-        rows = self._select("report_batch, report_streams, report_recoveries", locals())
-        return [Projection(*r) for r in rows]
+        return [Projection(*r) for r in self._select("report_batch, report_streams, report_recoveries", q)]
 
-    def batch_texts(
-        self,
-        *,
-        line: str | Sequence[str] | None = None,
-        batch_id: str | None = None,
-        chemistry: str | None = None,
-        start_from: float | None = None,
-        start_to: float | None = None,
-        include_partial: bool = True,
-    ) -> list[str]:
+    def batch_texts(self, q: BatchQuery = EVERY) -> list[str]:
         """Only the batch row of each projection `report_texts` would return (listings)."""
-        return [r[0] for r in self._select("report_batch", locals())]
+        return [r[0] for r in self._select("report_batch", q)]
 
     def lines(self) -> list[str]:
         """Every line with a batch in the store."""
         return [r[0] for r in self._read("SELECT DISTINCT line FROM batch_versions ORDER BY line")]
 
-    def _select(self, columns: str, f: dict[str, Any]) -> list[tuple[Any, ...]]:
-        where = [
-            "v.version = (SELECT MAX(version) FROM batch_versions w WHERE w.line = v.line AND w.batch_id = v.batch_id)"
-        ]
-        args: list[object] = []
-        lines = _lines(f["line"])
-        if lines is not None:
-            where.append(f"v.line IN ({','.join('?' * len(lines))})" if lines else "1 = 0")
-            args += lines
-        for col in ("batch_id", "chemistry"):
-            if f[col] is not None:
-                where.append(f"v.{col} = ?")
-                args.append(f[col])
-        if f["start_from"] is not None:
-            where.append("v.start_ts >= ?")
-            args.append(f["start_from"])
-        if f["start_to"] is not None:
-            where.append("v.start_ts < ?")
-            args.append(f["start_to"])
-        if not f["include_partial"]:
-            where.append("v.state != 'partial'")
+    def _select(self, columns: str, q: BatchQuery) -> list[tuple[Any, ...]]:
+        where, args = _where(q)
         order = "v.start_ts, v.batch_id, v.line"
         return self._read(f"SELECT {columns} FROM batch_versions v WHERE {' AND '.join(where)} ORDER BY {order}", args)
 

@@ -15,9 +15,9 @@ from prometheus_client import CollectorRegistry
 
 from monitor.cli import main
 from monitor.config import load_config
-from monitor.passport.api import add_passport_routes
 from monitor.passport.settings import KEY_ENV
 from monitor.serve.http import make_app
+from monitor.serve.passport_api import add_passport_routes
 from monitor.store.batches import BatchStore
 from tests.conftest import free_port
 from tests.plant_harness import ROOT, run_plant

@@ -12,7 +12,7 @@ from monitor.core.assays import Assay
 from monitor.core.carbon import GhgFactors, lot_carbon
 from monitor.core.metals import ElementAccount
 from monitor.core.results import BatchResult, BatchState, StreamMass
-from monitor.errors import InputError
+from monitor.errors import InputError, NotFoundError
 from monitor.passport.issue import lot_document, shipment_document
 from monitor.passport.lot import Issuer, lot_passport
 from monitor.passport.settings import PassportSettings
@@ -161,7 +161,7 @@ def test_a_shipment_is_all_bags_or_none(store: BatchStore) -> None:
         ships.create_shipment("SHIP-A", ["BB-2"])
     with pytest.raises(InputError, match="expected an id"):
         ships.create_shipment("bad id with spaces", ["BB-2"])
-    with pytest.raises(InputError, match="not found"):
+    with pytest.raises(NotFoundError, match="not found"):  # by type: the API's 404
         ships.shipment("SHIP-B")  # none of the refused attempts left anything behind
     store.close()
     again = BatchStore(store.path)  # BB-2 is still free, after a reopen

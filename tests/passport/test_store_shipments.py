@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from monitor.errors import InputError
+from monitor.errors import NotFoundError
 from monitor.passport.issue import shipment_document
 from monitor.passport.settings import PassportSettings
 from monitor.store.footprints import PactClient
@@ -33,11 +33,14 @@ def test_shipments_footprints_and_clients_on_either_engine_and_copied_whole(stor
     assert [(b.batch_id, b.bag_id, b.net_kg) for b in a.bags] == want
     with pytest.raises(ShipmentConflict, match="'BB-1' already shipped in SHIP-A"):
         s.create_shipment("SHIP-B", ["BB-2", "BB-1"], customer="OTHER")
-    with pytest.raises(InputError, match="not found"):
+    with pytest.raises(NotFoundError, match="not found"):
         s.shipment("SHIP-B")  # the refused shipment left nothing
+    lots = [(LOT1.line, LOT1.batch_id), (LOT2.line, LOT2.batch_id)]
+    assert [(b.batch_id, b.bag_id, b.net_kg) for b in s.unshipped(lots)] == [("L1-00001", "BB-2", 800.0)]
     s.create_shipment("SHIP-B", ["BB-2"], customer="OTHER", now=1.8e9 + 1)
     assert s.shipment_ids("ACME") == ["SHIP-A"] and s.shipment_ids() == ["SHIP-A", "SHIP-B"]
     assert s.shipment("SHIP-A").customer == "ACME"
+    assert s.unshipped(lots) == []  # the web's shipments page offers no bag twice
 
     first = s.issue_footprint("lot:L1:L1-00001", "sha-1", _doc, now=10.0)
     same = s.issue_footprint("lot:L1:L1-00001", "sha-1", _doc, now=11.0)
@@ -71,9 +74,9 @@ async def test_serve_mounts_the_passport_and_shipment_routes_on_either_store(sto
     from aiohttp import web  # noqa: PLC0415
     from prometheus_client import CollectorRegistry  # noqa: PLC0415
 
-    from monitor.passport.api import add_passport_routes  # noqa: PLC0415
     from monitor.passport.signing import keygen  # noqa: PLC0415
     from monitor.serve.http import make_app  # noqa: PLC0415
+    from monitor.serve.passport_api import add_passport_routes  # noqa: PLC0415
     from tests.conftest import free_port  # noqa: PLC0415
 
     key_path, _, _ = keygen(tmp_path / "keys")
@@ -96,6 +99,8 @@ async def test_serve_mounts_the_passport_and_shipment_routes_on_either_store(sto
             async with http.get(f"{base}/api/shipments/SHIP-W/passport") as r:
                 doc = await r.json()
             assert r.status == 200 and doc["net_kg"] == 1300.0 and doc["co2e_kg"] == 138.0  # 220 x 800/2000 + 50
+            async with http.get(f"{base}/api/shipments/SHIP-NONE/passport") as r:
+                assert r.status == 404 and (await r.json())["error"] == "not_found"  # NotFoundError, by type
     finally:
         await runner.cleanup()
         s.close()
