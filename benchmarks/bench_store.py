@@ -141,7 +141,9 @@ def replay_part(d: Path, cluster: Cluster, lines: int, days: float) -> dict[str,
     equal = True
     for line in names:
         sq = open_store(f"sqlite:///{d / f'sq-{line}' / 'blackmass.db'}")
-        equal &= [(p.batch) for p in sq.report_texts()] == [p.batch for p in pg.report_texts(line=line)]
+        equal &= [(p.batch) for p in sq.report_texts()] == [
+            p.batch for p in pg.report_texts(BatchQuery.line(line, include_partial=False))
+        ]
         sq.close()
     pg.close()
     return {

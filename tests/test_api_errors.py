@@ -92,3 +92,24 @@ async def test_passport_routes_answer_404_for_an_unknown_lot_and_shipment(
             assert (r.status, (await r.json())["error"]) == (403, "forbidden")  # no accountant: this one only reads
     finally:
         store.close()
+
+
+def test_pact_routes_map_errors_by_type_into_the_v3_body() -> None:
+    import json  # noqa: PLC0415
+
+    from aiohttp.test_utils import make_mocked_request  # noqa: PLC0415
+
+    from monitor.serve.pact_api import pact_answer  # noqa: PLC0415
+
+    req = make_mocked_request("GET", "/3/footprints/x")
+    cases = {
+        "gone": NotFoundError("footprint 'x'", "gone"),  # no "not found" in its words: still 404
+        "words": InputError("footprint 'x'", "not found"),  # the words of a 404: still 400
+        "store": StoreError("sqlite:///x.db: database is locked"),
+    }
+    answers = {}
+    for name, exc in cases.items():
+        answer = pact_answer(req, exc)
+        answers[name] = (answer.status, json.loads(answer.text or "{}")["code"])
+    assert answers == {"gone": (404, "NoSuchFootprint"), "words": (400, "BadRequest"), "store": (500, "InternalError")}
+    assert "locked" not in (pact_answer(req, cases["store"]).text or "")  # the detail stays in the log

@@ -153,3 +153,18 @@ def test_check_config_reads_the_passport_sections_and_refuses_an_unknown_key(
     bad.write_text(text.replace("kg_co2e_per_t_feed = 1.5\n", "kg_co2e_per_t_feed = 1.5\nunit = 't'\n"))
     assert main(["check-config", str(bad)]) == 2
     assert "'ghg.other.loaders.unit'" in capsys.readouterr().err
+
+
+def test_pact_is_read_by_the_one_config_reader(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """[pact] is read like every section: its keys reach PactSettings, a typo is refused by check-config
+    naming file, key and the key it was probably meant to be."""
+    pact = '[pact]\ncompany_name = "Recycler AG"\ndomain = "recycler.example"\ntoken_ttl_s = 600\n\n[passport]'
+    good = broken(tmp_path, "[passport]", pact).rename(tmp_path / "pact.toml")
+    assert main(["check-config", str(good)]) == 0
+    capsys.readouterr()
+    cfg = load_config(good)
+    assert (cfg.pact.company_name, cfg.pact.domain, cfg.pact.token_ttl_s) == ("Recycler AG", "recycler.example", 600.0)
+    bad = broken(tmp_path, "[passport]", pact.replace("company_name", "compnay_name"))
+    assert main(["check-config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "'pact.compnay_name'" in err and "unknown key in [pact]" in err and "company_name" in err, err

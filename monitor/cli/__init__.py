@@ -22,6 +22,7 @@ from typing import Any
 # tests/test_cli.py checks that --help and check-config load none of them.
 from monitor.cli import plant, sim
 from monitor.cli.data import add_data_commands, cmd_assays_import, cmd_reconcile, cmd_replay, cmd_report
+from monitor.cli.exchange import add_pact_commands, cmd_pact
 from monitor.cli.passport import add_commands as add_passport_commands
 from monitor.cli.passport import cmd_passport, cmd_shipment
 from monitor.cli.plant import add_plant_commands, print_batch
@@ -115,6 +116,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     add_plant_commands(sub)
     add_store_commands(sub)
     add_passport_commands(sub)
+    add_pact_commands(sub)
     return ap
 
 
@@ -160,6 +162,8 @@ def _main(argv: Sequence[str] | None) -> int:
             return cmd_passport(a)
         if a.cmd == "shipment":
             return cmd_shipment(a)
+        if a.cmd == "pact":
+            return cmd_pact(a)
         if a.cmd == "store":
             return cmd_store(a)
         if a.cmd == "simulate" and a.export_history is not None:

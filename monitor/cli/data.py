@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import replace
@@ -282,3 +283,16 @@ def cmd_reconcile(a: argparse.Namespace) -> int:
     p = "n/a (no redundancy)" if out["p_value"] is None else f"{out['p_value']:.4f}"
     print(f"imbalance {out['imbalance_kg']:.1f} kg; gamma {out['gamma']:.3f}, dof {out['dof']}, p {p}")
     return 0
+
+
+def write_document(doc: dict[str, Any], out: str) -> None:
+    """A JSON document to `out` (- for stdout), written whole: a reader never sees half of it."""
+    text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    if out == "-":
+        sys.stdout.write(text)
+        return
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)  # a reader never sees half a passport

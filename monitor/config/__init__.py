@@ -16,6 +16,7 @@ from typing import Any
 from monitor.collectors.addressing_syntax import check_address
 from monitor.collectors.credentials import check_endpoint
 from monitor.collectors.settings import OpcuaSettings
+from monitor.config.pact import parse_pact
 from monitor.config.passport import parse_ghg, parse_origin, parse_passport
 from monitor.config.sections import (
     HttpSettings,
@@ -29,6 +30,7 @@ from monitor.core.carbon import GhgFactors
 from monitor.core.spec import LineSpec
 from monitor.errors import ConfigError
 from monitor.passport.origin import OriginMap
+from monitor.passport.pact_settings import PactSettings
 from monitor.passport.settings import PassportSettings
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,7 @@ class MonitorConfig:
     ghg: GhgFactors | None = None  # emission factors; None: carbon per lot unknown
     origin: OriginMap = field(default_factory=OriginMap)  # supplier / feed form -> pre-/post-consumer
     passport: PassportSettings = field(default_factory=PassportSettings)
+    pact: PactSettings = field(default_factory=PactSettings)  # [pact]: PACT v3 footprints and their API
     store_url: str | None = None  # [store] url; None: sqlite:///<data-dir>/blackmass.db
     store_password_file: Path | None = None  # [store] password_file (the password itself never in a config)
     sources: Sources | None = None  # every source and each tag's; None: the one [opcua] source
@@ -216,6 +219,7 @@ def parse_config(data: Mapping[str, Any], where: str) -> MonitorConfig:
         ghg=parse_ghg(root),
         origin=parse_origin(root),
         passport=parse_passport(root),
+        pact=parse_pact(root),
     )
     cfg = _with_sources(cfg, parse_points(root, where, settings, cfg.all_tags()))
     cfg = _with_plant_name(cfg, root.sub("plant", required=False), where)

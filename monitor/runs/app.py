@@ -35,7 +35,6 @@ from monitor.serve.passport_api import add_passport_routes
 from monitor.serve.runbooks import add_runbooks
 from monitor.serve.snapshot import G_PER_KG, MetricsSnapshot, ProcessValue
 from monitor.serve.web.mount import READ_TOKEN_ENV, WebSettings, add_web
-from monitor.store.batches import BatchStore
 from monitor.store.checkpoint import read_checkpoint, write_checkpoint
 from monitor.store.query import BatchQuery
 from monitor.store.url import default_url, open_store
@@ -295,10 +294,7 @@ class Monitor:
         add_runbooks(app)
         token = os.environ.get("BLACKMASS_API_TOKEN") or None  # one token for every write route
         add_api(app, self.store, self.accountant, token=token, on_imported=self._imported, plant=self.cfg.plant_name)
-        if isinstance(self.store, BatchStore):  # shipments live in the SQLite file (PostgreSQL: not yet)
-            add_passport_routes(app, self.store, self.cfg.passport, token=token)
-        else:
-            log.warning("passports and shipments need the SQLite store; %s has none yet", self.store_url)
+        add_passport_routes(app, self.store, self.cfg.passport, token=token)  # shipments: tables of either store
         web = WebSettings(
             token=token,
             read_token=os.environ.get(READ_TOKEN_ENV) or h.read_token,
@@ -308,8 +304,7 @@ class Monitor:
             live_line=self.cfg.line.line,
             on_imported=self._imported,
         )
-        shipments = self.store.path if isinstance(self.store, BatchStore) else None
-        add_web(app, self.store, web, accountant=self.accountant, shipments_path=shipments)
+        add_web(app, self.store, web, accountant=self.accountant)
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self.collector.run(), name="collector")

@@ -19,9 +19,9 @@ from aiohttp import web
 from monitor.errors import InputError
 from monitor.passport import issue
 from monitor.passport.settings import KEY_ENV, PassportSettings
-from monitor.passport.shipment_store import ShipmentConflict, ShipmentStore
 from monitor.serve.webio import client, gate, json_error, json_response, parse_json, read_body
-from monitor.store.batches import BatchStore
+from monitor.store.shipments import ShipmentConflict
+from monitor.store.sql import Store
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ MAX_BODY = 1024 * 1024
 
 def add_passport_routes(
     app: web.Application,
-    store: BatchStore,
+    store: Store,
     settings: PassportSettings,
     *,
     token: str | None,
@@ -69,11 +69,7 @@ def add_passport_routes(
             raise json_error(400, "bad_request", 'body: expected {"shipment_id": "SHIP-…", "bags": ["bag id", …]}')
 
         def record() -> dict[str, Any]:
-            shipments = ShipmentStore(store.path)
-            try:
-                s = shipments.create(sid, bags, now=clock())
-            finally:
-                shipments.close()
+            s = store.create_shipment(sid, bags, now=clock())
             return {
                 "shipment_id": s.shipment_id,
                 "bags": len(s.bags),

@@ -1,5 +1,7 @@
 """The batch store's tables, written once for both engines (store/batches.py: SQLite, store/pg.py:
-PostgreSQL's migration step 2); only the words for a key's text, a real number and a row id differ."""
+PostgreSQL's migration steps 2 and 3); only the words for a key's text, a real number and a row id
+differ. Schema 2: batch versions, assays and their sheets; schema 3: shipments, the bag index and
+the PACT footprints and clients (store/shipments.py, store/footprints.py)."""
 
 from __future__ import annotations
 
@@ -55,3 +57,41 @@ CREATE TABLE IF NOT EXISTS assays (
 CREATE INDEX IF NOT EXISTS assays_batch ON assays (batch_id);
 CREATE TABLE IF NOT EXISTS assay_sheets (batch_id {key} PRIMARY KEY, rows_json TEXT NOT NULL);
 """
+
+
+def exchange_tables(key: str, real: str) -> str:
+    """The DDL schema version 3 adds (words as in `tables`): a bag ships once, so `shipment_bags`
+    is keyed (line, lot, bag) like the bag index `lot_bags` it draws from."""
+    return f"""
+CREATE TABLE IF NOT EXISTS shipments (
+    shipment_id {key} PRIMARY KEY, created_at {real} NOT NULL, bags INTEGER NOT NULL, customer TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS shipment_bags (
+    bag_id {key} NOT NULL, shipment_id {key} NOT NULL, position INTEGER NOT NULL,
+    line {key} NOT NULL, batch_id {key} NOT NULL, net_kg {real} NOT NULL, PRIMARY KEY (line, batch_id, bag_id)
+);
+CREATE INDEX IF NOT EXISTS shipment_bags_shipment ON shipment_bags (shipment_id);
+CREATE TABLE IF NOT EXISTS lot_bags (
+    line {key} NOT NULL, batch_id {key} NOT NULL, bag_id {key} NOT NULL, net_kg {real} NOT NULL,
+    PRIMARY KEY (line, batch_id, bag_id)
+);
+CREATE INDEX IF NOT EXISTS lot_bags_bag ON lot_bags (bag_id);
+CREATE TABLE IF NOT EXISTS pact_footprints (
+    id TEXT PRIMARY KEY, subject {key} NOT NULL, seq INTEGER NOT NULL, created_at {real} NOT NULL,
+    status TEXT NOT NULL, content_sha TEXT NOT NULL, doc_json TEXT NOT NULL, UNIQUE (subject, seq)
+);
+CREATE TABLE IF NOT EXISTS pact_clients (
+    client_id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, customer TEXT NOT NULL, secret_hash TEXT NOT NULL,
+    created_at {real} NOT NULL, events_url TEXT NOT NULL DEFAULT ''
+)
+"""
+
+
+# table -> columns of the schema 3 tables, for `store migrate` (every column)
+EXCHANGE_COPY = {
+    "shipments": "shipment_id, created_at, bags, customer",
+    "shipment_bags": "bag_id, shipment_id, position, line, batch_id, net_kg",
+    "lot_bags": "line, batch_id, bag_id, net_kg",
+    "pact_footprints": "id, subject, seq, created_at, status, content_sha, doc_json",
+    "pact_clients": "client_id, name, customer, secret_hash, created_at, events_url",
+}

@@ -9,20 +9,25 @@ the SQL here is the common subset of both engines, written with `?` placeholders
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
-from typing import Any, Protocol, Self
+from typing import Any, Self
 
 from monitor.core.assays import Assay
 from monitor.core.results import BatchResult
 from monitor.errors import StoreError
 from monitor.store.codec import num as _num
 from monitor.store.codec import result_from_json, result_to_json
+from monitor.store.footprints import FootprintTables
 from monitor.store.query import EVERY, BatchQuery
 from monitor.store.rows import PROJECTION_VERSION, Projection, assay_rows, projection
+from monitor.store.shipments import UPSERT_LOT_BAG, ShipmentTables, lot_bag_rows
+from monitor.store.tx import Tx
 
-SCHEMA_VERSION = 2  # 2: report projection per version (report_*) and assay sheet per batch
+# 2: report projection per version (report_*) and assay sheet per batch
+# 3: shipments, the bag index and the PACT footprints and clients live in the store (either engine)
+SCHEMA_VERSION = 3
 VERSION_COLUMNS = (
     "line, batch_id, version, state, start_ts, end_ts, chemistry, feed_form, feed_kg, black_mass_kg, "
     "black_mass_yield, closure, reason, recorded_at, result_json, report_batch, report_streams, report_recoveries"
@@ -35,22 +40,6 @@ UPSERT_SHEET = (
     "ON CONFLICT (batch_id) DO UPDATE SET rows_json = excluded.rows_json"
 )
 UPSERT_META = "INSERT INTO meta (key, value) VALUES (?,?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
-
-
-class Tx(Protocol):
-    """One open transaction: `q` runs a statement and returns its rows, `many` runs it per row."""
-
-    def q(self, sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]: ...
-
-    def many(self, sql: str, rows: Sequence[Sequence[object]]) -> None: ...
-
-    def lock(self, key: str) -> None: ...
-
-    def after_copy(self) -> None: ...
-
-    def copy(self, table: str, columns: str, rows: Iterable[Sequence[object]]) -> None: ...
-
-    def stream(self, sql: str) -> Iterator[tuple[Any, ...]]: ...
 
 
 def version_row(r: BatchResult, reason: str, when: float) -> tuple[object, ...]:
@@ -148,8 +137,8 @@ def _where(q: BatchQuery) -> tuple[list[str], list[object]]:
     return where, args
 
 
-class Store:
-    """Versioned batch results, assays and the report projection; see the module docstring."""
+class Store(ShipmentTables, FootprintTables):
+    """Versioned batch results, assays, the report projection, shipments and footprints (module docstring)."""
 
     url: str
     errors: tuple[type[Exception], ...] = ()
@@ -210,6 +199,7 @@ class Store:
                         continue
                     stored = replace(result, version=1 if not row else row[0][0] + 1)
                     db.many(INSERT_VERSION, [version_row(stored, reason, when)])
+                    db.many(UPSERT_LOT_BAG, lot_bag_rows([stored]))
                     out.append(stored)
         except self.errors as exc:
             ids = ", ".join(r.batch_id for r in results[:3])
@@ -246,6 +236,7 @@ class Store:
         """Load generated history in one transaction (benchmarks, demos); every row a first version."""
         with self._tx() as db:
             db.many(INSERT_VERSION, [version_row(replace(r, version=1), "generated", now) for r in results])
+            db.many(UPSERT_LOT_BAG, lot_bag_rows(results))
             db.many(INSERT_ASSAY, _assay_rows(assays, "generated", now))
             refresh_sheets(db, {a.batch_id for a in assays})
 

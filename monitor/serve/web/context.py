@@ -127,10 +127,8 @@ class Web:
         settings: WebSettings,
         *,
         accountant: Accountant | None,
-        shipments_path: Path | None,
     ) -> None:
-        self.store, self.settings, self.accountant = store, settings, accountant
-        self.shipments_path = shipments_path  # the SQLite file shipments live in; None: not here
+        self.store, self.settings, self.accountant = store, settings, accountant  # shipments: tables of the store
         self.sessions = Sessions(settings.token, settings.read_token)
         self.listing = Listing(store)
         self.imports: deque[ImportOutcome] = deque(maxlen=20)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -62,11 +61,10 @@ def add_web(
     settings: WebSettings,
     *,
     accountant: Accountant | None = None,
-    shipments_path: Path | None = None,
 ) -> Web:
     """Mount the pages on `app` (before it starts). `accountant` enables assay uploads;
-    `shipments_path` (the SQLite store file) enables the shipments page."""
-    w = Web(store, settings, accountant=accountant, shipments_path=shipments_path)
+    shipments (tables of either store) are always on."""
+    w = Web(store, settings, accountant=accountant)
     if settings.read_token:
         app.middlewares.append(_read_gate(w))
     app.on_startup.append(_warm(w))

@@ -14,11 +14,11 @@ from typing import Any
 
 from aiohttp import web
 
-from monitor.errors import InputError, MonitorError, StoreError
-from monitor.passport.shipment_store import ShipmentStore
+from monitor.errors import InputError, StoreError
 from monitor.serve.web.context import ImportOutcome, Web
 from monitor.serve.web.session import Session, set_cookie
 from monitor.serve.webio import client
+from monitor.store.shipments import ShipmentConflict
 
 log = logging.getLogger(__name__)
 
@@ -141,16 +141,10 @@ def _shipment_handlers(w: Web) -> tuple[Any, Any]:
         lot = req.query.get("lot", "").strip()
 
         def read() -> list[Any]:
-            if w.shipments_path is None:
-                return []
             frame = w.listing.frame()
             lots = frame.filter(frame["batch_id"] == lot) if lot else frame.sort("start", descending=True).head(10)
             keys = list(zip(lots["line"].to_list(), lots["batch_id"].to_list(), strict=True))
-            shipments = ShipmentStore(w.shipments_path)
-            try:
-                return shipments.unshipped(keys)
-            finally:
-                shipments.close()
+            return w.store.unshipped(keys)
 
         bags = await asyncio.to_thread(read)
         return w.page(
@@ -158,7 +152,6 @@ def _shipment_handlers(w: Web) -> tuple[Any, Any]:
             "shipments.html",
             status=status,
             session=w.sessions.for_forms(req),
-            enabled=w.shipments_path is not None,
             bags=bags,
             lot=lot,
             error=error,
@@ -172,23 +165,17 @@ def _shipment_handlers(w: Web) -> tuple[Any, Any]:
         s, form, why = await writer(w, req)
         if s is None:
             return _refused(w, req, why)
-        if w.shipments_path is None:
-            return await page(req, 403, "shipments live in a SQLite store; this server's store has none")
         sid = str(form.get("shipment_id", "")).strip()
         bags = [str(b) for b in form.getall("bag", [])]
-        path = w.shipments_path
-
-        def record() -> Any:
-            shipments = ShipmentStore(path)
-            try:
-                return shipments.create(sid, bags)
-            finally:
-                shipments.close()
-
         try:
-            created = await asyncio.to_thread(record)
-        except MonitorError as exc:
-            return await page(req, 409 if "already" in str(exc) else 400, str(exc))
+            created = await asyncio.to_thread(w.store.create_shipment, sid, bags)
+        except ShipmentConflict as exc:  # by type: the id or a bag is taken
+            return await page(req, 409, str(exc))
+        except InputError as exc:
+            return await page(req, 400, str(exc))
+        except StoreError as exc:
+            log.error("shipment %s on the web: the store refused: %s", sid, exc)
+            return await page(req, 503, "the store is unavailable; retry later")
         log.info("shipment %s created on the web by %s: %d bags", sid, client(req), len(created.bags))
         return await page(req, created=created)
 
