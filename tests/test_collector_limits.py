@@ -9,6 +9,7 @@ from asyncua import ua
 from monitor.collectors.clock_watch import FrozenClockWatch
 from monitor.collectors.limits import call_size, chunks
 from monitor.collectors.probing import summary, timestamps_sent
+from monitor.collectors.readback import lost_span
 from monitor.collectors.sequence import MAX_REPUBLISH, ahead, missing
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
@@ -52,3 +53,12 @@ def test_a_clock_is_frozen_only_while_values_arrive() -> None:
     assert w.values(1, wall=10.5)
     assert w.server_time(1000.0, wall=11.0)  # the same CurrentTime again: still frozen
     assert not w.server_time(1011.0, wall=12.0)  # it advances: no longer
+
+
+def test_a_lost_change_stamped_before_the_newest_tick_is_inside_the_gap() -> None:
+    # the PLC's clock is 30 s behind the server's: the lost lot-id change (read back at 960) is older
+    # than the newest server tick delivered before the loss (1000); the gap reaches back to it
+    gap = lost_span(1000.0, 0.25, 1010.0, read=[960.0, 400.0], missed=[960.0])
+    assert (gap.start, gap.end, gap.recovered) == (960.0, 1010.0, False)
+    # a value unchanged for days (read back with its old stamp, not newer than what was delivered) does not
+    assert lost_span(1000.0, 0.25, 1010.0, read=[400.0]).start == 999.75

@@ -295,7 +295,9 @@ class OpcuaCollector:
         now = self.server_clock.now()
         samples = [to_sample(tag, dv, self._clock(), self.judge, now) for tag, dv in dvs.items()]
         newest = max([*self._last_ts.values(), self.decoder.last_tick or float("-inf")])
-        self._note_gap(lost_span(newest, self.settings.publishing_interval_ms / 1000.0, now, [x.ts for x in samples]))
+        missed = [x.ts for x in samples if x.ts > self._last_ts.get(x.tag, float("-inf"))]
+        interval = self.settings.publishing_interval_ms / 1000.0
+        self._note_gap(lost_span(newest, interval, now, [x.ts for x in samples], missed))
         return samples
 
     async def _backfill(self, client: Client, handles: dict[int, str]) -> None:

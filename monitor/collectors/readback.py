@@ -43,7 +43,9 @@ async def read_back(
     return dict(zip(tags, dvs, strict=True))
 
 
-def lost_span(newest: float, interval_s: float, now: float, read: Sequence[float]) -> Gap:
+def lost_span(newest: float, interval_s: float, now: float, read: Sequence[float], missed: Sequence[float] = ()) -> Gap:
     """The span a lost message may have covered: from the newest time delivered before it (less one
-    publishing interval) to the server's time now or the newest value read back."""
-    return Gap(min(newest - interval_s, now), max([now, *read]), False, len(read))
+    publishing interval) to the server's time now or the newest value read back; and back to any
+    change it carried that the read-back shows (`missed`: stamps newer than the tag's last delivered
+    value, which a PLC clock behind the server's puts before the newest tick)."""
+    return Gap(min(newest - interval_s, now, *missed), max([now, *read]), False, len(read))
