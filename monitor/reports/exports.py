@@ -85,7 +85,12 @@ def load(store: Store, f: ReportFilter, fmt: str = "xlsx") -> Report:
 
 def load_batches(store: Store, f: ReportFilter) -> pl.DataFrame:
     """The batches frame alone (API listings): a third of the reading and parsing of `load`."""
-    return decode_batches(store.batch_texts(**_store_filter(f)))
+    return decode_batches(batch_texts(store, f))
+
+
+def batch_texts(store: Store, f: ReportFilter) -> list[str]:
+    """The stored rows `load_batches` parses, unparsed: the HTTP API's PDF worker parses them itself."""
+    return store.batch_texts(**_store_filter(f))
 
 
 def render(

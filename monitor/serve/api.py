@@ -20,16 +20,17 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-import polars as pl
 from aiohttp import web
 
 from monitor.accounting.assay_import import Accountant, ImportSummary
 from monitor.config import parse_when
 from monitor.errors import InputError, StoreError
-from monitor.reports.exports import FORMATS, ReportFilter, load, load_batches, render
+from monitor.reports.exports import FORMATS, ReportFilter, batch_texts, load, load_batches, render
 from monitor.reports.frames import batch_row, human, human_row
 from monitor.reports.human import human_json
 from monitor.reports.recovery import element_table
+from monitor.serve.read_cache import ReadCache
+from monitor.store.rows import decode_batches
 from monitor.store.sql import Store
 from monitor.webio import client, gate, read_body
 
@@ -47,10 +48,12 @@ NO_ASSAYS_HERE = (
 RENDER_WORKERS = 2
 
 
-def _pdf_bytes(frame: pl.DataFrame, f: ReportFilter, plant: str) -> bytes:
-    """The PDF report of `frame` (runs in the PDF worker process)."""
+def _pdf_bytes(texts: list[str], f: ReportFilter, plant: str) -> bytes:
+    """The PDF report of the stored batch rows `texts` (runs in the PDF worker process, which parses
+    them too: the server's interpreter only reads the rows and passes the strings on)."""
     from monitor.reports.pdf import write_pdf  # noqa: PLC0415 - matplotlib and reportlab load in the worker
 
+    frame = decode_batches(texts)
     buf = io.BytesIO()
     write_pdf(frame, buf, plant=plant, period=f.period(), filters=f.describe())
     return buf.getvalue()
@@ -67,9 +70,13 @@ def _clean(x: Any) -> Any:
     return x
 
 
-def _json(data: Any, status: int = 200) -> web.Response:
+def _json_text(data: Any) -> str:
     """JSON for people: NaN as null, kg to 0.1, ratios to 4 decimals, times ISO 8601 UTC."""
-    return web.Response(text=json.dumps(human_json(_clean(data))), status=status, content_type="application/json")
+    return json.dumps(human_json(_clean(data)))
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(text=_json_text(data), status=status, content_type="application/json")
 
 
 def _error(status: int, error: str, detail: str) -> web.HTTPException:
@@ -152,18 +159,19 @@ def _add_read_routes(app: web.Application, store: Store, plant: str) -> None:
     """GET /api/batches, /api/batches/{batch_id}, /api/recoveries and /api/reports/batches.{fmt}."""
     pools = RenderPools(app)
     renders, one_pdf = pools.threads, pools.one_pdf
+    cache = ReadCache(store)  # answers kept while the store is unchanged (serve/read_cache.py)
 
     async def batches(req: web.Request) -> web.Response:
         f = report_filter(req)
 
         # The report projection, written as JSON by polars: a month of a plant is hundreds of
         # batches, and decoding every full result then dumping dicts took 3x as long (same rows; tested).
-        def rows() -> tuple[int, str]:
+        def rows() -> str:
             frame = load_batches(store, f)
-            return frame.height, human(frame).write_json()
+            return f'{{"count": {frame.height}, "batches": {human(frame).write_json()}}}'
 
-        count, text = await asyncio.to_thread(rows)
-        return web.Response(text=f'{{"count": {count}, "batches": {text}}}', content_type="application/json")
+        text = await asyncio.to_thread(cache.get, ("batches", f), rows)
+        return web.Response(text=text, content_type="application/json")
 
     async def batch(req: web.Request) -> web.Response:
         batch_id = req.match_info["batch_id"]
@@ -196,8 +204,8 @@ def _add_read_routes(app: web.Application, store: Store, plant: str) -> None:
         loop = asyncio.get_running_loop()
         if fmt == "pdf":  # the heaviest render leaves the process: it would hold the GIL the reads need
             async with one_pdf:  # and the rows of a queued one are read only when its turn comes
-                frame = (await loop.run_in_executor(renders, load, store, f, fmt)).batches
-                data = await loop.run_in_executor(pools.pdf(), _pdf_bytes, frame, f, plant)
+                texts = await loop.run_in_executor(renders, batch_texts, store, f)
+                data = await loop.run_in_executor(pools.pdf(), _pdf_bytes, texts, f, plant)
         else:
             data = await loop.run_in_executor(renders, make)
         return web.Response(
@@ -209,8 +217,13 @@ def _add_read_routes(app: web.Application, store: Store, plant: str) -> None:
     async def recoveries(req: web.Request) -> web.Response:
         """Element recovery of the filtered lots: the PDF's and XLSX's numbers (reports/recovery.py)."""
         f = report_filter(req)
-        table = await asyncio.to_thread(lambda: element_table(load_batches(store, f)))
-        return _json({"filters": f.describe(), "elements": human(table).to_dicts()})
+
+        def answer() -> str:
+            table = element_table(load_batches(store, f))
+            return _json_text({"filters": f.describe(), "elements": human(table).to_dicts()})
+
+        text = await asyncio.to_thread(cache.get, ("recoveries", f), answer)
+        return web.Response(text=text, content_type="application/json")
 
     app.router.add_get("/api/batches", batches)
     app.router.add_get("/api/recoveries", recoveries)
