@@ -144,18 +144,18 @@ def counter_mass(
     else:
         v_end, end_ok = value_at(ts, values, t1, max(update_cycle(ts, values, j), min_cycle_s))
     boundary = _split_part(ts, values, t0, v_start, end=False) + _split_part(ts, values, t1, v_end, end=True)
-    series = np.concatenate(([v_start], values[i:j], [v_end]))
-    prev, nxt = series[:-1], series[1:]
-    drop = nxt < prev
-    if not drop.any():  # the common case: a monotonic counter over the window
+    inner = values[i:j]
+    if _rises_only(v_start, inner, v_end):  # the common case: a monotonic counter over the window
         return CounterMass(
-            mass=max(float(series[-1] - series[0]), 0.0),
+            mass=max(float(v_end - v_start), 0.0),
             start_observed=start_ok,
             end_observed=end_ok,
             boundary=boundary,
             v_start=v_start,
             v_end=v_end,
         )
+    series = np.concatenate(([v_start], inner, [v_end]))
+    drop = series[1:] < series[:-1]
     mass, is_roll, is_reset, is_anom = _through_drops(series, drop, rollover, reset_fraction, jitter)
     return CounterMass(
         mass=max(mass, 0.0),
@@ -168,6 +168,13 @@ def counter_mass(
         v_start=v_start,
         v_end=v_end,
     )
+
+
+def _rises_only(v_start: float, inner: FloatArray, v_end: float) -> bool:
+    """No step of v_start, inner..., v_end drops (without building that series: this runs per lot edge)."""
+    if inner.size == 0:
+        return not v_end < v_start
+    return not (inner[0] < v_start or v_end < inner[-1] or (inner[1:] < inner[:-1]).any())
 
 
 def _through_drops(
