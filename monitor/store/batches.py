@@ -198,10 +198,15 @@ class BatchStore(Store):
         with self._lock:
             self._db.close()
 
-    def change_mark(self) -> object | None:
-        """Our transactions and SQLite's data_version (which moves with other connections' commits)."""
-        with self._lock:
+    def change_mark(self, *, wait: bool = True) -> object | None:
+        """Our transactions and SQLite's data_version (which moves with other connections' commits);
+        wait=False: None while another thread holds the connection."""
+        if not self._lock.acquire(blocking=wait):
+            return None
+        try:
             return self._transactions, self._db.execute("PRAGMA data_version").fetchone()[0]
+        finally:
+            self._lock.release()
 
     @contextmanager
     def _tx(self) -> Iterator[_Tx]:

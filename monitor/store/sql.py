@@ -157,9 +157,10 @@ class Store:
         """Run the schema migrations the store lacks (on open too); (version before, version after)."""
         raise NotImplementedError
 
-    def change_mark(self) -> object | None:
+    def change_mark(self, *, wait: bool = True) -> object | None:
         """A token that differs whenever what this store reads may have changed since it was taken
-        (a write here or by another connection); None: this store cannot tell (read-side caches skip).
+        (a write here or by another connection); None: this store cannot tell (read-side caches skip),
+        or, with wait=False, not without waiting (a lock, the network: an event loop must not block).
         Take it before the read it vouches for: a write in between only makes a cache miss."""
         return None
 
