@@ -313,9 +313,11 @@ class Engine:
             if s.source is not SourceKind.WEIGHING:
                 # a value after t1 is in, or the server's clock vouches that none came for one update
                 # cycle past t1 (report-by-exception: a quiet counter holds), or it has been quiet for long
-                quiet_long_enough = self._watermark >= t1 + self.spec.stale_after_s
-                vouched = self._vouched >= t1 + self.settle_s + update_cycle_s(self, s, t1)
-                if self._numeric[s.tag].last_ts < t1 and not (quiet_long_enough or vouched):
+                # (in that order: the update cycle is estimated only when no value after t1 is in)
+                if self._numeric[s.tag].last_ts < t1 and not (
+                    self._watermark >= t1 + self.spec.stale_after_s
+                    or self._vouched >= t1 + self.settle_s + update_cycle_s(self, s, t1)
+                ):
                     return False
         return True
 
