@@ -310,15 +310,18 @@ class Engine:
             t1 = w.end + s.delay_s
             if self._watermark <= t1 + self.settle_s:
                 return False
-            if s.source is not SourceKind.WEIGHING:
-                # a value after t1 is in, or the server's clock vouches that none came for one update
-                # cycle past t1 (report-by-exception: a quiet counter holds), or it has been quiet for long
-                # (in that order: the update cycle is estimated only when no value after t1 is in)
-                if self._numeric[s.tag].last_ts < t1 and not (
+            # a value after t1 is in, or the server's clock vouches that none came for one update
+            # cycle past t1 (report-by-exception: a quiet counter holds), or it has been quiet for long
+            # (in that order: the update cycle is estimated only when no value after t1 is in)
+            if (
+                s.source is not SourceKind.WEIGHING
+                and self._numeric[s.tag].last_ts < t1
+                and not (
                     self._watermark >= t1 + self.spec.stale_after_s
                     or self._vouched >= t1 + self.settle_s + update_cycle_s(self, s, t1)
-                ):
-                    return False
+                )
+            ):
+                return False
         return True
 
     def _trim(self) -> None:

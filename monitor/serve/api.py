@@ -18,6 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -30,8 +31,10 @@ from monitor.reports.frames import batch_row, human, human_row
 from monitor.reports.human import human_json
 from monitor.reports.recovery import element_table
 from monitor.serve.read_cache import ReadCache, RowJson
+from monitor.store.batches import BatchStore
 from monitor.store.rows import decode_batches
 from monitor.store.sql import Store
+from monitor.store.url import sqlite_path
 from monitor.webio import client, gate, read_body
 
 log = logging.getLogger(__name__)
@@ -48,12 +51,20 @@ NO_ASSAYS_HERE = (
 RENDER_WORKERS = 2
 
 
-def _pdf_bytes(texts: list[str], f: ReportFilter, plant: str) -> bytes:
-    """The PDF report of the stored batch rows `texts` (runs in the PDF worker process, which parses
-    them too: the server's interpreter only reads the rows and passes the strings on)."""
+_READERS: dict[Path, BatchStore] = {}  # in the PDF worker: its own read-only connection per SQLite store
+
+
+def _pdf_bytes(rows: list[str] | Path, f: ReportFilter, plant: str) -> bytes:
+    """The PDF report (runs in the PDF worker process) of the stored batch rows `rows`, or of those
+    `f` selects from the SQLite store at that path, read through the worker's own connection: the
+    server's one connection, which every read waits for, is not held for a report's rows."""
     from monitor.reports.pdf import write_pdf  # noqa: PLC0415 - matplotlib and reportlab load in the worker
 
-    frame = decode_batches(texts)
+    if isinstance(rows, Path):
+        if rows not in _READERS:
+            _READERS[rows] = BatchStore(rows, read_only=True)
+        rows = batch_texts(_READERS[rows], f)
+    frame = decode_batches(rows)
     buf = io.BytesIO()
     write_pdf(frame, buf, plant=plant, period=f.period(), filters=f.describe())
     return buf.getvalue()
@@ -166,6 +177,7 @@ def _add_read_routes(app: web.Application, store: Store, plant: str) -> None:
     pools = RenderPools(app)
     renders, one_pdf = pools.threads, pools.one_pdf
     cache = ReadCache(store)  # answers kept while the store is unchanged (serve/read_cache.py)
+    sqlite = sqlite_path(store.url)  # the PDF worker reads a SQLite store's rows itself
     row_json = RowJson(rows_json)  # and each stored row's JSON
 
     async def batches(req: web.Request) -> web.Response:
@@ -212,8 +224,10 @@ def _add_read_routes(app: web.Application, store: Store, plant: str) -> None:
         loop = asyncio.get_running_loop()
         if fmt == "pdf":  # the heaviest render leaves the process: it would hold the GIL the reads need
             async with one_pdf:  # and the rows of a queued one are read only when its turn comes
-                texts = await loop.run_in_executor(renders, batch_texts, store, f)
-                data = await loop.run_in_executor(pools.pdf(), _pdf_bytes, texts, f, plant)
+                rows: list[str] | Path = (
+                    sqlite if sqlite is not None else await loop.run_in_executor(renders, batch_texts, store, f)
+                )
+                data = await loop.run_in_executor(pools.pdf(), _pdf_bytes, rows, f, plant)
         else:
             data = await loop.run_in_executor(renders, make)
         return web.Response(
