@@ -67,20 +67,7 @@ def _ratio_sd(a: float, b: float, var_a: float, var_b: float, cov_ab: float) -> 
 Grades = Mapping[str, tuple[Grade | None, dict[str, Grade]]]  # element -> (feed grade, product grades)
 
 
-def element_grades(
-    spec: LineSpec,
-    masses: Mapping[str, float],
-    bags: Mapping[str, float],
-    assays: Sequence[Assay],
-    declared: Mapping[str, float],
-    elements: Sequence[str] = RECOVERY_ELEMENTS,
-) -> dict[str, tuple[Grade | None, dict[str, Grade]]]:
-    """Each element's feed grade and product grades: found once, read by the accounting and the
-    reconciliation alike (each finding them again was a tenth of a replay)."""
-    return {el: _grades(spec, masses, bags, assays, declared, el) for el in elements}
-
-
-def _grades(
+def element_grade(
     spec: LineSpec,
     masses: Mapping[str, float],
     bags: Mapping[str, float],
@@ -88,6 +75,8 @@ def _grades(
     declared: Mapping[str, float],
     element: str,
 ) -> tuple[Grade | None, dict[str, Grade]]:
+    """The element's feed grade and product grades (with_accounting finds them once per lot for
+    both the metal accounts and the reconciliation: finding them twice was a tenth of a replay)."""
     feed = spec.feed.name
     g_feed = stream_grade(assays, feed, element, masses.get(feed, NAN))
     if g_feed is None and element in declared:
@@ -120,7 +109,7 @@ def account_metals(
     measured_products = [s.name for s in spec.products if s.source not in (SourceKind.UNMEASURED, SourceKind.ESTIMATE)]
     feed_kg_total = masses.get(spec.feed.name, NAN)
     for el in elements:
-        g_feed, prods = grades[el] if grades is not None else _grades(spec, masses, bags, assays, declared, el)
+        g_feed, prods = grades[el] if grades is not None else element_grade(spec, masses, bags, assays, declared, el)
         e_feed = g_feed.fraction * g_feed.dry_kg if g_feed else NAN
         source = "none" if g_feed is None else ("declared" if g_feed.status == "declared" else "assay")
         bm = prods.get("black_mass")
@@ -216,7 +205,7 @@ def reconcile_batch(
     ie: dict[tuple[str, str], int] = {}
     used: list[str] = []
     for el in elements:
-        g_feed, prods = grades[el] if grades is not None else _grades(spec, masses, bags, assays, declared, el)
+        g_feed, prods = grades[el] if grades is not None else element_grade(spec, masses, bags, assays, declared, el)
         if g_feed is None or "black_mass" not in prods:
             continue
         of_stream: dict[str, Grade] = {feed: g_feed, **prods}
