@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -96,15 +98,18 @@ def main() -> int:
         generate(Path(tmp), a.batches).close()
         ports = free_port(), free_port()
         cmd = [sys.executable, "-c", CLI, "serve", "--store", f"sqlite:///{Path(tmp) / 'blackmass.db'}", "--port"]
-        servers = [
-            subprocess.Popen([*cmd, str(p)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        servers = [  # each in its own process group: its PDF worker goes with it (serve, ended by a
+            # signal, leaves the worker behind)
+            subprocess.Popen(
+                [*cmd, str(p)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+            )
             for p in ports
         ]
         try:
             figures = asyncio.run(measure(ports, a.pdfs, a.seconds, a.batches))
         finally:
             for server in servers:
-                server.terminate()
+                os.killpg(server.pid, signal.SIGTERM)
                 server.wait(30)
     print(", ".join(f"{k} {v:.2f}" for k, v in figures.items()))
     return 0
