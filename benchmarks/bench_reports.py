@@ -19,9 +19,10 @@ from pathlib import Path
 
 from common import CACHE, best_of, record  # isort: skip
 
-from monitor.reports.exports import ReportFilter, load, render
+from monitor.reports.exports import load, render
 from monitor.reports.frames import write_csv
 from monitor.store.batches import BatchStore
+from monitor.store.query import BatchQuery
 from tests.plant_harness import run_plant
 
 TARGETS_S = {"xlsx": 10.0, "pdf": 20.0}
@@ -55,8 +56,8 @@ def main() -> int:
         store = generate(d, a.batches)
         gen_s = time.perf_counter() - t
         print(f"generated {a.batches} batches in {gen_s:.1f} s", flush=True)
-        read_s = best_of(lambda: load(store, ReportFilter()), 1)
-        report = load(store, ReportFilter())
+        read_s = best_of(lambda: load(store, BatchQuery()), 1)
+        report = load(store, BatchQuery())
         frame = report.batches
         floor_csv = best_of(lambda: frame.write_csv(io.StringIO()))
         ours_csv_writer = best_of(lambda: write_csv(frame, io.StringIO()))
@@ -71,7 +72,7 @@ def main() -> int:
         for fmt in ("csv", "parquet", "xlsx", "pdf"):
             # end to end, as `blackmass report` does it: read the store, build frames, render
             t = time.perf_counter()
-            size = len(render(store, load(store, ReportFilter()), fmt))
+            size = len(render(store, load(store, BatchQuery()), fmt))
             figures[f"{fmt}_export_s"] = round(time.perf_counter() - t, 2)
             figures[f"{fmt}_bytes"] = size
             print(f"{fmt}: {figures[f'{fmt}_export_s']} s, {size:,} bytes", flush=True)

@@ -31,9 +31,10 @@ from common import CACHE, ROOT, record  # isort: skip
 from aiohttp import web
 from bench_reports import generate
 
-from monitor.reports.exports import ReportFilter, load, render
+from monitor.reports.exports import load, render
 from monitor.serve.api import add_api
 from monitor.store.migrate import migrate
+from monitor.store.query import BatchQuery
 from monitor.store.sql import Store
 from monitor.store.url import open_store
 from tests.pg import Cluster, server_bin
@@ -44,7 +45,7 @@ MONTH_S = 30 * 86_400.0
 
 def export_s(store: Store, fmt: str) -> float:
     t = time.perf_counter()
-    render(store, load(store, ReportFilter(), fmt), fmt)
+    render(store, load(store, BatchQuery(), fmt), fmt)
     return time.perf_counter() - t
 
 
@@ -59,7 +60,7 @@ def api_p99_ms(store: Store, n: int = 200) -> tuple[float, float]:
     loop.run_until_complete(site.start())
     port = runner.addresses[0][1]
     threading.Thread(target=loop.run_forever, daemon=True).start()
-    first = min(r.start for r in store.latest(include_partial=True)[:1])
+    first = min(r.start for r in store.latest()[:1])
     times, sizes = [], []
     try:
         for k in range(n):
@@ -140,7 +141,9 @@ def replay_part(d: Path, cluster: Cluster, lines: int, days: float) -> dict[str,
     equal = True
     for line in names:
         sq = open_store(f"sqlite:///{d / f'sq-{line}' / 'blackmass.db'}")
-        equal &= [(p.batch) for p in sq.report_texts()] == [p.batch for p in pg.report_texts(line=line)]
+        equal &= [(p.batch) for p in sq.report_texts()] == [
+            p.batch for p in pg.report_texts(BatchQuery.line(line, include_partial=False))
+        ]
         sq.close()
     pg.close()
     return {

@@ -35,6 +35,7 @@ SITE = 'site=~"$site"'
 DASHBOARDS = (
     DashboardSpec(
         uid="blackmass-overview",
+        lot_starts=True,
         title="Black mass — plant overview",
         description="Throughput, yield and the state of each line at a glance.",
         panels=(
@@ -111,6 +112,7 @@ DASHBOARDS = (
     ),
     DashboardSpec(
         uid="blackmass-yield",
+        lot_starts=True,
         title="Black mass — batch yield & recovery",
         description="Per batch: yields against floor and baseline, recoveries, balance tests.",
         chemistry_var=True,
@@ -129,6 +131,19 @@ DASHBOARDS = (
                 "percentunit",
                 width=24,
                 height=9,
+            ),
+            PanelSpec(
+                "Last completed lot (click: its page)",
+                (
+                    Query(
+                        f"blackmass_batch_last_info{{{LINE}}} * on (line) group_left (external_url) "
+                        f"blackmass_monitor_info{{{LINE}}}"
+                    ),
+                ),
+                kind="lots",
+                width=24,
+                height=4,
+                description="A click opens the lot's page on its monitor ([http] external_url)",
             ),
             PanelSpec(
                 "Yield per product stream, last batch",
@@ -194,6 +209,7 @@ DASHBOARDS = (
     ),
     DashboardSpec(
         uid="blackmass-process",
+        lot_starts=True,
         title="Black mass — process & safety",
         description="Shredder atmosphere, dryer, big bags and energy, with the alarm thresholds drawn.",
         panels=(
@@ -244,11 +260,11 @@ DASHBOARDS = (
     DashboardSpec(
         uid="blackmass-collector",
         title="Black mass — collector health",
-        description="OPC-UA sessions, sample flow and quality, rejected samples.",
+        description="Each source's session (OPC-UA, Modbus TCP, MQTT), sample flow and quality, rejected samples.",
         panels=(
             PanelSpec(
-                "Connected",
-                (Query(f"blackmass_collector_connected{{{LINE}}}", "{{line}} {{source}}"),),
+                "Sources up",
+                (Query(f"blackmass_collector_up{{{LINE}}}", "{{line}} {{source}} ({{feeds}})"),),
                 "short",
                 "stat",
                 6,

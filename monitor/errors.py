@@ -24,6 +24,10 @@ class InputError(MonitorError):
         super().__init__(f"{where}: {problem}" + (f" (hint: {hint})" if hint else ""))
 
 
+class NotFoundError(InputError):
+    """What a command or request names is not there (a lot, a shipment); over HTTP a 404."""
+
+
 class CollectorError(MonitorError):
     """A collector could not reach or read its source."""
 

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# System tools that some tests need (Debian packages). As root: install what is missing.
+# System tools that some tests need (Debian packages; chromium: the web pages' browser tests, driven
+# by Playwright pointed at this browser — Playwright's own browser download is never used). As root: install what is missing.
 # Otherwise: say exactly what to install; those tests skip locally and fail in CI (CI=true).
-# Then the second OPC-UA stack of tests/integration/test_second_stack.py: node-opcua, pinned by
+# (mosquitto: the real MQTT broker of the source tests.) Then the second OPC-UA stack of tests/integration/test_second_stack.py: node-opcua, pinned by
 # tests/second_stack/package-lock.json, installed with `npm ci` when missing or out of date.
 set -u
 root="$(cd "$(dirname "$0")/.." && pwd)"
 declare -A PACKAGE=([promtool]=prometheus [prometheus]=prometheus [amtool]=prometheus-alertmanager
   [prometheus-alertmanager]=prometheus-alertmanager [pdftoppm]=poppler-utils [pdftotext]=poppler-utils
-  [pdfimages]=poppler-utils [node]=nodejs [npm]=npm)
+  [pdfimages]=poppler-utils [node]=nodejs [npm]=npm [chromium]=chromium [mosquitto]=mosquitto)
 need=()
 for tool in "${!PACKAGE[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || need+=("${PACKAGE[$tool]}")
@@ -49,6 +50,20 @@ if [ ! -f "$stack/node_modules/.package-lock.json" ] || [ "$stack/package-lock.j
       || { echo "ensure-tools: 'npm ci --prefix $stack' failed" >&2; status=1; }
   else
     echo "ensure-tools: npm not found; the second-stack test needs node and npm (apt-get install nodejs npm)" >&2
+    [ "${CI:-}" = "true" ] && status=1
+  fi
+fi
+
+# The independent peers of the source tests (tests/sources/): npm modbus-serial and Eclipse Tahu
+# sparkplug-client, pinned by tests/peers/package-lock.json, installed the same way
+peers="$root/tests/peers"
+if [ ! -f "$peers/node_modules/.package-lock.json" ] || [ "$peers/package-lock.json" -nt "$peers/node_modules/.package-lock.json" ]; then
+  if command -v npm >/dev/null 2>&1; then
+    echo "ensure-tools: installing the source tests' peers (npm ci in tests/peers)"
+    npm ci --prefix "$peers" --no-audit --no-fund --loglevel=error >/dev/null \
+      || { echo "ensure-tools: 'npm ci --prefix $peers' failed" >&2; status=1; }
+  else
+    echo "ensure-tools: npm not found; the source tests need node and npm (apt-get install nodejs npm)" >&2
     [ "${CI:-}" = "true" ] && status=1
   fi
 fi

@@ -16,6 +16,7 @@ from monitor.collectors.lims import parse_assays
 from monitor.config import load_config
 from monitor.errors import InputError
 from monitor.store.batches import BatchStore
+from monitor.store.query import BatchQuery
 from tests.test_store import result
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,7 +51,7 @@ def test_a_two_line_store_refuses_assays_that_do_not_say_their_line(tmp_path: Pa
 
     got = acc.import_bytes(assay_file("L2-00001"), "a.csv", line="L2")
     assert [r.batch_id for r in got.updated] == ["L2-00001"] and got.pending == ()
-    assert store.latest(line="L2", batch_id="L2-00001")[0].assay_status == "final"
+    assert store.latest(BatchQuery.lot("L2-00001", "L2"))[0].assay_status == "final"
     assert acc.import_bytes(assay_file("L2-00001"), "a.csv", line="L2").duplicate_file
     # the same file told for another line is another import, not "already imported"
     other = acc.import_bytes(assay_file("L2-00001"), "a.csv", line="L1")

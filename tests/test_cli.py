@@ -91,3 +91,18 @@ def test_the_report_formats_the_parser_offers_are_the_formats_there_are() -> Non
 
     assert sorted(REPORT_FORMATS) == sorted(FORMATS)
     assert build_parser().parse_args(["report", "--out", "-", "--format", "pdf"]).format == "pdf"
+
+
+def test_every_argument_has_help_and_options_say_their_default(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # one line per argument
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["replay", "--help"])
+    text = capsys.readouterr().out
+    assert "  file                 the input file" in text  # no help given: the meaning of its name
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["report", "--help"])
+    text = capsys.readouterr().out
+    assert "output format (default: csv)" in text  # a nested command's parser formats the same way
+    assert "only lots of this chemistry (e.g. NMC811)" in text

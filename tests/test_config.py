@@ -120,3 +120,51 @@ def test_plc_keys_reach_the_line_spec(tmp_path: Path) -> None:
     assert (s.interval_ms, s.deadband, s.deadband_type) == (5000.0, 10.0, "absolute")
     assert cfg.opcua.clock.mode.value == "server"
     assert cfg.tag_addresses()["Feed.LotId"].startswith("/Objects/")
+
+
+def test_check_config_reads_the_passport_sections_and_refuses_an_unknown_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """[ghg], [origin] and [passport] are read by monitor/config like every section (one reader)."""
+    key = tmp_path / "passport.key"
+    good = broken(tmp_path, 'operator = "blackmass-monitor demo"', f'operator = "QA"\nkey = "{key}"')
+    good = good.rename(tmp_path / "good.toml")
+    text = good.read_text().replace(
+        "# [ghg.other.loaders]\n# kg_co2e_per_t_feed = 1.5\n# source",
+        "[ghg.other.loaders]\nkg_co2e_per_t_feed = 1.5\nsource",
+    )
+    good.write_text(text)
+    assert main(["check-config", str(good)]) == 0
+    out = capsys.readouterr().out
+    assert "grid 0.35 kg/kWh (2025)" in out and "2 suppliers, 5 feed forms" in out and "passport key set" in out
+    cfg = load_config(good)
+    assert (cfg.passport.operator, cfg.passport.key) == ("QA", key)
+    assert [(o.name, o.kg_co2e_per_t_feed) for o in cfg.ghg.other] == [("loaders", 1.5)]  # type: ignore[union-attr]
+    for section, old, new, field in (
+        ("passport", 'operator = "blackmass-monitor demo"', 'operater = "QA"', "passport.operater"),
+        ("ghg", "grid_year = 2025", "grid_year = 2025\ngrid_yaer = 2024", "ghg.grid_yaer"),
+        ("origin", "[origin.feed_forms]", "[origin.feedforms]", "origin.feedforms"),
+    ):
+        bad = broken(tmp_path, old, new)
+        assert main(["check-config", str(bad)]) == 2, section
+        err = capsys.readouterr().err
+        assert f"'{field}'" in err and f"unknown key in [{section}]" in err, err
+    bad = tmp_path / "other.toml"
+    bad.write_text(text.replace("kg_co2e_per_t_feed = 1.5\n", "kg_co2e_per_t_feed = 1.5\nunit = 't'\n"))
+    assert main(["check-config", str(bad)]) == 2
+    assert "'ghg.other.loaders.unit'" in capsys.readouterr().err
+
+
+def test_pact_is_read_by_the_one_config_reader(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """[pact] is read like every section: its keys reach PactSettings, a typo is refused by check-config
+    naming file, key and the key it was probably meant to be."""
+    pact = '[pact]\ncompany_name = "Recycler AG"\ndomain = "recycler.example"\ntoken_ttl_s = 600\n\n[passport]'
+    good = broken(tmp_path, "[passport]", pact).rename(tmp_path / "pact.toml")
+    assert main(["check-config", str(good)]) == 0
+    capsys.readouterr()
+    cfg = load_config(good)
+    assert (cfg.pact.company_name, cfg.pact.domain, cfg.pact.token_ttl_s) == ("Recycler AG", "recycler.example", 600.0)
+    bad = broken(tmp_path, "[passport]", pact.replace("company_name", "compnay_name"))
+    assert main(["check-config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "'pact.compnay_name'" in err and "unknown key in [pact]" in err and "company_name" in err, err

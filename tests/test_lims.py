@@ -49,6 +49,12 @@ def test_good_file_and_bom() -> None:
     assert [(a.bag_id, a.value_pct, a.moisture_pct) for a in rows] == [("BB-1", 30.0, 0.5), ("BB-2", 32.0, 0.5)]
 
 
+def test_lead_and_carbon_are_assay_elements() -> None:
+    body = HEAD + "L1-00001,black_mass,Pb,0.012,final,BB-1,\nL1-00001,black_mass,C,38.5,final,BB-1,\n"
+    rows = parse_assays(body.encode(), "lab.csv")
+    assert [(a.element, a.value_pct) for a in rows] == [("pb", 0.012), ("c", 38.5)]
+
+
 def completed_batch() -> BatchResult:
     """L1-00001: 4 t of NCMA cells, 2 t of black mass in two bags, no assays yet."""
     return BatchResult(

@@ -18,6 +18,7 @@ from monitor.cli import build_parser, main
 from monitor.cli.store import serve_store
 from monitor.errors import StoreError
 from monitor.reports.frames import human_row
+from monitor.store.query import BatchQuery
 from monitor.store.rows import batch_row
 from monitor.store.url import open_store
 from tests.conftest import free_port, require_tool
@@ -94,10 +95,10 @@ async def test_serve_answers_for_every_line_in_the_store(store_url: str, histori
             got = await asyncio.to_thread(get, f"/api/batches?line={line}")
             assert got["count"] > 0 and {b["line"] for b in got["batches"]} == {line}
             # the rows come from the report projection; they are the full results' rows at human precision
-            want = [human_row(batch_row(r)) for r in store.latest(line=line, include_partial=False)]
+            want = [human_row(batch_row(r)) for r in store.latest(BatchQuery.line(line, include_partial=False))]
             assert got["batches"] == want
         both = await asyncio.to_thread(get, "/api/batches?line=L1,L2")
-        assert both["count"] == len(store.latest(line=["L1", "L2"], include_partial=False))
+        assert both["count"] == len(store.latest(BatchQuery(lines=("L1", "L2"))))
         store.close()
     finally:
         task.cancel()
@@ -223,7 +224,7 @@ async def test_a_monitor_retries_a_save_while_the_store_is_down(store_url: str, 
     monitor.accountant.finalise = flaky  # type: ignore[method-assign]
     saved = await monitor._save(result("L1-00009"))
     assert saved is not None and saved.version == 1 and calls == ["L1-00009"] * 3
-    assert [r.batch_id for r in monitor.store.latest(line="L1")] == ["L1-00009"]
+    assert [r.batch_id for r in monitor.store.latest(BatchQuery.line("L1"))] == ["L1-00009"]
     monitor.store.close()
 
 

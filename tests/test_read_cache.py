@@ -7,16 +7,17 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 
-from monitor.reports.exports import ReportFilter, batch_texts, load_batches
+from monitor.reports.exports import load_batches
 from monitor.reports.frames import human
 from monitor.serve.api import rows_json
 from monitor.serve.read_cache import ReadCache, RowJson
 from monitor.store.batches import BatchStore
+from monitor.store.query import BatchQuery
 from monitor.store.url import open_store
 from tests.test_store import result
 
 
-def _listing(store: BatchStore, f: ReportFilter) -> str:
+def _listing(store: BatchStore, f: BatchQuery) -> str:
     """What /api/batches answered before the cache: the frame written whole by polars."""
     frame = load_batches(store, f)
     return f'{{"count": {frame.height}, "batches": {human(frame).write_json()}}}'
@@ -30,17 +31,17 @@ def test_rows_as_json_one_by_one_are_the_listing_polars_writes_whole(tmp_path: P
         store.save(replace(r, flags=(flag,), closure=math.nan if i == 2 else r.closure))
     rows = RowJson(rows_json)
     for f in (
-        ReportFilter(),
-        ReportFilter(batch_id="L1-00002"),
-        ReportFilter(batch_id="none"),
-        ReportFilter(line="L1"),
+        BatchQuery(),
+        BatchQuery(batch_id="L1-00002"),
+        BatchQuery(batch_id="none"),
+        BatchQuery(lines=("L1",)),
     ):
-        texts = batch_texts(store, f)
+        texts = store.batch_texts(f)
         got = f'{{"count": {len(texts)}, "batches": {rows.array(texts)}}}'
         assert got == _listing(store, f)
     # every row is now kept: a listing in another order is put together from them alone
     again = RowJson(lambda texts: [t.upper() for t in texts])  # a converter that would show if used
-    texts = batch_texts(store, ReportFilter())
+    texts = store.batch_texts(BatchQuery())
     assert rows.array(texts[::-1]) == "[" + ",".join(rows_json(texts)[::-1]) + "]"
     assert again.array([]) == "[]"
     store.close()

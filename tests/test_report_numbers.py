@@ -22,11 +22,12 @@ from prometheus_client import CollectorRegistry
 
 from monitor.core.metals import ElementAccount
 from monitor.core.results import BatchResult
-from monitor.reports.exports import Report, ReportFilter, render
+from monitor.reports.exports import Report, render
 from monitor.reports.recovery import element_table
 from monitor.serve.api import add_api
 from monitor.serve.http import make_app
 from monitor.store.batches import BatchStore
+from monitor.store.query import BatchQuery
 from monitor.store.rows import frames
 from tests.conftest import free_port, require_tool
 from tests.test_store import result
@@ -104,8 +105,8 @@ class NoAssays:
 def test_summary_regulatory_table_xlsx_and_api_agree_to_the_digit(tmp_path: Path) -> None:
     batches, streams, recoveries = frames(lots())
     report = Report(batches, streams, recoveries)
-    f = ReportFilter(line="L1")
-    pages = _pdf_text(render(NoAssays(), report, "pdf", f=f, plant="Test plant"), tmp_path)  # type: ignore[arg-type]
+    q = BatchQuery(lines=("L1",))
+    pages = _pdf_text(render(NoAssays(), report, "pdf", q=q, plant="Test plant"), tmp_path)  # type: ignore[arg-type]
     text = "\f".join(pages)
     li, ni, co = (f"{expected(el, 1) * 100:.1f}" for el in ("li", "ni", "co"))
     cu = f"{expected('cu', 2) * 100:.1f}"
@@ -199,8 +200,8 @@ def test_a_longer_report_fills_its_pages_and_an_empty_one_says_no_lots_match(
     assert all(f > 0.6 for f in fills[:-1]), fills  # no half-empty page but the last
 
     empty = Report(batches.clear(), streams.clear(), recoveries.clear())
-    f = ReportFilter(line="L9", start_from=978307200.0, start_to=978393600.0)
-    text = "".join(_pdf_text(render(NoAssays(), empty, "pdf", f=f, plant="Test plant"), tmp_path))  # type: ignore[arg-type]
+    q = BatchQuery(lines=("L9",), start_from=978307200.0, start_to=978393600.0)
+    text = "".join(_pdf_text(render(NoAssays(), empty, "pdf", q=q, plant="Test plant"), tmp_path))  # type: ignore[arg-type]
     assert "No lots match" in text and "line=L9" in text and "from=2001-01-01T00:00:00Z" in text
 
 

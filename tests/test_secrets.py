@@ -13,10 +13,10 @@ from prometheus_client import CollectorRegistry
 from monitor.collectors.credentials import SecuritySettings, check_endpoint, credentials
 from monitor.config import load_config
 from monitor.errors import CollectorError, ConfigError, InputError, StoreError
-from monitor.passport.api import add_passport_routes
 from monitor.passport.settings import KEY_ENV, PassportSettings
 from monitor.passport.signing import keygen, load_private_key
 from monitor.serve.http import make_app
+from monitor.serve.passport_api import add_passport_routes
 from monitor.store.batches import BatchStore
 from monitor.store.url import check_url, pg_conninfo
 from tests.conftest import free_port

@@ -65,12 +65,12 @@ def test_thirty_days_keep_memory_flat(tmp_path: Path) -> None:
             days.append(
                 {
                     "rss_kib": rss_kib(),
-                    "series": sum(len(s) for s in e._numeric.values()),
+                    "series": sum(len(s) for s in e.state.numeric.values()),
                     "metric_lines": len([ln for ln in text.splitlines() if ln and not ln.startswith("#")]),
                     "batch_labels": len(set(re.findall(r'batch_id="([^"]+)"', text))),
                     "checkpoint_bytes": monitor.checkpoint_path.stat().st_size,
                     "pending": len(e.flushing),
-                    "rejects": len(e._rejects),
+                    "rejects": len(e.state.rejects),
                     "fds": len(os.listdir("/proc/self/fd")),
                     "completed": monitor.completed,
                 }

@@ -78,8 +78,9 @@ def test_a_locked_sqlite_store_says_locked_not_cannot_rollback(tmp_path: Path) -
 
 def test_a_store_this_user_cannot_write_is_read_only_and_reportable(tmp_path: Path) -> None:
     from monitor.errors import StoreError  # noqa: PLC0415
-    from monitor.reports.exports import ReportFilter, load, render  # noqa: PLC0415
+    from monitor.reports.exports import load, render  # noqa: PLC0415
     from monitor.store.batches import BatchStore  # noqa: PLC0415
+    from monitor.store.query import BatchQuery  # noqa: PLC0415
     from tests.test_store import result  # noqa: PLC0415
 
     store = BatchStore(tmp_path / "blackmass.db")
@@ -88,7 +89,7 @@ def test_a_store_this_user_cannot_write_is_read_only_and_reportable(tmp_path: Pa
     store.close()
     ro = BatchStore(tmp_path / "blackmass.db", read_only=True)  # what a user without write access gets
     assert [r.feed_kg for r in ro.latest()] == [1000.0, 2000.0]
-    csv = render(ro, load(ro, ReportFilter(), "csv"), "csv").decode()
+    csv = render(ro, load(ro, BatchQuery(), "csv"), "csv").decode()
     assert csv.count("\n") == 3 and "L1-00002" in csv
     with pytest.raises(StoreError, match="readonly"):
         ro.save(result("L1-00003", feed=3000.0))

@@ -13,6 +13,7 @@ from monitor.core.results import BatchResult, BatchState, StreamMass
 from monitor.errors import StoreError
 from monitor.store.batches import BatchStore
 from monitor.store.migrate import migrate
+from monitor.store.query import BatchQuery
 from monitor.store.rows import decode, decode_assays
 from monitor.store.url import open_store
 from tests.conftest import free_port
@@ -71,10 +72,10 @@ def test_filters(store_url: str) -> None:
     s.save(replace(result("B", start=9000), chemistry="LFP"))
     s.save(replace(result("C", start=20000), state=BatchState.PARTIAL))
     assert [r.batch_id for r in s.latest()] == ["A", "B", "C"]
-    assert [r.batch_id for r in s.latest(include_partial=False)] == ["A", "B"]
-    assert [r.batch_id for r in s.latest(chemistry="LFP")] == ["B"]
-    assert [r.batch_id for r in s.latest(start_from=5000, start_to=15000)] == ["B"]
-    assert [r.batch_id for r in s.latest(batch_id="C")] == ["C"]
+    assert [r.batch_id for r in s.latest(BatchQuery())] == ["A", "B"]
+    assert [r.batch_id for r in s.latest(BatchQuery(chemistry="LFP", include_partial=True))] == ["B"]
+    assert [r.batch_id for r in s.latest(BatchQuery(start_from=5000, start_to=15000, include_partial=True))] == ["B"]
+    assert [r.batch_id for r in s.latest(BatchQuery.lot("C"))] == ["C"]
 
 
 def test_a_version_1_store_gains_its_report_projection_on_open(tmp_path: Path) -> None:
@@ -129,10 +130,11 @@ def test_lines_share_a_store_and_reports_take_several(store_url: str) -> None:
     s.save(replace(result("L2-00001", start=1000), line="L2"))
     s.save(replace(result("L3-00001", start=500), line="L3"))
     assert s.lines() == ["L1", "L2", "L3"]
-    assert [r.batch_id for r in s.latest(line="L2")] == ["L2-00001"]
-    assert [r.batch_id for r in s.latest(line=["L1", "L2"])] == ["L1-00001", "L2-00001"]
-    assert [p.batch for p in s.report_texts(line=["L3"])] == [p.batch for p in s.report_texts(line="L3")]
-    assert s.latest(line=[]) == []
+    assert [r.batch_id for r in s.latest(BatchQuery.line("L2"))] == ["L2-00001"]
+    both = BatchQuery(lines=("L1", "L2"), include_partial=True)
+    assert [r.batch_id for r in s.latest(both)] == ["L1-00001", "L2-00001"]
+    assert decode(s.report_texts(BatchQuery.line("L3")))[0]["batch_id"].to_list() == ["L3-00001"]
+    assert s.latest(BatchQuery(lines=())) == []
 
 
 def test_concurrent_writers_never_lose_or_double_a_version(store_url: str) -> None:
@@ -178,7 +180,9 @@ def test_migrate_copies_everything_and_checks_it(store_url: str, tmp_path: Path)
     _filled(source)
     src, dest = open_store(source), open_store(other)
     checks = migrate(src, dest)
-    assert {c.table: c.rows for c in checks} == {"batch_versions": 3, "assays": 1, "assay_files": 1, "assay_sheets": 1}
+    want = {"batch_versions": 3, "assays": 1, "assay_files": 1, "assay_sheets": 1, "lot_bags": 0}
+    want |= {"shipments": 0, "shipment_bags": 0, "pact_footprints": 0, "pact_clients": 0}
+    assert {c.table: c.rows for c in checks} == want
     assert dest.report_texts() == src.report_texts()
     assert dest.history("L1", "A") == src.history("L1", "A")
     assert dest.assays("A") == src.assays("A")
@@ -210,7 +214,7 @@ def test_a_store_from_a_newer_program_is_refused(store_url: str) -> None:
     else:
         with psycopg.connect(store_url, autocommit=True) as conn:
             conn.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
-    with pytest.raises(StoreError, match="schema version 99 is newer than this program's 2"):
+    with pytest.raises(StoreError, match="schema version 99 is newer than this program's 3"):
         open_store(store_url)
 
 

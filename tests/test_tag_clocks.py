@@ -72,12 +72,17 @@ def test_a_plc_clock_2_h_behind_an_honest_server_is_decided_before_any_change_pa
     held = g.admit("feed", dv(2.0, NOW + 59 - 7200, None), NOW + 59.3, NOW + 59.3)
     tick = g.tick(Sample(SERVER_CLOCK, NOW + 59, None))
     assert (held, tick, g.release(NOW + 59.3), g.waiting) == ([], [], [], 1)
-    # the lot id's change is stamped by an honest server: its clock is decided at once, exactly
-    (b,) = g.admit("lot", dv("B", NOW + 60 - 7200, NOW + 60), NOW + 60.2, NOW + 60.2)
-    assert (b.value, b.ts) == ("B", NOW + 60)
-    # the counter agrees with it (within the tolerance): it shares that clock, and what waited passes
+    # the lot id's change is stamped by an honest server: its clock is decided at once, exactly, but
+    # it came after the counter's change, so it waits behind it (the core sees values in arrival order)
+    assert g.admit("lot", dv("B", NOW + 60 - 7200, NOW + 60), NOW + 60.2, NOW + 60.2) == []
+    assert g.judge.tag_offset == {"lot": -7200.0}
+    # the counter agrees with that exact clock: it shares it, and what waited passes, in order
     released = g.release(NOW + 60.2)
-    assert [(s.tag, s.value, s.ts) for s in released] == [("feed", 2.0, NOW + 59), (SERVER_CLOCK, None, NOW + 59)]
+    assert [(s.tag, s.value, s.ts) for s in released] == [
+        ("feed", 2.0, NOW + 59),
+        ("lot", "B", NOW + 60),
+        (SERVER_CLOCK, None, NOW + 59),
+    ]
     assert g.judge.tag_offset == {"lot": -7200.0, "feed": -7200.0} and g.waiting == 0
 
 
@@ -85,20 +90,20 @@ def test_a_plc_clock_2_h_behind_an_honest_server_is_decided_before_any_change_pa
 def test_with_no_server_timestamps_a_skewed_plc_is_learnt_from_receive_times(skew: float) -> None:
     g = gate()
     got: list[Sample] = []
-    for k in range(8):  # counters: a value a second, delivered 0.2-0.6 s later
+    for k in range(11):  # counters: a value a second, delivered 0.25-0.7 s later
         t = NOW + k
         got_at = t + 0.2 + 0.05 * k  # the server's clock (honest) when the value reached us
         got += g.admit("feed", dv(float(k), t + skew, None), got_at, got_at)
         got += g.release(got_at)
-    # decided on the three values after the initial one: the least delayed of them (0.25 s) sets it
+    # decided on the eight values after the initial one: the least delayed of them (0.25 s) sets it
     assert g.judge.tag_offset["feed"] == pytest.approx(skew - 0.25, abs=1e-6)
     # the initial value passed on the commonest clock (none yet); every change on our clock, within the delay
-    assert [round(s.ts - NOW, 2) for s in got[1:]] == [k + 0.25 for k in range(1, 8)]
+    assert [round(s.ts - NOW, 2) for s in got[1:]] == [k + 0.25 for k in range(1, 11)]
 
 
 def test_a_rarely_changing_tag_takes_the_clock_of_the_tags_it_agrees_with() -> None:
     g = gate()
-    for k in range(5):
+    for k in range(10):
         t = NOW + k
         g.admit("feed", dv(float(k), t - 7200, None), t + 0.1, t + 0.1)
         g.admit("lot", dv("A" if k < 4 else "B", t - 7200 - 0.4, None), t + 0.1, t + 0.1)  # one change only
@@ -147,12 +152,12 @@ def test_a_server_timestamp_that_echoes_the_plcs_clock_is_no_reference() -> None
     # the server's own clock (CurrentTime, and so our receive time on it) is honest
     g = gate()
     got: list[Sample] = []
-    for k in range(6):
+    for k in range(10):
         t = NOW + k
         got += g.admit("feed", dv(float(k), t - 7200, t - 7200), t + 0.1, t + 0.1)
         got += g.release(t + 0.1)
     assert g.judge.tag_offset == {"feed": pytest.approx(-7200.1)}
-    assert [round(s.ts - NOW, 1) for s in got[1:]] == [k + 0.1 for k in range(1, 6)]  # within the delivery delay
+    assert [round(s.ts - NOW, 1) for s in got[1:]] == [k + 0.1 for k in range(1, 10)]  # within the delivery delay
 
 
 def test_healthz_names_a_pending_clock_decision_and_a_server_clock_that_is_no_reference() -> None:
@@ -162,3 +167,35 @@ def test_healthz_names_a_pending_clock_decision_and_a_server_clock_that_is_no_re
     assert ok.problems == []
     assert waiting.problems == ["opcua: clock decision pending for Feed.LotId (3 samples waiting)"]
     assert no_ref.problems == ["opcua: the server's CurrentTime is absent or implausible (1601): no clock reference"]
+
+
+def test_values_leave_the_gate_in_arrival_order_behind_one_that_waits() -> None:
+    g = gate()
+    g.judge.clocks.restore({"feed": 0.0})  # the counter's clock is known (kept with a checkpoint)
+    (first,) = g.admit("lot", dv("A", NOW - 3600, None), NOW, NOW)  # the initial value passes
+    assert first.value == "A"
+    # the lot id's controller runs 10 min behind and the server sends no timestamps: its change waits,
+    # and the counter's values that came after it wait behind it, though their clock is known
+    assert g.admit("lot", dv("B", NOW + 1 - 600, None), NOW + 1.1, NOW + 1.1) == []
+    assert g.admit("feed", dv(5.0, NOW + 2, None), NOW + 2.1, NOW + 2.1) == []
+    assert g.waiting == 2 and g.pending_tags == ("lot",)
+    out: list[Sample] = []
+    for k in range(1, 20):  # deliveries every 10 s: the lot id decides at the bound with what it has
+        out += g.release(NOW + 2.1 + 10 * k)
+        if out:
+            break
+    assert [(s.tag, s.value) for s in out] == [("lot", "B"), ("feed", 5.0)]
+    assert [round(s.ts - NOW, 1) for s in out] == [1.1, 2.0]  # B on its receipt (its only value), feed exact
+    assert g.judge.clocks.uncertainty("lot") > 0 and g.judge.clocks.uncertainty("feed") == 0
+
+
+def test_the_least_transit_of_currenttime_is_taken_off_receive_times() -> None:
+    # every value takes 40 s (a fast simulation's pipeline) to reach us; CurrentTime too: a constant
+    # transit is not mistaken for the controller's clock being 40 s behind
+    g = gate()
+    for k in range(12):
+        t = NOW + 60 * k
+        g.judge.transit(t, t + 40.0)
+        g.admit("feed", dv(float(k), t - 7200, None), t + 40.0, t)  # CurrentTime as last read: t
+        g.release(t)
+    assert g.judge.tag_offset["feed"] == pytest.approx(-7200.0)

@@ -18,6 +18,7 @@ from monitor.core.spec import LineSpec
 from monitor.errors import InputError
 from monitor.passport.origin import OriginMap
 from monitor.passport.stamp import stamp_lot
+from monitor.store.query import BatchQuery
 from monitor.store.sql import Store
 
 log = logging.getLogger(__name__)
@@ -101,7 +102,7 @@ class Accountant:
         updated, pending = [], []
         status = "final" if any(a.status == "final" for a in records) else "preliminary"
         for batch_id, line in dict.fromkeys((a.batch_id, a.line) for a in records):
-            found = self.store.latest(line=line, batch_id=batch_id)
+            found = self.store.latest(BatchQuery.lot(batch_id, line))
             if not found:
                 pending.append(batch_id)
                 continue

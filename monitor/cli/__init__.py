@@ -21,6 +21,7 @@ from typing import Any
 # tests/test_cli.py checks that --help and check-config load none of them.
 from monitor.cli import plant, sim
 from monitor.cli.data import add_data_commands, cmd_assays_import, cmd_reconcile, cmd_replay, cmd_report
+from monitor.cli.exchange import add_pact_commands, cmd_pact
 from monitor.cli.passport import add_commands as add_passport_commands
 from monitor.cli.passport import cmd_passport, cmd_shipment
 from monitor.cli.plant import add_plant_commands, print_batch
@@ -61,14 +62,42 @@ class _Help(argparse.HelpFormatter):
         return text
 
 
-def _complete_help(p: argparse.ArgumentParser) -> None:
-    p.formatter_class = _Help
-    for action in p._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for sub in action.choices.values():
-                _complete_help(sub)
-        elif not action.help and not isinstance(action, argparse._HelpAction):
-            action.help = FALLBACK_HELP.get(action.dest, action.dest.replace("_", " "))
+def _with_help(action: argparse.Action) -> argparse.Action:
+    """An argument its command gave no help gets the meaning of its name (FALLBACK_HELP)."""
+    if not action.help:
+        action.help = FALLBACK_HELP.get(action.dest, action.dest.replace("_", " "))
+    return action
+
+
+class _Parser(argparse.ArgumentParser):
+    """Formats its help with _Help and completes what its arguments, its groups' and its subcommands'
+    (parsers of this class too) leave out."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Help)
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        return _with_help(super().add_argument(*args, **kwargs))
+
+    def add_argument_group(self, *args: Any, **kwargs: Any) -> Any:
+        return _Group(super().add_argument_group(*args, **kwargs))
+
+    def add_mutually_exclusive_group(self, **kwargs: Any) -> Any:
+        return _Group(super().add_mutually_exclusive_group(**kwargs))
+
+
+class _Group:
+    """An argument group of a _Parser: its arguments' help is completed the same way."""
+
+    def __init__(self, group: Any) -> None:
+        self.group = group
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        return _with_help(self.group.add_argument(*args, **kwargs))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.group, name)
 
 
 SIM_COMMANDS = ("demo", "simulate")
@@ -77,7 +106,7 @@ SIM_COMMANDS = ("demo", "simulate")
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The whole parser; `command`, the one about to run, spares loading what only other commands list
     (the simulator's faults; None: build everything)."""
-    ap = argparse.ArgumentParser(prog="blackmass", description="Black-mass plant monitor and metal accounting")
+    ap = _Parser(prog="blackmass", description="Black-mass plant monitor and metal accounting")
     ap.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     ap.add_argument("--version", action=_Version, help="show program's version number and exit")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -86,7 +115,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     add_plant_commands(sub)
     add_store_commands(sub)
     add_passport_commands(sub)
-    _complete_help(ap)
+    add_pact_commands(sub)
     return ap
 
 
@@ -145,6 +174,8 @@ def _main(argv: Sequence[str] | None) -> int:
             return cmd_passport(a)
         if a.cmd == "shipment":
             return cmd_shipment(a)
+        if a.cmd == "pact":
+            return cmd_pact(a)
         if a.cmd == "store":
             return cmd_store(a)
         if a.cmd == "simulate" and a.export_history is not None:

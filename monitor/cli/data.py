@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import replace
@@ -20,6 +21,7 @@ from monitor.store.url import open_store, store_url
 if TYPE_CHECKING:
     from monitor.accounting.assay_import import ImportSummary
     from monitor.core.results import BatchResult
+    from monitor.store.query import BatchQuery
     from monitor.store.sql import Store
 
 ROOT = Path(__file__).resolve().parents[2]  # the project checkout (monitor/cli/data.py)
@@ -76,7 +78,9 @@ def add_data_commands(sub: Any) -> None:
     rep.add_argument("--out", required=True, help="file, or - for standard output")
     rep.add_argument("--line", action="append", help="one line, or several (repeat, or separate by commas)")
     rep.add_argument("--chemistry")
+    rep.add_argument("--feed-form", help="only lots of this feed form (cells, modules, packs, ...)")
     rep.add_argument("--batch")
+    rep.add_argument("--state", help="only lots in this state: complete, assayed or partial")
     rep.add_argument("--from", dest="start_from", help="batches starting at or after (date or datetime, UTC)")
     rep.add_argument("--to", dest="start_to", help="batches starting before (date or datetime, UTC)")
     rep.add_argument("--include-partial", action="store_true", help="also batches whose start the monitor did not see")
@@ -93,15 +97,21 @@ def resolve_path(p: str) -> Path:
     return path if path.exists() or path.is_absolute() else ROOT / path
 
 
-def _when(text: str | None, where: str) -> float | None:
-    from monitor.config import parse_when  # noqa: PLC0415 - see the import note at the top
+def batch_query(a: argparse.Namespace) -> BatchQuery:
+    """The report's flags as the one BatchQuery (store/query.py); an error names the flag."""
+    from monitor.store.query import parse_query  # noqa: PLC0415 - see the import note at the top
 
-    if text is None:
-        return None
-    try:
-        return parse_when(text)
-    except ValueError as exc:
-        raise MonitorError(f"{where}: {exc}") from exc
+    given = {
+        "from": a.start_from,
+        "to": a.start_to,
+        "line": a.line,
+        "chemistry": a.chemistry,
+        "feed_form": a.feed_form,
+        "batch": a.batch,
+        "state": a.state,
+        "include_partial": a.include_partial,
+    }
+    return parse_query(given, label=lambda k: "--" + k.replace("_", "-"))
 
 
 def open_for(a: argparse.Namespace, *, must_exist: bool = True) -> Store:
@@ -110,27 +120,20 @@ def open_for(a: argparse.Namespace, *, must_exist: bool = True) -> Store:
 
 
 def cmd_report(a: argparse.Namespace) -> int:
-    from monitor.reports.exports import ReportFilter, load, render  # noqa: PLC0415 - see the note at the top
+    from monitor.reports.exports import load, render  # noqa: PLC0415 - see the note at the top
 
-    f = ReportFilter(
-        line=",".join(a.line) if a.line else None,
-        chemistry=a.chemistry,
-        batch_id=a.batch,
-        start_from=_when(a.start_from, "--from"),
-        start_to=_when(a.start_to, "--to"),
-        include_partial=a.include_partial,
-    )
+    q = batch_query(a)
     progress = Progress(enabled=a.out != "-" and sys.stderr.isatty())
     with open_for(a) as store:
         progress.update(0.0, "reading batches")
-        report = load(store, f, a.format)
+        report = load(store, q, a.format)
         what = f"{report.batches.height} batches as {a.format}"
         progress.update(0.1, what)
         data = render(
             store,
             report,
             a.format,
-            f=f,
+            q=q,
             plant=_plant_name(a),
             progress=lambda x, _: progress.update(0.1 + 0.85 * x, what),
         )
@@ -280,3 +283,16 @@ def cmd_reconcile(a: argparse.Namespace) -> int:
     p = "n/a (no redundancy)" if out["p_value"] is None else f"{out['p_value']:.4f}"
     print(f"imbalance {out['imbalance_kg']:.1f} kg; gamma {out['gamma']:.3f}, dof {out['dof']}, p {p}")
     return 0
+
+
+def write_document(doc: dict[str, Any], out: str) -> None:
+    """A JSON document to `out` (- for stdout), written whole: a reader never sees half of it."""
+    text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    if out == "-":
+        sys.stdout.write(text)
+        return
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)  # a reader never sees half a passport

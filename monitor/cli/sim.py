@@ -50,9 +50,11 @@ def sim_knobs(p: argparse.ArgumentParser, *, faults: bool = True) -> None:
     )
     choices, listed = None, "see the command's own --help"
     if faults:
-        from monitor.simulator.plant import FAULTS  # noqa: PLC0415 - start-up: see monitor/cli/data.py
+        from monitor.runs.demo_sources import SOURCE_FAULTS  # noqa: PLC0415 - start-up: see monitor/cli/data.py
+        from monitor.simulator.plant import FAULTS  # noqa: PLC0415
 
-        choices, listed = sorted(FAULTS), "; ".join(f"{k}: {v}" for k, v in FAULTS.items()).replace("%", "%%")
+        every = {**FAULTS, **SOURCE_FAULTS}
+        choices, listed = sorted(every), "; ".join(f"{k}: {v}" for k, v in every.items()).replace("%", "%%")
     p.add_argument(
         "--fault",
         action="append",
@@ -69,6 +71,13 @@ def sim_knobs(p: argparse.ArgumentParser, *, faults: bool = True) -> None:
         + "; ".join(f"{k}: {v}" for k, v in PROFILES.items()).replace("%", "%%"),
     )
     p.add_argument("--lots", type=int, default=0, help="play this many lots, then the line stops (0: for ever)")
+    p.add_argument(
+        "--sources",
+        default="opcua",
+        help="the simulator's faces feeding the monitor: opcua plus any of modbus (the bagging scale, Modbus TCP) "
+        "and sparkplug (the dryer, Sparkplug B; needs --broker) (default opcua)",
+    )
+    p.add_argument("--broker", help="MQTT broker for --sources ...sparkplug, e.g. mqtt://127.0.0.1:1883")
 
 
 def add_sim_commands(sub: Any, *, faults: bool = True) -> None:
@@ -90,6 +99,7 @@ def add_sim_commands(sub: Any, *, faults: bool = True) -> None:
         "`blackmass run --data-dir` on the same folder)",
     )
     sim.add_argument("--start-now", action="store_true", help="start the plant clock without waiting for a client")
+    sim.add_argument("--modbus-port", type=int, default=5020, help="--sources ...modbus: the scale terminal's port")
     sim.add_argument(
         "--security",
         type=Path,
@@ -133,7 +143,10 @@ def _sim_options(a: argparse.Namespace) -> SimOptions:
         seed=line_seed(a.line) if a.seed is None else a.seed,
         noise=not a.no_noise,
         assay_delay_h=a.assay_delay,
-        faults=frozenset(a.fault),
+        faults=frozenset(f for f in a.fault if not f.startswith("source-down=")),
+        source_faults=frozenset(f for f in a.fault if f.startswith("source-down=")),
+        sources=tuple(x.strip() for x in a.sources.split(",") if x.strip()),
+        broker=a.broker,
         profile=_profile(a.plc_profile),
         lots=a.lots,
         line=a.line,
@@ -205,7 +218,15 @@ async def simulate(a: argparse.Namespace) -> int:
     from monitor.runs.demo import plant_server  # noqa: PLC0415 - see the import note in monitor/cli/data.py
     from monitor.simulator.server_security import ServerSecurity  # noqa: PLC0415
 
-    server = plant_server(_sim_options(a), a.endpoint, start_on_subscribe=not a.start_now)
+    o = _sim_options(a)
+    server = plant_server(o, a.endpoint, start_on_subscribe=not a.start_now)
+    if o.sources != ("opcua",):
+        from monitor.runs.demo_sources import attach_faces  # noqa: PLC0415
+
+        attach_faces(server, o.sources, o.broker, a.modbus_port)
+        faces = [f"scale terminal modbus://127.0.0.1:{a.modbus_port}"] * bool(server.scale)
+        faces += [f"dryer edge node {o.broker} (group blackmass)"] * bool(server.edge)
+        print(f"faces: {', '.join(faces)} (docs/sources.md)")
     if a.security is not None:
         users = {}
         if a.user:
@@ -223,7 +244,14 @@ async def simulate(a: argparse.Namespace) -> int:
     )
     try:
         async with timeout(a.duration):
-            await server.run()
+            if server.edge is None:
+                await server.run()
+            else:
+                from asyncio import TaskGroup  # noqa: PLC0415
+
+                async with TaskGroup() as tg:
+                    tg.create_task(server.run())
+                    tg.create_task(server.edge.run())
     except TimeoutError:
         pass
     finally:

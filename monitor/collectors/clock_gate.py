@@ -1,7 +1,8 @@
 """Samples wait at the gate until their tag's clock is decided, so no lot is cut on two clocks.
 
-A tag's first value of a session passes at once (it says when the value last changed, which no lot
-edge uses); its later values wait until its clock is decided.
+A tag's first value of a session passes on the commonest decided clock (it says when the value last
+changed, which no lot edge uses), waiting only until some clock is decided; its later values wait
+until its own clock is decided. Samples leave in arrival order: those behind a waiting one wait too.
 
 While any tag's samples wait, the server's clock ticks wait too: a tick says "everything stamped
 up to here has arrived", which is not true of samples still held. Waiting is bounded by the tag
@@ -11,8 +12,9 @@ clocks' `decide_within_s` and by `MAX_HELD` samples (then every waiting tag is d
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from asyncua import ua
 
@@ -28,37 +30,61 @@ MAX_HELD = 100_000
 Convert = Callable[[str, ua.DataValue, float, float], Sample]  # (tag, value, received, server_now) -> Sample
 
 
+@dataclass(frozen=True, slots=True)
+class _Held:
+    tag: str
+    dv: ua.DataValue
+    received: float
+    server_now: float
+    first: bool  # the tag's first value of the session: it passes on the commonest clock
+
+
 class ClockGate:
+    """Samples leave in the order they came: one waiting for its tag's clock holds those behind it,
+    so the core never sees a later value before an earlier one (nor finalises a lot without it)."""
+
     def __init__(self, judge: TimestampJudge, convert: Convert) -> None:
         self.judge = judge
         self._convert = convert
-        self._held: dict[str, list[tuple[ua.DataValue, float, float]]] = {}
+        self._held: deque[_Held] = deque()
         self._tick: Sample | None = None
 
     @property
     def waiting(self) -> int:
-        """Samples waiting now for their tag's clock to be decided."""
-        return sum(len(v) for v in self._held.values())
+        """Samples waiting now: for their tag's clock, or behind one that does."""
+        return len(self._held)
 
     @property
     def pending_tags(self) -> tuple[str, ...]:
-        return tuple(sorted(self._held))
+        """Tags whose clock is being decided while their values wait."""
+        clocks = self.judge.clocks
+        return tuple(sorted({h.tag for h in self._held if not h.first and not clocks.decided(h.tag)}))
 
     def new_session(self) -> None:
         self.judge.clocks.new_session()
 
     def admit(self, tag: str, dv: ua.DataValue, received: float, server_now: float) -> list[Sample]:
-        """One value from the server: its sample now, or nothing while its tag's clock is being decided."""
+        """One value from the server: its sample now, or nothing while it (or one before it) waits."""
         verdict = self.judge.learn(
             tag, safe_epoch(dv.SourceTimestamp), safe_epoch(dv.ServerTimestamp), received, server_now
         )
-        if verdict is not Verdict.WAIT and tag not in self._held:
-            sample = self._convert(tag, dv, received, server_now)
-            if verdict is Verdict.PROVISIONAL and sample.ts > received:  # it happened before we got it
-                sample = replace(sample, ts=received, retimed=True)
-            return [sample]
-        self._held.setdefault(tag, []).append((dv, received, server_now))
-        return []
+        held = _Held(tag, dv, received, server_now, verdict is Verdict.PROVISIONAL)
+        if self._held or not self._passes(held):
+            self._held.append(held)
+            return []
+        return [self._sample(held)]
+
+    def _passes(self, h: _Held) -> bool:
+        clocks = self.judge.clocks
+        if h.first:  # on the commonest clock: once one is decided, or when none is coming
+            return bool(clocks.offsets) or (clocks.settled and not self.pending_tags)
+        return clocks.decided(h.tag)
+
+    def _sample(self, h: _Held) -> Sample:
+        sample = self._convert(h.tag, h.dv, h.received, h.server_now)
+        if h.first and sample.ts > h.received:  # it happened before we got it
+            sample = replace(sample, ts=h.received, retimed=True)
+        return sample
 
     def tick(self, sample: Sample) -> list[Sample]:
         """The server's clock: passed on at once unless samples wait (then the latest waits with them)."""
@@ -70,18 +96,18 @@ class ClockGate:
         return [sample]
 
     def release(self, server_now: float, wall: float | None = None) -> list[Sample]:
-        """After each delivery (`server_now`: the server's clock, aligned): the samples of tags decided
-        since, in arrival order, then the held tick."""
+        """After each delivery (`server_now`: the server's clock, aligned): the samples that may leave
+        now, in arrival order, then the held tick once none waits."""
         clocks = self.judge.clocks
         on_server = server_now + self.judge.offset
         clocks.delivered(on_server, wall)
         clocks.expire(on_server)
         if self.waiting > MAX_HELD:
             log.warning("%d samples waiting for tag clocks: deciding %s as they stand", self.waiting, self.pending_tags)
-            clocks.expire(float("inf"))
+            clocks.expire(float("inf"), force=True)
         out: list[Sample] = []
-        for tag in [t for t in self._held if clocks.decided(t)]:
-            out += [self._convert(tag, dv, r, sn) for dv, r, sn in self._held.pop(tag)]
+        while self._held and self._passes(self._held[0]):
+            out.append(self._sample(self._held.popleft()))
         if not self._held and self._tick is not None:
             out.append(self._tick)
             self._tick = None

@@ -30,12 +30,13 @@ def to_sample(
     """
     code = dv.StatusCode.value if dv.StatusCode is not None else 0
     raw = dv.Value.Value if dv.Value is not None else None
-    retimed = False
+    retimed, uncertain = False, 0.0
     if judge is None:
         ts = _epoch(dv.SourceTimestamp) or _epoch(dv.ServerTimestamp) or wall
     else:
         now = wall if server_now is None else server_now
         ts, retimed = judge.judge(tag, safe_epoch(dv.SourceTimestamp), safe_epoch(dv.ServerTimestamp), wall, raw, now)
+        uncertain = 0.0 if retimed else judge.uncertainty(tag)
     value: float | str | None
     if isinstance(raw, str):
         value = raw
@@ -46,7 +47,7 @@ def to_sample(
     quality = quality_from_status(code)
     if value is None and quality is Quality.GOOD:
         quality = Quality.BAD
-    return Sample(tag, ts, value, quality, code, retimed)
+    return Sample(tag, ts, value, quality, code, retimed, uncertain)
 
 
 # integer data types of counter nodes -> where they wrap (the counter's maximum + 1)

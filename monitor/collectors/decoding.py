@@ -73,6 +73,7 @@ class Decoder:
         if server is None:
             return []
         self.watch.server_time(server, self._wall())
+        self.gate.judge.transit(server, self._clock())
         slowest = self.clocks.update(handle, server, dv)
         tick = self.server_clock.tick(slowest) if slowest is not None else None
         if tick is None:

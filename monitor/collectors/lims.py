@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from monitor.collectors.inbox import inbox_once, open_regular, watch_inbox
-from monitor.core.assays import ELEMENTS, Assay
+from monitor.core.assays import ASSAY_ELEMENTS, Assay
 from monitor.core.spec import STREAM_NAMES
 from monitor.errors import InputError
 
@@ -99,8 +99,10 @@ def _assay(r: dict[str, str], where: str) -> Assay:
             where, f"field 'stream': expected one of {', '.join(STREAM_NAMES[:-1])}, got {excerpt(r['stream'])}"
         )
     el = r["element"].lower()
-    if el not in ELEMENTS:
-        raise InputError(where, f"field 'element': expected one of {', '.join(ELEMENTS)}, got {excerpt(r['element'])}")
+    if el not in ASSAY_ELEMENTS:
+        raise InputError(
+            where, f"field 'element': expected one of {', '.join(ASSAY_ELEMENTS)}, got {excerpt(r['element'])}"
+        )
     if r["status"] not in ("preliminary", "final"):
         raise InputError(where, f"field 'status': expected 'preliminary' or 'final', got {excerpt(r['status'])}")
     value = _pct(r["value_pct"], where, "value_pct")

@@ -23,8 +23,10 @@ from enum import Enum
 log = logging.getLogger(__name__)
 
 SERVER = "the server"  # the server's own clock: every tag's offset is measured against it
-FRESH_TO_DECIDE = 3  # fresh values measured against receive times before a tag decides alone
+FRESH_TO_DECIDE = 8  # fresh values measured against receive times before a tag decides alone
 MIN_DELIVERIES = 4  # deliveries seen before any decision: the spacing of receive times is measured
+LATE_DELIVERIES = 8  # a tag decides "late" only after this many deliveries too (a fast server clock runs
+# `decide_within_s` by in one publish; tags that change often must have had their chance to decide first)
 
 
 class Verdict(Enum):
@@ -37,6 +39,7 @@ class Verdict(Enum):
 class _Learning:
     first_seen: float  # our clock at the tag's first value
     waiting_since: float = 0.0  # our clock at its first fresh value (0: none yet)
+    waiting_deliveries: int = -1  # deliveries seen by then (-1: none yet)
     fresh: deque[tuple[float, float | None, float]] = field(default_factory=lambda: deque(maxlen=16))
     # (source, server or None, received on the server's clock) of its fresh values, newest last
 
@@ -58,6 +61,11 @@ class TagClocks:
     _session_seen: set[str] = field(default_factory=set)
     _last_source: dict[str, float] = field(default_factory=dict)  # tag -> its latest source time
     _estimated: set[str] = field(default_factory=set)  # tags aligned by an offset learnt from delivery times
+    _uncertain: set[str] = field(default_factory=set)  # tags whose stamps may sit up to one delivery late
+    _exact: set[str] = field(default_factory=set)  # tags decided on server timestamps
+    _own: set[str] = field(default_factory=set)  # tags decided on many values of their own: delays are measured
+    _transits: deque[float] = field(default_factory=lambda: deque(maxlen=64))  # CurrentTime: receipt minus value
+    _delays: deque[float] = field(default_factory=lambda: deque(maxlen=256))  # receipt minus aligned stamp
     _spacing: deque[float] = field(default_factory=lambda: deque(maxlen=32))
     _last_delivery: float | None = None
     _deliveries: int = 0
@@ -75,6 +83,11 @@ class TagClocks:
             self.offsets[tag] = offset
             self.reasons[tag] = "kept with the checkpoint"
 
+    @property
+    def settled(self) -> bool:
+        """Enough deliveries seen that a tag whose values change would be learning its clock by now."""
+        return self._deliveries >= MIN_DELIVERIES
+
     def decided(self, tag: str) -> bool:
         return tag in self.offsets
 
@@ -91,10 +104,30 @@ class TagClocks:
             elif wall > self._first[1]:
                 self._rate = max(1.0, (received - self._first[0]) / (wall - self._first[1]))
 
+    def transit(self, seconds: float) -> None:
+        """How long one CurrentTime value took from the server's clock to our receipt."""
+        self._transits.append(seconds)
+
+    @property
+    def transit_floor(self) -> float:
+        """The least time a value takes to reach us (a constant transit looks like a clock offset otherwise)."""
+        return max(0.0, min(self._transits, default=0.0))
+
     def delivery_delay(self) -> float:
         """How far a value's receipt may trail its stamp: two publishing intervals, or two delivery spacings."""
         spacing = statistics.median(self._spacing) if self._spacing else 0.0
         return max(2.0 * spacing, 2.0 * self.publishing_s * self._rate)
+
+    def one_delivery(self) -> float:
+        """How late one value can reach us: it comes with the first publish after it changed, so one
+        publishing interval (or the usual spacing of deliveries, when coarser), with a 10 % margin."""
+        spacing = statistics.median(self._spacing) if self._spacing else 0.0
+        measured = max(self._delays, default=0.0)  # a busy server or a lagging PLC publish later still
+        return 1.1 * max(spacing, self.publishing_s * self._rate, measured)
+
+    def uncertainty(self, tag: str) -> float:
+        """How much earlier than its aligned stamp a value of `tag` may have happened (0: exact)."""
+        return self.one_delivery() if tag in self._uncertain else 0.0
 
     def tolerance(self) -> float:
         """Below this an offset is not told from delivery delay, nor from clocks that agree well enough."""
@@ -114,6 +147,10 @@ class TagClocks:
         when the value last changed, which no lot edge uses. A later value of an undecided tag WAITs.
         """
         if tag in self.offsets:
+            if tag in self._own and source is not None and source > self._last_source.get(tag, math.inf):
+                self._delays.append(received_on_server - (source - self.offsets[tag]))
+            if source is not None:
+                self._last_source[tag] = source
             return Verdict.PASS
         learning = self._learning.setdefault(tag, _Learning(first_seen=received_on_server))
         if source is None:  # the server's or our time stands in: there is no controller clock to learn
@@ -128,6 +165,8 @@ class TagClocks:
         if repeat:
             return Verdict.WAIT
         learning.waiting_since = learning.waiting_since or received_on_server
+        if learning.waiting_deliveries < 0:
+            learning.waiting_deliveries = self._deliveries
         learning.fresh.append((source, server, received_on_server))
         self._try(tag, learning)
         return Verdict.PASS if tag in self.offsets else Verdict.WAIT
@@ -144,43 +183,56 @@ class TagClocks:
             d = exact[-1]
             self._decide(tag, self._significant(d, self.align_min_s), f"{d:+.1f} s from its server timestamps", "exact")
             return
-        near = self._nearest(learning.best, tol)
+        enough = len(learning.fresh) >= FRESH_TO_DECIDE
+        near = self._consistent(learning.best)
         if near is not None:
-            self._decide(tag, self.offset_of_clock(near), f"shares the clock of {near} (within {tol:.0f} s)", "shared")
-        elif len(learning.fresh) >= FRESH_TO_DECIDE:
-            off = self._significant(learning.best, tol)
-            self._decide(tag, off, f"{learning.best:+.1f} s from our receive times", "receive_times")
+            self._decide(tag, self.offset_of_clock(near), f"shares the clock of {near} (consistent with it)", "shared")
+        elif enough:
+            self._decide(tag, learning.best, f"{learning.best:+.1f} s from our receive times", "receive_times")
 
-    def expire(self, now_on_server: float) -> None:
-        """Decide the tags that waited longer than the bound, with what they have; retry the others."""
-        for tag, learning in list(self._learning.items()):
-            if tag in self.offsets:
-                continue
-            if not learning.fresh:  # nothing of it waits: its first change will decide
-                continue
+    def expire(self, now_on_server: float, *, force: bool = False) -> None:
+        """Retry the waiting tags; once one has waited longer than the bound, decide every waiting tag
+        with what it has, those with the most values first (the others may then share their clocks)."""
+        waiting = sorted(
+            ((t, x) for t, x in self._learning.items() if t not in self.offsets and x.fresh),
+            key=lambda tx: -len(tx[1].fresh),
+        )
+        late = False
+        for tag, learning in waiting:
             self._try(tag, learning)
-            if tag in self.offsets:
-                continue
             waited = now_on_server - learning.waiting_since
-            if tag not in self.offsets and waited > self.decide_within_s and self._deliveries >= MIN_DELIVERIES:
-                self._decide_late(tag, learning)
+            deliveries = self._deliveries - learning.waiting_deliveries
+            late = late or (waited > self.decide_within_s and deliveries >= LATE_DELIVERIES)
+        if force or (late and self._deliveries >= MIN_DELIVERIES):
+            for tag, learning in waiting:
+                if tag not in self.offsets:
+                    self._decide_late(tag, learning)
 
     def _decide_late(self, tag: str, learning: _Learning) -> None:
-        tol = self.tolerance()
-        near = self._nearest(learning.best, tol)
+        near = self._consistent(learning.best)
         n = len(learning.fresh)
-        if near is None and abs(learning.best) > tol:
+        if near is None:
             self._decide(tag, learning.best, f"{learning.best:+.1f} s from {n} value(s)", "late")
-        elif near is not None:
-            self._decide(tag, self.offset_of_clock(near), f"shares the clock of {near} (within {tol:.0f} s)", "shared")
         else:
-            self._decide(tag, 0.0, f"{learning.best:+.1f} s from {n} value(s): within {tol:.0f} s", "late")
+            self._decide(tag, self.offset_of_clock(near), f"shares the clock of {near} (consistent with it)", "shared")
 
-    def _nearest(self, d: float, tol: float) -> str | None:
-        """The decided tag (or SERVER, the server's own clock) whose offset is within `tol` of d, nearest first."""
-        clocks = {SERVER: 0.0, **self.offsets}
-        best = min(clocks, key=lambda t: abs(clocks[t] - d))
-        return best if abs(clocks[best] - d) <= tol else None
+    def _consistent(self, best: float) -> str | None:
+        """The decided clock (or SERVER) the tag's values allow, nearest to `best` first.
+
+        `best` (stamp minus receipt, at its largest) is a lower bound of the tag's offset: a value
+        is never received before it happens; its least delayed value came at most a delivery delay
+        late, so the offset lies in [best, best + delay], and clocks within `align_min_s` agree well
+        enough. A constant delay cannot be told from a clock offset, so an offset is claimed only
+        when the values rule the server's own clock out. Only clocks measured well are shared (the
+        server's own, one read off server timestamps, or one a tag estimated on enough values).
+        """
+        lo, hi = best - self.align_min_s, best + max(self.align_min_s, self.delivery_delay())
+        measured = self._exact | self._own
+        clocks = {SERVER: 0.0, **{t: self.offsets[t] for t in measured if t in self.offsets}}
+        fits = [t for t in clocks if lo <= clocks[t] <= hi]
+        if SERVER in fits:
+            return SERVER
+        return min(fits, key=lambda t: abs(clocks[t] - best)) if fits else None
 
     def offset_of_clock(self, name: str) -> float:
         return 0.0 if name == SERVER else self.offsets[name]
@@ -198,6 +250,12 @@ class TagClocks:
     def _decide(self, tag: str, offset: float, why: str, kind: str) -> None:
         if offset and kind != "exact":
             self._estimated.add(tag)
+        if kind not in ("exact", "no_source"):  # learnt from receive times: the stamp is the latest it can be
+            self._uncertain.add(tag)
+        if kind == "receive_times":
+            self._own.add(tag)
+        if kind == "exact":
+            self._exact.add(tag)
         self.offsets[tag] = offset
         self.reasons[tag] = why
         self._learning.pop(tag, None)

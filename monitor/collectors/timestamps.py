@@ -80,8 +80,18 @@ class TimestampJudge:
         srv = valid_time(server, ref)
         # the reference: the server's clock at delivery, the later of its CurrentTime as last read (which
         # lags by up to a publishing interval per subscription) and our receipt on its clock (which is
-        # behind a server clock that runs faster than ours, as a simulation's does)
-        return self.clocks.observe(tag, src, srv, max(server_now, received) + self.offset)
+        # behind a server clock that runs faster than ours, as a simulation's does), less the least time
+        # a CurrentTime value took to reach us: no value can have come faster than that
+        return self.clocks.observe(tag, src, srv, max(server_now, received - self.clocks.transit_floor) + self.offset)
+
+    def transit(self, server: float, received: float) -> None:
+        """A CurrentTime value `server` (the server's raw clock) reached us at `received` (ours)."""
+        if valid_time(server, received + self.offset) is not None:
+            self.clocks.transit(received + self.offset - server)
+
+    def uncertainty(self, tag: str) -> float:
+        """How much earlier than its stamp a value of `tag` may have happened (source times only)."""
+        return self.clocks.uncertainty(tag) if self.policy.mode is TimestampMode.SOURCE else 0.0
 
     def judge(
         self, tag: str, source: float | None, server: float | None, received: float, value: object, server_now: float

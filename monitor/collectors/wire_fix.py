@@ -48,9 +48,8 @@ def install() -> None:
     global _installed  # noqa: PLW0603 - one switch per process, like the library state it changes
     if _installed:
         return
-    original: Callable[[Any], Callable[[Any], Any]] = (
-        ua_binary._create_dataclass_deserializer
-    )  # reach-in: asyncua's decoder table has no public hook
+    original: Callable[[Any], Callable[[Any], Any]]
+    original = ua_binary._create_dataclass_deserializer  # reach-in: asyncua's decoder table has no public hook
 
     @functools.cache
     def deserializer(objtype: Any) -> Callable[[Any], Any]:

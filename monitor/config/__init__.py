@@ -10,28 +10,28 @@ import logging
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from monitor.collectors.addressing_syntax import check_address
 from monitor.collectors.credentials import check_endpoint
 from monitor.collectors.settings import OpcuaSettings
+from monitor.config.pact import parse_pact
+from monitor.config.passport import parse_ghg, parse_origin, parse_passport
 from monitor.config.sections import (
     HttpSettings,
     Reader,
-    parse_clock,
     parse_codes,
     parse_http,
-    parse_sampling,
-    parse_security,
     parse_stream,
 )
+from monitor.config.sources import Sources, SourceSettings, parse_points, parse_sources
 from monitor.core.carbon import GhgFactors
 from monitor.core.spec import LineSpec
 from monitor.errors import ConfigError
 from monitor.passport.origin import OriginMap
-from monitor.passport.settings import PassportSettings, parse_ghg, parse_origin, parse_passport
+from monitor.passport.pact_settings import PactSettings
+from monitor.passport.settings import PassportSettings
 
 log = logging.getLogger(__name__)
 
@@ -62,54 +62,47 @@ class MonitorConfig:
     ghg: GhgFactors | None = None  # emission factors; None: carbon per lot unknown
     origin: OriginMap = field(default_factory=OriginMap)  # supplier / feed form -> pre-/post-consumer
     passport: PassportSettings = field(default_factory=PassportSettings)
+    pact: PactSettings = field(default_factory=PactSettings)  # [pact]: PACT v3 footprints and their API
     store_url: str | None = None  # [store] url; None: sqlite:///<data-dir>/blackmass.db
     store_password_file: Path | None = None  # [store] password_file (the password itself never in a config)
+    sources: Sources | None = None  # every source and each tag's; None: the one [opcua] source
 
-    def tag_addresses(self) -> dict[str, str]:
-        """Every tag the service subscribes to → its node address (explicit or by namespace URI)."""
+    @property
+    def opcua_name(self) -> str:
+        """The name of the source `opcua` holds (the first OPC-UA source; "opcua" for [opcua])."""
+        return self.sources.primary if self.sources else "opcua"
+
+    def other_sources(self) -> dict[str, SourceSettings]:
+        """Every source but the primary OPC-UA one, by name."""
+        if self.sources is None:
+            return {}
+        return {n: s for n, s in self.sources.settings.items() if n != self.sources.primary}
+
+    def tag_addresses(self, source: str | None = None) -> dict[str, str]:
+        """The tags an OPC-UA source subscribes to (default: the primary) → node address (explicit or by URI)."""
+        source = source or self.opcua_name
+        settings = self.sources.settings[source] if self.sources and source != self.opcua_name else self.opcua
+        ns = settings.namespace_uri if isinstance(settings, OpcuaSettings) else ""
+        out: dict[str, str] = {}
+        for t in self.all_tags():
+            if self.sources is None or self.sources.source_of(t) == source:
+                explicit = self.sources.nodes.get(t) if self.sources else None
+                out[t] = explicit or self.nodes.get(t) or f"nsu={ns};s={t}"
+        return out
+
+    def all_tags(self) -> list[str]:
+        """Every tag the line uses, once each, in a stable order."""
         tags: list[str] = [self.line.batch_id_tag]
         tags += [t for t in (self.line.chemistry_tag, self.line.feed_form_tag, self.line.supplier_tag) if t]
         tags += [t for t in (self.line.energy_tag, self.line.nitrogen_tag) if t]
         for s in self.line.streams:
             tags += [t for t in (s.tag, s.bag_id_tag) if t]
         tags += [p.tag for p in self.process]
-        out: dict[str, str] = {}
-        for t in dict.fromkeys(tags):
-            out[t] = self.nodes.get(t) or f"nsu={self.opcua.namespace_uri};s={t}"
-        return out
+        return list(dict.fromkeys(tags))
 
     def with_endpoint(self, endpoint: str) -> MonitorConfig:
         check_endpoint(endpoint, "--endpoint", "endpoint")
         return replace(self, opcua=replace(self.opcua, endpoint=endpoint))
-
-
-def _opcua(root: Reader, where: str) -> OpcuaSettings:
-    """[opcua] (with [opcua.security], [opcua.clock] and [sampling])."""
-    op = root.sub("opcua")
-    endpoint = op.text("endpoint")
-    check_endpoint(endpoint, where)
-    if not endpoint.startswith("opc.tcp://"):
-        raise ConfigError(where, "opcua.endpoint", "an opc.tcp://host:port/path URL", endpoint)
-    opcua = OpcuaSettings(
-        endpoint=endpoint,
-        namespace_uri=op.text("namespace_uri", ""),
-        publishing_interval_ms=op.num("publishing_interval_ms", 250, lo=10),
-        sampling_interval_ms=op.num("sampling_interval_ms", 0, lo=0),
-        queue_size=int(op.num("queue_size", 1000, lo=1, hi=100_000)),
-        timeout_s=op.num("timeout_s", 4, lo=0.1),
-        reconnect_min_s=op.num("reconnect_min_s", 0.5, lo=0.01),
-        reconnect_max_s=op.num("reconnect_max_s", 10, lo=0.1),
-        batch_size=int(op.num("batch_size", 500, lo=1, hi=5000)),
-        backfill=op.flag("backfill", True),
-        backfill_max_s=op.num("backfill_max_s", 86_400, lo=0),
-        security=parse_security(op, where),
-        clock=parse_clock(op),
-        clock_check_s=op.num("clock_check_s", 5.0, lo=0.1),
-        clock_margin_s=op.num("clock_margin_s", 0.0, lo=0.0),
-        sampling=parse_sampling(root),
-    )
-    op.done()
-    return opcua
 
 
 def _process(root: Reader, where: str) -> list[ProcessTag]:
@@ -163,7 +156,8 @@ def _store(root: Reader, where: str) -> tuple[str | None, str | None]:
 def parse_config(data: Mapping[str, Any], where: str) -> MonitorConfig:
     root = Reader(where, data)
     line = root.sub("line")
-    opcua = _opcua(root, where)
+    settings = parse_sources(root, where)
+    opcua = next(s for s in settings.values() if isinstance(s, OpcuaSettings))
     tags = root.sub("tags")
     streams_t = root.sub("streams")
     streams = tuple(parse_stream(streams_t.sub(name), name) for name in streams_t.table)
@@ -222,20 +216,24 @@ def parse_config(data: Mapping[str, Any], where: str) -> MonitorConfig:
         nodes=dict(nodes_t.table),
         settle_s=line.num("settle_s", 0.0, lo=0),
         checkpoint_every_s=line.num("checkpoint_every_s", 5.0, lo=0.1),
-        ghg=parse_ghg(data, where),
-        origin=parse_origin(data, where),
-        passport=parse_passport(data, where),
+        ghg=parse_ghg(root),
+        origin=parse_origin(root),
+        passport=parse_passport(root),
+        pact=parse_pact(root),
     )
+    cfg = _with_sources(cfg, parse_points(root, where, settings, cfg.all_tags()))
     cfg = _with_plant_name(cfg, root.sub("plant", required=False), where)
     line.done()
     streams_t.done(*streams_t.table)
-    for section, known in _PASSPORT_KEYS.items():  # parsed in monitor.passport; a typo is refused here too
-        sub = root.sub(section, required=False)
-        for key in known:
-            sub.get(key)
-        sub.done()
     root.done()
     return cfg
+
+
+def _with_sources(cfg: MonitorConfig, sources: Sources) -> MonitorConfig:
+    """Each tag's source known; `opcua` is the primary OPC-UA source's settings."""
+    primary = sources.settings[sources.primary]
+    assert isinstance(primary, OpcuaSettings)
+    return replace(cfg, sources=sources, opcua=primary)
 
 
 def _with_plant_name(cfg: MonitorConfig, plant: Reader, where: str) -> MonitorConfig:
@@ -248,22 +246,6 @@ def _with_plant_name(cfg: MonitorConfig, plant: Reader, where: str) -> MonitorCo
         name = old
     name = name or ""
     return replace(cfg, plant_name=name, passport=replace(cfg.passport, plant=name))
-
-
-_PASSPORT_KEYS = {
-    "ghg": ("grid_kg_co2e_per_kwh", "grid_source", "grid_year", "nitrogen_kg_co2e_per_nm3", "nitrogen_source", "other"),
-    "origin": ("suppliers", "feed_forms"),
-    "passport": ("plant", "operator", "key"),
-}
-
-
-def parse_when(text: str) -> float:
-    """A date or datetime (naive = UTC) as epoch seconds; ValueError with the expected form."""
-    try:
-        dt = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise ValueError(f"expected a date or datetime like 2026-11-01 or 2026-11-01T06:00, got {text!r}") from exc
-    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:

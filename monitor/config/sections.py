@@ -24,6 +24,8 @@ class HttpSettings:
     tls_key: Path | None = None
     # how people reach this monitor (runbook links in alerts); None: built from host and port
     external_url: str | None = None
+    read_token: str | None = None  # when set, the web pages and /api reads need a login (or this bearer token)
+    grafana_url: str | None = None  # base of the web pages' "open in Grafana" links; None: no link
 
 
 class Reader:
@@ -208,9 +210,17 @@ def parse_http(t: Reader, where: str) -> HttpSettings:
         tls_certificate=base / cert if cert else None,
         tls_key=base / key if key else None,
         external_url=external.rstrip("/") if external else None,
+        read_token=t.opt_text("read_token") or None,
+        grafana_url=_absolute_url(t.opt_text("grafana_url"), where, "http.grafana_url"),
     )
     t.done()
     return http
+
+
+def _absolute_url(url: str | None, where: str, field: str) -> str | None:
+    if url is not None and not url.startswith(("http://", "https://")):
+        raise ConfigError(where, field, "an absolute http:// or https:// URL", url)
+    return url.rstrip("/") if url else None
 
 
 def parse_sampling(root: Reader) -> dict[str, TagSampling]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-ELEMENTS = ("ni", "co", "mn", "li", "cu", "al", "fe", "c", "f", "p")
+ELEMENTS = ("ni", "co", "mn", "li", "cu", "al", "fe", "c", "f", "p")  # the grade table's columns (seeds/)
+# what a lab may report: the grade table's elements plus Pb (lead: Battery Pass recycled content, EU 2023/1542 Art. 8)
+ASSAY_ELEMENTS = (*ELEMENTS, "pb")
 RECOVERY_ELEMENTS = ("ni", "co", "mn", "li", "cu", "al", "fe")
 
 # Lab precision, relative σ of an assay [M after domain.md: Ni/Co 1–3 %, Li 2–5 %], and a
@@ -21,6 +23,7 @@ ASSAY_REL_SIGMA = {
     "c": 0.03,
     "f": 0.05,
     "p": 0.05,
+    "pb": 0.05,
 }
 DETECTION_LIMIT_PCT = 0.005
 PRELIMINARY_SIGMA_FACTOR = 2.0  # quick assays (XRF/ICP screening) are about twice as scattered

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from monitor.core.assays import RECOVERY_ELEMENTS, Assay
-from monitor.core.metals import account_metals, element_grade, reconcile_batch
+from monitor.core.metals import LotInputs, account_metals, reconcile_batch
 from monitor.core.results import BatchResult, BatchState
 from monitor.core.spec import LineSpec
 
@@ -26,7 +26,7 @@ def with_accounting(
     bags = result.bags
     mine = [a for a in assays if a.batch_id == result.batch_id]
     declared = declared or {}
-    grades = {el: element_grade(spec, masses, bags, mine, declared, el) for el in RECOVERY_ELEMENTS}
+    grades = LotInputs(spec, masses, bags, mine, declared).all_grades(RECOVERY_ELEMENTS)
     balance, recov = reconcile_batch(spec, masses, bags, mine, declared, grades=grades)
     metals = account_metals(spec, masses, bags, mine, declared, grades=grades, reconciled=recov)
     status = assay_status([m.status for m in metals])

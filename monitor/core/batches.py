@@ -126,6 +126,15 @@ class BatchTracker:
         )
         return closed, None
 
+    def move_edge(self, at: float, to: float) -> None:
+        """The lot edge stamped `at` happened at `to`: the lot that started and the one that stopped there move."""
+        if self._current is not None and self._current.start == at:
+            self._current = replace(self._current, start=to)
+        if self._closed is not None and at in (self._closed.start, self._closed.end):
+            self._closed = (
+                replace(self._closed, start=to) if self._closed.start == at else replace(self._closed, end=to)
+            )
+
     def _resume(self, prev: FeedWindow) -> FeedWindow:
         self._current = replace(prev, end=None, abandoned=False, resumed=True)
         self._closed = None
@@ -173,11 +182,16 @@ class BatchTracker:
 
     @classmethod
     def load(cls, data: dict[str, Any], *, resume_within_s: float = 4 * 3600.0) -> BatchTracker:
+        """A tracker resumed from `dump()`."""
         tracker = cls(resume_within_s=resume_within_s)
-        tracker._current = FeedWindow(**data["current"]) if data["current"] else None
-        tracker._closed = FeedWindow(**data["closed"]) if data.get("closed") else None
-        tracker._last_id = data["last_id"]
-        tracker._last_ts = float(data["last_ts"])
-        for raw, n in data.get("uses", []):
-            tracker._count(str(raw), int(n))
+        tracker.restore(data)
         return tracker
+
+    def restore(self, data: dict[str, Any]) -> None:
+        """Take up where the tracker that wrote `data` (its `dump()`) left off."""
+        self._current = FeedWindow(**data["current"]) if data["current"] else None
+        self._closed = FeedWindow(**data["closed"]) if data.get("closed") else None
+        self._last_id = data["last_id"]
+        self._last_ts = float(data["last_ts"])
+        for raw, n in data.get("uses", []):
+            self._count(str(raw), int(n))

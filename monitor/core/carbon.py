@@ -21,6 +21,9 @@ class OtherInput:
     source: str = ""
 
 
+UNSOURCED = "unsourced"  # a factor configured without a source: reports footnote it, never invent one
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GhgFactors:
     """Emission factors of one site, each with where it came from."""

@@ -34,9 +34,11 @@ class Edge:
 class StreamLedger:
     """The edges cut so far and the unattributed mass per (stream, reason), cumulative (kg)."""
 
-    def __init__(self) -> None:
-        self._edges: dict[str, Edge] = {}
-        self._unattributed: defaultdict[tuple[str, str], float] = defaultdict(float)
+    def __init__(
+        self, edges: Mapping[str, Edge] | None = None, unattributed: Mapping[tuple[str, str], float] | None = None
+    ) -> None:
+        self._edges: dict[str, Edge] = dict(edges or {})
+        self._unattributed: defaultdict[tuple[str, str], float] = defaultdict(float, unattributed or {})
 
     @property
     def unattributed_kg(self) -> Mapping[tuple[str, str], float]:
@@ -80,9 +82,8 @@ class StreamLedger:
 
     @classmethod
     def load(cls, data: Mapping[str, Any]) -> StreamLedger:
-        ledger = cls()
-        for s, (t, v) in data.get("edges", {}).items():
-            ledger._edges[str(s)] = Edge(float(t), float(v))
+        edges = {str(s): Edge(float(t), float(v)) for s, (t, v) in data.get("edges", {}).items()}
+        unattributed: defaultdict[tuple[str, str], float] = defaultdict(float)
         for s, why, kg in data.get("unattributed", []):
-            ledger._unattributed[(str(s), str(why))] += float(kg)
-        return ledger
+            unattributed[(str(s), str(why))] += float(kg)
+        return cls(edges, unattributed)

@@ -67,28 +67,37 @@ def _ratio_sd(a: float, b: float, var_a: float, var_b: float, cov_ab: float) -> 
 Grades = Mapping[str, tuple[Grade | None, dict[str, Grade]]]  # element -> (feed grade, product grades)
 
 
-def element_grade(
-    spec: LineSpec,
-    masses: Mapping[str, float],
-    bags: Mapping[str, float],
-    assays: Sequence[Assay],
-    declared: Mapping[str, float],
-    element: str,
-) -> tuple[Grade | None, dict[str, Grade]]:
-    """The element's feed grade and product grades (with_accounting finds them once per lot for
-    both the metal accounts and the reconciliation: finding them twice was a tenth of a replay)."""
-    feed = spec.feed.name
-    g_feed = stream_grade(assays, feed, element, masses.get(feed, NAN))
-    if g_feed is None and element in declared:
-        g_feed = declared_grade(declared[element], masses.get(feed, NAN))
-    products: dict[str, Grade] = {}
-    for s in spec.products:
-        if s.source in (SourceKind.UNMEASURED, SourceKind.ESTIMATE):
-            continue
-        g = stream_grade(assays, s.name, element, masses.get(s.name, NAN), bags if s.name == "black_mass" else None)
-        if g is not None:
-            products[s.name] = g
-    return g_feed, products
+@dataclass(frozen=True, slots=True)
+class LotInputs:
+    """What an element's grades are read from: the line, the lot's masses and bags, assays, declared grades
+    (with_accounting finds a lot's grades once for both the metal accounts and the reconciliation:
+    finding them twice was a tenth of a replay)."""
+
+    spec: LineSpec
+    masses: Mapping[str, float]
+    bags: Mapping[str, float]
+    assays: Sequence[Assay]
+    declared: Mapping[str, float]
+
+    def grades(self, element: str) -> tuple[Grade | None, dict[str, Grade]]:
+        """The element's feed grade (assayed, else declared) and each measured product's grade."""
+        masses, feed = self.masses, self.spec.feed.name
+        g_feed = stream_grade(self.assays, feed, element, masses.get(feed, NAN))
+        if g_feed is None and element in self.declared:
+            g_feed = declared_grade(self.declared[element], masses.get(feed, NAN))
+        products: dict[str, Grade] = {}
+        for s in self.spec.products:
+            if s.source in (SourceKind.UNMEASURED, SourceKind.ESTIMATE):
+                continue
+            bags = self.bags if s.name == "black_mass" else None
+            g = stream_grade(self.assays, s.name, element, masses.get(s.name, NAN), bags)
+            if g is not None:
+                products[s.name] = g
+        return g_feed, products
+
+    def all_grades(self, elements: Sequence[str]) -> Grades:
+        """Each element's grades, found once to be passed to account_metals and reconcile_batch."""
+        return {el: self.grades(el) for el in elements}
 
 
 def account_metals(
@@ -108,8 +117,10 @@ def account_metals(
     reconciled = reconciled or {}
     measured_products = [s.name for s in spec.products if s.source not in (SourceKind.UNMEASURED, SourceKind.ESTIMATE)]
     feed_kg_total = masses.get(spec.feed.name, NAN)
+    if grades is None:
+        grades = LotInputs(spec, masses, bags, assays, declared).all_grades(elements)
     for el in elements:
-        g_feed, prods = grades[el] if grades is not None else element_grade(spec, masses, bags, assays, declared, el)
+        g_feed, prods = grades[el]
         e_feed = g_feed.fraction * g_feed.dry_kg if g_feed else NAN
         source = "none" if g_feed is None else ("declared" if g_feed.status == "declared" else "assay")
         bm = prods.get("black_mass")
@@ -204,8 +215,10 @@ def reconcile_batch(
     sysm.balances.append({im[n]: sign[n] for n in im})
     ie: dict[tuple[str, str], int] = {}
     used: list[str] = []
+    if grades is None:
+        grades = LotInputs(spec, masses, bags, assays, declared).all_grades(elements)
     for el in elements:
-        g_feed, prods = grades[el] if grades is not None else element_grade(spec, masses, bags, assays, declared, el)
+        g_feed, prods = grades[el]
         if g_feed is None or "black_mass" not in prods:
             continue
         of_stream: dict[str, Grade] = {feed: g_feed, **prods}

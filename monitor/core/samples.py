@@ -37,6 +37,7 @@ class Sample:
     quality: Quality = Quality.GOOD
     status: int = 0
     retimed: bool = False  # the source timestamp was missing or implausible: ts is the server's or ours
+    uncertain_s: float = 0.0  # the value happened within [ts - uncertain_s, ts]: its clock was learnt from receipts
 
 
 # A sample of this tag says "the server's clock read ts": every value stamped up to ts has been

@@ -3,18 +3,58 @@
 from __future__ import annotations
 
 import bisect
-from typing import Any
+from typing import Any, Generic, Self, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
+V = TypeVar("V")
 
-class NumericSeries:
-    """(ts, value) of accepted samples, sorted by ts; a repeated timestamp is kept once."""
+
+class _Series(Generic[V]):
+    """What both series share: timestamps and values in time order, their checkpoint form, trimming."""
 
     def __init__(self) -> None:
         self._ts: list[float] = []
-        self._v: list[float] = []
+        self._v: list[V] = []
+
+    def add(self, ts: float, value: V) -> bool:
+        raise NotImplementedError
+
+    @staticmethod
+    def parse(value: Any) -> V:
+        """A value as a checkpoint holds it → the series' own."""
+        raise NotImplementedError
+
+    def dump(self) -> list[list[Any]]:
+        """[timestamps, values] for a checkpoint."""
+        return [list(self._ts), list(self._v)]
+
+    @classmethod
+    def load(cls, data: list[list[Any]]) -> Self:
+        series = cls()
+        for ts, v in zip(data[0], data[1], strict=True):
+            series.add(float(ts), cls.parse(v))
+        return series
+
+    def _drop_first(self, n: int) -> bool:
+        """Drop the n oldest samples (none when n <= 0); whether any went."""
+        if n <= 0:
+            return False
+        del self._ts[:n]
+        del self._v[:n]
+        return True
+
+
+class NumericSeries(_Series[float]):
+    """(ts, value) of accepted samples, sorted by ts; a repeated timestamp is kept once."""
+
+    @staticmethod
+    def parse(value: Any) -> float:
+        return float(value)
+
+    def __init__(self) -> None:
+        super().__init__()
         self._arrays: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None
 
     def __len__(self) -> int:
@@ -58,36 +98,22 @@ class NumericSeries:
     def last_value(self) -> float | None:
         return self._v[-1] if self._v else None
 
-    def dump(self) -> list[list[float]]:
-        """[timestamps, values] for a checkpoint."""
-        return [list(self._ts), list(self._v)]
-
-    @classmethod
-    def load(cls, data: list[list[float]]) -> NumericSeries:
-        series = cls()
-        for ts, v in zip(data[0], data[1], strict=True):
-            series.add(float(ts), float(v))
-        return series
-
     def trim_before(self, t: float) -> None:
         """Drop samples older than t, keeping the last two before t.
 
         The last one is needed to interpolate at t; the one before it tells whether that one was
         a step (a counter's first step after an idle spell is placed differently, totalizer.py).
         """
-        i = bisect.bisect_left(self._ts, t) - 2
-        if i > 0:
-            del self._ts[:i]
-            del self._v[:i]
+        if self._drop_first(bisect.bisect_left(self._ts, t) - 2):
             self._arrays = None
 
 
-class TextSeries:
+class TextSeries(_Series[str]):
     """(ts, text) of a string tag (batch attributes, bag ids), sorted by ts."""
 
-    def __init__(self) -> None:
-        self._ts: list[float] = []
-        self._v: list[str] = []
+    @staticmethod
+    def parse(value: Any) -> str:
+        return str(value)
 
     def add(self, ts: float, value: str) -> bool:
         i = bisect.bisect_left(self._ts, ts)
@@ -118,18 +144,6 @@ class TextSeries:
         i, j = bisect.bisect_right(self._ts, t0), bisect.bisect_right(self._ts, t1)
         return list(zip(self._ts[i:j], self._v[i:j], strict=True))
 
-    def dump(self) -> list[list[float] | list[str]]:
-        return [list(self._ts), list(self._v)]
-
-    @classmethod
-    def load(cls, data: list[list[Any]]) -> TextSeries:
-        series = cls()
-        for ts, v in zip(data[0], data[1], strict=True):
-            series.add(float(ts), str(v))
-        return series
-
     def trim_before(self, t: float) -> None:
-        i = bisect.bisect_left(self._ts, t) - 1
-        if i > 0:
-            del self._ts[:i]
-            del self._v[:i]
+        """Drop samples older than t, keeping the one in force at t."""
+        self._drop_first(bisect.bisect_left(self._ts, t) - 1)

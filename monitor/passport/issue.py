@@ -9,15 +9,15 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from monitor.core.results import BatchResult
-from monitor.errors import InputError
+from monitor.errors import InputError, NotFoundError
 from monitor.passport.lot import Issuer, lot_passport
 from monitor.passport.precision import human_numbers
 from monitor.passport.settings import KEY_ENV, PassportSettings
 from monitor.passport.shipment import shipment_passport
-from monitor.passport.shipment_store import ShipmentStore
 from monitor.passport.signing import key_id, load_private_key, sign
-from monitor.store import STORE_FILE
-from monitor.store.batches import BatchStore
+from monitor.store.query import BatchQuery
+from monitor.store.sql import Store
+from monitor.store.url import open_store, store_url
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +40,11 @@ def issuer(settings: PassportSettings) -> Issuer:
     return Issuer(plant=settings.plant, operator=settings.operator)
 
 
-def find_lot(store: BatchStore, batch_id: str, line: str | None = None) -> BatchResult:
-    found = store.latest(line=line, batch_id=batch_id, include_partial=True)
+def find_lot(store: Store, batch_id: str, line: str | None = None) -> BatchResult:
+    found = store.latest(BatchQuery.lot(batch_id, line))
     if not found:
         where = f"batch {batch_id!r}" + (f" on line {line!r}" if line else "")
-        raise InputError(where, f"not in the store {store.path}", "blackmass report --format csv lists the batch ids")
+        raise NotFoundError(where, f"not in the store {store.url}", "blackmass report --format csv lists the batch ids")
     if len(found) > 1:
         lines = ", ".join(r.line for r in found)
         raise InputError(f"batch {batch_id!r}", f"exists on several lines ({lines})", "say which with --line")
@@ -52,7 +52,7 @@ def find_lot(store: BatchStore, batch_id: str, line: str | None = None) -> Batch
 
 
 def lot_document(
-    store: BatchStore,
+    store: Store,
     batch_id: str,
     settings: PassportSettings,
     key: Ed25519PrivateKey,
@@ -65,13 +65,9 @@ def lot_document(
 
 
 def shipment_document(
-    store: BatchStore, shipment_id: str, settings: PassportSettings, key: Ed25519PrivateKey, *, now: float
+    store: Store, shipment_id: str, settings: PassportSettings, key: Ed25519PrivateKey, *, now: float
 ) -> dict[str, Any]:
-    shipments = ShipmentStore(store.path)
-    try:
-        shipment = shipments.get(shipment_id)
-    finally:
-        shipments.close()
+    shipment = store.shipment(shipment_id)
     lots = {}
     for line, bid in dict.fromkeys((b.line, b.batch_id) for b in shipment.bags):
         lots[(line, bid)] = find_lot(store, bid, line)
@@ -80,8 +76,6 @@ def shipment_document(
     return sign(human_numbers(doc), key)
 
 
-def data_store(data_dir: Path) -> BatchStore:
-    db = data_dir / STORE_FILE
-    if not db.exists():
-        raise InputError(str(db), "no batch store here", "--data-dir of a monitor or demo run")
-    return BatchStore(db)
+def data_store(data_dir: Path | None, url: str | None = None) -> Store:
+    """The store of a data directory (its blackmass.db) or named by URL; it must exist."""
+    return open_store(store_url(url, data_dir, "--store"), where="--store/--data-dir", must_exist=True)

@@ -10,14 +10,16 @@ import hashlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from monitor.core.results import BatchResult, BatchState
 from monitor.errors import InputError
 from monitor.passport.origin import UNKNOWN
+from monitor.passport.precision import KG_DIGITS, dec
 from monitor.store.codec import result_to_json
-from monitor.store.rows import iso
+from monitor.store.query import iso
 
 FORMAT = 1
 LOT_SCHEMA = "urn:blackmass-monitor:schema:lot-passport:1"  # $id of schemas/lot-passport.schema.json
@@ -53,6 +55,37 @@ def origin_fields(origin: tuple[tuple[str, float], ...]) -> dict[str, Any]:
     return {"origin_class": cls, "origin_shares": shares}
 
 
+def stated_co2e(r: BatchResult) -> dict[str, Decimal | None]:
+    """The lot's CO2e by source, computed exactly (decimal) from the quantities the passport states:
+    kWh and Nm3 to 0.1 (feed t to 0.0001) times the configured factors. A reader recomputes every
+    digit from the document; None where the account says unknown."""
+    c = r.carbon
+    if c is None:
+        return {"electricity": None, "nitrogen": None, "other": None}
+
+    def times(x: float, digits: int, factor: float, part: float) -> Decimal | None:
+        if not math.isfinite(part):
+            return None
+        if part == 0 or not math.isfinite(x):  # a source not counted (no factor configured)
+            return Decimal(0)
+        return dec(x, digits) * Decimal(repr(float(factor)))
+
+    other_factor = sum(o.kg_co2e_per_t_feed for o in c.other)
+    feed_t = r.feed_kg / 1000.0 if math.isfinite(r.feed_kg) else math.nan
+    return {
+        "electricity": times(r.energy_kwh, KG_DIGITS, c.grid_kg_co2e_per_kwh, c.electricity_co2e_kg),
+        "nitrogen": times(r.nitrogen_nm3, KG_DIGITS, c.nitrogen_kg_co2e_per_nm3, c.nitrogen_co2e_kg),
+        "other": times(feed_t, KG_DIGITS + 3, other_factor, c.other_co2e_kg),
+    }
+
+
+def stated_total(parts: Mapping[str, Decimal | None]) -> float | None:
+    """The lot's co2e_kg: the exact sum of its stated parts; None when one is unknown."""
+    if any(v is None for v in parts.values()):
+        return None
+    return float(sum((v for v in parts.values() if v is not None), Decimal(0)))
+
+
 def carbon_fields(r: BatchResult) -> dict[str, Any]:
     c = r.carbon
     if c is None:
@@ -65,15 +98,14 @@ def carbon_fields(r: BatchResult) -> dict[str, Any]:
         "nitrogen_source": c.nitrogen_source,
         "other": [{"name": o.name, "kg_co2e_per_t_feed": o.kg_co2e_per_t_feed, "source": o.source} for o in c.other],
     }
+    parts = stated_co2e(r)
+    co2e = stated_total(parts) if known(c.co2e_kg) is not None else None
+    bm_t = r.mass("black_mass") / 1000.0
     return {
-        "co2e_kg": known(c.co2e_kg),
-        "co2e_kg_per_t_black_mass": known(c.co2e_kg_per_t_black_mass),
+        "co2e_kg": co2e,
+        "co2e_kg_per_t_black_mass": co2e / bm_t if co2e is not None and bm_t > 0 else None,
         "factors": factors,
-        "co2e_breakdown_kg": {
-            "electricity": known(c.electricity_co2e_kg),
-            "nitrogen": known(c.nitrogen_co2e_kg),
-            "other": known(c.other_co2e_kg),
-        },
+        "co2e_breakdown_kg": {k: None if v is None else float(v) for k, v in parts.items()},
     }
 
 

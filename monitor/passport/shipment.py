@@ -9,17 +9,27 @@ mass of that element.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from monitor.core.assays import Assay, stream_grade
 from monitor.core.carbon import allocate_by_mass
 from monitor.core.results import BatchResult
-from monitor.passport.lot import FORMAT, PASSPORT_ELEMENTS, Issuer, known, lot_status, result_digest, software
+from monitor.passport.lot import (
+    FORMAT,
+    PASSPORT_ELEMENTS,
+    Issuer,
+    known,
+    lot_status,
+    result_digest,
+    software,
+    stated_co2e,
+    stated_total,
+)
 from monitor.passport.origin import UNKNOWN, mix
-from monitor.passport.shipment_store import Shipment
-from monitor.store.rows import iso
+from monitor.passport.precision import CO2E_DIGITS, KG_DIGITS, rounded, total
+from monitor.store.query import iso
+from monitor.store.shipments import Shipment
 
 SHIPMENT_SCHEMA = "urn:blackmass-monitor:schema:shipment-passport:1"  # $id of schemas/shipment-passport.schema.json
 
@@ -67,39 +77,45 @@ def shipment_passport(
     """The unsigned passport of a recorded shipment; `lots` by (line, batch id), `assays` by batch id."""
     bags: list[dict[str, Any]] = []
     el_parts: dict[str, list[tuple[float, tuple[tuple[str, float], ...]]]] = {}
-    el_kg: dict[str, float] = {}
+    el_kg: dict[str, list[float | None]] = {}
     per_lot: dict[tuple[str, str], dict[str, Any]] = {}
+    lot_parts: dict[tuple[str, str], tuple[list[float | None], list[float | None]]] = {}
     for b in shipment.bags:
         lot = lots[(b.line, b.batch_id)]
         origin = lot.origin or ((UNKNOWN, 1.0),)
         elements, source = bag_elements(b.bag_id, b.net_kg, lot, assays.get(b.batch_id, ()))
-        co2e = allocate_by_mass(lot.carbon.co2e_kg, b.net_kg, lot.mass("black_mass")) if lot.carbon else float("nan")
+        lot_co2e = stated_total(stated_co2e(lot)) if lot.carbon else None
+        co2e = allocate_by_mass(lot_co2e, b.net_kg, lot.mass("black_mass")) if lot_co2e is not None else float("nan")
+        bag_kg = {el: rounded(kg, KG_DIGITS) for el, kg in elements.items()}
         bags.append(
             {
                 "bag_id": b.bag_id,
-                "net_kg": b.net_kg,
+                "net_kg": rounded(b.net_kg, KG_DIGITS),
                 "line": b.line,
                 "batch_id": b.batch_id,
                 "grade_source": source,
-                "co2e_kg": known(co2e),
-                "elements_kg": {el: known(kg) for el, kg in elements.items()},
+                "co2e_kg": rounded(co2e, CO2E_DIGITS),
+                "elements_kg": bag_kg,
             }
         )
         for el, kg in elements.items():
-            el_kg[el] = el_kg.get(el, 0.0) + kg
+            el_kg.setdefault(el, []).append(bag_kg[el])
             el_parts.setdefault(el, []).append((kg, origin))
-        if (b.line, b.batch_id) not in per_lot:
-            per_lot[(b.line, b.batch_id)] = _lot_entry(b.line, b.batch_id, lot, origin)
-        entry = per_lot[(b.line, b.batch_id)]
-        entry["bags"] += 1
-        entry["net_kg"] += b.net_kg
-        entry["co2e_kg"] += co2e
-    net = sum(b.net_kg for b in shipment.bags)
-    co2e_total = sum(e["co2e_kg"] for e in per_lot.values())
+        key = (b.line, b.batch_id)
+        if key not in per_lot:
+            per_lot[key] = _lot_entry(b.line, b.batch_id, lot, origin)
+            lot_parts[key] = ([], [])
+        per_lot[key]["bags"] += 1
+        lot_parts[key][0].append(b.net_kg)
+        lot_parts[key][1].append(co2e)
+    for key, (masses, co2es) in lot_parts.items():  # each total is the sum of the parts it shows
+        per_lot[key]["net_kg"] = total(masses, KG_DIGITS)
+        per_lot[key]["co2e_kg"] = total(co2es, CO2E_DIGITS)
+    net = total((b.net_kg for b in shipment.bags), KG_DIGITS) or 0.0
+    co2e_total = total((e["co2e_kg"] for e in per_lot.values()), CO2E_DIGITS)
     flags = [f"preliminary:{e['batch_id']}" for e in per_lot.values() if e["status"] != "final"]
     flags += [f"origin_unknown:{e['batch_id']}" for e in per_lot.values() if UNKNOWN in e["origin_shares"]]
-    for e in per_lot.values():
-        e["co2e_kg"] = known(e["co2e_kg"])
+    el_total = {el: total(parts, KG_DIGITS) for el, parts in el_kg.items()}
     return {
         "schema": SHIPMENT_SCHEMA,
         "passport_type": "shipment",
@@ -114,15 +130,15 @@ def shipment_passport(
         "net_kg": net,
         "elements": {
             el: {
-                "kg": known(kg),
-                "grade": known(kg / net) if net > 0 else None,
-                "origin_shares": mix(el_parts[el]) if math.isfinite(kg) else None,
+                "kg": kg,
+                "grade": known(kg / net) if kg is not None and net > 0 else None,
+                "origin_shares": mix(el_parts[el]) if kg is not None else None,
             }
-            for el, kg in el_kg.items()
+            for el, kg in el_total.items()
         },
         "origin_shares": mix((b.net_kg, lots[(b.line, b.batch_id)].origin or ((UNKNOWN, 1.0),)) for b in shipment.bags),
-        "co2e_kg": known(co2e_total),
-        "co2e_kg_per_t": known(co2e_total / (net / 1000.0)) if net > 0 else None,
+        "co2e_kg": co2e_total,
+        "co2e_kg_per_t": known(co2e_total / (net / 1000.0)) if co2e_total is not None and net > 0 else None,
         "lots": list(per_lot.values()),
         "bags": bags,
         "data_quality": {"flags": flags},

@@ -10,11 +10,11 @@ from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.lib.units import mm
 from reportlab.platypus import CondPageBreak, Flowable, LongTable, Paragraph, Spacer, TableStyle
 
+from monitor.core.carbon import UNSOURCED
 from monitor.reports.recovery import ROUTES, element_table
 
 STYLE = getSampleStyleSheet()
 LOT_TABLE_METALS = ("ni", "co", "li")  # in and to black mass, per lot
-UNSOURCED = "unsourced"
 STREAM_LABEL = {"black_mass": "black mass", "copper": "copper fraction", "aluminium": "aluminium fraction"}
 STREAM_LABEL["ferrous"] = "ferrous fraction"
 

@@ -8,7 +8,7 @@ import math
 import os
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,24 +17,26 @@ from prometheus_client import CollectorRegistry
 from monitor.accounting.assay_import import Accountant, ImportSummary
 from monitor.accounting.seeds import load_feed_grades
 from monitor.collectors.lims import watch_inbox
-from monitor.collectors.opcua import ConnState, Gap, OpcuaCollector
+from monitor.collectors.opcua import Gap, OpcuaCollector
 from monitor.config import MonitorConfig
 from monitor.core.engine import Engine
 from monitor.core.results import BatchResult, BatchState
 from monitor.core.samples import Sample
 from monitor.errors import StoreError
-from monitor.passport.api import add_passport_routes
 from monitor.runs.lock import DataDirLock
+from monitor.runs.sources import line_health, other_collectors, reported, source_feeds, supervise
 from monitor.runs.tallies import Tallies
 from monitor.runs.upkeep import Upkeep, base_url
 from monitor.serve.api import add_api
 from monitor.serve.exposition import SnapshotCollector
 from monitor.serve.exposition_ops import OpsCollector
 from monitor.serve.http import make_app, serve, tls_context
+from monitor.serve.passport_api import add_passport_routes
 from monitor.serve.runbooks import add_runbooks
 from monitor.serve.snapshot import G_PER_KG, MetricsSnapshot, ProcessValue
-from monitor.store.batches import BatchStore
+from monitor.serve.web.mount import READ_TOKEN_ENV, WebSettings, add_web
 from monitor.store.checkpoint import read_checkpoint, write_checkpoint
+from monitor.store.query import BatchQuery
 from monitor.store.url import default_url, open_store
 
 log = logging.getLogger(__name__)
@@ -88,7 +90,7 @@ class Monitor:
         self._aligned: float | None = None
         self._tag_clocks: dict[str, float] = {}
         self.engine = self._resume()
-        self.engine.seed_ids([r.batch_id for r in self.store.latest(line=cfg.line.line)][-_IDS_SEEDED:])
+        self.engine.seed_ids([r.batch_id for r in self.store.latest(BatchQuery.line(cfg.line.line))][-_IDS_SEEDED:])
         self.on_batch = on_batch
         self._wall = wall
         self.queue: asyncio.Queue[list[Sample]] = asyncio.Queue(maxsize=10_000)
@@ -101,6 +103,11 @@ class Monitor:
             clock=self._clock,
             on_types=self._types,
             on_cycles=self._cycles,
+            source=cfg.opcua_name,
+        )
+        self._feeds = source_feeds(cfg)
+        self.sources = other_collectors(  # Modbus, MQTT, more OPC-UA servers: each its own supervisor
+            cfg, self.queue.put, wall=wall, clock=self._clock, on_gap=self._gap, on_types=self._types
         )
         self.collector.aligned = self._aligned  # a resumed lot keeps the clock alignment it began with
         self.collector.judge.clocks.restore(self._tag_clocks)  # and each tag's controller clock
@@ -110,7 +117,7 @@ class Monitor:
         self._process_values: dict[str, float] = {}
         self.tallies = Tallies()
         self.upkeep = Upkeep(cfg, self.data_dir, self.accountant, self._clock)
-        for r in self.store.latest(line=cfg.line.line, include_partial=False):
+        for r in self.store.latest(BatchQuery.line(cfg.line.line, include_partial=False)):
             self._note(r)  # counters continue from the store: a restart is not a counter reset
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=False)
         self._snapshot = self._build_snapshot()
@@ -143,7 +150,7 @@ class Monitor:
     def _gap(self, gap: Gap) -> None:
         self.engine.note_gap(gap.start, gap.end, recovered=gap.recovered)
 
-    def _types(self, wraps: dict[str, int]) -> None:
+    def _types(self, wraps: Mapping[str, float]) -> None:
         for tag, wrap in wraps.items():
             self.engine.learn_counter(tag, wrap=wrap)
 
@@ -160,23 +167,8 @@ class Monitor:
         return state
 
     async def checkpoint(self) -> None:
-        """Save the engine's state whenever it moved; the file write leaves the loop."""
-        saved_at = float("nan")
-        while True:
-            await asyncio.sleep(self.cfg.checkpoint_every_s)
-            if self.engine.watermark != saved_at:
-                try:
-                    await asyncio.to_thread(write_checkpoint, self.checkpoint_path, self._checkpoint_state())
-                except OSError as exc:  # keep accounting; the alert on the counter tells a person
-                    self.upkeep.checkpoint_failures += 1
-                    log.error(
-                        "%s: checkpoint not written: %s (hint: free space or fix permissions on the data "
-                        "directory; until then a crash loses the lots in progress)",
-                        self.checkpoint_path,
-                        exc,
-                    )
-                else:
-                    saved_at = self.engine.watermark
+        """Save the engine's state whenever it moved (the upkeep counts what failed)."""
+        await self.upkeep.keep_checkpoint(self.checkpoint_path, self._checkpoint_state, lambda: self.engine.watermark)
 
     @property
     def external_url(self) -> str:
@@ -219,7 +211,8 @@ class Monitor:
             flushing=len(self.engine.flushing),
             plant_time=self.engine.watermark,
             process=process,
-            collectors=(self.collector.health(),),
+            collectors=(self.collector.health(), *reported(self.sources.values())),
+            source_feeds=self._feeds,
             rejected=dict(rejected),
             pending_age_s=self._pending_age(),
         )
@@ -229,17 +222,7 @@ class Monitor:
         return 0.0 if end is None else max(0.0, self._clock() - end)
 
     def health(self) -> dict[str, Any]:
-        h = self.collector.health()
-        problems = [f"tag {tag}: {why}" for tag, why in sorted(h.unresolved.items())] + h.problems
-        return {
-            "status": "degraded" if problems else "ok",
-            "problems": problems,
-            "line": self.cfg.line.line,
-            "collector": h.state.value,
-            "connected": h.state is ConnState.CONNECTED,
-            "batches_completed": self.tallies.completed,
-            "collector_error": self.collector.last_error,
-        }
+        return line_health(self.cfg.line.line, self.collector, self.sources, self.tallies.completed)
 
     def _ingest(self, samples: list[Sample]) -> list[BatchResult]:
         for s in samples:
@@ -309,21 +292,24 @@ class Monitor:
             host or h.host, h.port if port is None else port, tls=tls is not None
         )
         add_runbooks(app)
-        add_api(
-            app,
-            self.store,
-            self.accountant,
-            token=os.environ.get("BLACKMASS_API_TOKEN") or None,
-            on_imported=self._imported,
+        token = os.environ.get("BLACKMASS_API_TOKEN") or None  # one token for every write route
+        add_api(app, self.store, self.accountant, token=token, on_imported=self._imported, plant=self.cfg.plant_name)
+        add_passport_routes(app, self.store, self.cfg.passport, token=token)  # shipments: tables of either store
+        web = WebSettings(
+            token=token,
+            read_token=os.environ.get(READ_TOKEN_ENV) or h.read_token,
+            grafana_url=h.grafana_url,
             plant=self.cfg.plant_name,
+            live=self.engine.live,
+            live_line=self.cfg.line.line,
+            on_imported=self._imported,
         )
-        if isinstance(self.store, BatchStore):  # shipments live in the SQLite file (PostgreSQL: not yet)
-            add_passport_routes(app, self.store, self.cfg.passport, token=os.environ.get("BLACKMASS_API_TOKEN") or None)
-        else:
-            log.warning("passports and shipments need the SQLite store; %s has none yet", self.store_url)
+        add_web(app, self.store, web, accountant=self.accountant)
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self.collector.run(), name="collector")
+                for name, collector in self.sources.items():
+                    tg.create_task(supervise(collector), name=f"source-{name}")
                 tg.create_task(self.process(), name="core")
                 tg.create_task(self.refresh(), name="refresh")
                 tg.create_task(self.checkpoint(), name="checkpoint")

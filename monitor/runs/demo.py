@@ -15,6 +15,7 @@ import numpy as np
 from monitor.config import MonitorConfig, load_config
 from monitor.core.spec import SourceKind
 from monitor.runs.app import BatchCallback, Monitor
+from monitor.runs.demo_sources import attach_sources
 from monitor.simulator.clock import PlantClock
 from monitor.simulator.composition import load_seeds
 from monitor.simulator.lims import Lab
@@ -42,6 +43,9 @@ class SimOptions:
     lots: int = 0  # play this many lots, then the line stops (0: for ever)
     line: str | None = None  # --line: the simulated line's name (else the simulator config's)
     lims_dir: Path | None = None  # where the lab writes its files (default <data_dir>/lims: the monitor's inbox)
+    sources: tuple[str, ...] = ("opcua",)  # --sources: which faces of the simulator feed the monitor
+    broker: str | None = None  # --broker: the MQTT broker of the Sparkplug source
+    source_faults: frozenset[str] = frozenset()  # source-down=NAME (demo_sources.SOURCE_FAULTS)
 
 
 def sim_config(o: SimOptions) -> SimConfig:
@@ -102,6 +106,7 @@ def plant_server(o: SimOptions, endpoint: str, *, start_on_subscribe: bool = Tru
         lab=lab,
         start_on_subscribe=start_on_subscribe,
         profile=o.profile,
+        source_faults=o.source_faults,
     )
 
 
@@ -128,6 +133,8 @@ async def run_demo(
     endpoint = f"opc.tcp://127.0.0.1:{free_port()}/blackmass"
     server = plant_server(o, endpoint)
     cfg = monitor_config(for_line(load_config(config), o.line).with_endpoint(endpoint), o.profile)
+    if o.sources != ("opcua",):
+        cfg = attach_sources(cfg, server, o.sources, o.broker, o.speed)
     # one process: the monitor's clock is the plant's, so ages and clock offsets read in plant seconds
     monitor = Monitor(cfg, o.data_dir, seeds=o.seeds, on_batch=on_batch, clock=server.clock.now, store_url=store_url)
     if on_monitor is not None:
@@ -140,6 +147,8 @@ async def run_demo(
     try:
         async with asyncio.timeout(duration) as deadline, asyncio.TaskGroup() as tg:
             tg.create_task(server.run(), name="simulator")
+            if server.edge is not None:
+                tg.create_task(server.edge.run(), name="edge-node")
             tg.create_task(monitor.run(port=port), name="monitor")
             if stop is not None:
                 tg.create_task(_expire_when(stop, deadline), name="stop")

@@ -7,12 +7,14 @@ kept apart so the wiring reads on its own.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import shutil
 import socket
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from monitor import __version__
 from monitor.accounting.assay_import import Accountant, ImportSummary
@@ -20,6 +22,7 @@ from monitor.config import MonitorConfig
 from monitor.core.results import BatchResult
 from monitor.errors import StoreError
 from monitor.serve.exposition_ops import OpsSnapshot
+from monitor.store.checkpoint import write_checkpoint
 
 log = logging.getLogger("monitor.runs.app")  # the service's log
 
@@ -40,6 +43,28 @@ class Upkeep:
         self._assays_dirty = False
         h = cfg.http
         self.external_url = h.external_url or base_url(h.host, h.port, tls=h.tls_certificate is not None)
+
+    async def keep_checkpoint(
+        self, path: Path, state: Callable[[], dict[str, Any]], moved: Callable[[], float]
+    ) -> None:
+        """Save `state()` every `checkpoint_every_s` whenever `moved()` changed; the file write leaves the loop."""
+        saved_at = float("nan")
+        while True:
+            await asyncio.sleep(self.cfg.checkpoint_every_s)
+            if moved() == saved_at:
+                continue
+            try:
+                await asyncio.to_thread(write_checkpoint, path, state())
+            except OSError as exc:  # keep accounting; the alert on the counter tells a person
+                self.checkpoint_failures += 1
+                log.error(
+                    "%s: checkpoint not written: %s (hint: free space or fix permissions on the data "
+                    "directory; until then a crash loses the lots in progress)",
+                    path,
+                    exc,
+                )
+            else:
+                saved_at = moved()
 
     def note_assay_wait(self, r: BatchResult) -> None:
         if r.assay_status == "final":

@@ -24,22 +24,21 @@ from typing import Any
 from aiohttp import web
 
 from monitor.accounting.assay_import import Accountant, ImportSummary
-from monitor.config import parse_when
-from monitor.errors import InputError, StoreError
-from monitor.reports.exports import FORMATS, ReportFilter, batch_texts, load, load_batches, render
+from monitor.errors import InputError, NotFoundError
+from monitor.reports.exports import FORMATS, load, load_batches, render
 from monitor.reports.frames import batch_row, human, human_row
 from monitor.reports.human import human_json
 from monitor.reports.recovery import element_table
 from monitor.serve.read_cache import ReadCache, RowJson
+from monitor.serve.webio import client, gate, json_error, read_body
 from monitor.store.batches import BatchStore
+from monitor.store.query import BatchQuery, parse_query
 from monitor.store.rows import decode_batches
 from monitor.store.sql import Store
 from monitor.store.url import sqlite_path
-from monitor.webio import client, gate, read_body
 
 log = logging.getLogger(__name__)
 
-FILTERS = ("from", "to", "line", "chemistry", "batch", "include_partial")
 MAX_UPLOAD = 20 * 1024 * 1024
 NO_ASSAYS_HERE = (
     "this server (blackmass serve) only reads; assays go to the line's monitor (blackmass run: "
@@ -54,19 +53,19 @@ RENDER_WORKERS = 2
 _READERS: dict[Path, BatchStore] = {}  # in the PDF worker: its own read-only connection per SQLite store
 
 
-def _pdf_bytes(rows: list[str] | Path, f: ReportFilter, plant: str) -> bytes:
+def _pdf_bytes(rows: list[str] | Path, q: BatchQuery, plant: str) -> bytes:
     """The PDF report (runs in the PDF worker process) of the stored batch rows `rows`, or of those
-    `f` selects from the SQLite store at that path, read through the worker's own connection: the
+    `q` selects from the SQLite store at that path, read through the worker's own connection: the
     server's one connection, which every read waits for, is not held for a report's rows."""
     from monitor.reports.pdf import write_pdf  # noqa: PLC0415 - matplotlib and reportlab load in the worker
 
     if isinstance(rows, Path):
         if rows not in _READERS:
             _READERS[rows] = BatchStore(rows, read_only=True)
-        rows = batch_texts(_READERS[rows], f)
+        rows = _READERS[rows].batch_texts(q)
     frame = decode_batches(rows)
     buf = io.BytesIO()
-    write_pdf(frame, buf, plant=plant, period=f.period(), filters=f.describe())
+    write_pdf(frame, buf, plant=plant, period=q.period(), filters=q.describe())
     return buf.getvalue()
 
 
@@ -89,46 +88,16 @@ def _clean(x: Any) -> Any:
 
 def _json_text(data: Any) -> str:
     """JSON for people: NaN as null, kg to 0.1, ratios to 4 decimals, times ISO 8601 UTC."""
-    return json.dumps(human_json(_clean(data)))
+    return json.dumps(human_json(_clean(data)), ensure_ascii=False)
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
     return web.Response(text=_json_text(data), status=status, content_type="application/json")
 
 
-def _error(status: int, error: str, detail: str) -> web.HTTPException:
-    body = json.dumps({"error": error, "detail": detail})
-    cls = {400: web.HTTPBadRequest, 403: web.HTTPForbidden, 404: web.HTTPNotFound}[status]
-    return cls(text=body, content_type="application/json")
-
-
-def _when(req: web.Request, key: str) -> float | None:
-    text = req.query.get(key)
-    if text is None:
-        return None
-    try:
-        return parse_when(text)
-    except ValueError as exc:
-        raise _error(400, "bad_request", f"query '{key}': {exc}") from exc
-
-
-def report_filter(req: web.Request) -> ReportFilter:
-    unknown = sorted(set(req.query) - set(FILTERS))
-    if unknown:
-        raise _error(
-            400, "bad_request", f"unknown query parameter(s) {', '.join(unknown)}; allowed: {', '.join(FILTERS)}"
-        )
-    partial = req.query.get("include_partial", "false").lower()
-    if partial not in ("true", "false", "1", "0"):
-        raise _error(400, "bad_request", f"query 'include_partial': expected true or false, got {partial!r}")
-    return ReportFilter(
-        line=req.query.get("line"),
-        chemistry=req.query.get("chemistry"),
-        batch_id=req.query.get("batch"),
-        start_from=_when(req, "from"),
-        start_to=_when(req, "to"),
-        include_partial=partial in ("true", "1"),
-    )
+def batch_query(req: web.Request) -> BatchQuery:
+    """The request's filters (store/query.py FIELDS) as the one BatchQuery; InputError (400) naming a bad one."""
+    return parse_query({k: req.query.getall(k) for k in req.query}, label=lambda k: f"query '{k}'")
 
 
 def add_api(
@@ -181,24 +150,25 @@ def _add_read_routes(app: web.Application, store: Store, plant: str) -> None:
     row_json = RowJson(rows_json)  # and each stored row's JSON
 
     async def batches(req: web.Request) -> web.Response:
-        f = report_filter(req)
+        q = batch_query(req)
 
         # The report projection, written as JSON by polars: a month of a plant is hundreds of
         # batches, and decoding every full result then dumping dicts took 3x as long (same rows; tested).
         def rows() -> str:
-            texts = batch_texts(store, f)
+            texts = store.batch_texts(q)
             return f'{{"count": {len(texts)}, "batches": {row_json.array(texts)}}}'
 
-        key = ("batches", f)  # a kept answer is served on the loop: no thread hand-offs to wait for
+        key = ("batches", q)  # a kept answer is served on the loop: no thread hand-offs to wait for
         text = cache.peek(key) or await asyncio.to_thread(cache.get, key, rows)
         return web.Response(text=text, content_type="application/json")
 
     async def batch(req: web.Request) -> web.Response:
         batch_id = req.match_info["batch_id"]
         line = req.query.get("line")
-        found = await asyncio.to_thread(store.latest, line=line, batch_id=batch_id, include_partial=True)
+        found = await asyncio.to_thread(store.latest, BatchQuery.lot(batch_id, line))
         if not found:
-            raise _error(404, "not_found", f"no batch {batch_id!r}" + (f" on line {line!r}" if line else ""))
+            where = f"batch {batch_id!r}" + (f" on line {line!r}" if line else "")
+            raise NotFoundError(where, "not in the store", "GET /api/batches lists the batch ids")
         latest = found[-1]
         history = await asyncio.to_thread(store.history, latest.line, batch_id)
         return _json(
@@ -215,19 +185,19 @@ def _add_read_routes(app: web.Application, store: Store, plant: str) -> None:
     async def report(req: web.Request) -> web.Response:
         fmt = req.match_info["fmt"]
         if fmt not in FORMATS:
-            raise _error(404, "not_found", f"no report format {fmt!r}; formats: {', '.join(FORMATS)}")
-        f = report_filter(req)
+            raise json_error(404, "not_found", f"no report format {fmt!r}; formats: {', '.join(FORMATS)}")
+        q = batch_query(req)
 
         def make() -> bytes:
-            return render(store, load(store, f, fmt), fmt, f=f, plant=plant)
+            return render(store, load(store, q, fmt), fmt, q=q, plant=plant)
 
         loop = asyncio.get_running_loop()
         if fmt == "pdf":  # the heaviest render leaves the process: it would hold the GIL the reads need
             async with one_pdf:  # and the rows of a queued one are read only when its turn comes
                 rows: list[str] | Path = (
-                    sqlite if sqlite is not None else await loop.run_in_executor(renders, batch_texts, store, f)
+                    sqlite if sqlite is not None else await loop.run_in_executor(renders, store.batch_texts, q)
                 )
-                data = await loop.run_in_executor(pools.pdf(), _pdf_bytes, rows, f, plant)
+                data = await loop.run_in_executor(pools.pdf(), _pdf_bytes, rows, q, plant)
         else:
             data = await loop.run_in_executor(renders, make)
         return web.Response(
@@ -238,13 +208,13 @@ def _add_read_routes(app: web.Application, store: Store, plant: str) -> None:
 
     async def recoveries(req: web.Request) -> web.Response:
         """Element recovery of the filtered lots: the PDF's and XLSX's numbers (reports/recovery.py)."""
-        f = report_filter(req)
+        q = batch_query(req)
 
         def answer() -> str:
-            table = element_table(load_batches(store, f))
-            return _json_text({"filters": f.describe(), "elements": human(table).to_dicts()})
+            table = element_table(load_batches(store, q))
+            return _json_text({"filters": q.describe(), "elements": human(table).to_dicts()})
 
-        key = ("recoveries", f)
+        key = ("recoveries", q)
         text = cache.peek(key) or await asyncio.to_thread(cache.get, key, answer)
         return web.Response(text=text, content_type="application/json")
 
@@ -266,22 +236,15 @@ def _add_assay_upload(
 
     async def post_assays(req: web.Request) -> web.Response:
         if accountant is None:  # said first: no token would make this server take them
-            raise _error(403, "forbidden", NO_ASSAYS_HERE)
+            raise json_error(403, "forbidden", NO_ASSAYS_HERE)
         auth.check(req)
         data = await read_body(req, MAX_UPLOAD)
         name = f"api-upload-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S.%f')}.csv"
         try:
             line = req.query.get("line") or None  # else the file's line column, else the store's only line
             summary = await asyncio.to_thread(lambda: accountant.import_bytes(data, name, line=line))
-        except InputError as exc:
-            raise _error(400, "invalid_assays", str(exc)) from exc
-        except StoreError as exc:
-            log.error("assay upload from %s not stored: %s", client(req), exc)
-            raise web.HTTPServiceUnavailable(
-                text=json.dumps({"error": "store_unavailable", "detail": "the store refused the write; retry later"}),
-                content_type="application/json",
-                headers={"Retry-After": "30"},
-            ) from exc
+        except InputError as exc:  # a StoreError is the app's 503 (webio.error_answer)
+            raise json_error(400, "invalid_assays", str(exc)) from exc
         log.info("assays uploaded by %s as %s: %d rows", client(req), name, summary.rows)
         if on_imported is not None:
             on_imported([summary])

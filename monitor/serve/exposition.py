@@ -8,157 +8,80 @@ blackmass_batch_last_info (the last completed one): one series per line at a tim
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
+from prometheus_client.core import CounterMetricFamily as Counter
+from prometheus_client.core import GaugeMetricFamily as Gauge
+from prometheus_client.core import Metric
 
 from monitor.serve.exposition_collectors import clock_families, collector_families
 from monitor.serve.exposition_metals import metal_families
-from monitor.serve.snapshot import G_PER_KG, MetricsSnapshot, gauge
+from monitor.serve.snapshot import G_PER_KG, FamiliesCollector, MetricsSnapshot, counter, family, gauge, lot_info
 
 
-class SnapshotCollector(Collector):
-    """A one-method collector; the app swaps the snapshot, scrapes never see a half update."""
+class SnapshotCollector(FamiliesCollector[MetricsSnapshot]):
+    """The batch, metal, live, process and collector families of one line."""
 
-    def __init__(self, snapshot: Callable[[], MetricsSnapshot]) -> None:
-        self._snapshot = snapshot
-
-    def describe(self) -> list[Metric]:
-        return []
-
-    def collect(self) -> Iterator[Metric]:
-        s = self._snapshot()
+    def families(self, s: MetricsSnapshot) -> Iterator[Metric]:
         line = s.line
         yield from _batch_families(s, line)
         yield from metal_families(s, line)
         yield from _live_families(s, line)
-        for p in s.process:
-            g = GaugeMetricFamily(f"blackmass_{p.metric}", p.help or p.metric, labels=["line"])
-            g.add_metric([line], p.value)
-            yield g
+        yield from (gauge(f"blackmass_{p.metric}", p.help or p.metric, line, p.value) for p in s.process)
         yield from collector_families(s, line)
         yield from clock_families(s, line)
 
 
 def _batch_families(s: MetricsSnapshot, line: str) -> Iterator[Metric]:
-    done = CounterMetricFamily("blackmass_batches_completed", "Batches completed (masses final)", labels=["line"])
-    done.add_metric([line], s.completed_total)
-    yield done
-    total = CounterMetricFamily(
-        "blackmass_stream_mass", "Mass of completed batches per stream, grams", labels=["line", "stream"], unit="grams"
-    )
-    for stream, grams in sorted(s.stream_grams_total.items()):
-        total.add_metric([line, stream], grams)
-    yield total
-    lost = CounterMetricFamily(
-        "blackmass_stream_unattributed",
-        "Mass a stream's counter rose that no lot received, grams (docs/timestamps.md: conservation)",
-        labels=["line", "stream", "reason"],
-        unit="grams",
-    )
-    for stream in sorted(s.stream_grams_total):  # every stream from the start, at 0: increase() works
-        lost.add_metric([line, stream, "no_lot"], s.unattributed_grams_total.get((stream, "no_lot"), 0.0))
-    for (stream, why), grams in sorted(s.unattributed_grams_total.items()):
-        if why != "no_lot" or stream not in s.stream_grams_total:
-            lost.add_metric([line, stream, why], grams)
-    yield lost
+    yield counter("blackmass_batches_completed", "Batches completed (masses final)", line, s.completed_total)
+    doc = "Mass of completed batches per stream, grams"
+    rows = [((stream,), g) for stream, g in sorted(s.stream_grams_total.items())]
+    yield family(Counter, "blackmass_stream_mass", doc, line, rows, ["stream"], unit="grams")
+    # every stream from the start, at 0: increase() works
+    lost = [
+        ((stream, "no_lot"), s.unattributed_grams_total.get((stream, "no_lot"), 0.0))
+        for stream in sorted(s.stream_grams_total)
+    ]
+    lost += [
+        ((stream, why), g)
+        for (stream, why), g in sorted(s.unattributed_grams_total.items())
+        if why != "no_lot" or stream not in s.stream_grams_total
+    ]
+    doc = "Mass a stream's counter rose that no lot received, grams (docs/timestamps.md: conservation)"
+    yield family(Counter, "blackmass_stream_unattributed", doc, line, lost, ["stream", "reason"], unit="grams")
     b = s.last_batch
     if b is None:
         return
-    y = GaugeMetricFamily(
-        "blackmass_batch_yield",
-        "Stream yield of the last completed batch (M_s / M_feed)",
-        labels=["line", "stream"],
-        unit="ratio",
-    )
-    m = GaugeMetricFamily(
-        "blackmass_batch_mass",
-        "Stream mass of the last completed batch, grams",
-        labels=["line", "stream"],
-        unit="grams",
-    )
-    for sm in b.streams:
-        if math.isfinite(sm.mass_kg):
-            m.add_metric([line, sm.stream], sm.mass_kg * G_PER_KG)
-    for stream, value in sorted(b.yields.items()):
-        if math.isfinite(value):
-            y.add_metric([line, stream], value)
-    yield y
-    yield m
-    c = GaugeMetricFamily(
-        "blackmass_batch_closure",
-        "Mass balance closure of the last completed batch (measured products / feed)",
-        labels=["line"],
-        unit="ratio",
-    )
-    if math.isfinite(b.closure):
-        c.add_metric([line], b.closure)
-    yield c
-    end = GaugeMetricFamily(
-        "blackmass_batch_end_timestamp_seconds",
-        "When the last completed batch stopped feeding (plant source time)",
-        labels=["line"],
-    )
-    end.add_metric([line], b.end)
-    yield end
-    q = GaugeMetricFamily(
-        "blackmass_batch_data_quality_flags", "Data-quality flags on the last completed batch", labels=["line"]
-    )
-    q.add_metric([line], len(b.flags))
-    yield q
-    co2e = b.carbon.co2e_kg * G_PER_KG if b.carbon else math.nan  # kg on the lot, grams here (base unit)
+    yields = [((stream,), v) for stream, v in sorted(b.yields.items())]
+    doc = "Stream yield of the last completed batch (M_s / M_feed)"
+    yield family(Gauge, "blackmass_batch_yield", doc, line, yields, ["stream"], unit="ratio")
+    masses = [((sm.stream,), sm.mass_kg * G_PER_KG) for sm in b.streams]
+    doc = "Stream mass of the last completed batch, grams"
+    yield family(Gauge, "blackmass_batch_mass", doc, line, masses, ["stream"], unit="grams")
+    doc = "Mass balance closure of the last completed batch (measured products / feed)"
+    yield gauge("blackmass_batch_closure", doc, line, b.closure, unit="ratio")
+    doc = "When the last completed batch stopped feeding (plant source time)"
+    yield gauge("blackmass_batch_end_timestamp_seconds", doc, line, b.end)
     yield gauge(
-        "blackmass_batch_co2e",
-        "CO2e of the preprocessing step of the last completed batch (electricity, nitrogen, other inputs), grams",
-        line,
-        co2e,
-        unit="grams",
+        "blackmass_batch_data_quality_flags", "Data-quality flags on the last completed batch", line, len(b.flags)
     )
+    co2e = b.carbon.co2e_kg * G_PER_KG if b.carbon else math.nan  # kg on the lot, grams here (base unit)
+    doc = "CO2e of the preprocessing step of the last completed batch (electricity, nitrogen, other inputs), grams"
+    yield gauge("blackmass_batch_co2e", doc, line, co2e, unit="grams")
 
 
 def _live_families(s: MetricsSnapshot, line: str) -> Iterator[Metric]:
-    flushing = GaugeMetricFamily("blackmass_batches_flushing", "Batches fed, products still arriving", labels=["line"])
-    flushing.add_metric([line], s.flushing)
-    yield flushing
+    yield gauge("blackmass_batches_flushing", "Batches fed, products still arriving", line, s.flushing)
     if math.isfinite(s.plant_time):
-        pt = GaugeMetricFamily(
-            "blackmass_source_time_seconds", "Latest source timestamp seen (plant time)", labels=["line"]
-        )
-        pt.add_metric([line], s.plant_time)
-        yield pt
+        yield gauge("blackmass_source_time_seconds", "Latest source timestamp seen (plant time)", line, s.plant_time)
     live = s.live
     if live is None:
         return
-    info = GaugeMetricFamily(
-        "blackmass_batch_info",
-        "The batch being fed now (the only series with a batch id)",
-        labels=["line", "batch_id", "chemistry", "feed_form"],
-    )
-    info.add_metric([line, live.batch_id, live.chemistry, live.feed_form], 1)
-    yield info
-    mass = GaugeMetricFamily(
-        "blackmass_batch_in_progress_mass",
-        "Mass so far of the batch being fed, grams",
-        labels=["line", "stream"],
-        unit="grams",
-    )
-    for stream, kg in sorted(live.masses_kg.items()):
-        mass.add_metric([line, stream], kg * G_PER_KG)
-    yield mass
-    ry = GaugeMetricFamily(
-        "blackmass_batch_in_progress_yield",
-        "Running black-mass yield of the batch being fed",
-        labels=["line"],
-        unit="ratio",
-    )
-    if math.isfinite(live.running_yield):
-        ry.add_metric([line], live.running_yield)
-    yield ry
-    st = GaugeMetricFamily(
-        "blackmass_batch_in_progress_start_timestamp_seconds",
-        "When the batch being fed started (plant source time)",
-        labels=["line"],
-    )
-    st.add_metric([line], live.start)
-    yield st
+    yield lot_info("blackmass_batch_info", "The batch being fed now (the only series with a batch id)", line, live)
+    doc = "Mass so far of the batch being fed, grams"
+    masses = [((stream,), kg * G_PER_KG) for stream, kg in sorted(live.masses_kg.items())]
+    yield family(Gauge, "blackmass_batch_in_progress_mass", doc, line, masses, ["stream"], unit="grams")
+    doc = "Running black-mass yield of the batch being fed"
+    yield gauge("blackmass_batch_in_progress_yield", doc, line, live.running_yield, unit="ratio")
+    doc = "When the batch being fed started (plant source time)"
+    yield gauge("blackmass_batch_in_progress_start_timestamp_seconds", doc, line, live.start)

@@ -15,29 +15,28 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
-from monitor.errors import ConfigError
+from monitor.errors import ConfigError, MonitorError
+from monitor.serve.webio import error_answer, error_body
 
 log = logging.getLogger(__name__)
 
 
 @web.middleware
 async def json_errors(request: web.Request, handler: Callable[[web.Request], Any]) -> web.StreamResponse:
-    """Every error answers JSON: {"error": ..., "detail": ...} with its proper status."""
+    """Every error answers JSON: {"error": ..., "detail": ...} with its proper status; this package's
+    errors are mapped by type (webio.error_answer: NotFoundError 404, InputError 400, StoreError 503)."""
     try:
         response: web.StreamResponse = await handler(request)
         return response
+    except MonitorError as exc:
+        raise error_answer(request, exc) from exc
     except web.HTTPException as exc:
         if exc.content_type == "application/json" or exc.status < 400:  # noqa: PLR2004 - not an error status
             raise
         return web.Response(
             status=exc.status,
             content_type="application/json",
-            text=json.dumps(
-                {
-                    "error": exc.reason.lower().replace(" ", "_"),
-                    "detail": f"{request.method} {request.path}: {exc.reason}",
-                }
-            ),
+            text=error_body(exc.reason.lower().replace(" ", "_"), f"{request.method} {request.path}: {exc.reason}"),
         )
 
 
@@ -110,7 +109,7 @@ KEEPALIVE_S = 15.0  # a connection must send a complete request head within this
 MAX_CONNECTIONS = 200  # beyond this a new connection gets 503 and is closed (file descriptors stay free)
 
 
-_BUSY_BODY = json.dumps({"error": "busy", "detail": "too many connections; retry shortly"}).encode()
+_BUSY_BODY = error_body("busy", "too many connections; retry shortly").encode()
 _BUSY = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
     b"Retry-After: 5\r\nContent-Length: " + str(len(_BUSY_BODY)).encode() + b"\r\n\r\n" + _BUSY_BODY
@@ -150,7 +149,7 @@ async def serve(
     keepalive_s: float = KEEPALIVE_S,
 ) -> None:
     """Serve until cancelled; the socket is closed on the way out. Idle and half-sent connections
-    are closed after `keepalive_s`; request bodies have their own timeout (webio.read_body)."""
+    are closed after `keepalive_s`; request bodies have their own timeout (serve/webio.py read_body)."""
     runner = web.AppRunner(app, access_log=None, keepalive_timeout=keepalive_s)
     await runner.setup()
     server: asyncio.Server | None = None

@@ -24,7 +24,7 @@ from monitor.simulator.composition import (
     torn_sieve,
 )
 from monitor.simulator.lots import Lot, LotType
-from monitor.simulator.process import FAULT_FROM_LOT, process_values
+from monitor.simulator.process import FAULT_FROM_LOT, ProcessModel
 from monitor.simulator.settings import SimConfig
 
 MEASURED = ("ferrous", "aluminium", "copper", "light_fraction", "condensate", "fines")
@@ -97,7 +97,7 @@ class Plant:
         self.bags: dict[str, tuple[str, float, float]] = {}  # lot id -> (bag id, true kg, target kg)
         self.bag_seq = 0
         self.rate_dev = 0.0
-        self.energy_kwh = {"shredder": 0.0, "dryer": 0.0, "total": 0.0}
+        self.process = ProcessModel(self.rng, step_s=cfg.step_s, feed_rate_kg_h=cfg.feed_rate_kg_h, noise=noise)
         self.unfinished: list[Lot] = []
         self.values: dict[str, float | str] = self._initial_values()
         self.events: list[str] = []  # "mid-lot": the faulty lot is half fed (server faults start here)
@@ -122,7 +122,7 @@ class Plant:
         v["Feed.Totalizer"] = 0.0
         for s in MEASURED:
             v[TOTALIZER_TAG[s]] = 0.0
-        v.update(process_values(self, 0.0))
+        v.update(self.process.values(0.0))
         return v
 
     def _new_lot(self, ts: float) -> Lot:
@@ -191,7 +191,6 @@ class Plant:
             lot.fed_kg += feed
             self.tot_meas["feed"] += feed * (1 + lot.bias["feed"])
         self.history.append((lot, feed))
-        bm_inc = 0.0
         for s, lag in self.lags.items():
             if lag >= len(self.history):
                 continue
@@ -201,7 +200,6 @@ class Plant:
             inc = f * src.stream_frac[s]
             src.out_kg[s] += inc
             if s == "black_mass":
-                bm_inc = inc
                 self._fill_bag(src, inc, ts, changed)
             else:
                 self.tot_meas[s] += inc * (1 + src.bias.get(s, 0.0))
@@ -237,13 +235,20 @@ class Plant:
         changed["Feed.Totalizer"] = self.tot_meas["feed"]
         for s in MEASURED:
             changed[TOTALIZER_TAG[s]] = self.tot_meas[s]
-        changed.update(process_values(self, feed, bm_inc))
+        changed.update(self._process_values(feed))
         if "bad-quality" in self.faults and self.lots_started >= FAULT_FROM_LOT:
             self._bad_quality(ts, changed)
         finished = [x for x in self.unfinished if x.last_step is not None and self.k >= x.last_step + self.max_lag]
         self.unfinished = [x for x in self.unfinished if x not in finished]
         self.values.update(changed)
         return ts, changed, finished
+
+    def _process_values(self, fed_kg: float) -> dict[str, float]:
+        """The process tags after a step that fed `fed_kg`: the process faults play from the third lot on."""
+        lot = self.lot
+        if self.lots_started < FAULT_FROM_LOT or lot is None:
+            return self.process.values(fed_kg)
+        return self.process.values(fed_kg, faults=self.faults, into_h=(self.ts - lot.start_ts) / 3600.0)
 
     def _paused(self, lot: Lot, ts: float) -> bool:
         """The second lot stops feeding halfway for paused_s, then goes on under the same id."""

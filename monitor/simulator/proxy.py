@@ -19,7 +19,9 @@ class TcpRelay:
         self._writers: set[asyncio.StreamWriter] = set()
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._client, self.host, self.listen_port)
+        """Listen (again after stop()); a relay already listening stays as it is."""
+        if self._server is None:
+            self._server = await asyncio.start_server(self._client, self.host, self.listen_port)
 
     async def stop(self) -> None:
         self.cut()

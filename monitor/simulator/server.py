@@ -18,10 +18,12 @@ from monitor.simulator.clock import PlantClock
 from monitor.simulator.historian import PlantHistory
 from monitor.simulator.lims import Lab
 from monitor.simulator.lots import TRUTH_COLUMNS, Lot, truth_row
+from monitor.simulator.modbus_face import ScaleTerminal
 from monitor.simulator.plant import OUTAGE_S, TOTALIZER_TAG, Plant
 from monitor.simulator.plc import PlcFace, PlcProfile
 from monitor.simulator.proxy import TcpRelay
 from monitor.simulator.server_security import ServerSecurity, apply, new_server
+from monitor.simulator.sparkplug_edge import DryerEdgeNode
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +94,9 @@ class PlantServer:
     start_on_subscribe: bool = True  # the plant waits for its first client: a test rig sees every lot
     security: ServerSecurity | None = None
     profile: PlcProfile = field(default_factory=PlcProfile)
+    scale: ScaleTerminal | None = None  # --sources modbus: the bagging scale terminal (Modbus TCP)
+    edge: DryerEdgeNode | None = None  # --sources sparkplug: the dryer's edge node (Sparkplug B)
+    source_faults: frozenset[str] = frozenset()  # source-down=NAME: that face goes away from lot 2 on
 
     def __post_init__(self) -> None:
         self.face = PlcFace(self.profile, ("Feed.Totalizer", *TOTALIZER_TAG.values()), self.plant.cfg.step_s)
@@ -112,7 +117,9 @@ class PlantServer:
             self._relay = TcpRelay(url.hostname or "127.0.0.1", url.port or 4840, inner)
 
     async def start(self) -> None:
-        if self._relay is not None and self._relay._server is None:
+        if self.scale is not None:
+            await self.scale.start()
+        if self._relay is not None:
             await self._relay.start()
         await self._start_server()
 
@@ -162,6 +169,8 @@ class PlantServer:
         )
 
     async def stop(self) -> None:
+        if self.scale is not None:
+            await self.scale.stop()
         if self._relay is not None:
             await self._relay.stop()
         await self._stop_server()
@@ -182,6 +191,10 @@ class PlantServer:
         """Publish one step's values as the PLC profile puts them on the wire (recorded while down too)."""
         for w in self.face.step(ts, values):
             await self._publish(w.tag, w.ts, w.value, status, w.vtype)
+        if self.scale is not None:
+            self.scale.publish(ts, values)
+        if self.edge is not None:
+            await self.edge.publish(ts, values)
 
     async def _publish(self, tag: str, ts: float, value: float | int | str, status: int, vtype: str = "") -> None:
         recorded, dv = self._datavalue(tag, ts, value, status, vtype or self.face.vtype(tag, value))
@@ -251,6 +264,8 @@ class PlantServer:
     async def _fault_events(self) -> None:
         """Start and end the server-restart and network-outage faults on plant time."""
         faults = self.plant.faults
+        if self.source_faults and self.plant.lots_started >= 2:  # noqa: PLR2004 - from the second lot on
+            await self._source_down()
         if "mid-lot" in self.plant.events and self._down_until is None:
             if "server-restart" in faults:
                 log.warning("simulator: fault server-restart: server down for %.0f plant s", OUTAGE_S)
@@ -269,6 +284,17 @@ class PlantServer:
             if self._relay is not None:
                 self._relay.restore()
                 log.warning("simulator: network back")
+
+    async def _source_down(self) -> None:
+        """source-down=modbus / =sparkplug: that device goes away for the rest of the run."""
+        if "source-down=modbus" in self.source_faults and self.scale is not None:
+            log.warning("simulator: fault source-down=modbus: the scale terminal goes away")
+            await self.scale.stop()
+            self.scale = None
+        if "source-down=sparkplug" in self.source_faults and self.edge is not None:
+            log.warning("simulator: fault source-down=sparkplug: the dryer's edge node dies")
+            await self.edge.go_down()
+            self.edge = None
 
     async def run(self) -> None:
         """Step the plant as fast as its clock allows, forever (cancel to stop)."""

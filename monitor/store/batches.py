@@ -19,58 +19,43 @@ from typing import Any
 from monitor.errors import StoreError
 from monitor.store.codec import result_from_json
 from monitor.store.rows import PROJECTION_VERSION
+from monitor.store.schema import exchange_tables, tables
+from monitor.store.shipments import UPSERT_LOT_BAG, lot_bag_rows
 from monitor.store.sql import SCHEMA_VERSION, Store, refresh_sheets, version_row, write_meta
 
 log = logging.getLogger(__name__)
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS batch_versions (
-    line TEXT NOT NULL,
-    batch_id TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    state TEXT NOT NULL,
-    start_ts REAL NOT NULL,
-    end_ts REAL NOT NULL,
-    chemistry TEXT NOT NULL,
-    feed_form TEXT NOT NULL,
-    feed_kg REAL,
-    black_mass_kg REAL,
-    black_mass_yield REAL,
-    closure REAL,
-    reason TEXT NOT NULL,
-    recorded_at REAL NOT NULL,
-    result_json TEXT NOT NULL,
-    report_batch TEXT,
-    report_streams TEXT,
-    report_recoveries TEXT,
-    PRIMARY KEY (line, batch_id, version)
-);
-CREATE INDEX IF NOT EXISTS batch_versions_start ON batch_versions (start_ts);
-CREATE TABLE IF NOT EXISTS assay_files (
-    sha256 TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    rows INTEGER NOT NULL,
-    imported_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS assays (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    batch_id TEXT NOT NULL,
-    stream TEXT NOT NULL,
-    element TEXT NOT NULL,
-    value_pct REAL NOT NULL,
-    status TEXT NOT NULL,
-    sample_id TEXT NOT NULL,
-    bag_id TEXT NOT NULL,
-    lab TEXT NOT NULL,
-    method TEXT NOT NULL,
-    moisture_pct REAL,
-    source TEXT NOT NULL,
-    imported_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS assays_batch ON assays (batch_id);
-CREATE TABLE IF NOT EXISTS assay_sheets (batch_id TEXT PRIMARY KEY, rows_json TEXT NOT NULL);
-"""
+_SCHEMA = tables(key="TEXT", real="REAL", row_id="INTEGER PRIMARY KEY AUTOINCREMENT")
+
+
+def _exchange_tables(db: _Tx, before: int) -> None:
+    """Schema 3: the shipment tables an earlier program kept beside the batches join the schema.
+
+    The first shipment schema keyed shipment_bags by bag id alone (one lot's BB-1 blocked every
+    other lot's); its rows move to the (line, lot, bag) key. The bag index is rebuilt from every
+    stored version once (the store keeps it current from then on, as it saves each version).
+    """
+    row = db.q("SELECT sql FROM sqlite_master WHERE name = 'shipment_bags'")
+    old = bool(row) and "bag_id TEXT PRIMARY KEY" in row[0][0]
+    if old:
+        db.q("ALTER TABLE shipment_bags RENAME TO shipment_bags_v1")
+        db.q("DROP INDEX IF EXISTS shipment_bags_shipment")
+    columns = {r[1] for r in db.q("PRAGMA table_info(shipments)")}  # none: no shipments table yet
+    if columns and "customer" not in columns:
+        db.q("ALTER TABLE shipments ADD COLUMN customer TEXT NOT NULL DEFAULT ''")
+    for statement in filter(str.strip, exchange_tables(key="TEXT", real="REAL").split(";")):
+        db.q(statement)
+    if old:
+        db.q(
+            "INSERT INTO shipment_bags (bag_id, shipment_id, position, line, batch_id, net_kg) "
+            "SELECT bag_id, shipment_id, position, line, batch_id, net_kg FROM shipment_bags_v1"
+        )
+        db.q("DROP TABLE shipment_bags_v1")
+    for gone in ("lot_bags_state", "bag_index", "bag_index_state"):
+        db.q(f"DROP TABLE IF EXISTS {gone}")
+    if before < 3:  # noqa: PLR2004 - the schema step that introduced the bag index
+        texts = db.q("SELECT result_json FROM batch_versions ORDER BY line, batch_id, version")
+        db.many(UPSERT_LOT_BAG, lot_bag_rows([result_from_json(t[0]) for t in texts]))
 
 
 def _migrate(db: _Tx) -> None:
@@ -80,6 +65,7 @@ def _migrate(db: _Tx) -> None:
         if col not in cols:
             db.q(f"ALTER TABLE batch_versions ADD COLUMN {col} TEXT")
     meta = dict(db.q("SELECT key, value FROM meta"))
+    _exchange_tables(db, int(meta.get("schema_version", "0")))
     stale = "" if meta.get("projection_version") == str(PROJECTION_VERSION) else " OR 1"
     todo = db.q(f"SELECT rowid, result_json FROM batch_versions WHERE report_batch IS NULL{stale}")
     if todo:

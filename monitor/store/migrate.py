@@ -1,4 +1,4 @@
-"""`blackmass store migrate`: every batch version and assay from one store into another, checked.
+"""`blackmass store migrate`: every batch version, assay, shipment and footprint into another store, checked.
 
 The copy runs in one transaction of the destination; before it commits, each table is counted and
 checksummed on both sides (the sum of each row's SHA-256, so the engines' row orders do not matter). Any difference,
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitor.errors import StoreError
+from monitor.store.schema import EXCHANGE_COPY
 from monitor.store.sql import ASSAY_COLUMNS, VERSION_COLUMNS, Store, Tx
 
 log = logging.getLogger(__name__)
@@ -22,6 +23,7 @@ TABLES: dict[str, str] = {  # table -> the columns copied (every column)
     "assays": f"id, {ASSAY_COLUMNS}, source, imported_at",
     "assay_files": "sha256, name, rows, imported_at",
     "assay_sheets": "batch_id, rows_json",
+    **EXCHANGE_COPY,  # shipments, the bag index, PACT footprints and clients (schema 3)
 }
 _MOD = 1 << 128
 

@@ -13,7 +13,6 @@ import io
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
@@ -21,6 +20,7 @@ import polars as pl
 from monitor.core.assays import ELEMENTS, RECOVERY_ELEMENTS, Assay
 from monitor.core.results import BatchResult
 from monitor.core.spec import STREAM_NAMES
+from monitor.store.query import iso
 
 PROJECTION_VERSION = 3  # 2: nitrogen, CO2e with its factors, origin shares; 3: Cu/Al/Fe in their products
 PRODUCTS = tuple(s for s in STREAM_NAMES if s != "feed")  # the one stream vocabulary (core/spec.py)
@@ -119,10 +119,6 @@ ASSAY_COLUMNS: list[tuple[str, Any]] = [
     ("moisture_pct", pl.Float64),
     *[(f"{el}_pct", pl.Float64) for el in ELEMENTS],
 ]
-
-
-def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _known(x: object) -> object:

@@ -9,19 +9,25 @@ the SQL here is the common subset of both engines, written with `?` placeholders
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
-from typing import Any, Protocol, Self
+from typing import Any, Self
 
 from monitor.core.assays import Assay
 from monitor.core.results import BatchResult
 from monitor.errors import StoreError
 from monitor.store.codec import num as _num
 from monitor.store.codec import result_from_json, result_to_json
+from monitor.store.footprints import FootprintTables
+from monitor.store.query import EVERY, BatchQuery
 from monitor.store.rows import PROJECTION_VERSION, Projection, assay_rows, projection
+from monitor.store.shipments import UPSERT_LOT_BAG, ShipmentTables, lot_bag_rows
+from monitor.store.tx import Tx
 
-SCHEMA_VERSION = 2  # 2: report projection per version (report_*) and assay sheet per batch
+# 2: report projection per version (report_*) and assay sheet per batch
+# 3: shipments, the bag index and the PACT footprints and clients live in the store (either engine)
+SCHEMA_VERSION = 3
 VERSION_COLUMNS = (
     "line, batch_id, version, state, start_ts, end_ts, chemistry, feed_form, feed_kg, black_mass_kg, "
     "black_mass_yield, closure, reason, recorded_at, result_json, report_batch, report_streams, report_recoveries"
@@ -34,22 +40,6 @@ UPSERT_SHEET = (
     "ON CONFLICT (batch_id) DO UPDATE SET rows_json = excluded.rows_json"
 )
 UPSERT_META = "INSERT INTO meta (key, value) VALUES (?,?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
-
-
-class Tx(Protocol):
-    """One open transaction: `q` runs a statement and returns its rows, `many` runs it per row."""
-
-    def q(self, sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]: ...
-
-    def many(self, sql: str, rows: Sequence[Sequence[object]]) -> None: ...
-
-    def lock(self, key: str) -> None: ...
-
-    def after_copy(self) -> None: ...
-
-    def copy(self, table: str, columns: str, rows: Iterable[Sequence[object]]) -> None: ...
-
-    def stream(self, sql: str) -> Iterator[tuple[Any, ...]]: ...
 
 
 def version_row(r: BatchResult, reason: str, when: float) -> tuple[object, ...]:
@@ -122,14 +112,33 @@ def _assay_rows(assays: list[Assay], source: str, when: float) -> list[tuple[obj
     ]
 
 
-def _lines(line: str | Sequence[str] | None) -> list[str] | None:
-    if line is None:
-        return None
-    return [line] if isinstance(line, str) else list(line)
+def _where(q: BatchQuery) -> tuple[list[str], list[object]]:
+    """The query as SQL conditions on batch_versions v (values only ever as parameters)."""
+    latest = "SELECT MAX(version) FROM batch_versions w WHERE w.line = v.line AND w.batch_id = v.batch_id"
+    where = [f"v.version = ({latest})"]
+    args: list[object] = []
+    if q.lines is not None:
+        where.append(f"v.line IN ({','.join('?' * len(q.lines))})" if q.lines else "1 = 0")
+        args += q.lines
+    conditions = (
+        ("v.batch_id = ?", q.batch_id),
+        ("v.chemistry = ?", q.chemistry),
+        ("v.feed_form = ?", q.feed_form),
+        ("v.state = ?", None if q.state is None else q.state.value),
+        ("v.start_ts >= ?", q.start_from),
+        ("v.start_ts < ?", q.start_to),
+    )
+    for sql, value in conditions:
+        if value is not None:
+            where.append(sql)
+            args.append(value)
+    if q.state is None and not q.include_partial:
+        where.append("v.state != 'partial'")
+    return where, args
 
 
-class Store:
-    """Versioned batch results, assays and the report projection; see the module docstring."""
+class Store(ShipmentTables, FootprintTables):
+    """Versioned batch results, assays, the report projection, shipments and footprints (module docstring)."""
 
     url: str
     errors: tuple[type[Exception], ...] = ()
@@ -197,78 +206,31 @@ class Store:
                         continue
                     stored = replace(result, version=1 if not row else row[0][0] + 1)
                     db.many(INSERT_VERSION, [version_row(stored, reason, when)])
+                    db.many(UPSERT_LOT_BAG, lot_bag_rows([stored]))
                     out.append(stored)
         except self.errors as exc:
             ids = ", ".join(r.batch_id for r in results[:3])
             raise StoreError(f"{self.url}: cannot save batch(es) {ids}: {exc}") from exc
         return out
 
-    def latest(
-        self,
-        *,
-        line: str | Sequence[str] | None = None,
-        batch_id: str | None = None,
-        chemistry: str | None = None,
-        start_from: float | None = None,
-        start_to: float | None = None,
-        include_partial: bool = True,
-    ) -> list[BatchResult]:
-        """The latest version of each batch matching the filters, oldest start first."""
-        rows = self._select("result_json", locals())
-        return [result_from_json(r[0]) for r in rows]
+    def latest(self, q: BatchQuery = EVERY) -> list[BatchResult]:
+        """The latest version of each batch the query takes, oldest start first."""
+        return [result_from_json(r[0]) for r in self._select("result_json", q)]
 
-    def report_texts(
-        self,
-        *,
-        line: str | Sequence[str] | None = None,
-        batch_id: str | None = None,
-        chemistry: str | None = None,
-        start_from: float | None = None,
-        start_to: float | None = None,
-        include_partial: bool = True,
-    ) -> list[Projection]:
+    def report_texts(self, q: BatchQuery = EVERY) -> list[Projection]:
         """The report projection (see report_rows) of the batches `latest` would return, same order."""
-        rows = self._select("report_batch, report_streams, report_recoveries", locals())
-        return [Projection(*r) for r in rows]
+        return [Projection(*r) for r in self._select("report_batch, report_streams, report_recoveries", q)]
 
-    def batch_texts(
-        self,
-        *,
-        line: str | Sequence[str] | None = None,
-        batch_id: str | None = None,
-        chemistry: str | None = None,
-        start_from: float | None = None,
-        start_to: float | None = None,
-        include_partial: bool = True,
-    ) -> list[str]:
+    def batch_texts(self, q: BatchQuery = EVERY) -> list[str]:
         """Only the batch row of each projection `report_texts` would return (listings)."""
-        return [r[0] for r in self._select("report_batch", locals())]
+        return [r[0] for r in self._select("report_batch", q)]
 
     def lines(self) -> list[str]:
         """Every line with a batch in the store."""
         return [r[0] for r in self._read("SELECT DISTINCT line FROM batch_versions ORDER BY line")]
 
-    def _select(self, columns: str, f: dict[str, Any]) -> list[tuple[Any, ...]]:
-        where = [
-            "v.version = (SELECT MAX(version) FROM batch_versions w WHERE w.line = v.line AND w.batch_id = v.batch_id)"
-        ]
-        args: list[object] = []
-        lines = _lines(f["line"])
-        if lines is not None:
-            where.append(f"v.line IN ({','.join('?' * len(lines))})" if lines else "1 = 0")
-            args += lines
-        for col in ("batch_id", "chemistry"):
-            if f[col] is not None:
-                where.append(f"v.{col} = ?")
-                args.append(f[col])
-        if f["start_from"] is not None:
-            where.append("v.start_ts >= ?")
-            args.append(f["start_from"])
-        if f["start_to"] is not None:
-            where.append("v.start_ts < ?")
-            args.append(f["start_to"])
-        if not f["include_partial"]:
-            where.append("v.state != 'partial'")
+    def _select(self, columns: str, q: BatchQuery) -> list[tuple[Any, ...]]:
+        where, args = _where(q)
         order = "v.start_ts, v.batch_id, v.line"
         return self._read(f"SELECT {columns} FROM batch_versions v WHERE {' AND '.join(where)} ORDER BY {order}", args)
 
@@ -281,6 +243,7 @@ class Store:
         """Load generated history in one transaction (benchmarks, demos); every row a first version."""
         with self._tx() as db:
             db.many(INSERT_VERSION, [version_row(replace(r, version=1), "generated", now) for r in results])
+            db.many(UPSERT_LOT_BAG, lot_bag_rows(results))
             db.many(INSERT_ASSAY, _assay_rows(assays, "generated", now))
             refresh_sheets(db, {a.batch_id for a in assays})
 

@@ -177,7 +177,7 @@ def test_memory_is_trimmed_behind_finalised_batches() -> None:
     eng = Engine(spec())
     eng.ingest(plant(steps=600))
     eng.poll()
-    assert len(eng._numeric["feed_tot"]) < 50
+    assert len(eng.state.numeric["feed_tot"]) < 50
 
 
 def test_energy_per_batch_from_the_kwh_meter() -> None:

@@ -17,10 +17,10 @@ import polars as pl
 import pytest
 from prometheus_client import CollectorRegistry
 
-from monitor.passport.api import add_passport_routes
 from monitor.passport.settings import PassportSettings
 from monitor.reports.frames import write_csv
 from monitor.serve.http import make_app, serve, tls_context
+from monitor.serve.passport_api import add_passport_routes
 from monitor.serve.runbooks import add_runbooks
 from monitor.store.batches import BatchStore
 from tests.conftest import free_port, require_tool

@@ -23,6 +23,7 @@ from monitor.runs.app import Monitor
 from monitor.runs.demo import SimOptions, plant_server, run_demo
 from monitor.simulator.plc import parse_profile
 from monitor.store.batches import BatchStore
+from monitor.store.query import BatchQuery
 from tests.conftest import free_port, truth_lots, until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,7 +40,7 @@ def truth(data: Path) -> dict[str, dict[str, str]]:
 def stored(data: Path) -> dict[str, BatchResult]:
     store = BatchStore(data / "blackmass.db")
     try:
-        return {r.batch_id: r for r in store.latest(line="L1")}
+        return {r.batch_id: r for r in store.latest(BatchQuery.line("L1"))}
     finally:
         store.close()
 

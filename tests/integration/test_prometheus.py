@@ -35,9 +35,12 @@ def query(port: int, expr: str) -> list[dict]:
 def dashboard_queries() -> list[tuple[str, str, str]]:
     out = []
     for f in sorted((ROOT / "grafana/dashboards").glob("*.json")):
-        for panel in json.loads(f.read_text())["panels"]:
+        board = json.loads(f.read_text())
+        for panel in board["panels"]:
             for t in panel.get("targets", []):
                 out.append((f.name, panel["title"], t["expr"]))
+        for a in board.get("annotations", {}).get("list", []):  # lot starts (linking the web pages)
+            out.append((f.name, f"annotation {a['name']}", a["expr"]))
     return out
 
 

@@ -24,6 +24,7 @@ from monitor.config import load_config
 from monitor.serve.api import add_api
 from monitor.serve.http import make_app
 from monitor.store.batches import BatchStore
+from monitor.store.query import BatchQuery
 from tests.conftest import free_port, require_tool
 from tests.plant_harness import ROOT, run_plant
 
@@ -141,7 +142,7 @@ def db_digest(d: Path) -> str:
     store = BatchStore(d / "blackmass.db")
     try:
         return hashlib.sha256(
-            json.dumps([repr(r) for r in store.latest(include_partial=True)]).encode()
+            json.dumps([repr(r) for r in store.latest()]).encode()
             + repr(store.assays_for([r.batch_id for r in store.latest()])).encode()
         ).hexdigest()
     finally:
@@ -241,6 +242,6 @@ async def test_authenticated_upload_recomputes_the_batch(tmp_path: Path) -> None
     assert out["rows"] == 3 * len(first.bags)
     assert out["updated"] == [{"batch_id": first.batch_id, "version": 2, "assay_status": "final"}]
     store = BatchStore(tmp_path / "blackmass.db")
-    ni = store.latest(batch_id=first.batch_id)[0].metal("ni")
+    ni = store.latest(BatchQuery.lot(first.batch_id))[0].metal("ni")
     store.close()
     assert ni is not None and ni.black_mass_grade == pytest.approx(0.30)

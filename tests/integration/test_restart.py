@@ -77,7 +77,7 @@ async def test_restart_keeps_batches_and_counters(tmp_path: Path) -> None:
     assert done_first >= 2
     assert restored == done_first  # counters continue from the store
     store = BatchStore(tmp_path / "blackmass.db")
-    batches = store.latest(include_partial=True)
+    batches = store.latest()
     ids = [b.batch_id for b in batches]
     assert len(ids) == len(set(ids))
     for b in ids:  # completed once; later versions only for assays that arrived

@@ -16,12 +16,12 @@ from prometheus_client import CollectorRegistry
 from monitor.accounting.assay_import import Accountant
 from monitor.accounting.seeds import load_feed_grades
 from monitor.config import load_config
-from monitor.passport.api import add_passport_routes
 from monitor.passport.settings import PassportSettings
 from monitor.serve.api import MAX_UPLOAD, add_api
 from monitor.serve.http import make_app
+from monitor.serve.passport_api import add_passport_routes
+from monitor.serve.webio import FAILS_PER_MINUTE
 from monitor.store.batches import BatchStore
-from monitor.webio import FAILS_PER_MINUTE
 from tests.conftest import free_port
 from tests.plant_harness import ROOT
 
@@ -118,7 +118,7 @@ async def test_failed_authentications_are_logged_and_throttled(
         base = f"http://127.0.0.1:{port}"
         statuses = []
         async with aiohttp.ClientSession() as http:
-            with caplog.at_level(logging.WARNING, logger="monitor.webio"):
+            with caplog.at_level(logging.WARNING, logger="monitor.serve.webio"):
                 for i in range(FAILS_PER_MINUTE + 3):
                     path = "/api/assays" if i % 2 else "/api/shipments"
                     async with http.post(base + path, data=b"x", headers={"Authorization": "Bearer guess-4711"}) as r:

@@ -12,13 +12,13 @@ from monitor.core.assays import Assay
 from monitor.core.carbon import GhgFactors, lot_carbon
 from monitor.core.metals import ElementAccount
 from monitor.core.results import BatchResult, BatchState, StreamMass
-from monitor.errors import InputError
+from monitor.errors import InputError, NotFoundError
 from monitor.passport.issue import lot_document, shipment_document
 from monitor.passport.lot import Issuer, lot_passport
 from monitor.passport.settings import PassportSettings
-from monitor.passport.shipment_store import ShipmentConflict, ShipmentStore
 from monitor.passport.signing import verify
 from monitor.store.batches import BatchStore
+from monitor.store.shipments import ShipmentConflict
 
 ROOT = Path(__file__).resolve().parents[2]
 FACTORS = GhgFactors(
@@ -126,9 +126,7 @@ def test_preliminary_data_makes_a_preliminary_passport_and_partial_lots_have_non
 
 
 def test_shipment_sums_per_bag_allocates_carbon_by_mass_and_shares_origin_by_element(store: BatchStore) -> None:
-    ships = ShipmentStore(store.path)
-    ships.create("SHIP-A", ["BB-1", "BB-3"], now=1.8e9)
-    ships.close()
+    store.create_shipment("SHIP-A", ["BB-1", "BB-3"], now=1.8e9)
     doc = shipment_document(store, "SHIP-A", SETTINGS, KEY, now=1.8e9 + 60)
     schema("shipment-passport").validate(doc)
     assert doc["net_kg"] == 1700.0 and doc["bag_count"] == 2
@@ -150,60 +148,62 @@ def test_shipment_sums_per_bag_allocates_carbon_by_mass_and_shares_origin_by_ele
 
 
 def test_a_shipment_is_all_bags_or_none(store: BatchStore) -> None:
-    ships = ShipmentStore(store.path)
-    ships.create("SHIP-A", ["BB-1"])
+    ships = store
+    ships.create_shipment("SHIP-A", ["BB-1"])
     with pytest.raises(ShipmentConflict, match="'BB-1' already shipped in SHIP-A"):
-        ships.create("SHIP-B", ["BB-2", "BB-1"])
+        ships.create_shipment("SHIP-B", ["BB-2", "BB-1"])
     with pytest.raises(InputError, match="'BB-404' is not a black-mass bag") as e:
-        ships.create("SHIP-B", ["BB-2", "BB-404", "BB-405"])
+        ships.create_shipment("SHIP-B", ["BB-2", "BB-404", "BB-405"])
     assert "and 1 more" in str(e.value) and "nothing changed" in str(e.value)
     with pytest.raises(InputError, match="listed twice"):
-        ships.create("SHIP-B", ["BB-2", "BB-2"])
+        ships.create_shipment("SHIP-B", ["BB-2", "BB-2"])
     with pytest.raises(ShipmentConflict, match="already exists"):
-        ships.create("SHIP-A", ["BB-2"])
+        ships.create_shipment("SHIP-A", ["BB-2"])
     with pytest.raises(InputError, match="expected an id"):
-        ships.create("bad id with spaces", ["BB-2"])
-    with pytest.raises(InputError, match="not found"):
-        ships.get("SHIP-B")  # none of the refused attempts left anything behind
-    ships.close()
-    again = ShipmentStore(store.path)  # BB-2 is still free, after a reopen
-    assert [b.bag_id for b in again.create("SHIP-B", ["BB-2", "BB-3"]).bags] == ["BB-2", "BB-3"]
-    assert [b.bag_id for b in again.get("SHIP-A").bags] == ["BB-1"]
+        ships.create_shipment("bad id with spaces", ["BB-2"])
+    with pytest.raises(NotFoundError, match="not found"):  # by type: the API's 404
+        ships.shipment("SHIP-B")  # none of the refused attempts left anything behind
+    store.close()
+    again = BatchStore(store.path)  # BB-2 is still free, after a reopen
+    assert [b.bag_id for b in again.create_shipment("SHIP-B", ["BB-2", "BB-3"]).bags] == ["BB-2", "BB-3"]
+    assert [b.bag_id for b in again.shipment("SHIP-A").bags] == ["BB-1"]
     again.close()
 
 
 def test_bags_of_batches_stored_later_are_found(store: BatchStore) -> None:
-    ships = ShipmentStore(store.path)
-    ships.create("SHIP-A", ["BB-1"])  # indexes what is stored so far
+    ships = store
+    ships.create_shipment("SHIP-A", ["BB-1"])  # indexes what is stored so far
     store.save(lot("L1-00003", {"BB-9": 700.0}, 10.0, 1.0, "pre_consumer", ()))
-    assert ships.create("SHIP-B", ["BB-9"]).bags[0].batch_id == "L1-00003"
-    ships.close()
+    assert ships.create_shipment("SHIP-B", ["BB-9"]).bags[0].batch_id == "L1-00003"
 
 
 def test_lot_scoped_bag_ids_are_keyed_by_line_lot_and_bag(store: BatchStore) -> None:
     # a bag_scope = "lot" line numbers its bags afresh: BB-1 again in L1-00004
     store.save(lot("L1-00004", {"BB-1": 900.0}, 10.0, 1.0, "pre_consumer", ()))
-    ships = ShipmentStore(store.path)
+    ships = store
     with pytest.raises(InputError, match=r"'BB-1' is in several lots .*name it LOT/BB-1"):
-        ships.create("SHIP-A", ["BB-1"])
-    a = ships.create("SHIP-A", ["L1-00001/BB-1"])
-    b = ships.create("SHIP-B", ["L1-00004/BB-1"])  # not blocked by the other lot's BB-1
+        ships.create_shipment("SHIP-A", ["BB-1"])
+    a = ships.create_shipment("SHIP-A", ["L1-00001/BB-1"])
+    b = ships.create_shipment("SHIP-B", ["L1-00004/BB-1"])  # not blocked by the other lot's BB-1
     assert [(x.batch_id, x.bag_id, x.net_kg) for x in a.bags + b.bags] == [
         ("L1-00001", "BB-1", 1200.0),
         ("L1-00004", "BB-1", 900.0),
     ]
     with pytest.raises(ShipmentConflict, match="already shipped in SHIP-B"):
-        ships.create("SHIP-C", ["L1-00004/BB-1"])
+        ships.create_shipment("SHIP-C", ["L1-00004/BB-1"])
     with pytest.raises(InputError, match="listed twice"):
-        ships.create("SHIP-C", ["BB-2", "L1-00001/BB-2"])
-    ships.close()
+        ships.create_shipment("SHIP-C", ["BB-2", "L1-00001/BB-2"])
 
 
 def test_shipments_under_the_first_schema_are_kept(store: BatchStore) -> None:
     import sqlite3  # noqa: PLC0415
 
+    store.close()  # a store of schema 2, with the shipment tables an earlier program kept beside it
     db = sqlite3.connect(store.path)
     db.executescript(
+        "DROP TABLE shipments; DROP TABLE shipment_bags; DROP TABLE lot_bags;"
+        "UPDATE meta SET value = '2' WHERE key = 'schema_version';"
+        "CREATE TABLE lot_bags_state (id INTEGER PRIMARY KEY CHECK (id = 1), last_rowid INTEGER NOT NULL);"
         "CREATE TABLE shipments (shipment_id TEXT PRIMARY KEY, created_at REAL NOT NULL, bags INTEGER NOT NULL);"
         "CREATE TABLE shipment_bags (bag_id TEXT PRIMARY KEY, shipment_id TEXT NOT NULL, position INTEGER NOT NULL,"
         " line TEXT NOT NULL, batch_id TEXT NOT NULL, net_kg REAL NOT NULL);"
@@ -211,12 +211,12 @@ def test_shipments_under_the_first_schema_are_kept(store: BatchStore) -> None:
         "INSERT INTO shipment_bags VALUES ('BB-1', 'OLD-1', 0, 'L1', 'L1-00001', 1200.0);"
     )
     db.close()
-    ships = ShipmentStore(store.path)
-    assert [(b.batch_id, b.bag_id) for b in ships.get("OLD-1").bags] == [("L1-00001", "BB-1")]
+    ships = BatchStore(store.path)
+    assert ships.schema_version() == 3
+    assert [(b.batch_id, b.bag_id) for b in ships.shipment("OLD-1").bags] == [("L1-00001", "BB-1")]
     with pytest.raises(ShipmentConflict, match="already shipped in OLD-1"):
-        ships.create("NEW-1", ["BB-1"])
-    assert [b.bag_id for b in ships.create("NEW-1", ["BB-2"]).bags] == ["BB-2"]
-    ships.close()
+        ships.create_shipment("NEW-1", ["BB-1"])
+    assert [b.bag_id for b in ships.create_shipment("NEW-1", ["BB-2"]).bags] == ["BB-2"]
 
 
 def test_repeated_bag_options_all_count(store: BatchStore, capsys: pytest.CaptureFixture[str]) -> None:

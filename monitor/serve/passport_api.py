@@ -1,14 +1,14 @@
 """Passport routes beside /api: signed lot and shipment passports, and recording a shipment.
 
 GET /api/batches/{id}/passport and GET /api/shipments/{id}/passport are reads; POST /api/shipments
-is a write and needs `Authorization: Bearer <BLACKMASS_API_TOKEN>` like every write. Errors are
-JSON {"error", "detail"}; a refused shipment changes nothing.
+is a write and needs `Authorization: Bearer <BLACKMASS_API_TOKEN>` through the app's one gate, like
+every write. Errors are the API's (serve/webio.py): an unknown lot or shipment is a NotFoundError,
+hence 404; a refused shipment changes nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -16,36 +16,21 @@ from typing import Any
 
 from aiohttp import web
 
-from monitor.errors import InputError, MonitorError
+from monitor.errors import InputError
 from monitor.passport import issue
 from monitor.passport.settings import KEY_ENV, PassportSettings
-from monitor.passport.shipment_store import ShipmentConflict, ShipmentStore
-from monitor.store.batches import BatchStore
-from monitor.webio import client, gate, parse_json, read_body
+from monitor.serve.webio import client, gate, json_error, json_response, parse_json, read_body
+from monitor.store.shipments import ShipmentConflict
+from monitor.store.sql import Store
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 1024 * 1024
-_STATUS: dict[int, type[web.HTTPException]] = {
-    400: web.HTTPBadRequest,
-    403: web.HTTPForbidden,
-    404: web.HTTPNotFound,
-    409: web.HTTPConflict,
-    503: web.HTTPServiceUnavailable,
-}
-
-
-def _error(status: int, error: str, detail: str) -> web.HTTPException:
-    return _STATUS[status](text=json.dumps({"error": error, "detail": detail}), content_type="application/json")
-
-
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(text=json.dumps(data, ensure_ascii=False), status=status, content_type="application/json")
 
 
 def add_passport_routes(
     app: web.Application,
-    store: BatchStore,
+    store: Store,
     settings: PassportSettings,
     *,
     token: str | None,
@@ -56,7 +41,7 @@ def add_passport_routes(
             return issue.signing_key(settings)
         except InputError as exc:  # the detail (a path, a mode) stays in the server's log
             log.error("passport signing unavailable: %s", exc)
-            raise _error(
+            raise json_error(
                 503,
                 "passport_signing_unavailable",
                 f"this server cannot sign passports now (the signing key: {KEY_ENV} or [passport] key names its "
@@ -64,23 +49,14 @@ def add_passport_routes(
             ) from None
 
     async def lot(req: web.Request) -> web.Response:
-        batch_id = req.match_info["batch_id"]
-        line = req.query.get("line")
-        try:
-            doc = await asyncio.to_thread(issue.lot_document, store, batch_id, settings, key(), now=clock(), line=line)
-        except InputError as exc:
-            status = 404 if "not in the store" in exc.problem else 400
-            raise _error(status, "not_found" if status == 404 else "bad_request", str(exc)) from None  # noqa: PLR2004 - HTTP status
-        return _json(doc)
+        batch_id, line = req.match_info["batch_id"], req.query.get("line")
+        doc = await asyncio.to_thread(issue.lot_document, store, batch_id, settings, key(), now=clock(), line=line)
+        return json_response(doc)
 
     async def shipment(req: web.Request) -> web.Response:
         sid = req.match_info["shipment_id"]
-        try:
-            doc = await asyncio.to_thread(issue.shipment_document, store, sid, settings, key(), now=clock())
-        except InputError as exc:
-            status = 404 if exc.problem == "not found" else 400
-            raise _error(status, "not_found" if status == 404 else "bad_request", str(exc)) from None  # noqa: PLR2004 - HTTP status
-        return _json(doc)
+        doc = await asyncio.to_thread(issue.shipment_document, store, sid, settings, key(), now=clock())
+        return json_response(doc)
 
     auth = gate(app, token)
 
@@ -90,14 +66,10 @@ def add_passport_routes(
         body = parse_json(raw, "{shipment_id, bags: [...]}")
         sid, bags = (body.get("shipment_id"), body.get("bags")) if isinstance(body, dict) else (None, None)
         if not isinstance(sid, str) or not isinstance(bags, list) or not all(isinstance(b, str) for b in bags):
-            raise _error(400, "bad_request", 'body: expected {"shipment_id": "SHIP-…", "bags": ["bag id", …]}')
+            raise json_error(400, "bad_request", 'body: expected {"shipment_id": "SHIP-…", "bags": ["bag id", …]}')
 
         def record() -> dict[str, Any]:
-            shipments = ShipmentStore(store.path)
-            try:
-                s = shipments.create(sid, bags, now=clock())
-            finally:
-                shipments.close()
+            s = store.create_shipment(sid, bags, now=clock())
             return {
                 "shipment_id": s.shipment_id,
                 "bags": len(s.bags),
@@ -108,11 +80,11 @@ def add_passport_routes(
         try:
             out = await asyncio.to_thread(record)
         except ShipmentConflict as exc:
-            raise _error(409, "conflict", str(exc)) from None
-        except MonitorError as exc:
-            raise _error(400, "invalid_shipment", str(exc)) from None
+            raise json_error(409, "conflict", str(exc)) from None
+        except InputError as exc:
+            raise json_error(400, "invalid_shipment", str(exc)) from None
         log.info("shipment %s recorded by %s: %d bags", out["shipment_id"], client(req), out["bags"])
-        return _json(out, status=201)
+        return json_response(out, status=201)
 
     app.router.add_get("/api/batches/{batch_id}/passport", lot)
     app.router.add_get("/api/shipments/{shipment_id}/passport", shipment)

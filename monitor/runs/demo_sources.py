@@ -1,0 +1,84 @@
+"""`demo --sources opcua,modbus,sparkplug`: the simulator's bagging scale speaks Modbus TCP and its dryer
+Sparkplug B through a broker; the monitor's config gains those two sources, written as a plant
+engineer would (the same as the worked example in docs/sources.md)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+
+from monitor.collectors.modbus_decode import Point
+from monitor.collectors.source_settings import ModbusSettings, MqttPoint, MqttSettings
+from monitor.config import MonitorConfig
+from monitor.config.sources import Sources, SourceSettings
+from monitor.errors import MonitorError
+from monitor.simulator.modbus_face import ScaleTerminal
+from monitor.simulator.server import PlantServer, free_port
+from monitor.simulator.sparkplug_edge import DEVICE, GROUP, METRICS, DryerEdgeNode
+
+KNOWN = ("opcua", "modbus", "sparkplug")
+SOURCE_FAULTS = {
+    "source-down=modbus": "the bagging scale terminal (Modbus TCP) goes away from the second lot on",
+    "source-down=sparkplug": "the dryer's Sparkplug edge node dies (NDEATH) from the second lot on",
+}
+BAG_COUNT = "BlackMass.BagCount"
+SETTLE_WALL_S = 0.5  # wall seconds the engine waits past a window for the slower sources (plant s = x speed)
+
+
+def check_sources(sources: tuple[str, ...], broker: str | None) -> None:
+    unknown = [s for s in sources if s not in KNOWN]
+    if unknown or "opcua" not in sources:
+        raise MonitorError(f"--sources {','.join(sources)}: expected opcua plus any of modbus, sparkplug")
+    if "sparkplug" in sources and not broker:
+        raise MonitorError("--sources ...sparkplug needs --broker mqtt://host:port (a running MQTT broker)")
+
+
+def scale_points() -> tuple[Point, ...]:
+    """The scale terminal's register map (monitor/simulator/modbus_face.py) as the monitor reads it."""
+    at, count = 4, BAG_COUNT  # the weighing's time register; the counter whose rise sends the bag
+    return (
+        Point(tag=BAG_COUNT, address=0, dtype="uint32"),
+        Point(tag="BlackMass.BagNetWeight", address=2, dtype="float32", order="CDAB", time_address=at, trigger=count),
+        Point(tag="BlackMass.BagId", address=10, dtype="string", length=10, time_address=at, trigger=count),
+        Point(tag="BlackMass.BagTemp", table="input", address=0, dtype="int16", scale=0.1),
+    )
+
+
+def attach_faces(server: PlantServer, sources: tuple[str, ...], broker: str | None, modbus_port: int) -> None:
+    """The simulator alone (`blackmass simulate --sources ...`): its scale terminal on `modbus_port`,
+    its dryer's edge node on `broker` (run server.edge.run() beside the plant)."""
+    check_sources(sources, broker)
+    if "modbus" in sources:
+        server.scale = ScaleTerminal("127.0.0.1", modbus_port)
+    if "sparkplug" in sources and broker:
+        server.edge = DryerEdgeNode(broker, f"{server.plant.cfg.line}-edge")
+
+
+def attach_sources(
+    cfg: MonitorConfig, server: PlantServer, sources: tuple[str, ...], broker: str | None, speed: float
+) -> MonitorConfig:
+    """Give `server` the faces `sources` asks for and `cfg` the matching sources and points."""
+    check_sources(sources, broker)
+    settings: dict[str, SourceSettings] = {"opcua": cfg.opcua}
+    assigned: dict[str, str] = {}
+    if "modbus" in sources:
+        port = free_port()
+        server.scale = ScaleTerminal("127.0.0.1", port)
+        pts = scale_points()
+        settings["modbus"] = ModbusSettings(host="127.0.0.1", port=port, poll_interval_ms=50, points=pts)
+        assigned |= {p.tag: "modbus" for p in pts}
+    if "sparkplug" in sources and broker:
+        node = f"{cfg.line.line}-edge"
+        server.edge = DryerEdgeNode(broker, node)
+        mpts = tuple(MqttPoint(tag=tag, metric=name, device=DEVICE) for tag, name in METRICS.items())
+        settings["sparkplug"] = MqttSettings(
+            broker=broker,
+            group=GROUP,
+            edge_node=node,
+            host_id=f"blackmass-{cfg.line.line}",
+            client_id=f"blackmass-demo-{cfg.line.line}-{os.getpid()}",
+            points=mpts,
+        )
+        assigned |= {p.tag: "sparkplug" for p in mpts}
+    srcs = Sources(primary="opcua", settings=settings, nodes={}, assigned=assigned)
+    return replace(cfg, sources=srcs, settle_s=max(cfg.settle_s, SETTLE_WALL_S * speed))

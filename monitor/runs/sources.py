@@ -1,0 +1,118 @@
+"""The line's other sources (beyond the primary OPC-UA server): one collector each, each under its own
+supervisor in the app's TaskGroup, so that one failing never stops the others or the engine."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol
+
+from monitor.collectors.health import CollectorHealth, ConnState, Gap
+from monitor.collectors.modbus import ModbusCollector
+from monitor.collectors.opcua import OpcuaCollector
+from monitor.collectors.settings import OpcuaSettings
+from monitor.collectors.source_settings import ModbusSettings
+from monitor.collectors.sparkplug import MqttCollector
+from monitor.config import MonitorConfig
+from monitor.core.samples import Sample
+
+log = logging.getLogger(__name__)
+
+RESTART_MIN_S, RESTART_MAX_S = 1.0, 60.0  # a collector that crashed is restarted after this (doubling)
+
+
+class Collector(Protocol):
+    source: str
+    last_error: str | None
+
+    def health(self) -> CollectorHealth: ...
+
+    async def run(self) -> None: ...
+
+
+def other_collectors(
+    cfg: MonitorConfig,
+    sink: Callable[[list[Sample]], Any],
+    *,
+    wall: Callable[[], float],
+    clock: Callable[[], float],
+    on_gap: Callable[[Gap], None],
+    on_types: Callable[[Mapping[str, float]], None],
+) -> dict[str, Collector]:
+    """A collector for every source but the primary OPC-UA one."""
+    out: dict[str, Collector] = {}
+    for name, s in cfg.other_sources().items():
+        if isinstance(s, OpcuaSettings):
+            out[name] = OpcuaCollector(
+                s, cfg.tag_addresses(name), sink, source=name, wall=wall, on_gap=on_gap, clock=clock, on_types=on_types
+            )
+        elif isinstance(s, ModbusSettings):
+            out[name] = ModbusCollector(s, sink, source=name, wall=wall, clock=clock, on_gap=on_gap, on_types=on_types)
+        else:
+            out[name] = MqttCollector(s, sink, source=name, wall=wall, clock=clock, on_gap=on_gap)
+    return out
+
+
+def source_feeds(cfg: MonitorConfig) -> dict[str, str]:
+    """Each source: "mass" when it feeds a lot id, an attribute, a mass stream or a bag id (its outage
+    holds the lot alerts), else "process" (an analyser: its outage holds nothing else)."""
+    spec = cfg.line
+    mass = {spec.batch_id_tag, spec.chemistry_tag, spec.feed_form_tag, spec.supplier_tag}
+    mass |= {t for s in spec.streams for t in (s.tag, s.bag_id_tag)}
+    names = [cfg.opcua_name, *cfg.other_sources()]
+    fed = {cfg.sources.source_of(t) if cfg.sources else cfg.opcua_name for t in cfg.all_tags() if t in mass}
+    return {n: "mass" if n in fed else "process" for n in names}
+
+
+async def supervise(collector: Collector) -> None:
+    """Run one collector for ever: a crash (a bug, a library's surprise) is logged and the collector
+    restarted after a doubling delay, instead of ending the app's TaskGroup with it."""
+    delay = RESTART_MIN_S
+    while True:
+        try:
+            await collector.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            collector.last_error = f"collector crashed: {exc!r}"
+            log.exception(
+                "source %s: collector crashed; restarting in %.0f s (the other sources go on)", collector.source, delay
+            )
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, RESTART_MAX_S)
+
+
+def reported(collectors: Iterable[Collector]) -> tuple[CollectorHealth, ...]:
+    """The other sources as /metrics shows them: each from its first sample or its first failure (a
+    source still connecting is not yet "down"; one that never connects appears at 0 once it failed)."""
+    healths = ((c, c.health()) for c in collectors)
+    return tuple(h for c, h in healths if h.last_sample_wall is not None or c.last_error)
+
+
+def source_problems(healths: Iterable[CollectorHealth], errors: Mapping[str, str | None]) -> list[str]:
+    """What /healthz says of the other sources: one down (after a failure), its stale or Bad tags."""
+    out = []
+    for h in healths:
+        if h.state is not ConnState.CONNECTED and errors.get(h.source):
+            out.append(f"source {h.source}: {h.state.value} ({errors[h.source]})")
+        out += [f"source {h.source}: tag {tag}: {why}" for tag, why in sorted(h.unresolved.items())]
+    return out
+
+
+def line_health(line: str, primary: OpcuaCollector, others: Mapping[str, Collector], completed: int) -> dict[str, Any]:
+    """/healthz: degraded while a tag is unresolved, a clock is in doubt or another source is down."""
+    h = primary.health()
+    problems = [f"tag {tag}: {why}" for tag, why in sorted(h.unresolved.items())] + h.problems
+    healths = {n: c.health() for n, c in others.items()}
+    problems += source_problems(healths.values(), {n: c.last_error for n, c in others.items()})
+    return {
+        "status": "degraded" if problems else "ok",
+        "problems": problems,
+        "line": line,
+        "collector": h.state.value,
+        "connected": h.state is ConnState.CONNECTED,
+        "batches_completed": completed,
+        "collector_error": primary.last_error,
+        "sources": {primary.source: h.state.value, **{n: o.state.value for n, o in healths.items()}},
+    }
