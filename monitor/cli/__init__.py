@@ -189,8 +189,10 @@ def _main(argv: Sequence[str] | None) -> int:
         }[a.cmd]
         from asyncio import run as asyncio_run  # noqa: PLC0415 - start-up: only the servers need the loop
 
-        with contextlib.suppress(KeyboardInterrupt):
-            return asyncio_run(runner(a))
+        from monitor.cli.stopping import until_stopped  # noqa: PLC0415 - it loads asyncio
+
+        with contextlib.suppress(KeyboardInterrupt):  # SIGINT and SIGTERM: the command's cleanups run
+            return asyncio_run(until_stopped(runner(a)))
         return 130
     except MonitorError as exc:
         print(f"error: {exc}", file=sys.stderr)

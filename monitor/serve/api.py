@@ -117,7 +117,9 @@ def add_api(
 class RenderPools:
     """Reports render in their own small pool: 40 PDFs at once queue there and leave the default pool
     (batch reads) free; PDFs in one worker process, started on the first (a server that never serves
-    one never forks). Both stop with the app."""
+    one never forks). Both stop with the app: the PDF worker is waited for (a render under way
+    finishes, queued ones are dropped), so no process outlives the server; the forkserver and the
+    resource tracker multiprocessing started end when the server's process does."""
 
     def __init__(self, app: web.Application) -> None:
         self.threads = ThreadPoolExecutor(max_workers=RENDER_WORKERS, thread_name_prefix="report")
@@ -138,7 +140,8 @@ class RenderPools:
     async def stop(self, _: web.Application) -> None:
         self.threads.shutdown(wait=False, cancel_futures=True)
         if self._pdfs is not None:
-            self._pdfs.shutdown(wait=False, cancel_futures=True)
+            pdfs, self._pdfs = self._pdfs, None
+            await asyncio.to_thread(pdfs.shutdown, wait=True, cancel_futures=True)
 
 
 def _add_read_routes(app: web.Application, store: Store, plant: str) -> None:
