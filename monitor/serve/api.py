@@ -14,7 +14,7 @@ import logging
 import math
 import multiprocessing
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -165,26 +165,6 @@ def _add_read_routes(app: web.Application, store: Store, plant: str) -> None:
         text = cache.peek(key) or await asyncio.to_thread(cache.get, key, rows)
         return web.Response(text=text, content_type="application/json")
 
-    async def batch(req: web.Request) -> web.Response:
-        batch_id = req.match_info["batch_id"]
-        line = req.query.get("line")
-        found = await asyncio.to_thread(store.latest, BatchQuery.lot(batch_id, line))
-        if not found:
-            where = f"batch {batch_id!r}" + (f" on line {line!r}" if line else "")
-            raise NotFoundError(where, "not in the store", "GET /api/batches lists the batch ids")
-        latest = found[-1]
-        history = await asyncio.to_thread(store.history, latest.line, batch_id)
-        return _json(
-            {
-                "batch": human_row(batch_row(latest)),
-                "detail": asdict(latest),
-                "history": [
-                    {"version": r.version, "reason": reason, "recorded_at": when, "batch": human_row(batch_row(r))}
-                    for r, reason, when in history
-                ],
-            }
-        )
-
     async def report(req: web.Request) -> web.Response:
         fmt = req.match_info["fmt"]
         if fmt not in FORMATS:
@@ -223,8 +203,34 @@ def _add_read_routes(app: web.Application, store: Store, plant: str) -> None:
 
     app.router.add_get("/api/batches", batches)
     app.router.add_get("/api/recoveries", recoveries)
-    app.router.add_get("/api/batches/{batch_id}", batch)
+    app.router.add_get("/api/batches/{batch_id}", _batch_route(store))
     app.router.add_get("/api/reports/batches.{fmt}", report)
+
+
+def _batch_route(store: Store) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """GET /api/batches/{batch_id}: the lot's latest version, in full, and its history."""
+
+    async def batch(req: web.Request) -> web.Response:
+        batch_id = req.match_info["batch_id"]
+        line = req.query.get("line")
+        found = await asyncio.to_thread(store.latest, BatchQuery.lot(batch_id, line))
+        if not found:
+            where = f"batch {batch_id!r}" + (f" on line {line!r}" if line else "")
+            raise NotFoundError(where, "not in the store", "GET /api/batches lists the batch ids")
+        latest = found[-1]
+        history = await asyncio.to_thread(store.history, latest.line, batch_id)
+        return _json(
+            {
+                "batch": human_row(batch_row(latest)),
+                "detail": asdict(latest),
+                "history": [
+                    {"version": r.version, "reason": reason, "recorded_at": when, "batch": human_row(batch_row(r))}
+                    for r, reason, when in history
+                ],
+            }
+        )
+
+    return batch
 
 
 def _add_assay_upload(
