@@ -12,7 +12,6 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from importlib import metadata
 from typing import Any
 
 # Only what builds the parser is imported here and at the top of the command modules: polars, the
@@ -109,7 +108,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     (the simulator's faults; None: build everything)."""
     ap = _Parser(prog="blackmass", description="Black-mass plant monitor and metal accounting")
     ap.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
-    ap.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    ap.add_argument("--version", action=_Version, help="show program's version number and exit")
     sub = ap.add_subparsers(dest="cmd", required=True)
     add_sim_commands(sub, faults=command is None or command in SIM_COMMANDS)
     add_data_commands(sub)
@@ -121,10 +120,23 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def _version() -> str:
+    from importlib import metadata  # noqa: PLC0415 - 20 ms of every start, for one flag
+
     try:
         return metadata.version("blackmass-monitor")
     except metadata.PackageNotFoundError:  # a checkout run without installing
         return "unknown (not installed)"
+
+
+class _Version(argparse.Action):
+    """--version as argparse's own prints it, the installed version looked up only when asked."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest=dest, default=argparse.SUPPRESS, nargs=0, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        print(f"{parser.prog} {_version()}")
+        parser.exit()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -177,8 +189,10 @@ def _main(argv: Sequence[str] | None) -> int:
         }[a.cmd]
         from asyncio import run as asyncio_run  # noqa: PLC0415 - start-up: only the servers need the loop
 
-        with contextlib.suppress(KeyboardInterrupt):
-            return asyncio_run(runner(a))
+        from monitor.cli.stopping import until_stopped  # noqa: PLC0415 - it loads asyncio
+
+        with contextlib.suppress(KeyboardInterrupt):  # SIGINT and SIGTERM: the command's cleanups run
+            return asyncio_run(until_stopped(runner(a)))
         return 130
     except MonitorError as exc:
         print(f"error: {exc}", file=sys.stderr)

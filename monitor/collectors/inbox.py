@@ -9,7 +9,6 @@ messages, never more of the file than a bounded, escaped excerpt (collectors/lim
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import os
@@ -203,6 +202,8 @@ async def watch_inbox(
 ) -> None:
     """Poll the inbox folder forever; imports run in a thread, results come back on the loop.
     Nothing raised by a pass ends the watch: it is logged and the next pass comes."""
+    import asyncio  # noqa: PLC0415 - only the service watches; `replay` and `assays import` need not load it
+
     box = Inbox(inbox, importer)
     while True:
         try:

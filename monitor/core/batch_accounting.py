@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from monitor.core.assays import Assay
-from monitor.core.metals import account_metals, reconcile_batch
+from monitor.core.assays import RECOVERY_ELEMENTS, Assay
+from monitor.core.metals import LotInputs, account_metals, reconcile_batch
 from monitor.core.results import BatchResult, BatchState
 from monitor.core.spec import LineSpec
 
@@ -27,16 +26,9 @@ def with_accounting(
     bags = result.bags
     mine = [a for a in assays if a.batch_id == result.batch_id]
     declared = declared or {}
-    metals = account_metals(spec, masses, bags, mine, declared)
-    balance, recov = reconcile_batch(spec, masses, bags, mine, declared)
-    metals = tuple(
-        replace(
-            m,
-            recovery_reconciled=recov.get(m.element, (math.nan, math.nan))[0],
-            recovery_sd=recov.get(m.element, (math.nan, math.nan))[1],
-        )
-        for m in metals
-    )
+    grades = LotInputs(spec, masses, bags, mine, declared).all_grades(RECOVERY_ELEMENTS)
+    balance, recov = reconcile_batch(spec, masses, bags, mine, declared, grades=grades)
+    metals = account_metals(spec, masses, bags, mine, declared, grades=grades, reconciled=recov)
     status = assay_status([m.status for m in metals])
     state = result.state
     if state in (BatchState.COMPLETE, BatchState.ASSAYED):

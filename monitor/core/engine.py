@@ -319,13 +319,14 @@ class Engine:
                 # (a tag's values may wait for its clock), the server's clock does, where there is one
                 if math.isfinite(st.vouched) and st.vouched < t1 + self.settle_s:
                     return False
-            else:
-                # a value after t1 is in, or the server's clock vouches that none came for one update
-                # cycle past t1 (report-by-exception: a quiet counter holds), or it has been quiet for long
-                quiet_long_enough = st.watermark >= t1 + self.spec.stale_after_s
-                vouched = st.vouched >= t1 + self.settle_s + update_cycle_s(st, s, t1)
-                if st.numeric[s.tag].last_ts < t1 and not (quiet_long_enough or vouched):
-                    return False
+            elif st.numeric[s.tag].last_ts < t1 and not (
+                # a value after t1 is in, or it has been quiet for long, or the server's clock vouches
+                # that none came for one update cycle past t1 (report-by-exception: a quiet counter
+                # holds); in that order: the update cycle is estimated only when no value after t1 is in
+                st.watermark >= t1 + self.spec.stale_after_s
+                or st.vouched >= t1 + self.settle_s + update_cycle_s(st, s, t1)
+            ):
+                return False
         return True
 
     def _trim(self) -> None:

@@ -64,9 +64,14 @@ def _ratio_sd(a: float, b: float, var_a: float, var_b: float, cov_ab: float) -> 
     return math.sqrt(max(v, 0.0))
 
 
+Grades = Mapping[str, tuple[Grade | None, dict[str, Grade]]]  # element -> (feed grade, product grades)
+
+
 @dataclass(frozen=True, slots=True)
-class _LotInputs:
-    """What an element's grades are read from: the line, the lot's masses and bags, assays, declared grades."""
+class LotInputs:
+    """What an element's grades are read from: the line, the lot's masses and bags, assays, declared grades
+    (with_accounting finds a lot's grades once for both the metal accounts and the reconciliation:
+    finding them twice was a tenth of a replay)."""
 
     spec: LineSpec
     masses: Mapping[str, float]
@@ -90,6 +95,10 @@ class _LotInputs:
                 products[s.name] = g
         return g_feed, products
 
+    def all_grades(self, elements: Sequence[str]) -> Grades:
+        """Each element's grades, found once to be passed to account_metals and reconcile_batch."""
+        return {el: self.grades(el) for el in elements}
+
 
 def account_metals(
     spec: LineSpec,
@@ -98,14 +107,20 @@ def account_metals(
     assays: Sequence[Assay],
     declared: Mapping[str, float],
     elements: Sequence[str] = RECOVERY_ELEMENTS,
+    *,
+    grades: Grades | None = None,
+    reconciled: Mapping[str, tuple[float, float]] | None = None,
 ) -> tuple[ElementAccount, ...]:
-    """Per element: feed and black-mass content, recovery, distribution, head grade, two-product check."""
+    """Per element: feed and black-mass content, recovery, distribution, head grade, two-product check;
+    `reconciled` (reconcile_batch's per element recovery and sd) fills the reconciled recovery."""
     out = []
+    reconciled = reconciled or {}
     measured_products = [s.name for s in spec.products if s.source not in (SourceKind.UNMEASURED, SourceKind.ESTIMATE)]
     feed_kg_total = masses.get(spec.feed.name, NAN)
-    lot = _LotInputs(spec, masses, bags, assays, declared)
+    if grades is None:
+        grades = LotInputs(spec, masses, bags, assays, declared).all_grades(elements)
     for el in elements:
-        g_feed, prods = lot.grades(el)
+        g_feed, prods = grades[el]
         e_feed = g_feed.fraction * g_feed.dry_kg if g_feed else NAN
         source = "none" if g_feed is None else ("declared" if g_feed.status == "declared" else "assay")
         bm = prods.get("black_mass")
@@ -138,6 +153,8 @@ def account_metals(
                 distribution=distribution,
                 calc_head_grade=head,
                 two_product=two,
+                recovery_reconciled=reconciled.get(el, (NAN, NAN))[0],
+                recovery_sd=reconciled.get(el, (NAN, NAN))[1],
             )
         )
     return tuple(out)
@@ -180,6 +197,8 @@ def reconcile_batch(
     assays: Sequence[Assay] = (),
     declared: Mapping[str, float] | None = None,
     elements: Sequence[str] = RECOVERY_ELEMENTS,
+    *,
+    grades: Grades | None = None,
 ) -> tuple[Balance, dict[str, tuple[float, float]]]:
     """Reconcile masses and, where black mass and feed grades exist, element flows jointly.
 
@@ -196,16 +215,17 @@ def reconcile_batch(
     sysm.balances.append({im[n]: sign[n] for n in im})
     ie: dict[tuple[str, str], int] = {}
     used: list[str] = []
-    lot = _LotInputs(spec, masses, bags, assays, declared)
+    if grades is None:
+        grades = LotInputs(spec, masses, bags, assays, declared).all_grades(elements)
     for el in elements:
-        g_feed, prods = lot.grades(el)
+        g_feed, prods = grades[el]
         if g_feed is None or "black_mass" not in prods:
             continue
-        grades: dict[str, Grade] = {feed: g_feed, **prods}
+        of_stream: dict[str, Grade] = {feed: g_feed, **prods}
         row: dict[int, float] = {}
         for s in spec.streams:
             i = im[s.name]
-            g = grades.get(s.name)
+            g = of_stream.get(s.name)
             mass, var_m = sysm.x[i], sysm.cov.get((i, i))
             if g is not None and var_m is not None and mass > 0:
                 dry = g.dry_kg / mass  # fraction of the weighed mass that is dry
@@ -235,6 +255,7 @@ def reconcile_batch(
     suspect = ""
     if res.dof > 0 and res.p_value < BALANCE_P_FAIL:
         suspect = _suspect(spec, x, V, A, measured, im, ie, used)
+    sd = res.sd  # a property computed from the covariance: once, not per stream
     streams = tuple(
         StreamBalance(
             s.name,
@@ -242,7 +263,7 @@ def reconcile_batch(
             if s.source in (SourceKind.TOTALIZER, SourceKind.WEIGHING, SourceKind.FLOW)
             else NAN,
             float(res.x[im[s.name]]),
-            float(res.sd[im[s.name]]),
+            float(sd[im[s.name]]),
             float(res.z[im[s.name]]),
         )
         for s in spec.streams

@@ -43,7 +43,7 @@ def value_at(ts: FloatArray, values: FloatArray, t: float, ramp_s: float = math.
     n = ts.size
     if n == 0:
         return float("nan"), False
-    k = int(np.searchsorted(ts, t, side="left"))  # ts[k-1] < t <= ts[k]
+    k = int(ts.searchsorted(t, side="left"))  # ts[k-1] < t <= ts[k]
     if k == 0:  # a first reading exactly at t is the counter at t; nothing before it is known
         return float(values[0]), bool(ts[0] == t)
     if k == n:
@@ -64,12 +64,12 @@ def _idle_before(ts: FloatArray, values: FloatArray, k: int, ramp_s: float) -> b
     time and neighbouring windows meet. A spell that reaches back to the first reading held
     cannot tell (that reading may itself have been a step): the counter is taken as running then.
     """
-    j = int(np.searchsorted(ts, ts[k] - ramp_s, side="left"))
+    j = int(ts.searchsorted(ts[k] - ramp_s, side="left"))
     if j >= k:
         return True
     if j == 0:
         return False
-    return not bool(np.any(values[j:k] != values[j - 1 : k - 1]))
+    return not bool((values[j:k] != values[j - 1 : k - 1]).any())
 
 
 def update_cycle(ts: FloatArray, values: FloatArray, k: int, *, span: int = 32) -> float:
@@ -80,22 +80,21 @@ def update_cycle(ts: FloatArray, values: FloatArray, k: int, *, span: int = 32) 
     spacing across an idle gap is the rare long one, so a low quantile ignores it.
     """
     lo, hi = max(k - span, 0), min(k + span, ts.size)
-    t, v = ts[lo:hi], values[lo:hi]
-    if t.size < 2:  # noqa: PLR2004 - an interval needs two readings
+    if hi - lo < 2:  # noqa: PLR2004 - an interval needs two readings
         return 0.0
-    rising = np.diff(v) > 0
-    gaps = np.diff(t)[rising]
+    # differences by slicing, not np.diff, and an in-place partition of the fresh `gaps`: this runs
+    # for every lot edge, and the wrappers' overhead was most of its cost (np.quantile's, 25 % of a replay)
+    gaps = (ts[lo + 1 : hi] - ts[lo : hi - 1])[values[lo + 1 : hi] > values[lo : hi - 1]]
     if gaps.size == 0:
         return 0.0
-    # the lower quartile (the smallest of fewer than four); partition, not np.quantile: this runs for
-    # every lot edge, and np.quantile's overhead made replay 25 % slower
-    q = gaps.size // 4
-    return float(np.partition(gaps, q)[q])
+    q = gaps.size // 4  # the lower quartile (the smallest of fewer than four)
+    gaps.partition(q)
+    return float(gaps[q])
 
 
 def _split_part(ts: FloatArray, values: FloatArray, t: float, v_at: float, *, end: bool) -> float:
     """Mass of an increment cut by a window edge at t that falls inside the window."""
-    i = int(np.searchsorted(ts, t, side="right"))
+    i = int(ts.searchsorted(t, side="right"))
     if i == 0 or i >= ts.size or ts[i - 1] == t:
         return 0.0
     v0, v1 = float(values[i - 1]), float(values[i])
@@ -134,26 +133,29 @@ def counter_mass(
     """
     if ts.size == 0:
         return CounterMass(0.0, start_observed=False, end_observed=False)
-    i, j = np.searchsorted(ts, t0, side="left"), np.searchsorted(ts, t1, side="left")  # t0 <= ts < t1
-    v_start, start_ok = value_at(ts, values, t0, max(update_cycle(ts, values, int(i)), min_cycle_s))
-    v_end, end_ok = value_at(ts, values, t1, max(update_cycle(ts, values, int(j)), min_cycle_s))
+    i, j = int(ts.searchsorted(t0, side="left")), int(ts.searchsorted(t1, side="left"))  # t0 <= ts < t1
+    # an edge a neighbouring window already cut is not read again (its update cycle is the costly part)
     if start_value is not None:
         v_start, start_ok = start_value, True
+    else:
+        v_start, start_ok = value_at(ts, values, t0, max(update_cycle(ts, values, i), min_cycle_s))
     if end_value is not None:
         v_end, end_ok = end_value, True
+    else:
+        v_end, end_ok = value_at(ts, values, t1, max(update_cycle(ts, values, j), min_cycle_s))
     boundary = _split_part(ts, values, t0, v_start, end=False) + _split_part(ts, values, t1, v_end, end=True)
-    series = np.concatenate(([v_start], values[i:j], [v_end]))
-    prev, nxt = series[:-1], series[1:]
-    drop = nxt < prev
-    if not drop.any():  # the common case: a monotonic counter over the window
+    inner = values[i:j]
+    if _rises_only(v_start, inner, v_end):  # the common case: a monotonic counter over the window
         return CounterMass(
-            mass=max(float(series[-1] - series[0]), 0.0),
+            mass=max(float(v_end - v_start), 0.0),
             start_observed=start_ok,
             end_observed=end_ok,
             boundary=boundary,
             v_start=v_start,
             v_end=v_end,
         )
+    series = np.concatenate(([v_start], inner, [v_end]))
+    drop = series[1:] < series[:-1]
     mass, is_roll, is_reset, is_anom = _through_drops(series, drop, rollover, reset_fraction, jitter)
     return CounterMass(
         mass=max(mass, 0.0),
@@ -166,6 +168,13 @@ def counter_mass(
         v_start=v_start,
         v_end=v_end,
     )
+
+
+def _rises_only(v_start: float, inner: FloatArray, v_end: float) -> bool:
+    """No step of v_start, inner..., v_end drops (without building that series: this runs per lot edge)."""
+    if inner.size == 0:
+        return not v_end < v_start
+    return not (inner[0] < v_start or v_end < inner[-1] or (inner[1:] < inner[:-1]).any())
 
 
 def _through_drops(

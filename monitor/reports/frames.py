@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import sys
 from pathlib import Path
@@ -19,10 +20,16 @@ _RATIO_PREFIXES = ("recovery", "black_mass_yield", "closure", "two_product", "ta
 
 def human(frame: pl.DataFrame) -> pl.DataFrame:
     """Float columns at the precision a person reads (CSV, JSON, XLSX); Parquet keeps full precision."""
+    out = _rounding(tuple(name for name, dtype in frame.schema.items() if dtype == pl.Float64))
+    return frame.with_columns(out) if out else frame
+
+
+@functools.lru_cache(maxsize=64)
+def _rounding(floats: tuple[str, ...]) -> tuple[pl.Expr, ...]:
+    """The rounding of each float column, built once per set of columns (a listing of one lot spent
+    more time building these expressions than reading and writing its row)."""
     out = []
-    for name, dtype in frame.schema.items():
-        if dtype != pl.Float64:
-            continue
+    for name in floats:
         col = pl.col(name).fill_nan(None)
         if "_kg_co2e_per_" in name:  # emission factors: as configured, to 0.001
             out.append(col.round(3))
@@ -38,7 +45,7 @@ def human(frame: pl.DataFrame) -> pl.DataFrame:
             out.append(col.round(3))
         else:
             out.append(col)
-    return frame.with_columns(out) if out else frame
+    return tuple(out)
 
 
 def human_row(row: dict[str, object]) -> dict[str, object]:

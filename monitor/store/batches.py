@@ -121,6 +121,7 @@ class BatchStore(Store):
         self.path = Path(path)
         self.url = f"sqlite:///{self.path}"
         self._lock = threading.Lock()
+        self._transactions = 0  # counted under the lock: our own commits (data_version counts others')
         if read_only is None:
             read_only = self.path.exists() and not (
                 os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK)
@@ -183,9 +184,20 @@ class BatchStore(Store):
         with self._lock:
             self._db.close()
 
+    def change_mark(self, *, wait: bool = True) -> object | None:
+        """Our transactions and SQLite's data_version (which moves with other connections' commits);
+        wait=False: None while another thread holds the connection."""
+        if not self._lock.acquire(blocking=wait):
+            return None
+        try:
+            return self._transactions, self._db.execute("PRAGMA data_version").fetchone()[0]
+        finally:
+            self._lock.release()
+
     @contextmanager
     def _tx(self) -> Iterator[_Tx]:
         with self._lock:
+            self._transactions += 1  # under the lock the whole transaction: no reader sees it half done
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 yield _Tx(self._db)

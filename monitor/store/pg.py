@@ -155,6 +155,12 @@ class PostgresStore(Store):
         except (psycopg.Error, PoolTimeout) as exc:
             raise StoreError(f"{self.url}: cannot read table {table}: {exc}") from exc
 
+    def change_mark(self, *, wait: bool = True) -> object | None:
+        """The server's snapshot (xmin:xmax:in-progress xids): the same snapshot sees the same rows,
+        and every commit anywhere on the server changes it (a cache misses more, never goes stale).
+        Always a round trip, so wait=False answers None."""
+        return self._read("SELECT txid_current_snapshot()::text")[0][0] if wait else None
+
     def _read(self, sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         try:
             with self._pool.connection() as conn:

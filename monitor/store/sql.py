@@ -166,6 +166,13 @@ class Store(ShipmentTables, FootprintTables):
         """Run the schema migrations the store lacks (on open too); (version before, version after)."""
         raise NotImplementedError
 
+    def change_mark(self, *, wait: bool = True) -> object | None:
+        """A token that differs whenever what this store reads may have changed since it was taken
+        (a write here or by another connection); None: this store cannot tell (read-side caches skip),
+        or, with wait=False, not without waiting (a lock, the network: an event loop must not block).
+        Take it before the read it vouches for: a write in between only makes a cache miss."""
+        return None
+
     def schema_version(self) -> int:
         rows = self._read("SELECT value FROM meta WHERE key='schema_version'")
         return int(rows[0][0]) if rows else 0

@@ -7,6 +7,7 @@ import asyncio
 import io
 import json
 import ssl
+import subprocess
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,7 +23,7 @@ from monitor.serve.http import make_app, serve, tls_context
 from monitor.serve.passport_api import add_passport_routes
 from monitor.serve.runbooks import add_runbooks
 from monitor.store.batches import BatchStore
-from tests.conftest import free_port
+from tests.conftest import free_port, require_tool
 from tests.test_security import self_signed_pem
 
 pytestmark = pytest.mark.integration
@@ -158,3 +159,42 @@ async def test_pdfs_render_in_a_worker_process_while_reads_answer(tmp_path: Path
         task.cancel()
     store.close()
     assert all(b.startswith(b"%PDF") and len(b) > 1000 for b in bodies)
+
+
+async def test_the_pdf_worker_reads_the_store_as_it_is_now(tmp_path: Path) -> None:
+    """The worker reads a SQLite store through its own connection, kept open: a lot saved after
+    one PDF is in the next, and the listing (kept in the read cache) shows it too."""
+    from monitor.serve.api import add_api  # noqa: PLC0415
+    from tests.test_store import result  # noqa: PLC0415
+
+    pdftotext = require_tool("pdftotext", "poppler-utils")
+    store = BatchStore(tmp_path / "blackmass.db")
+    store.save(result("L1-00001"))
+    app = make_app(CollectorRegistry(auto_describe=False), lambda: {"status": "ok"})
+    add_api(app, store, None, token=None)
+    port, started = free_port(), asyncio.Event()
+    base = f"http://127.0.0.1:{port}"
+    pdfs: list[bytes] = []
+    counts = []
+    async with asyncio.TaskGroup() as tg:
+        task = tg.create_task(serve(app, "127.0.0.1", port, started))
+        await started.wait()
+        async with aiohttp.ClientSession() as http:
+            for lot in ("L1-00002", "L1-00003"):
+                async with http.get(f"{base}/api/batches") as r:
+                    counts.append((await r.json())["count"])
+                async with http.get(f"{base}/api/reports/batches.pdf") as r:
+                    pdfs.append(await r.read())
+                store.save(result(lot, start=5000.0 * int(lot[-1])))
+            async with http.get(f"{base}/api/batches") as r:
+                counts.append((await r.json())["count"])
+        task.cancel()
+    store.close()
+    texts = [await asyncio.to_thread(_pdf_text, pdftotext, pdf) for pdf in pdfs]
+    assert counts == [1, 2, 3]
+    assert "L1-00001" in texts[0] and "L1-00002" not in texts[0]
+    assert "L1-00002" in texts[1]
+
+
+def _pdf_text(pdftotext: str, pdf: bytes) -> str:
+    return subprocess.run([pdftotext, "-", "-"], input=pdf, capture_output=True, check=True).stdout.decode()
