@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Self
 
 from monitor.core.assays import Assay
@@ -40,6 +40,16 @@ UPSERT_SHEET = (
     "ON CONFLICT (batch_id) DO UPDATE SET rows_json = excluded.rows_json"
 )
 UPSERT_META = "INSERT INTO meta (key, value) VALUES (?,?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedFile:
+    """One assay file the store took whole: its name as imported, content hash, rows, when (epoch s)."""
+
+    name: str
+    sha256: str
+    rows: int
+    imported_at: float
 
 
 def version_row(r: BatchResult, reason: str, when: float) -> tuple[object, ...]:
@@ -257,6 +267,17 @@ class Store(ShipmentTables, FootprintTables):
                 return len(records)
         except self.errors as exc:
             raise StoreError(f"{self.url}: cannot store assays from {source}: {exc}") from exc
+
+    def imported_files(self, limit: int = 20) -> list[ImportedFile]:
+        """The assay files imported into the store (inbox, API, web, CLI), newest first, at most `limit`."""
+        try:
+            rows = self._read(
+                "SELECT name, sha256, rows, imported_at FROM assay_files ORDER BY imported_at DESC, name LIMIT ?",
+                (limit,),
+            )
+        except self.errors as exc:
+            raise StoreError(f"{self.url}: cannot read the imported assay files: {exc}") from exc
+        return [ImportedFile(str(n), str(h), int(r), float(t)) for n, h, r, t in rows]
 
     def assays(self, batch_id: str) -> list[Assay]:
         """The batch's assays; a later import of the same assay (same identity) replaces the earlier."""
