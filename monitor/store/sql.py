@@ -20,6 +20,7 @@ from monitor.errors import StoreError
 from monitor.store.codec import num as _num
 from monitor.store.codec import result_from_json, result_to_json
 from monitor.store.footprints import FootprintTables
+from monitor.store.paging import PagedReads, where
 from monitor.store.query import EVERY, BatchQuery
 from monitor.store.rows import PROJECTION_VERSION, Projection, assay_rows, projection
 from monitor.store.shipments import UPSERT_LOT_BAG, ShipmentTables, lot_bag_rows
@@ -122,32 +123,7 @@ def _assay_rows(assays: list[Assay], source: str, when: float) -> list[tuple[obj
     ]
 
 
-def _where(q: BatchQuery) -> tuple[list[str], list[object]]:
-    """The query as SQL conditions on batch_versions v (values only ever as parameters)."""
-    latest = "SELECT MAX(version) FROM batch_versions w WHERE w.line = v.line AND w.batch_id = v.batch_id"
-    where = [f"v.version = ({latest})"]
-    args: list[object] = []
-    if q.lines is not None:
-        where.append(f"v.line IN ({','.join('?' * len(q.lines))})" if q.lines else "1 = 0")
-        args += q.lines
-    conditions = (
-        ("v.batch_id = ?", q.batch_id),
-        ("v.chemistry = ?", q.chemistry),
-        ("v.feed_form = ?", q.feed_form),
-        ("v.state = ?", None if q.state is None else q.state.value),
-        ("v.start_ts >= ?", q.start_from),
-        ("v.start_ts < ?", q.start_to),
-    )
-    for sql, value in conditions:
-        if value is not None:
-            where.append(sql)
-            args.append(value)
-    if q.state is None and not q.include_partial:
-        where.append("v.state != 'partial'")
-    return where, args
-
-
-class Store(ShipmentTables, FootprintTables):
+class Store(ShipmentTables, FootprintTables, PagedReads):
     """Versioned batch results, assays, the report projection, shipments and footprints (module docstring)."""
 
     url: str
@@ -233,9 +209,10 @@ class Store(ShipmentTables, FootprintTables):
         return [r[0] for r in self._read("SELECT DISTINCT line FROM batch_versions ORDER BY line")]
 
     def _select(self, columns: str, q: BatchQuery) -> list[tuple[Any, ...]]:
-        where, args = _where(q)
+        conditions, args = where(q)
         order = "v.start_ts, v.batch_id, v.line"
-        return self._read(f"SELECT {columns} FROM batch_versions v WHERE {' AND '.join(where)} ORDER BY {order}", args)
+        cond = " AND ".join(conditions)
+        return self._read(f"SELECT {columns} FROM batch_versions v WHERE {cond} ORDER BY {order}", args)
 
     def assay_sheets(self, batch_ids: list[str]) -> list[str]:
         """Each listed batch's assays as JSON rows (see report_rows.assay_rows), in the order given."""
