@@ -33,7 +33,7 @@ from prometheus_client import CollectorRegistry
 from monitor.core.results import LiveBatch
 from monitor.serve.api import add_api
 from monitor.serve.http import make_app, serve
-from monitor.serve.web import WebSettings, add_web
+from monitor.serve.web.mount import WebSettings, add_web
 from monitor.store.sql import Store
 from monitor.store.url import open_store
 from tests.conftest import free_port
@@ -80,6 +80,7 @@ async def measure(store: Store, n: int) -> dict[str, float]:
             for name, path in pages.items():
                 for cold in (False, True) if name.startswith("lots") else (False,):
                     times.clear()
+                    await asyncio.to_thread(w.listing.settle)  # no background read left from the last page
                     for _ in range(n):
                         if cold:  # the last ask's background read done, the rows forgotten: from the store
                             await asyncio.to_thread(w.listing.settle)

@@ -80,13 +80,18 @@ class PagedReads:
         page), then only the page's projections, by primary key."""
         conditions, args = where(q)
         cond = " AND ".join(conditions)
+        count = f"SELECT COUNT(*) FROM batch_versions v WHERE {cond}"
+        page = f"FROM batch_versions v WHERE {cond} ORDER BY {order_by(sort, desc)} LIMIT ? OFFSET ?"
         try:
-            total = int(self._read(f"SELECT COUNT(*) FROM batch_versions v WHERE {cond}", args)[0][0])
-            keys = self._read(
-                f"SELECT v.line, v.batch_id, v.version FROM batch_versions v WHERE {cond} "
-                f"ORDER BY {order_by(sort, desc)} LIMIT ? OFFSET ?",
-                [*args, limit, offset],
-            )
+            if sort == "start":  # the start index read backwards stops at the page; the count reads keys only
+                total = int(self._read(count, args)[0][0])
+                keys = self._read(f"SELECT v.line, v.batch_id, v.version {page}", [*args, limit, offset])
+            else:  # every row is read to sort it anyway: counted in the same pass
+                rows = self._read(
+                    f"SELECT v.line, v.batch_id, v.version, COUNT(*) OVER () {page}", [*args, limit, offset]
+                )
+                keys = [r[:3] for r in rows]
+                total = int(rows[0][3]) if rows else int(self._read(count, args)[0][0])
             if not keys:
                 return [], total
             each = " OR ".join("(line = ? AND batch_id = ? AND version = ?)" for _ in keys)  # key lookups

@@ -80,12 +80,12 @@ class Listing:
         self._generation = 0  # counts `forget`s: a read begun before one is not kept
         self._refreshing = False
 
-    def held(self) -> pl.DataFrame | None:
-        """The rows in memory, or None; stale or missing rows start one background read."""
+    def held(self, *, refresh: bool = True) -> pl.DataFrame | None:
+        """The rows in memory, or None; stale or missing rows start one background read (`refresh`)."""
         with self._lock:
             frame = self._frame
             stale = frame is None or self.clock() - self._at > LISTING_TTL_S
-            refresh = stale and not self._refreshing
+            refresh = refresh and stale and not self._refreshing
             self._refreshing |= refresh
         if refresh:
             threading.Thread(target=self.refresh, name="web-listing", daemon=True).start()
@@ -93,18 +93,24 @@ class Listing:
 
     def frame(self) -> pl.DataFrame:
         """The rows (call from a thread: without rows in memory, this reads the store)."""
-        frame = self.held()
-        return self.read() if frame is None else frame
+        frame = self.held(refresh=False)
+        if frame is None:
+            return self.read()
+        self.held()  # stale rows: one background read
+        return frame
 
     def page(self, q: listing.LotQuery) -> tuple[pl.DataFrame, int, dict[str, list[str]]]:
         """One lots page: its rows, how many lots match, the filters' choices (call from a thread)."""
-        every = self.held()
+        every = self.held(refresh=False)
         if every is None and listing.in_store(q):
             texts, total = self.store.batch_page(
                 listing.batch_query(q), sort=listing.SORTS[q.sort], desc=q.desc, **listing.window(q)
             )
-            return decode_batches(texts), total, self.choices(None)
-        every = self.read() if every is None else every
+            choices = self.choices(None)
+            self.held()  # then the background read (a SQLite store answers one read at a time)
+            return decode_batches(texts), total, choices
+        every = self.frame() if every is None else every
+        self.held()  # stale rows: one background read
         rows, total = listing.select(every, q)
         return rows, total, self.choices(every)
 
