@@ -18,7 +18,8 @@ from monitor.errors import InputError, StoreError
 from monitor.serve.web.context import ImportOutcome, Web
 from monitor.serve.web.session import Session, set_cookie
 from monitor.serve.webio import client
-from monitor.store.query import iso
+from monitor.store.query import EVERY, BatchQuery, iso
+from monitor.store.rows import decode_batches
 from monitor.store.shipments import ShipmentConflict
 from monitor.store.sql import ImportedFile
 
@@ -153,11 +154,11 @@ def _shipment_handlers(w: Web) -> tuple[Any, Any]:
     async def page(req: web.Request, status: int = 200, error: str = "", created: Any = None) -> web.Response:
         lot = req.query.get("lot", "").strip()
 
-        def read() -> list[Any]:
-            frame = w.listing.frame()
-            lots = frame.filter(frame["batch_id"] == lot) if lot else frame.sort("start", descending=True).head(10)
-            keys = list(zip(lots["line"].to_list(), lots["batch_id"].to_list(), strict=True))
-            return w.store.unshipped(keys)
+        def read() -> list[Any]:  # the lot's bags, or those of the ten latest lots: one page of the store's
+            q = BatchQuery.lot(lot) if lot else EVERY
+            texts, _ = w.store.batch_page(q, sort="start", desc=True, offset=0, limit=100 if lot else 10)
+            lots = decode_batches(texts)
+            return w.store.unshipped(list(zip(lots["line"].to_list(), lots["batch_id"].to_list(), strict=True)))
 
         def recent() -> list[Any]:  # the latest shipments, newest first, with their customers
             return [w.store.shipment(i) for i in w.store.shipment_ids()[-RECENT_SHIPMENTS:][::-1]]
