@@ -85,11 +85,16 @@ class Listing:
         with self._lock:
             frame = self._frame
             stale = frame is None or self.clock() - self._at > LISTING_TTL_S
-            refresh = refresh and stale and not self._refreshing
-            self._refreshing |= refresh
-        if refresh:
-            threading.Thread(target=self.refresh, name="web-listing", daemon=True).start()
+        if refresh and stale:
+            self.start_refresh()
         return frame
+
+    def start_refresh(self) -> None:
+        """One background read of the store (none when one runs already)."""
+        with self._lock:
+            start, self._refreshing = not self._refreshing, True
+        if start:
+            threading.Thread(target=self.refresh, name="web-listing", daemon=True).start()
 
     def frame(self) -> pl.DataFrame:
         """The rows (call from a thread: without rows in memory, this reads the store)."""
