@@ -7,7 +7,9 @@ Server time: from the request's arrival to its answer being ready, taken by a mi
 page asked `--requests` times in a row after one untimed ask. The pages keep every lot's rows in
 memory and re-read them in the background (serve/web/context.py Listing): "warm" is that steady
 state, "cold" empties the rows before each ask (as after a start, or an upload on the pages: the
-page waits for the store read), so both figures show.
+page is asked of the store's SQL while a background read fills the memory again; the bench waits
+for that read to end before the next ask), "start" begins each ask with nothing in memory, the
+filters' choices neither (as the first page after a start), so every figure shows.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from prometheus_client import CollectorRegistry
 from monitor.core.results import LiveBatch
 from monitor.serve.api import add_api
 from monitor.serve.http import make_app, serve
-from monitor.serve.web import WebSettings, add_web
+from monitor.serve.web.context import Listing
+from monitor.serve.web.mount import WebSettings, add_web
 from monitor.store.sql import Store
 from monitor.store.url import open_store
 from tests.conftest import free_port
@@ -77,15 +80,19 @@ async def measure(store: Store, n: int) -> dict[str, float]:
                 async with http.get(base + path) as r:
                     r.raise_for_status()
             for name, path in pages.items():
-                for cold in (False, True) if name.startswith("lots") else (False,):
+                for mode in ("warm", "cold", "start") if name.startswith("lots") else ("warm",):
                     times.clear()
+                    await asyncio.to_thread(w.listing.settle)  # no background read left from the last page
                     for _ in range(n):
-                        if cold:
+                        await asyncio.to_thread(w.listing.settle)  # the last ask's background read done
+                        if mode == "cold":  # the rows forgotten (a write on the pages): from the store
                             w.listing.forget()
+                        elif mode == "start":  # nothing known, the filters' choices neither (a start)
+                            w.listing = Listing(store)
                         async with http.get(base + path) as r:
                             r.raise_for_status()
                             await r.read()
-                    key = f"{name}_{'cold' if cold else 'warm'}" if name.startswith("lots") else name
+                    key = f"{name}_{mode}" if name.startswith("lots") else name
                     out[f"{key}_p95_ms"] = p95_ms(times[path])
         server.cancel()
     out["live_refresh_core_pct"] = round(out["live_refresh_p95_ms"] / 1000 / LIVE_EVERY_S * 100, 3)

@@ -63,15 +63,19 @@ def add_passport_routes(
     async def create(req: web.Request) -> web.Response:
         auth.check(req)
         raw = await read_body(req, MAX_BODY)
-        body = parse_json(raw, "{shipment_id, bags: [...]}")
+        body = parse_json(raw, "{shipment_id, bags: [...], customer?}")
         sid, bags = (body.get("shipment_id"), body.get("bags")) if isinstance(body, dict) else (None, None)
+        customer = body.get("customer", "") if isinstance(body, dict) else ""
         if not isinstance(sid, str) or not isinstance(bags, list) or not all(isinstance(b, str) for b in bags):
             raise json_error(400, "bad_request", 'body: expected {"shipment_id": "SHIP-…", "bags": ["bag id", …]}')
+        if not isinstance(customer, str):  # optional; its text is checked as the CLI's --customer is
+            raise json_error(400, "bad_request", 'body: "customer" expected a text like "ACME", got ' + repr(customer))
 
         def record() -> dict[str, Any]:
-            s = store.create_shipment(sid, bags, now=clock())
+            s = store.create_shipment(sid, bags, customer=customer, now=clock())
             return {
                 "shipment_id": s.shipment_id,
+                "customer": s.customer,
                 "bags": len(s.bags),
                 "net_kg": round(sum(b.net_kg for b in s.bags), 1),  # kg to 0.1, as every document states it
                 "lots": sorted({b.batch_id for b in s.bags}),

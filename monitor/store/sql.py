@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Self
 
 from monitor.core.assays import Assay
@@ -20,6 +20,7 @@ from monitor.errors import StoreError
 from monitor.store.codec import num as _num
 from monitor.store.codec import result_from_json, result_to_json
 from monitor.store.footprints import FootprintTables
+from monitor.store.paging import PagedReads, where
 from monitor.store.query import EVERY, BatchQuery
 from monitor.store.rows import PROJECTION_VERSION, Projection, assay_rows, projection
 from monitor.store.shipments import UPSERT_LOT_BAG, ShipmentTables, lot_bag_rows
@@ -40,6 +41,16 @@ UPSERT_SHEET = (
     "ON CONFLICT (batch_id) DO UPDATE SET rows_json = excluded.rows_json"
 )
 UPSERT_META = "INSERT INTO meta (key, value) VALUES (?,?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedFile:
+    """One assay file the store took whole: its name as imported, content hash, rows, when (epoch s)."""
+
+    name: str
+    sha256: str
+    rows: int
+    imported_at: float
 
 
 def version_row(r: BatchResult, reason: str, when: float) -> tuple[object, ...]:
@@ -112,32 +123,7 @@ def _assay_rows(assays: list[Assay], source: str, when: float) -> list[tuple[obj
     ]
 
 
-def _where(q: BatchQuery) -> tuple[list[str], list[object]]:
-    """The query as SQL conditions on batch_versions v (values only ever as parameters)."""
-    latest = "SELECT MAX(version) FROM batch_versions w WHERE w.line = v.line AND w.batch_id = v.batch_id"
-    where = [f"v.version = ({latest})"]
-    args: list[object] = []
-    if q.lines is not None:
-        where.append(f"v.line IN ({','.join('?' * len(q.lines))})" if q.lines else "1 = 0")
-        args += q.lines
-    conditions = (
-        ("v.batch_id = ?", q.batch_id),
-        ("v.chemistry = ?", q.chemistry),
-        ("v.feed_form = ?", q.feed_form),
-        ("v.state = ?", None if q.state is None else q.state.value),
-        ("v.start_ts >= ?", q.start_from),
-        ("v.start_ts < ?", q.start_to),
-    )
-    for sql, value in conditions:
-        if value is not None:
-            where.append(sql)
-            args.append(value)
-    if q.state is None and not q.include_partial:
-        where.append("v.state != 'partial'")
-    return where, args
-
-
-class Store(ShipmentTables, FootprintTables):
+class Store(ShipmentTables, FootprintTables, PagedReads):
     """Versioned batch results, assays, the report projection, shipments and footprints (module docstring)."""
 
     url: str
@@ -230,9 +216,10 @@ class Store(ShipmentTables, FootprintTables):
         return [r[0] for r in self._read("SELECT DISTINCT line FROM batch_versions ORDER BY line")]
 
     def _select(self, columns: str, q: BatchQuery) -> list[tuple[Any, ...]]:
-        where, args = _where(q)
+        conditions, args = where(q)
         order = "v.start_ts, v.batch_id, v.line"
-        return self._read(f"SELECT {columns} FROM batch_versions v WHERE {' AND '.join(where)} ORDER BY {order}", args)
+        cond = " AND ".join(conditions)
+        return self._read(f"SELECT {columns} FROM batch_versions v WHERE {cond} ORDER BY {order}", args)
 
     def assay_sheets(self, batch_ids: list[str]) -> list[str]:
         """Each listed batch's assays as JSON rows (see report_rows.assay_rows), in the order given."""
@@ -264,6 +251,17 @@ class Store(ShipmentTables, FootprintTables):
                 return len(records)
         except self.errors as exc:
             raise StoreError(f"{self.url}: cannot store assays from {source}: {exc}") from exc
+
+    def imported_files(self, limit: int = 20) -> list[ImportedFile]:
+        """The assay files imported into the store (inbox, API, web, CLI), newest first, at most `limit`."""
+        try:
+            rows = self._read(
+                "SELECT name, sha256, rows, imported_at FROM assay_files ORDER BY imported_at DESC, name LIMIT ?",
+                (limit,),
+            )
+        except self.errors as exc:
+            raise StoreError(f"{self.url}: cannot read the imported assay files: {exc}") from exc
+        return [ImportedFile(str(n), str(h), int(r), float(t)) for n, h, r, t in rows]
 
     def assays(self, batch_id: str) -> list[Assay]:
         """The batch's assays; a later import of the same assay (same identity) replaces the earlier."""

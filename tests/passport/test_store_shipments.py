@@ -92,10 +92,17 @@ async def test_serve_mounts_the_passport_and_shipment_routes_on_either_store(sto
     base = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession(headers={"Authorization": "Bearer t0ken"}) as http:
-            async with http.post(
-                f"{base}/api/shipments", json={"shipment_id": "SHIP-W", "bags": ["BB-2", "BB-3"]}
-            ) as r:
-                assert r.status == 201 and (await r.json())["net_kg"] == 1300.0
+            bad = {"shipment_id": "SHIP-W", "bags": ["BB-2", "BB-3"], "customer": "<ACME>"}
+            async with http.post(f"{base}/api/shipments", json=bad) as r:  # the CLI's --customer check
+                assert r.status == 400 and "customer '<ACME>'" in (await r.json())["detail"]
+            async with http.post(f"{base}/api/shipments", json={**bad, "customer": 7}) as r:
+                assert r.status == 400 and (await r.json())["error"] == "bad_request"
+            assert s.shipment_ids() == []  # refused: nothing recorded
+            async with http.post(f"{base}/api/shipments", json={**bad, "customer": "ACME Recycling"}) as r:
+                body = await r.json()
+                assert r.status == 201 and body["net_kg"] == 1300.0 and body["customer"] == "ACME Recycling"
+            assert s.shipment("SHIP-W").customer == "ACME Recycling"
+            assert s.shipment_ids(customer="ACME Recycling") == ["SHIP-W"]
             async with http.get(f"{base}/api/shipments/SHIP-W/passport") as r:
                 doc = await r.json()
             assert r.status == 200 and doc["net_kg"] == 1300.0 and doc["co2e_kg"] == 138.0  # 220 x 800/2000 + 50

@@ -144,8 +144,18 @@ def test_create_a_shipment_and_download_its_passport(page: Page, site: Site) -> 
     for i in range(2):
         boxes.nth(i).check()
     page.fill("#shipment_id", "SHIP-WEB-1")
+    page.fill("#customer", "ACME Recycling")
     page.click("#create-shipment button[type=submit]")
     page.wait_for_selector("text=Shipment SHIP-WEB-1 created")
+    row = page.locator("#recent-shipments tbody tr", has_text="SHIP-WEB-1")  # listed with its customer
+    assert row.locator("td").nth(0).inner_text() == "ACME Recycling" and row.locator("td").nth(2).inner_text() == "2"
+    db = sqlite3.connect(site.data / "blackmass.db")
+    try:  # the store recorded the customer
+        assert db.execute("SELECT customer, bags FROM shipments WHERE shipment_id = 'SHIP-WEB-1'").fetchall() == [
+            ("ACME Recycling", 2)
+        ]
+    finally:
+        db.close()
     with page.expect_download() as dl:
         page.click("text=Download the shipment passport")
     doc = json.loads(Path(dl.value.path()).read_text())

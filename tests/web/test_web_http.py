@@ -219,3 +219,41 @@ def test_a_flood_of_anonymous_visits_logs_no_writer_out(monkeypatch: pytest.Monk
     anonymous = [table.start(can_read=True, can_write=False) for _ in range(500)]
     assert len(table.by_id) == 50 and writer.sid in table.by_id
     assert anonymous[-1].sid in table.by_id and anonymous[0].sid not in table.by_id
+
+
+@pytest.mark.integration
+async def test_recent_imports_on_the_assays_page_come_from_the_store(tmp_path: Path) -> None:
+    from monitor.core.assays import Assay  # noqa: PLC0415
+
+    async for base in served(tmp_path, WebSettings(token=TOKEN)):
+        other = BatchStore(tmp_path / "blackmass.db")  # the inbox or `assays import`: another door, another process
+        for n, when in ((1, 1_796_000_000.0), (2, 1_796_003_600.0)):
+            rows = [
+                Assay(f"L1-{n}", "black_mass", el, 10.0 + i, "final", f"S{n}", "", "LAB", "ICP", None)
+                for i, el in enumerate(("ni", "co", "li"))
+            ]
+            assert other.import_assays(rows[: n + 1], f"lims-{n}.csv", f"sha-{n}", now=when) == n + 1
+        other.close()
+        async with aiohttp.ClientSession() as http, http.get(f"{base}/assays") as r:
+            html = await r.text()
+        table = html[html.index('id="recent-imports"') :]
+        cells = re.findall(r"<t[dh][^>]*>([^<]*)</t[dh]>", table.split("</table>")[0])
+        assert cells[3:] == [  # newest first, with their outcome
+            "2026-11-30T01:53:20Z",
+            "lims-2.csv",
+            "imported: 3 rows",
+            "2026-11-30T00:53:20Z",
+            "lims-1.csv",
+            "imported: 2 rows",
+        ]
+
+
+def test_recent_imports_merge_the_store_files_and_the_refused_uploads_newest_first() -> None:
+    from monitor.serve.web.context import ImportOutcome  # noqa: PLC0415
+    from monitor.serve.web.writes import recent_imports  # noqa: PLC0415
+    from monitor.store.sql import ImportedFile  # noqa: PLC0415
+
+    stored = [ImportedFile("b.csv", "h2", 7, 1_796_003_600.0), ImportedFile("a.csv", "h1", 3, 1_796_000_000.0)]
+    refused = ImportOutcome("2026-11-30T01:00:00Z", "bad.csv", False, "bad.csv:4: value_pct")
+    got = [(i.name, i.ok, i.detail) for i in recent_imports(stored, [refused])]
+    assert got == [("b.csv", True, "7 rows"), ("bad.csv", False, "bad.csv:4: value_pct"), ("a.csv", True, "3 rows")]

@@ -21,6 +21,7 @@ from typing import Any
 import polars as pl
 
 from monitor.errors import InputError
+from monitor.store.paging import SORTABLE
 from monitor.store.query import STATES, BatchQuery, Given, iso
 from monitor.store.query import parse_query as parse_batch_query
 
@@ -44,7 +45,7 @@ SORTS = {
     "assay": "assay_status",
 }
 TEXT_FILTERS = ("line", "chemistry", "feed_form", "supplier", "state")
-__all__ = ["STATES", "LotQuery", "batch_query", "parse_query", "query_string", "rows_of", "select"]
+__all__ = ["STATES", "LotQuery", "batch_query", "in_store", "parse_query", "query_string", "rows_of", "select"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -135,7 +136,7 @@ def _filters(q: LotQuery) -> list[pl.Expr]:
 
 def rows_of(every: pl.DataFrame, q: BatchQuery) -> pl.DataFrame:
     """The rows of `every` (report rows of every lot's latest version, in the store's order) that the
-    store would return for `q` (store/sql.py _where). Bounds are whole seconds (starts are stored so)."""
+    store would return for `q` (store/paging.py where). Bounds are whole seconds (starts are stored so)."""
     out: list[pl.Expr] = []
     if q.lines is not None:
         out.append(pl.col("line").is_in(list(q.lines)))
@@ -161,6 +162,22 @@ def select(every: pl.DataFrame, q: LotQuery, page_size: int = PAGE_SIZE) -> tupl
     matched = frame.filter(*conditions) if conditions else frame
     ordered = matched.sort(SORTS[q.sort], "batch_id", descending=q.desc, nulls_last=True)
     return ordered.slice((q.page - 1) * page_size, page_size), matched.height
+
+
+def in_store(q: LotQuery) -> bool:
+    """Whether the store can page `q` itself (store/paging.py): no supplier or "flagged" filter (only
+    the report rows hold those) and a sort column the version table holds too."""
+    return not q.supplier and not q.flagged and SORTS[q.sort] in SORTABLE
+
+
+def window(q: LotQuery, page_size: int = PAGE_SIZE) -> dict[str, int]:
+    """The page's rows as the store's offset and limit."""
+    return {"offset": (q.page - 1) * page_size, "limit": page_size}
+
+
+def choices(frame: pl.DataFrame) -> dict[str, list[str]]:
+    """The filters' choices in the rows: lines, chemistries, feed forms, suppliers."""
+    return {k: options(frame, k) for k in ("line", "chemistry", "feed_form", "supplier")}
 
 
 def options(frame: pl.DataFrame, column: str) -> list[str]:

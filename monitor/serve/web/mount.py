@@ -4,7 +4,6 @@ the login that reading needs, on an aiohttp app made by serve/http.make_app."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
@@ -50,7 +49,7 @@ def _read_gate(w: Web) -> Callable[..., Any]:
 def _warm(w: Web) -> Callable[[web.Application], Any]:
     async def warm(_: web.Application) -> None:
         """The lots are read once as the server starts (in the background: startup does not wait)."""
-        threading.Thread(target=w.listing.refresh, name="web-listing-warm", daemon=True).start()
+        w.listing.start_refresh()
 
     return warm
 

@@ -36,13 +36,8 @@ def _lots_handler(w: Web) -> Any:
             return w.page(req, "error.html", status=400, title="Lots", message=str(exc))
 
         def read() -> dict[str, Any]:
-            every = w.listing.frame()
-            page, total = listing.select(every, q)
-            return {
-                "rows": _rows(page),
-                "total": total,
-                "choices": {k: listing.options(every, k) for k in ("line", "chemistry", "feed_form", "supplier")},
-            }
+            page, total, choices = w.listing.page(q)
+            return {"rows": _rows(page), "total": total, "choices": choices}
 
         data = await asyncio.to_thread(read)
         pages = max(1, math.ceil(data["total"] / listing.PAGE_SIZE))
@@ -120,14 +115,14 @@ def _lot_handler(w: Web) -> Any:
 
 def _reports_handlers(w: Web) -> tuple[Any, Any]:
     async def reports(req: web.Request) -> web.Response:
-        frame = await asyncio.to_thread(w.listing.frame)
+        choices = await asyncio.to_thread(lambda: w.listing.choices(w.listing.held()))
         return w.page(
             req,
             "reports.html",
             formats=list(FORMATS),
-            lines=listing.options(frame, "line"),
-            chemistries=listing.options(frame, "chemistry"),
-            feed_forms=listing.options(frame, "feed_form"),
+            lines=choices["line"],
+            chemistries=choices["chemistry"],
+            feed_forms=choices["feed_form"],
             states=listing.STATES,
         )
 

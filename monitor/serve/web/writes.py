@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
+import time
 from typing import Any
 
 from aiohttp import web
@@ -18,11 +18,16 @@ from monitor.errors import InputError, StoreError
 from monitor.serve.web.context import ImportOutcome, Web
 from monitor.serve.web.session import Session, set_cookie
 from monitor.serve.webio import client
+from monitor.store.query import EVERY, BatchQuery, iso
+from monitor.store.rows import decode_batches
 from monitor.store.shipments import ShipmentConflict
+from monitor.store.sql import ImportedFile
 
 log = logging.getLogger(__name__)
 
 MAX_FORM = 20 * 1024 * 1024
+RECENT_IMPORTS = 20  # the assays page lists this many imports, newest first
+RECENT_SHIPMENTS = 10  # the shipments page lists this many, newest first
 
 
 def _refused(w: Web, req: web.Request, why: str, status: int = 403) -> web.Response:
@@ -86,6 +91,7 @@ def local_target(target: str) -> str:
 
 def _assay_handlers(w: Web) -> tuple[Any, Any]:
     async def page(req: web.Request, status: int = 200, error: str = "", done: Any = None) -> web.Response:
+        stored = await asyncio.to_thread(w.store.imported_files, RECENT_IMPORTS)
         return w.page(
             req,
             "assays.html",
@@ -94,7 +100,7 @@ def _assay_handlers(w: Web) -> tuple[Any, Any]:
             enabled=w.accountant is not None,
             error=error,
             done=done,
-            imports=list(w.imports)[::-1],
+            imports=recent_imports(stored, list(w.imports)),
         )
 
     async def show(req: web.Request) -> web.Response:
@@ -111,7 +117,7 @@ def _assay_handlers(w: Web) -> tuple[Any, Any]:
             return await page(req, 400, "choose a LIMS CSV file to upload")
         data, name = field.file.read(), field.filename or "upload.csv"
         line = str(form.get("line", "")).strip() or None
-        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        stamp = iso(time.time())
         accountant = w.accountant
         try:
             summary = await asyncio.to_thread(lambda: accountant.import_bytes(data, name, line=line))
@@ -129,30 +135,43 @@ def _assay_handlers(w: Web) -> tuple[Any, Any]:
             if summary.duplicate_file
             else f"{summary.rows} rows, {len(summary.updated)} lot(s) updated"
         )
-        w.imports.append(ImportOutcome(stamp, name, True, what))
+        if summary.duplicate_file:  # a file the store took is listed from the store (assay_files)
+            w.imports.append(ImportOutcome(stamp, name, True, what))
         log.info("assays uploaded on the web by %s as %s: %d rows", client(req), name, summary.rows)
         return await page(req, done=summary)
 
     return show, upload
 
 
+def recent_imports(stored: list[ImportedFile], here: list[ImportOutcome]) -> list[ImportOutcome]:
+    """The assay files the store took (from any door: inbox, API, CLI, this page) and the uploads on
+    this page the store did not take (refused, or a file imported before), newest first."""
+    took = [ImportOutcome(iso(f.imported_at), f.name, True, f"{f.rows} rows") for f in stored]
+    return sorted(took + here, key=lambda i: i.at, reverse=True)[:RECENT_IMPORTS]
+
+
 def _shipment_handlers(w: Web) -> tuple[Any, Any]:
     async def page(req: web.Request, status: int = 200, error: str = "", created: Any = None) -> web.Response:
         lot = req.query.get("lot", "").strip()
 
-        def read() -> list[Any]:
-            frame = w.listing.frame()
-            lots = frame.filter(frame["batch_id"] == lot) if lot else frame.sort("start", descending=True).head(10)
-            keys = list(zip(lots["line"].to_list(), lots["batch_id"].to_list(), strict=True))
-            return w.store.unshipped(keys)
+        def read() -> list[Any]:  # the lot's bags, or those of the ten latest lots: one page of the store's
+            q = BatchQuery.lot(lot) if lot else EVERY
+            texts, _ = w.store.batch_page(q, sort="start", desc=True, offset=0, limit=100 if lot else 10)
+            lots = decode_batches(texts)
+            return w.store.unshipped(list(zip(lots["line"].to_list(), lots["batch_id"].to_list(), strict=True)))
+
+        def recent() -> list[Any]:  # the latest shipments, newest first, with their customers
+            return [w.store.shipment(i) for i in w.store.shipment_ids()[-RECENT_SHIPMENTS:][::-1]]
 
         bags = await asyncio.to_thread(read)
+        shipments = await asyncio.to_thread(recent)
         return w.page(
             req,
             "shipments.html",
             status=status,
             session=w.sessions.for_forms(req),
             bags=bags,
+            shipments=shipments,
             lot=lot,
             error=error,
             created=created,
@@ -167,8 +186,9 @@ def _shipment_handlers(w: Web) -> tuple[Any, Any]:
             return _refused(w, req, why)
         sid = str(form.get("shipment_id", "")).strip()
         bags = [str(b) for b in form.getall("bag", [])]
+        customer = str(form.get("customer", "")).strip()  # optional; checked as the CLI's --customer
         try:
-            created = await asyncio.to_thread(w.store.create_shipment, sid, bags)
+            created = await asyncio.to_thread(lambda: w.store.create_shipment(sid, bags, customer=customer))
         except ShipmentConflict as exc:  # by type: the id or a bag is taken
             return await page(req, 409, str(exc))
         except InputError as exc:
@@ -176,7 +196,7 @@ def _shipment_handlers(w: Web) -> tuple[Any, Any]:
         except StoreError as exc:
             log.error("shipment %s on the web: the store refused: %s", sid, exc)
             return await page(req, 503, "the store is unavailable; retry later")
-        log.info("shipment %s created on the web by %s: %d bags", sid, client(req), len(created.bags))
+        log.info("shipment %s for %r created on the web by %s: %d bags", sid, customer, client(req), len(created.bags))
         return await page(req, created=created)
 
     return show, create
