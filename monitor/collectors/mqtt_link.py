@@ -6,13 +6,15 @@ import json
 import os
 import ssl
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-import aiomqtt
 
 from monitor.collectors.secrets import read_secret
 from monitor.collectors.source_settings import MqttSettings
 from monitor.errors import ConfigError
+
+if TYPE_CHECKING:  # aiomqtt (and paho) load only when a broker is reached: config checks stay fast
+    import aiomqtt
 
 MQTT_PASSWORD_ENV = "BLACKMASS_MQTT_PASSWORD"
 _DEFAULT_PORT = {"mqtt": 1883, "mqtts": 8883}
@@ -50,6 +52,8 @@ def password(settings: MqttSettings, env: Mapping[str, str] = os.environ) -> str
 
 def client(settings: MqttSettings, source: str, will: aiomqtt.Will | None = None) -> aiomqtt.Client:
     """A client with a persistent session under a stable id: QoS 1 messages wait for us while we are away."""
+    import aiomqtt  # noqa: PLC0415 - lazy: only a source that runs pays for it
+
     host, port, tls = check_broker(settings.broker, f"source {source}", "broker")
     context = None
     if tls:

@@ -23,6 +23,7 @@ from typing import Any
 
 import aiomqtt
 
+from monitor.collectors.cancelling import honour_cancel
 from monitor.collectors.health import CollectorHealth, ConnState, Gap
 from monitor.collectors.mqtt_link import client, json_value
 from monitor.collectors.source_settings import MqttPoint, MqttSettings
@@ -102,6 +103,7 @@ class MqttCollector:
         s = self.settings
         delay = s.reconnect_min_s
         while True:
+            honour_cancel()
             self.state = ConnState.CONNECTING
             will = aiomqtt.Will(self.state_topic, self._state(False), qos=1, retain=True)
             try:
@@ -114,6 +116,7 @@ class MqttCollector:
                     try:
                         async for message in c.messages:
                             await self.handle(str(message.topic), bytes(message.payload or b""))
+                            honour_cancel()  # a publish's wait_for may have swallowed it (Python 3.11)
                     finally:  # a clean stop says so: the broker's will is only for a lost connection
                         await self._offline(c)
             except (aiomqtt.MqttError, OSError) as exc:

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
+from monitor.collectors.cancelling import honour_cancel
 from monitor.collectors.health import CollectorHealth, ConnState, Gap
 from monitor.collectors.modbus import ModbusCollector
 from monitor.collectors.opcua import OpcuaCollector
@@ -79,6 +80,7 @@ async def supervise(collector: Collector) -> None:
             log.exception(
                 "source %s: collector crashed; restarting in %.0f s (the other sources go on)", collector.source, delay
             )
+        honour_cancel()
         await asyncio.sleep(delay)
         delay = min(delay * 2, RESTART_MAX_S)
 

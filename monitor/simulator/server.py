@@ -327,4 +327,13 @@ class PlantServer:
                     self.face.trim_before(min(starts, default=ts) - 86_400.0)
             if self.clock.started:
                 await self.tick()
+            _honour_cancel()
             await asyncio.sleep(min(0.05, max(0.005, self.clock.wall_delay(step) / 2)))
+
+
+def _honour_cancel() -> None:
+    """A cancel the edge node's publish swallowed (Python 3.11's asyncio.wait_for returns a result that
+    came with the cancel) still stops the plant: a demo must always stop."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
