@@ -74,6 +74,8 @@ class MqttCollector:
         self.bd_seq: int | None = None  # the node's birth/death sequence of its current session
         self._awaiting_birth = False  # a rebirth was asked: data until the birth is dropped quietly
         self._asked_at = float("-inf")
+        self._lost_at: float | None = None  # when the link to the broker went down (None: up, or never up)
+        self.session_kept: bool | None = None  # the last CONNACK's "session present"
 
     @property
     def state_topic(self) -> str:
@@ -109,6 +111,7 @@ class MqttCollector:
             try:
                 async with client(s, self.source, will if s.kind == "sparkplug" else None) as c:
                     self._client = c
+                    self._session_back(bool(c.session_present))
                     await self._subscribe(c)
                     self.state = ConnState.CONNECTED
                     self.connected.set()
@@ -123,12 +126,33 @@ class MqttCollector:
                 self.last_error = f"broker {s.broker}: {exc}"
                 log.warning("mqtt source %s: %s; retrying in %.1f s", self.source, self.last_error, delay)
             finally:
+                if self._client is not None:
+                    self._lost_at = self._clock()
                 self._client = None
                 self.connected.clear()
             self.state = ConnState.BACKOFF
             self.reconnects += 1
             await asyncio.sleep(delay)
             delay = min(delay * 2, s.reconnect_max_s)
+
+    def _session_back(self, kept: bool) -> None:
+        """Connected again: a broker that kept our session hands over what was published meanwhile
+        (QoS 1); one that did not (restarted without persistence, session expired) lost it: the span
+        since the link went down is a gap the engine flags on every lot it touches."""
+        lost_at, self._lost_at = self._lost_at, None
+        self.session_kept = kept
+        if kept or lost_at is None:
+            return
+        now = self._clock()
+        self.gap_count += 1
+        log.warning(
+            "mqtt source %s: broker %s kept no session for us: what was published in the %.1f s away is lost (a gap)",
+            self.source,
+            self.settings.broker,
+            now - lost_at,
+        )
+        if self.on_gap is not None:
+            self.on_gap(Gap(lost_at, now, recovered=False, samples=0))
 
     async def _offline(self, c: aiomqtt.Client) -> None:
         if self.settings.kind != "sparkplug":
