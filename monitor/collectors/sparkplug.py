@@ -76,6 +76,7 @@ class MqttCollector:
         self._asked_at = float("-inf")
         self._lost_at: float | None = None  # when the link to the broker went down (None: up, or never up)
         self.session_kept: bool | None = None  # the last CONNACK's "session present"
+        self.duplicates = 0  # messages the broker delivered twice (QoS 1 redelivery), dropped
 
     @property
     def state_topic(self) -> str:
@@ -200,6 +201,9 @@ class MqttCollector:
         elif self.seq is None and self._awaiting_birth:
             if self._wall() - self._asked_at > REBIRTH_AGAIN_S:  # the request may have gone before the node listened
                 await self.rebirth("still no birth certificate")
+            return
+        elif self.seq is not None and p.seq == (self.seq - 1) % 256:
+            self.duplicates += 1  # QoS 1 is at least once: the broker resent one whose PUBACK our cut lost
             return
         elif self.seq is None or p.seq != self.seq:
             await self._dead(f"sequence {p.seq} where {self.seq} was expected")
