@@ -70,7 +70,7 @@ def client(settings: MqttSettings, source: str, will: aiomqtt.Will | None = None
         keepalive=settings.keepalive_s,
         will=will,
         tls_context=context,
-        timeout=10.0,
+        timeout=settings.timeout_s,
     )
 
 

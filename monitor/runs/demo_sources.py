@@ -27,7 +27,9 @@ SOURCE_FAULTS = {
     "source-outage=sparkplug": "the monitor's link to the broker is cut for 1200 plant s (after the scale's outage)",
 }
 BAG_COUNT = "BlackMass.BagCount"
-SETTLE_WALL_S = 1.0  # wall seconds the engine waits past a window for the slower sources (plant s = x speed)
+SETTLE_WALL_S = 2.0  # wall seconds the engine waits past a window for the slower sources (plant s = x speed):
+# longer than an outage of a source that replays (OUTAGE_S is half a wall second at x2400) plus its
+# reconnect, on a loaded machine too
 MODBUS_TIMEOUT_WALL_S = 0.4  # a poll the terminal does not answer is a gap before the engine's settle is up
 
 
@@ -86,6 +88,9 @@ def attach_sources(
             edge_node=node,
             host_id=f"blackmass-{cfg.line.line}",
             client_id=f"blackmass-demo-{cfg.line.line}-{os.getpid()}",
+            reconnect_min_s=0.05,  # a local broker: back within a fraction of the settle
+            reconnect_max_s=0.25,
+            timeout_s=0.5,  # a connection the cut link drops before CONNACK is retried, not waited on
             points=mpts,
         )
         assigned |= {p.tag: "sparkplug" for p in mpts}
