@@ -128,15 +128,18 @@ class SourceHold:
     advance the engine's watermark on their own, and a lot would close before the absent source's
     replay (OPC-UA history, an MQTT session's queue) or its gap (a Modbus outage) is in. The wait is
     bounded (HOLD_SETTLES x settle_s on the samples' clock): a source gone for good must not stop
-    the line's lots; they close then with its gap flagged."""
+    the line's lots; they close then with its gap flagged. A source never connected yet holds nothing."""
 
     def __init__(self, feeds: Mapping[str, str], settle_s: float) -> None:
         self.mass = {n for n, kind in feeds.items() if kind == "mass"}
         self.limit_s = HOLD_SETTLES * settle_s
         self.away_since: float | None = None
+        self.seen: set[str] = set()  # sources connected at least once (one never up has nothing to replay)
 
     def holding(self, states: Mapping[str, ConnState], now: float) -> bool:
-        away = sorted(n for n in self.mass if states.get(n, ConnState.CONNECTED) is not ConnState.CONNECTED)
+        """True while a mass source that was connected is away and the bound is not reached."""
+        self.seen |= {n for n, st in states.items() if st is ConnState.CONNECTED}
+        away = sorted(n for n in self.mass & self.seen if states.get(n) is not ConnState.CONNECTED)
         if not away:
             self.away_since = None
             return False
