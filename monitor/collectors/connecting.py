@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from asyncua import Client, ua
 
 from monitor.collectors.security import PASSWORD_ENV, credentials, secure
@@ -44,10 +42,3 @@ async def connect(client: Client, settings: OpcuaSettings) -> None:
                 "add it to the server's trusted clients"
             ) from exc
         raise
-
-
-def honour_cancel() -> None:
-    """asyncua can swallow a CancelledError (see docs/design-notes.md); a pending cancel of ours still stops us."""
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError

@@ -24,6 +24,7 @@ from typing import Any
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
+from monitor.collectors.cancelling import honour_cancel
 from monitor.collectors.health import CollectorHealth, ConnState, Gap
 from monitor.collectors.modbus_decode import (
     BIT_TABLES,
@@ -112,6 +113,7 @@ class ModbusCollector:
         if self.on_types is not None:
             self.on_types({p.tag: w for p in s.points if (w := p.wrap) is not None})
         while True:
+            honour_cancel()
             self.state = ConnState.CONNECTING
             client = AsyncModbusTcpClient(s.host, port=s.port, timeout=s.timeout_s, retries=0, reconnect_delay=0)
             try:
@@ -144,6 +146,7 @@ class ModbusCollector:
         while True:
             started = loop.time()
             reads = await self.poll_once(client, reads)
+            honour_cancel()  # pymodbus' wait_for may have swallowed the app's cancel (Python 3.11)
             await asyncio.sleep(max(0.0, every - (loop.time() - started)))
 
     async def poll_once(self, client: AsyncModbusTcpClient, reads: list[Read]) -> list[Read]:

@@ -6,13 +6,17 @@ import json
 import os
 import ssl
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-import aiomqtt
 
 from monitor.collectors.secrets import read_secret
 from monitor.collectors.source_settings import MqttSettings
 from monitor.errors import ConfigError
+
+if TYPE_CHECKING:  # aiomqtt (and paho) load only when a broker is reached: config checks stay fast
+    import aiomqtt
+
+    from monitor.collectors.mqtt_session import SessionClient
 
 MQTT_PASSWORD_ENV = "BLACKMASS_MQTT_PASSWORD"
 _DEFAULT_PORT = {"mqtt": 1883, "mqtts": 8883}
@@ -48,13 +52,15 @@ def password(settings: MqttSettings, env: Mapping[str, str] = os.environ) -> str
     return None
 
 
-def client(settings: MqttSettings, source: str, will: aiomqtt.Will | None = None) -> aiomqtt.Client:
+def client(settings: MqttSettings, source: str, will: aiomqtt.Will | None = None) -> SessionClient:
     """A client with a persistent session under a stable id: QoS 1 messages wait for us while we are away."""
+    from monitor.collectors.mqtt_session import SessionClient  # noqa: PLC0415 - lazy: only a source that runs pays
+
     host, port, tls = check_broker(settings.broker, f"source {source}", "broker")
     context = None
     if tls:
         context = ssl.create_default_context(cafile=str(settings.ca_file) if settings.ca_file else None)
-    return aiomqtt.Client(
+    return SessionClient(
         host,
         port,
         username=settings.username,
@@ -64,7 +70,7 @@ def client(settings: MqttSettings, source: str, will: aiomqtt.Will | None = None
         keepalive=settings.keepalive_s,
         will=will,
         tls_context=context,
-        timeout=10.0,
+        timeout=settings.timeout_s,
     )
 
 

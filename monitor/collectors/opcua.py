@@ -20,9 +20,10 @@ from asyncua import Client, ua
 
 from monitor.collectors.addressing import resolve_address
 from monitor.collectors.backfill import backfill
+from monitor.collectors.cancelling import honour_cancel
 from monitor.collectors.clock_gate import ClockGate
 from monitor.collectors.clock_watch import FrozenClockWatch
-from monitor.collectors.connecting import connect, honour_cancel
+from monitor.collectors.connecting import connect
 from monitor.collectors.datavalues import by_reason, counter_wraps, to_sample
 from monitor.collectors.decoding import Decoder
 from monitor.collectors.health import CollectorHealth, ConnState, Gap

@@ -53,6 +53,7 @@ class MqttSettings:
     client_id: str = ""  # default: blackmass-<source name> (a persistent session is kept under it)
     qos: int = 1
     keepalive_s: int = 30
+    timeout_s: float = 10.0  # the wait for the broker's CONNACK (a link that drops before it) and a publish's ack
     reconnect_min_s: float = 0.5
     reconnect_max_s: float = 10.0
     username: str | None = None

@@ -23,6 +23,7 @@ from typing import Any
 
 import aiomqtt
 
+from monitor.collectors.cancelling import honour_cancel
 from monitor.collectors.health import CollectorHealth, ConnState, Gap
 from monitor.collectors.mqtt_link import client, json_value
 from monitor.collectors.source_settings import MqttPoint, MqttSettings
@@ -73,6 +74,9 @@ class MqttCollector:
         self.bd_seq: int | None = None  # the node's birth/death sequence of its current session
         self._awaiting_birth = False  # a rebirth was asked: data until the birth is dropped quietly
         self._asked_at = float("-inf")
+        self._lost_at: float | None = None  # when the link to the broker went down (None: up, or never up)
+        self.session_kept: bool | None = None  # the last CONNACK's "session present"
+        self.duplicates = 0  # messages the broker delivered twice (QoS 1 redelivery), dropped
 
     @property
     def state_topic(self) -> str:
@@ -102,11 +106,13 @@ class MqttCollector:
         s = self.settings
         delay = s.reconnect_min_s
         while True:
+            honour_cancel()
             self.state = ConnState.CONNECTING
             will = aiomqtt.Will(self.state_topic, self._state(False), qos=1, retain=True)
             try:
                 async with client(s, self.source, will if s.kind == "sparkplug" else None) as c:
                     self._client = c
+                    self._session_back(bool(c.session_present))
                     await self._subscribe(c)
                     self.state = ConnState.CONNECTED
                     self.connected.set()
@@ -114,18 +120,40 @@ class MqttCollector:
                     try:
                         async for message in c.messages:
                             await self.handle(str(message.topic), bytes(message.payload or b""))
+                            honour_cancel()  # a publish's wait_for may have swallowed it (Python 3.11)
                     finally:  # a clean stop says so: the broker's will is only for a lost connection
                         await self._offline(c)
             except (aiomqtt.MqttError, OSError) as exc:
                 self.last_error = f"broker {s.broker}: {exc}"
                 log.warning("mqtt source %s: %s; retrying in %.1f s", self.source, self.last_error, delay)
             finally:
+                if self._client is not None:
+                    self._lost_at = self._clock()
                 self._client = None
                 self.connected.clear()
             self.state = ConnState.BACKOFF
             self.reconnects += 1
             await asyncio.sleep(delay)
             delay = min(delay * 2, s.reconnect_max_s)
+
+    def _session_back(self, kept: bool) -> None:
+        """Connected again: a broker that kept our session hands over what was published meanwhile
+        (QoS 1); one that did not (restarted without persistence, session expired) lost it: the span
+        since the link went down is a gap the engine flags on every lot it touches."""
+        lost_at, self._lost_at = self._lost_at, None
+        self.session_kept = kept
+        if kept or lost_at is None:
+            return
+        now = self._clock()
+        self.gap_count += 1
+        log.warning(
+            "mqtt source %s: broker %s kept no session for us: what was published in the %.1f s away is lost (a gap)",
+            self.source,
+            self.settings.broker,
+            now - lost_at,
+        )
+        if self.on_gap is not None:
+            self.on_gap(Gap(lost_at, now, recovered=False, samples=0))
 
     async def _offline(self, c: aiomqtt.Client) -> None:
         if self.settings.kind != "sparkplug":
@@ -173,6 +201,9 @@ class MqttCollector:
         elif self.seq is None and self._awaiting_birth:
             if self._wall() - self._asked_at > REBIRTH_AGAIN_S:  # the request may have gone before the node listened
                 await self.rebirth("still no birth certificate")
+            return
+        elif self.seq is not None and p.seq == (self.seq - 1) % 256:
+            self.duplicates += 1  # QoS 1 is at least once: the broker resent one whose PUBACK our cut lost
             return
         elif self.seq is None or p.seq != self.seq:
             await self._dead(f"sequence {p.seq} where {self.seq} was expected")

@@ -105,6 +105,7 @@ def _mqtt(r: Reader, kind: str, name: str) -> MqttSettings:
         client_id=r.text("client_id", f"blackmass-{name}"),
         qos=int(r.num("qos", 1, lo=0, hi=2)),
         keepalive_s=int(r.num("keepalive_s", 30, lo=1)),
+        timeout_s=r.num("timeout_s", 10.0, lo=0.05),
         reconnect_min_s=r.num("reconnect_min_s", 0.5, lo=0.01),
         reconnect_max_s=r.num("reconnect_max_s", 10, lo=0.1),
         username=r.opt_text("username"),

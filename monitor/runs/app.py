@@ -24,7 +24,7 @@ from monitor.core.results import BatchResult, BatchState
 from monitor.core.samples import Sample
 from monitor.errors import StoreError
 from monitor.runs.lock import DataDirLock
-from monitor.runs.sources import line_health, other_collectors, reported, source_feeds, supervise
+from monitor.runs.sources import SourceHold, line_health, other_collectors, reported, source_feeds, supervise
 from monitor.runs.tallies import Tallies
 from monitor.runs.upkeep import Upkeep, base_url
 from monitor.serve.api import add_api
@@ -106,6 +106,7 @@ class Monitor:
             source=cfg.opcua_name,
         )
         self._feeds = source_feeds(cfg)
+        self._hold = SourceHold(self._feeds, cfg.settle_s)
         self.sources = other_collectors(  # Modbus, MQTT, more OPC-UA servers: each its own supervisor
             cfg, self.queue.put, wall=wall, clock=self._clock, on_gap=self._gap, on_types=self._types
         )
@@ -229,7 +230,8 @@ class Monitor:
             if s.tag in self._process_tags and isinstance(s.value, float) and math.isfinite(s.value):
                 self._process_values[s.tag] = s.value
         self.engine.ingest(samples)
-        return self.engine.poll()
+        states = {self.collector.source: self.collector.state} | {n: c.health().state for n, c in self.sources.items()}
+        return [] if self._hold.holding(states, self._clock()) else self.engine.poll()
 
     def _kept(self, saved: BatchResult | None) -> None:
         if saved is None:  # identical to what the store already holds: never doubled

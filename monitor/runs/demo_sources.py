@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
+from urllib.parse import urlsplit
 
 from monitor.collectors.modbus_decode import Point
 from monitor.collectors.source_settings import ModbusSettings, MqttPoint, MqttSettings
@@ -13,16 +14,23 @@ from monitor.config import MonitorConfig
 from monitor.config.sources import Sources, SourceSettings
 from monitor.errors import MonitorError
 from monitor.simulator.modbus_face import ScaleTerminal
+from monitor.simulator.proxy import TcpRelay
 from monitor.simulator.server import PlantServer, free_port
+from monitor.simulator.source_outages import ORDER, SourceOutages
 from monitor.simulator.sparkplug_edge import DEVICE, GROUP, METRICS, DryerEdgeNode
 
 KNOWN = ("opcua", "modbus", "sparkplug")
 SOURCE_FAULTS = {
     "source-down=modbus": "the bagging scale terminal (Modbus TCP) goes away from the second lot on",
     "source-down=sparkplug": "the dryer's Sparkplug edge node dies (NDEATH) from the second lot on",
+    "source-outage=modbus": "the scale terminal goes away for 1200 plant s from the second lot's start, then is back",
+    "source-outage=sparkplug": "the monitor's link to the broker is cut for 1200 plant s (after the scale's outage)",
 }
 BAG_COUNT = "BlackMass.BagCount"
-SETTLE_WALL_S = 0.5  # wall seconds the engine waits past a window for the slower sources (plant s = x speed)
+SETTLE_WALL_S = 2.0  # wall seconds the engine waits past a window for the slower sources (plant s = x speed):
+# longer than an outage of a source that replays (OUTAGE_S is half a wall second at x2400) plus its
+# reconnect, on a loaded machine too
+MODBUS_TIMEOUT_WALL_S = 0.4  # a poll the terminal does not answer is a gap before the engine's settle is up
 
 
 def check_sources(sources: tuple[str, ...], broker: str | None) -> None:
@@ -65,11 +73,14 @@ def attach_sources(
         port = free_port()
         server.scale = ScaleTerminal("127.0.0.1", port)
         pts = scale_points()
-        settings["modbus"] = ModbusSettings(host="127.0.0.1", port=port, poll_interval_ms=50, points=pts)
+        settings["modbus"] = ModbusSettings(
+            host="127.0.0.1", port=port, poll_interval_ms=50, timeout_s=MODBUS_TIMEOUT_WALL_S, points=pts
+        )
         assigned |= {p.tag: "modbus" for p in pts}
     if "sparkplug" in sources and broker:
         node = f"{cfg.line.line}-edge"
         server.edge = DryerEdgeNode(broker, node)
+        broker = _link(server, broker, sources)
         mpts = tuple(MqttPoint(tag=tag, metric=name, device=DEVICE) for tag, name in METRICS.items())
         settings["sparkplug"] = MqttSettings(
             broker=broker,
@@ -77,8 +88,26 @@ def attach_sources(
             edge_node=node,
             host_id=f"blackmass-{cfg.line.line}",
             client_id=f"blackmass-demo-{cfg.line.line}-{os.getpid()}",
+            reconnect_min_s=0.05,  # a local broker: back within a fraction of the settle
+            reconnect_max_s=0.25,
+            timeout_s=0.5,  # a connection the cut link drops before CONNACK is retried, not waited on
             points=mpts,
         )
         assigned |= {p.tag: "sparkplug" for p in mpts}
+    outages = tuple(n for n in ORDER if f"source-outage={n}" in server.source_faults and n in sources)
+    if outages:
+        server.outages = SourceOutages(
+            outages, scale=server.scale, link=server.outages.link if server.outages else None
+        )
     srcs = Sources(primary="opcua", settings=settings, nodes={}, assigned=assigned)
     return replace(cfg, sources=srcs, settle_s=max(cfg.settle_s, SETTLE_WALL_S * speed))
+
+
+def _link(server: PlantServer, broker: str, sources: tuple[str, ...]) -> str:
+    """The broker URL the monitor uses: with source-outage=sparkplug, a relay the fault can cut."""
+    if "source-outage=sparkplug" not in server.source_faults or "sparkplug" not in sources:
+        return broker
+    url = urlsplit(broker)
+    relay = TcpRelay("127.0.0.1", free_port(), url.port or 1883)
+    server.outages = SourceOutages((), link=relay)
+    return f"mqtt://127.0.0.1:{relay.listen_port}"

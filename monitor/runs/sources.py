@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
+from monitor.collectors.cancelling import honour_cancel
 from monitor.collectors.health import CollectorHealth, ConnState, Gap
 from monitor.collectors.modbus import ModbusCollector
 from monitor.collectors.opcua import OpcuaCollector
@@ -79,6 +80,7 @@ async def supervise(collector: Collector) -> None:
             log.exception(
                 "source %s: collector crashed; restarting in %.0f s (the other sources go on)", collector.source, delay
             )
+        honour_cancel()
         await asyncio.sleep(delay)
         delay = min(delay * 2, RESTART_MAX_S)
 
@@ -116,3 +118,32 @@ def line_health(line: str, primary: OpcuaCollector, others: Mapping[str, Collect
         "collector_error": primary.last_error,
         "sources": {primary.source: h.state.value, **{n: o.state.value for n, o in healths.items()}},
     }
+
+
+HOLD_SETTLES = 2.0  # a lot waits at most this many settle_s for a mass-feeding source that is away
+
+
+class SourceHold:
+    """While a source that feeds a lot's mass is away, the lots wait for it: the other sources' data
+    advance the engine's watermark on their own, and a lot would close before the absent source's
+    replay (OPC-UA history, an MQTT session's queue) or its gap (a Modbus outage) is in. The wait is
+    bounded (HOLD_SETTLES x settle_s on the samples' clock): a source gone for good must not stop
+    the line's lots; they close then with its gap flagged. A source never connected yet holds nothing."""
+
+    def __init__(self, feeds: Mapping[str, str], settle_s: float) -> None:
+        self.mass = {n for n, kind in feeds.items() if kind == "mass"}
+        self.limit_s = HOLD_SETTLES * settle_s
+        self.away_since: float | None = None
+        self.seen: set[str] = set()  # sources connected at least once (one never up has nothing to replay)
+
+    def holding(self, states: Mapping[str, ConnState], now: float) -> bool:
+        """True while a mass source that was connected is away and the bound is not reached."""
+        self.seen |= {n for n, st in states.items() if st is ConnState.CONNECTED}
+        away = sorted(n for n in self.mass & self.seen if states.get(n) is not ConnState.CONNECTED)
+        if not away:
+            self.away_since = None
+            return False
+        if self.away_since is None:
+            self.away_since = now
+            log.info("lots wait (up to %.0f s) for source(s) %s", self.limit_s, ", ".join(away))
+        return now - self.away_since < self.limit_s

@@ -23,6 +23,7 @@ from monitor.simulator.plant import OUTAGE_S, TOTALIZER_TAG, Plant
 from monitor.simulator.plc import PlcFace, PlcProfile
 from monitor.simulator.proxy import TcpRelay
 from monitor.simulator.server_security import ServerSecurity, apply, new_server
+from monitor.simulator.source_outages import SourceOutages
 from monitor.simulator.sparkplug_edge import DryerEdgeNode
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,7 @@ class PlantServer:
     scale: ScaleTerminal | None = None  # --sources modbus: the bagging scale terminal (Modbus TCP)
     edge: DryerEdgeNode | None = None  # --sources sparkplug: the dryer's edge node (Sparkplug B)
     source_faults: frozenset[str] = frozenset()  # source-down=NAME: that face goes away from lot 2 on
+    outages: SourceOutages | None = None  # source-outage=NAME: each face away for a while, in turn
 
     def __post_init__(self) -> None:
         self.face = PlcFace(self.profile, ("Feed.Totalizer", *TOTALIZER_TAG.values()), self.plant.cfg.step_s)
@@ -121,6 +123,8 @@ class PlantServer:
             await self.scale.start()
         if self._relay is not None:
             await self._relay.start()
+        if self.outages is not None and self.outages.link is not None:
+            await self.outages.link.start()
         await self._start_server()
 
     async def _start_server(self) -> None:
@@ -173,6 +177,8 @@ class PlantServer:
             await self.scale.stop()
         if self._relay is not None:
             await self._relay.stop()
+        if self.outages is not None and self.outages.link is not None:
+            await self.outages.link.stop()
         await self._stop_server()
 
     async def _stop_server(self) -> None:
@@ -266,6 +272,8 @@ class PlantServer:
         faults = self.plant.faults
         if self.source_faults and self.plant.lots_started >= 2:  # noqa: PLR2004 - from the second lot on
             await self._source_down()
+        if self.outages is not None:
+            await self.outages.step(self.plant.ts, self.plant.lots_started)
         if "mid-lot" in self.plant.events and self._down_until is None:
             if "server-restart" in faults:
                 log.warning("simulator: fault server-restart: server down for %.0f plant s", OUTAGE_S)
@@ -327,4 +335,13 @@ class PlantServer:
                     self.face.trim_before(min(starts, default=ts) - 86_400.0)
             if self.clock.started:
                 await self.tick()
+            _honour_cancel()
             await asyncio.sleep(min(0.05, max(0.005, self.clock.wall_delay(step) / 2)))
+
+
+def _honour_cancel() -> None:
+    """A cancel the edge node's publish swallowed (Python 3.11's asyncio.wait_for returns a result that
+    came with the cancel) still stops the plant: a demo must always stop."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

@@ -110,6 +110,8 @@ class DryerEdgeNode:
                         if b"Node Control/Rebirth" in bytes(message.payload or b""):
                             self.rebirths += 1
                             await self._births()
+                        if (task := asyncio.current_task()) and task.cancelling():
+                            raise asyncio.CancelledError  # swallowed by a publish's wait_for (Python 3.11)
             except aiomqtt.MqttError as exc:
                 log.warning("simulator edge node %s: broker: %s; reconnecting", self.node, exc)
             finally:

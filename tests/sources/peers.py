@@ -67,11 +67,12 @@ async def node_peer(script: str, package: str, *args: str) -> AsyncIterator[Node
 
 
 @contextlib.asynccontextmanager
-async def mosquitto(tmp: Path, users: dict[str, str] | None = None) -> AsyncIterator[int]:
-    """A real broker on a free port (Debian mosquitto); yields the port once it accepts connections.
-    With `users` (name -> password) it refuses anonymous clients."""
+async def mosquitto(tmp: Path, users: dict[str, str] | None = None, port: int = 0) -> AsyncIterator[int]:
+    """A real broker on a free port (or `port`: a broker restarted where it was; it keeps no session,
+    having no persistence); yields the port once it accepts connections. With `users` (name ->
+    password) it refuses anonymous clients."""
     exe = require_tool("mosquitto", "mosquitto")
-    port = free_port()
+    port = port or free_port()
     conf = tmp / "mosquitto.conf"
     text = f"listener {port} 127.0.0.1\nallow_anonymous {'false' if users else 'true'}\n"
     if users:

@@ -183,3 +183,33 @@ async def test_our_connection_cut_loses_nothing_the_broker_kept(tmp_path: Path) 
     totals = [(x.ts - T0_MS / 1000, x.value) for x in got if x.tag == "Dryer.CondensateTotalizer"]
     assert totals[-21:] == [(float(k), float(k)) for k in range(21)]  # all, in order, on the edge's clock
     assert c.reconnects >= 1 and c.rebirths == 1 and c.gap_count == 0 and not c.stale  # the one at start only
+    assert c.session_kept is True  # the CONNACK said so: nothing lost, nothing flagged
+
+
+async def test_a_broker_that_lost_our_session_is_a_gap(tmp_path: Path) -> None:
+    """The broker restarts without persistence while we are away: its CONNACK says "no session
+    present", so what was published meanwhile is gone — the span since our link went down is a gap
+    (where a broker that kept the session, above, hands everything over and no gap is flagged)."""
+    topic = "plant/line1/dryer/condensate"
+    port = free_port()
+    s = MqttSettings(broker=f"mqtt://127.0.0.1:{port}", kind="mqtt", client_id="bm-lost",
+                     points=(MqttPoint(tag="Dryer.CondensateTotalizer", topic=topic),),
+                     reconnect_min_s=0.05, reconnect_max_s=0.2)  # fmt: skip
+    got: list[Sample] = []
+    gaps: list[Gap] = []
+    c = MqttCollector(s, got.extend, source="dryer", on_gap=gaps.append)
+    async with asyncio.TaskGroup() as tg:
+        task = tg.create_task(c.run())
+        async with mosquitto(tmp_path, port=port):
+            await asyncio.wait_for(c.connected.wait(), 30)
+            async with aiomqtt.Client("127.0.0.1", port, identifier="plant-a") as pub:
+                await pub.publish(topic, json.dumps({"value": 1.0, "ts": 1_800_000_000}), qos=1)
+                await wait(lambda: len(got) == 1)
+        await wait(lambda: not c.connected.is_set())
+        first_session, down_at = c.session_kept, c.health().reconnects
+        async with mosquitto(tmp_path, port=port):
+            await asyncio.wait_for(c.connected.wait(), 30)
+            task.cancel()
+    assert first_session is False and down_at >= 1  # a new broker: no session the first time either
+    assert c.session_kept is False and c.gap_count == 1
+    assert len(gaps) == 1 and gaps[0].end > gaps[0].start and not gaps[0].recovered

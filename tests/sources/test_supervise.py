@@ -53,3 +53,15 @@ def test_a_source_shows_from_its_first_sample_or_failure_and_health_names_it_dow
     assert [h.source for h in reported([quiet, failed, live])] == ["b", "c"]  # type: ignore[list-item]
     problems = source_problems([failed.health(), live.health()], {"b": failed.last_error, "c": None})
     assert problems == ["source b: backoff (no connection to 10.0.1.30:502)"]
+
+
+def test_lots_wait_for_a_mass_source_that_went_away_but_not_for_ever() -> None:
+    hold = sources.SourceHold({"opcua": "mass", "scale": "mass", "o2": "process"}, settle_s=100.0)
+    up, down = ConnState.CONNECTED, ConnState.BACKOFF
+    assert not hold.holding({"opcua": up, "scale": ConnState.CONNECTING, "o2": up}, 0.0)  # never up: no wait
+    assert not hold.holding({"opcua": up, "scale": up, "o2": down}, 10.0)  # an analyser away holds nothing
+    assert hold.holding({"opcua": up, "scale": down, "o2": up}, 20.0)  # the scale away: lots wait
+    assert hold.holding({"opcua": up, "scale": down, "o2": up}, 219.0)  # up to 2 x settle_s
+    assert not hold.holding({"opcua": up, "scale": down, "o2": up}, 220.0)  # then they close, its gap flagged
+    assert not hold.holding({"opcua": up, "scale": up, "o2": up}, 230.0)
+    assert hold.holding({"opcua": down, "scale": up, "o2": up}, 240.0)  # a new outage: a new wait
