@@ -30,4 +30,5 @@ class SessionClient(aiomqtt.Client):
         properties: Any = None,
     ) -> None:
         self.session_present = bool(flags.session_present)
-        super()._on_connect(client, userdata, flags, reason_code, properties)
+        connected = super()._on_connect  # reach-in: aiomqtt keeps the CONNACK flags to itself
+        connected(client, userdata, flags, reason_code, properties)
