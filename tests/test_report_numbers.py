@@ -16,6 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import aiohttp.web
+import polars as pl
 import pytest
 from openpyxl import load_workbook
 from prometheus_client import CollectorRegistry
@@ -225,3 +226,17 @@ def test_people_read_kg_to_0_1_ratios_to_4_decimals_and_real_dates_parquet_keeps
     cells = dict(zip(head, book["batches"][2], strict=True))
     assert isinstance(cells["start (UTC)"].value, datetime) and cells["start (UTC)"].number_format.startswith("yyyy")
     assert cells["recovery_li (ratio)"].number_format.endswith("%") and cells["feed (kg)"].value == 4005.1
+
+
+def test_a_minor_elements_recovery_keeps_four_significant_digits() -> None:
+    # Al into black mass is about 1 %: four decimals would say 0.0111 for 0.011148 (0.4 % off)
+    from monitor.reports.frames import human  # noqa: PLC0415
+    from monitor.reports.human import human_json  # noqa: PLC0415
+
+    frame = human(pl.DataFrame({"recovery_al": [0.011147541, 0.912345678], "recovery_al_sd": [0.0012345, 0.0]}))
+    assert frame["recovery_al"].to_list() == [0.01115, 0.9123]
+    assert frame["recovery_al_sd"].to_list() == [0.0012, 0.0]
+    assert human_json({"recovery_al": 0.011147541, "black_mass_yield": 0.456789}) == {
+        "recovery_al": 0.01115,
+        "black_mass_yield": 0.4568,
+    }

@@ -15,6 +15,7 @@ from monitor.store.rows import COLUMNS, METALS, PRODUCTS, batch_row, iso
 __all__ = ["COLUMNS", "METALS", "PRODUCTS", "batch_row", "human", "human_row", "iso"]
 
 KG_DIGITS, RATIO_DIGITS, PCT_DIGITS = 1, 4, 3  # what a person reads: 0.1 kg, 0.0001, wt % to 0.001
+RECOVERY_DIGITS = 4  # significant digits of a recovery
 _RATIO_PREFIXES = ("recovery", "black_mass_yield", "closure", "two_product", "target_", "balance_p_value")
 
 
@@ -39,6 +40,9 @@ def _rounding(floats: tuple[str, ...]) -> tuple[pl.Expr, ...]:
             out.append(col.round(3))
         elif name.endswith("_pct"):
             out.append(col.round(PCT_DIGITS))
+        elif name.startswith("recovery") and not name.endswith("_sd"):
+            # to significant digits: a minor element's recovery (Al into black mass, 1 %) keeps its precision
+            out.append(col.round_sig_figs(RECOVERY_DIGITS))
         elif name.startswith(_RATIO_PREFIXES) or name.endswith(("_sd", "_grade", "_yield", "recovery")):
             out.append(col.round(RATIO_DIGITS))
         elif name in ("balance_gamma", "z", "gamma"):
