@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import threading
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -24,6 +25,8 @@ async def until_stopped(work: Coroutine[Any, Any, int]) -> int:
     task = asyncio.current_task()
     if task is None:  # pragma: no cover - a coroutine run by asyncio.run always has its task
         raise RuntimeError("until_stopped: expected to run as asyncio.run's task, found no task")
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        return await work
     stopping: list[bool] = []
     loop.add_signal_handler(signal.SIGTERM, _stop(task, stopping))
     try:
