@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitor.errors import StoreError
+from monitor.store.tx import StoreHalf
 
 log = logging.getLogger(__name__)
 
@@ -49,17 +50,8 @@ def _deprecated(doc_json: str) -> str:
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
 
 
-class FootprintTables:
+class FootprintTables(StoreHalf):
     """The footprint and client half of the store's interface (mixed into store.sql.Store)."""
-
-    url: str
-    errors: tuple[type[Exception], ...]
-
-    def _tx(self) -> Any:
-        raise NotImplementedError
-
-    def _read(self, sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]:
-        raise NotImplementedError
 
     def issue_footprint(self, subject: str, content_sha: str, build: Builder, *, now: float) -> Issued:
         """The subject's Active footprint for this content: the stored one, or a new one superseding it."""

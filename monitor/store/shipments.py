@@ -17,9 +17,10 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from monitor.errors import InputError, NotFoundError, StoreError
+from monitor.store.tx import StoreHalf
 
 if TYPE_CHECKING:
     from monitor.core.results import BatchResult
@@ -114,17 +115,8 @@ def _resolve(db: Tx, where: str, bag_ids: Sequence[str]) -> list[ShippedBag]:
     return found
 
 
-class ShipmentTables:
+class ShipmentTables(StoreHalf):
     """The shipment half of the store's interface (mixed into store.sql.Store)."""
-
-    url: str
-    errors: tuple[type[Exception], ...]
-
-    def _tx(self) -> Any:
-        raise NotImplementedError
-
-    def _read(self, sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]:
-        raise NotImplementedError
 
     def create_shipment(
         self, shipment_id: str, bag_ids: Sequence[str], *, customer: str = "", now: float | None = None

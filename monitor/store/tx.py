@@ -20,3 +20,16 @@ class Tx(Protocol):
     def copy(self, table: str, columns: str, rows: Iterable[Sequence[object]]) -> None: ...
 
     def stream(self, sql: str) -> Iterator[tuple[Any, ...]]: ...
+
+
+class StoreHalf:
+    """What a half of the store's interface (shipments, footprints) needs of the Store it is mixed into."""
+
+    url: str
+    errors: tuple[type[Exception], ...]
+
+    def _tx(self) -> Any:
+        raise NotImplementedError
+
+    def _read(self, sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
