@@ -3,12 +3,11 @@
 The contract is docs/timestamps.md. In short: a tag's first value of a session carries the time it
 last changed (maybe days ago) and says nothing of its clock; each later value (a *fresh* one) is
 compared with a reference that is itself valid: the server timestamp when the server sent a
-plausible one (exact), otherwise our receive time on the server's clock (late by the delivery
-delay, so the largest difference seen is the best estimate). A difference within the tolerance
-(the alignment threshold, or twice the delivery spacing when that is coarser) is no offset at all.
-A tag with fewer than three fresh values and no exact reference takes the clock of a decided tag
-within the tolerance (most tags share a controller); a tag still undecided after `decide_within_s`
-of our clock is decided with what it has, and the decision says so.
+plausible one (exact), otherwise our receive time on the server's clock less CurrentTime's least
+transit (late by the delivery delay, so the largest difference seen, *best*, is a lower bound of
+the offset). The server's own clock is taken whenever the values allow it; otherwise a measured
+clock they allow (exact, or a tag's own estimate), or on eight fresh values the tag's own estimate.
+A tag still undecided after `decide_within_s` and eight deliveries is decided with what it has.
 """
 
 from __future__ import annotations
@@ -37,7 +36,6 @@ class Verdict(Enum):
 
 @dataclass
 class _Learning:
-    first_seen: float  # our clock at the tag's first value
     waiting_since: float = 0.0  # our clock at its first fresh value (0: none yet)
     waiting_deliveries: int = -1  # deliveries seen by then (-1: none yet)
     fresh: deque[tuple[float, float | None, float]] = field(default_factory=lambda: deque(maxlen=16))
@@ -152,7 +150,7 @@ class TagClocks:
             if source is not None:
                 self._last_source[tag] = source
             return Verdict.PASS
-        learning = self._learning.setdefault(tag, _Learning(first_seen=received_on_server))
+        learning = self._learning.setdefault(tag, _Learning())
         if source is None:  # the server's or our time stands in: there is no controller clock to learn
             self._decide(tag, 0.0, "no source timestamps: the server's or our time is used", "no_source")
             return Verdict.PASS
