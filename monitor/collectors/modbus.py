@@ -39,7 +39,7 @@ from monitor.collectors.modbus_decode import (
     slice_of,
 )
 from monitor.collectors.source_settings import ModbusSettings
-from monitor.core.samples import Quality, Sample
+from monitor.core.samples import SOURCE_CLOCK, Quality, Sample
 from monitor.errors import CollectorError
 
 log = logging.getLogger(__name__)
@@ -235,9 +235,10 @@ class ModbusCollector:
             self.samples["good"] += sum(1 for s in out if s.quality is Quality.GOOD)
             self.samples["bad"] += sum(1 for s in out if s.quality is Quality.BAD)
             self.last_sample_wall = self._wall()
-            result = self.sink(out)
-            if inspect.isawaitable(result):  # an asyncio.Queue's put: wait while the engine is behind
-                await result
+        out.append(Sample(SOURCE_CLOCK, now, None))  # the poll is done: nothing stamped up to now comes later
+        result = self.sink(out)
+        if inspect.isawaitable(result):  # an asyncio.Queue's put: wait while the engine is behind
+            await result
 
     def _gap_closed(self, now: float) -> None:
         """The first poll of a session after a lost one ends the gap the device cannot fill."""

@@ -8,7 +8,7 @@ export produces exactly the batches live processing would.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -240,12 +240,12 @@ class Engine:
         st.rejects.append((s.ts, s.tag))
 
     # -- output --------------------------------------------------------------------------
-    def poll(self) -> list[BatchResult]:
-        """Batches whose every stream window has closed; each is returned exactly once."""
+    def poll(self, gate: Callable[[FeedWindow], bool] | None = None) -> list[BatchResult]:
+        """Batches whose every stream window has closed (and `gate` lets go); each returned exactly once."""
         st = self._state
         self._check_abandoned()
         done: list[BatchResult] = []
-        while st.pending and self._ready(st.pending[0]):
+        while st.pending and self._ready(st.pending[0]) and (gate is None or gate(st.pending[0])):
             done.append(finalise(st, st.pending.popleft()))
         if st.tracker.current is None and st.tracker.reopenable is None and not st.pending:
             settle_idle(st)

@@ -44,6 +44,10 @@ class Sample:
 # delivered, so time moves on even when no tag changes (the last lot before a line stops closes).
 SERVER_CLOCK = "@server-clock"
 
+# A sample of this tag says "this source delivered everything it will stamp up to ts" (a Modbus poll
+# completed at ts, its values unchanged): it moves that source's watermark (monitor/core/watermarks.py).
+SOURCE_CLOCK = "@source-clock"
+
 
 def lot_id_text(value: float | str | None, idle: tuple[str, ...] = ()) -> str | None:
     """A lot-id value as text; '' means no lot; None when it cannot be a lot id.

@@ -24,7 +24,7 @@ from monitor.core.results import BatchResult, BatchState
 from monitor.core.samples import Sample
 from monitor.errors import StoreError
 from monitor.runs.lock import DataDirLock
-from monitor.runs.sources import SourceHold, line_health, other_collectors, reported, source_feeds, supervise
+from monitor.runs.sources import SourceGate, line_health, other_collectors, reported, sink_to, source_feeds, supervise
 from monitor.runs.tallies import Tallies
 from monitor.runs.upkeep import Upkeep, base_url
 from monitor.serve.api import add_api
@@ -93,11 +93,11 @@ class Monitor:
         self.engine.seed_ids([r.batch_id for r in self.store.latest(BatchQuery.line(cfg.line.line))][-_IDS_SEEDED:])
         self.on_batch = on_batch
         self._wall = wall
-        self.queue: asyncio.Queue[list[Sample]] = asyncio.Queue(maxsize=10_000)
+        self.queue: asyncio.Queue[tuple[str, list[Sample]]] = asyncio.Queue(maxsize=10_000)  # (source, samples)
         self.collector = OpcuaCollector(
             cfg.opcua,
             cfg.tag_addresses(),
-            self.queue.put,
+            sink_to(self.queue, cfg.opcua_name),
             wall=wall,
             on_gap=self._gap,
             clock=self._clock,
@@ -106,9 +106,10 @@ class Monitor:
             source=cfg.opcua_name,
         )
         self._feeds = source_feeds(cfg)
-        self._hold = SourceHold(self._feeds, cfg.settle_s)
-        self.sources = other_collectors(  # Modbus, MQTT, more OPC-UA servers: each its own supervisor
-            cfg, self.queue.put, wall=wall, clock=self._clock, on_gap=self._gap, on_types=self._types
+        self._gate = SourceGate(cfg, self._clock(), lambda a, b: self.engine.note_gap(a, b, recovered=False))
+        put = self.queue  # Modbus, MQTT, more OPC-UA servers: each its own supervisor, its samples named
+        self.sources = other_collectors(
+            cfg, lambda n: sink_to(put, n), wall=wall, clock=self._clock, on_gap=self._gap, on_types=self._types
         )
         self.collector.aligned = self._aligned  # a resumed lot keeps the clock alignment it began with
         self.collector.judge.clocks.restore(self._tag_clocks)  # and each tag's controller clock
@@ -225,13 +226,21 @@ class Monitor:
     def health(self) -> dict[str, Any]:
         return line_health(self.cfg.line.line, self.collector, self.sources, self.tallies.completed)
 
-    def _ingest(self, samples: list[Sample]) -> list[BatchResult]:
-        for s in samples:
-            if s.tag in self._process_tags and isinstance(s.value, float) and math.isfinite(s.value):
-                self._process_values[s.tag] = s.value
-        self.engine.ingest(samples)
+    def _ingest(self, samples: list[Sample], source: str | None = None) -> list[BatchResult]:
+        return self._ingest_parts([(source or self.collector.source, samples)])
+
+    def _ingest_parts(self, parts: list[tuple[str, list[Sample]]]) -> list[BatchResult]:
+        """What the sources handed over since the last turn, in one go; then the lots that may close."""
+        now = self._clock()
+        for source, samples in parts:
+            for s in samples:
+                if s.tag in self._process_tags and isinstance(s.value, float) and math.isfinite(s.value):
+                    self._process_values[s.tag] = s.value
+            self._gate.delivered(source, samples, now)
+        self.engine.ingest(s for _, samples in parts for s in samples)
         states = {self.collector.source: self.collector.state} | {n: c.health().state for n, c in self.sources.items()}
-        return [] if self._hold.holding(states, self._clock()) else self.engine.poll()
+        self._gate.states(states, now)
+        return self.engine.poll(self._gate.gate(now))
 
     def _kept(self, saved: BatchResult | None) -> None:
         if saved is None:  # identical to what the store already holds: never doubled
@@ -259,10 +268,10 @@ class Monitor:
     async def process(self) -> None:
         """The engine runs on the loop (one owner, no locks); only the SQLite work leaves it."""
         while True:
-            batch = await self.queue.get()
+            parts = [await self.queue.get()]
             while not self.queue.empty():  # what is waiting goes in one go: one poll, one snapshot
-                batch.extend(self.queue.get_nowait())
-            for result in self._ingest(batch):
+                parts.append(self.queue.get_nowait())
+            for result in self._ingest_parts(parts):
                 self._kept(await self._save(result))
             self._snapshot = self._build_snapshot()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
@@ -16,7 +17,9 @@ from monitor.collectors.settings import OpcuaSettings
 from monitor.collectors.source_settings import ModbusSettings
 from monitor.collectors.sparkplug import MqttCollector
 from monitor.config import MonitorConfig
-from monitor.core.samples import Sample
+from monitor.core.batches import FeedWindow
+from monitor.core.samples import Quality, Sample
+from monitor.core.watermarks import Watermarks, let_go, lot_needs, waiting_for
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +37,7 @@ class Collector(Protocol):
 
 def other_collectors(
     cfg: MonitorConfig,
-    sink: Callable[[list[Sample]], Any],
+    sink_of: Callable[[str], Callable[[list[Sample]], Any]],
     *,
     wall: Callable[[], float],
     clock: Callable[[], float],
@@ -44,6 +47,7 @@ def other_collectors(
     """A collector for every source but the primary OPC-UA one."""
     out: dict[str, Collector] = {}
     for name, s in cfg.other_sources().items():
+        sink = sink_of(name)
         if isinstance(s, OpcuaSettings):
             out[name] = OpcuaCollector(
                 s, cfg.tag_addresses(name), sink, source=name, wall=wall, on_gap=on_gap, clock=clock, on_types=on_types
@@ -53,6 +57,15 @@ def other_collectors(
         else:
             out[name] = MqttCollector(s, sink, source=name, wall=wall, clock=clock, on_gap=on_gap)
     return out
+
+
+def sink_to(queue: asyncio.Queue[tuple[str, list[Sample]]], source: str) -> Callable[[list[Sample]], Any]:
+    """Where `source`'s collector hands its samples: the engine's queue, with the source's name (its watermark)."""
+
+    def put(samples: list[Sample]) -> Any:
+        return queue.put((source, samples))
+
+    return put
 
 
 def source_feeds(cfg: MonitorConfig) -> dict[str, str]:
@@ -120,30 +133,58 @@ def line_health(line: str, primary: OpcuaCollector, others: Mapping[str, Collect
     }
 
 
-HOLD_SETTLES = 2.0  # a lot waits at most this many settle_s for a mass-feeding source that is away
+HOLD_SETTLES = 2.0  # a source with no news holds lots at most max(this many settle_s, stale_after_s)
 
 
-class SourceHold:
-    """While a source that feeds a lot's mass is away, the lots wait for it: the other sources' data
-    advance the engine's watermark on their own, and a lot would close before the absent source's
-    replay (OPC-UA history, an MQTT session's queue) or its gap (a Modbus outage) is in. The wait is
-    bounded (HOLD_SETTLES x settle_s on the samples' clock): a source gone for good must not stop
-    the line's lots; they close then with its gap flagged. A source never connected yet holds nothing."""
+class SourceGate:
+    """The per-source watermarks of a line fed by several sources (monitor/core/watermarks.py): a lot
+    is finalised only when every source feeding one of its streams has delivered past the stream's
+    window end + settle, or has had no news for the bound (down, away, quiet). A source let go while
+    not connected leaves an unrecovered gap on the lot (`on_gap`): never closed short in silence."""
 
-    def __init__(self, feeds: Mapping[str, str], settle_s: float) -> None:
-        self.mass = {n for n, kind in feeds.items() if kind == "mass"}
-        self.limit_s = HOLD_SETTLES * settle_s
-        self.away_since: float | None = None
-        self.seen: set[str] = set()  # sources connected at least once (one never up has nothing to replay)
+    def __init__(
+        self,
+        cfg: MonitorConfig,
+        now: float,
+        on_gap: Callable[[float, float], None],
+    ) -> None:
+        self.spec, self.settle_s, self.on_gap = cfg.line, cfg.settle_s, on_gap
+        names = [cfg.opcua_name, *cfg.other_sources()]
+        self.source_of = {t: cfg.sources.source_of(t) if cfg.sources else cfg.opcua_name for t in cfg.all_tags()}
+        fed = {self.source_of[s.tag] for s in cfg.line.streams if s.tag and s.tag in self.source_of}
+        self.active = len(names) > 1  # one source: the engine's watermark is that source's
+        bound = max(HOLD_SETTLES * cfg.settle_s, cfg.line.stale_after_s)
+        self.marks = Watermarks.of(sorted(fed), bound, now)
+        self.waiting: tuple[str, ...] = ()  # the sources the oldest pending lot waits for (logged on change)
 
-    def holding(self, states: Mapping[str, ConnState], now: float) -> bool:
-        """True while a mass source that was connected is away and the bound is not reached."""
-        self.seen |= {n for n, st in states.items() if st is ConnState.CONNECTED}
-        away = sorted(n for n in self.mass & self.seen if states.get(n) is not ConnState.CONNECTED)
-        if not away:
-            self.away_since = None
-            return False
-        if self.away_since is None:
-            self.away_since = now
-            log.info("lots wait (up to %.0f s) for source(s) %s", self.limit_s, ", ".join(away))
-        return now - self.away_since < self.limit_s
+    def delivered(self, source: str, samples: Iterable[Sample], now: float) -> None:
+        self.marks = self.marks.delivered(source, (s.ts for s in samples if s.quality is not Quality.BAD), now)
+
+    def states(self, states: Mapping[str, ConnState], now: float) -> None:
+        for name, st in states.items():
+            self.marks = self.marks.connection(name, st is ConnState.CONNECTED, now)
+
+    def gate(self, now: float) -> Callable[[FeedWindow], bool] | None:
+        """What `Engine.poll` asks of each lot ready on its own rules (None: nothing to ask)."""
+        if not self.active:
+            return None
+
+        def ready(w: FeedWindow) -> bool:
+            assert w.end is not None
+            need = lot_needs(self.spec, self.source_of, w.end, self.settle_s)
+            waiting = waiting_for(self.marks, need, now)
+            if waiting != self.waiting:
+                self.waiting = waiting
+                if waiting:
+                    log.info("lot %s waits for source(s) %s", w.batch_id, ", ".join(waiting))
+            if waiting:
+                return False
+            for gone in let_go(self.marks, need):
+                log.warning(
+                    "lot %s closes without source %s (away, no news for %.0f s): its span is a gap",
+                    w.batch_id, gone.source, self.marks.bound_s,
+                )  # fmt: skip
+                self.on_gap(gone.mark if math.isfinite(gone.mark) else w.start, gone.need)
+            return True
+
+        return ready

@@ -16,7 +16,7 @@ from monitor.collectors.health import ConnState, Gap
 from monitor.collectors.modbus import ModbusCollector
 from monitor.collectors.modbus_decode import Point
 from monitor.collectors.source_settings import ModbusSettings
-from monitor.core.samples import Quality, Sample
+from monitor.core.samples import SOURCE_CLOCK, Quality, Sample
 from monitor.simulator.modbus_face import words  # the simulator's own packing, not the monitor's
 from tests.conftest import free_port, until
 from tests.sources.peers import node_peer
@@ -92,7 +92,10 @@ async def test_types_orders_exceptions_and_a_busy_device(tmp_path: Path) -> None
             n_before = len(got)
             await dev.send({"table": "holding", "address": 13, "values": [42]})
             await asyncio.wait_for(until(lambda: latest(got)["u16"].value == 42.0), 30)
-            assert len(got) - n_before == 1  # report by exception: only the changed value
+            values = [x for x in got[n_before:] if x.tag != SOURCE_CLOCK]
+            assert len(values) == 1  # report by exception: only the changed value
+            ticks = [x.ts for x in got if x.tag == SOURCE_CLOCK]  # and every poll's time: the source's watermark
+            assert len(ticks) >= c.polls - 1 and ticks == sorted(ticks) and ticks[-1] >= values[0].ts
             await dev.send({"busy": True})
             await asyncio.wait_for(until(lambda: len(c.bad) == len(POINTS)), 30)
             assert set(c.bad.values()) == {"exception 6 (server device busy)"}
