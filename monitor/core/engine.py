@@ -240,16 +240,19 @@ class Engine:
         st.rejects.append((s.ts, s.tag))
 
     # -- output --------------------------------------------------------------------------
-    def poll(self, gate: Callable[[FeedWindow], bool] | None = None) -> list[BatchResult]:
-        """Batches whose every stream window has closed (and `gate` lets go); each returned exactly once."""
+    def poll(self, gate: Callable[[FeedWindow], bool] | None = None, until: float = math.inf) -> list[BatchResult]:
+        """Batches whose every stream window has closed (and `gate` lets go); each returned exactly once.
+        `until`: the line's time when several sources feed it (their slowest watermark, core/watermarks.py):
+        a lot is abandoned, an id expires and buffers are trimmed on it, not on another source's newer stamp."""
         st = self._state
-        self._check_abandoned()
+        now = min(st.watermark, until)
+        self._check_abandoned(now)
         done: list[BatchResult] = []
         while st.pending and self._ready(st.pending[0]) and (gate is None or gate(st.pending[0])):
             done.append(finalise(st, st.pending.popleft()))
         if st.tracker.current is None and st.tracker.reopenable is None and not st.pending:
             settle_idle(st)
-        self._trim()
+        st.trim(now)
         return done
 
     def live(self) -> LiveBatch | None:
@@ -293,14 +296,14 @@ class Engine:
         return cls(spec, settle_s=settle_s, state=EngineState.load(spec, state, settle_s=settle_s))
 
     # -- internals -----------------------------------------------------------------------
-    def _check_abandoned(self) -> None:
+    def _check_abandoned(self, now: float) -> None:
         st = self._state
-        st.tracker.expire(st.watermark)
+        st.tracker.expire(now)
         cur = st.tracker.current
         if cur is None:
             return
         quiet_since = max(st.last_feed_activity, cur.start)
-        if st.watermark - quiet_since > self.spec.abandon_after_s:
+        if now - quiet_since > self.spec.abandon_after_s:
             closed = st.tracker.abandon(quiet_since)
             if closed is not None:
                 st.pending.append(closed)
@@ -328,22 +331,3 @@ class Engine:
             ):
                 return False
         return True
-
-    def _trim(self) -> None:
-        st = self._state
-        cur, reopenable = st.tracker.current, st.tracker.reopenable
-        starts = [w.start for w in st.pending] + [w.start for w in (cur, reopenable) if w is not None]
-        keep_from = min(starts) if starts else st.watermark - st.max_delay - self.spec.stale_after_s
-        keep_from = min(keep_from, st.ledger.earliest_edge)  # the gap after the last stored window
-        if not math.isfinite(keep_from):
-            return
-        for series in st.numeric.values():
-            series.trim_before(keep_from)
-        for text in st.text.values():
-            text.trim_before(keep_from)
-        while st.rejects and st.rejects[0][0] < keep_from:
-            st.rejects.popleft()
-        while st.retimed and st.retimed[0][0] < keep_from:
-            st.retimed.popleft()
-        while st.gaps and st.gaps[0][1] < keep_from:
-            st.gaps.popleft()

@@ -7,6 +7,7 @@ counted bags, the ledger's edges). Nothing here knows the Engine: the state is p
 
 from __future__ import annotations
 
+import math
 from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -75,6 +76,26 @@ class EngineState:
             if t:
                 numeric[t] = NumericSeries()
         return cls(spec, settle_s, BatchTracker(resume_within_s=spec.resume_within_s), numeric, text)
+
+    def trim(self, now: float) -> None:
+        """Drop what no lot can use any more: before the oldest lot still open or pending (when none,
+        the longest delay + stale_after_s before `now`), and before the ledger's earliest edge."""
+        cur, reopenable = self.tracker.current, self.tracker.reopenable
+        starts = [w.start for w in self.pending] + [w.start for w in (cur, reopenable) if w is not None]
+        keep_from = min(starts) if starts else now - self.max_delay - self.spec.stale_after_s
+        keep_from = min(keep_from, self.ledger.earliest_edge)  # the gap after the last stored window
+        if not math.isfinite(keep_from):
+            return
+        for series in self.numeric.values():
+            series.trim_before(keep_from)
+        for text in self.text.values():
+            text.trim_before(keep_from)
+        while self.rejects and self.rejects[0][0] < keep_from:
+            self.rejects.popleft()
+        while self.retimed and self.retimed[0][0] < keep_from:
+            self.retimed.popleft()
+        while self.gaps and self.gaps[0][1] < keep_from:
+            self.gaps.popleft()
 
     def dump(self) -> dict[str, Any]:
         """Everything needed to resume the lots in progress after a restart (JSON-ready)."""

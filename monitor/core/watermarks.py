@@ -77,6 +77,12 @@ class Watermarks:
         return now - self.sources[name].news >= self.bound_s
 
 
+def line_time(wm: Watermarks, now: float) -> float:
+    """The line's time: the slowest watermark of the sources still holding lots (+inf: none holds).
+    A lot is abandoned and buffers are trimmed on it, not on the newest stamp from any source."""
+    return min((m.mark for n, m in wm.sources.items() if not wm.excused(n, now)), default=math.inf)
+
+
 def lot_needs(spec: LineSpec, source_of: Mapping[str, str], end: float, settle_s: float) -> dict[str, float]:
     """For each source a lot ending at `end` waits for: the stamp its watermark must pass (the
     latest window end + settle of the lot's streams whose tag it delivers)."""

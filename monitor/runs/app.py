@@ -21,7 +21,7 @@ from monitor.collectors.opcua import Gap, OpcuaCollector
 from monitor.config import MonitorConfig
 from monitor.core.engine import Engine
 from monitor.core.results import BatchResult, BatchState
-from monitor.core.samples import Sample
+from monitor.core.samples import SOURCE_CLOCK, Sample
 from monitor.errors import StoreError
 from monitor.runs.lock import DataDirLock
 from monitor.runs.sources import SourceGate, line_health, other_collectors, reported, sink_to, source_feeds, supervise
@@ -237,10 +237,10 @@ class Monitor:
                 if s.tag in self._process_tags and isinstance(s.value, float) and math.isfinite(s.value):
                     self._process_values[s.tag] = s.value
             self._gate.delivered(source, samples, now)
-        self.engine.ingest(s for _, samples in parts for s in samples)
+        self.engine.ingest(s for _, xs in parts for s in xs if s.tag != SOURCE_CLOCK)  # ticks: the gate's alone
         states = {self.collector.source: self.collector.state} | {n: c.health().state for n, c in self.sources.items()}
         self._gate.states(states, now)
-        return self.engine.poll(self._gate.gate(now))
+        return self.engine.poll(self._gate.gate(now), self._gate.until(now))
 
     def _kept(self, saved: BatchResult | None) -> None:
         if saved is None:  # identical to what the store already holds: never doubled

@@ -19,7 +19,7 @@ from monitor.collectors.sparkplug import MqttCollector
 from monitor.config import MonitorConfig
 from monitor.core.batches import FeedWindow
 from monitor.core.samples import Quality, Sample
-from monitor.core.watermarks import Watermarks, let_go, lot_needs, waiting_for
+from monitor.core.watermarks import Watermarks, let_go, line_time, lot_needs, waiting_for
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +163,10 @@ class SourceGate:
     def states(self, states: Mapping[str, ConnState], now: float) -> None:
         for name, st in states.items():
             self.marks = self.marks.connection(name, st is ConnState.CONNECTED, now)
+
+    def until(self, now: float) -> float:
+        """The line's time for `Engine.poll` (+inf: not gated)."""
+        return line_time(self.marks, now) if self.active else math.inf
 
     def gate(self, now: float) -> Callable[[FeedWindow], bool] | None:
         """What `Engine.poll` asks of each lot ready on its own rules (None: nothing to ask)."""

@@ -15,7 +15,7 @@ from monitor.core.batches import FeedWindow
 from monitor.core.engine import Engine
 from monitor.core.results import BatchResult
 from monitor.core.samples import SOURCE_CLOCK, Sample
-from monitor.core.watermarks import LetGo, Watermarks, let_go, lot_needs, waiting_for
+from monitor.core.watermarks import LetGo, Watermarks, let_go, line_time, lot_needs, waiting_for
 from tests.core.test_engine import DELAY, plant, spec
 
 SOURCE_OF = {"lot": "plc", "chem": "plc", "form": "plc", "feed_tot": "plc", "bag_id": "scale", "bag_kg": "scale"}
@@ -71,15 +71,18 @@ def arrivals(samples: list[Sample], delays: dict[str, float], jitter: list[float
     return sorted(out, key=lambda a: a[0])
 
 
-def run(samples: list[Sample], delays: dict[str, float], jitter: list[float], *, gated: bool) -> list[BatchResult]:
-    """Deliver as they arrive, a poll after every arrival; then what is left."""
+def run(
+    samples: list[Sample], delays: dict[str, float], jitter: list[float], *, gated: bool, timed: bool = True
+) -> list[BatchResult]:
+    """Deliver as they arrive, a poll after every arrival (gated: on the sources' watermarks; timed: on
+    the line's time, the slowest of them); then what is left."""
     eng, gate = Engine(spec(), settle_s=STEP), Gate(STEP)
     done: list[BatchResult] = []
     for at, src, s in arrivals(samples, delays, jitter):
         eng.ingest([s])
         gate.deliver(src, [s], at)
-        done += eng.poll(gate(at) if gated else None)
-    return done + eng.poll(gate(math.inf) if gated else None)
+        done += eng.poll(gate(at), line_time(gate.marks, at) if timed else math.inf) if gated else eng.poll()
+    return done + (eng.poll(gate(math.inf)) if gated else eng.poll())
 
 
 def in_stamp_order() -> list[BatchResult]:
@@ -98,9 +101,9 @@ def test_in_stamp_order_the_lots_are_whole() -> None:
     assert [r.mass("ferrous") for r in done] == pytest.approx([300.0, 300.0])
 
 
-# up to the longest stream delay apart (+ jitter): the engine trims what no lot can use on its newest stamp,
-# so a lot-id source later than max delay + stale_after_s behind the others (2,700 s here) is out of scope
-DELAYS = st.fixed_dictionaries({src: st.floats(0.0, DELAY) for src in SOURCES})
+# up to 3 x the longest stream delay apart: more than max delay + stale_after_s (2,700 s), beyond which a
+# lot-id source behind the others had their data trimmed on the newest stamp before its lots came
+DELAYS = st.fixed_dictionaries({src: st.floats(0.0, 3 * DELAY) for src in SOURCES})
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -116,6 +119,25 @@ def test_without_the_gate_a_late_source_loses_mass() -> None:
     assert ungated[0].batch_id == "A" and ungated[0].mass("black_mass") < 1500.0 - 1.0
     gated = run(history(), late_scale, [0.0], gated=True)
     assert lots(gated) == lots(in_stamp_order())
+
+
+def test_without_the_line_time_a_late_lot_id_source_loses_the_others_data() -> None:
+    """The control of the line's time: on the newest stamp of any source, the engine trims the
+    ferrous counter's values before the late lot ids say which lot they belong to."""
+    late_plc = {"plc": 4681.0, "scale": 0.0, "uns": 0.0}
+    assert lots(run(history(), late_plc, [0.0], gated=True, timed=False)) != lots(in_stamp_order())
+    assert lots(run(history(), late_plc, [0.0], gated=True)) == lots(in_stamp_order())
+
+
+def test_the_line_time_is_the_slowest_source_still_holding() -> None:
+    wm = Watermarks.of(["plc", "uns"], bound_s=200.0, now=0.0).delivered("plc", [500.0], 0.0)
+    assert line_time(wm, 10.0) == -math.inf  # uns has delivered nothing yet: nothing is old enough
+    wm = wm.delivered("uns", [300.0], 50.0)
+    assert line_time(wm, 60.0) == 300.0
+    wm = wm.delivered("plc", [600.0], 240.0)
+    assert line_time(wm, 250.0) == 600.0  # uns quiet for the bound: no longer holds
+    assert line_time(wm, 440.0) == math.inf  # none holds: the engine's own watermark
+    assert line_time(Watermarks.of([], 200.0, 0.0), 0.0) == math.inf
 
 
 def test_the_needs_are_each_sources_latest_window_end_plus_settle() -> None:
