@@ -89,6 +89,8 @@ class ModbusCollector:
         self._last_poll: float | None = None  # our clock: the latest complete poll (a gap starts here)
         self._fresh = False  # a new session has not polled yet
         self._gap_to = float("-inf")  # the end of the outage reported so far
+        self._device_clock = any(p.time_address is not None for p in settings.points)  # it stamps values itself
+        self._device_ts = float("-inf")  # the newest time the device stamped a value with
         self.connected = asyncio.Event()
 
     def health(self) -> CollectorHealth:
@@ -235,7 +237,10 @@ class ModbusCollector:
             self.samples["good"] += sum(1 for s in out if s.quality is Quality.GOOD)
             self.samples["bad"] += sum(1 for s in out if s.quality is Quality.BAD)
             self.last_sample_wall = self._wall()
-        out.append(Sample(SOURCE_CLOCK, now, None))  # the poll is done: nothing stamped up to now comes later
+        self._device_ts = max(self._device_ts, *stamps.values()) if stamps else self._device_ts
+        tick = self._device_ts if self._device_clock else now  # nothing stamped up to tick can come later
+        if math.isfinite(tick):  # (a device's own clock leads: our receive time says nothing of its stamps)
+            out.append(Sample(SOURCE_CLOCK, tick, None))
         result = self.sink(out)
         if inspect.isawaitable(result):  # an asyncio.Queue's put: wait while the engine is behind
             await result

@@ -30,7 +30,7 @@ BAG_COUNT = "BlackMass.BagCount"
 SETTLE_WALL_S = 2.0  # wall seconds the engine waits past a window for the slower sources (plant s = x speed):
 # longer than an outage of a source that replays (OUTAGE_S is half a wall second at x2400) plus its
 # reconnect, on a loaded machine too
-MODBUS_TIMEOUT_WALL_S = 0.4  # a poll the terminal does not answer is a gap before the engine's settle is up
+MODBUS_TIMEOUT_WALL_S = 1.5  # a starved machine answers late; lots wait on the scale's watermark, not on this
 
 
 def check_sources(sources: tuple[str, ...], broker: str | None) -> None:

@@ -18,7 +18,7 @@ from monitor.collectors.source_settings import ModbusSettings
 from monitor.collectors.sparkplug import MqttCollector
 from monitor.config import MonitorConfig
 from monitor.core.batches import FeedWindow
-from monitor.core.samples import Quality, Sample
+from monitor.core.samples import SOURCE_CLOCK, Quality, Sample
 from monitor.core.watermarks import Watermarks, let_go, line_time, lot_needs, waiting_for
 
 log = logging.getLogger(__name__)
@@ -155,10 +155,16 @@ class SourceGate:
         self.active = len(names) > 1  # one source: the engine's watermark is that source's
         bound = max(HOLD_SETTLES * cfg.settle_s, cfg.line.stale_after_s)
         self.marks = Watermarks.of(sorted(fed), bound, now)
+        self.ticking: set[str] = set()  # sources that send SOURCE_CLOCK ticks
         self.waiting: tuple[str, ...] = ()  # the sources the oldest pending lot waits for (logged on change)
 
-    def delivered(self, source: str, samples: Iterable[Sample], now: float) -> None:
-        self.marks = self.marks.delivered(source, (s.ts for s in samples if s.quality is not Quality.BAD), now)
+    def delivered(self, source: str, samples: list[Sample], now: float) -> None:
+        """A source that ticks (a Modbus poll) moves on its ticks alone: they say what it vouches for."""
+        ticks = [s.ts for s in samples if s.tag == SOURCE_CLOCK]
+        if ticks:
+            self.ticking.add(source)
+        stamps = ticks if source in self.ticking else [s.ts for s in samples if s.quality is not Quality.BAD]
+        self.marks = self.marks.delivered(source, stamps, now)
 
     def states(self, states: Mapping[str, ConnState], now: float) -> None:
         for name, st in states.items():
@@ -183,6 +189,18 @@ class SourceGate:
                     log.info("lot %s waits for source(s) %s", w.batch_id, ", ".join(waiting))
             if waiting:
                 return False
+            log.info(
+                w.batch_id,
+                now,
+                {
+                    n: (
+                        round(self.marks.sources[n].mark - t),
+                        round(now - self.marks.sources[n].news),
+                        self.marks.sources[n].connected,
+                    )
+                    for n, t in need.items()
+                },
+            )
             for gone in let_go(self.marks, need):
                 log.warning(
                     "lot %s closes without source %s (away, no news for %.0f s): its span is a gap",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 
@@ -14,6 +15,11 @@ class PlantClock:
             raise ValueError(f"speed must be > 0, got {speed}")
         self.t0, self.speed, self._wall = t0, speed, wall
         self._wall0: float | None = None
+        # the plant time of the last step published and how far the clock may lead it: a machine too
+        # busy to keep up slows plant time down instead of leaving the devices' stamps behind it (a
+        # Modbus value is stamped on our clock when read, a bag with the step's time: they must agree)
+        self.published: float | None = None
+        self.lead_s = math.inf
 
     def start(self) -> None:
         if self._wall0 is None:
@@ -26,7 +32,8 @@ class PlantClock:
     def now(self) -> float:
         if self._wall0 is None:
             return self.t0
-        return self.t0 + (self._wall() - self._wall0) * self.speed
+        t = self.t0 + (self._wall() - self._wall0) * self.speed
+        return t if self.published is None else min(t, self.published + self.lead_s)
 
     def wall_delay(self, plant_seconds: float) -> float:
         return plant_seconds / self.speed

@@ -311,13 +311,15 @@ class PlantServer:
             if not self.clock.started and (not self.start_on_subscribe or self.monitored_items() > 0):
                 self.clock.start()
                 log.info("simulator: plant clock started at x%g", self.clock.speed)
-            now = self.clock.now()
-            while self.clock.started and self.plant.ts + step <= now:
+            self.clock.lead_s = step  # plant time never leads the published steps by more than one step
+            while self.clock.started and self.plant.ts + step <= self.clock.now():
                 # a step yields to the loop: catching up after a stall must not starve the monitor, nor
                 # hold off a cancellation (writes to the address space do not yield by themselves)
                 await asyncio.sleep(0)
                 ts, changed, finished = self.plant.step()
                 await self.write(ts, changed)
+                self.clock.published = ts
+                await self.tick()  # CurrentTime each step: catching up may last
                 for g in self.plant.glitches:
                     await self._publish(g.tag, g.ts, g.value, g.status)
                 await self._fault_events()

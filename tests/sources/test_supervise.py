@@ -87,7 +87,7 @@ def test_lots_wait_for_each_source_feeding_them_but_not_for_ever() -> None:
     ready = gate.gate(200.0)
     assert ready is not None and not ready(lot)
     gate.delivered("scale", [Sample("BlackMass.BagNetWeight", 13_101.0, 1.0, Quality.BAD)], 300.0)
-    assert not gate.gate(300.0)(lot)  # type: ignore[misc]  # a Bad value moves nothing
+    assert not gate.gate(300.0)(lot)  # type: ignore[misc]  # it ticks: its ticks alone move it
     gate.states({"opcua": up, "scale": down, "o2": down}, 400.0)  # the scale away from 400
     assert not gate.gate(400.0 + 1999.0)(lot)  # type: ignore[misc]  # bound 2,000 (2 x settle_s)
     assert gate.gate(400.0 + 2000.0)(lot) and gaps == [(11_000.0, 13_100.0)]  # type: ignore[misc]
