@@ -22,11 +22,12 @@ import aiomqtt
 
 from monitor.collectors.cancelling import honour_cancel
 from monitor.collectors.health import CollectorHealth, ConnState, Gap
-from monitor.collectors.mqtt_link import client, json_value
+from monitor.collectors.mqtt_link import client, explain, json_value
 from monitor.collectors.source_settings import MqttPoint, MqttSettings
 from monitor.collectors.sparkplug_proto import DecodeError, Metric, decode_payload, rebirth_request
 from monitor.collectors.wiring import SampleSink, Wiring, WiringArgs, health_of
 from monitor.core.samples import Sample
+from monitor.errors import MonitorError
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +96,8 @@ class MqttCollector:
                             honour_cancel()  # a publish's wait_for may have swallowed it (Python 3.11)
                     finally:  # a clean stop says so: the broker's will is only for a lost connection
                         await self._offline(c)
-            except (aiomqtt.MqttError, OSError) as exc:
-                self.last_error = f"broker {s.broker}: {exc}"
+            except (aiomqtt.MqttError, OSError, MonitorError) as exc:  # refused, unreachable, no password: down
+                self.last_error = f"broker {s.broker}: {explain(exc, s)}"
                 log.warning("mqtt source %s: %s; retrying in %.1f s", self.source, self.last_error, delay)
             finally:
                 if self._client is not None:
