@@ -7,11 +7,13 @@ wins over the file. A wrong password, an unknown CA or a user without a password
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import ipaddress
 import json
 import re
 import ssl
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -124,12 +126,18 @@ async def _receives(s: MqttSettings, port: int, ca: Path, value: float) -> list[
     return got
 
 
+@contextlib.asynccontextmanager
+async def tls_broker(d: Path) -> AsyncIterator[tuple[int, MqttSettings, Path, Path]]:
+    """mosquitto on mqtts with our user; (port, the source's settings from plant.toml, CA, another CA)."""
+    ca, cert, key, other = throwaway_ca(d)
+    async with mosquitto(d, users={USER: SECRET}, tls=(ca, cert, key)) as port:
+        yield port, plant_config(d, port, ca), ca, other
+
+
 async def test_tls_and_a_user_from_the_secrets_file_or_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ca, cert, key, _ = throwaway_ca(tmp_path)
-    async with mosquitto(tmp_path, users={USER: SECRET}, tls=(ca, cert, key)) as port:
-        s = plant_config(tmp_path, port, ca)
+    async with tls_broker(tmp_path) as (port, s, ca, _):
         assert (s.username, s.ca_file, s.password_file) == (
             USER,
             tmp_path / "broker-ca.pem",
@@ -159,9 +167,7 @@ async def _down(s: MqttSettings) -> tuple[MqttCollector, list[str]]:
 async def test_a_wrong_password_an_unknown_ca_or_no_password_is_that_source_down(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ca, cert, key, other = throwaway_ca(tmp_path)
-    async with mosquitto(tmp_path, users={USER: SECRET}, tls=(ca, cert, key)) as port:
-        s = plant_config(tmp_path, port, ca)
+    async with tls_broker(tmp_path) as (port, s, _, other):
         head = rf"source uns: (backoff|connecting) \(broker mqtts://127\.0\.0\.1:{port}: "
         monkeypatch.setenv(MQTT_PASSWORD_ENV, "wrong-pw")
         c, problems = await _down(s)
