@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 COLUMNS = ("ts", "tag", "value", "text", "quality")
 CHUNK_ROWS = 262_144  # polars writes Parquet row groups of this size: slices decode each group once
 LATE_S = 3600.0  # how far a sample may trail the rows before it in a streamed file
-LINE_METADATA = "blackmass.line"  # Parquet key-value metadata: the line the export came from
+LINE_METADATA = "blackmass.line"  # Parquet key-value metadata: the line the export came from (simulator/export.py
+# writes the same key: a file-format contract stated on both sides, as the simulator shares no code with us)
 
 
 @dataclass(frozen=True, slots=True)

@@ -118,13 +118,14 @@ class PlantServer:
             self._serve_at = url._replace(netloc=f"{url.hostname}:{inner}").geturl()
             self._relay = TcpRelay(url.hostname or "127.0.0.1", url.port or 4840, inner)
 
+    def _side_parts(self) -> list[ScaleTerminal | TcpRelay]:
+        """What runs beside the OPC-UA server: the scale terminal and the relays the faults cut."""
+        link = self.outages.link if self.outages is not None else None
+        return [p for p in (self.scale, self._relay, link) if p is not None]
+
     async def start(self) -> None:
-        if self.scale is not None:
-            await self.scale.start()
-        if self._relay is not None:
-            await self._relay.start()
-        if self.outages is not None and self.outages.link is not None:
-            await self.outages.link.start()
+        for part in self._side_parts():
+            await part.start()
         await self._start_server()
 
     async def _start_server(self) -> None:
@@ -173,12 +174,8 @@ class PlantServer:
         )
 
     async def stop(self) -> None:
-        if self.scale is not None:
-            await self.scale.stop()
-        if self._relay is not None:
-            await self._relay.stop()
-        if self.outages is not None and self.outages.link is not None:
-            await self.outages.link.stop()
+        for part in self._side_parts():
+            await part.stop()
         await self._stop_server()
 
     async def _stop_server(self) -> None:
