@@ -34,3 +34,21 @@ def test_a_lot_twice_in_one_call_is_compared_with_its_first_and_a_stored_one_wit
             (3, a.flags[-1:]),
         ]
         assert store.latest()[0] == replace(a, version=3)
+
+
+def test_the_assays_of_many_lots_are_each_lots_assays(store_url: str) -> None:
+    from monitor.core.assays import Assay  # noqa: PLC0415
+
+    def assay(lot: str, element: str, pct: float) -> Assay:
+        return Assay(lot, "black_mass", element, pct, "final", "", "", "", "", None)
+
+    first = [assay("L1-2", "ni", 30.0), assay("L1-1", "co", 5.0), assay("L1-2", "co", 6.0)]
+    again = [assay("L1-2", "ni", 31.0), assay("L1-3", "li", 4.0)]  # L1-2's ni replaced, in its place
+    with open_store(store_url) as store:
+        assert store.import_assays(first, "a.csv", "a" * 64, now=1.0) == 3
+        assert store.import_assays(again, "b.csv", "b" * 64, now=2.0) == 2
+        ids = ["L1-2", "L1-1", "L1-9", "L1-3"]
+        got = store.assays_of(ids)
+        assert got == {b: store.assays(b) for b in ids}
+        assert [(a.element, a.value_pct) for a in got["L1-2"]] == [("ni", 31.0), ("co", 6.0)]
+        assert got["L1-9"] == []

@@ -58,11 +58,14 @@ class Accountant:
     def finalise_many(self, results: list[BatchResult]) -> list[BatchResult | None]:
         """finalise() for many batches, stored in one transaction (replay)."""
         with self._lock:
-            return self.store.save_many([self.account(r) for r in results])
+            assays = self.store.assays_of([r.batch_id for r in results])  # one read, not one per lot
+            return self.store.save_many([self.account(r, assays[r.batch_id]) for r in results])
 
-    def account(self, result: BatchResult) -> BatchResult:
+    def account(self, result: BatchResult, assays: list[Assay] | None = None) -> BatchResult:
+        """The lot's metals and balance from its assays (`assays`: read already, else from the store)."""
         declared = self.grades.declared(result.chemistry, result.feed_form)
-        accounted = with_accounting(result, self.spec, self.store.assays(result.batch_id), declared)
+        mine = self.store.assays(result.batch_id) if assays is None else assays
+        accounted = with_accounting(result, self.spec, mine, declared)
         return stamp_lot(accounted, self.ghg, self.origin)
 
     def import_records(

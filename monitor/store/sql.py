@@ -291,6 +291,18 @@ class Store(ShipmentTables, FootprintTables, PagedReads):
         rows = self._read(f"SELECT {ASSAY_COLUMNS} FROM assays WHERE batch_id=? ORDER BY id", (batch_id,))
         return effective(rows, None)
 
+    def assays_of(self, batch_ids: Sequence[str]) -> dict[str, list[Assay]]:
+        """`assays(b)` of each batch b, in a read per LOOKUP_CHUNK batches (replay accounts lots in bulk)."""
+        out: dict[str, list[Assay]] = {b: [] for b in batch_ids}
+        ids = sorted(out)
+        for i in range(0, len(ids), LOOKUP_CHUNK):
+            part = ids[i : i + LOOKUP_CHUNK]
+            marks = ",".join("?" * len(part))
+            rows = self._read(f"SELECT {ASSAY_COLUMNS} FROM assays WHERE batch_id IN ({marks}) ORDER BY id", part)
+            for a in effective(rows, None):  # in import order per batch, as assays() lists them
+                out[a.batch_id].append(a)
+        return out
+
     def assays_for(self, batch_ids: list[str]) -> list[Assay]:
         """The effective assays of many batches in one pass (reports)."""
         return effective(self._read(f"SELECT {ASSAY_COLUMNS} FROM assays ORDER BY id"), set(batch_ids))
