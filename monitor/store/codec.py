@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
 from dataclasses import fields, is_dataclass
-from operator import attrgetter
 from typing import Any
 
 from monitor.core.carbon import CarbonAccount, OtherInput
@@ -18,34 +16,26 @@ def num(x: float) -> float | None:
     return None if x is None or not math.isfinite(x) else x
 
 
-_FIELDS: dict[type, tuple[tuple[str, ...], Callable[[object], tuple[Any, ...]]]] = {}
+_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
 def _fields_of(x: object) -> dict[str, Any]:
     """json's hook for what it cannot encode itself: a dataclass as a dict of its fields (one level; the
     C encoder walks on, tuples as lists). A Python walk of every value made saving slow."""
-    known = _FIELDS.get(type(x))
-    if known is None:
+    names = _FIELDS.get(type(x))
+    if names is None:
         if not is_dataclass(x) or isinstance(x, type):
             raise TypeError(
                 f"result_to_json: cannot store a {type(x).__name__} ({x!r}); expected dataclasses, "
                 "tuples, dicts, str and numbers (hint: a core result grew a field of a new type)"
             )
-        names = tuple(f.name for f in fields(x))
-        get = attrgetter(*names)
-        known = _FIELDS.setdefault(type(x), (names, get if len(names) > 1 else lambda o: (get(o),)))
-    names, values = known
-    return dict(zip(names, values(x), strict=True))
-
-
-# one encoder for every result (json.dumps builds one per call); no check for cycles: frozen
-# dataclasses of numbers, text, tuples and dicts cannot hold one, and the check cost a fifth
-_ENCODER = json.JSONEncoder(default=_fields_of, sort_keys=True, allow_nan=True, check_circular=False)
+        names = _FIELDS.setdefault(type(x), tuple(f.name for f in fields(x)))
+    return {n: getattr(x, n) for n in names}
 
 
 def result_to_json(r: BatchResult) -> str:
     # state is a StrEnum: encoded as its value
-    return _ENCODER.encode(r)
+    return json.dumps(r, default=_fields_of, sort_keys=True, allow_nan=True)
 
 
 def result_from_json(text: str) -> BatchResult:

@@ -8,11 +8,11 @@ store then rebuilds every projection from the full results when it opens.
 
 from __future__ import annotations
 
+import csv
 import io
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from math import isfinite
 from typing import Any
 
 import polars as pl
@@ -20,7 +20,6 @@ import polars as pl
 from monitor.core.assays import ELEMENTS, RECOVERY_ELEMENTS, Assay
 from monitor.core.results import BatchResult
 from monitor.core.spec import STREAM_NAMES
-from monitor.store.csvtext import csv_text
 from monitor.store.query import iso
 
 PROJECTION_VERSION = 3  # 2: nitrogen, CO2e with its factors, origin shares; 3: Cu/Al/Fe in their products
@@ -108,8 +107,6 @@ RECOVERY_COLUMNS: list[tuple[str, Any]] = [
     )
 ]
 
-_RECOVERY_NAMES = tuple(c for c, _ in RECOVERY_COLUMNS)
-
 # Lab results one row per sample, elements side by side (wt %, dry basis), as labs report them.
 ASSAY_COLUMNS: list[tuple[str, Any]] = [
     ("batch_id", pl.String),
@@ -122,9 +119,6 @@ ASSAY_COLUMNS: list[tuple[str, Any]] = [
     ("moisture_pct", pl.Float64),
     *[(f"{el}_pct", pl.Float64) for el in ELEMENTS],
 ]
-
-
-_NAMES = tuple(name for name, _ in COLUMNS)
 
 
 def _known(x: object) -> object:
@@ -166,18 +160,17 @@ def batch_row(r: BatchResult) -> dict[str, object]:
         "feed_unattributed_before_kg": sum(sm.unattributed_kg for sm in r.streams if sm.stream == "feed"),
         "flags": ";".join(r.flags),
     }
-    metals = {el: r.metal(el) for el in METALS}  # each looked up once (a scan of the lot's accounts)
-    for el, m in metals.items():
+    for el in METALS:
+        m = r.metal(el)
         row[f"recovery_{el}"] = m.recovery if m else NAN
         row[f"recovery_{el}_reconciled"] = m.recovery_reconciled if m else NAN
         row[f"recovery_{el}_sd"] = m.recovery_sd if m else NAN
         row[f"feed_{el}_kg"] = m.feed_kg if m else NAN
         row[f"black_mass_{el}_kg"] = m.black_mass_kg if m else NAN
     for el, stream in ELEMENT_PRODUCTS:
-        m = metals[el] if el in metals else r.metal(el)
+        m = r.metal(el)
         row[f"{stream}_{el}_kg"] = m.stream_kg.get(stream, NAN) if m else NAN
-    # _known inline: this runs for ~90 columns of every stored version
-    return {n: None if isinstance(v := row[n], float) and not isfinite(v) else v for n in _NAMES}
+    return {name: _known(row[name]) for name, _ in COLUMNS}
 
 
 def _carbon(r: BatchResult) -> dict[str, object]:
@@ -241,12 +234,7 @@ def recovery_rows(r: BatchResult) -> list[dict[str, object]]:
             m.two_product,
             ";".join(f"{s}={v:.4f}" for s, v in sorted(m.distribution.items())),
         )
-        rows.append(
-            {
-                c: None if isinstance(v, float) and not isfinite(v) else v
-                for c, v in zip(_RECOVERY_NAMES, vals, strict=True)
-            }
-        )
+        rows.append({c: _known(v) for (c, _), v in zip(RECOVERY_COLUMNS, vals, strict=True)})
     return rows
 
 
@@ -259,12 +247,18 @@ class Projection:
     recoveries: str
 
 
+def _csv(rows: Iterable[Iterable[object]]) -> str:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(rows)
+    return buf.getvalue()
+
+
 def projection(r: BatchResult) -> Projection:
     """The report rows stored beside a batch version (columns in COLUMNS order, no header)."""
     return Projection(
-        csv_text([batch_row(r).values()]),
-        csv_text(row.values() for row in stream_rows(r)),
-        csv_text(row.values() for row in recovery_rows(r)),
+        _csv([batch_row(r).values()]),
+        _csv(row.values() for row in stream_rows(r)),
+        _csv(row.values() for row in recovery_rows(r)),
     )
 
 
@@ -289,7 +283,7 @@ def assay_rows(assays: Iterable[Assay]) -> str:
         if a.moisture_pct is not None:
             row["moisture_pct"] = a.moisture_pct
         row[f"{a.element}_pct"] = _known(a.value_pct)
-    return csv_text([row.get(c) for c, _ in ASSAY_COLUMNS] for row in rows.values())
+    return _csv([row.get(c) for c, _ in ASSAY_COLUMNS] for row in rows.values())
 
 
 def _read(texts: Iterable[str], cols: list[tuple[str, Any]]) -> pl.DataFrame:
