@@ -168,7 +168,9 @@ def stream_history(
         newest = max(newest, hi if hi is not None else float("-inf"))
         if tags is not None:  # the core's tags only; the rest moved source time forward (newest)
             chunk = chunk.filter(pl.col("tag").is_in(list(tags)))
-        yield Slice(chunk.sort("ts", maintain_order=True) if tags is not None else chunk, raw.height, newest)
+        if tags is not None and not chunk["ts"].is_sorted():  # a historian's file mostly is: 40 % of the pass
+            chunk = chunk.sort("ts", maintain_order=True)
+        yield Slice(chunk, raw.height, newest)
 
 
 def history_line(path: Path) -> str | None:
@@ -235,21 +237,25 @@ def chunks(frame: pl.DataFrame, rows: int = CHUNK_ROWS) -> Iterator[pl.DataFrame
 
 
 def ingest_chunk(engine: Engine, chunk: pl.DataFrame) -> None:
-    """Numeric tags in one vectorised block each; the few text samples (ids, bags) one by one."""
-    numeric = engine.numeric_tags
-    used = chunk.filter(pl.col("tag").is_in(list(numeric)))
-    for (tag,), part in used.partition_by("tag", as_dict=True, maintain_order=True).items():
-        engine.ingest_block(
-            str(tag),
-            part["ts"].to_numpy(),
-            part["value"].fill_null(np.nan).to_numpy(),
-            part["quality"].to_numpy(),
-        )
-    texts = chunk.filter(pl.col("tag").is_in(list(engine.text_tags)))
-    engine.ingest(
-        Sample(tag, ts, text if text is not None else value, Quality(q))
-        for ts, tag, value, text, q in texts.iter_rows()
-    )
+    """Numeric tags in one vectorised block each; the few text samples (ids, bags) one by one, in file order.
+
+    One partition of the slice by tag (a filter per kind compared every row's tag text again).
+    """
+    numeric, text = engine.numeric_tags, engine.text_tags
+    texts = []
+    parts = chunk.with_row_index("_row").partition_by("tag", as_dict=True, maintain_order=True)
+    for (tag,), part in parts.items():
+        if tag in numeric:
+            engine.ingest_block(
+                str(tag),
+                part["ts"].to_numpy(),
+                part["value"].fill_null(np.nan).to_numpy(),
+                part["quality"].to_numpy(),
+            )
+        if tag in text:  # (a tag both ways is taken both ways, as the two filters took it)
+            texts.append(part)
+    rows = pl.concat(texts).sort("_row").drop("_row").iter_rows() if texts else iter(())
+    engine.ingest(Sample(tag, ts, text if text is not None else value, Quality(q)) for ts, tag, value, text, q in rows)
     usable = chunk.filter(pl.col("quality") != Quality.BAD)["ts"]
     if usable.len():
         engine.advance(float(usable.max()))  # type: ignore[arg-type]
