@@ -9,7 +9,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from monitor.accounting.seeds import FeedGrades
-from monitor.collectors.lims import parse_assays, read_assay_file
 from monitor.core.assays import Assay
 from monitor.core.batch_accounting import with_accounting
 from monitor.core.carbon import GhgFactors
@@ -116,8 +115,13 @@ class Accountant:
         return ImportSummary(source, n, False, tuple(updated), tuple(pending))
 
     def import_file(self, path: Path, *, line: str | None = None) -> ImportSummary:
+        # the file readers load here: a replay accounts lots and reads no lab file (12 ms of its start)
+        from monitor.collectors.lims import read_assay_file  # noqa: PLC0415
+
         records, sha = read_assay_file(path)
         return self.import_records(records, str(path), sha, line=line)
 
     def import_bytes(self, data: bytes, name: str, *, line: str | None = None) -> ImportSummary:
+        from monitor.collectors.lims import parse_assays  # noqa: PLC0415 - see import_file
+
         return self.import_records(parse_assays(data, name), name, hashlib.sha256(data).hexdigest(), line=line)
