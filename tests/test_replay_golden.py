@@ -40,7 +40,7 @@ def _field(name: str, value: object) -> object:
     """A field as compared: numbers and short text as they are, a JSON result by its top-level keys."""
     if name == "result_json" and isinstance(value, str):
         return {k: _digest(json.dumps(v, sort_keys=True)) for k, v in json.loads(value).items()}
-    if isinstance(value, str) and len(value) > 80:  # noqa: PLR2004 - the report projections' text
+    if isinstance(value, str) and len(value) > 80:  # the report projections: long text by its digest
         return _digest(value)
     return repr(value) if isinstance(value, float) else value
 
@@ -50,7 +50,7 @@ def stored_rows(db: Path) -> dict[str, dict[str, dict[str, object]]]:
     out: dict[str, dict[str, dict[str, object]]] = {}
     with sqlite3.connect(db) as con:
         for table, (key, skip) in TABLES.items():
-            cur = con.execute(f"SELECT * FROM {table}")  # noqa: S608 - table names from TABLES
+            cur = con.execute(f"SELECT * FROM {table}")  # table names from TABLES
             names = [c[0] for c in cur.description]
             rows = {}
             for row in cur.fetchall():
