@@ -2,7 +2,7 @@
 
 tests/replay_golden/ holds 2.5 noisy plant-days with faults (a totalizer reset, bad quality, a
 torn sieve; 28 lots) and assays for three of them. The expected rows (expected.json) were written by
-the per-lot replay before the replay path was vectorised (commit "Golden rows of a replay"); a float
+the per-lot replay before session 6 made it faster (commit "Golden rows of a replay"); a float
 is compared by its repr, i.e. exactly. Three stores are compared: a replay into an empty store, the
 assay import on top of it (versions 2), and a replay into a store that already holds the assays.
 
