@@ -62,7 +62,8 @@ def stream_mass(
         wm = weighed_mass(weighings(st, s, t0, t1), t0, t1, already_counted=counted)
         mass, items = wm.mass, wm.items
         flags += ["duplicate_bags"] * bool(wm.duplicates)
-    n = int(np.searchsorted(ts, t1, side="left") - np.searchsorted(ts, t0, side="left"))  # t0 <= ts < t1
+    lo, hi = ts.searchsorted((t0, t1), side="left").tolist()
+    n = hi - lo  # t0 <= ts < t1
     sm = StreamMass(s.name, mass, s.source.value, t0, t1, n, tuple(flags), items, boundary, unattributed)
     return sm, flags
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 
 # The one stream vocabulary: the feed, the products in report order, and the balance's loss.
 STREAM_NAMES = ("feed", "black_mass", "ferrous", "aluminium", "copper", "light_fraction", "condensate", "fines", "loss")
@@ -62,11 +63,12 @@ class LineSpec:
     attributes_settle_s: float = 5.0  # chemistry/form/supplier written this soon after the id belong to the lot
     codes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # tag -> integer code -> text
 
-    @property
+    # cached: every lot's finalisation and accounting ask for them dozens of times (a search each)
+    @cached_property
     def feed(self) -> StreamSpec:
         return next(s for s in self.streams if s.direction == "in")
 
-    @property
+    @cached_property
     def products(self) -> tuple[StreamSpec, ...]:
         return tuple(s for s in self.streams if s.direction == "out")
 
