@@ -61,6 +61,7 @@ class LineSpec:
     stale_after_s: float = 900.0
     idle_ids: tuple[str, ...] = ()  # lot-id values that mean "no lot" besides "", 0 and NUL padding
     attributes_settle_s: float = 5.0  # chemistry/form/supplier written this soon after the id belong to the lot
+    scan_s: float = 0.1  # stamps this close to a lot edge are of the edge's own scan (docs/timestamps.md)
     codes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # tag -> integer code -> text
 
     # cached: every lot's finalisation and accounting ask for them dozens of times (a search each)
