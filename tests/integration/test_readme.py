@@ -18,6 +18,7 @@ import pytest
 from tests.conftest import free_port, require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.integration
 BLOCK = re.compile(r"^```sh example\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 
