@@ -187,7 +187,9 @@ async def test_a_frozen_server_clock_is_named_while_values_keep_coming() -> None
         await plc.write("Unit.Tag0", float(k + 1), time.time())
         await wait_for(lambda: not col.health().server_clock_frozen)
     assert health.problems == [f"opcua: {SERVER_CLOCK_FROZEN}"]
-    assert 1.0 <= named_after <= 4.0  # named after its 1 s threshold, within a few publishing intervals
+    # named after its 1 s threshold, not before; then within a few publishing intervals on an idle machine
+    # (2-3 s seen), and the bound leaves room for a loaded one (the CurrentTime reads share the loop)
+    assert 1.0 <= named_after <= 10.0
 
 
 async def test_a_refused_subscription_leaves_tags_unresolved_and_the_session_up() -> None:
