@@ -305,7 +305,7 @@ def delivery(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
         data_dir=d / "demo",
         sim_config=ROOT / "config/simulator.toml",
         seeds=ROOT / "seeds",
-        speed=3600,
+        speed=1800,
         seed=21,
         noise=True,
         assay_delay_h=0,

@@ -149,14 +149,16 @@ async def test_a_lost_publish_response_never_loses_the_lot_id_change(forget: boo
         assert health.notifications_republished == 1 and health.notifications_lost == 0
         assert gaps == []
         return
-    # Read back: either the message counted lost and LOT-C read back, or (a loaded machine) the
-    # collector had the change from a later message before it learnt of the loss and nothing was
-    # lost. Both must give LOT-C at its time (above); a loss must be a gap over it, so its lot is flagged.
+    # Read back: on an idle machine the message counts lost and LOT-C comes back from the read, the gap
+    # reaching back to its time. Loaded, LOT-C (and the 360) may come in a later message before the
+    # collector learns of the loss, or nothing is lost. Each must give LOT-C at its time (above) and,
+    # when a loss was seen, an unrecovered gap that touches LOT-C's lot (from T0 + 60 on, no lot after
+    # it), so the lot is flagged collector_gap.
     assert health.notifications_republished == 0 and health.notifications_lost in (0, 1)
     assert len(gaps) == health.notifications_lost == health.unrecovered_gaps
     for gap in gaps:
-        assert not gap.recovered
-        assert gap.start <= T0 + 60 <= gap.end  # the lots it touches are flagged collector_gap
+        assert not gap.recovered and gap.start <= gap.end
+        assert gap.end >= T0 + 60, gaps  # the lot LOT-C opened is touched: flagged
 
 
 async def test_a_frozen_server_clock_is_named_while_values_keep_coming() -> None:
