@@ -47,7 +47,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     --no-loadscope-reorder; xdist's own order, most tests first, left the one-test demo files for last,
     one worker finishing a 70 s demo while the other stood idle): the last minute is short files on
     both workers."""
-    items.sort(key=lambda item: item.get_closest_marker("integration") is None)
+    heavy = {item.path for item in items if item.get_closest_marker("integration") is not None}
+    items.sort(key=lambda item: item.path not in heavy)  # a file stays whole (module fixtures run once)
 
 
 @pytest.fixture
