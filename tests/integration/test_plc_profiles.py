@@ -55,8 +55,9 @@ async def demo(
     during: Any = None,
 ) -> tuple[Monitor, list[tuple[BatchResult, float]]]:
     """Run the demo until `lots` lots have closed and are in the ground truth, and `during` is done
-    (`duration` only bounds a hang); returns the monitor and, per lot, (its first version, how far the
-    engine's data reached before the samples that closed it)."""
+    (`duration` only bounds a hang); lots=0: the line runs on and only `during` is waited for. Returns the
+    monitor and, per lot, (its first version, how far the engine's data reached before the samples that
+    closed it)."""
     opts = SimOptions(
         data_dir=data,
         sim_config=ROOT / "config/simulator.toml",
@@ -81,7 +82,7 @@ async def demo(
         m.engine.ingest = noted  # type: ignore[method-assign]
 
     stop = asyncio.Event()
-    waiting = {"lots", "truth", "during"} if during is not None else {"lots", "truth"}
+    waiting = ({"lots", "truth"} if lots else set()) | ({"during"} if during is not None else set())
 
     def done(what: str) -> None:
         waiting.discard(what)
