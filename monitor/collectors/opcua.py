@@ -272,7 +272,7 @@ class OpcuaCollector:
                 if isinstance(item, Lost):
                     batch += await self._read_back(client, item, placement, handles)
                     continue
-                samples, bad = self.decoder.decode(item.data, handles)
+                samples, bad = self.decoder.decode(item.data, handles, item.published)
                 batch += samples
                 status = status or bad
             batch = self.decoder.release(batch)

@@ -39,7 +39,8 @@ class _Learning:
     waiting_since: float = 0.0  # our clock at its first fresh value (0: none yet)
     waiting_deliveries: int = -1  # deliveries seen by then (-1: none yet)
     fresh: deque[tuple[float, float | None, float]] = field(default_factory=lambda: deque(maxlen=16))
-    # (source, server or None, received on the server's clock) of its fresh values, newest last
+    # (source, server or None, reference: PublishTime or received on the server's clock), newest last
+    published: int = 0  # fresh values whose reference was their message's PublishTime
 
     @property
     def best(self) -> float:
@@ -127,6 +128,10 @@ class TagClocks:
         """How much earlier than its aligned stamp a value of `tag` may have happened (0: exact)."""
         return self.one_delivery() if tag in self._uncertain else 0.0
 
+    def echo(self) -> float:
+        """How far a server's own stamp (a server timestamp, a PublishTime) may lie from its clock at delivery."""
+        return max(self.tolerance(), 2.0 * self.delivery_delay())
+
     def tolerance(self) -> float:
         """Below this an offset is not told from delivery delay, nor from clocks that agree well enough."""
         return max(self.align_min_s, self.delivery_delay())
@@ -138,8 +143,17 @@ class TagClocks:
         common = Counter(self.offsets.values()).most_common(1)
         return common[0][0] if common else 0.0
 
-    def observe(self, tag: str, source: float | None, server: float | None, received_on_server: float) -> Verdict:
-        """One value's valid times (None: absent or implausible); `received_on_server`: the server's clock at delivery.
+    def observe(
+        self,
+        tag: str,
+        source: float | None,
+        server: float | None,
+        received_on_server: float,
+        *,
+        published: bool = False,
+    ) -> Verdict:
+        """One value's valid times (None: absent or implausible); `received_on_server`: the server's clock at
+        delivery, or (`published`) the PublishTime of its message: it happened at or before either.
 
         A tag's first value of a session passes at once on the commonest clock (PROVISIONAL): it says
         when the value last changed, which no lot edge uses. A later value of an undecided tag WAITs.
@@ -166,16 +180,16 @@ class TagClocks:
         if learning.waiting_deliveries < 0:
             learning.waiting_deliveries = self._deliveries
         learning.fresh.append((source, server, received_on_server))
+        learning.published += published
         self._try(tag, learning)
         return Verdict.PASS if tag in self.offsets else Verdict.WAIT
 
     def _try(self, tag: str, learning: _Learning) -> None:
         if self._deliveries < MIN_DELIVERIES:  # how coarse receive times are is not known yet
             return
-        tol = self.tolerance()
         # a server timestamp far from the server's own clock at delivery is not the server's stamp
         # (node-opcua's setValueFromSource copies the PLC's time into it): no reference
-        echo = max(tol, 2.0 * self.delivery_delay())  # a server's own stamp trails its clock by less
+        echo = self.echo()
         exact = [src - srv for src, srv, got in learning.fresh if srv is not None and abs(srv - got) <= echo]
         if exact:
             d = exact[-1]
@@ -186,7 +200,7 @@ class TagClocks:
         if near is not None:
             self._decide(tag, self.offset_of_clock(near), f"shares the clock of {near} (consistent with it)", "shared")
         elif enough:
-            self._decide(tag, learning.best, f"{learning.best:+.1f} s from our receive times", "receive_times")
+            self._decide(tag, learning.best, f"{learning.best:+.1f} s from {_refs(learning)}", "receive_times")
 
     def expire(self, now_on_server: float, *, force: bool = False) -> None:
         """Retry the waiting tags; once one has waited longer than the bound, decide every waiting tag
@@ -261,3 +275,10 @@ class TagClocks:
             log.warning("tag %s: its controller's clock is %+.1f s off the server's (%s): aligned", tag, offset, why)
         else:
             log.debug("tag %s: clock as the server's (%s)", tag, why)
+
+
+def _refs(learning: _Learning) -> str:
+    """What the tag's estimate was measured against, for its reason."""
+    if learning.published >= len(learning.fresh):
+        return "its messages' publish times"
+    return "our receive times" if not learning.published else "publish and receive times"

@@ -69,9 +69,16 @@ class TimestampJudge:
         return {t: o for t, o in self.clocks.offsets.items() if o}
 
     def learn(
-        self, tag: str, source: float | None, server: float | None, received: float, server_now: float
+        self,
+        tag: str,
+        source: float | None,
+        server: float | None,
+        received: float,
+        server_now: float,
+        published: float | None = None,
     ) -> Verdict:
-        """Learn the tag's clock from one value's valid references: whether the value passes or waits."""
+        """Learn the tag's clock from one value's valid references: whether the value passes or waits.
+        `published` is the PublishTime of the message that carried it (the server's raw clock)."""
         if self.policy.mode is not TimestampMode.SOURCE:
             self.clocks.offsets.setdefault(tag, 0.0)
             return Verdict.PASS
@@ -82,7 +89,13 @@ class TimestampJudge:
         # lags by up to a publishing interval per subscription) and our receipt on its clock (which is
         # behind a server clock that runs faster than ours, as a simulation's does), less the least time
         # a CurrentTime value took to reach us: no value can have come faster than that
-        return self.clocks.observe(tag, src, srv, max(server_now, received - self.clocks.transit_floor) + self.offset)
+        got = max(server_now, received - self.clocks.transit_floor) + self.offset
+        # better, the message's PublishTime: the server's clock when it sent the value, with no pipeline
+        # latency in it; used only when it is a plausible reading of the server's clock at delivery
+        pub = valid_time(published, got)
+        if pub is not None and abs(pub - got) <= self.clocks.echo():
+            return self.clocks.observe(tag, src, srv, pub, published=True)
+        return self.clocks.observe(tag, src, srv, got)
 
     def transit(self, server: float, received: float) -> None:
         """A CurrentTime value `server` (the server's raw clock) reached us at `received` (ours)."""
