@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 from asyncua import ua
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from monitor.collectors.clock_gate import ClockGate
@@ -266,3 +266,52 @@ def test_property_publish_times_bound_the_offset_by_the_least_wait_for_a_publish
     # whatever our latency (up to 20 s), the offset is the skew less the least change-to-publish wait
     clocks = _learn_skew(skew, gaps, lags, lambda p: p)
     assert clocks.offsets["feed"] == pytest.approx(skew - min(gaps[1:9]), abs=1e-6)
+
+
+def _stepped(
+    skew: float, step: float, at: int, gaps: list[float], *, server_ts: bool
+) -> tuple[list[Sample], ClockGate]:
+    """A counter changing once a second on a PLC clock `skew` off; at change `at` the PLC's clock is
+    set by hand by `step`. Change k is published `gaps[k]` s after it happened, received 0.5 s later."""
+    g = gate()
+    out: list[Sample] = []
+    for k, gap in enumerate(gaps):
+        t = NOW + k
+        clock = skew + (step if k >= at else 0.0)
+        got_at = t + gap + 0.5
+        out += g.admit("feed", dv(float(k), t + clock, t if server_ts else None), got_at, got_at, t + gap)
+        out += g.release(got_at)
+    return out, g
+
+
+def test_a_plc_clock_set_back_by_hand_is_decided_again_before_its_values_pass() -> None:
+    # an honest server's timestamps: the first value on the new clock re-decides it at once, exactly
+    out, g = _stepped(0.0, -3600.0, 12, [0.2] * 20, server_ts=True)
+    assert g.judge.tag_offset == {"feed": -3600.0} and g.judge.clocks.redecided["feed"] == 1
+    assert [s.ts - NOW for s in out[1:]] == [float(k) for k in range(1, 20)]  # no value on the old clock
+    assert not g.judge.replaced  # the step is the clock's, not a stamp to doubt
+    # no server timestamps: the values after the step wait until eight of them decide the new clock
+    out, g = _stepped(-7200.0, 1800.0, 12, [0.2] * 30, server_ts=False)
+    assert g.judge.tag_offset == {"feed": pytest.approx(-5400.2)} and g.judge.clocks.redecided["feed"] == 1
+    assert [round(s.ts - NOW, 6) for s in out[1:]] == [k + 0.2 for k in range(1, 30)]
+    assert "publish times" in g.judge.clocks.reasons["feed"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    skew=st.sampled_from([-86_400.0, -7200.0, 0.0, 90.0, 7200.0]),
+    step=st.floats(-86_400.0, 86_400.0).filter(lambda s: abs(s) >= 60.0),
+    at=st.integers(10, 20),
+    gaps=st.lists(st.floats(0.0, 0.9), min_size=36, max_size=36),
+    server_ts=st.booleans(),
+)
+def test_property_a_clock_set_by_hand_leaves_no_value_on_the_old_clock(
+    skew: float, step: float, at: int, gaps: list[float], server_ts: bool
+) -> None:
+    assume(abs(skew + step) > 60.0)  # a new clock the tolerance tells from the server's
+    out, g = _stepped(skew, step, at, gaps, server_ts=server_ts)
+    assert [s.value for s in out] == [float(k) for k in range(36)]  # every value, in order
+    # each change on our clock at or after it happened, never later than its publish (the initial
+    # value aside: it says when it last changed): before the step and after it alike
+    assert all(0.0 <= s.ts - (NOW + k) <= 0.9 + 1e-6 for k, s in enumerate(out) if k)
+    assert g.judge.clocks.redecided["feed"] == 1

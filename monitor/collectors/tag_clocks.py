@@ -56,6 +56,7 @@ class TagClocks:
     decide_within_s: float = 120.0
     offsets: dict[str, float] = field(default_factory=dict)
     reasons: dict[str, str] = field(default_factory=dict)
+    redecided: Counter[str] = field(default_factory=Counter)  # tag -> how often its decided clock moved
     _learning: dict[str, _Learning] = field(default_factory=dict)
     _session_seen: set[str] = field(default_factory=set)
     _last_source: dict[str, float] = field(default_factory=dict)  # tag -> its latest source time
@@ -158,11 +159,12 @@ class TagClocks:
         A tag's first value of a session passes at once on the commonest clock (PROVISIONAL): it says
         when the value last changed, which no lot edge uses. A later value of an undecided tag WAITs.
         """
-        if tag in self.offsets:
+        if tag in self.offsets and not self._moved(tag, source, server, received_on_server):
             if tag in self._own and source is not None and source > self._last_source.get(tag, math.inf):
                 self._delays.append(received_on_server - (source - self.offsets[tag]))
             if source is not None:
                 self._last_source[tag] = source
+                self._session_seen.add(tag)
             return Verdict.PASS
         learning = self._learning.setdefault(tag, _Learning())
         if source is None:  # the server's or our time stands in: there is no controller clock to learn
@@ -183,6 +185,39 @@ class TagClocks:
         learning.published += published
         self._try(tag, learning)
         return Verdict.PASS if tag in self.offsets else Verdict.WAIT
+
+    def _moved(self, tag: str, source: float | None, server: float | None, reference: float) -> bool:
+        """A fresh value that contradicts the tag's decided clock (a PLC clock set by hand): the tag is
+        learnt again, by the same rules, from this value on; it and what follows it wait meanwhile.
+
+        Contradicts: its own server stamp says another offset (beyond the tolerance); or, against the
+        publish or receive time, it came before it happened (by more than the tolerance), or later than
+        any delivery explains (the tolerance and one delivery). A tag's first value of a session (it
+        says when it last changed) and a repeat of the same stamp never contradict.
+        """
+        if source is None or tag not in self._session_seen or self._last_source.get(tag) == source:
+            return False
+        offset, tol = self.offsets[tag], self.tolerance()
+        if server is not None and abs(server - reference) <= self.echo():
+            moved = abs(source - server - offset) > tol
+        else:
+            lower = source - reference  # a value is never received before it happens: a lower bound
+            moved = lower > offset + tol or lower < offset - tol - self.one_delivery()
+        if moved:
+            log.warning(
+                "tag %s: a value stamped %+.1f s off its reference contradicts its clock (%+.1f s, %s): "
+                "its controller's clock moved; learnt again, its values wait",
+                tag,
+                source - (server if server is not None else reference),
+                offset,
+                self.reasons.get(tag, ""),
+            )
+            self.redecided[tag] += 1
+            for decided in (self.offsets, self.reasons):
+                decided.pop(tag, None)
+            for kind in (self._estimated, self._uncertain, self._exact, self._own):
+                kind.discard(tag)
+        return moved
 
     def _try(self, tag: str, learning: _Learning) -> None:
         if self._deliveries < MIN_DELIVERIES:  # how coarse receive times are is not known yet

@@ -58,7 +58,7 @@ class TimestampJudge:
     offset: float = 0.0  # the server's clock minus ours: subtracted from server-clock times
     replaced: Counter[tuple[str, str]] = field(default_factory=Counter)  # (tag, reason) -> n
     clocks: TagClocks = field(init=False)
-    _last: dict[str, tuple[float, object]] = field(default_factory=dict)  # tag -> (source ts, value)
+    _last: dict[str, tuple[float, object, float]] = field(default_factory=dict)  # tag -> (source, value, aligned)
 
     def __post_init__(self) -> None:
         self.clocks = TagClocks(self.policy.align_min_s, self.policy.decide_within_s)
@@ -132,13 +132,15 @@ class TimestampJudge:
         if source is None:
             return "no_source_timestamp"
         prev = self._last.get(tag)
-        self._last[tag] = (source, value)
+        aligned = source - self.clocks.offset_of(tag)
+        self._last[tag] = (source, value, aligned)
         if valid_time(source, server_now + self.offset) is None:
             return "implausible_source_timestamp"
         if prev is not None:
             if source == prev[0] and value != prev[1]:
                 return "frozen_source_timestamp"
-            if source < prev[0] - self.policy.max_backstep_s:
+            back = self.policy.max_backstep_s  # on its clock and on ours: a clock decided again is no step
+            if source < prev[0] - back and aligned < prev[2] - back:
                 return "source_timestamp_stepped_back"
         return None
 
