@@ -127,6 +127,7 @@ class OpcuaCollector:
             clock_pending=self.gate.pending_tags,
             samples_waiting=self.gate.waiting,
             tag_offsets=self.judge.tag_offset,
+            tag_clocks_redecided=dict(self.judge.clocks.redecided),
             clock_problem=self.server_clock.problem,
             server_clock_frozen=self.clock_frozen,
             subscriptions=self.subscriptions,
