@@ -3,11 +3,13 @@
 The contract is docs/timestamps.md. In short: a tag's first value of a session carries the time it
 last changed (maybe days ago) and says nothing of its clock; each later value (a *fresh* one) is
 compared with a reference that is itself valid: the server timestamp when the server sent a
-plausible one (exact), otherwise our receive time on the server's clock less CurrentTime's least
+plausible one (exact), otherwise the PublishTime of the message that carried it when plausible (no
+pipeline latency in it), otherwise our receive time on the server's clock less CurrentTime's least
 transit (late by the delivery delay, so the largest difference seen, *best*, is a lower bound of
 the offset). The server's own clock is taken whenever the values allow it; otherwise a measured
 clock they allow (exact, or a tag's own estimate), or on eight fresh values the tag's own estimate.
 A tag still undecided after `decide_within_s` and eight deliveries is decided with what it has.
+A decided tag whose fresh value contradicts its clock (a PLC clock set by hand) is learnt again.
 """
 
 from __future__ import annotations
