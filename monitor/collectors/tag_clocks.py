@@ -21,6 +21,8 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from enum import Enum
 
+from monitor.collectors.clock_moves import Bounds, Contradiction, contradiction
+
 log = logging.getLogger(__name__)
 
 SERVER = "the server"  # the server's own clock: every tag's offset is measured against it
@@ -60,6 +62,7 @@ class TagClocks:
     reasons: dict[str, str] = field(default_factory=dict)
     redecided: Counter[str] = field(default_factory=Counter)  # tag -> how often its decided clock moved
     _learning: dict[str, _Learning] = field(default_factory=dict)
+    _suspects: dict[str, _Learning] = field(default_factory=dict)  # decided tags whose late values wait
     _session_seen: set[str] = field(default_factory=set)
     _last_source: dict[str, float] = field(default_factory=dict)  # tag -> its latest source time
     _estimated: set[str] = field(default_factory=set)  # tags aligned by an offset learnt from delivery times
@@ -91,7 +94,8 @@ class TagClocks:
         return self._deliveries >= MIN_DELIVERIES
 
     def decided(self, tag: str) -> bool:
-        return tag in self.offsets
+        """Its clock is decided and no late value of it waits as a suspect of a clock set back."""
+        return tag in self.offsets and tag not in self._suspects
 
     def delivered(self, received: float, wall: float | None = None) -> None:
         """One publish arrived when the server's clock read `received` (wall: `wall`): how coarse the
@@ -162,6 +166,9 @@ class TagClocks:
         when the value last changed, which no lot edge uses. A later value of an undecided tag WAITs.
         """
         if tag in self.offsets and not self._moved(tag, source, server, received_on_server):
+            if source is not None and tag in self._suspects:
+                self._last_source[tag] = source
+                return Verdict.WAIT
             if tag in self._own and source is not None and source > self._last_source.get(tag, math.inf):
                 self._delays.append(received_on_server - (source - self.offsets[tag]))
             if source is not None:
@@ -189,37 +196,47 @@ class TagClocks:
         return Verdict.PASS if tag in self.offsets else Verdict.WAIT
 
     def _moved(self, tag: str, source: float | None, server: float | None, reference: float) -> bool:
-        """A fresh value that contradicts the tag's decided clock (a PLC clock set by hand): the tag is
-        learnt again, by the same rules, from this value on; it and what follows it wait meanwhile.
+        """Whether a value of a decided tag contradicts its clock (a PLC clock set by hand): the tag is
+        then learnt again, by the same rules, from the contradicting values on, which wait meanwhile.
 
-        Contradicts: its own server stamp says another offset (beyond the tolerance); or, against the
-        publish or receive time, it came before it happened (by more than the tolerance), or later than
-        any delivery explains (the tolerance and one delivery). A tag's first value of a session (it
-        says when it last changed) and a repeat of the same stamp never contradict.
+        Its own server stamp saying another offset, or a value that came before it happened, is
+        certain. A value later than any delivery explains may be a stalled pipeline: it waits as a
+        suspect until a value from a later publish confirms it (also late) or one clears it (on
+        time), or the bound passes (the old clock stands). A session's first value and a repeat
+        of the same stamp never contradict (monitor.collectors.clock_moves has the rule).
         """
         if source is None or tag not in self._session_seen or self._last_source.get(tag) == source:
             return False
-        offset, tol = self.offsets[tag], self.tolerance()
-        if server is not None and abs(server - reference) <= self.echo():
-            moved = abs(source - server - offset) > tol
-        else:
-            lower = source - reference  # a value is never received before it happens: a lower bound
-            moved = lower > offset + tol or lower < offset - tol - self.one_delivery()
-        if moved:
-            log.warning(
-                "tag %s: a value stamped %+.1f s off its reference contradicts its clock (%+.1f s, %s): "
-                "its controller's clock moved; learnt again, its values wait",
-                tag,
-                source - (server if server is not None else reference),
-                offset,
-                self.reasons.get(tag, ""),
-            )
-            self.redecided[tag] += 1
-            for decided in (self.offsets, self.reasons):
-                decided.pop(tag, None)
-            for kind in (self._estimated, self._uncertain, self._exact, self._own):
-                kind.discard(tag)
-        return moved
+        bounds = Bounds(self.tolerance(), self.one_delivery(), self.echo())
+        found = contradiction(self.offsets[tag], source, server, reference, bounds)
+        suspect = self._suspects.get(tag)
+        if found is None:
+            if self._suspects.pop(tag, None) is not None:
+                log.info("tag %s: a value on its clock again: the late ones were delivery, not a clock", tag)
+            return False
+        if found is Contradiction.LATE:
+            spacing = statistics.median(self._spacing) if self._spacing else 0.0
+            if suspect is None or reference <= max(r for *_, r in suspect.fresh) + 0.5 * spacing:
+                suspect = suspect or self._suspects.setdefault(tag, _Learning(reference, self._deliveries))
+                suspect.fresh.append((source, server, reference))
+                return False  # waits as a suspect: decided() is False meanwhile
+        log.warning(
+            "tag %s: a value stamped %+.1f s off its reference contradicts its clock (%+.1f s, %s): "
+            "its controller's clock moved; learnt again, its values wait",
+            tag,
+            source - (server if server is not None else reference),
+            self.offsets[tag],
+            self.reasons.get(tag, ""),
+        )
+        self.redecided[tag] += 1
+        for decided in (self.offsets, self.reasons):
+            decided.pop(tag, None)
+        for kind in (self._estimated, self._uncertain, self._exact, self._own):
+            kind.discard(tag)
+        self._suspects.pop(tag, None)
+        if suspect is not None:  # the values it waited with are the new clock's too
+            self._learning[tag] = _Learning(suspect.waiting_since, suspect.waiting_deliveries, suspect.fresh)
+        return True
 
     def _try(self, tag: str, learning: _Learning) -> None:
         if self._deliveries < MIN_DELIVERIES:  # how coarse receive times are is not known yet
@@ -246,6 +263,17 @@ class TagClocks:
             ((t, x) for t, x in self._learning.items() if t not in self.offsets and x.fresh),
             key=lambda tx: -len(tx[1].fresh),
         )
+        for tag, suspect in list(self._suspects.items()):  # unconfirmed within the bound: the old clock stands
+            if force or (
+                now_on_server - suspect.waiting_since > self.decide_within_s
+                and self._deliveries - suspect.waiting_deliveries >= LATE_DELIVERIES
+            ):
+                log.info(
+                    "tag %s: %d late value(s), none confirmed by a later publish: its clock stands",
+                    tag,
+                    len(suspect.fresh),
+                )
+                del self._suspects[tag]
         late = False
         for tag, learning in waiting:
             self._try(tag, learning)
