@@ -264,26 +264,21 @@ class TagClocks:
             key=lambda tx: -len(tx[1].fresh),
         )
         for tag, suspect in list(self._suspects.items()):  # unconfirmed within the bound: the old clock stands
-            if force or (
-                now_on_server - suspect.waiting_since > self.decide_within_s
-                and self._deliveries - suspect.waiting_deliveries >= LATE_DELIVERIES
-            ):
-                log.info(
-                    "tag %s: %d late value(s), none confirmed by a later publish: its clock stands",
-                    tag,
-                    len(suspect.fresh),
-                )
+            if force or self._overdue(suspect, now_on_server):
+                log.info("tag %s: %d late value(s), unconfirmed: its clock stands", tag, len(suspect.fresh))
                 del self._suspects[tag]
         late = False
         for tag, learning in waiting:
             self._try(tag, learning)
-            waited = now_on_server - learning.waiting_since
-            deliveries = self._deliveries - learning.waiting_deliveries
-            late = late or (waited > self.decide_within_s and deliveries >= LATE_DELIVERIES)
+            late = late or self._overdue(learning, now_on_server)
         if force or (late and self._deliveries >= MIN_DELIVERIES):
             for tag, learning in waiting:
                 if tag not in self.offsets:
                     self._decide_late(tag, learning)
+
+    def _overdue(self, learning: _Learning, now_on_server: float) -> bool:
+        waited = now_on_server - learning.waiting_since
+        return waited > self.decide_within_s and self._deliveries - learning.waiting_deliveries >= LATE_DELIVERIES
 
     def _decide_late(self, tag: str, learning: _Learning) -> None:
         near = self._consistent(learning.best)
