@@ -3,7 +3,7 @@
 import pytest
 
 from monitor.collectors.clock_gate import ClockGate
-from monitor.collectors.clock_moves import Bounds, Contradiction, contradiction
+from monitor.collectors.clock_moves import Bounds, Contradiction, contradiction, publishes
 from monitor.core.samples import Sample
 from tests.test_tag_clocks import NOW, dv, gate
 
@@ -57,3 +57,10 @@ def test_a_late_value_no_later_publish_confirms_passes_on_its_clock_after_the_bo
     for k in range(1, 10):  # the server's clock runs on past decide_within_s (120 s), deliveries come
         out += g.release(NOW + 112.3 + 20 * k)
     assert [(s.value, s.ts) for s in out] == [(12.0, NOW + 12)] and g.judge.clocks.redecided == {}
+
+
+def test_values_of_one_message_count_as_one_publish() -> None:
+    # a burst of ten changes in one message (one PublishTime), then three single ones 0.25 s apart
+    refs = [NOW] * 10 + [NOW + 0.25, NOW + 0.5, NOW + 0.75]
+    assert publishes(refs, 0.125) == 4
+    assert publishes(refs, 1.0) == 1

@@ -38,3 +38,13 @@ def contradiction(
     if lower < offset - bounds.tolerance - bounds.one_delivery:
         return Contradiction.LATE
     return None
+
+
+def publishes(references: list[float], gap: float) -> int:
+    """How many publishes values with these references (in arrival order) came in: a new one is
+    more than `gap` after the last (values of one message share its PublishTime)."""
+    n, last = 0, float("-inf")
+    for ref in references:
+        if ref > last + gap:
+            n, last = n + 1, ref
+    return n

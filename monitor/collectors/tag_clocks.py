@@ -21,7 +21,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from enum import Enum
 
-from monitor.collectors.clock_moves import Bounds, Contradiction, contradiction
+from monitor.collectors.clock_moves import Bounds, Contradiction, contradiction, publishes
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class Verdict(Enum):
 class _Learning:
     waiting_since: float = 0.0  # our clock at its first fresh value (0: none yet)
     waiting_deliveries: int = -1  # deliveries seen by then (-1: none yet)
-    fresh: deque[tuple[float, float | None, float]] = field(default_factory=lambda: deque(maxlen=16))
+    fresh: deque[tuple[float, float | None, float]] = field(default_factory=lambda: deque(maxlen=64))
     # (source, server or None, reference: PublishTime or received on the server's clock), newest last
     published: int = 0  # fresh values whose reference was their message's PublishTime
 
@@ -249,7 +249,9 @@ class TagClocks:
             d = exact[-1]
             self._decide(tag, self._significant(d, self.align_min_s), f"{d:+.1f} s from its server timestamps", "exact")
             return
-        enough = len(learning.fresh) >= FRESH_TO_DECIDE
+        spacing = statistics.median(self._spacing) if self._spacing else 0.0  # a clock learnt again needs 4 publishes
+        again = tag in self.redecided and publishes([r for *_, r in learning.fresh], 0.5 * spacing) < MIN_DELIVERIES
+        enough = len(learning.fresh) >= FRESH_TO_DECIDE and not again
         near = self._consistent(learning.best)
         if near is not None:
             self._decide(tag, self.offset_of_clock(near), f"shares the clock of {near} (consistent with it)", "shared")
