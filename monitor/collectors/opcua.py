@@ -116,6 +116,7 @@ class OpcuaCollector:
             clock_pending=self.gate.pending_tags,
             samples_waiting=self.gate.waiting,
             tag_offsets=self.judge.tag_offset,
+            tag_clocks_redecided=dict(self.judge.clocks.redecided),
             clock_problem=self.server_clock.problem,
             server_clock_frozen=self.clock_frozen,
             subscriptions=self.subscriptions,
@@ -261,7 +262,7 @@ class OpcuaCollector:
                 if isinstance(item, Lost):
                     batch += await self._read_back(client, item, placement, handles)
                     continue
-                samples, bad = self.decoder.decode(item.data, handles)
+                samples, bad = self.decoder.decode(item.data, handles, item.published)
                 batch += samples
                 status = status or bad
             batch = self.decoder.release(batch)

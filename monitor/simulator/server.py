@@ -22,6 +22,7 @@ from monitor.simulator.modbus_face import ScaleTerminal
 from monitor.simulator.plant import OUTAGE_S, TOTALIZER_TAG, Plant
 from monitor.simulator.plc import PlcFace, PlcProfile
 from monitor.simulator.proxy import TcpRelay
+from monitor.simulator.publish_clock import stamp_publish_time
 from monitor.simulator.server_security import ServerSecurity, apply, new_server
 from monitor.simulator.source_outages import SourceOutages
 from monitor.simulator.sparkplug_edge import DryerEdgeNode
@@ -137,6 +138,7 @@ class PlantServer:
         await apply(server, self.security)
         server.iserver.history_manager.set_storage(self.history)
         self._serve_plant_clock(server)
+        stamp_publish_time(server, lambda: self.plant.ts + self.profile.clock_skew_s)  # its clock: the last step's
         if self.restarts:  # a restarted server may order its namespaces differently: clients must re-resolve
             await server.register_namespace(f"urn:blackmass:simulator:restart-{self.restarts}")
         idx = await server.register_namespace(self.plant.cfg.namespace_uri)
