@@ -21,9 +21,10 @@ run: $(STAMP)
 
 # CI (.ci/run) calls `make test`: the linters we claim, then the suite on every core (pytest-xdist;
 # WORKERS=1 for one process). Whole files go to one worker (--dist loadfile): a module's demo runs once.
+# Files go out in collection order, the demo and server files first (tests/conftest.py).
 test: $(STAMP) check
 	./scripts/ensure-tools.sh
-	$(BIN)/pytest -q -n $${WORKERS:-auto} --dist loadfile --durations=10
+	$(BIN)/pytest -q -n $${WORKERS:-auto} --dist loadfile --no-loadscope-reorder --durations=10
 
 # Benchmarks print their figures and write benchmarks/results.json (not timed tests).
 bench: $(STAMP)

@@ -41,6 +41,16 @@ def require_tool(name: str, package: str) -> str:
     pytest.skip(msg)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The files that run servers and demos (marked integration) first, each file's tests kept in order.
+    `make test` hands whole files to the xdist workers in this order (--dist loadfile
+    --no-loadscope-reorder; xdist's own order, most tests first, left the one-test demo files for last,
+    one worker finishing a 70 s demo while the other stood idle): the last minute is short files on
+    both workers."""
+    heavy = {item.path for item in items if item.get_closest_marker("integration") is not None}
+    items.sort(key=lambda item: item.path not in heavy)  # a file stays whole (module fixtures run once)
+
+
 @pytest.fixture
 def promtool() -> str:
     return require_tool("promtool", "prometheus")

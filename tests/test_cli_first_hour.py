@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from dataclasses import replace
@@ -114,7 +115,8 @@ def test_serve_takes_a_data_dir(tmp_path: Path) -> None:
         assert p.stdout is not None
         first = p.stdout.readline()  # printed once the store is open, before the port is bound
         assert "serving sqlite:///" in first and "L1" in first
-        for _ in range(200):
+        deadline = time.monotonic() + 60  # bounds a hang; the wait is on the port
+        while True:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/batches", timeout=5) as r:
                     body = r.read().decode()
@@ -122,7 +124,8 @@ def test_serve_takes_a_data_dir(tmp_path: Path) -> None:
             except OSError:
                 if p.poll() is not None:
                     pytest.fail(f"serve ended: {p.stdout.read()}")
-                asyncio.run(asyncio.sleep(0.05))
+                assert time.monotonic() < deadline, "serve did not answer on its port within 60 s"
+                time.sleep(0.05)  # nothing to wait on but the port
         assert '"count": 1' in body and '"start":"1970-01-01T00:16:40Z"' in body.replace(" ", "")
     finally:
         p.terminate()

@@ -122,6 +122,14 @@ def test_plc_keys_reach_the_line_spec(tmp_path: Path) -> None:
     assert cfg.tag_addresses()["Feed.LotId"].startswith("/Objects/")
 
 
+def test_scan_s_reaches_the_line_spec_and_is_bounded(tmp_path: Path) -> None:
+    # docs/timestamps.md, "One scan, several stamps": 0.1 s by default, at most 1 s
+    assert load_config(PLANT).line.scan_s == 0.1
+    assert load_config(broken(tmp_path, "scan_s = 0.1 ", "scan_s = 0.25 ")).line.scan_s == 0.25
+    with pytest.raises(ConfigError, match=r"'line.scan_s'.*a number in \[0, 1.0\]"):
+        load_config(broken(tmp_path, "scan_s = 0.1 ", "scan_s = 5 "))
+
+
 def test_check_config_reads_the_passport_sections_and_refuses_an_unknown_key(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -93,6 +93,7 @@ def test_server_clock_frozen_limits_and_missed_notifications() -> None:
         notifications_republished=2,
         notifications_lost=1,
         limits=ServerLimits(monitored_items_per_call=4, monitored_items_per_subscription=4),
+        tag_clocks_redecided={"Feed.Totalizer": 2},
     )
     text = scrape(replace(SNAP, collectors=(health,)))
     v = {
@@ -107,6 +108,8 @@ def test_server_clock_frozen_limits_and_missed_notifications() -> None:
         dict(k[1])["outcome"]: val for k, val in v.items() if k[0] == "blackmass_collector_notifications_missed_total"
     }
     assert missed == {"read_back": 1.0, "republished": 2.0}
+    moved = (("line", "L1"), ("source", "opcua"), ("tag", "Feed.Totalizer"))
+    assert v[("blackmass_collector_tag_clock_redecided_total", moved)] == 2.0  # a PLC clock set by hand, twice
     limits = {dict(k[1])["limit"]: val for k, val in v.items() if k[0] == "blackmass_collector_server_limit"}
     assert limits == {"monitored_items_per_call": 4.0, "monitored_items_per_subscription": 4.0}
     assert health.problems == ["opcua: server clock frozen"]

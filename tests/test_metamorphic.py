@@ -11,6 +11,7 @@ counter), starts within one update cycle on our clock.
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -53,6 +54,7 @@ class Habit:
     int_ids: bool = False  # lot ids as Int32
     same_scan: bool = False  # a lot's id and its first counter step in one scan
     slow_s: float = 0.0  # the counters update only every slow_s seconds (what they counted meanwhile at once)
+    spread_s: float = 0.0  # each value stamped on receipt up to this much after its scan, in any order
 
 
 def spec(scaled: bool) -> LineSpec:
@@ -122,13 +124,17 @@ def wire(ch: list[Change], habit: Habit) -> list[tuple[float, list[tuple[str, ua
         if habit.scaled and c.tag in ("feed", "bm"):
             value = int(float(c.value) // 10) % 65_536
         skew = habit.source_skew + (habit.lot_clock if c.tag == "lot" else 0.0)
-        src = None if habit.source_ts == "absent" else c.t + skew
-        srv = DT0 if habit.server_ts == "absent" else stamp(c.t)
+        late = habit.spread_s * random.Random(f"{c.tag}@{c.t}").random()  # the same for both stamps
+        src = None if habit.source_ts == "absent" else c.t + skew + late
+        srv = DT0 if habit.server_ts == "absent" else stamp(c.t + late)
         variant = ua.Variant(value, ua.VariantType.UInt16) if isinstance(value, int) else ua.Variant(value)
         if habit.int_ids and c.tag == "lot":
             variant = ua.Variant(int(float(c.value)), ua.VariantType.Int32)
         dv = ua.DataValue(variant, SourceTimestamp=stamp(src), ServerTimestamp=srv)
         out.setdefault(math.floor((c.t - T0) / PUBLISH) + 1, []).append((c.tag, dv))
+    if habit.spread_s:  # stamped on receipt: a publish's values in any order
+        for k, items in out.items():
+            random.Random(k).shuffle(items)
     return [(T0 + k * PUBLISH + 0.05, items) for k, items in sorted(out.items())]
 
 
@@ -175,6 +181,7 @@ HABITS = {
     "UInt16 counts of 10 kg": Habit(scaled=True),
     "Int32 lot ids": Habit(int_ids=True),
     "lot id and first step in one scan": Habit(same_scan=True),
+    "one scan's stamps spread over 0.1 s": Habit(same_scan=True, spread_s=0.1),
     "all at once": Habit(
         server_ts="absent", source_skew=-7200.0, lot_clock=600.0, scaled=True, int_ids=True, same_scan=True
     ),

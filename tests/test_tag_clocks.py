@@ -1,14 +1,18 @@
 """The timestamp contract (docs/timestamps.md) on the pure parts: tag clocks and the gate that holds samples."""
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 from asyncua import ua
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from monitor.collectors.clock_gate import ClockGate
 from monitor.collectors.datavalues import to_sample
 from monitor.collectors.health import CollectorHealth, ConnState
+from monitor.collectors.tag_clocks import TagClocks
 from monitor.collectors.timestamps import ClockPolicy, TimestampJudge, valid_time
 from monitor.core.samples import SERVER_CLOCK, Sample
 
@@ -199,3 +203,115 @@ def test_the_least_transit_of_currenttime_is_taken_off_receive_times() -> None:
         g.admit("feed", dv(float(k), t - 7200, None), t + 40.0, t)  # CurrentTime as last read: t
         g.release(t)
     assert g.judge.tag_offset["feed"] == pytest.approx(-7200.0)
+
+
+def _learn_skew(
+    skew: float, gaps: list[float], lags: list[float], published: Callable[[float], float | None]
+) -> TagClocks:
+    """A counter changing once a second on a PLC clock `skew` off, no server timestamps: change k is
+    published `gaps[k]` s after it happened and reaches us `lags[k]` s after that (our pipeline)."""
+    g = gate()
+    for k, (gap, lag) in enumerate(zip(gaps, lags, strict=True)):
+        t = NOW + k
+        got_at = t + gap + lag
+        g.admit("feed", dv(float(k), t + skew, None), got_at, got_at, published(t + gap))
+        g.release(got_at)
+    return g.judge.clocks
+
+
+GAPS = [0.4, 0.3, 0.0, 0.2, 0.6, 0.1, 0.5, 0.3, 0.2, 0.4, 0.1]  # change -> its publish: the first change is initial
+LAGS = [2.5, 1.5, 0.9, 3.0, 1.2, 2.2, 0.8, 1.1, 2.7, 1.3, 0.7]  # publish -> our receipt: a busy host
+
+
+def test_publish_times_measure_a_plc_clock_without_our_pipeline_latency() -> None:
+    # a change published at once (gap 0) pins the offset: the latency of our queues plays no part
+    clocks = _learn_skew(-7200.0, GAPS, LAGS, lambda p: p)
+    assert clocks.offsets["feed"] == pytest.approx(-7200.0, abs=1e-6)
+    assert "publish times" in clocks.reasons["feed"]
+    # the same values measured against receive times are off by the least gap + latency (0.9 s here)
+    late = _learn_skew(-7200.0, GAPS, LAGS, lambda p: None)
+    assert late.offsets["feed"] == pytest.approx(
+        -7200.0 - min(g + x for g, x in zip(GAPS[1:9], LAGS[1:9], strict=True))
+    )
+    assert late.offsets["feed"] == pytest.approx(-7200.9) and "receive times" in late.reasons["feed"]
+
+
+@pytest.mark.parametrize(
+    "publish_time",
+    [
+        lambda p: DT0.timestamp(),  # DateTime 0: not set
+        lambda p: 253_402_300_799.0,  # 9999-12-31
+        lambda p: p - 3 * 86_400.0,  # a host's wall clock while CurrentTime runs another (a fast simulation)
+        lambda p: p + 600.0,  # ten minutes ahead of the server's clock at delivery
+    ],
+    ids=["datetime-0", "9999", "another-clock", "ahead"],
+)
+def test_an_absent_or_implausible_publish_time_falls_back_to_receive_times(
+    publish_time: Callable[[float], float],
+) -> None:
+    clocks = _learn_skew(-7200.0, GAPS, LAGS, publish_time)
+    assert clocks.offsets["feed"] == pytest.approx(-7200.9)
+    assert "our receive times" in clocks.reasons["feed"]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    skew=st.floats(-86_400.0, 86_400.0).filter(lambda s: abs(s) > 120.0),
+    gaps=st.lists(st.floats(0.0, 0.95), min_size=11, max_size=11),
+    lags=st.lists(st.floats(0.0, 20.0), min_size=11, max_size=11),
+)
+def test_property_publish_times_bound_the_offset_by_the_least_wait_for_a_publish(
+    skew: float, gaps: list[float], lags: list[float]
+) -> None:
+    # whatever our latency (up to 20 s), the offset is the skew less the least change-to-publish wait
+    clocks = _learn_skew(skew, gaps, lags, lambda p: p)
+    assert clocks.offsets["feed"] == pytest.approx(skew - min(gaps[1:9]), abs=1e-6)
+
+
+def _stepped(
+    skew: float, step: float, at: int, gaps: list[float], *, server_ts: bool
+) -> tuple[list[Sample], ClockGate]:
+    """A counter changing once a second on a PLC clock `skew` off; at change `at` the PLC's clock is
+    set by hand by `step`. Change k is published `gaps[k]` s after it happened, received 0.5 s later."""
+    g = gate()
+    out: list[Sample] = []
+    for k, gap in enumerate(gaps):
+        t = NOW + k
+        clock = skew + (step if k >= at else 0.0)
+        got_at = t + gap + 0.5
+        out += g.admit("feed", dv(float(k), t + clock, t if server_ts else None), got_at, got_at, t + gap)
+        out += g.release(got_at)
+    return out, g
+
+
+def test_a_plc_clock_set_back_by_hand_is_decided_again_before_its_values_pass() -> None:
+    # an honest server's timestamps: the first value on the new clock re-decides it at once, exactly
+    out, g = _stepped(0.0, -3600.0, 12, [0.2] * 20, server_ts=True)
+    assert g.judge.tag_offset == {"feed": -3600.0} and g.judge.clocks.redecided["feed"] == 1
+    assert [s.ts - NOW for s in out[1:]] == [float(k) for k in range(1, 20)]  # no value on the old clock
+    assert not g.judge.replaced  # the step is the clock's, not a stamp to doubt
+    # no server timestamps: the values after the step wait until eight of them decide the new clock
+    out, g = _stepped(-7200.0, 1800.0, 12, [0.2] * 30, server_ts=False)
+    assert g.judge.tag_offset == {"feed": pytest.approx(-5400.2)} and g.judge.clocks.redecided["feed"] == 1
+    assert [round(s.ts - NOW, 6) for s in out[1:]] == [k + 0.2 for k in range(1, 30)]
+    assert "publish times" in g.judge.clocks.reasons["feed"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    skew=st.sampled_from([-86_400.0, -7200.0, 0.0, 90.0, 7200.0]),
+    step=st.floats(-86_400.0, 86_400.0).filter(lambda s: abs(s) >= 60.0),
+    at=st.integers(10, 20),
+    gaps=st.lists(st.floats(0.0, 0.9), min_size=36, max_size=36),
+    server_ts=st.booleans(),
+)
+def test_property_a_clock_set_by_hand_leaves_no_value_on_the_old_clock(
+    skew: float, step: float, at: int, gaps: list[float], server_ts: bool
+) -> None:
+    assume(abs(skew + step) > 60.0)  # a new clock the tolerance tells from the server's
+    out, g = _stepped(skew, step, at, gaps, server_ts=server_ts)
+    assert [s.value for s in out] == [float(k) for k in range(36)]  # every value, in order
+    # each change on our clock at or after it happened, never later than its publish (the initial
+    # value aside: it says when it last changed): before the step and after it alike
+    assert all(0.0 <= s.ts - (NOW + k) <= 0.9 + 1e-6 for k, s in enumerate(out) if k)
+    assert g.judge.clocks.redecided["feed"] == 1

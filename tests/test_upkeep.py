@@ -19,6 +19,7 @@ from monitor.core.results import BatchResult, BatchState, StreamMass
 from monitor.errors import ConfigError
 from monitor.runs.app import Monitor, base_url
 from monitor.serve.runbooks import find_runbooks, render
+from tests.conftest import until
 
 ROOT = Path(__file__).resolve().parents[1]
 ALERTS = [
@@ -83,16 +84,17 @@ def test_rejected_and_imported_lims_files_are_counted(monitor: Monitor, tmp_path
     assert len(list((inbox / "rejected").glob("*.reason.txt"))) == 2
 
 
-async def test_a_failing_checkpoint_is_counted_and_accounting_goes_on(monitor: Monitor) -> None:
-    monitor.cfg = dataclasses.replace(monitor.cfg, checkpoint_every_s=0.01)
+async def test_a_failing_checkpoint_is_counted_and_accounting_goes_on(tmp_path: Path) -> None:
+    # the interval is the monitor's from the start: set on it afterwards, the upkeep kept the 5 s default
+    cfg = dataclasses.replace(load_config(ROOT / "config/plant.toml"), checkpoint_every_s=0.01)
+    monitor = Monitor(cfg, tmp_path, seeds=ROOT / "seeds", clock=lambda: NOW)
     monitor.checkpoint_path.mkdir()  # a directory where the file should go: every write fails
-    task = asyncio.create_task(monitor.checkpoint())
-    for _ in range(3000):  # a bound on waiting, not a timing assertion
-        if monitor.upkeep.checkpoint_failures >= 3 or task.done():
-            break
-        await asyncio.sleep(0.01)
-    assert not task.done()  # the failure did not end the loop (nor, in run(), the TaskGroup)
-    task.cancel()
+    async with asyncio.TaskGroup() as tg:
+        task = tg.create_task(monitor.checkpoint())
+        async with asyncio.timeout(60):  # bounds a hang; the wait is on the counter
+            await until(lambda: monitor.upkeep.checkpoint_failures >= 3 or task.done(), every_s=0.01)
+        assert not task.done()  # the failure did not end the loop (nor, in run(), the TaskGroup)
+        task.cancel()
     text = generate_latest(monitor.registry).decode()
     assert metric(text, 'blackmass_checkpoint_write_failures_total{line="L1"}') >= 3
 

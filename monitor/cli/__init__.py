@@ -158,26 +158,20 @@ def _main(argv: Sequence[str] | None) -> int:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("asyncua").setLevel(max(level, logging.ERROR if a.verbose < 2 else logging.DEBUG))  # noqa: PLR2004 - -vv
     try:
-        if a.cmd == "report":
-            return cmd_report(a)
-        if a.cmd == "check-config":
-            return plant.cmd_check_config(a)
-        if a.cmd == "assays":
-            return cmd_assays_import(a)
-        if a.cmd == "reconcile":
-            return cmd_reconcile(a)
-        if a.cmd == "certs":
-            return plant.cmd_certs(a)
-        if a.cmd == "replay":
-            return cmd_replay(a)
-        if a.cmd == "passport":
-            return cmd_passport(a)
-        if a.cmd == "shipment":
-            return cmd_shipment(a)
-        if a.cmd == "pact":
-            return cmd_pact(a)
-        if a.cmd == "store":
-            return cmd_store(a)
+        once = {  # commands that do their work and return: no event loop
+            "report": cmd_report,
+            "check-config": plant.cmd_check_config,
+            "assays": cmd_assays_import,
+            "reconcile": cmd_reconcile,
+            "certs": plant.cmd_certs,
+            "replay": cmd_replay,
+            "passport": cmd_passport,
+            "shipment": cmd_shipment,
+            "pact": cmd_pact,
+            "store": cmd_store,
+        }
+        if a.cmd in once:
+            return once[a.cmd](a)
         if a.cmd == "simulate" and a.export_history is not None:
             return sim.cmd_export_history(a)
         runner = {

@@ -63,11 +63,13 @@ class ClockGate:
     def new_session(self) -> None:
         self.judge.clocks.new_session()
 
-    def admit(self, tag: str, dv: ua.DataValue, received: float, server_now: float) -> list[Sample]:
-        """One value from the server: its sample now, or nothing while it (or one before it) waits."""
-        verdict = self.judge.learn(
-            tag, safe_epoch(dv.SourceTimestamp), safe_epoch(dv.ServerTimestamp), received, server_now
-        )
+    def admit(
+        self, tag: str, dv: ua.DataValue, received: float, server_now: float, published: float | None = None
+    ) -> list[Sample]:
+        """One value from the server (`published`: its message's PublishTime, the server's raw clock):
+        its sample now, or nothing while it (or one before it) waits."""
+        source, server = safe_epoch(dv.SourceTimestamp), safe_epoch(dv.ServerTimestamp)
+        verdict = self.judge.learn(tag, source, server, received, server_now, published)
         held = _Held(tag, dv, received, server_now, verdict is Verdict.PROVISIONAL)
         if self._held or not self._passes(held):
             self._held.append(held)

@@ -47,8 +47,11 @@ class Decoder:
         self.hold_s = hold_s
         self._held = []
 
-    def decode(self, data: Iterable[Any], handles: Mapping[int, str]) -> tuple[list[Sample], ua.StatusCode | None]:
-        """One message's data changes as samples, and a bad subscription status if it carried one."""
+    def decode(
+        self, data: Iterable[Any], handles: Mapping[int, str], published: float | None = None
+    ) -> tuple[list[Sample], ua.StatusCode | None]:
+        """One message's data changes as samples, and a bad subscription status if it carried one;
+        `published`: the message's PublishTime (the server's clock, raw), None when absent."""
         out: list[Sample] = []
         status: ua.StatusCode | None = None
         for notification in data:
@@ -63,7 +66,7 @@ class Decoder:
                 if tag == SERVER_CLOCK:
                     out += self._tick(item.ClientHandle, item.Value)
                 elif tag is not None:
-                    out += self.gate.admit(tag, item.Value, self._clock(), self.server_clock.now())
+                    out += self.gate.admit(tag, item.Value, self._clock(), self.server_clock.now(), published)
         out += self.gate.release(max(self.server_clock.now(), self._clock()), self._wall())
         return out, status
 

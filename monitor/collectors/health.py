@@ -47,6 +47,7 @@ class CollectorHealth:
     clock_pending: tuple[str, ...] = ()  # tags whose controller clock is still being decided
     samples_waiting: int = 0  # their samples, held until it is
     tag_offsets: Mapping[str, float] = field(default_factory=dict)  # tag -> its controller's clock minus the server's
+    tag_clocks_redecided: Mapping[str, int] = field(default_factory=dict)  # tag -> times its decided clock moved
     clock_problem: str | None = None  # why the server's clock is no reference now
     server_clock_frozen: bool = False  # CurrentTime stopped advancing while values kept arriving
     subscriptions: int = 0  # on the server, this session (more than one where a subscription was full)

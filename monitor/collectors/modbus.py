@@ -13,13 +13,11 @@ a gap the engine flags (a Modbus device cannot replay what was missed).
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import math
-import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Unpack
 
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
@@ -39,12 +37,12 @@ from monitor.collectors.modbus_decode import (
     slice_of,
 )
 from monitor.collectors.source_settings import ModbusSettings
+from monitor.collectors.wiring import SampleSink, Wiring, WiringArgs, health_of
 from monitor.core.samples import SOURCE_CLOCK, Quality, Sample
 from monitor.errors import CollectorError
 
 log = logging.getLogger(__name__)
 
-SampleSink = Callable[[list[Sample]], Any]
 _NONE = object()  # no value yet
 STATUS_BAD = 0x80000000  # OPC-UA's Bad severity; the low bits keep the device's exception code
 _READERS = {
@@ -63,18 +61,12 @@ class ModbusCollector:
         settings: ModbusSettings,
         sink: SampleSink,
         *,
-        source: str = "modbus",
-        wall: Callable[[], float] = time.time,
-        clock: Callable[[], float] | None = None,
-        on_gap: Callable[[Gap], None] | None = None,
         on_types: Callable[[Mapping[str, float]], None] | None = None,
+        **wiring: Unpack[WiringArgs],
     ) -> None:
         self.settings = settings
-        self.sink = sink
-        self.source = source
-        self._wall = wall
-        self._clock = clock or wall
-        self.on_gap = on_gap
+        self.wiring = Wiring.of(sink, wiring, "modbus")
+        self.source = self.wiring.source
         self.on_types = on_types
         self.reads = plan_reads(settings.points, settings.max_registers, settings.max_bits)
         self.state = ConnState.DISCONNECTED
@@ -94,19 +86,7 @@ class ModbusCollector:
         self.connected = asyncio.Event()
 
     def health(self) -> CollectorHealth:
-        return CollectorHealth(
-            self.source,
-            self.state,
-            self.reconnects,
-            dict(self.samples),
-            self.last_sample_wall,
-            len(self.bad),
-            len(self.settings.points) - len(self.bad),
-            self.gap_count,
-            self.gap_count,
-            0,
-            dict(self.bad),
-        )
+        return health_of(self, len(self.bad), len(self.settings.points) - len(self.bad), self.bad)
 
     async def run(self) -> None:
         """Run forever: connect, poll; on any loss back off (capped) and retry."""
@@ -137,7 +117,7 @@ class ModbusCollector:
                 self.connected.clear()
             self.state = ConnState.BACKOFF
             self.reconnects += 1
-            self.note_outage(self._clock())
+            self.note_outage(self.wiring.now())
             await asyncio.sleep(delay)
             delay = min(delay * 2, s.reconnect_max_s)
 
@@ -156,11 +136,11 @@ class ModbusCollector:
         raw: dict[str, float | str] = {}
         bad: dict[str, str] = {}
         stamps: dict[str, float] = {}
-        now = self._clock()
+        now = self.wiring.now()
         kept: list[Read] = []
         for read in reads:
             answer = await self._read(client, read)
-            now = self._clock()
+            now = self.wiring.now()
             if isinstance(answer, int):
                 if len(read.points) > 1:  # find the one point the device refuses: read them one by one
                     singles = [_single(p) for p in read.points]
@@ -236,14 +216,12 @@ class ModbusCollector:
         if out:
             self.samples["good"] += sum(1 for s in out if s.quality is Quality.GOOD)
             self.samples["bad"] += sum(1 for s in out if s.quality is Quality.BAD)
-            self.last_sample_wall = self._wall()
+            self.last_sample_wall = self.wiring.wall()
         self._device_ts = max(self._device_ts, *stamps.values()) if stamps else self._device_ts
         tick = self._device_ts if self._device_clock else now  # nothing stamped up to tick can come later
         if math.isfinite(tick):  # (a device's own clock leads: our receive time says nothing of its stamps)
             out.append(Sample(SOURCE_CLOCK, tick, None))
-        result = self.sink(out)
-        if inspect.isawaitable(result):  # an asyncio.Queue's put: wait while the engine is behind
-            await result
+        await self.wiring.deliver(out)
 
     def _gap_closed(self, now: float) -> None:
         """The first poll of a session after a lost one ends the gap the device cannot fill."""
@@ -267,8 +245,7 @@ class ModbusCollector:
                 "modbus source %s: no polls since %.1f s (a gap: nothing to read back)", self.source, now - start
             )
         self._gap_to = now
-        if self.on_gap is not None:
-            self.on_gap(Gap(start, now, recovered=False, samples=0))
+        self.wiring.gap(Gap(start, now, recovered=False, samples=0))
 
 
 def _single(p: Point) -> Read:

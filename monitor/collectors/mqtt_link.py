@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from monitor.collectors.secrets import read_secret
 from monitor.collectors.source_settings import MqttSettings
-from monitor.errors import ConfigError
+from monitor.errors import CollectorError, ConfigError
 
 if TYPE_CHECKING:  # aiomqtt (and paho) load only when a broker is reached: config checks stay fast
     import aiomqtt
@@ -20,6 +20,8 @@ if TYPE_CHECKING:  # aiomqtt (and paho) load only when a broker is reached: conf
 
 MQTT_PASSWORD_ENV = "BLACKMASS_MQTT_PASSWORD"
 _DEFAULT_PORT = {"mqtt": 1883, "mqtts": 8883}
+# CONNACK codes refusing the user: MQTT 3.1.1 4 (bad user name or password), 5 (not authorized); 5.0 134, 135
+_REFUSED_USER = {4, 5, 134, 135}
 
 
 def check_broker(url: str, where: str, field: str) -> tuple[str, int, bool]:
@@ -42,14 +44,48 @@ def check_broker(url: str, where: str, field: str) -> tuple[str, int, bool]:
     return parts.hostname, port, parts.scheme == "mqtts"
 
 
-def password(settings: MqttSettings, env: Mapping[str, str] = os.environ) -> str | None:
+def password(settings: MqttSettings, source: str, env: Mapping[str, str] = os.environ) -> str | None:
+    """The user's password: BLACKMASS_MQTT_PASSWORD, else the secrets file; CollectorError when neither."""
     if settings.username is None:
         return None
     if env.get(MQTT_PASSWORD_ENV):
         return env[MQTT_PASSWORD_ENV]
     if settings.password_file is not None:
         return read_secret(settings.password_file, "MQTT password").decode("utf-8").strip()
-    return None
+    raise CollectorError(
+        f"source {source}: broker user {settings.username!r} has no password "
+        f"(hint: set {MQTT_PASSWORD_ENV} or point password_file at a secrets file)"
+    )
+
+
+def tls_context(settings: MqttSettings, source: str) -> ssl.SSLContext:
+    """TLS trusting `ca_file` (else the system's CAs); CollectorError naming the file when it is no CA."""
+    ca = settings.ca_file
+    try:
+        return ssl.create_default_context(cafile=str(ca) if ca else None)
+    except (OSError, ssl.SSLError) as exc:
+        raise CollectorError(
+            f"source {source}: ca_file {ca}: expected a PEM CA certificate, got: {exc} "
+            "(hint: the CA that signed the broker's certificate, as PEM)"
+        ) from exc
+
+
+def explain(exc: Exception, settings: MqttSettings) -> str:
+    """A broker's refusal in plain words: which user or which CA, and what to check."""
+    text = str(exc)
+    if isinstance(exc, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in text:
+        trusted = f"ca_file {settings.ca_file}" if settings.ca_file else "the system's CAs"
+        return (
+            f"TLS: the broker's certificate is not trusted by {trusted}: {text} "
+            "(hint: ca_file = the CA that signed the broker's certificate)"
+        )
+    code = getattr(getattr(exc, "rc", None), "value", getattr(exc, "rc", None))
+    if code in _REFUSED_USER:
+        return (
+            f"the broker refused user {settings.username!r}: {text} "
+            f"(hint: check username and the password in {MQTT_PASSWORD_ENV} or password_file)"
+        )
+    return text
 
 
 def client(settings: MqttSettings, source: str, will: aiomqtt.Will | None = None) -> SessionClient:
@@ -57,19 +93,16 @@ def client(settings: MqttSettings, source: str, will: aiomqtt.Will | None = None
     from monitor.collectors.mqtt_session import SessionClient  # noqa: PLC0415 - lazy: only a source that runs pays
 
     host, port, tls = check_broker(settings.broker, f"source {source}", "broker")
-    context = None
-    if tls:
-        context = ssl.create_default_context(cafile=str(settings.ca_file) if settings.ca_file else None)
     return SessionClient(
         host,
         port,
         username=settings.username,
-        password=password(settings),
+        password=password(settings, source),
         identifier=settings.client_id or f"blackmass-{source}",
         clean_session=False,
         keepalive=settings.keepalive_s,
         will=will,
-        tls_context=context,
+        tls_context=tls_context(settings, source) if tls else None,
         timeout=settings.timeout_s,
     )
 

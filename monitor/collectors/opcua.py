@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from typing import Any
+from dataclasses import replace
+from typing import Unpack
 
 from asyncua import Client, ua
 
@@ -35,12 +35,12 @@ from monitor.collectors.settings import OpcuaSettings
 from monitor.collectors.subscribing import CURRENT_TIME, Placement, Subscriber, item_request
 from monitor.collectors.timestamps import TimestampJudge
 from monitor.collectors.wire_fix import client as new_client
+from monitor.collectors.wiring import SampleSink, Wiring, WiringArgs, health_of
 from monitor.core.samples import SERVER_CLOCK, Quality, Sample
 from monitor.errors import CollectorError, ConfigError
 
 log = logging.getLogger(__name__)
 
-SampleSink = Callable[[list[Sample]], Any]
 _QUEUED_MESSAGES = 20_000  # notification messages waiting for us; beyond it the session restarts
 
 
@@ -53,18 +53,14 @@ class OpcuaCollector:
         tags: Mapping[str, str],
         sink: SampleSink,
         *,
-        source: str = "opcua",
-        wall: Callable[[], float] = time.time,
-        on_gap: Callable[[Gap], None] | None = None,
-        clock: Callable[[], float] | None = None,
         on_types: Callable[[dict[str, int]], None] | None = None,
         on_cycles: Callable[[dict[str, float]], None] | None = None,
+        **wiring: Unpack[WiringArgs],
     ) -> None:
         self.settings = settings
         self.tags = dict(tags)
-        self.sink = sink
-        self.source = source
-        self._wall = wall
+        self.wiring = Wiring.of(sink, wiring, "opcua")
+        self.source = source = self.wiring.source
         self.state = ConnState.DISCONNECTED
         self.reconnects = 0
         self.samples: Counter[str] = Counter()
@@ -73,19 +69,14 @@ class OpcuaCollector:
         self.subscribed_nodes = 0
         self.subscribed = asyncio.Event()
         self._sessions = 0
-        self.on_gap = on_gap
         self.last_error: str | None = None
         self.resume_from: float | None = None  # source time to backfill from on the first session (checkpoint)
         self.gaps: list[Gap] = []  # the latest 100
         self.gap_count = self.unrecovered_gaps = self.backfilled = 0
         self._last_ts: dict[str, float] = {}  # newest source time delivered per tag
         self._node_ids: dict[str, ua.NodeId] = {}
-        # our clock: receive times and the server clock's offset are read on it (the demo gives the plant's)
-        self._clock = clock or wall
         self.judge = TimestampJudge(settings.clock)
-        self.server_clock = ServerClock(settings, source, self._clock, self.judge)
-        self.gate = ClockGate(self.judge, lambda tag, dv, got, now: to_sample(tag, dv, got, self.judge, now))
-        self.judge.clocks.publishing_s = settings.publishing_interval_ms / 1000.0
+        self.server_clock = ServerClock(settings, source, self.wiring.now, self.judge)
         self._clock_read_wall = float("-inf")
         self.unresolved: dict[str, str] = {}
         self.on_types = on_types  # tag -> where its integer data type wraps
@@ -97,7 +88,7 @@ class OpcuaCollector:
         self.sequence = Tally()  # notification messages republished and lost
         self.gate = ClockGate(self.judge, lambda tag, dv, got, now: to_sample(tag, dv, got, self.judge, now))
         self.judge.clocks.publishing_s = settings.publishing_interval_ms / 1000.0
-        self.decoder = Decoder(self.gate, self.server_clock, self.clock_watch, self._clock, wall)
+        self.decoder = Decoder(self.gate, self.server_clock, self.clock_watch, self.wiring.now, self.wiring.wall)
 
     @property
     def aligned(self) -> float | None:
@@ -109,24 +100,23 @@ class OpcuaCollector:
         self.server_clock.aligned = value
 
     def health(self) -> CollectorHealth:
-        return CollectorHealth(
-            self.source,
-            self.state,
-            self.reconnects,
-            dict(self.samples),
-            self.last_sample_wall,
+        link = health_of(
+            self,
             self.failed_nodes,
             self.subscribed_nodes,
-            self.gap_count,
-            self.unrecovered_gaps,
-            self.backfilled,
-            dict(self.unresolved),
-            self.server_clock.offset,
-            self.judge.offset,
-            by_reason(self.judge.replaced),
+            self.unresolved,
+            unrecovered=self.unrecovered_gaps,
+            backfilled=self.backfilled,
+        )
+        return replace(
+            link,
+            clock_offset_s=self.server_clock.offset,
+            clock_aligned_s=self.judge.offset,
+            timestamps_replaced=by_reason(self.judge.replaced),
             clock_pending=self.gate.pending_tags,
             samples_waiting=self.gate.waiting,
             tag_offsets=self.judge.tag_offset,
+            tag_clocks_redecided=dict(self.judge.clocks.redecided),
             clock_problem=self.server_clock.problem,
             server_clock_frozen=self.clock_frozen,
             subscriptions=self.subscriptions,
@@ -258,8 +248,8 @@ class OpcuaCollector:
     ) -> None:
         while not lost.is_set():
             honour_cancel()
-            if self._wall() - self._clock_read_wall >= self.settings.clock_check_s:
-                self._clock_read_wall = self._wall()
+            if self.wiring.wall() - self._clock_read_wall >= self.settings.clock_check_s:
+                self._clock_read_wall = self.wiring.wall()
                 await self.server_clock.read(client)
             items: list[Notice | Lost] = []
             with contextlib.suppress(TimeoutError):
@@ -272,18 +262,16 @@ class OpcuaCollector:
                 if isinstance(item, Lost):
                     batch += await self._read_back(client, item, placement, handles)
                     continue
-                samples, bad = self.decoder.decode(item.data, handles)
+                samples, bad = self.decoder.decode(item.data, handles, item.published)
                 batch += samples
                 status = status or bad
             batch = self.decoder.release(batch)
-            if self.clock_watch.check(self._wall()):  # the server's clock stands still: ours vouches instead
-                ours = self._clock() - self.judge.clocks.delivery_delay() - self.settings.clock_margin_s
+            if self.clock_watch.check(self.wiring.wall()):  # the server's clock stands still: ours vouches instead
+                ours = self.wiring.now() - self.judge.clocks.delivery_delay() - self.settings.clock_margin_s
                 batch += self.gate.tick(Sample(SERVER_CLOCK, ours, None, retimed=True))
             if batch:
                 self._deliver(batch)
-                result = self.sink(batch)
-                if asyncio.iscoroutine(result):
-                    await result
+                await self.wiring.deliver(batch)
             if status is not None:
                 log.warning("%s: subscription status %s", self.source, status.name)
                 return
@@ -294,7 +282,7 @@ class OpcuaCollector:
         nodes = {t: self._node_ids[t] for t in tags if t != SERVER_CLOCK}
         dvs = await read_back(client, nodes, self.limits.nodes_per_read, self.source, item.sequence_numbers)
         now = self.server_clock.now()
-        samples = [to_sample(tag, dv, self._clock(), self.judge, now) for tag, dv in dvs.items()]
+        samples = [to_sample(tag, dv, self.wiring.now(), self.judge, now) for tag, dv in dvs.items()]
         newest = max([*self._last_ts.values(), self.decoder.last_tick or float("-inf")])
         missed = [x.ts for x in samples if x.ts > self._last_ts.get(x.tag, float("-inf"))]
         interval = self.settings.publishing_interval_ms / 1000.0
@@ -307,23 +295,20 @@ class OpcuaCollector:
         known = {t: ts for t, ts in since.items() if ts is not None}
         if not known:
             return
-        wall = self._wall()
+        wall = self.wiring.wall()
         convert = lambda tag, dv: to_sample(tag, dv, wall, self.judge, self.server_clock.now())  # noqa: E731
         gap, samples = await backfill(client, known, self._node_ids, self.settings, convert, self.source)
         self._note_gap(gap)
         self.backfilled += len(samples)
         if samples:
             self._deliver(samples)
-            result = self.sink(samples)
-            if asyncio.iscoroutine(result):
-                await result
+            await self.wiring.deliver(samples)
 
     def _note_gap(self, gap: Gap) -> None:
         self.gaps = [*self.gaps[-99:], gap]
         self.gap_count += 1
         self.unrecovered_gaps += not gap.recovered
-        if self.on_gap is not None:
-            self.on_gap(gap)
+        self.wiring.gap(gap)
 
     async def _learn_types(self, client: Client, handles: dict[int, str]) -> None:
         """Where each integer counter wraps, from its node's DataType (for rollover when unset)."""
@@ -334,7 +319,7 @@ class OpcuaCollector:
             self.on_types(wraps)
 
     def _deliver(self, samples: list[Sample]) -> None:
-        wall = self._wall()
+        wall = self.wiring.wall()
         values = 0
         for x in samples:
             if x.tag == SERVER_CLOCK:

@@ -19,6 +19,7 @@ from asyncua.client.ua_session import UaSession
 from asyncua.common.subscription import Subscription
 
 from monitor.collectors.limits import refusal
+from monitor.collectors.server_clock import safe_epoch
 
 log = logging.getLogger("monitor.collectors.opcua")  # the collector's log: operators filter on it
 
@@ -63,6 +64,7 @@ class Notice:
     subscription: int  # our number for the subscription (0, 1, …)
     data: tuple[Any, ...]
     replayed: bool = False
+    published: float | None = None  # the message's PublishTime (epoch s, the server's clock), None: absent
 
 
 @dataclass
@@ -118,7 +120,7 @@ class SequencedSubscription(Subscription):
             if self.expected is None or ahead(due, self.expected):
                 self.expected = due
         if has_data:
-            self._put(Notice(self.number, tuple(msg.NotificationData)))
+            self._put(Notice(self.number, tuple(msg.NotificationData), published=safe_epoch(msg.PublishTime)))
 
     async def _fill(self, gone: list[int]) -> None:
         log.warning(

@@ -13,26 +13,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import json
 import logging
-import time
 from collections import Counter
-from collections.abc import Callable
-from typing import Any
+from typing import Unpack
 
 import aiomqtt
 
 from monitor.collectors.cancelling import honour_cancel
 from monitor.collectors.health import CollectorHealth, ConnState, Gap
-from monitor.collectors.mqtt_link import client, json_value
+from monitor.collectors.mqtt_link import client, explain, json_value
 from monitor.collectors.source_settings import MqttPoint, MqttSettings
 from monitor.collectors.sparkplug_proto import DecodeError, Metric, decode_payload, rebirth_request
+from monitor.collectors.wiring import SampleSink, Wiring, WiringArgs, health_of
 from monitor.core.samples import Sample
+from monitor.errors import MonitorError
 
 log = logging.getLogger(__name__)
 
-SampleSink = Callable[[list[Sample]], Any]
 NS = "spBv1.0"
 REBIRTH_AGAIN_S = 2.0  # wall seconds of data without a birth before the rebirth request is repeated
 
@@ -40,22 +38,10 @@ REBIRTH_AGAIN_S = 2.0  # wall seconds of data without a birth before the rebirth
 class MqttCollector:
     """One broker: Sparkplug B metrics of one edge node (kind "sparkplug") or JSON topics (kind "mqtt")."""
 
-    def __init__(
-        self,
-        settings: MqttSettings,
-        sink: SampleSink,
-        *,
-        source: str = "sparkplug",
-        wall: Callable[[], float] = time.time,
-        clock: Callable[[], float] | None = None,
-        on_gap: Callable[[Gap], None] | None = None,
-    ) -> None:
+    def __init__(self, settings: MqttSettings, sink: SampleSink, **wiring: Unpack[WiringArgs]) -> None:
         self.settings = settings
-        self.sink = sink
-        self.source = source
-        self._wall = wall
-        self._clock = clock or wall
-        self.on_gap = on_gap
+        self.wiring = Wiring.of(sink, wiring, "sparkplug")
+        self.source = self.wiring.source
         self.state = ConnState.DISCONNECTED
         self.reconnects = 0
         self.samples: Counter[str] = Counter()
@@ -83,23 +69,10 @@ class MqttCollector:
         return f"{NS}/STATE/{self.settings.host_id}"
 
     def health(self) -> CollectorHealth:
-        pts = len(self.settings.points)
-        return CollectorHealth(
-            self.source,
-            self.state,
-            self.reconnects,
-            dict(self.samples),
-            self.last_sample_wall,
-            0,
-            pts,
-            self.gap_count,
-            self.gap_count,
-            0,
-            dict(self.stale),
-        )
+        return health_of(self, 0, len(self.settings.points), self.stale)
 
     def _state(self, online: bool) -> bytes:
-        return json.dumps({"online": online, "timestamp": int(self._wall() * 1000)}).encode()
+        return json.dumps({"online": online, "timestamp": int(self.wiring.wall() * 1000)}).encode()
 
     async def run(self) -> None:
         """Run forever: connect, subscribe, collect; on any loss back off (capped) and retry."""
@@ -123,12 +96,12 @@ class MqttCollector:
                             honour_cancel()  # a publish's wait_for may have swallowed it (Python 3.11)
                     finally:  # a clean stop says so: the broker's will is only for a lost connection
                         await self._offline(c)
-            except (aiomqtt.MqttError, OSError) as exc:
-                self.last_error = f"broker {s.broker}: {exc}"
+            except (aiomqtt.MqttError, OSError, MonitorError) as exc:  # refused, unreachable, no password: down
+                self.last_error = f"broker {s.broker}: {explain(exc, s)}"
                 log.warning("mqtt source %s: %s; retrying in %.1f s", self.source, self.last_error, delay)
             finally:
                 if self._client is not None:
-                    self._lost_at = self._clock()
+                    self._lost_at = self.wiring.now()
                 self._client = None
                 self.connected.clear()
             self.state = ConnState.BACKOFF
@@ -144,7 +117,7 @@ class MqttCollector:
         self.session_kept = kept
         if kept or lost_at is None:
             return
-        now = self._clock()
+        now = self.wiring.now()
         self.gap_count += 1
         log.warning(
             "mqtt source %s: broker %s kept no session for us: what was published in the %.1f s away is lost (a gap)",
@@ -152,8 +125,7 @@ class MqttCollector:
             self.settings.broker,
             now - lost_at,
         )
-        if self.on_gap is not None:
-            self.on_gap(Gap(lost_at, now, recovered=False, samples=0))
+        self.wiring.gap(Gap(lost_at, now, recovered=False, samples=0))
 
     async def _offline(self, c: aiomqtt.Client) -> None:
         if self.settings.kind != "sparkplug":
@@ -199,7 +171,9 @@ class MqttCollector:
             self.seq = p.seq
             self.aliases = {k: v for k, v in self.aliases.items() if k[0] != ""}
         elif self.seq is None and self._awaiting_birth:
-            if self._wall() - self._asked_at > REBIRTH_AGAIN_S:  # the request may have gone before the node listened
+            if (
+                self.wiring.wall() - self._asked_at > REBIRTH_AGAIN_S
+            ):  # the request may have gone before the node listened
                 await self.rebirth("still no birth certificate")
             return
         elif self.seq is not None and p.seq == (self.seq - 1) % 256:
@@ -215,7 +189,7 @@ class MqttCollector:
         await self._take(device, p.metrics, p.timestamp_ms, birth=kind.endswith("BIRTH"))
 
     async def _take(self, device: str, metrics: tuple[Metric, ...], payload_ms: int | None, *, birth: bool) -> None:
-        now = self._clock()
+        now = self.wiring.now()
         out = []
         for m in metrics:
             point = None
@@ -242,11 +216,9 @@ class MqttCollector:
         if not out:
             return
         self.samples["good"] += len(out)
-        self.last_sample_wall = self._wall()
+        self.last_sample_wall = self.wiring.wall()
         self._last_data = max(s.ts for s in out)
-        result = self.sink(out)
-        if inspect.isawaitable(result):  # an asyncio.Queue's put: wait while the engine is behind
-            await result
+        await self.wiring.deliver(out)
 
     def _mark_stale(self, device: str | None, why: str) -> None:
         for p in self.settings.points:
@@ -261,8 +233,7 @@ class MqttCollector:
         self.births += 1
         if was and self._last_data is not None:
             self.gap_count += 1
-            if self.on_gap is not None:
-                self.on_gap(Gap(self._last_data, now, recovered=False, samples=0))
+            self.wiring.gap(Gap(self._last_data, now, recovered=False, samples=0))
 
     async def _dead(self, why: str) -> None:
         log.warning(
@@ -279,10 +250,10 @@ class MqttCollector:
             return
         self.rebirths += 1
         self._awaiting_birth = True
-        self._asked_at = self._wall()
+        self._asked_at = self.wiring.wall()
         log.info("mqtt source %s: asking %s/%s to rebirth (%s)", self.source, s.group, s.edge_node, why)
         topic = f"{NS}/{s.group}/NCMD/{s.edge_node}"
-        await self._client.publish(topic, rebirth_request(int(self._wall() * 1000)), qos=0)
+        await self._client.publish(topic, rebirth_request(int(self.wiring.wall() * 1000)), qos=0)
 
     async def _json(self, topic: str, payload: bytes) -> None:
         point = self.topics.get(topic)
@@ -294,7 +265,7 @@ class MqttCollector:
             log.warning("mqtt source %s: topic %s: %s", self.source, topic, exc)
             return
         if value is not None:
-            await self._deliver([self._sample(point, value, ts if ts is not None else self._clock())])
+            await self._deliver([self._sample(point, value, ts if ts is not None else self.wiring.now())])
 
 
 def _bd_seq(metrics: tuple[Metric, ...]) -> int | None:

@@ -3,11 +3,13 @@
 The contract is docs/timestamps.md. In short: a tag's first value of a session carries the time it
 last changed (maybe days ago) and says nothing of its clock; each later value (a *fresh* one) is
 compared with a reference that is itself valid: the server timestamp when the server sent a
-plausible one (exact), otherwise our receive time on the server's clock less CurrentTime's least
+plausible one (exact), otherwise the PublishTime of the message that carried it when plausible (no
+pipeline latency in it), otherwise our receive time on the server's clock less CurrentTime's least
 transit (late by the delivery delay, so the largest difference seen, *best*, is a lower bound of
 the offset). The server's own clock is taken whenever the values allow it; otherwise a measured
 clock they allow (exact, or a tag's own estimate), or on eight fresh values the tag's own estimate.
 A tag still undecided after `decide_within_s` and eight deliveries is decided with what it has.
+A decided tag whose fresh value contradicts its clock (a PLC clock set by hand) is learnt again.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import statistics
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from enum import Enum
+
+from monitor.collectors.clock_moves import Bounds, Contradiction, contradiction, publishes
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +42,9 @@ class Verdict(Enum):
 class _Learning:
     waiting_since: float = 0.0  # our clock at its first fresh value (0: none yet)
     waiting_deliveries: int = -1  # deliveries seen by then (-1: none yet)
-    fresh: deque[tuple[float, float | None, float]] = field(default_factory=lambda: deque(maxlen=16))
-    # (source, server or None, received on the server's clock) of its fresh values, newest last
+    fresh: deque[tuple[float, float | None, float]] = field(default_factory=lambda: deque(maxlen=64))
+    # (source, server or None, reference: PublishTime or received on the server's clock), newest last
+    published: int = 0  # fresh values whose reference was their message's PublishTime
 
     @property
     def best(self) -> float:
@@ -55,7 +60,9 @@ class TagClocks:
     decide_within_s: float = 120.0
     offsets: dict[str, float] = field(default_factory=dict)
     reasons: dict[str, str] = field(default_factory=dict)
+    redecided: Counter[str] = field(default_factory=Counter)  # tag -> how often its decided clock moved
     _learning: dict[str, _Learning] = field(default_factory=dict)
+    _suspects: dict[str, _Learning] = field(default_factory=dict)  # decided tags whose late values wait
     _session_seen: set[str] = field(default_factory=set)
     _last_source: dict[str, float] = field(default_factory=dict)  # tag -> its latest source time
     _estimated: set[str] = field(default_factory=set)  # tags aligned by an offset learnt from delivery times
@@ -87,7 +94,8 @@ class TagClocks:
         return self._deliveries >= MIN_DELIVERIES
 
     def decided(self, tag: str) -> bool:
-        return tag in self.offsets
+        """Its clock is decided and no late value of it waits as a suspect of a clock set back."""
+        return tag in self.offsets and tag not in self._suspects
 
     def delivered(self, received: float, wall: float | None = None) -> None:
         """One publish arrived when the server's clock read `received` (wall: `wall`): how coarse the
@@ -127,6 +135,10 @@ class TagClocks:
         """How much earlier than its aligned stamp a value of `tag` may have happened (0: exact)."""
         return self.one_delivery() if tag in self._uncertain else 0.0
 
+    def echo(self) -> float:
+        """How far a server's own stamp (a server timestamp, a PublishTime) may lie from its clock at delivery."""
+        return max(self.tolerance(), 2.0 * self.delivery_delay())
+
     def tolerance(self) -> float:
         """Below this an offset is not told from delivery delay, nor from clocks that agree well enough."""
         return max(self.align_min_s, self.delivery_delay())
@@ -138,17 +150,30 @@ class TagClocks:
         common = Counter(self.offsets.values()).most_common(1)
         return common[0][0] if common else 0.0
 
-    def observe(self, tag: str, source: float | None, server: float | None, received_on_server: float) -> Verdict:
-        """One value's valid times (None: absent or implausible); `received_on_server`: the server's clock at delivery.
+    def observe(
+        self,
+        tag: str,
+        source: float | None,
+        server: float | None,
+        received_on_server: float,
+        *,
+        published: bool = False,
+    ) -> Verdict:
+        """One value's valid times (None: absent or implausible); `received_on_server`: the server's clock at
+        delivery, or (`published`) the PublishTime of its message: it happened at or before either.
 
         A tag's first value of a session passes at once on the commonest clock (PROVISIONAL): it says
         when the value last changed, which no lot edge uses. A later value of an undecided tag WAITs.
         """
-        if tag in self.offsets:
+        if tag in self.offsets and not self._moved(tag, source, server, received_on_server):
+            if source is not None and tag in self._suspects:
+                self._last_source[tag] = source
+                return Verdict.WAIT
             if tag in self._own and source is not None and source > self._last_source.get(tag, math.inf):
                 self._delays.append(received_on_server - (source - self.offsets[tag]))
             if source is not None:
                 self._last_source[tag] = source
+                self._session_seen.add(tag)
             return Verdict.PASS
         learning = self._learning.setdefault(tag, _Learning())
         if source is None:  # the server's or our time stands in: there is no controller clock to learn
@@ -166,27 +191,72 @@ class TagClocks:
         if learning.waiting_deliveries < 0:
             learning.waiting_deliveries = self._deliveries
         learning.fresh.append((source, server, received_on_server))
+        learning.published += published
         self._try(tag, learning)
         return Verdict.PASS if tag in self.offsets else Verdict.WAIT
+
+    def _moved(self, tag: str, source: float | None, server: float | None, reference: float) -> bool:
+        """Whether a value of a decided tag contradicts its clock (a PLC clock set by hand): the tag is
+        then learnt again, by the same rules, from the contradicting values on, which wait meanwhile.
+
+        Its own server stamp saying another offset, or a value that came before it happened, is
+        certain. A value later than any delivery explains may be a stalled pipeline: it waits as a
+        suspect until a value from a later publish confirms it (also late) or one clears it (on
+        time), or the bound passes (the old clock stands). A session's first value and a repeat
+        of the same stamp never contradict (monitor.collectors.clock_moves has the rule).
+        """
+        if source is None or tag not in self._session_seen or self._last_source.get(tag) == source:
+            return False
+        bounds = Bounds(self.tolerance(), self.one_delivery(), self.echo())
+        found = contradiction(self.offsets[tag], source, server, reference, bounds)
+        suspect = self._suspects.get(tag)
+        if found is None:
+            if self._suspects.pop(tag, None) is not None:
+                log.info("tag %s: a value on its clock again: the late ones were delivery, not a clock", tag)
+            return False
+        if found is Contradiction.LATE:
+            spacing = statistics.median(self._spacing) if self._spacing else 0.0
+            if suspect is None or reference <= max(r for *_, r in suspect.fresh) + 0.5 * spacing:
+                suspect = suspect or self._suspects.setdefault(tag, _Learning(reference, self._deliveries))
+                suspect.fresh.append((source, server, reference))
+                return False  # waits as a suspect: decided() is False meanwhile
+        log.warning(
+            "tag %s: a value stamped %+.1f s off its reference contradicts its clock (%+.1f s, %s): "
+            "its controller's clock moved; learnt again, its values wait",
+            tag,
+            source - (server if server is not None else reference),
+            self.offsets[tag],
+            self.reasons.get(tag, ""),
+        )
+        self.redecided[tag] += 1
+        for decided in (self.offsets, self.reasons):
+            decided.pop(tag, None)
+        for kind in (self._estimated, self._uncertain, self._exact, self._own):
+            kind.discard(tag)
+        self._suspects.pop(tag, None)
+        if suspect is not None:  # the values it waited with are the new clock's too
+            self._learning[tag] = _Learning(suspect.waiting_since, suspect.waiting_deliveries, suspect.fresh)
+        return True
 
     def _try(self, tag: str, learning: _Learning) -> None:
         if self._deliveries < MIN_DELIVERIES:  # how coarse receive times are is not known yet
             return
-        tol = self.tolerance()
         # a server timestamp far from the server's own clock at delivery is not the server's stamp
         # (node-opcua's setValueFromSource copies the PLC's time into it): no reference
-        echo = max(tol, 2.0 * self.delivery_delay())  # a server's own stamp trails its clock by less
+        echo = self.echo()
         exact = [src - srv for src, srv, got in learning.fresh if srv is not None and abs(srv - got) <= echo]
         if exact:
             d = exact[-1]
             self._decide(tag, self._significant(d, self.align_min_s), f"{d:+.1f} s from its server timestamps", "exact")
             return
-        enough = len(learning.fresh) >= FRESH_TO_DECIDE
+        spacing = statistics.median(self._spacing) if self._spacing else 0.0  # a clock learnt again needs 4 publishes
+        again = tag in self.redecided and publishes([r for *_, r in learning.fresh], 0.5 * spacing) < MIN_DELIVERIES
+        enough = len(learning.fresh) >= FRESH_TO_DECIDE and not again
         near = self._consistent(learning.best)
         if near is not None:
             self._decide(tag, self.offset_of_clock(near), f"shares the clock of {near} (consistent with it)", "shared")
         elif enough:
-            self._decide(tag, learning.best, f"{learning.best:+.1f} s from our receive times", "receive_times")
+            self._decide(tag, learning.best, f"{learning.best:+.1f} s from {_refs(learning)}", "receive_times")
 
     def expire(self, now_on_server: float, *, force: bool = False) -> None:
         """Retry the waiting tags; once one has waited longer than the bound, decide every waiting tag
@@ -195,16 +265,22 @@ class TagClocks:
             ((t, x) for t, x in self._learning.items() if t not in self.offsets and x.fresh),
             key=lambda tx: -len(tx[1].fresh),
         )
+        for tag, suspect in list(self._suspects.items()):  # unconfirmed within the bound: the old clock stands
+            if force or self._overdue(suspect, now_on_server):
+                log.info("tag %s: %d late value(s), unconfirmed: its clock stands", tag, len(suspect.fresh))
+                del self._suspects[tag]
         late = False
         for tag, learning in waiting:
             self._try(tag, learning)
-            waited = now_on_server - learning.waiting_since
-            deliveries = self._deliveries - learning.waiting_deliveries
-            late = late or (waited > self.decide_within_s and deliveries >= LATE_DELIVERIES)
+            late = late or self._overdue(learning, now_on_server)
         if force or (late and self._deliveries >= MIN_DELIVERIES):
             for tag, learning in waiting:
                 if tag not in self.offsets:
                     self._decide_late(tag, learning)
+
+    def _overdue(self, learning: _Learning, now_on_server: float) -> bool:
+        waited = now_on_server - learning.waiting_since
+        return waited > self.decide_within_s and self._deliveries - learning.waiting_deliveries >= LATE_DELIVERIES
 
     def _decide_late(self, tag: str, learning: _Learning) -> None:
         near = self._consistent(learning.best)
@@ -261,3 +337,10 @@ class TagClocks:
             log.warning("tag %s: its controller's clock is %+.1f s off the server's (%s): aligned", tag, offset, why)
         else:
             log.debug("tag %s: clock as the server's (%s)", tag, why)
+
+
+def _refs(learning: _Learning) -> str:
+    """What the tag's estimate was measured against, for its reason."""
+    if learning.published >= len(learning.fresh):
+        return "its messages' publish times"
+    return "our receive times" if not learning.published else "publish and receive times"

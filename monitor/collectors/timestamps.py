@@ -58,7 +58,7 @@ class TimestampJudge:
     offset: float = 0.0  # the server's clock minus ours: subtracted from server-clock times
     replaced: Counter[tuple[str, str]] = field(default_factory=Counter)  # (tag, reason) -> n
     clocks: TagClocks = field(init=False)
-    _last: dict[str, tuple[float, object]] = field(default_factory=dict)  # tag -> (source ts, value)
+    _last: dict[str, tuple[float, object, float]] = field(default_factory=dict)  # tag -> (source, value, aligned)
 
     def __post_init__(self) -> None:
         self.clocks = TagClocks(self.policy.align_min_s, self.policy.decide_within_s)
@@ -69,9 +69,16 @@ class TimestampJudge:
         return {t: o for t, o in self.clocks.offsets.items() if o}
 
     def learn(
-        self, tag: str, source: float | None, server: float | None, received: float, server_now: float
+        self,
+        tag: str,
+        source: float | None,
+        server: float | None,
+        received: float,
+        server_now: float,
+        published: float | None = None,
     ) -> Verdict:
-        """Learn the tag's clock from one value's valid references: whether the value passes or waits."""
+        """Learn the tag's clock from one value's valid references: whether the value passes or waits.
+        `published` is the PublishTime of the message that carried it (the server's raw clock)."""
         if self.policy.mode is not TimestampMode.SOURCE:
             self.clocks.offsets.setdefault(tag, 0.0)
             return Verdict.PASS
@@ -82,7 +89,13 @@ class TimestampJudge:
         # lags by up to a publishing interval per subscription) and our receipt on its clock (which is
         # behind a server clock that runs faster than ours, as a simulation's does), less the least time
         # a CurrentTime value took to reach us: no value can have come faster than that
-        return self.clocks.observe(tag, src, srv, max(server_now, received - self.clocks.transit_floor) + self.offset)
+        got = max(server_now, received - self.clocks.transit_floor) + self.offset
+        # better, the message's PublishTime: the server's clock when it sent the value, with no pipeline
+        # latency in it; used only when it is a plausible reading of the server's clock at delivery
+        pub = valid_time(published, got)
+        if pub is not None and abs(pub - got) <= self.clocks.echo():
+            return self.clocks.observe(tag, src, srv, pub, published=True)
+        return self.clocks.observe(tag, src, srv, got)
 
     def transit(self, server: float, received: float) -> None:
         """A CurrentTime value `server` (the server's raw clock) reached us at `received` (ours)."""
@@ -119,13 +132,15 @@ class TimestampJudge:
         if source is None:
             return "no_source_timestamp"
         prev = self._last.get(tag)
-        self._last[tag] = (source, value)
+        aligned = source - self.clocks.offset_of(tag)
+        self._last[tag] = (source, value, aligned)
         if valid_time(source, server_now + self.offset) is None:
             return "implausible_source_timestamp"
         if prev is not None:
             if source == prev[0] and value != prev[1]:
                 return "frozen_source_timestamp"
-            if source < prev[0] - self.policy.max_backstep_s:
+            back = self.policy.max_backstep_s  # on its clock and on ours: a clock decided again is no step
+            if source < prev[0] - back and aligned < prev[2] - back:
                 return "source_timestamp_stepped_back"
         return None
 

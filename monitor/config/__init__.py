@@ -189,6 +189,7 @@ def parse_config(data: Mapping[str, Any], where: str) -> MonitorConfig:
         stale_after_s=line.num("stale_after_s", 900, lo=0),
         resume_within_s=line.num("resume_within_s", 6 * 3600, lo=0),
         attributes_settle_s=line.num("attributes_settle_s", 5.0, lo=0),
+        scan_s=line.num("scan_s", 0.1, lo=0, hi=1.0),
         idle_ids=tags.words("idle_values"),
         codes=parse_codes(root, roles),
     )

@@ -315,12 +315,12 @@ class Engine:
             if not s.tag:
                 continue
             t1 = w.end + s.delay_s
-            if st.watermark <= t1 + self.settle_s:
+            if st.watermark <= t1 + self.settle_s + self.spec.scan_s:  # stamps of the edge's scan may follow it
                 return False
             if s.source is SourceKind.WEIGHING:
                 # bags come rarely: other tags' values moving the watermark on do not say theirs are in
                 # (a tag's values may wait for its clock), the server's clock does, where there is one
-                if math.isfinite(st.vouched) and st.vouched < t1 + self.settle_s:
+                if math.isfinite(st.vouched) and st.vouched < t1 + self.settle_s + self.spec.scan_s:
                     return False
             elif st.numeric[s.tag].last_ts < t1 and not (
                 # a value after t1 is in, or it has been quiet for long, or the server's clock vouches

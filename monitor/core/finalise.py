@@ -59,10 +59,12 @@ def stream_mass(
         flags += ["estimated"] * bool(fm.gaps) + ["window_not_covered"] * (not fm.covered)
     else:
         counted = st.counted_bags if s.bag_scope == "plant" else frozenset[str]()
-        wm = weighed_mass(weighings(st, s, t0, t1), t0, t1, already_counted=counted)
+        b0, b1 = t0 + st.spec.scan_s, t1 + st.spec.scan_s  # a bag of an edge's own scan is the closing window's
+        wm = weighed_mass(weighings(st, s, b0, b1), b0, b1, already_counted=counted)
         mass, items = wm.mass, wm.items
         flags += ["duplicate_bags"] * bool(wm.duplicates)
-    n = int(np.searchsorted(ts, t1, side="left") - np.searchsorted(ts, t0, side="left"))  # t0 <= ts < t1
+    lo, hi = ts.searchsorted((t0, t1), side="left").tolist()
+    n = hi - lo  # t0 <= ts < t1
     sm = StreamMass(s.name, mass, s.source.value, t0, t1, n, tuple(flags), items, boundary, unattributed)
     return sm, flags
 
@@ -89,6 +91,7 @@ def counter_window(
         min_cycle_s=min_cycle_s(st, s),
         start_value=start_value,
         end_value=end_value,
+        scan_s=st.spec.scan_s,
     )
 
 
@@ -109,7 +112,7 @@ def settle_idle(st: EngineState) -> None:
             continue
         # a lot starting after now opens this stream's window after now + its delay; an increment
         # reported within one update cycle from now may still belong before now
-        t = st.watermark - st.settle_s - update_cycle_s(st, s, st.watermark)
+        t = st.watermark - st.settle_s - st.spec.scan_s - update_cycle_s(st, s, st.watermark)
         if t > edge.t:
             st.ledger.settle(s.name, t, counter_window(st, s, edge.t, t, start_value=edge.value))
 

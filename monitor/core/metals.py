@@ -82,6 +82,10 @@ class LotInputs:
     def grades(self, element: str) -> tuple[Grade | None, dict[str, Grade]]:
         """The element's feed grade (assayed, else declared) and each measured product's grade."""
         masses, feed = self.masses, self.spec.feed.name
+        if not self.assays:  # most lots until the lab reports: no stream has a grade but the declared feed
+            return (
+                declared_grade(self.declared[element], masses.get(feed, NAN)) if element in self.declared else None
+            ), {}
         g_feed = stream_grade(self.assays, feed, element, masses.get(feed, NAN))
         if g_feed is None and element in self.declared:
             g_feed = declared_grade(self.declared[element], masses.get(feed, NAN))

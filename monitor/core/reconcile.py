@@ -63,20 +63,9 @@ def reconcile(x: Array, cov: Array, A: Array, measured: NDArray[np.bool_] | None
     A = np.atleast_2d(np.asarray(A, dtype=float))
     n = x.size
     m = np.ones(n, dtype=bool) if measured is None else np.asarray(measured, dtype=bool)
-    iy, iu = np.flatnonzero(m), np.flatnonzero(~m)
-    Ay, Au = A[:, iy], A[:, iu]
+    iy, iu, B, dof, G = _structure(A, m)
     y = x[iy]
     V = np.asarray(cov, dtype=float)[np.ix_(iy, iy)]
-    # Projection P with P·Au = 0: the balances that involve measured values only.
-    if iu.size:
-        u, s, _ = np.linalg.svd(Au, full_matrices=True)
-        rank_u = int(np.sum(s > 1e-12 * max(1.0, s.max(initial=0.0))))
-        P = u[:, rank_u:].T
-    else:
-        P = np.eye(A.shape[0])
-    B = P @ Ay
-    keep = np.linalg.svd(B, compute_uv=False) if B.size else np.zeros(0)
-    dof = int(np.sum(keep > 1e-12 * max(1.0, keep.max(initial=0.0))))
     x_hat = x.copy()
     cov_hat = np.zeros((n, n))
     z = np.full(n, np.nan)
@@ -99,12 +88,45 @@ def reconcile(x: Array, cov: Array, A: Array, measured: NDArray[np.bool_] | None
     x_hat[iy] = y_hat
     cov_hat[np.ix_(iy, iy)] = cov_y
     if iu.size:  # unknowns from the balances: Au·u = −Ay·ŷ (least squares)
-        G = -np.linalg.pinv(Au) @ Ay
         x_hat[iu] = G @ y_hat
         cov_hat[np.ix_(iu, iu)] = G @ cov_y @ G.T
         cov_hat[np.ix_(iu, iy)] = G @ cov_y
         cov_hat[np.ix_(iy, iu)] = (G @ cov_y).T
     return Reconciled(x_hat, cov_hat, z, gamma, dof, chi2_sf(gamma, dof) if dof else math.nan)
+
+
+Structure = tuple[NDArray[np.intp], NDArray[np.intp], Array, int, Array]
+_STRUCTURES: dict[bytes, Structure] = {}
+STRUCTURES_KEPT = 256  # balance layouts remembered; a plant has a few (which elements are assayed)
+
+
+def _structure(A: Array, m: NDArray[np.bool_]) -> Structure:
+    """What depends on the balances and which values are measured alone, not on the values: computed
+    once per layout (replay reconciles thousands of lots of a few layouts; the decompositions were
+    most of it). (measured indices, unknown indices, projected constraints B, redundancy, G)."""
+    key = b"%d,%d;" % A.shape + A.tobytes() + m.tobytes()
+    found = _STRUCTURES.get(key)
+    if found is not None:
+        return found
+    iy, iu = np.flatnonzero(m), np.flatnonzero(~m)
+    Ay, Au = A[:, iy], A[:, iu]
+    # Projection P with P·Au = 0: the balances that involve measured values only.
+    if iu.size:
+        u, s, _ = np.linalg.svd(Au, full_matrices=True)
+        rank_u = int(np.sum(s > 1e-12 * max(1.0, s.max(initial=0.0))))
+        P = u[:, rank_u:].T
+    else:
+        P = np.eye(A.shape[0])
+    B = P @ Ay
+    keep = np.linalg.svd(B, compute_uv=False) if B.size else np.zeros(0)
+    dof = int(np.sum(keep > 1e-12 * max(1.0, keep.max(initial=0.0))))
+    G = -np.linalg.pinv(Au) @ Ay if iu.size else np.zeros((0, iy.size))
+    for a in (iy, iu, B, G):
+        a.flags.writeable = False  # shared by every lot of this layout
+    if len(_STRUCTURES) >= STRUCTURES_KEPT:
+        _STRUCTURES.clear()  # one step, safe beside other threads; a plant's few layouts come back at once
+    _STRUCTURES[key] = (iy, iu, B, dof, G)
+    return iy, iu, B, dof, G
 
 
 @dataclass(frozen=True)

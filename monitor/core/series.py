@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 V = TypeVar("V")
+MIN_ROOM = 64  # samples a numeric buffer starts with
 
 
 class _Series(Generic[V]):
@@ -47,7 +48,13 @@ class _Series(Generic[V]):
 
 
 class NumericSeries(_Series[float]):
-    """(ts, value) of accepted samples, sorted by ts; a repeated timestamp is kept once."""
+    """(ts, value) of accepted samples, sorted by ts; a repeated timestamp is kept once.
+
+    Held in numpy buffers with room to grow, the live part between two offsets: a block appends by
+    one copy, a trim moves an offset, `arrays` is a view (Python lists cost a conversion each way
+    per replay slice, a fifth of the pass). A view handed out never changes: appends write past
+    its end, an insertion or a growth copies to new buffers.
+    """
 
     @staticmethod
     def parse(value: Any) -> float:
@@ -55,48 +62,66 @@ class NumericSeries(_Series[float]):
 
     def __init__(self) -> None:
         super().__init__()
-        self._arrays: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None
+        self._tb: NDArray[np.float64] = np.empty(MIN_ROOM)
+        self._vb: NDArray[np.float64] = np.empty(MIN_ROOM)
+        self._lo = self._hi = 0
 
     def __len__(self) -> int:
-        return len(self._ts)
+        return self._hi - self._lo
+
+    def _room(self, n: int) -> None:
+        """Space for n more samples past the end (new buffers when they are short)."""
+        if self._hi + n <= self._tb.size:
+            return
+        held = self._hi - self._lo
+        size = max(MIN_ROOM, 2 * (held + n))
+        tb, vb = np.empty(size), np.empty(size)
+        tb[:held], vb[:held] = self._tb[self._lo : self._hi], self._vb[self._lo : self._hi]
+        self._tb, self._vb, self._lo, self._hi = tb, vb, 0, held
 
     def add(self, ts: float, value: float) -> bool:
         """Insert in time order; returns False for a sample already held (same ts)."""
-        if not self._ts or ts > self._ts[-1]:
-            self._ts.append(ts)
-            self._v.append(value)
-        else:
-            i = bisect.bisect_left(self._ts, ts)
-            if i < len(self._ts) and self._ts[i] == ts:
-                return False
-            self._ts.insert(i, ts)
-            self._v.insert(i, value)
-        self._arrays = None
+        if self._hi == self._lo or ts > self._tb[self._hi - 1]:
+            self._room(1)
+            self._tb[self._hi], self._vb[self._hi] = ts, value
+            self._hi += 1
+            return True
+        t, v = self.arrays()
+        i = int(t.searchsorted(ts, side="left"))
+        if i < t.size and t[i] == ts:
+            return False
+        tb, vb = np.insert(t, i, ts), np.insert(v, i, value)  # new buffers: views handed out stay
+        self._tb, self._vb, self._lo, self._hi = tb, vb, 0, tb.size
         return True
 
     def extend(self, ts: NDArray[np.float64], values: NDArray[np.float64]) -> int:
         """Add many samples; returns how many were already held. Sorted, newer samples append in bulk."""
         if ts.size == 0:
             return 0
-        if (not self._ts or ts[0] > self._ts[-1]) and (ts.size == 1 or bool(np.all(np.diff(ts) > 0))):
-            self._ts.extend(ts.tolist())
-            self._v.extend(values.tolist())
-            self._arrays = None
+        if (self._hi == self._lo or ts[0] > self._tb[self._hi - 1]) and (ts.size == 1 or bool(np.all(np.diff(ts) > 0))):
+            self._room(ts.size)
+            self._tb[self._hi : self._hi + ts.size] = ts
+            self._vb[self._hi : self._hi + ts.size] = values
+            self._hi += ts.size
             return 0
         return sum(not self.add(t, v) for t, v in zip(ts.tolist(), values.tolist(), strict=True))
 
     def arrays(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        if self._arrays is None:
-            self._arrays = (np.asarray(self._ts, dtype=np.float64), np.asarray(self._v, dtype=np.float64))
-        return self._arrays
+        t, v = self._tb[self._lo : self._hi], self._vb[self._lo : self._hi]
+        t.flags.writeable = v.flags.writeable = False  # a view of the buffers: read only
+        return t, v
+
+    def dump(self) -> list[list[Any]]:
+        t, v = self.arrays()
+        return [t.tolist(), v.tolist()]
 
     @property
     def last_ts(self) -> float:
-        return self._ts[-1] if self._ts else float("-inf")
+        return float(self._tb[self._hi - 1]) if self._hi > self._lo else float("-inf")
 
     @property
     def last_value(self) -> float | None:
-        return self._v[-1] if self._v else None
+        return float(self._vb[self._hi - 1]) if self._hi > self._lo else None
 
     def trim_before(self, t: float) -> None:
         """Drop samples older than t, keeping the last two before t.
@@ -104,8 +129,9 @@ class NumericSeries(_Series[float]):
         The last one is needed to interpolate at t; the one before it tells whether that one was
         a step (a counter's first step after an idle spell is placed differently, totalizer.py).
         """
-        if self._drop_first(bisect.bisect_left(self._ts, t) - 2):
-            self._arrays = None
+        drop = int(self.arrays()[0].searchsorted(t, side="left")) - 2
+        if drop > 0:
+            self._lo += drop
 
 
 class TextSeries(_Series[str]):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 
 # The one stream vocabulary: the feed, the products in report order, and the balance's loss.
 STREAM_NAMES = ("feed", "black_mass", "ferrous", "aluminium", "copper", "light_fraction", "condensate", "fines", "loss")
@@ -60,13 +61,15 @@ class LineSpec:
     stale_after_s: float = 900.0
     idle_ids: tuple[str, ...] = ()  # lot-id values that mean "no lot" besides "", 0 and NUL padding
     attributes_settle_s: float = 5.0  # chemistry/form/supplier written this soon after the id belong to the lot
+    scan_s: float = 0.1  # stamps this close to a lot edge are of the edge's own scan (docs/timestamps.md)
     codes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # tag -> integer code -> text
 
-    @property
+    # cached: every lot's finalisation and accounting ask for them dozens of times (a search each)
+    @cached_property
     def feed(self) -> StreamSpec:
         return next(s for s in self.streams if s.direction == "in")
 
-    @property
+    @cached_property
     def products(self) -> tuple[StreamSpec, ...]:
         return tuple(s for s in self.streams if s.direction == "out")
 

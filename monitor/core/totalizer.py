@@ -24,7 +24,15 @@ class CounterMass:
     v_end: float = math.nan
 
 
-def value_at(ts: FloatArray, values: FloatArray, t: float, ramp_s: float = math.inf) -> tuple[float, bool]:
+def value_at(
+    ts: FloatArray,
+    values: FloatArray,
+    t: float,
+    ramp_s: float = math.inf,
+    scan_s: float = 0.0,
+    *,
+    k: int | None = None,
+) -> tuple[float, bool]:
     """Counter value at the edge t, the mass counted before t; (value, observed).
 
     Report-by-exception: a value holds until its next notification, and the increment a
@@ -36,25 +44,47 @@ def value_at(ts: FloatArray, values: FloatArray, t: float, ramp_s: float = math.
     `ramp_s` before it) happened when it is stamped, so it lies wholly after an edge at or before
     its stamp: the first step of a lot written in the same scan as its id, or just after, is that lot's.
 
+    One scan, several stamps: a stamp within `scan_s` of the edge is taken as the edge's own (a
+    server stamping on receipt spreads one scan's values over milliseconds, in any order). An idle
+    step stamped up to `scan_s` before the edge is after it; a running step stamped up to `scan_s`
+    after it, or whose ramp starts up to `scan_s` before it, is wholly before or wholly after it.
+
     Outside the samples the nearest value is used and observed is False. Across a drop
     (a reset between the two samples) the earlier value is kept: the mass after the reset
-    is counted from the reset itself.
+    is counted from the reset itself. `k`: ts.searchsorted(t), when the caller has it.
     """
     n = ts.size
     if n == 0:
         return float("nan"), False
-    k = int(ts.searchsorted(t, side="left"))  # ts[k-1] < t <= ts[k]
+    if k is None:
+        k = int(ts.searchsorted(t, side="left"))  # ts[k-1] < t <= ts[k]
     if k == 0:  # a first reading exactly at t is the counter at t; nothing before it is known
         return float(values[0]), bool(ts[0] == t)
+    if _idle_step_at(ts, values, k - 1, t, ramp_s, scan_s):  # the edge's own scan: the step is after it
+        return float(values[k - 2]), True
     if k == n:
         return float(values[n - 1]), False
     t0, t1, v0, v1 = float(ts[k - 1]), float(ts[k]), float(values[k - 1]), float(values[k])
-    if v1 <= v0 or (math.isfinite(ramp_s) and _idle_before(ts, values, k, ramp_s)):
+    if v1 <= v0 or (math.isfinite(ramp_s) and _idle_before(ts, values, k, ramp_s + 2.0 * scan_s)):
         return v0, True
     ramp_start = max(t0, t1 - ramp_s)
-    if t <= ramp_start:
+    if t <= ramp_start + scan_s:
         return v0, True
+    if t >= t1 - scan_s:
+        return v1, True
     return v0 + (v1 - v0) * (t - ramp_start) / (t1 - ramp_start), True
+
+
+def _idle_step_at(ts: FloatArray, values: FloatArray, k: int, t: float, ramp_s: float, scan_s: float) -> bool:
+    """Reading k is a step from idle stamped within `scan_s` before the edge t: of the edge's own scan.
+
+    The idle spell is judged on the update cycle widened by twice the scan: two stamps each up to
+    `scan_s` off their scan make a running counter's spacing look up to `scan_s` longer, and its
+    estimated cycle as much shorter.
+    """
+    if scan_s <= 0 or k < 1 or t - ts[k] > scan_s or not values[k] > values[k - 1] or not math.isfinite(ramp_s):
+        return False
+    return _idle_before(ts, values, k, ramp_s + 2.0 * scan_s)
 
 
 def _idle_before(ts: FloatArray, values: FloatArray, k: int, ramp_s: float) -> bool:
@@ -92,9 +122,8 @@ def update_cycle(ts: FloatArray, values: FloatArray, k: int, *, span: int = 32) 
     return float(gaps[q])
 
 
-def _split_part(ts: FloatArray, values: FloatArray, t: float, v_at: float, *, end: bool) -> float:
-    """Mass of an increment cut by a window edge at t that falls inside the window."""
-    i = int(ts.searchsorted(t, side="right"))
+def _split_part(ts: FloatArray, values: FloatArray, t: float, v_at: float, i: int, *, end: bool) -> float:
+    """Mass of an increment cut by a window edge at t that falls inside the window (i: ts.searchsorted(t, "right"))."""
     if i == 0 or i >= ts.size or ts[i - 1] == t:
         return 0.0
     v0, v1 = float(values[i - 1]), float(values[i])
@@ -115,6 +144,7 @@ def counter_mass(
     min_cycle_s: float = 0.0,
     start_value: float | None = None,
     end_value: float | None = None,
+    scan_s: float = 0.0,
 ) -> CounterMass:
     """Mass counted by a totalizer between t0 and t1 (kg in, kg out).
 
@@ -129,21 +159,26 @@ def counter_mass(
     update cycle (at least `min_cycle_s`, e.g. the server's revised sampling interval); the
     part of increments cut by an edge that falls inside the window is `boundary`. An edge already
     cut by a neighbouring window passes its value in (`start_value`, `end_value`), so the windows
-    and the gaps between them add up to the counter's rise exactly (monitor.core.ledger).
+    and the gaps between them add up to the counter's rise exactly (monitor.core.ledger). A stamp
+    within `scan_s` of an edge is the edge's own (`value_at`).
     """
     if ts.size == 0:
         return CounterMass(0.0, start_observed=False, end_observed=False)
-    i, j = int(ts.searchsorted(t0, side="left")), int(ts.searchsorted(t1, side="left"))  # t0 <= ts < t1
+    # both edges in one search each way (a numpy call per edge and side was a tenth of a lot's finalisation)
+    i, j = ts.searchsorted((t0, t1), side="left").tolist()  # t0 <= ts < t1
+    r0, r1 = ts.searchsorted((t0, t1), side="right").tolist()
     # an edge a neighbouring window already cut is not read again (its update cycle is the costly part)
     if start_value is not None:
         v_start, start_ok = start_value, True
     else:
-        v_start, start_ok = value_at(ts, values, t0, max(update_cycle(ts, values, i), min_cycle_s))
+        v_start, start_ok = value_at(ts, values, t0, max(update_cycle(ts, values, i), min_cycle_s), scan_s, k=i)
     if end_value is not None:
         v_end, end_ok = end_value, True
     else:
-        v_end, end_ok = value_at(ts, values, t1, max(update_cycle(ts, values, j), min_cycle_s))
-    boundary = _split_part(ts, values, t0, v_start, end=False) + _split_part(ts, values, t1, v_end, end=True)
+        v_end, end_ok = value_at(ts, values, t1, max(update_cycle(ts, values, j), min_cycle_s), scan_s, k=j)
+    if j > i and v_end < values[j - 1] and t1 - ts[j - 1] <= scan_s:
+        j -= 1  # a step from idle of the end edge's own scan: after the edge, not a drop inside the window
+    boundary = _split_part(ts, values, t0, v_start, r0, end=False) + _split_part(ts, values, t1, v_end, r1, end=True)
     inner = values[i:j]
     if _rises_only(v_start, inner, v_end):  # the common case: a monotonic counter over the window
         return CounterMass(

@@ -120,6 +120,9 @@ def clock_families(s: MetricsSnapshot, line: str) -> Iterator[Metric]:
     tags = [((h.source, tag), o) for h in hs for tag, o in sorted(h.tag_offsets.items())]
     doc = "A tag's controller clock minus the server's, where it differs (aligned on its own)"
     yield family(Gauge, "blackmass_collector_tag_clock_offset_seconds", doc, line, tags, ["source", "tag"])
+    moved = [((h.source, tag), n) for h in hs for tag, n in sorted(h.tag_clocks_redecided.items())]
+    doc = "Times a tag's decided controller clock was contradicted (a PLC clock set by hand) and decided again"
+    yield family(Counter, "blackmass_collector_tag_clock_redecided", doc, line, moved, ["source", "tag"])
     missed = [
         ((h.source, outcome), n)
         for h in hs

@@ -32,7 +32,10 @@ PROFILES = {
     "and CurrentTime are honest",
     "mixed-clocks": "mixed-clocks=SECONDS: the lot-id controller's clock (lot id and attributes) runs SECONDS "
     "off the counters' controller; the server is honest",
+    "clock-step": "clock-step=SECONDS: the PLCs' clocks (every source timestamp) are set by hand by SECONDS one "
+    "plant hour into the second lot; server timestamps and CurrentTime stay honest",
 }
+CLOCK_SET_AFTER_S = 3600.0  # clock-step: plant seconds into the second lot the PLCs' clocks are set
 LOT_TAGS = ("Feed.LotId", "Feed.Chemistry", "Feed.FeedForm", "Feed.Supplier")  # the lot-id controller's tags
 INT_COUNTER_KG = 10.0  # kg per count of an int-counters totalizer
 INT_COUNTER_WRAP = 65_536
@@ -55,6 +58,7 @@ class PlcProfile:
     same_scan_edges: bool = False
     source_skew_s: float = 0.0
     mixed_clocks_s: float = 0.0
+    clock_step_s: float = 0.0
 
     @property
     def names(self) -> str:
@@ -81,7 +85,7 @@ def parse_profile(text: str) -> PlcProfile:
             kw["slow_cycle_s"] = number if number is not None else 5.0
             if kw["slow_cycle_s"] <= 0:
                 raise ValueError(f"slow-cycle: expected a cycle > 0 s, got {arg}")
-        elif name in ("clock-skew", "source-skew", "mixed-clocks"):
+        elif name in _SECONDS_FIELD:
             if number is None:
                 raise ValueError(f"{name}: give the offset in seconds, e.g. {name}=-7200")
             kw[_SECONDS_FIELD[name]] = number
@@ -94,7 +98,12 @@ def parse_profile(text: str) -> PlcProfile:
     return PlcProfile(**kw)
 
 
-_SECONDS_FIELD = {"clock-skew": "clock_skew_s", "source-skew": "source_skew_s", "mixed-clocks": "mixed_clocks_s"}
+_SECONDS_FIELD = {
+    "clock-skew": "clock_skew_s",
+    "source-skew": "source_skew_s",
+    "mixed-clocks": "mixed_clocks_s",
+    "clock-step": "clock_step_s",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,12 +166,17 @@ class PlcFace:
         self._held: list[Write] = []  # same-scan-edges: a new lot's id and attributes, waiting for its feed
         # same-scan-edges: (wire lot id, plant time the lot started) -> plant time its id was written
         self.lot_id_at: dict[tuple[float | int | str, float], float] = {}
+        self._lots_started = 0
+        self._lot: float | str = ""  # the plant's current lot id (clock-step counts lot starts)
+        self.clock_set_at: float | None = None  # clock-step: plant time the PLCs' clocks are set by hand
 
     def stamps(self, tag: str, ts: float) -> tuple[float, float | None]:
         """(source, server) epoch seconds put on a value of plant time ts; server None: left unset."""
         p = self.profile
         server = ts + p.clock_skew_s  # the server's clock (clock-skew moves the whole server)
         source = server + p.source_skew_s + (p.mixed_clocks_s if tag in LOT_TAGS else 0.0)
+        if self.clock_set_at is not None and ts >= self.clock_set_at:
+            source += p.clock_step_s
         return source, (None if p.null_server_ts else server)
 
     @property
@@ -202,6 +216,12 @@ class PlcFace:
     def step(self, ts: float, changed: dict[str, float | str]) -> list[Write]:
         """The writes for one plant step ending at ts (counters may write several, off-step)."""
         out: list[Write] = []
+        lot = changed.get("Feed.LotId", self._lot)
+        if lot != self._lot and lot not in ("", 0):
+            self._lots_started += 1
+            if self.profile.clock_step_s and self._lots_started == 2:  # noqa: PLR2004 - the second lot
+                self.clock_set_at = ts + CLOCK_SET_AFTER_S
+        self._lot = lot
         for tag, value in changed.items():
             if tag in self.counters:
                 out += self._counter_writes(tag, float(value), ts)

@@ -22,6 +22,7 @@ from monitor.simulator.modbus_face import ScaleTerminal
 from monitor.simulator.plant import OUTAGE_S, TOTALIZER_TAG, Plant
 from monitor.simulator.plc import PlcFace, PlcProfile
 from monitor.simulator.proxy import TcpRelay
+from monitor.simulator.publish_clock import stamp_publish_time
 from monitor.simulator.server_security import ServerSecurity, apply, new_server
 from monitor.simulator.source_outages import SourceOutages
 from monitor.simulator.sparkplug_edge import DryerEdgeNode
@@ -118,13 +119,14 @@ class PlantServer:
             self._serve_at = url._replace(netloc=f"{url.hostname}:{inner}").geturl()
             self._relay = TcpRelay(url.hostname or "127.0.0.1", url.port or 4840, inner)
 
+    def _side_parts(self) -> list[ScaleTerminal | TcpRelay]:
+        """What runs beside the OPC-UA server: the scale terminal and the relays the faults cut."""
+        link = self.outages.link if self.outages is not None else None
+        return [p for p in (self.scale, self._relay, link) if p is not None]
+
     async def start(self) -> None:
-        if self.scale is not None:
-            await self.scale.start()
-        if self._relay is not None:
-            await self._relay.start()
-        if self.outages is not None and self.outages.link is not None:
-            await self.outages.link.start()
+        for part in self._side_parts():
+            await part.start()
         await self._start_server()
 
     async def _start_server(self) -> None:
@@ -136,6 +138,7 @@ class PlantServer:
         await apply(server, self.security)
         server.iserver.history_manager.set_storage(self.history)
         self._serve_plant_clock(server)
+        stamp_publish_time(server, lambda: self.plant.ts + self.profile.clock_skew_s)  # its clock: the last step's
         if self.restarts:  # a restarted server may order its namespaces differently: clients must re-resolve
             await server.register_namespace(f"urn:blackmass:simulator:restart-{self.restarts}")
         idx = await server.register_namespace(self.plant.cfg.namespace_uri)
@@ -173,12 +176,8 @@ class PlantServer:
         )
 
     async def stop(self) -> None:
-        if self.scale is not None:
-            await self.scale.stop()
-        if self._relay is not None:
-            await self._relay.stop()
-        if self.outages is not None and self.outages.link is not None:
-            await self.outages.link.stop()
+        for part in self._side_parts():
+            await part.stop()
         await self._stop_server()
 
     async def _stop_server(self) -> None:

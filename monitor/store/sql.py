@@ -33,6 +33,8 @@ VERSION_COLUMNS = (
     "line, batch_id, version, state, start_ts, end_ts, chemistry, feed_form, feed_kg, black_mass_kg, "
     "black_mass_yield, closure, reason, recorded_at, result_json, report_batch, report_streams, report_recoveries"
 )
+RESULT_JSON = VERSION_COLUMNS.split(", ").index("result_json")  # its place in a version row
+LOOKUP_CHUNK = 200  # (line, lot) pairs per read of the latest versions: 400 parameters, under any engine's limit
 INSERT_VERSION = f"INSERT INTO batch_versions ({VERSION_COLUMNS}) VALUES ({','.join('?' * 18)})"
 ASSAY_COLUMNS = "batch_id, stream, element, value_pct, status, sample_id, bag_id, lab, method, moisture_pct"
 INSERT_ASSAY = f"INSERT INTO assays ({ASSAY_COLUMNS}, source, imported_at) VALUES ({','.join('?' * 12)})"
@@ -97,6 +99,23 @@ def refresh_sheets(db: Tx, batch_ids: set[str]) -> None:
 def write_meta(db: Tx) -> None:
     wanted = {"schema_version": str(SCHEMA_VERSION), "projection_version": str(PROJECTION_VERSION)}
     db.many(UPSERT_META, list(wanted.items()))
+
+
+def _latest_versions(db: Tx, results: Sequence[BatchResult]) -> dict[tuple[str, str], tuple[int, str]]:
+    """(line, batch id) -> (version, result JSON) of the latest stored version of each, in few reads."""
+    out: dict[tuple[str, str], tuple[int, str]] = {}
+    keys = sorted({(r.line, r.batch_id) for r in results})
+    for i in range(0, len(keys), LOOKUP_CHUNK):
+        part = keys[i : i + LOOKUP_CHUNK]
+        pairs = " OR ".join(["(v.line=? AND v.batch_id=?)"] * len(part))
+        rows = db.q(
+            "SELECT v.line, v.batch_id, v.version, v.result_json FROM batch_versions v "
+            f"WHERE ({pairs}) AND v.version = (SELECT MAX(w.version) FROM batch_versions w "
+            "WHERE w.line = v.line AND w.batch_id = v.batch_id)",
+            [x for k in part for x in k],
+        )
+        out.update({(line, lot): (version, text) for line, lot, version, text in rows})
+    return out
 
 
 def _same(a: BatchResult, b: BatchResult) -> bool:
@@ -181,19 +200,23 @@ class Store(ShipmentTables, FootprintTables, PagedReads):
             with self._tx() as db:
                 for line in sorted({r.line for r in results}):  # always the same order: no deadlock
                     db.lock(f"line:{line}")
-                for result in results:
-                    row = db.q(
-                        "SELECT version, result_json FROM batch_versions WHERE line=? AND batch_id=? "
-                        "ORDER BY version DESC LIMIT 1",
-                        (result.line, result.batch_id),
-                    )
-                    if row and _same(result_from_json(row[0][1]), result):
+                latest = _latest_versions(db, results)
+                versions, bags = [], []
+                for result in results:  # in order: a lot twice in one call compares with its first
+                    key = (result.line, result.batch_id)
+                    row = latest.get(key)
+                    if row and _same(result_from_json(row[1]), result):
                         out.append(None)
                         continue
-                    stored = replace(result, version=1 if not row else row[0][0] + 1)
-                    db.many(INSERT_VERSION, [version_row(stored, reason, when)])
-                    db.many(UPSERT_LOT_BAG, lot_bag_rows([stored]))
+                    stored = replace(result, version=1 if not row else row[0] + 1)
+                    versions.append(version_row(stored, reason, when))
+                    latest[key] = (stored.version, str(versions[-1][RESULT_JSON]))
+                    bags += lot_bag_rows([stored])
                     out.append(stored)
+                if versions:  # one statement each for the whole call
+                    db.many(INSERT_VERSION, versions)
+                if bags:
+                    db.many(UPSERT_LOT_BAG, bags)
         except self.errors as exc:
             ids = ", ".join(r.batch_id for r in results[:3])
             raise StoreError(f"{self.url}: cannot save batch(es) {ids}: {exc}") from exc
@@ -267,6 +290,18 @@ class Store(ShipmentTables, FootprintTables, PagedReads):
         """The batch's assays; a later import of the same assay (same identity) replaces the earlier."""
         rows = self._read(f"SELECT {ASSAY_COLUMNS} FROM assays WHERE batch_id=? ORDER BY id", (batch_id,))
         return effective(rows, None)
+
+    def assays_of(self, batch_ids: Sequence[str]) -> dict[str, list[Assay]]:
+        """`assays(b)` of each batch b, in a read per LOOKUP_CHUNK batches (replay accounts lots in bulk)."""
+        out: dict[str, list[Assay]] = {b: [] for b in batch_ids}
+        ids = sorted(out)
+        for i in range(0, len(ids), LOOKUP_CHUNK):
+            part = ids[i : i + LOOKUP_CHUNK]
+            marks = ",".join("?" * len(part))
+            rows = self._read(f"SELECT {ASSAY_COLUMNS} FROM assays WHERE batch_id IN ({marks}) ORDER BY id", part)
+            for a in effective(rows, None):  # in import order per batch, as assays() lists them
+                out[a.batch_id].append(a)
+        return out
 
     def assays_for(self, batch_ids: list[str]) -> list[Assay]:
         """The effective assays of many batches in one pass (reports)."""

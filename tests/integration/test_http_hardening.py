@@ -63,7 +63,9 @@ async def test_half_sent_and_idle_connections_are_closed_and_health_answers(tmp_
         t0 = time.monotonic()
         async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/healthz") as r:
             assert r.status == 200
-        assert time.monotonic() - t0 < 2.0
+        # answered beside the 100 half-sent ones, not after them: milliseconds when idle; the bound
+        # leaves a loaded machine room
+        assert time.monotonic() - t0 < 10.0
         # each half-sent one is closed by the server: reading gives EOF (not a timeout)
         closed = await asyncio.wait_for(asyncio.gather(*(reader.read() for reader, _ in conns)), 30)
         assert all(data == b"" for data in closed)

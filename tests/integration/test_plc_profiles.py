@@ -55,8 +55,9 @@ async def demo(
     during: Any = None,
 ) -> tuple[Monitor, list[tuple[BatchResult, float]]]:
     """Run the demo until `lots` lots have closed and are in the ground truth, and `during` is done
-    (`duration` only bounds a hang); returns the monitor and, per lot, (its first version, how far the
-    engine's data reached before the samples that closed it)."""
+    (`duration` only bounds a hang); lots=0: the line runs on and only `during` is waited for. Returns the
+    monitor and, per lot, (its first version, how far the engine's data reached before the samples that
+    closed it)."""
     opts = SimOptions(
         data_dir=data,
         sim_config=ROOT / "config/simulator.toml",
@@ -81,7 +82,7 @@ async def demo(
         m.engine.ingest = noted  # type: ignore[method-assign]
 
     stop = asyncio.Event()
-    waiting = {"lots", "truth", "during"} if during is not None else {"lots", "truth"}
+    waiting = ({"lots", "truth"} if lots else set()) | ({"during"} if during is not None else set())
 
     def done(what: str) -> None:
         waiting.discard(what)
@@ -161,6 +162,31 @@ def test_no_source_timestamps_and_a_clock_two_hours_behind_give_the_same_lots_on
     assert h.clock_offset_s == pytest.approx(-7200.0, abs=10.0)
     assert h.clock_aligned_s == pytest.approx(-7200.0, abs=10.0)
     assert h.timestamps_replaced.get("server_timestamp_used", 0) > 100
+
+
+@pytest.mark.parametrize(
+    ("profile", "step"),
+    [("clock-step=-3600", -3600.0), ("exception,null-server-ts,clock-step=5400", 5400.0)],
+    ids=["set-back-honest-server", "set-ahead-no-server-timestamps"],
+)
+def test_a_plc_clock_set_by_hand_mid_lot_is_decided_again_and_no_lot_is_cut_on_two_clocks(
+    tmp_path: Path, profile: str, step: float
+) -> None:
+    # the PLCs' clocks are set by hand one plant hour into the second lot: the values after it wait
+    # until the new clock is decided (exactly from server timestamps; from publish times without them)
+    monitor, _ = asyncio.run(demo(tmp_path, profile, lots=3, duration=HANG_S))
+    t = truth(tmp_path)
+    got = stored(tmp_path)
+    assert sorted(got) == sorted(t) and len(t) == 3
+    for bid, r in got.items():
+        row = t[bid]
+        assert r.feed_kg == pytest.approx(float(row["feed_kg"]), rel=0.002)
+        assert r.mass("black_mass") == pytest.approx(float(row["black_mass_kg"]), rel=0.002)
+        assert abs(r.start - float(row["start"])) < 10.0, (bid, r.start - float(row["start"]))
+    h = monitor.collector.health()
+    assert h.tag_offsets["Feed.Totalizer"] == pytest.approx(step, abs=60.0)  # within one plant step
+    assert h.tag_clocks_redecided.get("Feed.Totalizer", 0) >= 1
+    assert h.timestamps_replaced.get("source_timestamp_stepped_back", 0) == 0  # the clock's step, not a stamp's
 
 
 def test_browse_paths_resolve_and_an_unresolved_tag_degrades_health_but_stops_nothing(tmp_path: Path) -> None:

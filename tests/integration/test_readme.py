@@ -18,6 +18,7 @@ import pytest
 from tests.conftest import free_port, require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.integration
 BLOCK = re.compile(r"^```sh example\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 
@@ -38,7 +39,7 @@ def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (d / name).symlink_to(ROOT / name)
     (d / ".venv").symlink_to(Path(sys.executable).parent.parent)
     demo = [".venv/bin/blackmass", "demo", "--data-dir", "data/demo", "--port", str(free_port())]
-    demo += ["--duration", "25", "--speed", "2400", "--assay-delay", "0", "--seed", "11"]
+    demo += ["--duration", "10", "--speed", "4800", "--assay-delay", "0", "--seed", "11"]
     out = subprocess.run(demo, cwd=d, capture_output=True, text=True, timeout=180, check=True)
     assert "data: data/demo/" in out.stdout and "next:" in out.stdout  # the demo says where and what next
     return d

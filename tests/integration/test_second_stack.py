@@ -69,13 +69,6 @@ NODE_MODES = {
     "node-opcua-skewed": ["--source-skew", f"{SKEW_S:g}"],  # the PLC's clock 2 h behind, server honest
 }
 STACKS = ("asyncua", *NODE_MODES)
-CORE_18 = "issue 18 core: "
-KNOWN_FAILING = {  # what the core does not do yet (docs/timestamps.md, "What cannot be told apart")
-    "node-opcua-no-ts": CORE_18
-    + "node-opcua stamps each write with its own clock in write order: the replay's first counter step of a"
-    + " lot lands 1 ms before the lot id and the last bag 1 ms after its window's end; edges are not yet"
-    + " widened by the resolution of server-stamped times",
-}
 MAX_DELAY_S = max(tomllib.loads(SIM_CONFIG.read_text())["simulator"]["delays_s"].values())
 COMPARED = ("feed_kg", "black_mass_kg", "black_mass_yield")
 STREAMS = ("ferrous_kg", "aluminium_kg", "copper_kg", "light_fraction_kg", "condensate_kg", "fines_kg")
@@ -349,13 +342,7 @@ def epoch(text: str) -> float:
         return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-@pytest.mark.parametrize(
-    "stack",
-    [
-        pytest.param(s, marks=pytest.mark.xfail(strict=True, reason=KNOWN_FAILING[s])) if s in KNOWN_FAILING else s
-        for s in STACKS
-    ],
-)
+@pytest.mark.parametrize("stack", STACKS)
 def test_every_lot_complete_and_equal_to_truth(stack: str, script: Script, runs: dict[str, Run]) -> None:
     r = runs[stack]
     summary = table(script, runs)

@@ -1,6 +1,6 @@
 """The whole path, in-process on free ports: simulator → OPC-UA → core → store → /metrics → CSV.
 
-Runs the demo as `blackmass demo --speed 1200 --no-noise --assay-delay 0` does, until three lots are
+Runs the demo as `blackmass demo --speed 3000 --no-noise --assay-delay 0` does, until three lots are
 stored with their final assays, and compares with the simulator's ground truth.
 """
 
@@ -55,7 +55,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, int]:
         data_dir=data,
         sim_config=ROOT / "config/simulator.toml",
         seeds=ROOT / "seeds",
-        speed=1200,
+        speed=3000,
         seed=7,
         noise=False,
         assay_delay_h=0,

@@ -33,6 +33,16 @@ def test_stamps_add_the_clocks_up() -> None:
     assert null.stamps("Feed.LotId", 1000.0) == (1000.0, None)
 
 
+def test_clock_step_sets_the_plc_clocks_one_plant_hour_into_the_second_lot() -> None:
+    face = PlcFace(parse_profile("clock-step=-3600"), ("Feed.Totalizer",), 60.0)
+    face.initial({"Feed.LotId": "", "Feed.Totalizer": 0.0}, 0.0)
+    for t, lot in ((60.0, "A"), (120.0, "A"), (180.0, ""), (240.0, "B"), (300.0, "B")):
+        face.step(t, {"Feed.LotId": lot, "Feed.Totalizer": t})
+    assert face.clock_set_at == 240.0 + 3600.0  # lot B, the second, started at 240
+    assert face.stamps("Feed.Totalizer", 3839.0) == (3839.0, 3839.0)
+    assert face.stamps("Feed.LotId", 3840.0) == (240.0, 3840.0)  # source only: the server stays honest
+
+
 def test_same_scan_edges_hold_the_id_to_the_first_feed_step() -> None:
     face = PlcFace(parse_profile("same-scan-edges"), ("Feed.Totalizer",), 60.0)
     face.initial({"Feed.LotId": "", "Feed.Chemistry": "", "Feed.Totalizer": 0.0}, 0.0)

@@ -67,10 +67,12 @@ async def node_peer(script: str, package: str, *args: str) -> AsyncIterator[Node
 
 
 @contextlib.asynccontextmanager
-async def mosquitto(tmp: Path, users: dict[str, str] | None = None, port: int = 0) -> AsyncIterator[int]:
+async def mosquitto(
+    tmp: Path, users: dict[str, str] | None = None, port: int = 0, tls: tuple[Path, Path, Path] | None = None
+) -> AsyncIterator[int]:
     """A real broker on a free port (or `port`: a broker restarted where it was; it keeps no session,
     having no persistence); yields the port once it accepts connections. With `users` (name ->
-    password) it refuses anonymous clients."""
+    password) it refuses anonymous clients; with `tls` (CA, certificate, key PEM files) it speaks TLS only."""
     exe = require_tool("mosquitto", "mosquitto")
     port = port or free_port()
     conf = tmp / "mosquitto.conf"
@@ -82,8 +84,10 @@ async def mosquitto(tmp: Path, users: dict[str, str] | None = None, port: int = 
             args = [require_tool("mosquitto_passwd", "mosquitto"), *make, "-b", str(pw), name, secret]
             await (await asyncio.create_subprocess_exec(*args)).wait()
         text += f"password_file {pw}\n"
-        if os.geteuid() == 0:  # as root mosquitto becomes user mosquitto, who cannot read the test's folder
-            text += "user root\n"
+    if tls:
+        text += "".join(f"{key} {path}\n" for key, path in zip(("cafile", "certfile", "keyfile"), tls, strict=True))
+    if (users or tls) and os.geteuid() == 0:  # as root mosquitto becomes user mosquitto: it cannot read tmp
+        text += "user root\n"
     conf.write_text(text)
     proc = await asyncio.create_subprocess_exec(
         exe, "-c", str(conf), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL

@@ -129,7 +129,10 @@ async def test_device_away_backs_off_and_leaves_a_gap(tmp_path: Path) -> None:
             await asyncio.wait_for(until(lambda: c.polls > polls and latest(got)["f32_abcd"].value == 2.5), 30)
             assert c.state is ConnState.CONNECTED
         task.cancel()
-    # one outage, told as it went on (each retry) and when the device was back: contiguous, none recovered
+    # the outage, told as it went on (each retry) and when the device was back: none recovered, never
+    # overlapping (nothing flagged twice), each report of one outage starting where the last ended. A peer
+    # that dies slowly may answer one more poll first: that starts a second outage, still in order.
     assert len(gaps) >= 2 and not any(g.recovered for g in gaps)
-    assert all(a.end == b.start for a, b in itertools.pairwise(gaps))
+    assert all(a.end <= b.start for a, b in itertools.pairwise(gaps))
+    assert sum(a.end != b.start for a, b in itertools.pairwise(gaps)) == c.gap_count - 1
     assert c.health().gaps == c.health().unrecovered_gaps == 1

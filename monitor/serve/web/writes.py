@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -50,6 +51,26 @@ async def writer(w: Web, req: web.Request) -> tuple[Session | None, Any, str]:
         log.warning("web write without a valid CSRF token: %s %s from %s", req.method, req.path, client(req))
         return None, form, "the form's CSRF token is missing or not this session's: reload the page and send again"
     return s, form, ""
+
+
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+def _form_routes(
+    w: Web, page: Handler, act: Callable[[web.Request, Any], Awaitable[web.Response]]
+) -> tuple[Handler, Handler]:
+    """A write form's GET (its page) and POST: `act` on the form once the writer's session and CSRF are checked."""
+
+    async def show(req: web.Request) -> web.Response:
+        return await page(req)
+
+    async def post(req: web.Request) -> web.Response:
+        s, form, why = await writer(w, req)
+        if s is None:
+            return _refused(w, req, why)
+        return await act(req, form)
+
+    return show, post
 
 
 def _login_handlers(w: Web) -> tuple[Any, Any, Any]:
@@ -103,13 +124,7 @@ def _assay_handlers(w: Web) -> tuple[Any, Any]:
             imports=recent_imports(stored, list(w.imports)),
         )
 
-    async def show(req: web.Request) -> web.Response:
-        return await page(req)
-
-    async def upload(req: web.Request) -> web.Response:
-        s, form, why = await writer(w, req)
-        if s is None:
-            return _refused(w, req, why)
+    async def upload(req: web.Request, form: Any) -> web.Response:
         if w.accountant is None:
             return await page(req, 403, "this server takes no assays (no plant config); upload to the line's monitor")
         field = form.get("file")
@@ -140,7 +155,7 @@ def _assay_handlers(w: Web) -> tuple[Any, Any]:
         log.info("assays uploaded on the web by %s as %s: %d rows", client(req), name, summary.rows)
         return await page(req, done=summary)
 
-    return show, upload
+    return _form_routes(w, page, upload)
 
 
 def recent_imports(stored: list[ImportedFile], here: list[ImportOutcome]) -> list[ImportOutcome]:
@@ -177,13 +192,7 @@ def _shipment_handlers(w: Web) -> tuple[Any, Any]:
             created=created,
         )
 
-    async def show(req: web.Request) -> web.Response:
-        return await page(req)
-
-    async def create(req: web.Request) -> web.Response:
-        s, form, why = await writer(w, req)
-        if s is None:
-            return _refused(w, req, why)
+    async def create(req: web.Request, form: Any) -> web.Response:
         sid = str(form.get("shipment_id", "")).strip()
         bags = [str(b) for b in form.getall("bag", [])]
         customer = str(form.get("customer", "")).strip()  # optional; checked as the CLI's --customer
@@ -199,7 +208,7 @@ def _shipment_handlers(w: Web) -> tuple[Any, Any]:
         log.info("shipment %s for %r created on the web by %s: %d bags", sid, customer, client(req), len(created.bags))
         return await page(req, created=created)
 
-    return show, create
+    return _form_routes(w, page, create)
 
 
 def add_writes(app: web.Application, w: Web) -> None:
