@@ -135,4 +135,4 @@ async def test_device_away_backs_off_and_leaves_a_gap(tmp_path: Path) -> None:
     assert len(gaps) >= 2 and not any(g.recovered for g in gaps)
     assert all(a.end <= b.start for a, b in itertools.pairwise(gaps))
     assert sum(a.end != b.start for a, b in itertools.pairwise(gaps)) == c.gap_count - 1
-    assert c.health().gaps == c.health().unrecovered_gaps == 1
+    assert c.health().gaps == c.health().unrecovered_gaps == c.gap_count >= 1  # each outage counted once
