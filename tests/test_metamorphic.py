@@ -144,7 +144,7 @@ def collect(habit: Habit, lots: list[tuple[int, float, float]]) -> list[BatchRes
 
 def run(habit: Habit, lots: list[tuple[int, float, float]]) -> tuple[list[BatchResult], Engine]:
     judge = TimestampJudge(ClockPolicy())
-    gate = ClockGate(judge, lambda tag, d, got, now: to_sample(tag, d, got, judge, now))
+    gate = ClockGate(judge, lambda tag, d, got, now, alt: to_sample(tag, d, got, judge, now, alt))
     eng = Engine(spec(habit.scaled))
     if habit.scaled:
         eng.learn_counter("feed", wrap=65_536)

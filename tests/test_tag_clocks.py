@@ -32,12 +32,12 @@ def gate() -> ClockGate:
     j = TimestampJudge(ClockPolicy(decide_within_s=120.0))
     for k in range(8):
         j.clocks.delivered(NOW - 2.0 + 0.25 * k)
-    return ClockGate(j, lambda tag, d, got, now: to_sample(tag, d, got, j, now))
+    return ClockGate(j, lambda tag, d, got, now, alt: to_sample(tag, d, got, j, now, alt))
 
 
 def test_no_clock_is_decided_before_the_delivery_spacing_is_known() -> None:
     j = TimestampJudge(ClockPolicy())
-    g = ClockGate(j, lambda tag, d, got, now: to_sample(tag, d, got, j, now))
+    g = ClockGate(j, lambda tag, d, got, now, alt: to_sample(tag, d, got, j, now, alt))
     out = g.admit("lot", dv("A", NOW - 7200, NOW), NOW, NOW)  # the initial value passes
     for k in range(1, 9):  # a publish a second: the changes wait for the fourth delivery
         t = NOW + k
@@ -309,9 +309,24 @@ def test_property_a_clock_set_by_hand_leaves_no_value_on_the_old_clock(
     skew: float, step: float, at: int, gaps: list[float], server_ts: bool
 ) -> None:
     assume(abs(skew + step) > 60.0)  # a new clock the tolerance tells from the server's
+    assume(abs(skew + step - 86_400.0) > 5.0)  # clear of the implausibility line (one day ahead)
     out, g = _stepped(skew, step, at, gaps, server_ts=server_ts)
     assert [s.value for s in out] == [float(k) for k in range(36)]  # every value, in order
     # each change on our clock at or after it happened, never later than its publish (the initial
     # value aside: it says when it last changed): before the step and after it alike
     assert all(0.0 <= s.ts - (NOW + k) <= 0.9 + 1e-6 for k, s in enumerate(out) if k)
-    assert g.judge.clocks.redecided["feed"] == 1
+    if skew + step < 86_400.0:
+        assert g.judge.clocks.redecided["feed"] == 1
+    else:  # set more than a day ahead: its stamps are implausible, never a clock; each one is replaced
+        assert g.judge.clocks.redecided["feed"] == 0
+        assert g.judge.replaced[("feed", "implausible_source_timestamp")] == 36 - at
+        stand_in = "server_timestamp_used" if server_ts else "publish_time_used"
+        assert g.judge.replaced[("feed", stand_in)] == 36 - at
+
+
+def test_a_plc_clock_set_more_than_a_day_ahead_is_no_clock_and_its_values_take_the_publish_time() -> None:
+    out, g = _stepped(7200.0, 79_201.0, 12, [0.2] * 36, server_ts=False)  # ends 86,401 s ahead
+    assert [round(s.ts - NOW - k, 6) for k, s in enumerate(out)][12:] == [0.2] * 24  # P, not R (0.7)
+    assert all(s.retimed for s in out[12:]) and not any(s.retimed for s in out[1:12])
+    assert g.judge.clocks.redecided["feed"] == 0 and g.judge.tag_offset == {"feed": pytest.approx(7199.8)}
+    assert g.judge.replaced[("feed", "publish_time_used")] == 24

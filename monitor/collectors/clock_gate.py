@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 
 MAX_HELD = 100_000
 
-Convert = Callable[[str, ua.DataValue, float, float], Sample]  # (tag, value, received, server_now) -> Sample
+# (tag, value, received, server_now, stand-in time) -> Sample
+Convert = Callable[[str, ua.DataValue, float, float, float], Sample]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +38,7 @@ class _Held:
     received: float
     server_now: float
     first: bool  # the tag's first value of the session: it passes on the commonest clock
+    stand_in: float  # our clock's time for it when neither of its stamps can be believed
 
 
 class ClockGate:
@@ -70,7 +72,8 @@ class ClockGate:
         its sample now, or nothing while it (or one before it) waits."""
         source, server = safe_epoch(dv.SourceTimestamp), safe_epoch(dv.ServerTimestamp)
         verdict = self.judge.learn(tag, source, server, received, server_now, published)
-        held = _Held(tag, dv, received, server_now, verdict is Verdict.PROVISIONAL)
+        stand_in = self.judge.stand_in(received, server_now, published)
+        held = _Held(tag, dv, received, server_now, verdict is Verdict.PROVISIONAL, stand_in)
         if self._held or not self._passes(held):
             self._held.append(held)
             return []
@@ -83,7 +86,7 @@ class ClockGate:
         return clocks.decided(h.tag)
 
     def _sample(self, h: _Held) -> Sample:
-        sample = self._convert(h.tag, h.dv, h.received, h.server_now)
+        sample = self._convert(h.tag, h.dv, h.received, h.server_now, h.stand_in)
         if h.first and sample.ts > h.received:  # it happened before we got it
             sample = replace(sample, ts=h.received, retimed=True)
         return sample

@@ -22,7 +22,12 @@ def _epoch(dt: datetime | None) -> float | None:
 
 
 def to_sample(
-    tag: str, dv: ua.DataValue, wall: float, judge: TimestampJudge | None = None, server_now: float | None = None
+    tag: str,
+    dv: ua.DataValue,
+    wall: float,
+    judge: TimestampJudge | None = None,
+    server_now: float | None = None,
+    stand_in: float | None = None,
 ) -> Sample:
     """A DataValue as a Sample: source timestamp first, then server time, then receipt time.
 
@@ -35,7 +40,9 @@ def to_sample(
         ts = _epoch(dv.SourceTimestamp) or _epoch(dv.ServerTimestamp) or wall
     else:
         now = wall if server_now is None else server_now
-        ts, retimed = judge.judge(tag, safe_epoch(dv.SourceTimestamp), safe_epoch(dv.ServerTimestamp), wall, raw, now)
+        ts, retimed = judge.judge(
+            tag, safe_epoch(dv.SourceTimestamp), safe_epoch(dv.ServerTimestamp), wall, raw, now, stand_in
+        )
         uncertain = 0.0 if retimed else judge.uncertainty(tag)
     value: float | str | None
     if isinstance(raw, str):

@@ -86,7 +86,7 @@ class OpcuaCollector:
         self.clock_watch = FrozenClockWatch(source)
         self.subscriptions = 0
         self.sequence = Tally()  # notification messages republished and lost
-        self.gate = ClockGate(self.judge, lambda tag, dv, got, now: to_sample(tag, dv, got, self.judge, now))
+        self.gate = ClockGate(self.judge, lambda tag, dv, got, now, alt: to_sample(tag, dv, got, self.judge, now, alt))
         self.judge.clocks.publishing_s = settings.publishing_interval_ms / 1000.0
         self.decoder = Decoder(self.gate, self.server_clock, self.clock_watch, self.wiring.now, self.wiring.wall)
 

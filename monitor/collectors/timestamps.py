@@ -90,12 +90,23 @@ class TimestampJudge:
         # behind a server clock that runs faster than ours, as a simulation's does), less the least time
         # a CurrentTime value took to reach us: no value can have come faster than that
         got = max(server_now, received - self.clocks.transit_floor) + self.offset
-        # better, the message's PublishTime: the server's clock when it sent the value, with no pipeline
-        # latency in it; used only when it is a plausible reading of the server's clock at delivery
-        pub = valid_time(published, got)
-        if pub is not None and abs(pub - got) <= self.clocks.echo():
+        pub = self._publish_time(published, got)
+        if pub is not None:
             return self.clocks.observe(tag, src, srv, pub, published=True)
         return self.clocks.observe(tag, src, srv, got)
+
+    def _publish_time(self, published: float | None, got: float) -> float | None:
+        """The message's PublishTime (the server's raw clock) when it is a plausible reading of the server's
+        clock at delivery `got`: the server's clock when it sent the value, with no pipeline latency in it."""
+        pub = valid_time(published, got)
+        return pub if pub is not None and abs(pub - got) <= self.clocks.echo() else None
+
+    def stand_in(self, received: float, server_now: float, published: float | None) -> float:
+        """The time on our clock a value gets when neither of its own stamps can be believed: its message's
+        PublishTime when plausible (it happened at or before that), else our receive time."""
+        got = max(server_now, received - self.clocks.transit_floor) + self.offset
+        pub = self._publish_time(published, got)
+        return received if pub is None else min(received, pub - self.offset)
 
     def transit(self, server: float, received: float) -> None:
         """A CurrentTime value `server` (the server's raw clock) reached us at `received` (ours)."""
@@ -107,9 +118,17 @@ class TimestampJudge:
         return self.clocks.uncertainty(tag) if self.policy.mode is TimestampMode.SOURCE else 0.0
 
     def judge(
-        self, tag: str, source: float | None, server: float | None, received: float, value: object, server_now: float
+        self,
+        tag: str,
+        source: float | None,
+        server: float | None,
+        received: float,
+        value: object,
+        server_now: float,
+        stand_in: float | None = None,
     ) -> tuple[float, bool]:
-        """(ts on our clock, replaced?) for one value; `server_now` is the server's clock, aligned."""
+        """(ts on our clock, replaced?) for one value; `server_now` is the server's clock, aligned;
+        `stand_in` the time to use when no stamp of its own can be believed (else `received`)."""
         mode = self.policy.mode
         if mode is TimestampMode.RECEIVE:
             return received, False
@@ -125,6 +144,9 @@ class TimestampJudge:
                 return server - self.offset, False
             self.replaced[(tag, "server_timestamp_used")] += 1
             return server - self.offset, True
+        if stand_in is not None and stand_in < received:
+            self.replaced[(tag, "publish_time_used")] += 1
+            return stand_in, True
         self.replaced[(tag, "receive_time_used")] += 1
         return received, True
 
