@@ -14,6 +14,7 @@ from monitor.core.rules import BALANCE_P_FAIL
 from monitor.core.spec import LineSpec, SourceKind
 
 NAN = math.nan
+_MEASURED = (SourceKind.TOTALIZER, SourceKind.WEIGHING, SourceKind.FLOW)  # a stream with its own mass
 CHI2_1DOF_99 = 6.63  # χ²(1) at 99 %: a located gross error this strong names its instrument
 
 
@@ -123,6 +124,7 @@ def account_metals(
     feed_kg_total = masses.get(spec.feed.name, NAN)
     if grades is None:
         grades = LotInputs(spec, masses, bags, assays, declared).all_grades(elements)
+    must_assay = set(measured_products)
     for el in elements:
         g_feed, prods = grades[el]
         e_feed = g_feed.fraction * g_feed.dry_kg if g_feed else NAN
@@ -131,7 +133,7 @@ def account_metals(
         e_bm = bm.fraction * bm.dry_kg if bm else NAN
         recovery = e_bm / e_feed if bm and g_feed and e_feed > 0 else NAN
         stream_kg = {s: g.fraction * g.dry_kg for s, g in prods.items()}
-        all_assayed = set(measured_products) <= set(prods)
+        all_assayed = must_assay <= prods.keys()
         total_out = sum(stream_kg.values())
         distribution = {s: v / total_out for s, v in stream_kg.items()} if all_assayed and total_out > 0 else {}
         head = total_out / feed_kg_total if all_assayed and feed_kg_total > 0 else NAN
@@ -283,18 +285,12 @@ def balance_of(
     suspect = ""
     if res.dof > 0 and res.p_value < BALANCE_P_FAIL:
         suspect = _suspect(spec, lot)
-    sd = res.sd  # a property computed from the covariance: once, not per stream
+    # each stream's reconciled kg, sd and z as Python floats (float() of each numpy scalar, in one pass)
+    x, sd, z = res.x.tolist(), res.sd.tolist(), res.z.tolist()
     streams = tuple(
-        StreamBalance(
-            s.name,
-            masses.get(s.name, NAN)
-            if s.source in (SourceKind.TOTALIZER, SourceKind.WEIGHING, SourceKind.FLOW)
-            else NAN,
-            float(res.x[im[s.name]]),
-            float(sd[im[s.name]]),
-            float(res.z[im[s.name]]),
-        )
+        StreamBalance(s.name, masses.get(s.name, NAN) if s.source in _MEASURED else NAN, x[i], sd[i], z[i])
         for s in spec.streams
+        for i in (im[s.name],)
     )
     return Balance(res.gamma, res.dof, res.p_value, float(y), y_sd, streams, suspect, lot.used), recov
 
