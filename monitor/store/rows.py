@@ -236,7 +236,7 @@ _RECOVERY_NAMES = tuple(name for name, _ in RECOVERY_COLUMNS)
 
 def _recovery_values(r: BatchResult) -> list[tuple[object, ...]]:
     """recovery_rows' values, in RECOVERY_COLUMNS order (the projection writes them without the names)."""
-    rows = []
+    rows: list[tuple[object, ...]] = []
     for m in r.metals:
         vals = (
             r.batch_id,
