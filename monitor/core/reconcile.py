@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -49,9 +49,12 @@ class Reconciled:
     gamma: float  # global test statistic
     dof: int  # redundancy (rank of the projected constraints)
     p_value: float
+    sd_found: Array | None = field(default=None, repr=False, compare=False)  # sd, computed for a whole stack
 
     @property
     def sd(self) -> Array:
+        if self.sd_found is not None:
+            return self.sd_found
         return np.sqrt(np.clip(np.diag(self.cov), 0.0, None))
 
 
@@ -149,8 +152,10 @@ def reconcile_stack(xs: Array, covs: Array, A: Array, measured: NDArray[np.bool_
         GC = np.matmul(G, CY)
         CH[:, iu[:, None], iy] = GC
         CH[:, iy[:, None], iu] = np.swapaxes(GC, 1, 2)
+    SD = np.sqrt(np.clip(np.diagonal(CH, axis1=1, axis2=2), 0.0, None))  # elementwise: each lot's sd as its own
     return [
-        Reconciled(XH[i], CH[i], Z[i], gammas[i], dof, chi2_sf(gammas[i], dof) if dof else math.nan) for i in range(k)
+        Reconciled(XH[i], CH[i], Z[i], gammas[i], dof, chi2_sf(gammas[i], dof) if dof else math.nan, SD[i])
+        for i in range(k)
     ]
 
 

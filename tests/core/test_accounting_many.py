@@ -90,6 +90,6 @@ def test_reconcile_many_equals_reconcile_with_unknowns() -> None:
         lots.append((x, np.diag(np.append((0.01 * x[:3]) ** 2, 0.0)), A, measured))
     for one, many in zip([reconcile(*lot) for lot in lots], reconcile_many(lots), strict=True):
         assert one.x.tobytes() == many.x.tobytes() and one.cov.tobytes() == many.cov.tobytes()
-        assert one.z.tobytes() == many.z.tobytes()
+        assert one.z.tobytes() == many.z.tobytes() and one.sd.tobytes() == many.sd.tobytes()
         assert (one.gamma, one.dof, repr(one.p_value)) == (many.gamma, many.dof, repr(many.p_value))
         assert one.dof == 1 and many.x[3] > 0
