@@ -10,7 +10,7 @@ from pathlib import Path
 
 from monitor.accounting.seeds import FeedGrades
 from monitor.core.assays import Assay
-from monitor.core.batch_accounting import with_accounting
+from monitor.core.batch_accounting import with_accounting, with_accounting_many
 from monitor.core.carbon import GhgFactors
 from monitor.core.results import BatchResult
 from monitor.core.spec import LineSpec
@@ -58,7 +58,9 @@ class Accountant:
         """finalise() for many batches, stored in one transaction (replay)."""
         with self._lock:
             assays = self.store.assays_of([r.batch_id for r in results])  # one read, not one per lot
-            return self.store.save_many([self.account(r, assays[r.batch_id]) for r in results])
+            lots = [(r, assays[r.batch_id], self.grades.declared(r.chemistry, r.feed_form)) for r in results]
+            accounted = with_accounting_many(self.spec, lots)  # account() of each, reconciled together
+            return self.store.save_many([stamp_lot(r, self.ghg, self.origin) for r in accounted])
 
     def account(self, result: BatchResult, assays: list[Assay] | None = None) -> BatchResult:
         """The lot's metals and balance from its assays (`assays`: read already, else from the store)."""

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import math
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -178,6 +181,21 @@ class Progress:
             print(file=sys.stderr)
 
 
+@contextmanager
+def few_collections() -> Iterator[None]:
+    """Python's cyclic collector run seldom (a replay makes millions of short-lived objects and few cycles):
+    what is loaded already is frozen out of its scans and the youngest generation holds 10,000 objects, not
+    700. 365 days: 627 collections (0.17 CPU-s) -> 34 (0.04 s). The collector's settings are restored."""
+    threshold = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(10_000, *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()
+
+
 def cmd_replay(a: argparse.Namespace) -> int:
     from monitor.accounting.assay_import import Accountant  # noqa: PLC0415 - see the import note at the top
     from monitor.accounting.seeds import load_feed_grades  # noqa: PLC0415
@@ -208,8 +226,9 @@ def cmd_replay(a: argparse.Namespace) -> int:
             if len(pending) >= SAVE_EVERY:
                 flush()
 
-        stats = replay_file(a.file, engine, keep, checked=True)
-        flush()
+        with few_collections():
+            stats = replay_file(a.file, engine, keep, checked=True)
+            flush()
     took = time.monotonic() - t
     live = engine.live()
     print(

@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from monitor.core.assays import RECOVERY_ELEMENTS, Assay, Grade, declared_grade, stream_grade
-from monitor.core.reconcile import locate_gross_error, reconcile
+from monitor.core.reconcile import Reconciled, locate_gross_error, reconcile
 from monitor.core.rules import BALANCE_P_FAIL
 from monitor.core.spec import LineSpec, SourceKind
 
 NAN = math.nan
+_MEASURED = (SourceKind.TOTALIZER, SourceKind.WEIGHING, SourceKind.FLOW)  # a stream with its own mass
 CHI2_1DOF_99 = 6.63  # χ²(1) at 99 %: a located gross error this strong names its instrument
 
 
@@ -123,6 +124,7 @@ def account_metals(
     feed_kg_total = masses.get(spec.feed.name, NAN)
     if grades is None:
         grades = LotInputs(spec, masses, bags, assays, declared).all_grades(elements)
+    must_assay = set(measured_products)
     for el in elements:
         g_feed, prods = grades[el]
         e_feed = g_feed.fraction * g_feed.dry_kg if g_feed else NAN
@@ -131,7 +133,7 @@ def account_metals(
         e_bm = bm.fraction * bm.dry_kg if bm else NAN
         recovery = e_bm / e_feed if bm and g_feed and e_feed > 0 else NAN
         stream_kg = {s: g.fraction * g.dry_kg for s, g in prods.items()}
-        all_assayed = set(measured_products) <= set(prods)
+        all_assayed = must_assay <= prods.keys()
         total_out = sum(stream_kg.values())
         distribution = {s: v / total_out for s, v in stream_kg.items()} if all_assayed and total_out > 0 else {}
         head = total_out / feed_kg_total if all_assayed and feed_kg_total > 0 else NAN
@@ -194,6 +196,20 @@ class _System:
         return np.array(self.x), V, A, np.array(self.measured)
 
 
+@dataclass(frozen=True, slots=True)
+class LotSystem:
+    """A lot's balances, ready to reconcile: values, covariance, balances, which are measured, and
+    where each stream's mass (im) and each (element, stream) flow (ie) is among the values."""
+
+    x: np.ndarray
+    V: np.ndarray
+    A: np.ndarray
+    measured: np.ndarray
+    im: dict[str, int]
+    ie: dict[tuple[str, str], int]
+    used: tuple[str, ...]
+
+
 def reconcile_batch(
     spec: LineSpec,
     masses: Mapping[str, float],
@@ -210,17 +226,21 @@ def reconcile_batch(
     the assay's. The lost stream is a prior (estimate_ratio × feed, ± accuracy) whose grade is
     grade_factor × the feed's, ± 100 %. Returns the summary and per element (recovery, sd).
     """
-    bags, declared = bags or {}, declared or {}
+    if grades is None:
+        grades = LotInputs(spec, masses, bags or {}, assays, declared or {}).all_grades(elements)
+    lot = lot_system(spec, masses, grades, elements)
+    return balance_of(spec, masses, lot, reconcile(lot.x, lot.V, lot.A, lot.measured))
+
+
+def lot_system(spec: LineSpec, masses: Mapping[str, float], grades: Grades, elements: Sequence[str]) -> LotSystem:
+    """The lot's masses and, where black mass and feed grades exist, element flows as one system."""
     feed = spec.feed.name
-    feed_kg = masses.get(feed, NAN)
     sysm = _System()
     sign = {s.name: (1.0 if s.direction == "in" else -1.0) for s in spec.streams}
-    im = _mass_unknowns(spec, masses, feed_kg, sysm)
+    im = _mass_unknowns(spec, masses, masses.get(feed, NAN), sysm)
     sysm.balances.append({im[n]: sign[n] for n in im})
     ie: dict[tuple[str, str], int] = {}
     used: list[str] = []
-    if grades is None:
-        grades = LotInputs(spec, masses, bags, assays, declared).all_grades(elements)
     for el in elements:
         g_feed, prods = grades[el]
         if g_feed is None or "black_mass" not in prods:
@@ -246,33 +266,33 @@ def reconcile_batch(
             row[j] = sign[s.name]
         sysm.balances.append(row)
         used.append(el)
-    x, V, A, measured = sysm.arrays()
-    res = reconcile(x, V, A, measured)
+    return LotSystem(*sysm.arrays(), im, ie, tuple(used))
+
+
+def balance_of(
+    spec: LineSpec, masses: Mapping[str, float], lot: LotSystem, res: Reconciled
+) -> tuple[Balance, dict[str, tuple[float, float]]]:
+    """The reconciled lot (reconcile() of its system) as a Balance and per element (recovery, sd)."""
+    feed, im, ie = spec.feed.name, lot.im, lot.ie
     i_f, i_b = im[feed], im["black_mass"]
     y = res.x[i_b] / res.x[i_f] if res.x[i_f] > 0 else NAN
     y_sd = _ratio_sd(res.x[i_b], res.x[i_f], res.cov[i_b, i_b], res.cov[i_f, i_f], res.cov[i_b, i_f])
     recov = {}
-    for el in used:
+    for el in lot.used:
         a, b = ie[(el, "black_mass")], ie[(el, feed)]
         r = res.x[a] / res.x[b] if res.x[b] > 0 else NAN
         recov[el] = (float(r), _ratio_sd(res.x[a], res.x[b], res.cov[a, a], res.cov[b, b], res.cov[a, b]))
     suspect = ""
     if res.dof > 0 and res.p_value < BALANCE_P_FAIL:
-        suspect = _suspect(spec, x, V, A, measured, im, ie, used)
-    sd = res.sd  # a property computed from the covariance: once, not per stream
+        suspect = _suspect(spec, lot)
+    # each stream's reconciled kg, sd and z as Python floats (float() of each numpy scalar, in one pass)
+    x, sd, z = res.x.tolist(), res.sd.tolist(), res.z.tolist()
     streams = tuple(
-        StreamBalance(
-            s.name,
-            masses.get(s.name, NAN)
-            if s.source in (SourceKind.TOTALIZER, SourceKind.WEIGHING, SourceKind.FLOW)
-            else NAN,
-            float(res.x[im[s.name]]),
-            float(sd[im[s.name]]),
-            float(res.z[im[s.name]]),
-        )
+        StreamBalance(s.name, masses.get(s.name, NAN) if s.source in _MEASURED else NAN, x[i], sd[i], z[i])
         for s in spec.streams
+        for i in (im[s.name],)
     )
-    return Balance(res.gamma, res.dof, res.p_value, float(y), y_sd, streams, suspect, tuple(used)), recov
+    return Balance(res.gamma, res.dof, res.p_value, float(y), y_sd, streams, suspect, lot.used), recov
 
 
 def _mass_unknowns(spec: LineSpec, masses: Mapping[str, float], feed_kg: float, sysm: _System) -> dict[str, int]:
@@ -290,17 +310,9 @@ def _mass_unknowns(spec: LineSpec, masses: Mapping[str, float], feed_kg: float, 
     return im
 
 
-def _suspect(
-    spec: LineSpec,
-    x: np.ndarray,
-    V: np.ndarray,
-    A: np.ndarray,
-    measured: np.ndarray,
-    im: dict[str, int],
-    ie: dict[tuple[str, str], int],
-    used: list[str],
-) -> str:
+def _suspect(spec: LineSpec, lot: LotSystem) -> str:
     """Name the one instrument (a scale, or one assay) whose bias explains the balances, if any."""
+    x, V, A, measured, im, ie, used = lot.x, lot.V, lot.A, lot.measured, lot.im, lot.ie, lot.used
     directions: dict[str, np.ndarray] = {}
     for s in spec.streams:
         i = im[s.name]

@@ -11,7 +11,8 @@ covariance, so derived quantities (element flows that share a mass error) stay h
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -48,9 +49,12 @@ class Reconciled:
     gamma: float  # global test statistic
     dof: int  # redundancy (rank of the projected constraints)
     p_value: float
+    sd_found: Array | None = field(default=None, repr=False, compare=False)  # sd, computed for a whole stack
 
     @property
     def sd(self) -> Array:
+        if self.sd_found is not None:
+            return self.sd_found
         return np.sqrt(np.clip(np.diag(self.cov), 0.0, None))
 
 
@@ -93,6 +97,72 @@ def reconcile(x: Array, cov: Array, A: Array, measured: NDArray[np.bool_] | None
         cov_hat[np.ix_(iu, iy)] = G @ cov_y
         cov_hat[np.ix_(iy, iu)] = (G @ cov_y).T
     return Reconciled(x_hat, cov_hat, z, gamma, dof, chi2_sf(gamma, dof) if dof else math.nan)
+
+
+def reconcile_many(lots: Sequence[tuple[Array, Array, Array, NDArray[np.bool_]]]) -> list[Reconciled]:
+    """`reconcile(x, cov, A, measured)` of many lots, each (x, cov, A, measured), in the order given.
+
+    Lots of one balance layout (A and which values are measured) are solved together, as stacks:
+    the same numpy operations on each lot's matrices, so the numbers are reconcile()'s to the last
+    bit (tests/core/test_reconcile_many.py); a replay's thousands of lots pay the per-call cost once.
+    """
+    groups: dict[bytes, list[int]] = {}
+    for i, (x, _, A, m) in enumerate(lots):
+        groups.setdefault(b"%d,%d,%d;" % (x.size, *A.shape) + A.tobytes() + m.tobytes(), []).append(i)
+    out: list[Reconciled | None] = [None] * len(lots)
+    for idx in groups.values():
+        _, _, A, m = lots[idx[0]]
+        xs = np.stack([lots[i][0] for i in idx]).astype(float, copy=False)
+        covs = np.stack([lots[i][1] for i in idx]).astype(float, copy=False)
+        for i, res in zip(idx, reconcile_stack(xs, covs, A, m), strict=True):
+            out[i] = res
+    return [r for r in out if r is not None]
+
+
+def reconcile_stack(xs: Array, covs: Array, A: Array, measured: NDArray[np.bool_]) -> list[Reconciled]:
+    """reconcile() of k lots that share A and `measured`: xs (k, n), covs (k, n, n)."""
+    A = np.atleast_2d(np.asarray(A, dtype=float))
+    k, n = xs.shape
+    iy, iu, B, dof, G = _structure(A, np.asarray(measured, dtype=bool))
+    Y = xs[:, iy]
+    V = covs[:, iy[:, None], iy]
+    XH = xs.copy()
+    CH = np.zeros((k, n, n))
+    Z = np.full((k, n), np.nan)
+    gammas = [0.0] * k
+    if dof > 0:
+        R = np.matmul(B, _column(Y))[:, :, 0]
+        S_inv = np.linalg.pinv(np.matmul(np.matmul(B, V), B.T))
+        K = np.matmul(np.matmul(V, B.T), S_inv)
+        YH = Y - np.matmul(K, _column(R))[:, :, 0]
+        W = np.matmul(np.matmul(K, B), V)
+        CY = V - W
+        gammas = [float(R[i] @ S_inv[i] @ R[i]) for i in range(k)]
+        wd = np.sqrt(np.clip(np.diagonal(W, axis1=1, axis2=2), 0.0, None))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            Z[:, iy] = np.where(wd > 0, np.abs(Y - YH) / wd, 0.0)
+    else:
+        YH, CY = Y, V
+        Z[:, iy] = 0.0
+    XH[:, iy] = YH
+    CH[:, iy[:, None], iy] = CY
+    if iu.size:
+        XH[:, iu] = np.matmul(G, _column(YH))[:, :, 0]
+        CH[:, iu[:, None], iu] = np.matmul(np.matmul(G, CY), G.T)
+        GC = np.matmul(G, CY)
+        CH[:, iu[:, None], iy] = GC
+        CH[:, iy[:, None], iu] = np.swapaxes(GC, 1, 2)
+    SD = np.sqrt(np.clip(np.diagonal(CH, axis1=1, axis2=2), 0.0, None))  # elementwise: each lot's sd as its own
+    return [
+        Reconciled(XH[i], CH[i], Z[i], gammas[i], dof, chi2_sf(gammas[i], dof) if dof else math.nan, SD[i])
+        for i in range(k)
+    ]
+
+
+def _column(a: Array) -> Array:
+    """Each row of a (k, n) as a (n, 1) column, laid out as reconcile()'s 1-d vectors are: a column
+    with a zero stride (a[:, :, None]) takes another BLAS path, whose last bits differ."""
+    return np.ascontiguousarray(a[:, :, None])
 
 
 Structure = tuple[NDArray[np.intp], NDArray[np.intp], Array, int, Array]

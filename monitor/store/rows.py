@@ -121,14 +121,26 @@ ASSAY_COLUMNS: list[tuple[str, Any]] = [
 ]
 
 
+_NAMES = tuple(name for name, _ in COLUMNS)
+
+
 def _known(x: object) -> object:
     return None if isinstance(x, float) and not math.isfinite(x) else x
+
+
+def _first(pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:
+    """key -> value of the first pair with that key (as BatchResult.mass() and .metal() find them)."""
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        out.setdefault(k, v)
+    return out
 
 
 def batch_row(r: BatchResult) -> dict[str, object]:
     """One batch as report columns; unknown values are None."""
     b = r.balance
-    bm_t = r.mass("black_mass") / 1000.0
+    mass = _first((s.stream, s.mass_kg) for s in r.streams)
+    bm_t = mass.get("black_mass", NAN) / 1000.0
     row: dict[str, object] = {
         "batch_id": r.batch_id,
         "line": r.line,
@@ -139,8 +151,8 @@ def batch_row(r: BatchResult) -> dict[str, object]:
         "supplier": r.supplier,
         "start": iso(r.start),
         "end": iso(r.end),
-        "feed_kg": r.feed_kg,
-        **{f"{s}_kg": r.mass(s) for s in PRODUCTS},
+        "feed_kg": mass.get("feed", NAN),
+        **{f"{s}_kg": mass.get(s, NAN) for s in PRODUCTS},
         "black_mass_yield": r.black_mass_yield,
         "closure": r.closure,
         "black_mass_yield_reconciled": b.yield_reconciled if b else NAN,
@@ -160,17 +172,19 @@ def batch_row(r: BatchResult) -> dict[str, object]:
         "feed_unattributed_before_kg": sum(sm.unattributed_kg for sm in r.streams if sm.stream == "feed"),
         "flags": ";".join(r.flags),
     }
+    metal = _first((m.element, m) for m in r.metals)
     for el in METALS:
-        m = r.metal(el)
+        m = metal.get(el)
         row[f"recovery_{el}"] = m.recovery if m else NAN
         row[f"recovery_{el}_reconciled"] = m.recovery_reconciled if m else NAN
         row[f"recovery_{el}_sd"] = m.recovery_sd if m else NAN
         row[f"feed_{el}_kg"] = m.feed_kg if m else NAN
         row[f"black_mass_{el}_kg"] = m.black_mass_kg if m else NAN
     for el, stream in ELEMENT_PRODUCTS:
-        m = r.metal(el)
+        m = metal.get(el)
         row[f"{stream}_{el}_kg"] = m.stream_kg.get(stream, NAN) if m else NAN
-    return {name: _known(row[name]) for name, _ in COLUMNS}
+    # a float that is not finite is unknown (x - x is 0.0 for every finite float): inline, 90 values a lot
+    return {name: None if isinstance(x := row[name], float) and x - x != 0.0 else x for name in _NAMES}
 
 
 def _carbon(r: BatchResult) -> dict[str, object]:
@@ -214,7 +228,15 @@ def stream_rows(r: BatchResult) -> list[dict[str, object]]:
 
 def recovery_rows(r: BatchResult) -> list[dict[str, object]]:
     """One row per element: grades as fractions, element masses in kg, recoveries as ratios."""
-    rows = []
+    return [dict(zip(_RECOVERY_NAMES, values, strict=True)) for values in _recovery_values(r)]
+
+
+_RECOVERY_NAMES = tuple(name for name, _ in RECOVERY_COLUMNS)
+
+
+def _recovery_values(r: BatchResult) -> list[tuple[object, ...]]:
+    """recovery_rows' values, in RECOVERY_COLUMNS order (the projection writes them without the names)."""
+    rows: list[tuple[object, ...]] = []
     for m in r.metals:
         vals = (
             r.batch_id,
@@ -233,8 +255,8 @@ def recovery_rows(r: BatchResult) -> list[dict[str, object]]:
             m.recovery_sd,
             m.two_product,
             ";".join(f"{s}={v:.4f}" for s, v in sorted(m.distribution.items())),
-        )
-        rows.append({c: _known(v) for (c, _), v in zip(RECOVERY_COLUMNS, vals, strict=True)})
+        )  # unknown (not finite) floats as None, inline as in batch_row
+        rows.append(tuple(None if isinstance(x, float) and x - x != 0.0 else x for x in vals))
     return rows
 
 
@@ -258,7 +280,7 @@ def projection(r: BatchResult) -> Projection:
     return Projection(
         _csv([batch_row(r).values()]),
         _csv(row.values() for row in stream_rows(r)),
-        _csv(row.values() for row in recovery_rows(r)),
+        _csv(_recovery_values(r)),
     )
 
 

@@ -208,7 +208,8 @@ class Store(ShipmentTables, FootprintTables, PagedReads):
                     if row and _same(result_from_json(row[1]), result):
                         out.append(None)
                         continue
-                    stored = replace(result, version=1 if not row else row[0] + 1)
+                    version = 1 if not row else row[0] + 1
+                    stored = result if result.version == version else replace(result, version=version)
                     versions.append(version_row(stored, reason, when))
                     latest[key] = (stored.version, str(versions[-1][RESULT_JSON]))
                     bags += lot_bag_rows([stored])
