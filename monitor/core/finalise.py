@@ -8,6 +8,7 @@ plant-scoped bags counted). They know nothing of the Engine.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -18,20 +19,23 @@ from monitor.core.flow import flow_mass
 from monitor.core.ledger import REPORT_FROM_KG
 from monitor.core.results import BatchResult, BatchState, StreamMass
 from monitor.core.spec import SourceKind, StreamSpec
-from monitor.core.totalizer import CounterMass, counter_mass, update_cycle
+from monitor.core.totalizer import CounterMass, EdgeRead, counter_mass, read_edges, update_cycle
 from monitor.core.weighings import Weighing, bag_weighings, weighed_mass
 
 BAG_ID_TOLERANCE_S = 1.0  # a bag id and its net weight written this far apart still pair up
 FINALISED_KEPT = 50  # batches whose bags are remembered in case the lot is fed again
+EdgeReads = dict[str, dict[float, EdgeRead]]  # counter tag -> edge time -> the counter read there
+_ENERGY = ""  # the energy meter's reads in EdgeReads (no stream's tag is empty): read without a ramp's floor or scan
 
 
 def stream_mass(
-    st: EngineState, s: StreamSpec, start: float, end: float, *, cut: bool = False
+    st: EngineState, s: StreamSpec, start: float, end: float, *, cut: bool = False, reads: EdgeReads | None = None
 ) -> tuple[StreamMass, list[str]]:
     """One stream's mass over its delayed window, by how it is measured, with its flags.
 
     `cut`: the lot is being stored, so a counter's window is entered in the engine's ledger (it
     starts where the previous stored window ended, and the rise between them is unattributed).
+    `reads`: the counters' edges read already (`read_lot_edges`).
     """
     assert s.tag is not None
     t0, t1 = start + s.delay_s, end + s.delay_s
@@ -40,7 +44,8 @@ def stream_mass(
     items: tuple[tuple[str, float], ...] = ()
     boundary = unattributed = 0.0
     if s.source is SourceKind.TOTALIZER:
-        cm = counter_window(st, s, t0, t1, start_value=st.ledger.start_value(s.name, t0) if cut else None)
+        start_value = st.ledger.start_value(s.name, t0) if cut else None
+        cm = counter_window(st, s, t0, t1, start_value=start_value, reads=reads.get(s.tag) if reads else None)
         mass, boundary = cm.mass, cm.boundary
         if cut:
             unattributed = _enter_in_ledger(st, s, cm, t0, t1)
@@ -77,6 +82,7 @@ def counter_window(
     *,
     start_value: float | None = None,
     end_value: float | None = None,
+    reads: Mapping[float, EdgeRead] | None = None,
 ) -> CounterMass:
     """A counter stream's mass over (t0, t1) with its wrap and update cycle as the engine knows them."""
     assert s.tag is not None
@@ -92,6 +98,7 @@ def counter_window(
         start_value=start_value,
         end_value=end_value,
         scan_s=st.spec.scan_s,
+        reads=reads,
     )
 
 
@@ -148,7 +155,31 @@ def attribute(st: EngineState, tag: str | None, w: FeedWindow) -> str:
     return st.text[tag].at(t) or st.text[tag].exact(t, 1.0) or ""
 
 
-def finalise(st: EngineState, w: FeedWindow) -> BatchResult:  # noqa: PLR0912 - one flag per lot condition, in the order they are reported
+def read_lot_edges(st: EngineState, windows: Sequence[FeedWindow]) -> EdgeReads:
+    """Every counter's edges of these lots read in one pass per counter (and the energy meter's, under its tag)."""
+    starts = np.array([w.start for w in windows], dtype=float)
+    ends = np.array([w.end for w in windows], dtype=float)
+    reads: EdgeReads = {}
+    for s in st.spec.streams:
+        if s.tag and s.source is SourceKind.TOTALIZER:
+            ts, v = st.numeric[s.tag].arrays()
+            edges = np.concatenate((starts + s.delay_s, ends + s.delay_s))
+            reads[s.tag] = read_edges(ts, v, edges, min_cycle_s=min_cycle_s(st, s), scan_s=st.spec.scan_s)
+    if st.spec.energy_tag:
+        ts, v = st.numeric[st.spec.energy_tag].arrays()
+        reads[_ENERGY] = read_edges(ts, v, np.concatenate((starts, ends)))
+    return reads
+
+
+def finalise_many(st: EngineState, windows: Sequence[FeedWindow]) -> list[BatchResult]:
+    """The results of lots whose windows all closed, in order; the counters' edges of all of them read at once."""
+    if not windows:
+        return []
+    reads = read_lot_edges(st, windows)
+    return [finalise(st, w, reads) for w in windows]
+
+
+def finalise(st: EngineState, w: FeedWindow, reads: EdgeReads | None = None) -> BatchResult:  # noqa: PLR0912 - one flag per lot condition, in the order they are reported
     """The result of a lot whose every stream window has closed: masses, balance, yields and flags."""
     assert w.end is not None
     streams: list[StreamMass] = []
@@ -156,7 +187,7 @@ def finalise(st: EngineState, w: FeedWindow) -> BatchResult:  # noqa: PLR0912 - 
     for s in st.spec.streams:
         if not s.tag:
             continue
-        sm, sflags = stream_mass(st, s, w.start, w.end, cut=True)
+        sm, sflags = stream_mass(st, s, w.start, w.end, cut=True, reads=reads)
         streams.append(sm)
         flags += [f"{s.name}:{f}" for f in sflags]
         if s.bag_scope == "plant" and sm.items:
@@ -209,18 +240,18 @@ def finalise(st: EngineState, w: FeedWindow) -> BatchResult:  # noqa: PLR0912 - 
         closure=closure(measured, feed_kg),
         flags=tuple(dict.fromkeys(flags)),
         rejected_samples=rejected,
-        energy_kwh=energy_kwh(st, w.start, w.end),
+        energy_kwh=energy_kwh(st, w.start, w.end, reads),
         nitrogen_nm3=nitrogen_nm3(st, w.start, w.end),
     )
 
 
-def energy_kwh(st: EngineState, start: float, end: float) -> float:
+def energy_kwh(st: EngineState, start: float, end: float, reads: EdgeReads | None = None) -> float:
     """kWh the line's meter counted while the batch was fed; NaN without a meter or its readings."""
     tag = st.spec.energy_tag
     if not tag:
         return math.nan
     ts, v = st.numeric[tag].arrays()
-    cm = counter_mass(ts, v, start, end)  # a kWh meter is a totalizer like any other
+    cm = counter_mass(ts, v, start, end, reads=reads.get(_ENERGY) if reads else None)  # a kWh meter is a totalizer
     return cm.mass if cm.start_observed and cm.end_observed else math.nan
 
 
