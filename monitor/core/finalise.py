@@ -43,12 +43,13 @@ def stream_mass(
     flags: list[str] = []
     items: tuple[tuple[str, float], ...] = ()
     boundary = unattributed = 0.0
+    edges = reads.get(s.tag) if reads else None
     if s.source is SourceKind.TOTALIZER:
         start_value = st.ledger.start_value(s.name, t0) if cut else None
-        cm = counter_window(st, s, t0, t1, start_value=start_value, reads=reads.get(s.tag) if reads else None)
+        cm = counter_window(st, s, t0, t1, start_value=start_value, reads=edges)
         mass, boundary = cm.mass, cm.boundary
         if cut:
-            unattributed = _enter_in_ledger(st, s, cm, t0, t1)
+            unattributed = _enter_in_ledger(st, s, cm, t0, t1, edges)
         flags += ["boundary_split"] * (boundary > 0)
         flags += ["reset"] * bool(cm.resets) + ["rollover"] * bool(cm.rollovers)
         flags += ["counter_anomaly"] * bool(cm.anomalies)
@@ -68,7 +69,8 @@ def stream_mass(
         wm = weighed_mass(weighings(st, s, b0, b1), b0, b1, already_counted=counted)
         mass, items = wm.mass, wm.items
         flags += ["duplicate_bags"] * bool(wm.duplicates)
-    lo, hi = ts.searchsorted((t0, t1), side="left").tolist()
+    a, b = (edges.get(t0), edges.get(t1)) if edges else (None, None)
+    lo, hi = (a.left, b.left) if a is not None and b is not None else ts.searchsorted((t0, t1), side="left").tolist()
     n = hi - lo  # t0 <= ts < t1
     sm = StreamMass(s.name, mass, s.source.value, t0, t1, n, tuple(flags), items, boundary, unattributed)
     return sm, flags
@@ -102,12 +104,14 @@ def counter_window(
     )
 
 
-def _enter_in_ledger(st: EngineState, s: StreamSpec, cm: CounterMass, t0: float, t1: float) -> float:
+def _enter_in_ledger(
+    st: EngineState, s: StreamSpec, cm: CounterMass, t0: float, t1: float, reads: Mapping[float, EdgeRead] | None
+) -> float:
     """Record a stored counter window; the kg the counter rose since the previous stored window."""
     edge = st.ledger.edge(s.name)
     gap = None
     if edge is not None and edge.t < t0:
-        gap = counter_window(st, s, edge.t, t0, start_value=edge.value, end_value=cm.v_start)
+        gap = counter_window(st, s, edge.t, t0, start_value=edge.value, end_value=cm.v_start, reads=reads)
     return st.ledger.record(s.name, cm, t1, gap)
 
 

@@ -55,26 +55,32 @@ def update_cycle(ts: FloatArray, values: FloatArray, k: int, *, span: int = 32) 
 
 @dataclass(frozen=True, slots=True)
 class EdgeRead:
-    """A counter read at one edge: its value there, whether samples lie on both sides, its update cycle."""
+    """A counter read at one edge: its value there, whether samples lie on both sides, its update cycle,
+    and where the edge falls among the readings (ts.searchsorted, left and right) it was read from."""
 
     value: float
     observed: bool
     cycle_s: float
+    left: int
+    right: int
 
 
 def read_edges(
     ts: FloatArray, values: FloatArray, edges: FloatArray, *, min_cycle_s: float = 0.0, scan_s: float = 0.0
 ) -> dict[float, EdgeRead]:
-    """The counter at many edges in one pass, as `counter_mass` reads each (ramp: the update cycle there)."""
+    """The counter at many edges in one pass, as `counter_mass` reads each (ramp: the update cycle there).
+
+    Valid for these very readings only: a buffer that took samples since must be read again.
+    """
     if ts.size == 0 or edges.size == 0:
         return {}
     edges = np.unique(edges)
     k = ts.searchsorted(edges, side="left")
     cycle = np.maximum(update_cycles(ts, values, k), min_cycle_s)
     v, ok = values_at(ts, values, edges, cycle, scan_s, k)
-    return {
-        t: EdgeRead(a, b, c) for t, a, b, c in zip(edges.tolist(), v.tolist(), ok.tolist(), cycle.tolist(), strict=True)
-    }
+    right = ts.searchsorted(edges, side="right")
+    rows = zip(edges.tolist(), v.tolist(), ok.tolist(), cycle.tolist(), k.tolist(), right.tolist(), strict=True)
+    return {t: EdgeRead(a, b, c, lo, hi) for t, a, b, c, lo, hi in rows}
 
 
 def _split_part(ts: FloatArray, values: FloatArray, t: float, v_at: float, i: int, *, end: bool) -> float:
@@ -122,19 +128,23 @@ def counter_mass(
     if ts.size == 0:
         return CounterMass(0.0, start_observed=False, end_observed=False)
     # both edges in one search each way (a numpy call per edge and side was a tenth of a lot's finalisation)
-    i, j = ts.searchsorted((t0, t1), side="left").tolist()  # t0 <= ts < t1
-    r0, r1 = ts.searchsorted((t0, t1), side="right").tolist()
+    a, b = (reads.get(t0), reads.get(t1)) if reads is not None else (None, None)
+    if a is not None and b is not None:
+        i, j, r0, r1 = a.left, b.left, a.right, b.right
+    else:
+        i, j = ts.searchsorted((t0, t1), side="left").tolist()  # t0 <= ts < t1
+        r0, r1 = ts.searchsorted((t0, t1), side="right").tolist()
     # an edge a neighbouring window already cut is not read again (its update cycle is the costly part)
     if start_value is not None:
         v_start, start_ok = start_value, True
-    elif reads is not None and t0 in reads:
-        v_start, start_ok = reads[t0].value, reads[t0].observed
+    elif a is not None:
+        v_start, start_ok = a.value, a.observed
     else:
         v_start, start_ok = value_at(ts, values, t0, max(update_cycle(ts, values, i), min_cycle_s), scan_s, k=i)
     if end_value is not None:
         v_end, end_ok = end_value, True
-    elif reads is not None and t1 in reads:
-        v_end, end_ok = reads[t1].value, reads[t1].observed
+    elif b is not None:
+        v_end, end_ok = b.value, b.observed
     else:
         v_end, end_ok = value_at(ts, values, t1, max(update_cycle(ts, values, j), min_cycle_s), scan_s, k=j)
     if j > i and v_end < values[j - 1] and t1 - ts[j - 1] <= scan_s:
