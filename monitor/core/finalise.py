@@ -14,6 +14,7 @@ import numpy as np
 
 from monitor.core.accounting import closure, stream_yields
 from monitor.core.batches import FeedWindow
+from monitor.core.counter_cuts import CounterSettings, Cut, cut_windows
 from monitor.core.engine_state import EngineState
 from monitor.core.flow import flow_mass
 from monitor.core.ledger import REPORT_FROM_KG
@@ -29,13 +30,21 @@ _ENERGY = ""  # the energy meter's reads in EdgeReads (no stream's tag is empty)
 
 
 def stream_mass(
-    st: EngineState, s: StreamSpec, start: float, end: float, *, cut: bool = False, reads: EdgeReads | None = None
+    st: EngineState,
+    s: StreamSpec,
+    start: float,
+    end: float,
+    *,
+    cut: bool = False,
+    reads: EdgeReads | None = None,
+    done: Cut | None = None,
 ) -> tuple[StreamMass, list[str]]:
     """One stream's mass over its delayed window, by how it is measured, with its flags.
 
     `cut`: the lot is being stored, so a counter's window is entered in the engine's ledger (it
     starts where the previous stored window ended, and the rise between them is unattributed).
-    `reads`: the counters' edges read already (`read_lot_edges`).
+    `reads`: the counters' edges read already (`read_lot_edges`); `done`: this counter window cut and
+    entered in the ledger already, with the poll's other lots (`cut_lots`).
     """
     assert s.tag is not None
     t0, t1 = start + s.delay_s, end + s.delay_s
@@ -45,11 +54,14 @@ def stream_mass(
     boundary = unattributed = 0.0
     edges = reads.get(s.tag) if reads else None
     if s.source is SourceKind.TOTALIZER:
-        start_value = st.ledger.start_value(s.name, t0) if cut else None
-        cm = counter_window(st, s, t0, t1, start_value=start_value, reads=edges)
+        if done is not None:
+            cm, unattributed = done.window, done.unattributed
+        else:
+            start_value = st.ledger.start_value(s.name, t0) if cut else None
+            cm = counter_window(st, s, t0, t1, start_value=start_value, reads=edges)
+            if cut:
+                unattributed = _enter_in_ledger(st, s, cm, t0, t1, edges)
         mass, boundary = cm.mass, cm.boundary
-        if cut:
-            unattributed = _enter_in_ledger(st, s, cm, t0, t1, edges)
         flags += ["boundary_split"] * (boundary > 0)
         flags += ["reset"] * bool(cm.resets) + ["rollover"] * bool(cm.rollovers)
         flags += ["counter_anomaly"] * bool(cm.anomalies)
@@ -175,15 +187,37 @@ def read_lot_edges(st: EngineState, windows: Sequence[FeedWindow]) -> EdgeReads:
     return reads
 
 
+def cut_lots(st: EngineState, windows: Sequence[FeedWindow], reads: EdgeReads) -> list[dict[str, Cut]]:
+    """Each lot's counter windows cut and entered in the ledger, one pass per counter for all the lots."""
+    cuts: list[dict[str, Cut]] = [{} for _ in windows]
+    for s in st.spec.streams:
+        if not s.tag or s.source is not SourceKind.TOTALIZER or not len(st.numeric[s.tag]):
+            continue  # (a counter with no readings yet: lot by lot, as the live path does)
+        ts, v = st.numeric[s.tag].arrays()
+        rollover = s.rollover * s.scale if s.rollover is not None else st.rollover.get(s.tag)
+        how = CounterSettings(rollover, min_cycle_s(st, s), st.spec.scan_s)
+        edges = []
+        for w in windows:
+            assert w.end is not None
+            edges.append((w.start + s.delay_s, w.end + s.delay_s))
+        for k, c in enumerate(cut_windows(st.ledger, s.name, ts, v, edges, reads[s.tag], how)):
+            cuts[k][s.name] = c
+    return cuts
+
+
 def finalise_many(st: EngineState, windows: Sequence[FeedWindow]) -> list[BatchResult]:
-    """The results of lots whose windows all closed, in order; the counters' edges of all of them read at once."""
+    """The results of lots whose windows all closed, in order; the counters' edges of all of them read
+    at once and their windows cut in one pass per counter."""
     if not windows:
         return []
     reads = read_lot_edges(st, windows)
-    return [finalise(st, w, reads) for w in windows]
+    cuts = cut_lots(st, windows, reads)
+    return [finalise(st, w, reads, c) for w, c in zip(windows, cuts, strict=True)]
 
 
-def finalise(st: EngineState, w: FeedWindow, reads: EdgeReads | None = None) -> BatchResult:  # noqa: PLR0912 - one flag per lot condition, in the order they are reported
+def finalise(  # noqa: PLR0912 - one flag per lot condition, in the order they are reported
+    st: EngineState, w: FeedWindow, reads: EdgeReads | None = None, cuts: Mapping[str, Cut] | None = None
+) -> BatchResult:
     """The result of a lot whose every stream window has closed: masses, balance, yields and flags."""
     assert w.end is not None
     streams: list[StreamMass] = []
@@ -191,7 +225,7 @@ def finalise(st: EngineState, w: FeedWindow, reads: EdgeReads | None = None) -> 
     for s in st.spec.streams:
         if not s.tag:
             continue
-        sm, sflags = stream_mass(st, s, w.start, w.end, cut=True, reads=reads)
+        sm, sflags = stream_mass(st, s, w.start, w.end, cut=True, reads=reads, done=cuts.get(s.name) if cuts else None)
         streams.append(sm)
         flags += [f"{s.name}:{f}" for f in sflags]
         if s.bag_scope == "plant" and sm.items:
