@@ -69,18 +69,24 @@ def _seconds(ts: pl.DataType, name: str) -> pl.Expr:
     raise InputError(name, f"column 'ts': expected a UTC datetime, ISO text or epoch seconds, got {ts}")
 
 
-def normalise(frame: pl.DataFrame, name: str, offset: int = 0, *, validate: bool = True) -> pl.DataFrame:
-    """Rows of an export as (ts epoch s, tag, value, text, quality u8); InputError naming file:line.
+def _columns(schema: pl.Schema, name: str, quality: type[pl.DataType], tags: pl.Enum | None = None) -> list[pl.Expr]:
+    """The columns of an export in the core's types; `tags`: the tag names numbered (an Enum), else text."""
+    return [
+        _seconds(schema["ts"], name).alias("ts"),
+        pl.col("tag").cast(tags) if tags is not None else pl.col("tag").cast(pl.String),
+        pl.col("value").cast(pl.Float64),
+        pl.col("text").cast(pl.String),
+        pl.col("quality").cast(quality),
+    ]
 
-    A `tag` column of enumerated names (a replay's slice, read so) stays one; any other becomes text.
-    """
+
+def normalise(frame: pl.DataFrame, name: str, offset: int = 0, *, validate: bool = True) -> pl.DataFrame:
+    """Rows of an export as (ts epoch s, tag, value, text, quality u8); InputError naming file:line."""
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise InputError(name, f"missing column(s) {', '.join(missing)}; got {', '.join(frame.columns)}")
-    ts = frame.schema["ts"]
-    ts_expr = _seconds(ts, name)
-    if ts == pl.String:
-        bad = ts_expr.is_null() & pl.col("ts").is_not_null()
+    if frame.schema["ts"] == pl.String:
+        bad = _seconds(pl.String(), name).is_null() & pl.col("ts").is_not_null()
         if frame.select(bad.any()).item():
             row = _first_bad_row(frame, bad, offset)
             got = frame["ts"][row - offset - 2]
@@ -91,13 +97,7 @@ def normalise(frame: pl.DataFrame, name: str, offset: int = 0, *, validate: bool
                 name,
                 f"column {col!r}: expected {'a float' if col == 'value' else '0, 1 or 2'}, got {frame.schema[col]}",
             )
-    out = frame.select(
-        ts_expr.alias("ts"),
-        pl.col("tag") if isinstance(frame.schema["tag"], pl.Enum) else pl.col("tag").cast(pl.String),
-        pl.col("value").cast(pl.Float64),
-        pl.col("text").cast(pl.String),
-        pl.col("quality").cast(pl.Int64),
-    )
+    out = frame.select(_columns(frame.schema, name, pl.Int64))
     for what, bad in (
         ()
         if not validate
@@ -193,17 +193,17 @@ def _wanted_slices(lazy: pl.LazyFrame, name: str, total: int, rows: int, tags: f
     whole slice comes from a second query over its ts and quality.
     """
     keep = sorted(tags)
-    seconds = _seconds(lazy.collect_schema()["ts"], name)
+    schema = lazy.collect_schema()
+    columns = _columns(schema, name, pl.UInt8, pl.Enum(keep))  # the file's types were checked on its schema
     newest = float("-inf")
     for offset in range(0, total, rows):
         part = lazy.slice(offset, rows)
-        wanted = part.filter(pl.col("tag").is_in(keep)).with_columns(pl.col("tag").cast(pl.Enum(keep)))
-        top = part.filter(pl.col("quality") != Quality.BAD).select(seconds.max())
+        wanted = part.filter(pl.col("tag").is_in(keep)).select(columns)
+        top = part.filter(pl.col("quality") != Quality.BAD).select(_seconds(schema["ts"], name).max())
         try:
-            raw, hi = pl.collect_all([wanted, top])
+            chunk, hi = pl.collect_all([wanted, top])
         except (OSError, pl.exceptions.PolarsError) as exc:
             raise InputError(f"{name}:{offset + 2}", f"cannot read the historian export: {exc}") from exc
-        chunk = normalise(raw, name, offset, validate=False)
         newest = max(newest, hi.item() if hi.item() is not None else float("-inf"))
         if not chunk["ts"].is_sorted():
             chunk = chunk.sort("ts", maintain_order=True)
