@@ -86,6 +86,33 @@ def cut_windows(
     return out
 
 
+def read_windows(
+    ts: FloatArray, values: FloatArray, windows: Sequence[tuple[float, float]], reads: Mapping[float, EdgeRead]
+) -> list[CounterMass]:
+    """Windows (t0, t1) of a counter that keeps no ledger (the energy meter), cut as `counter_mass` cuts each."""
+    how = CounterSettings(None, 0.0, 0.0)
+    t0s, t1s = np.array([t0 for t0, _ in windows]), np.array([t1 for _, t1 in windows])
+    v0s, v1s = np.array([reads[t].value for t, _ in windows]), np.array([reads[t].value for _, t in windows])
+    mass, boundary, rose = window_masses(ts, values, t0s, t1s, v0s, v1s, how.scan_s)
+    out = []
+    for (t0, t1), kg, cut_kg, simple in zip(windows, mass.tolist(), boundary.tolist(), rose.tolist(), strict=True):
+        a, b = reads[t0], reads[t1]
+        if simple:
+            out.append(
+                CounterMass(
+                    kg,
+                    start_observed=a.observed,
+                    end_observed=b.observed,
+                    boundary=cut_kg,
+                    v_start=a.value,
+                    v_end=b.value,
+                )
+            )
+        else:
+            out.append(_one(ts, values, t0, t1, how, None, None, reads))
+    return out
+
+
 def _one(
     ts: FloatArray,
     values: FloatArray,

@@ -17,7 +17,8 @@ from numpy.typing import NDArray
 from monitor.core.batches import FeedWindow
 from monitor.core.edges import place_open_edge
 from monitor.core.engine_state import EngineState, EngineStats
-from monitor.core.finalise import attribute, finalise_many, settle_idle, stream_mass, update_cycle_s
+from monitor.core.finalise import attribute, settle_idle, stream_mass, update_cycle_s
+from monitor.core.finalise_batch import finalise_many
 from monitor.core.ledger import StreamLedger
 from monitor.core.results import BatchResult, LiveBatch
 from monitor.core.samples import SERVER_CLOCK, Quality, Sample, lot_id_text

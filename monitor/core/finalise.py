@@ -8,25 +8,25 @@ plant-scoped bags counted). They know nothing of the Engine.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import numpy as np
 
 from monitor.core.accounting import closure, stream_yields
 from monitor.core.batches import FeedWindow
-from monitor.core.counter_cuts import CounterSettings, Cut, cut_windows
+from monitor.core.counter_cuts import Cut
 from monitor.core.engine_state import EngineState
 from monitor.core.flow import flow_mass
 from monitor.core.ledger import REPORT_FROM_KG
 from monitor.core.results import BatchResult, BatchState, StreamMass
 from monitor.core.spec import SourceKind, StreamSpec
-from monitor.core.totalizer import CounterMass, EdgeRead, counter_mass, read_edges, update_cycle
+from monitor.core.totalizer import CounterMass, EdgeRead, counter_mass, update_cycle
 from monitor.core.weighings import Weighing, bag_weighings, weighed_mass
 
 BAG_ID_TOLERANCE_S = 1.0  # a bag id and its net weight written this far apart still pair up
 FINALISED_KEPT = 50  # batches whose bags are remembered in case the lot is fed again
 EdgeReads = dict[str, dict[float, EdgeRead]]  # counter tag -> edge time -> the counter read there
-_ENERGY = ""  # the energy meter's reads in EdgeReads (no stream's tag is empty): read without a ramp's floor or scan
+ENERGY = ""  # the energy meter's reads and cuts, keyed so (no stream's name or tag is empty): no ramp floor, no scan
 
 
 def stream_mass(
@@ -101,13 +101,12 @@ def counter_window(
     """A counter stream's mass over (t0, t1) with its wrap and update cycle as the engine knows them."""
     assert s.tag is not None
     ts, v = st.numeric[s.tag].arrays()
-    rollover = s.rollover * s.scale if s.rollover is not None else st.rollover.get(s.tag)
     return counter_mass(
         ts,
         v,
         t0,
         t1,
-        rollover=rollover,
+        rollover=rollover_kg(st, s),
         min_cycle_s=min_cycle_s(st, s),
         start_value=start_value,
         end_value=end_value,
@@ -140,6 +139,11 @@ def settle_idle(st: EngineState) -> None:
             st.ledger.settle(s.name, t, counter_window(st, s, edge.t, t, start_value=edge.value))
 
 
+def rollover_kg(st: EngineState, s: StreamSpec) -> float | None:
+    """Where a counter wraps (kg): as configured, else as its node's data type says, else unknown."""
+    return s.rollover * s.scale if s.rollover is not None else st.rollover.get(s.tag or "")
+
+
 def min_cycle_s(st: EngineState, s: StreamSpec) -> float:
     return max(s.min_cycle_s, st.min_cycle.get(s.tag or "", 0.0))
 
@@ -169,50 +173,6 @@ def attribute(st: EngineState, tag: str | None, w: FeedWindow) -> str:
         settle = min(settle, 0.5 * (w.end - w.start))
     t = w.start + settle
     return st.text[tag].at(t) or st.text[tag].exact(t, 1.0) or ""
-
-
-def read_lot_edges(st: EngineState, windows: Sequence[FeedWindow]) -> EdgeReads:
-    """Every counter's edges of these lots read in one pass per counter (and the energy meter's, under its tag)."""
-    starts = np.array([w.start for w in windows], dtype=float)
-    ends = np.array([w.end for w in windows], dtype=float)
-    reads: EdgeReads = {}
-    for s in st.spec.streams:
-        if s.tag and s.source is SourceKind.TOTALIZER:
-            ts, v = st.numeric[s.tag].arrays()
-            edges = np.concatenate((starts + s.delay_s, ends + s.delay_s))
-            reads[s.tag] = read_edges(ts, v, edges, min_cycle_s=min_cycle_s(st, s), scan_s=st.spec.scan_s)
-    if st.spec.energy_tag:
-        ts, v = st.numeric[st.spec.energy_tag].arrays()
-        reads[_ENERGY] = read_edges(ts, v, np.concatenate((starts, ends)))
-    return reads
-
-
-def cut_lots(st: EngineState, windows: Sequence[FeedWindow], reads: EdgeReads) -> list[dict[str, Cut]]:
-    """Each lot's counter windows cut and entered in the ledger, one pass per counter for all the lots."""
-    cuts: list[dict[str, Cut]] = [{} for _ in windows]
-    for s in st.spec.streams:
-        if not s.tag or s.source is not SourceKind.TOTALIZER or not len(st.numeric[s.tag]):
-            continue  # (a counter with no readings yet: lot by lot, as the live path does)
-        ts, v = st.numeric[s.tag].arrays()
-        rollover = s.rollover * s.scale if s.rollover is not None else st.rollover.get(s.tag)
-        how = CounterSettings(rollover, min_cycle_s(st, s), st.spec.scan_s)
-        edges = []
-        for w in windows:
-            assert w.end is not None
-            edges.append((w.start + s.delay_s, w.end + s.delay_s))
-        for k, c in enumerate(cut_windows(st.ledger, s.name, ts, v, edges, reads[s.tag], how)):
-            cuts[k][s.name] = c
-    return cuts
-
-
-def finalise_many(st: EngineState, windows: Sequence[FeedWindow]) -> list[BatchResult]:
-    """The results of lots whose windows all closed, in order; the counters' edges of all of them read
-    at once and their windows cut in one pass per counter."""
-    if not windows:
-        return []
-    reads = read_lot_edges(st, windows)
-    cuts = cut_lots(st, windows, reads)
-    return [finalise(st, w, reads, c) for w, c in zip(windows, cuts, strict=True)]
 
 
 def finalise(  # noqa: PLR0912 - one flag per lot condition, in the order they are reported
@@ -278,18 +238,19 @@ def finalise(  # noqa: PLR0912 - one flag per lot condition, in the order they a
         closure=closure(measured, feed_kg),
         flags=tuple(dict.fromkeys(flags)),
         rejected_samples=rejected,
-        energy_kwh=energy_kwh(st, w.start, w.end, reads),
+        energy_kwh=energy_kwh(st, w.start, w.end, cuts.get(ENERGY) if cuts else None),
         nitrogen_nm3=nitrogen_nm3(st, w.start, w.end),
     )
 
 
-def energy_kwh(st: EngineState, start: float, end: float, reads: EdgeReads | None = None) -> float:
-    """kWh the line's meter counted while the batch was fed; NaN without a meter or its readings."""
+def energy_kwh(st: EngineState, start: float, end: float, done: Cut | None = None) -> float:
+    """kWh the line's meter counted while the batch was fed; NaN without a meter or its readings.
+    `done`: the window cut already, with the poll's other lots (`cut_lots`)."""
     tag = st.spec.energy_tag
     if not tag:
         return math.nan
     ts, v = st.numeric[tag].arrays()
-    cm = counter_mass(ts, v, start, end, reads=reads.get(_ENERGY) if reads else None)  # a kWh meter is a totalizer
+    cm = done.window if done is not None else counter_mass(ts, v, start, end)  # a kWh meter is a totalizer
     return cm.mass if cm.start_observed and cm.end_observed else math.nan
 
 
