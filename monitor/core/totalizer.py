@@ -93,6 +93,24 @@ def _split_part(ts: FloatArray, values: FloatArray, t: float, v_at: float, i: in
     return v_at - v0 if end else v1 - v_at
 
 
+def _edge(
+    ts: FloatArray,
+    values: FloatArray,
+    t: float,
+    k: int,
+    given: float | None,
+    read: EdgeRead | None,
+    min_cycle_s: float,
+    scan_s: float,
+) -> tuple[float, bool]:
+    """The counter at a window's edge: as a neighbouring window cut it, as read already, else read now."""
+    if given is not None:
+        return given, True
+    if read is not None:
+        return read.value, read.observed
+    return value_at(ts, values, t, max(update_cycle(ts, values, k), min_cycle_s), scan_s, k=k)
+
+
 def counter_mass(
     ts: FloatArray,
     values: FloatArray,
@@ -135,18 +153,8 @@ def counter_mass(
         i, j = ts.searchsorted((t0, t1), side="left").tolist()  # t0 <= ts < t1
         r0, r1 = ts.searchsorted((t0, t1), side="right").tolist()
     # an edge a neighbouring window already cut is not read again (its update cycle is the costly part)
-    if start_value is not None:
-        v_start, start_ok = start_value, True
-    elif a is not None:
-        v_start, start_ok = a.value, a.observed
-    else:
-        v_start, start_ok = value_at(ts, values, t0, max(update_cycle(ts, values, i), min_cycle_s), scan_s, k=i)
-    if end_value is not None:
-        v_end, end_ok = end_value, True
-    elif b is not None:
-        v_end, end_ok = b.value, b.observed
-    else:
-        v_end, end_ok = value_at(ts, values, t1, max(update_cycle(ts, values, j), min_cycle_s), scan_s, k=j)
+    v_start, start_ok = _edge(ts, values, t0, i, start_value, a, min_cycle_s, scan_s)
+    v_end, end_ok = _edge(ts, values, t1, j, end_value, b, min_cycle_s, scan_s)
     if j > i and v_end < values[j - 1] and t1 - ts[j - 1] <= scan_s:
         j -= 1  # a step from idle of the end edge's own scan: after the edge, not a drop inside the window
     boundary = _split_part(ts, values, t0, v_start, r0, end=False) + _split_part(ts, values, t1, v_end, r1, end=True)
