@@ -17,7 +17,8 @@ from numpy.typing import NDArray
 from monitor.core.batches import FeedWindow
 from monitor.core.edges import place_open_edge
 from monitor.core.engine_state import EngineState, EngineStats
-from monitor.core.finalise import attribute, finalise, settle_idle, stream_mass, update_cycle_s
+from monitor.core.finalise import attribute, settle_idle, stream_mass, update_cycle_s
+from monitor.core.finalise_batch import finalise_many
 from monitor.core.ledger import StreamLedger
 from monitor.core.results import BatchResult, LiveBatch
 from monitor.core.samples import SERVER_CLOCK, Quality, Sample, lot_id_text
@@ -247,9 +248,10 @@ class Engine:
         st = self._state
         now = min(st.watermark, until)
         self._check_abandoned(now)
-        done: list[BatchResult] = []
+        ready: list[FeedWindow] = []  # each lot's readiness reads the clocks and buffers, which finalising leaves
         while st.pending and self._ready(st.pending[0]) and (gate is None or gate(st.pending[0])):
-            done.append(finalise(st, st.pending.popleft()))
+            ready.append(st.pending.popleft())
+        done = finalise_many(st, ready)  # the counters' edges of all of them read in one pass each
         if st.tracker.current is None and st.tracker.reopenable is None and not st.pending:
             settle_idle(st)
         st.trim(now)

@@ -8,30 +8,43 @@ plant-scoped bags counted). They know nothing of the Engine.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 
 from monitor.core.accounting import closure, stream_yields
 from monitor.core.batches import FeedWindow
+from monitor.core.counter_cuts import Cut
 from monitor.core.engine_state import EngineState
 from monitor.core.flow import flow_mass
 from monitor.core.ledger import REPORT_FROM_KG
 from monitor.core.results import BatchResult, BatchState, StreamMass
 from monitor.core.spec import SourceKind, StreamSpec
-from monitor.core.totalizer import CounterMass, counter_mass, update_cycle
+from monitor.core.totalizer import CounterMass, EdgeRead, counter_mass, update_cycle
 from monitor.core.weighings import Weighing, bag_weighings, weighed_mass
 
 BAG_ID_TOLERANCE_S = 1.0  # a bag id and its net weight written this far apart still pair up
 FINALISED_KEPT = 50  # batches whose bags are remembered in case the lot is fed again
+EdgeReads = dict[str, dict[float, EdgeRead]]  # counter tag -> edge time -> the counter read there
+ENERGY = ""  # the energy meter's reads and cuts, keyed so (no stream's name or tag is empty): no ramp floor, no scan
 
 
 def stream_mass(
-    st: EngineState, s: StreamSpec, start: float, end: float, *, cut: bool = False
+    st: EngineState,
+    s: StreamSpec,
+    start: float,
+    end: float,
+    *,
+    cut: bool = False,
+    reads: EdgeReads | None = None,
+    done: Cut | None = None,
 ) -> tuple[StreamMass, list[str]]:
     """One stream's mass over its delayed window, by how it is measured, with its flags.
 
     `cut`: the lot is being stored, so a counter's window is entered in the engine's ledger (it
     starts where the previous stored window ended, and the rise between them is unattributed).
+    `reads`: the counters' edges read already (`read_lot_edges`); `done`: this counter window cut and
+    entered in the ledger already, with the poll's other lots (`cut_lots`).
     """
     assert s.tag is not None
     t0, t1 = start + s.delay_s, end + s.delay_s
@@ -39,11 +52,16 @@ def stream_mass(
     flags: list[str] = []
     items: tuple[tuple[str, float], ...] = ()
     boundary = unattributed = 0.0
+    edges = reads.get(s.tag) if reads else None
     if s.source is SourceKind.TOTALIZER:
-        cm = counter_window(st, s, t0, t1, start_value=st.ledger.start_value(s.name, t0) if cut else None)
+        if done is not None:
+            cm, unattributed = done.window, done.unattributed
+        else:
+            start_value = st.ledger.start_value(s.name, t0) if cut else None
+            cm = counter_window(st, s, t0, t1, start_value=start_value, reads=edges)
+            if cut:
+                unattributed = _enter_in_ledger(st, s, cm, t0, t1, edges)
         mass, boundary = cm.mass, cm.boundary
-        if cut:
-            unattributed = _enter_in_ledger(st, s, cm, t0, t1)
         flags += ["boundary_split"] * (boundary > 0)
         flags += ["reset"] * bool(cm.resets) + ["rollover"] * bool(cm.rollovers)
         flags += ["counter_anomaly"] * bool(cm.anomalies)
@@ -63,7 +81,8 @@ def stream_mass(
         wm = weighed_mass(weighings(st, s, b0, b1), b0, b1, already_counted=counted)
         mass, items = wm.mass, wm.items
         flags += ["duplicate_bags"] * bool(wm.duplicates)
-    lo, hi = ts.searchsorted((t0, t1), side="left").tolist()
+    a, b = (edges.get(t0), edges.get(t1)) if edges else (None, None)
+    lo, hi = (a.left, b.left) if a is not None and b is not None else ts.searchsorted((t0, t1), side="left").tolist()
     n = hi - lo  # t0 <= ts < t1
     sm = StreamMass(s.name, mass, s.source.value, t0, t1, n, tuple(flags), items, boundary, unattributed)
     return sm, flags
@@ -77,30 +96,33 @@ def counter_window(
     *,
     start_value: float | None = None,
     end_value: float | None = None,
+    reads: Mapping[float, EdgeRead] | None = None,
 ) -> CounterMass:
     """A counter stream's mass over (t0, t1) with its wrap and update cycle as the engine knows them."""
     assert s.tag is not None
     ts, v = st.numeric[s.tag].arrays()
-    rollover = s.rollover * s.scale if s.rollover is not None else st.rollover.get(s.tag)
     return counter_mass(
         ts,
         v,
         t0,
         t1,
-        rollover=rollover,
+        rollover=rollover_kg(st, s),
         min_cycle_s=min_cycle_s(st, s),
         start_value=start_value,
         end_value=end_value,
         scan_s=st.spec.scan_s,
+        reads=reads,
     )
 
 
-def _enter_in_ledger(st: EngineState, s: StreamSpec, cm: CounterMass, t0: float, t1: float) -> float:
+def _enter_in_ledger(
+    st: EngineState, s: StreamSpec, cm: CounterMass, t0: float, t1: float, reads: Mapping[float, EdgeRead] | None
+) -> float:
     """Record a stored counter window; the kg the counter rose since the previous stored window."""
     edge = st.ledger.edge(s.name)
     gap = None
     if edge is not None and edge.t < t0:
-        gap = counter_window(st, s, edge.t, t0, start_value=edge.value, end_value=cm.v_start)
+        gap = counter_window(st, s, edge.t, t0, start_value=edge.value, end_value=cm.v_start, reads=reads)
     return st.ledger.record(s.name, cm, t1, gap)
 
 
@@ -115,6 +137,11 @@ def settle_idle(st: EngineState) -> None:
         t = st.watermark - st.settle_s - st.spec.scan_s - update_cycle_s(st, s, st.watermark)
         if t > edge.t:
             st.ledger.settle(s.name, t, counter_window(st, s, edge.t, t, start_value=edge.value))
+
+
+def rollover_kg(st: EngineState, s: StreamSpec) -> float | None:
+    """Where a counter wraps (kg): as configured, else as its node's data type says, else unknown."""
+    return s.rollover * s.scale if s.rollover is not None else st.rollover.get(s.tag or "")
 
 
 def min_cycle_s(st: EngineState, s: StreamSpec) -> float:
@@ -148,7 +175,9 @@ def attribute(st: EngineState, tag: str | None, w: FeedWindow) -> str:
     return st.text[tag].at(t) or st.text[tag].exact(t, 1.0) or ""
 
 
-def finalise(st: EngineState, w: FeedWindow) -> BatchResult:  # noqa: PLR0912 - one flag per lot condition, in the order they are reported
+def finalise(  # noqa: PLR0912 - one flag per lot condition, in the order they are reported
+    st: EngineState, w: FeedWindow, reads: EdgeReads | None = None, cuts: Mapping[str, Cut] | None = None
+) -> BatchResult:
     """The result of a lot whose every stream window has closed: masses, balance, yields and flags."""
     assert w.end is not None
     streams: list[StreamMass] = []
@@ -156,7 +185,7 @@ def finalise(st: EngineState, w: FeedWindow) -> BatchResult:  # noqa: PLR0912 - 
     for s in st.spec.streams:
         if not s.tag:
             continue
-        sm, sflags = stream_mass(st, s, w.start, w.end, cut=True)
+        sm, sflags = stream_mass(st, s, w.start, w.end, cut=True, reads=reads, done=cuts.get(s.name) if cuts else None)
         streams.append(sm)
         flags += [f"{s.name}:{f}" for f in sflags]
         if s.bag_scope == "plant" and sm.items:
@@ -209,18 +238,19 @@ def finalise(st: EngineState, w: FeedWindow) -> BatchResult:  # noqa: PLR0912 - 
         closure=closure(measured, feed_kg),
         flags=tuple(dict.fromkeys(flags)),
         rejected_samples=rejected,
-        energy_kwh=energy_kwh(st, w.start, w.end),
+        energy_kwh=energy_kwh(st, w.start, w.end, cuts.get(ENERGY) if cuts else None),
         nitrogen_nm3=nitrogen_nm3(st, w.start, w.end),
     )
 
 
-def energy_kwh(st: EngineState, start: float, end: float) -> float:
-    """kWh the line's meter counted while the batch was fed; NaN without a meter or its readings."""
+def energy_kwh(st: EngineState, start: float, end: float, done: Cut | None = None) -> float:
+    """kWh the line's meter counted while the batch was fed; NaN without a meter or its readings.
+    `done`: the window cut already, with the poll's other lots (`cut_lots`)."""
     tag = st.spec.energy_tag
     if not tag:
         return math.nan
     ts, v = st.numeric[tag].arrays()
-    cm = counter_mass(ts, v, start, end)  # a kWh meter is a totalizer like any other
+    cm = done.window if done is not None else counter_mass(ts, v, start, end)  # a kWh meter is a totalizer
     return cm.mass if cm.start_observed and cm.end_observed else math.nan
 
 

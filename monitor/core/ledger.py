@@ -54,13 +54,21 @@ class StreamLedger:
 
     def record(self, stream: str, window: CounterMass, t1: float, gap: CounterMass | None) -> float:
         """A stored window ending at t1 (and the gap before it): returns the unattributed kg of the gap."""
-        lost = gap.mass if gap is not None else 0.0
-        if lost > 0:
-            self._unattributed[(stream, NO_LOT)] += lost
-        e = self._edges.get(stream)
-        if (e is None or t1 >= e.t) and math.isfinite(window.v_end):
-            self._edges[stream] = Edge(t1, window.v_end)
+        lost = self.lose(stream, gap.mass if gap is not None else 0.0)
+        self.advance(stream, t1, window.v_end)
         return lost
+
+    def advance(self, stream: str, t1: float, v_end: float) -> None:
+        """A stored window ended at t1 with the counter at v_end: the next window starts from there."""
+        e = self._edges.get(stream)
+        if (e is None or t1 >= e.t) and math.isfinite(v_end):
+            self._edges[stream] = Edge(t1, v_end)
+
+    def lose(self, stream: str, kg: float) -> float:
+        """The counter rose kg between two stored windows: in no lot. Returns kg."""
+        if kg > 0:
+            self._unattributed[(stream, NO_LOT)] += kg
+        return kg
 
     def settle(self, stream: str, t: float, gap: CounterMass) -> None:
         """No lot is open: what the counter rose up to t is in no lot (the line ran idle, or stopped)."""

@@ -65,6 +65,13 @@ class NumericSeries(_Series[float]):
         self._tb: NDArray[np.float64] = np.empty(MIN_ROOM)
         self._vb: NDArray[np.float64] = np.empty(MIN_ROOM)
         self._lo = self._hi = 0
+        self._view: tuple[NDArray[np.float64], int, int, NDArray[np.float64], NDArray[np.float64]] = (
+            self._tb,
+            -1,
+            -1,
+            self._tb,
+            self._vb,
+        )
 
     def __len__(self) -> int:
         return self._hi - self._lo
@@ -107,8 +114,12 @@ class NumericSeries(_Series[float]):
         return sum(not self.add(t, v) for t, v in zip(ts.tolist(), values.tolist(), strict=True))
 
     def arrays(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        held = self._view  # the last view, while the buffers and offsets are the same (a lot asks a dozen times)
+        if held[0] is self._tb and held[1] == self._lo and held[2] == self._hi:
+            return held[3], held[4]
         t, v = self._tb[self._lo : self._hi], self._vb[self._lo : self._hi]
         t.flags.writeable = v.flags.writeable = False  # a view of the buffers: read only
+        self._view = (self._tb, self._lo, self._hi, t, v)
         return t, v
 
     def dump(self) -> list[list[Any]]:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
+
+from monitor.core.counter_edges import update_cycles, values_at
 
 FloatArray = NDArray[np.float64]
 
@@ -35,91 +38,49 @@ def value_at(
 ) -> tuple[float, bool]:
     """Counter value at the edge t, the mass counted before t; (value, observed).
 
-    Report-by-exception: a value holds until its next notification, and the increment a
-    notification reports happened within `ramp_s` seconds before it (the tag's update cycle),
-    never spread across an idle gap. Inside that ramp the value is interpolated in proportion
-    to time. `ramp_s` = inf is plain linear interpolation between samples.
-
-    The lot-edge rule (docs/timestamps.md): the first step after an idle spell (no change within
-    `ramp_s` before it) happened when it is stamped, so it lies wholly after an edge at or before
-    its stamp: the first step of a lot written in the same scan as its id, or just after, is that lot's.
-
-    One scan, several stamps: a stamp within `scan_s` of the edge is taken as the edge's own (a
-    server stamping on receipt spreads one scan's values over milliseconds, in any order). An idle
-    step stamped up to `scan_s` before the edge is after it; a running step stamped up to `scan_s`
-    after it, or whose ramp starts up to `scan_s` before it, is wholly before or wholly after it.
-
-    Outside the samples the nearest value is used and observed is False. Across a drop
-    (a reset between the two samples) the earlier value is kept: the mass after the reset
-    is counted from the reset itself. `k`: ts.searchsorted(t), when the caller has it.
+    One edge of `monitor.core.counter_edges.values_at`, where the lot-edge rule lives (ramping each
+    increment over the update cycle `ramp_s`, a step from idle after the edge, one scan's stamps
+    `scan_s` as the edge's own). `k`: ts.searchsorted(t), when the caller has it.
     """
-    n = ts.size
-    if n == 0:
-        return float("nan"), False
     if k is None:
         k = int(ts.searchsorted(t, side="left"))  # ts[k-1] < t <= ts[k]
-    if k == 0:  # a first reading exactly at t is the counter at t; nothing before it is known
-        return float(values[0]), bool(ts[0] == t)
-    if _idle_step_at(ts, values, k - 1, t, ramp_s, scan_s):  # the edge's own scan: the step is after it
-        return float(values[k - 2]), True
-    if k == n:
-        return float(values[n - 1]), False
-    t0, t1, v0, v1 = float(ts[k - 1]), float(ts[k]), float(values[k - 1]), float(values[k])
-    if v1 <= v0 or (math.isfinite(ramp_s) and _idle_before(ts, values, k, ramp_s + 2.0 * scan_s)):
-        return v0, True
-    ramp_start = max(t0, t1 - ramp_s)
-    if t <= ramp_start + scan_s:
-        return v0, True
-    if t >= t1 - scan_s:
-        return v1, True
-    return v0 + (v1 - v0) * (t - ramp_start) / (t1 - ramp_start), True
-
-
-def _idle_step_at(ts: FloatArray, values: FloatArray, k: int, t: float, ramp_s: float, scan_s: float) -> bool:
-    """Reading k is a step from idle stamped within `scan_s` before the edge t: of the edge's own scan.
-
-    The idle spell is judged on the update cycle widened by twice the scan: two stamps each up to
-    `scan_s` off their scan make a running counter's spacing look up to `scan_s` longer, and its
-    estimated cycle as much shorter.
-    """
-    if scan_s <= 0 or k < 1 or t - ts[k] > scan_s or not values[k] > values[k - 1] or not math.isfinite(ramp_s):
-        return False
-    return _idle_before(ts, values, k, ramp_s + 2.0 * scan_s)
-
-
-def _idle_before(ts: FloatArray, values: FloatArray, k: int, ramp_s: float) -> bool:
-    """Step k is the counter's first after an idle spell: no change among the samples within `ramp_s` before it.
-
-    A property of the step, not of the edge being cut, so the counter's value stays monotonic in
-    time and neighbouring windows meet. A spell that reaches back to the first reading held
-    cannot tell (that reading may itself have been a step): the counter is taken as running then.
-    """
-    j = int(ts.searchsorted(ts[k] - ramp_s, side="left"))
-    if j >= k:
-        return True
-    if j == 0:
-        return False
-    return not bool((values[j:k] != values[j - 1 : k - 1]).any())
+    v, ok = values_at(ts, values, np.array([t]), np.array([ramp_s]), scan_s, np.array([k]))
+    return float(v[0]), bool(ok[0])
 
 
 def update_cycle(ts: FloatArray, values: FloatArray, k: int, *, span: int = 32) -> float:
-    """The counter's own update cycle near index k: a low quantile of the spacing of its rises.
+    """The counter's own update cycle near index k (`monitor.core.counter_edges.update_cycles`, one index)."""
+    return float(update_cycles(ts, values, np.array([k]), span=span)[0])
 
-    A PLC that counts every 5 s, a deadband of 10 kg or a server that samples every minute
-    all show as a regular spacing between rising notifications while material flows; the
-    spacing across an idle gap is the rare long one, so a low quantile ignores it.
+
+@dataclass(frozen=True, slots=True)
+class EdgeRead:
+    """A counter read at one edge: its value there, whether samples lie on both sides, its update cycle,
+    and where the edge falls among the readings (ts.searchsorted, left and right) it was read from."""
+
+    value: float
+    observed: bool
+    cycle_s: float
+    left: int
+    right: int
+
+
+def read_edges(
+    ts: FloatArray, values: FloatArray, edges: FloatArray, *, min_cycle_s: float = 0.0, scan_s: float = 0.0
+) -> dict[float, EdgeRead]:
+    """The counter at many edges in one pass, as `counter_mass` reads each (ramp: the update cycle there).
+
+    Valid for these very readings only: a buffer that took samples since must be read again.
     """
-    lo, hi = max(k - span, 0), min(k + span, ts.size)
-    if hi - lo < 2:  # noqa: PLR2004 - an interval needs two readings
-        return 0.0
-    # differences by slicing, not np.diff, and an in-place partition of the fresh `gaps`: this runs
-    # for every lot edge, and the wrappers' overhead was most of its cost (np.quantile's, 25 % of a replay)
-    gaps = (ts[lo + 1 : hi] - ts[lo : hi - 1])[values[lo + 1 : hi] > values[lo : hi - 1]]
-    if gaps.size == 0:
-        return 0.0
-    q = gaps.size // 4  # the lower quartile (the smallest of fewer than four)
-    gaps.partition(q)
-    return float(gaps[q])
+    if ts.size == 0 or edges.size == 0:
+        return {}
+    edges = np.unique(edges)
+    k = ts.searchsorted(edges, side="left")
+    cycle = np.maximum(update_cycles(ts, values, k), min_cycle_s)
+    v, ok = values_at(ts, values, edges, cycle, scan_s, k)
+    right = ts.searchsorted(edges, side="right")
+    rows = zip(edges.tolist(), v.tolist(), ok.tolist(), cycle.tolist(), k.tolist(), right.tolist(), strict=True)
+    return {t: EdgeRead(a, b, c, lo, hi) for t, a, b, c, lo, hi in rows}
 
 
 def _split_part(ts: FloatArray, values: FloatArray, t: float, v_at: float, i: int, *, end: bool) -> float:
@@ -130,6 +91,24 @@ def _split_part(ts: FloatArray, values: FloatArray, t: float, v_at: float, i: in
     if not v0 < v_at < v1:
         return 0.0
     return v_at - v0 if end else v1 - v_at
+
+
+def _edge(
+    ts: FloatArray,
+    values: FloatArray,
+    t: float,
+    k: int,
+    given: float | None,
+    read: EdgeRead | None,
+    min_cycle_s: float,
+    scan_s: float,
+) -> tuple[float, bool]:
+    """The counter at a window's edge: as a neighbouring window cut it, as read already, else read now."""
+    if given is not None:
+        return given, True
+    if read is not None:
+        return read.value, read.observed
+    return value_at(ts, values, t, max(update_cycle(ts, values, k), min_cycle_s), scan_s, k=k)
 
 
 def counter_mass(
@@ -145,6 +124,7 @@ def counter_mass(
     start_value: float | None = None,
     end_value: float | None = None,
     scan_s: float = 0.0,
+    reads: Mapping[float, EdgeRead] | None = None,
 ) -> CounterMass:
     """Mass counted by a totalizer between t0 and t1 (kg in, kg out).
 
@@ -160,22 +140,21 @@ def counter_mass(
     part of increments cut by an edge that falls inside the window is `boundary`. An edge already
     cut by a neighbouring window passes its value in (`start_value`, `end_value`), so the windows
     and the gaps between them add up to the counter's rise exactly (monitor.core.ledger). A stamp
-    within `scan_s` of an edge is the edge's own (`value_at`).
+    within `scan_s` of an edge is the edge's own (`value_at`). `reads`: edges read already, with these
+    same settings, many at once (`read_edges`: a replay reads all the edges of a poll's lots together).
     """
     if ts.size == 0:
         return CounterMass(0.0, start_observed=False, end_observed=False)
     # both edges in one search each way (a numpy call per edge and side was a tenth of a lot's finalisation)
-    i, j = ts.searchsorted((t0, t1), side="left").tolist()  # t0 <= ts < t1
-    r0, r1 = ts.searchsorted((t0, t1), side="right").tolist()
+    a, b = (reads.get(t0), reads.get(t1)) if reads is not None else (None, None)
+    if a is not None and b is not None:
+        i, j, r0, r1 = a.left, b.left, a.right, b.right
+    else:
+        i, j = ts.searchsorted((t0, t1), side="left").tolist()  # t0 <= ts < t1
+        r0, r1 = ts.searchsorted((t0, t1), side="right").tolist()
     # an edge a neighbouring window already cut is not read again (its update cycle is the costly part)
-    if start_value is not None:
-        v_start, start_ok = start_value, True
-    else:
-        v_start, start_ok = value_at(ts, values, t0, max(update_cycle(ts, values, i), min_cycle_s), scan_s, k=i)
-    if end_value is not None:
-        v_end, end_ok = end_value, True
-    else:
-        v_end, end_ok = value_at(ts, values, t1, max(update_cycle(ts, values, j), min_cycle_s), scan_s, k=j)
+    v_start, start_ok = _edge(ts, values, t0, i, start_value, a, min_cycle_s, scan_s)
+    v_end, end_ok = _edge(ts, values, t1, j, end_value, b, min_cycle_s, scan_s)
     if j > i and v_end < values[j - 1] and t1 - ts[j - 1] <= scan_s:
         j -= 1  # a step from idle of the end edge's own scan: after the edge, not a drop inside the window
     boundary = _split_part(ts, values, t0, v_start, r0, end=False) + _split_part(ts, values, t1, v_end, r1, end=True)

@@ -1,0 +1,116 @@
+"""A poll finalises its ready lots together, every counter's edges read in one numpy pass
+(finalise.finalise_many); lot by lot, each edge read on its own (finalise.finalise), it must give the
+same lots, float for float, on any history: idle gaps, rollovers, resets, lots of 0-3 steps, lot
+edges on a reading's own stamp, contiguous lots."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monitor.core import engine as engine_module
+from monitor.core.counter_edges import update_cycles, values_at
+from monitor.core.engine import Engine
+from monitor.core.engine_state import EngineState
+from monitor.core.finalise import finalise
+from monitor.core.results import BatchResult
+from monitor.core.samples import SERVER_CLOCK, Sample
+from monitor.core.spec import LineSpec, StreamSpec
+from monitor.core.totalizer import update_cycle, value_at
+
+WRAP = 1000.0
+
+LOT = st.tuples(
+    st.integers(0, 3),  # feed steps
+    st.integers(0, 3),  # product steps
+    st.sampled_from([0.0, 1.0, 5.0, 30.0, 400.0]),  # idle before the lot (0: contiguous with the last)
+    st.sampled_from([1.0, 5.0, 20.0]),  # spacing of the steps
+    st.sampled_from([0.0, -0.05, None]),  # the lot's first step: on the id's stamp, in its scan before, a step later
+    st.sampled_from(["step", "step", "reset", "rollover"]),  # how the product counter moves
+)
+
+
+def line(scan_s: float) -> LineSpec:
+    return LineSpec(
+        line="L1",
+        batch_id_tag="lot",
+        energy_tag="kwh",
+        scan_s=scan_s,
+        streams=(
+            StreamSpec(name="feed", direction="in", tag="feed"),
+            StreamSpec(name="black_mass", tag="bm", delay_s=30.0, rollover=WRAP),
+        ),
+        abandon_after_s=36_000.0,
+    )
+
+
+def history(lots: list[tuple[int, int, float, float, float | None, str]]) -> tuple[list[Sample], float]:
+    out = [Sample("lot", 0.0, ""), Sample("feed", 0.0, 0.0), Sample("bm", 0.0, 0.0), Sample("kwh", 0.0, 0.0)]
+    t, feed, bm, kwh = 10.0, 0.0, 0.0, 0.0
+    for n, (feed_steps, bm_steps, idle, dt, on_stamp, how) in enumerate(lots):
+        t += idle
+        out.append(Sample("lot", t, f"L-{n}"))
+        first = t + (dt if on_stamp is None else on_stamp)
+        for k in range(feed_steps):
+            feed += 10.0 + k
+            kwh += 0.5
+            out += [Sample("feed", first + k * dt, feed), Sample("kwh", first + k * dt, kwh)]
+        for k in range(bm_steps):
+            bm = 3.0 if how == "reset" and k == 1 else bm + 7.0
+            if how == "rollover" and k == 0:
+                bm += WRAP - 10.0 - bm % WRAP  # just below the wrap: the next step wraps
+            out.append(Sample("bm", first + 30.0 + k * dt, bm % WRAP))
+        t = first + max(feed_steps, bm_steps, 1) * dt
+        if idle > 1.0:
+            out.append(Sample("lot", t, ""))
+    out.append(Sample("lot", t + 1.0, ""))  # the last lot closes
+    return out, t
+
+
+def replayed(samples: list[Sample], scan_s: float, until: float) -> list[str]:
+    eng = Engine(line(scan_s))
+    eng.ingest(sorted(samples, key=lambda s: s.ts))
+    eng.ingest([Sample(SERVER_CLOCK, until + 10_000.0, None)])
+    return [repr(r) for r in eng.poll()]
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(LOT, min_size=1, max_size=8), st.sampled_from([0.0, 0.1]))
+def test_lots_finalised_together_equal_lots_finalised_one_by_one(
+    lots: list[tuple[int, int, float, float, float | None, str]], scan_s: float
+) -> None:
+    samples, until = history(lots)
+    together = replayed(samples, scan_s, until)
+
+    def one_by_one(st_: EngineState, windows: list[object]) -> list[BatchResult]:
+        return [finalise(st_, w) for w in windows]  # type: ignore[arg-type]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(engine_module, "finalise_many", one_by_one)
+        alone = replayed(samples, scan_s, until)
+    assert len(together) >= 1
+    assert together == alone
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from([0.05, 1.0, 5.0, 60.0]), st.sampled_from([0.0, 0.0, 5.0, -2.0])), max_size=40),
+    st.lists(st.floats(-10.0, 400.0), min_size=1, max_size=12),
+    st.sampled_from([0.0, 0.1, 1.0]),
+    st.sampled_from([0.0, 2.0, 30.0, math.inf]),
+)
+def test_many_edges_read_at_once_equal_each_edge_read_alone(
+    steps: list[tuple[float, float]], edges: list[float], scan_s: float, floor_s: float
+) -> None:
+    ts = np.cumsum([0.0] + [dt for dt, _ in steps])
+    values = np.maximum(np.cumsum([0.0] + [dv for _, dv in steps]), 0.0)
+    t = np.array(edges + ts.tolist()[:5])  # edges between readings and on their own stamps
+    k = ts.searchsorted(t, side="left")
+    cycles = update_cycles(ts, values, k)
+    ramp = np.maximum(cycles, floor_s)
+    v, ok = values_at(ts, values, t, ramp, scan_s, k)
+    for n in range(t.size):
+        assert cycles[n] == update_cycle(ts, values, int(k[n]))
+        assert (v[n], ok[n]) == value_at(ts, values, float(t[n]), float(ramp[n]), scan_s)
