@@ -75,7 +75,8 @@ def sim_knobs(p: argparse.ArgumentParser, *, faults: bool = True) -> None:
         "--sources",
         default="opcua",
         help="the simulator's faces feeding the monitor: opcua plus any of modbus (the bagging scale, Modbus TCP) "
-        "and sparkplug (the dryer, Sparkplug B; needs --broker) (default opcua)",
+        "and sparkplug (the dryer, Sparkplug B; needs --broker) (default opcua); demo without opcua (sparkplug or "
+        "modbus,sparkplug): a line with no OPC-UA source, every other tag a metric of the edge node",
     )
     p.add_argument("--broker", help="MQTT broker for --sources ...sparkplug, e.g. mqtt://127.0.0.1:1883")
 
