@@ -64,12 +64,13 @@ def attach_faces(server: PlantServer, sources: tuple[str, ...], broker: str | No
     """The simulator alone (`blackmass simulate --sources ...`): its scale terminal on `modbus_port`,
     its dryer's edge node on `broker` (run server.edge.run() beside the plant)."""
     check_sources(sources, broker)
-    if "opcua" not in sources:
-        raise MonitorError("simulate --sources without opcua: use `blackmass demo` (it knows the line's tags)")
     if "modbus" in sources:
         server.scale = ScaleTerminal("127.0.0.1", modbus_port)
     if "sparkplug" in sources and broker:
-        server.edge = DryerEdgeNode(broker, f"{server.plant.cfg.line}-edge")
+        taken = {p.tag for p in scale_points()} if "modbus" in sources else set()
+        server.edge = _edge(server, broker, f"{server.plant.cfg.line}-edge", sources, taken)
+    if "opcua" not in sources:  # no OPC-UA client to wait for: the plant runs from the start
+        server.start_on_subscribe = False
 
 
 def attach_sources(
@@ -89,12 +90,13 @@ def attach_sources(
         assigned |= {p.tag: "modbus" for p in pts}
     if "sparkplug" in sources and broker:
         node = f"{cfg.line.line}-edge"
-        server.edge = _edge(cfg, broker, node, sources, assigned)
-        if "opcua" not in sources:  # its births carry the line's state before it runs (the lot id idle)
-            server.edge.take(server.plant.ts, server.plant.values)
+        server.edge = _edge(server, broker, node, sources, set(assigned))
         broker = _link(server, broker, sources)
+        known = set(cfg.all_tags())  # the monitor's tags among the edge node's metrics
         mpts = tuple(
-            MqttPoint(tag=tag, metric=name, device=server.edge.device) for tag, name in server.edge.metrics.items()
+            MqttPoint(tag=tag, metric=name, device=server.edge.device)
+            for tag, name in server.edge.metrics.items()
+            if tag in known
         )
         settings["sparkplug"] = MqttSettings(
             broker=broker,
@@ -119,15 +121,16 @@ def attach_sources(
     return replace(cfg, sources=srcs, opcua=op, settle_s=max(cfg.settle_s, SETTLE_WALL_S * speed))
 
 
-def _edge(cfg: MonitorConfig, broker: str, node: str, sources: tuple[str, ...], taken: dict[str, str]) -> DryerEdgeNode:
-    """The dryer's edge node; with no OPC-UA source, one publishing every tag not `taken` (device "Line")."""
+def _edge(server: PlantServer, broker: str, node: str, sources: tuple[str, ...], taken: set[str]) -> DryerEdgeNode:
+    """The dryer's edge node; with no OPC-UA source, one publishing every tag of the plant but those
+    `taken` (the scale's) as metrics of device "Line" named as the tags, text values as Strings."""
     if "opcua" in sources:
         return DryerEdgeNode(broker, node)
-    spec = cfg.line
-    texts = {spec.batch_id_tag, spec.chemistry_tag, spec.feed_form_tag, spec.supplier_tag}
-    texts |= {s.bag_id_tag for s in spec.streams}
-    metrics = {t: t for t in cfg.all_tags() if t not in taken}
-    return DryerEdgeNode(broker, node, metrics, device=LINE_DEVICE, texts=frozenset(t for t in texts if t))
+    values = server.plant.values
+    texts = frozenset(t for t, v in values.items() if isinstance(v, str))
+    edge = DryerEdgeNode(broker, node, {t: t for t in values if t not in taken}, device=LINE_DEVICE, texts=texts)
+    edge.take(server.plant.ts, values)  # its births carry the line's state before it runs (the lot id idle)
+    return edge
 
 
 async def listening(monitor: Monitor, server: PlantServer) -> None:

@@ -142,10 +142,10 @@ class DryerEdgeNode:
         dev = []  # every metric, with its alias and type; one without a value yet is null
         for i, (tag, name) in enumerate(self.metrics.items()):
             ts, value = self.values.get(tag, (now / 1000.0, None))
-            dev.append(metric(name=name, alias=i + 1, ts_ms=int(ts * 1000), dtype=self._type(tag), value=value))
+            dev.append(metric(name=name, alias=i + 1, ts_ms=int(ts * 1000), dtype=self.dtype(tag), value=value))
         await self._client.publish(self._topic("DBIRTH", self.device), payload(now, dev, self._next_seq()), qos=1)
 
-    def _type(self, tag: str) -> int:
+    def dtype(self, tag: str) -> int:
         return STRING if tag in self.texts else DOUBLE
 
     def take(self, ts: float, values: Mapping[str, float | str]) -> list[bytes]:
@@ -160,7 +160,7 @@ class DryerEdgeNode:
             else:
                 continue
             self.values[tag] = (ts, value)
-            changed.append(metric(alias=i + 1, ts_ms=int(ts * 1000), dtype=self._type(tag), value=value))
+            changed.append(metric(alias=i + 1, ts_ms=int(ts * 1000), dtype=self.dtype(tag), value=value))
         return changed
 
     async def publish(self, ts: float, values: dict[str, float | str]) -> None:

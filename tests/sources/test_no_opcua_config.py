@@ -16,6 +16,7 @@ from monitor.config import load_config
 from monitor.core.samples import SOURCE_CLOCK, Sample
 from monitor.errors import ConfigError
 from monitor.runs.sources import SourceGate
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PLANT = ROOT / "config/plant.toml"
@@ -117,3 +118,21 @@ def test_the_line_clock_is_the_watermarks_then_ours_after_the_bound(tmp_path: Pa
 def test_an_opcua_line_keeps_its_server_clock() -> None:
     gate = SourceGate(load_config(PLANT), 0.0, lambda a, b: None)
     assert gate.vouch(math.inf) is None and gate.line_clock() == "server" and not gate.active
+
+
+def test_the_simulator_alone_plays_a_line_with_no_opcua_source(tmp_path: Path) -> None:
+    """`blackmass simulate --sources modbus,sparkplug`: the edge node carries every tag of the plant
+    but the scale terminal's, the texts (lot id …) as Strings, and the plant runs without an OPC-UA client."""
+    from monitor.runs.demo import SimOptions, plant_server  # noqa: PLC0415
+    from monitor.runs.demo_sources import attach_faces, scale_points  # noqa: PLC0415
+    from monitor.simulator.sparkplug_edge import STRING  # noqa: PLC0415
+
+    o = SimOptions(data_dir=tmp_path, sim_config=ROOT / "config/simulator.toml", seeds=ROOT / "seeds")
+    server = plant_server(o, "opc.tcp://127.0.0.1:4840/blackmass")
+    attach_faces(server, ("modbus", "sparkplug"), "mqtt://127.0.0.1:1883", free_port())
+    assert server.edge is not None and server.scale is not None and not server.start_on_subscribe
+    scale = {p.tag for p in scale_points()}
+    tags = set(load_config(PLANT).all_tags())
+    assert set(server.edge.metrics) >= tags - scale and not scale & set(server.edge.metrics)
+    assert server.edge.device == "Line" and server.edge.dtype("Feed.LotId") == STRING
+    assert server.edge.values["Feed.LotId"][1] == ""  # its birth says: no lot yet
