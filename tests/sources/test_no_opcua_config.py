@@ -136,3 +136,35 @@ def test_the_simulator_alone_plays_a_line_with_no_opcua_source(tmp_path: Path) -
     assert set(server.edge.metrics) >= tags - scale and not scale & set(server.edge.metrics)
     assert server.edge.device == "Line" and server.edge.dtype("Feed.LotId") == STRING
     assert server.edge.values["Feed.LotId"][1] == ""  # its birth says: no lot yet
+
+
+def test_the_last_lot_before_a_quiet_stop_closes_one_bound_after_on_our_clock(tmp_path: Path) -> None:
+    """No source ticks and the edge node falls quiet after lot A: nothing past the products' windows
+    (end + 1,800 s) ever comes, yet the lot closes once our clock minus the bound passes them."""
+    from monitor.core.engine import Engine  # noqa: PLC0415
+
+    cfg = load_config(no_opcua(tmp_path, ""))
+    engine = Engine(cfg.line, settle_s=cfg.settle_s)
+    gate = SourceGate(cfg, 0.0, lambda a, b: None)
+    counters = [s.tag for s in cfg.line.streams if s.tag and s.source.value == "totalizer"]
+
+    def turn(samples: list[Sample], now: float) -> list[str]:
+        gate.delivered("uns", samples, now)
+        engine.ingest(samples)
+        gate.states({"uns": ConnState.CONNECTED}, now)
+        if (t := gate.vouch(now)) is not None:
+            engine.vouch(t, ours=True)
+        return [r.batch_id for r in engine.poll(gate.gate(now), gate.until(now))]
+
+    history = [Sample("Feed.LotId", 1000.0, "A")]
+    for t in range(1000, 6001, 50):  # the feed runs to 5,000; the products' counters until 6,000
+        history += [
+            Sample(tag, float(t), float(min(t, 5000) - 1000 if tag == "Feed.Totalizer" else t)) for tag in counters
+        ]
+        if t == 5000:
+            history.append(Sample("Feed.LotId", 5000.0, "B"))  # the next lot's id: A is done feeding
+    assert turn(history, 6000.0) == []  # the products' windows end at 6,800: nothing says they are in
+    assert turn([], 6500.0) == [] and gate.line_clock() == "sources"
+    assert turn([], 7700.0) == [] and gate.line_clock() == "ours"  # quiet for the bound: our clock stands in
+    assert engine.vouched == 7700.0 - 900.0 and engine.server_vouched == -math.inf  # not counted as a server's
+    assert turn([], 8600.0) == ["A"]  # our clock minus the bound past the windows (6,800 + a cycle)
