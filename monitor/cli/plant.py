@@ -60,19 +60,23 @@ def cmd_check_config(a: argparse.Namespace) -> int:
     cfg = load_config(a.file)
     streams = ", ".join(f"{s.name}({s.source.value})" for s in cfg.line.streams)
     verdict = "read; the live check follows" if a.endpoint else "OK"  # never "OK" above a MISSING row
-    print(f"{a.file}: {verdict} — line {cfg.line.line}, endpoint {cfg.opcua.endpoint}")
+    where = f"endpoint {cfg.opcua.endpoint}" if cfg.opcua else "no OPC-UA source (the line's clock: its sources')"
+    print(f"{a.file}: {verdict} — line {cfg.line.line}, {where}")
     print(f"  streams: {streams}")
-    print(f"  {len(cfg.tag_addresses())} tags subscribed, {len(cfg.process)} process values on /metrics")
+    subscribed = len(cfg.tag_addresses()) if cfg.opcua else len(cfg.all_tags())
+    print(f"  {subscribed} tags subscribed, {len(cfg.process)} process values on /metrics")
     if cfg.sources is not None and cfg.other_sources():
         tags = Counter(cfg.sources.source_of(t) for t in cfg.all_tags())
         named = [f"{n} ({cfg.sources.kind(n)}, {tags[n]} tags)" for n in cfg.sources.settings]
         print(f"  sources: {', '.join(named)}")
-    sec = cfg.opcua.security
-    user = sec.username or os.environ.get(USER_ENV)
-    print(
-        f"  OPC-UA security: {sec.policy}/{sec.mode}; user: {user or 'anonymous'}"
-        + (f" (password {'set' if os.environ.get(PASSWORD_ENV) or sec.password_file else 'MISSING'})" if user else "")
-    )
+    if cfg.opcua is not None:
+        sec = cfg.opcua.security
+        user = sec.username or os.environ.get(USER_ENV)
+        pw = "set" if os.environ.get(PASSWORD_ENV) or sec.password_file else "MISSING"
+        print(
+            f"  OPC-UA security: {sec.policy}/{sec.mode}; user: {user or 'anonymous'}"
+            + (f" (password {pw})" * bool(user))
+        )
     tls = "https" if cfg.http.tls_certificate else "http"
     print(f"  serving {tls}://{cfg.http.host}:{cfg.http.port}")
     g = cfg.ghg
@@ -107,6 +111,7 @@ async def _probe(cfg: MonitorConfig) -> int:
     missing = sum(c.problem.startswith("missing") for c in checks)
     headline = [f"{missing} of {len(checks)} tags missing"] * bool(missing)
     headline += [f"{len(bad) - missing} of {len(checks)} tags of an unusable type"] * bool(len(bad) - missing)
+    assert cfg.opcua is not None  # probe() refuses a line without one
     print(f"{cfg.opcua.endpoint}: {'; '.join(headline) or f'all {len(checks)} tags resolve with a usable type'}")
     for c in checks:
         mark = "MISSING" if c.problem.startswith("missing") else "TYPE" if c.problem else "ok"
@@ -131,7 +136,7 @@ async def _probe_every_source(cfg: MonitorConfig) -> int:
     from monitor.collectors.source_settings import ModbusSettings  # noqa: PLC0415
     from monitor.runs.probe_sources import probe_modbus, probe_mqtt  # noqa: PLC0415
 
-    failed = await _probe(cfg)
+    failed = await _probe(cfg) if cfg.opcua is not None else 0
     for name, s in cfg.other_sources().items():
         if isinstance(s, OpcuaSettings):
             assert cfg.sources is not None
@@ -220,7 +225,7 @@ async def run(a: argparse.Namespace) -> int:
     if a.endpoint:
         cfg = cfg.with_endpoint(a.endpoint)
     monitor = Monitor(cfg, a.data_dir, seeds=resolve_path(a.seeds), on_batch=print_batch, store_url=a.store)
-    print(f"monitoring {cfg.opcua.endpoint}; store {monitor.store.url}")
+    print(f"monitoring {cfg.opcua.endpoint if cfg.opcua else ', '.join(cfg.source_names())}; store {monitor.store.url}")
     await monitor.run(host=a.host, port=a.port)
     return 0
 

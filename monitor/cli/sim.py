@@ -75,7 +75,8 @@ def sim_knobs(p: argparse.ArgumentParser, *, faults: bool = True) -> None:
         "--sources",
         default="opcua",
         help="the simulator's faces feeding the monitor: opcua plus any of modbus (the bagging scale, Modbus TCP) "
-        "and sparkplug (the dryer, Sparkplug B; needs --broker) (default opcua)",
+        "and sparkplug (the dryer, Sparkplug B; needs --broker) (default opcua); without opcua (sparkplug or "
+        "modbus,sparkplug): a line with no OPC-UA source, every other tag a metric of the edge node",
     )
     p.add_argument("--broker", help="MQTT broker for --sources ...sparkplug, e.g. mqtt://127.0.0.1:1883")
 
@@ -225,7 +226,8 @@ async def simulate(a: argparse.Namespace) -> int:
 
         attach_faces(server, o.sources, o.broker, a.modbus_port)
         faces = [f"scale terminal modbus://127.0.0.1:{a.modbus_port}"] * bool(server.scale)
-        faces += [f"dryer edge node {o.broker} (group blackmass)"] * bool(server.edge)
+        edge = "dryer" if "opcua" in o.sources else "line (every tag a metric of device Line)"
+        faces += [f"{edge} edge node {o.broker} (group blackmass)"] * bool(server.edge)
         print(f"faces: {', '.join(faces)} (docs/sources.md)")
     if a.security is not None:
         users = {}

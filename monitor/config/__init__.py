@@ -52,7 +52,7 @@ class MonitorConfig:
     source: str
     line: LineSpec
     plant_name: str = ""  # [plant] name: on every report page and in passports
-    opcua: OpcuaSettings
+    opcua: OpcuaSettings | None  # the first OPC-UA source (its server clock leads); None: the line has none
     process: tuple[ProcessTag, ...] = ()
     http: HttpSettings = field(default_factory=HttpSettings)
     nodes: Mapping[str, str] = field(default_factory=dict)
@@ -69,14 +69,20 @@ class MonitorConfig:
 
     @property
     def opcua_name(self) -> str:
-        """The name of the source `opcua` holds (the first OPC-UA source; "opcua" for [opcua])."""
+        """The primary source: the one `opcua` holds (the first OPC-UA source; "opcua" for [opcua]), or
+        on a line with no OPC-UA source the lot id's."""
         return self.sources.primary if self.sources else "opcua"
 
     def other_sources(self) -> dict[str, SourceSettings]:
-        """Every source but the primary OPC-UA one, by name."""
+        """Every source but the one `opcua` holds, by name (all of them on a line with no OPC-UA source)."""
         if self.sources is None:
             return {}
-        return {n: s for n, s in self.sources.settings.items() if n != self.sources.primary}
+        held = self.sources.primary if self.opcua is not None else None
+        return {n: s for n, s in self.sources.settings.items() if n != held}
+
+    def source_names(self) -> list[str]:
+        """Every source of the line, the primary first."""
+        return list(dict.fromkeys([self.opcua_name, *(self.sources.settings if self.sources else ())]))
 
     def tag_addresses(self, source: str | None = None) -> dict[str, str]:
         """The tags an OPC-UA source subscribes to (default: the primary) → node address (explicit or by URI)."""
@@ -102,6 +108,9 @@ class MonitorConfig:
 
     def with_endpoint(self, endpoint: str) -> MonitorConfig:
         check_endpoint(endpoint, "--endpoint", "endpoint")
+        if self.opcua is None:
+            raise ConfigError(self.source, "--endpoint", "a line with an OPC-UA source", "none",
+                              "this line's sources are " + ", ".join(self.source_names()))  # fmt: skip
         return replace(self, opcua=replace(self.opcua, endpoint=endpoint))
 
 
@@ -157,7 +166,8 @@ def parse_config(data: Mapping[str, Any], where: str) -> MonitorConfig:
     root = Reader(where, data)
     line = root.sub("line")
     settings = parse_sources(root, where)
-    opcua = next(s for s in settings.values() if isinstance(s, OpcuaSettings))
+    opcua = next((s for s in settings.values() if isinstance(s, OpcuaSettings)), None)
+    sampling = opcua.sampling if opcua else {}
     tags = root.sub("tags")
     streams_t = root.sub("streams")
     streams = tuple(parse_stream(streams_t.sub(name), name) for name in streams_t.table)
@@ -198,8 +208,8 @@ def parse_config(data: Mapping[str, Any], where: str) -> MonitorConfig:
     spec = replace(
         spec,
         streams=tuple(
-            replace(st, min_cycle_s=max(st.min_cycle_s, opcua.sampling[st.tag].interval_ms / 1000.0))
-            if st.tag is not None and st.tag in opcua.sampling
+            replace(st, min_cycle_s=max(st.min_cycle_s, sampling[st.tag].interval_ms / 1000.0))
+            if st.tag is not None and st.tag in sampling
             else st
             for st in spec.streams
         ),
@@ -231,10 +241,9 @@ def parse_config(data: Mapping[str, Any], where: str) -> MonitorConfig:
 
 
 def _with_sources(cfg: MonitorConfig, sources: Sources) -> MonitorConfig:
-    """Each tag's source known; `opcua` is the primary OPC-UA source's settings."""
+    """Each tag's source known; `opcua` is the primary OPC-UA source's settings (None: the line has none)."""
     primary = sources.settings[sources.primary]
-    assert isinstance(primary, OpcuaSettings)
-    return replace(cfg, sources=sources, opcua=primary)
+    return replace(cfg, sources=sources, opcua=primary if isinstance(primary, OpcuaSettings) else None)
 
 
 def _with_plant_name(cfg: MonitorConfig, plant: Reader, where: str) -> MonitorConfig:

@@ -2,12 +2,13 @@
 comes from, and where in it). Today's single [opcua] section is the source named "opcua".
 
 A tag with no [points] entry comes from the line's one OPC-UA source ("opcua" when [opcua] is
-given); a tag whose source is unknown is refused, naming the tag and the known sources.
+given); a tag whose source is unknown is refused, naming the tag and the known sources. A line with no
+OPC-UA source names every tag's source (docs/sources.md, "A line with no OPC-UA source").
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
@@ -30,7 +31,7 @@ _T = TypeVar("_T")
 class Sources:
     """Every source of the line and which one each tag comes from."""
 
-    primary: str  # the OPC-UA source whose server clock and lot id lead (the first one)
+    primary: str  # the first OPC-UA source (its server clock leads); with none, the lot id's source
     settings: Mapping[str, SourceSettings]
     nodes: Mapping[str, str]  # tag -> explicit OPC-UA node of a [points] entry
     assigned: Mapping[str, str]  # tag -> its source, for tags named in [points] (the rest: primary)
@@ -138,9 +139,9 @@ def parse_sources(root: Reader, where: str) -> dict[str, SourceSettings]:
         else:
             out[name] = _mqtt(r, kind, name)
     table.done(*table.table)
-    if not any(isinstance(s, OpcuaSettings) for s in out.values()):
-        raise ConfigError(where, "sources", "at least one source with kind = \"opcua\"", sorted(out),
-                          "the lot id and server clock come from OPC-UA (other kinds feed the rest)")  # fmt: skip
+    if not out:
+        raise ConfigError(where, "sources", "at least one [sources.NAME] (or [opcua])", None,
+                          'e.g. [sources.uns] kind = "sparkplug"')  # fmt: skip
     return out
 
 
@@ -168,11 +169,11 @@ def _modbus_point(tag: str, r: Reader) -> Point:
     )
 
 
-def parse_points(root: Reader, where: str, sources: dict[str, SourceSettings], tags: Iterable[str]) -> Sources:
-    """[points."TAG"]: each tag's source and its place there; every tag the line uses gets a known source."""
+def parse_points(root: Reader, where: str, sources: dict[str, SourceSettings], tags: list[str]) -> Sources:
+    """[points."TAG"]: each tag's source and its place there; every tag the line uses gets a known source.
+    `tags[0]` is the lot id's tag: with no OPC-UA source, its source is the primary."""
     table = root.sub("points", required=False)
     opcua = [n for n, s in sources.items() if isinstance(s, OpcuaSettings)]
-    primary = LEGACY if LEGACY in opcua else opcua[0]
     known = ", ".join(sorted(sources))
     modbus: dict[str, list[Point]] = {}
     mqtt: dict[str, list[MqttPoint]] = {}
@@ -195,9 +196,11 @@ def parse_points(root: Reader, where: str, sources: dict[str, SourceSettings], t
         assigned[tag] = name
     table.done(*table.table)
     for tag in tags:
-        if tag not in assigned and len(opcua) > 1 and LEGACY not in sources:
+        if tag not in assigned and (not opcua or (len(opcua) > 1 and LEGACY not in sources)):
+            why = "with several OPC-UA sources" if opcua else "with no OPC-UA source"
             raise ConfigError(where, f"points.{tag}.source", f"the source of tag {tag!r} (one of {known})", None,
-                              "with several OPC-UA sources, name each tag's in [points]")  # fmt: skip
+                              f"{why}, name each tag's in [points.\"{tag}\"] source = …")  # fmt: skip
+    primary = (LEGACY if LEGACY in opcua else opcua[0]) if opcua else assigned[tags[0]]
     _check_triggers(where, modbus)
     out = dict(sources)
     for name, pts in modbus.items():

@@ -17,14 +17,24 @@ from prometheus_client import CollectorRegistry
 from monitor.accounting.assay_import import Accountant, ImportSummary
 from monitor.accounting.seeds import load_feed_grades
 from monitor.collectors.lims import watch_inbox
-from monitor.collectors.opcua import Gap, OpcuaCollector
+from monitor.collectors.opcua import Gap
 from monitor.config import MonitorConfig
 from monitor.core.engine import Engine
 from monitor.core.results import BatchResult, BatchState
 from monitor.core.samples import SOURCE_CLOCK, Sample
 from monitor.errors import StoreError
 from monitor.runs.lock import DataDirLock
-from monitor.runs.sources import SourceGate, line_health, other_collectors, reported, sink_to, source_feeds, supervise
+from monitor.runs.sources import (
+    SourceGate,
+    kept_state,
+    line_health,
+    opcua_collector,
+    other_collectors,
+    reported,
+    sink_to,
+    source_feeds,
+    supervise,
+)
 from monitor.runs.tallies import Tallies
 from monitor.runs.upkeep import Upkeep, base_url
 from monitor.serve.api import add_api
@@ -87,34 +97,22 @@ class Monitor:
         self.accountant = Accountant(self.store, cfg.line, load_feed_grades(seeds), ghg=cfg.ghg, origin=cfg.origin)
         self.checkpoint_path = self.data_dir / "checkpoint.json"
         self._clock = clock or wall  # the time samples are stamped on (the demo's is the plant's)
-        self._aligned: float | None = None
-        self._tag_clocks: dict[str, float] = {}
+        self._kept_collector: dict[str, Any] = {}  # what the checkpoint kept of the primary OPC-UA collector
         self.engine = self._resume()
         self.engine.seed_ids([r.batch_id for r in self.store.latest(BatchQuery.line(cfg.line.line))][-_IDS_SEEDED:])
         self.on_batch = on_batch
         self._wall = wall
         self.queue: asyncio.Queue[tuple[str, list[Sample]]] = asyncio.Queue(maxsize=10_000)  # (source, samples)
-        self.collector = OpcuaCollector(
-            cfg.opcua,
-            cfg.tag_addresses(),
-            sink_to(self.queue, cfg.opcua_name),
-            wall=wall,
-            on_gap=self._gap,
-            clock=self._clock,
-            on_types=self._types,
-            on_cycles=self._cycles,
-            source=cfg.opcua_name,
-        )
+        self.collector = opcua_collector(  # None: a line with no OPC-UA source (docs/sources.md)
+            cfg, sink_to(self.queue, cfg.opcua_name), self._kept_collector, self.engine.resumed_at,
+            wall=wall, on_gap=self._gap, clock=self._clock, on_types=self._types, on_cycles=self._cycles,
+        )  # fmt: skip
         self._feeds = source_feeds(cfg)
         self._gate = SourceGate(cfg, self._clock(), lambda a, b: self.engine.note_gap(a, b, recovered=False))
         put = self.queue  # Modbus, MQTT, more OPC-UA servers: each its own supervisor, its samples named
         self.sources = other_collectors(
             cfg, lambda n: sink_to(put, n), wall=wall, clock=self._clock, on_gap=self._gap, on_types=self._types
         )
-        self.collector.aligned = self._aligned  # a resumed lot keeps the clock alignment it began with
-        self.collector.judge.clocks.restore(self._tag_clocks)  # and each tag's controller clock
-        if self.engine.resumed_at is not None:  # read what was missed while down from the server's history
-            self.collector.resume_from = self.engine.resumed_at
         self._process_tags = {p.tag: p for p in cfg.process}
         self._process_values: dict[str, float] = {}
         self.tallies = Tallies()
@@ -135,10 +133,7 @@ class Monitor:
             except (ValueError, KeyError, TypeError) as exc:
                 log.error("%s: checkpoint not usable (%s); starting fresh", self.checkpoint_path, exc)
             else:
-                kept = state.get("collector", {})
-                aligned = kept.get("clock_aligned_s")
-                self._aligned = float(aligned) if aligned is not None else None
-                self._tag_clocks = {str(t): float(o) for t, o in kept.get("tag_clocks", {}).items()}
+                self._kept_collector = dict(state.get("collector", {}))
                 live = engine.live()
                 log.info(
                     "resumed from checkpoint at plant time %s: feeding %s, flushing %s",
@@ -161,12 +156,7 @@ class Monitor:
             self.engine.learn_counter(tag, min_cycle_s=seconds)
 
     def _checkpoint_state(self) -> dict[str, Any]:
-        state = self.engine.dump()
-        state["collector"] = {
-            "clock_aligned_s": self.collector.aligned,
-            "tag_clocks": dict(self.collector.judge.clocks.offsets),
-        }
-        return state
+        return self.engine.dump() | {"collector": kept_state(self.collector)}
 
     async def checkpoint(self) -> None:
         """Save the engine's state whenever it moved (the upkeep counts what failed)."""
@@ -192,7 +182,7 @@ class Monitor:
         self.upkeep.assays_waiting()  # on the loop, beside the batch snapshot
         rejected: Counter[tuple[str, str]] = Counter()
         for (_, reason), n in self.engine.stats.rejected.items():
-            rejected[(self.collector.source, reason)] += n
+            rejected[(self.cfg.opcua_name, reason)] += n
         process = tuple(
             ProcessValue(metric=p.metric, help=p.help, value=self._process_values[p.tag] * p.scale)
             for p in self.cfg.process
@@ -213,7 +203,7 @@ class Monitor:
             flushing=len(self.engine.flushing),
             plant_time=self.engine.watermark,
             process=process,
-            collectors=(self.collector.health(), *reported(self.sources.values())),
+            collectors=(*(c.health() for c in (self.collector,) if c), *reported(self.sources.values())),
             source_feeds=self._feeds,
             rejected=dict(rejected),
             pending_age_s=self._pending_age(),
@@ -224,10 +214,10 @@ class Monitor:
         return 0.0 if end is None else max(0.0, self._clock() - end)
 
     def health(self) -> dict[str, Any]:
-        return line_health(self.cfg.line.line, self.collector, self.sources, self.tallies.completed)
+        return line_health(self.cfg.line.line, self.collector, self.sources, self.tallies.completed, self._gate)
 
     def _ingest(self, samples: list[Sample], source: str | None = None) -> list[BatchResult]:
-        return self._ingest_parts([(source or self.collector.source, samples)])
+        return self._ingest_parts([(source or self.cfg.opcua_name, samples)])
 
     def _ingest_parts(self, parts: list[tuple[str, list[Sample]]]) -> list[BatchResult]:
         """What the sources handed over since the last turn, in one go; then the lots that may close."""
@@ -238,8 +228,10 @@ class Monitor:
                     self._process_values[s.tag] = s.value
             self._gate.delivered(source, samples, now)
         self.engine.ingest(s for _, xs in parts for s in xs if s.tag != SOURCE_CLOCK)  # ticks: the gate's alone
-        states = {self.collector.source: self.collector.state} | {n: c.health().state for n, c in self.sources.items()}
-        self._gate.states(states, now)
+        states = {n: c.health().state for n, c in self.sources.items()}
+        self._gate.states(states | ({self.collector.source: self.collector.state} if self.collector else {}), now)
+        if (vouched := self._gate.vouch(now)) is not None:  # no OPC-UA source: the watermarks are the clock
+            self.engine.vouch(vouched, ours=True)
         return self.engine.poll(self._gate.gate(now), self._gate.until(now))
 
     def _kept(self, saved: BatchResult | None) -> None:
@@ -268,7 +260,11 @@ class Monitor:
     async def process(self) -> None:
         """The engine runs on the loop (one owner, no locks); only the SQLite work leaves it."""
         while True:
-            parts = [await self.queue.get()]
+            try:  # a line with no server clock moves on ours too (the bound), when nothing arrives
+                async with asyncio.timeout(1.0 if self._gate.clockless else None):
+                    parts = [await self.queue.get()]
+            except TimeoutError:
+                parts = []
             while not self.queue.empty():  # what is waiting goes in one go: one poll, one snapshot
                 parts.append(self.queue.get_nowait())
             for result in self._ingest_parts(parts):
@@ -318,7 +314,8 @@ class Monitor:
         add_web(app, self.store, web, accountant=self.accountant)
         try:
             async with asyncio.TaskGroup() as tg:
-                tg.create_task(self.collector.run(), name="collector")
+                if self.collector is not None:
+                    tg.create_task(self.collector.run(), name="collector")
                 for name, collector in self.sources.items():
                     tg.create_task(supervise(collector), name=f"source-{name}")
                 tg.create_task(self.process(), name="core")

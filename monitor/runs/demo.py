@@ -15,7 +15,7 @@ import numpy as np
 from monitor.config import MonitorConfig, load_config
 from monitor.core.spec import SourceKind
 from monitor.runs.app import BatchCallback, Monitor
-from monitor.runs.demo_sources import attach_sources
+from monitor.runs.demo_sources import attach_sources, listening
 from monitor.simulator.clock import PlantClock
 from monitor.simulator.composition import load_seeds
 from monitor.simulator.lims import Lab
@@ -88,7 +88,7 @@ def for_line(cfg: MonitorConfig, line: str | None) -> MonitorConfig:
     """The monitor config of simulated line `line`: its name and the simulator's namespace for it."""
     if line is None:
         return cfg
-    opcua = replace(cfg.opcua, namespace_uri=LINE_NAMESPACE.format(line=line))
+    opcua = replace(cfg.opcua, namespace_uri=LINE_NAMESPACE.format(line=line)) if cfg.opcua else None
     return replace(cfg, line=replace(cfg.line, line=line), opcua=opcua)
 
 
@@ -147,6 +147,8 @@ async def run_demo(
     try:
         async with asyncio.timeout(duration) as deadline, asyncio.TaskGroup() as tg:
             tg.create_task(server.run(), name="simulator")
+            if "opcua" not in o.sources:  # no OPC-UA client starts the plant: it starts when all listen
+                tg.create_task(listening(monitor, server), name="listening")
             if server.edge is not None:
                 tg.create_task(server.edge.run(), name="edge-node")
             tg.create_task(monitor.run(port=port), name="monitor")

@@ -93,9 +93,12 @@ def expected_kinds(cfg: MonitorConfig) -> dict[str, str]:
 
 async def probe(cfg: MonitorConfig) -> ProbeReport:
     """Connect once, resolve and type-check every tag of the config, read each value once (nothing is subscribed)."""
-    client = new_client(cfg.opcua.endpoint, timeout=cfg.opcua.timeout_s)
-    await secure(client, cfg.opcua.security)
-    await connect_once(client, cfg.opcua.endpoint)
+    op = cfg.opcua
+    if op is None:
+        raise ConfigError(cfg.source, "--endpoint", "a line with an OPC-UA source", "none", "use check-config --probe")
+    client = new_client(op.endpoint, timeout=op.timeout_s)
+    await secure(client, op.security)
+    await connect_once(client, op.endpoint)
     try:
         namespaces = await client.get_namespace_array()
         limits = await read_limits(client, "check-config")

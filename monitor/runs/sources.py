@@ -59,6 +59,31 @@ def other_collectors(
     return out
 
 
+def opcua_collector(
+    cfg: MonitorConfig,
+    sink: Callable[[list[Sample]], Any],
+    kept: Mapping[str, Any],
+    resumed_at: float | None,
+    **wiring: Any,
+) -> OpcuaCollector | None:
+    """The primary OPC-UA source's collector (None: the line has none), with the clock alignment and tag
+    clocks its checkpoint `kept`, reading back from `resumed_at` (what was missed while we were down)."""
+    if cfg.opcua is None:
+        return None
+    c = OpcuaCollector(cfg.opcua, cfg.tag_addresses(), sink, source=cfg.opcua_name, **wiring)
+    aligned = kept.get("clock_aligned_s")
+    c.aligned = float(aligned) if aligned is not None else None  # a resumed lot keeps the alignment it began with
+    c.judge.clocks.restore({str(t): float(o) for t, o in kept.get("tag_clocks", {}).items()})  # and tag clocks
+    if resumed_at is not None:
+        c.resume_from = resumed_at
+    return c
+
+
+def kept_state(c: OpcuaCollector | None) -> dict[str, Any]:
+    """What the checkpoint keeps of the primary OPC-UA collector (nothing on a line without one)."""
+    return {} if c is None else {"clock_aligned_s": c.aligned, "tag_clocks": dict(c.judge.clocks.offsets)}
+
+
 def sink_to(queue: asyncio.Queue[tuple[str, list[Sample]]], source: str) -> Callable[[list[Sample]], Any]:
     """Where `source`'s collector hands its samples: the engine's queue, with the source's name (its watermark)."""
 
@@ -74,7 +99,7 @@ def source_feeds(cfg: MonitorConfig) -> dict[str, str]:
     spec = cfg.line
     mass = {spec.batch_id_tag, spec.chemistry_tag, spec.feed_form_tag, spec.supplier_tag}
     mass |= {t for s in spec.streams for t in (s.tag, s.bag_id_tag)}
-    names = [cfg.opcua_name, *cfg.other_sources()]
+    names = cfg.source_names()
     fed = {cfg.sources.source_of(t) if cfg.sources else cfg.opcua_name for t in cfg.all_tags() if t in mass}
     return {n: "mass" if n in fed else "process" for n in names}
 
@@ -115,21 +140,26 @@ def source_problems(healths: Iterable[CollectorHealth], errors: Mapping[str, str
     return out
 
 
-def line_health(line: str, primary: OpcuaCollector, others: Mapping[str, Collector], completed: int) -> dict[str, Any]:
-    """/healthz: degraded while a tag is unresolved, a clock is in doubt or another source is down."""
-    h = primary.health()
-    problems = [f"tag {tag}: {why}" for tag, why in sorted(h.unresolved.items())] + h.problems
+def line_health(
+    line: str, primary: OpcuaCollector | None, others: Mapping[str, Collector], completed: int, gate: SourceGate
+) -> dict[str, Any]:
+    """/healthz: degraded while a tag is unresolved, a clock is in doubt or another source is down.
+    `collector`, `connected`, `collector_error`: the primary OPC-UA source, else the lot id's source."""
+    h = primary.health() if primary is not None else None
+    problems = [f"tag {tag}: {why}" for tag, why in sorted(h.unresolved.items())] + h.problems if h else []
     healths = {n: c.health() for n, c in others.items()}
     problems += source_problems(healths.values(), {n: c.last_error for n, c in others.items()})
+    lead = h or healths[gate.lead]
     return {
         "status": "degraded" if problems else "ok",
         "problems": problems,
         "line": line,
-        "collector": h.state.value,
-        "connected": h.state is ConnState.CONNECTED,
+        "collector": lead.state.value,
+        "connected": lead.state is ConnState.CONNECTED,
         "batches_completed": completed,
-        "collector_error": primary.last_error,
-        "sources": {primary.source: h.state.value, **{n: o.state.value for n, o in healths.items()}},
+        "collector_error": primary.last_error if primary is not None else others[gate.lead].last_error,
+        "sources": {**({h.source: h.state.value} if h else {}), **{n: o.state.value for n, o in healths.items()}},
+        "line_clock": gate.line_clock(),
     }
 
 
@@ -149,12 +179,15 @@ class SourceGate:
         on_gap: Callable[[float, float], None],
     ) -> None:
         self.spec, self.settle_s, self.on_gap = cfg.line, cfg.settle_s, on_gap
-        names = [cfg.opcua_name, *cfg.other_sources()]
+        self.lead = cfg.opcua_name  # the primary source (a line with no OPC-UA source: the lot id's)
         self.source_of = {t: cfg.sources.source_of(t) if cfg.sources else cfg.opcua_name for t in cfg.all_tags()}
         fed = {self.source_of[s.tag] for s in cfg.line.streams if s.tag and s.tag in self.source_of}
-        self.active = len(names) > 1  # one source: the engine's watermark is that source's
+        self.clockless = cfg.opcua is None  # no server clock: the watermarks are the line's clock
+        # one OPC-UA source: the engine's watermark and the server's clock are that source's
+        self.active = len(cfg.source_names()) > 1 or self.clockless
         bound = max(HOLD_SETTLES * cfg.settle_s, cfg.line.stale_after_s)
         self.marks = Watermarks.of(sorted(fed), bound, now)
+        self._clock = "server" if not self.clockless else "sources"
         self.ticking: set[str] = set()  # sources that send SOURCE_CLOCK ticks
         self.waiting: tuple[str, ...] = ()  # the sources the oldest pending lot waits for (logged on change)
 
@@ -169,6 +202,21 @@ class SourceGate:
     def states(self, states: Mapping[str, ConnState], now: float) -> None:
         for name, st in states.items():
             self.marks = self.marks.connection(name, st is ConnState.CONNECTED, now)
+
+    def vouch(self, now: float) -> float | None:
+        """On a line with no OPC-UA source, what stands in for the server's clock (docs/sources.md, "A line
+        with no OPC-UA source"): the line's time, or our clock minus the bound when no source holds lots."""
+        if not self.clockless:
+            return None
+        t = line_time(self.marks, now)
+        self._clock = "ours" if t == math.inf else "sources"
+        if t == math.inf:
+            return now - self.marks.bound_s
+        return t if math.isfinite(t) else None
+
+    def line_clock(self) -> str:
+        """What the line's time runs on (/healthz): "server", "sources" or "ours" (the bound passed)."""
+        return self._clock
 
     def until(self, now: float) -> float:
         """The line's time for `Engine.poll` (+inf: not gated)."""
@@ -189,18 +237,7 @@ class SourceGate:
                     log.info("lot %s waits for source(s) %s", w.batch_id, ", ".join(waiting))
             if waiting:
                 return False
-            log.info(
-                w.batch_id,
-                now,
-                {
-                    n: (
-                        round(self.marks.sources[n].mark - t),
-                        round(now - self.marks.sources[n].news),
-                        self.marks.sources[n].connected,
-                    )
-                    for n, t in need.items()
-                },
-            )
+            log.debug("lot %s may close: %s", w.batch_id, {n: self.marks.sources[n] for n in need})
             for gone in let_go(self.marks, need):
                 log.warning(
                     "lot %s closes without source %s (away, no news for %.0f s): its span is a gap",

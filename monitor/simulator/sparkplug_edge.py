@@ -4,6 +4,9 @@ Its own protobuf encoding (no code shared with the monitor): NBIRTH (bdSeq, Node
 DBIRTH of device "Dryer" with every metric's name, alias and type, then DDATA by alias with each
 value's plant timestamp. NDEATH is its will. An NCMD Node Control/Rebirth makes it publish its
 births again. Messages go out QoS 1 (a monitor with a persistent session misses none).
+
+On a line with no OPC-UA source (`--sources sparkplug`) the same node publishes every tag of the line
+as a metric of device "Line" (named as the tag; lot id, attributes and bag ids as Strings).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import contextlib
 import logging
 import os
 import struct
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 import aiomqtt
@@ -27,7 +31,7 @@ METRICS = {
     "Dryer.Pressure": "Dryer/Pressure",
     "Dryer.CondensateTotalizer": "Dryer/CondensateTotal",
 }
-INT64, DOUBLE, BOOLEAN = 4, 10, 11
+INT64, DOUBLE, BOOLEAN, STRING = 4, 10, 11, 12
 
 
 def _varint(v: int) -> bytes:
@@ -45,7 +49,7 @@ def _field(num: int, wire: int, body: bytes) -> bytes:
 
 
 def metric(
-    *, name: str | None = None, alias: int | None = None, ts_ms: int, dtype: int, value: float | bool | int | None
+    *, name: str | None = None, alias: int | None = None, ts_ms: int, dtype: int, value: float | bool | int | str | None
 ) -> bytes:
     out = b""
     if name is not None:
@@ -59,6 +63,8 @@ def metric(
         out += _field(13, 1, struct.pack("<d", float(value)))
     elif dtype == BOOLEAN:
         out += _field(14, 0, _varint(1 if value else 0))
+    elif dtype == STRING:
+        out += _field(15, 2, str(value).encode())
     else:
         out += _field(11, 0, _varint(int(value) & 0xFFFFFFFFFFFFFFFF))
     return out
@@ -72,11 +78,14 @@ def payload(ts_ms: int, metrics: list[bytes], seq: int | None) -> bytes:
 class DryerEdgeNode:
     """Connects to the broker, publishes births and data; rebirths on request."""
 
-    def __init__(self, broker: str, node: str) -> None:
+    def __init__(
+        self, broker: str, node: str, metrics: Mapping[str, str] = METRICS, *, device: str = DEVICE,
+        texts: frozenset[str] = frozenset(),
+    ) -> None:  # fmt: skip
         url = urlsplit(broker)
         self.host, self.port = url.hostname or "127.0.0.1", url.port or 1883
-        self.node = node
-        self.values: dict[str, tuple[float, float]] = {}  # tag -> (plant ts, value)
+        self.node, self.metrics, self.device, self.texts = node, dict(metrics), device, texts  # texts: String tags
+        self.values: dict[str, tuple[float, float | str]] = {}  # tag -> (plant ts, value)
         self.seq = 0
         self.bd_seq = 0
         self._client: aiomqtt.Client | None = None
@@ -131,23 +140,37 @@ class DryerEdgeNode:
         ]
         await self._client.publish(self._topic("NBIRTH"), payload(now, node, self._next_seq()), qos=1)
         dev = []  # every metric, with its alias and type; one without a value yet is null
-        for i, (tag, name) in enumerate(METRICS.items()):
+        for i, (tag, name) in enumerate(self.metrics.items()):
             ts, value = self.values.get(tag, (now / 1000.0, None))
-            dev.append(metric(name=name, alias=i + 1, ts_ms=int(ts * 1000), dtype=DOUBLE, value=value))
-        await self._client.publish(self._topic("DBIRTH", DEVICE), payload(now, dev, self._next_seq()), qos=1)
+            dev.append(metric(name=name, alias=i + 1, ts_ms=int(ts * 1000), dtype=self.dtype(tag), value=value))
+        await self._client.publish(self._topic("DBIRTH", self.device), payload(now, dev, self._next_seq()), qos=1)
+
+    def dtype(self, tag: str) -> int:
+        return STRING if tag in self.texts else DOUBLE
+
+    def take(self, ts: float, values: Mapping[str, float | str]) -> list[bytes]:
+        """Keep the device's values of plant time ts (the births carry them); their DDATA metrics."""
+        changed = []
+        for i, tag in enumerate(self.metrics):
+            v = values.get(tag)
+            if tag in self.texts and v is not None:
+                value: float | str = str(v)
+            elif isinstance(v, int | float):
+                value = float(v)
+            else:
+                continue
+            self.values[tag] = (ts, value)
+            changed.append(metric(alias=i + 1, ts_ms=int(ts * 1000), dtype=self.dtype(tag), value=value))
+        return changed
 
     async def publish(self, ts: float, values: dict[str, float | str]) -> None:
-        """One plant step: DDATA of the dryer's changed metrics, by alias, stamped on the plant clock."""
+        """One plant step: DDATA of the device's changed metrics, by alias, stamped on the plant clock."""
         ms = int(ts * 1000)
-        changed = []
-        for i, tag in enumerate(METRICS):
-            v = values.get(tag)
-            if isinstance(v, int | float):
-                self.values[tag] = (ts, float(v))
-                changed.append(metric(alias=i + 1, ts_ms=ms, dtype=DOUBLE, value=float(v)))
+        changed = self.take(ts, values)
         if changed and self._client is not None and not self.down:
             with contextlib.suppress(aiomqtt.MqttError):
-                await self._client.publish(self._topic("DDATA", DEVICE), payload(ms, changed, self._next_seq()), qos=1)
+                msg = payload(ms, changed, self._next_seq())
+                await self._client.publish(self._topic("DDATA", self.device), msg, qos=1)
                 self.published += 1
 
     async def go_down(self) -> None:

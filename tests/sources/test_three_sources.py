@@ -37,9 +37,18 @@ async def demo(
     def batch(r: BatchResult) -> None:
         kept[r.batch_id] = r
 
+    def settled() -> bool:
+        """Every lot in, and (without faults) every source connected: a link that a busy machine made
+        reconnect (an ack later than its timeout) is waited for, not caught at an unlucky instant."""
+        if truth_lots(data) < LOTS or len(kept) < LOTS:
+            return False
+        states = monitors[0].health()["sources"]
+        seen.clear()
+        seen.update(states)  # while it still runs
+        return bool(faults or plant_faults) or set(states.values()) == {"connected"}
+
     async def enough() -> None:
-        await until(lambda: truth_lots(data) >= LOTS and len(kept) >= LOTS)
-        seen.update(monitors[0].health()["sources"])  # while it still runs
+        await until(lambda: run.done() or settled())
         stop.set()
 
     async with asyncio.TaskGroup() as tg:
@@ -56,10 +65,16 @@ async def demo(
         )
         if "source-down=modbus" in faults:  # the fault's whole point is what /healthz says while it lasts
             await until(lambda: bool(monitors))
-            await until(lambda: "source modbus" in " ".join(monitors[0].health()["problems"]))
+
+            def named() -> bool:  # the scale named, the others connected (a busy machine may make one
+                h = monitors[0].health()  # reconnect a moment: that is waited for, not caught)
+                others = h["sources"]["opcua"] == h["sources"]["sparkplug"] == "connected"
+                return "source modbus" in " ".join(h["problems"]) and others
+
+            await until(lambda: run.done() or named())
             health = monitors[0].health()
-            assert health["status"] == "degraded" and health["sources"]["opcua"] == "connected"
-            assert health["sources"]["sparkplug"] == "connected"
+            assert health["status"] == "degraded" and "source modbus" in " ".join(health["problems"]), health
+            assert health["sources"]["opcua"] == health["sources"]["sparkplug"] == "connected", health
         tg.create_task(enough())
     return run.result(), kept, seen
 
