@@ -19,10 +19,10 @@ from monitor.runs.demo_sources import attach_sources, listening
 from monitor.simulator.clock import PlantClock
 from monitor.simulator.composition import load_seeds
 from monitor.simulator.lims import Lab
-from monitor.simulator.lots import load_schedule
+from monitor.simulator.lots import TruthWriter, load_schedule
 from monitor.simulator.plant import Plant
 from monitor.simulator.plc import INT_COUNTER_KG, SAME_BAG_KG, PlcProfile
-from monitor.simulator.server import PlantServer, TruthWriter, free_port
+from monitor.simulator.server import PlantServer, free_port
 from monitor.simulator.settings import LINE_NAMESPACE, SimConfig, load_sim_config
 
 log = logging.getLogger(__name__)

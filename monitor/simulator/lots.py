@@ -89,3 +89,17 @@ def truth_row(lot: Lot, line: str) -> dict[str, object]:
         row[f"black_mass_{e}_kg"] = round(feed * lot.stream_el["black_mass"][e], 4)
     assert set(ELEMENTS) >= set(TRUTH_ELEMENTS)
     return row
+
+
+class TruthWriter:
+    """Appends one ground-truth row per finished lot to <data-dir>/ground_truth.csv."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", newline="") as fh:
+            csv.DictWriter(fh, TRUTH_COLUMNS).writeheader()
+
+    def write(self, row: dict[str, object]) -> None:
+        with self.path.open("a", newline="") as fh:
+            csv.DictWriter(fh, TRUTH_COLUMNS).writerow(row)

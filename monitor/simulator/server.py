@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import csv
 import logging
 import socket
 from dataclasses import dataclass, field
 from datetime import UTC
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,7 +15,7 @@ from asyncua import Server, ua
 from monitor.simulator.clock import PlantClock
 from monitor.simulator.historian import PlantHistory
 from monitor.simulator.lims import Lab
-from monitor.simulator.lots import TRUTH_COLUMNS, Lot, truth_row
+from monitor.simulator.lots import Lot, TruthWriter, truth_row
 from monitor.simulator.modbus_face import ScaleTerminal
 from monitor.simulator.plant import OUTAGE_S, TOTALIZER_TAG, Plant
 from monitor.simulator.plc import PlcFace, PlcProfile
@@ -69,20 +67,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-class TruthWriter:
-    """Appends one ground-truth row per finished lot to <data-dir>/ground_truth.csv."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("w", newline="") as fh:
-            csv.DictWriter(fh, TRUTH_COLUMNS).writeheader()
-
-    def write(self, row: dict[str, object]) -> None:
-        with self.path.open("a", newline="") as fh:
-            csv.DictWriter(fh, TRUTH_COLUMNS).writerow(row)
 
 
 @dataclass
