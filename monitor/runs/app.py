@@ -26,6 +26,7 @@ from monitor.errors import StoreError
 from monitor.runs.lock import DataDirLock
 from monitor.runs.sources import (
     SourceGate,
+    line_turn,
     kept_state,
     line_health,
     opcua_collector,
@@ -230,9 +231,7 @@ class Monitor:
         self.engine.ingest(s for _, xs in parts for s in xs if s.tag != SOURCE_CLOCK)  # ticks: the gate's alone
         states = {n: c.health().state for n, c in self.sources.items()}
         self._gate.states(states | ({self.collector.source: self.collector.state} if self.collector else {}), now)
-        if (vouched := self._gate.vouch(now)) is not None:  # no OPC-UA source: the watermarks are the clock
-            self.engine.vouch(vouched, ours=True)
-        return self.engine.poll(self._gate.gate(now), self._gate.until(now))
+        return line_turn(self._gate, self.engine, now)
 
     def _kept(self, saved: BatchResult | None) -> None:
         if saved is None:  # identical to what the store already holds: never doubled

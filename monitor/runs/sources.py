@@ -18,6 +18,8 @@ from monitor.collectors.source_settings import ModbusSettings
 from monitor.collectors.sparkplug import MqttCollector
 from monitor.config import MonitorConfig
 from monitor.core.batches import FeedWindow
+from monitor.core.engine import Engine
+from monitor.core.results import BatchResult
 from monitor.core.samples import SOURCE_CLOCK, Quality, Sample
 from monitor.core.watermarks import Watermarks, let_go, line_time, lot_needs, waiting_for
 
@@ -247,3 +249,12 @@ class SourceGate:
             return True
 
         return ready
+
+
+def line_turn(gate: SourceGate, engine: Engine, now: float) -> list[BatchResult]:
+    """One turn of the engine behind the gate: on a line with no OPC-UA source the line's time is vouched
+    (the sources' watermarks count as a server's clock would; our clock standing in after the bound does
+    not, so a lot it closes says `closed_on_our_clock`), then the lots that may close are polled."""
+    if (t := gate.vouch(now)) is not None:
+        engine.vouch(t, ours=gate.line_clock() == "ours")
+    return engine.poll(gate.gate(now), gate.until(now))

@@ -15,7 +15,7 @@ from monitor.collectors.health import ConnState
 from monitor.config import load_config
 from monitor.core.samples import SOURCE_CLOCK, Sample
 from monitor.errors import ConfigError
-from monitor.runs.sources import SourceGate
+from monitor.runs.sources import SourceGate, line_turn
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -152,9 +152,9 @@ def test_the_last_lot_before_a_quiet_stop_closes_one_bound_after_on_our_clock(tm
         gate.delivered("uns", samples, now)
         engine.ingest(samples)
         gate.states({"uns": ConnState.CONNECTED}, now)
-        if (t := gate.vouch(now)) is not None:
-            engine.vouch(t, ours=True)
-        return [r.batch_id for r in engine.poll(gate.gate(now), gate.until(now))]
+        closed = line_turn(gate, engine, now)
+        assert all("closed_on_our_clock" in r.flags for r in closed)  # our clock closed it: it says so
+        return [r.batch_id for r in closed]
 
     history = [Sample("Feed.LotId", 1000.0, "A")]
     for t in range(1000, 6001, 50):  # the feed runs to 5,000; the products' counters until 6,000
@@ -166,5 +166,29 @@ def test_the_last_lot_before_a_quiet_stop_closes_one_bound_after_on_our_clock(tm
     assert turn(history, 6000.0) == []  # the products' windows end at 6,800: nothing says they are in
     assert turn([], 6500.0) == [] and gate.line_clock() == "sources"
     assert turn([], 7700.0) == [] and gate.line_clock() == "ours"  # quiet for the bound: our clock stands in
-    assert engine.vouched == 7700.0 - 900.0 and engine.server_vouched == -math.inf  # not counted as a server's
+    assert engine.vouched == 7700.0 - 900.0 and engine.server_vouched == 6000.0  # ours stood in: not counted
     assert turn([], 8600.0) == ["A"]  # our clock minus the bound past the windows (6,800 + a cycle)
+
+
+def test_lots_closed_on_the_sources_watermarks_carry_no_clock_flag(tmp_path: Path) -> None:
+    """Lots keep coming: each closes on the sources' watermarks within the bound (settle_s and
+    stale_after_s at their defaults), so none says `closed_on_our_clock` — there is no server to fix."""
+    from monitor.core.engine import Engine  # noqa: PLC0415
+
+    cfg = load_config(no_opcua(tmp_path, ""))
+    engine = Engine(cfg.line, settle_s=cfg.settle_s)
+    gate = SourceGate(cfg, 0.0, lambda a, b: None)
+    counters = [s.tag for s in cfg.line.streams if s.tag and s.source.value == "totalizer"]
+    closed = []
+    for k, t in enumerate(range(1000, 20001, 50)):
+        samples = [Sample(tag, float(t), float(t)) for tag in counters]
+        if t % 4000 == 1000:  # a new lot every 4,000 s
+            samples.append(Sample("Feed.LotId", float(t), f"L{k}"))
+        gate.delivered("uns", samples, t + 1.0)
+        engine.ingest(samples)
+        gate.states({"uns": ConnState.CONNECTED}, t + 1.0)
+        closed += line_turn(gate, engine, t + 1.0)
+        assert gate.line_clock() == "sources"
+    assert len(closed) >= 3
+    assert not [r.batch_id for r in closed if "closed_on_our_clock" in r.flags], [r.flags for r in closed]
+    assert engine.server_vouched > 15_000.0  # the watermarks vouched as a server's clock would
