@@ -25,7 +25,7 @@ from monitor.core.weighings import Weighing, bag_weighings, weighed_mass
 
 BAG_ID_TOLERANCE_S = 1.0  # a bag id and its net weight written this far apart still pair up
 FINALISED_KEPT = 50  # batches whose bags are remembered in case the lot is fed again
-EdgeReads = dict[str, dict[float, EdgeRead]]  # counter tag -> edge time -> the counter read there
+EdgeReads = dict[str, dict[float, EdgeRead]]  # counter stream -> edge time (its own delay) -> the counter read there
 ENERGY = ""  # the energy meter's reads and cuts, keyed so (no stream's name or tag is empty): no ramp floor, no scan
 
 
@@ -52,7 +52,7 @@ def stream_mass(
     flags: list[str] = []
     items: tuple[tuple[str, float], ...] = ()
     boundary = unattributed = 0.0
-    edges = reads.get(s.tag) if reads else None
+    edges = reads.get(s.name) if reads else None
     if s.source is SourceKind.TOTALIZER:
         if done is not None:
             cm, unattributed = done.window, done.unattributed

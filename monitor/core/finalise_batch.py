@@ -23,7 +23,8 @@ from monitor.core.totalizer import read_edges
 
 
 def read_lot_edges(st: EngineState, windows: Sequence[FeedWindow]) -> EdgeReads:
-    """Every counter's edges of these lots read in one pass per counter (and the energy meter's, under its tag)."""
+    """Every counter stream's edges of these lots (at its own delay) read in one pass, under the stream's name
+    (two streams may share a tag at different delays); the energy meter's under ENERGY."""
     starts = np.array([w.start for w in windows], dtype=float)
     ends = np.array([w.end for w in windows], dtype=float)
     reads: EdgeReads = {}
@@ -31,7 +32,7 @@ def read_lot_edges(st: EngineState, windows: Sequence[FeedWindow]) -> EdgeReads:
         if s.tag and s.source is SourceKind.TOTALIZER:
             ts, v = st.numeric[s.tag].arrays()
             edges = np.concatenate((starts + s.delay_s, ends + s.delay_s))
-            reads[s.tag] = read_edges(ts, v, edges, min_cycle_s=min_cycle_s(st, s), scan_s=st.spec.scan_s)
+            reads[s.name] = read_edges(ts, v, edges, min_cycle_s=min_cycle_s(st, s), scan_s=st.spec.scan_s)
     if st.spec.energy_tag:
         ts, v = st.numeric[st.spec.energy_tag].arrays()
         reads[ENERGY] = read_edges(ts, v, np.concatenate((starts, ends)))
@@ -51,7 +52,7 @@ def cut_lots(st: EngineState, windows: Sequence[FeedWindow], reads: EdgeReads) -
         ts, v = st.numeric[s.tag].arrays()
         how = CounterSettings(rollover_kg(st, s), min_cycle_s(st, s), st.spec.scan_s)
         edges = [(start + s.delay_s, end + s.delay_s) for start, end in spans]
-        for k, c in enumerate(cut_windows(st.ledger, s.name, ts, v, edges, reads[s.tag], how)):
+        for k, c in enumerate(cut_windows(st.ledger, s.name, ts, v, edges, reads[s.name], how)):
             cuts[k][s.name] = c
     if st.spec.energy_tag and len(st.numeric[st.spec.energy_tag]):
         ts, v = st.numeric[st.spec.energy_tag].arrays()

@@ -26,9 +26,9 @@ from monitor.errors import StoreError
 from monitor.runs.lock import DataDirLock
 from monitor.runs.sources import (
     SourceGate,
-    line_turn,
     kept_state,
     line_health,
+    line_turn,
     opcua_collector,
     other_collectors,
     reported,

@@ -114,3 +114,27 @@ def test_many_edges_read_at_once_equal_each_edge_read_alone(
     for n in range(t.size):
         assert cycles[n] == update_cycle(ts, values, int(k[n]))
         assert (v[n], ok[n]) == value_at(ts, values, float(t[n]), float(ramp[n]), scan_s)
+
+
+def test_two_streams_on_one_counter_at_different_delays_each_read_at_their_own() -> None:
+    # a counter two streams share (a config may map a product and a side stream to one tag, delays
+    # apart): each stream's edges are its own, read together and cut apart (once a KeyError in the core)
+    spec = LineSpec(
+        line="L1",
+        batch_id_tag="lot",
+        streams=(
+            StreamSpec(name="feed", direction="in", tag="feed"),
+            StreamSpec(name="black_mass", tag="bm", delay_s=30.0),
+            StreamSpec(name="condensate", tag="bm", delay_s=90.0),
+        ),
+        abandon_after_s=36_000.0,
+    )
+    samples = [Sample("lot", 0.0, "A")] + [
+        Sample(t, float(k), float(k)) for k in range(0, 400, 5) for t in ("feed", "bm")
+    ]
+    samples.insert(41, Sample("lot", 200.0, "B"))
+    eng = Engine(spec)
+    eng.ingest(sorted(samples, key=lambda s: s.ts))
+    eng.ingest([Sample(SERVER_CLOCK, 10_000.0, None)])
+    got = {r.batch_id: {m.stream: m.mass_kg for m in r.streams} for r in eng.poll()}
+    assert got["A"] == {"feed": 200.0, "black_mass": 200.0, "condensate": 200.0}  # 1 kg/s, windows 200 s long
