@@ -233,10 +233,14 @@ def test_a_minor_elements_recovery_keeps_four_significant_digits() -> None:
     from monitor.reports.frames import human  # noqa: PLC0415
     from monitor.reports.human import human_json  # noqa: PLC0415
 
-    frame = human(pl.DataFrame({"recovery_al": [0.011147541, 0.912345678], "recovery_al_sd": [0.0012345, 0.0]}))
-    assert frame["recovery_al"].to_list() == [0.01115, 0.9123]
-    assert frame["recovery_al_sd"].to_list() == [0.0012, 0.0]
-    assert human_json({"recovery_al": 0.011147541, "black_mass_yield": 0.456789}) == {
+    frame = human(
+        pl.DataFrame({"recovery_al": [0.011147541, 0.912345678, 0.008379123], "recovery_al_sd": [0.0012345, 0.0, 0.0]})
+    )
+    # below 1 %: five decimals at most (a person reads 0.00838, not 0.008379)
+    assert frame["recovery_al"].to_list() == [0.01115, 0.9123, 0.00838]
+    assert frame["recovery_al_sd"].to_list() == [0.0012, 0.0, 0.0]
+    assert human_json({"recovery_al": 0.011147541, "recovery_cu": 0.008379123, "black_mass_yield": 0.456789}) == {
         "recovery_al": 0.01115,
+        "recovery_cu": 0.00838,
         "black_mass_yield": 0.4568,
     }

@@ -15,7 +15,7 @@ from monitor.store.rows import COLUMNS, METALS, PRODUCTS, batch_row, iso
 __all__ = ["COLUMNS", "METALS", "PRODUCTS", "batch_row", "human", "human_row", "iso"]
 
 KG_DIGITS, RATIO_DIGITS, PCT_DIGITS = 1, 4, 3  # what a person reads: 0.1 kg, 0.0001, wt % to 0.001
-RECOVERY_DIGITS = 4  # significant digits of a recovery
+RECOVERY_DIGITS, RECOVERY_DECIMALS = 4, 5  # a recovery: 4 significant digits, never finer than 0.00001
 _RATIO_PREFIXES = ("recovery", "black_mass_yield", "closure", "two_product", "target_", "balance_p_value")
 
 
@@ -41,8 +41,9 @@ def _rounding(floats: tuple[str, ...]) -> tuple[pl.Expr, ...]:
         elif name.endswith("_pct"):
             out.append(col.round(PCT_DIGITS))
         elif name.startswith("recovery") and not name.endswith("_sd"):
-            # to significant digits: a minor element's recovery (Al into black mass, 1 %) keeps its precision
-            out.append(col.round_sig_figs(RECOVERY_DIGITS))
+            # to significant digits: a minor element's recovery (Al into black mass, 1 %) keeps its precision;
+            # below 1 % a fifth decimal (0.001 % points) is as fine as a person reads or a lab measures
+            out.append(col.round_sig_figs(RECOVERY_DIGITS).round(RECOVERY_DECIMALS))
         elif name.startswith(_RATIO_PREFIXES) or name.endswith(("_sd", "_grade", "_yield", "recovery")):
             out.append(col.round(RATIO_DIGITS))
         elif name in ("balance_gamma", "z", "gamma"):

@@ -1,5 +1,5 @@
 """Values as a person reads them in JSON: kg to 0.1, ratios to 4 decimals (recoveries to 4 significant
-digits), times as ISO 8601 UTC."""
+digits, at most 5 decimals), times as ISO 8601 UTC."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def _number(key: str, x: float) -> float | str | None:
     if key.endswith(("_kg", "_kwh", "_nm3", "_per_t_black_mass")) or key in ("mass_kg", "boundary_kg"):
         return round(x, KG_DIGITS)
     if key.startswith("recovery") and not key.endswith("_sd"):  # significant digits, as in reports/frames.py
-        return float(f"{x:.{RATIO_DIGITS}g}")
+        return round(float(f"{x:.{RATIO_DIGITS}g}"), RATIO_DIGITS + 1)  # and never finer than 0.00001
     return round(x, RATIO_DIGITS if key.startswith(("yield", "closure")) else OTHER_DIGITS)
 
 

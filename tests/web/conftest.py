@@ -77,7 +77,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         )
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        proc.wait(timeout=120)
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +93,7 @@ def browser() -> Iterator[Browser]:
 def page(browser: Browser, site: Site) -> Iterator[Page]:
     context = browser.new_context(base_url=site.base, viewport={"width": 1280, "height": 800}, accept_downloads=True)
     p = context.new_page()
+    p.set_default_timeout(120_000)  # a bound for failures only: a PDF rendered on a busy machine takes its time
     yield p
     context.close()
 
