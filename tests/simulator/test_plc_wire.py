@@ -2,7 +2,7 @@
 
 A plain asyncua client (no monitor code) subscribes to every tag of the simulator's server and
 records each data change with its SourceTimestamp and ServerTimestamp; the plant plays one or two
-lots of the demo plant (60-s steps) at 5000x. The profiles are read back against the plant's own clock:
+lots of the demo plant (60-s steps) at 10,000x. The profiles are read back against the plant's own clock:
 null-server-ts leaves ServerTimestamp at DateTime 0 (1601-01-01), source-skew moves only the source
 timestamps, mixed-clocks only the lot-id controller's, same-scan-edges writes a new lot id with
 the first feed counter step (one source timestamp), and ground truth stays on the true clock.
@@ -78,7 +78,7 @@ async def play(profile: str, tmp: Path, *, lots: int = 2) -> Wire:
         data_dir=tmp,
         sim_config=ROOT / "config/simulator.toml",
         seeds=ROOT / "seeds",
-        speed=5000.0,
+        speed=10_000.0,
         seed=5,
         noise=False,
         assay_delay_h=0,
