@@ -85,27 +85,26 @@ class TimestampJudge:
         ref = server_now + self.offset  # the reference on the server's raw clock
         src = valid_time(source, ref)
         srv = valid_time(server, ref)
-        # the reference: the server's clock at delivery, the later of its CurrentTime as last read (which
-        # lags by up to a publishing interval per subscription) and our receipt on its clock (which is
-        # behind a server clock that runs faster than ours, as a simulation's does), less the least time
-        # a CurrentTime value took to reach us: no value can have come faster than that
-        got = max(server_now, received - self.clocks.transit_floor) + self.offset
-        pub = self._publish_time(published, got)
+        got, pub = self._at_delivery(received, server_now, published)
         if pub is not None:
             return self.clocks.observe(tag, src, srv, pub, published=True)
         return self.clocks.observe(tag, src, srv, got)
 
-    def _publish_time(self, published: float | None, got: float) -> float | None:
-        """The message's PublishTime (the server's raw clock) when it is a plausible reading of the server's
-        clock at delivery `got`: the server's clock when it sent the value, with no pipeline latency in it."""
+    def _at_delivery(self, received: float, server_now: float, published: float | None) -> tuple[float, float | None]:
+        """The server's raw clock at delivery, and the message's PublishTime when it is a plausible reading of it.
+
+        At delivery: the later of its CurrentTime as last read (which lags by up to a publishing interval per
+        subscription) and our receipt on its clock (which is behind a server clock that runs faster than ours,
+        as a simulation's does), less the least time a CurrentTime value took to reach us. Better, the
+        PublishTime: the server's clock when it sent the value, with no pipeline latency in it."""
+        got = max(server_now, received - self.clocks.transit_floor) + self.offset
         pub = valid_time(published, got)
-        return pub if pub is not None and abs(pub - got) <= self.clocks.echo() else None
+        return got, pub if pub is not None and abs(pub - got) <= self.clocks.echo() else None
 
     def stand_in(self, received: float, server_now: float, published: float | None) -> float:
         """The time on our clock a value gets when neither of its own stamps can be believed: its message's
         PublishTime when plausible (it happened at or before that), else our receive time."""
-        got = max(server_now, received - self.clocks.transit_floor) + self.offset
-        pub = self._publish_time(published, got)
+        _, pub = self._at_delivery(received, server_now, published)
         return received if pub is None else min(received, pub - self.offset)
 
     def transit(self, server: float, received: float) -> None:
