@@ -5,19 +5,18 @@ truth within 0.2 %; with the scale terminal gone, the other two go on and /healt
 from __future__ import annotations
 
 import asyncio
-import csv
 from pathlib import Path
 
 import pytest
 
 from monitor.core.results import BatchResult
 from monitor.runs.app import Monitor
-from monitor.runs.demo import SimOptions, run_demo
-from tests.conftest import free_port, truth_lots, until
+from monitor.runs.demo import SimOptions
+from tests.conftest import truth_lots, until
+from tests.sources.demo_line import ROOT, run_line, truth, worst_error
 from tests.sources.peers import mosquitto
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[2]
 LOTS = 3
 HANG_S = 150.0
 
@@ -30,58 +29,35 @@ async def demo(
         noise=False, lots=LOTS, assay_delay_h=0, sources=("opcua", "modbus", "sparkplug"), broker=broker,
         source_faults=faults, faults=plant_faults,
     )  # fmt: skip
-    stop, kept = asyncio.Event(), dict[str, BatchResult]()
-    monitors: list[Monitor] = []
     seen: dict[str, str] = {}
 
-    def batch(r: BatchResult) -> None:
-        kept[r.batch_id] = r
-
-    def settled() -> bool:
+    def settled(monitor: Monitor, kept: dict[str, BatchResult]) -> bool:
         """Every lot in, and (without faults) every source connected: a link that a busy machine made
         reconnect (an ack later than its timeout) is waited for, not caught at an unlucky instant."""
         if truth_lots(data) < LOTS or len(kept) < LOTS:
             return False
-        states = monitors[0].health()["sources"]
+        states = monitor.health()["sources"]
         seen.clear()
         seen.update(states)  # while it still runs
         return bool(faults or plant_faults) or set(states.values()) == {"connected"}
 
-    async def enough() -> None:
-        await until(lambda: run.done() or settled())
-        stop.set()
+    async def scale_named(monitors: list[Monitor], run: asyncio.Task[Monitor]) -> None:
+        """The fault's whole point is what /healthz says while it lasts."""
+        await until(lambda: bool(monitors))
 
-    async with asyncio.TaskGroup() as tg:
-        run = tg.create_task(
-            run_demo(
-                opts,
-                config=ROOT / "config/plant.toml",
-                port=free_port(),
-                duration=HANG_S,
-                on_batch=batch,
-                on_monitor=monitors.append,
-                stop=stop,
-            )
-        )
-        if "source-down=modbus" in faults:  # the fault's whole point is what /healthz says while it lasts
-            await until(lambda: bool(monitors))
+        def named() -> bool:  # the scale named, the others connected (a busy machine may make one
+            h = monitors[0].health()  # reconnect a moment: that is waited for, not caught)
+            others = h["sources"]["opcua"] == h["sources"]["sparkplug"] == "connected"
+            return "source modbus" in " ".join(h["problems"]) and others
 
-            def named() -> bool:  # the scale named, the others connected (a busy machine may make one
-                h = monitors[0].health()  # reconnect a moment: that is waited for, not caught)
-                others = h["sources"]["opcua"] == h["sources"]["sparkplug"] == "connected"
-                return "source modbus" in " ".join(h["problems"]) and others
+        await until(lambda: run.done() or named())
+        health = monitors[0].health()
+        assert health["status"] == "degraded" and "source modbus" in " ".join(health["problems"]), health
+        assert health["sources"]["opcua"] == health["sources"]["sparkplug"] == "connected", health
 
-            await until(lambda: run.done() or named())
-            health = monitors[0].health()
-            assert health["status"] == "degraded" and "source modbus" in " ".join(health["problems"]), health
-            assert health["sources"]["opcua"] == health["sources"]["sparkplug"] == "connected", health
-        tg.create_task(enough())
-    return run.result(), kept, seen
-
-
-def truth(data: Path) -> dict[str, dict[str, str]]:
-    with (data / "ground_truth.csv").open() as fh:
-        return {r["batch_id"]: r for r in csv.DictReader(fh)}
+    meanwhile = scale_named if "source-down=modbus" in faults else None
+    monitor, kept = await run_line(opts, settled, HANG_S, meanwhile)
+    return monitor, kept, seen
 
 
 async def test_three_sources_one_line_lots_equal_truth(tmp_path: Path) -> None:
@@ -89,13 +65,7 @@ async def test_three_sources_one_line_lots_equal_truth(tmp_path: Path) -> None:
         monitor, kept, states = await demo(tmp_path / "data", f"mqtt://127.0.0.1:{port}")
     rows = truth(tmp_path / "data")
     assert len(rows) >= LOTS
-    worst = 0.0
-    for batch_id, t in rows.items():
-        r = kept[batch_id]
-        for stream in ("feed", "black_mass", "condensate"):
-            got = r.feed_kg if stream == "feed" else r.mass(stream)
-            worst = max(worst, abs(got - float(t[f"{stream}_kg"])) / float(t[f"{stream}_kg"]))
-        assert not r.flags, (batch_id, r.flags)
+    worst = worst_error(rows, kept)
     assert worst < 0.002, worst  # measured: 0.00002
     assert states == {"opcua": "connected", "modbus": "connected", "sparkplug": "connected"}
     assert all(c.health().samples.get("good", 0) > 0 for c in monitor.sources.values())
