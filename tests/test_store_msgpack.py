@@ -13,11 +13,15 @@ from typing import Any
 import numpy as np
 import psycopg
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from monitor.core.assays import Assay
-from monitor.core.results import BatchResult
+from monitor.core.carbon import CarbonAccount, OtherInput
+from monitor.core.metals import Balance, ElementAccount, StreamBalance
+from monitor.core.results import BatchResult, StreamMass
 from monitor.errors import StoreError
-from monitor.store.codec import result_to_json
+from monitor.store.codec import result_from_msgpack, result_to_json, result_to_msgpack, same_but_version
 from monitor.store.migrate import migrate
 from monitor.store.sql import VERSION_COLUMNS
 from monitor.store.url import open_store
@@ -170,3 +174,41 @@ def test_an_upgraded_sqlite_store_migrates_to_postgresql_whole(tmp_path: Any, pg
         checks = {c.table: c.rows for c in migrate(source, target)}
     assert checks["batch_versions"] == 4 and checks["lot_bags"] == 120
     assert _seen(dest) == before and _column_types(dest)["result_msgpack"] == "bytea"
+
+
+F = st.floats()  # NaN, the infinities and -0.0 among them
+T = st.text(max_size=8)
+FLOATS = st.dictionaries(T, F, max_size=3)
+INT = st.integers(-(2**63), 2**63 - 1)  # what MessagePack stores (an int beyond is refused)
+
+
+def _tuple(part: st.SearchStrategy[Any], n: int = 3) -> st.SearchStrategy[tuple[Any, ...]]:
+    return st.lists(part, max_size=n).map(tuple)
+
+
+RESULTS = st.builds(
+    BatchResult,
+    streams=_tuple(st.builds(StreamMass, samples=INT, flags=_tuple(T), items=_tuple(st.tuples(T, F)), boundary_kg=F)),
+    yields=FLOATS,
+    version=INT,
+    rejected_samples=INT,
+    closure=F,
+    flags=_tuple(T),
+    metals=_tuple(st.builds(ElementAccount, stream_kg=FLOATS, distribution=FLOATS, recovery_sd=F)),
+    balance=st.none() | st.builds(Balance, dof=INT, streams=_tuple(st.builds(StreamBalance)), elements_used=_tuple(T)),
+    energy_kwh=F,
+    carbon=st.none() | st.builds(CarbonAccount, grid_year=INT, other=_tuple(st.builds(OtherInput))),
+    origin=_tuple(st.tuples(T, F)),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(RESULTS)
+def test_the_stored_bytes_read_back_as_the_same_canonical_text(r: BatchResult) -> None:
+    """Any result (NaN, infinities, -0.0, every nested part drawn from the types): bytes and back give the
+    JSON text the passport hashes, and the result is the same as its stored form but for the version."""
+    blob = result_to_msgpack(r)
+    back = result_from_msgpack(blob, r.line, r.batch_id, r.version)
+    assert result_to_json(back) == result_to_json(r)
+    assert result_to_msgpack(back) == blob
+    assert same_but_version((r.version, blob), (r.line, r.batch_id), replace(r, version=r.version ^ 1))

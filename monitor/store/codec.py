@@ -94,7 +94,13 @@ _UNPACKER = msgspec.msgpack.Decoder(BatchResult)  # typed: dataclasses, tuples a
 
 def result_to_msgpack(r: BatchResult) -> bytes:
     """The stored form of a result (store column batch_versions.result_msgpack)."""
-    return _PACKER.encode(r)
+    try:
+        return _PACKER.encode(r)
+    except OverflowError as exc:
+        raise StoreError(
+            f"lot {r.batch_id!r} version {r.version}: cannot store the result: {exc} (MessagePack holds "
+            "64-bit ints; hint: a count in the result is not a count)"
+        ) from exc
 
 
 def result_from_msgpack(blob: bytes, line: str, batch_id: str, version: int) -> BatchResult:
