@@ -21,6 +21,7 @@ from monitor.core.carbon import CarbonAccount, OtherInput
 from monitor.core.metals import Balance, ElementAccount, StreamBalance
 from monitor.core.results import BatchResult, StreamMass
 from monitor.errors import StoreError
+from monitor.passport.lot import result_digest
 from monitor.store.codec import result_from_msgpack, result_to_json, result_to_msgpack, same_but_version
 from monitor.store.migrate import migrate
 from monitor.store.sql import VERSION_COLUMNS
@@ -56,7 +57,7 @@ def _seen(url: str) -> dict[str, Any]:
         return {
             "latest": [result_to_json(r) for r in s.latest()],
             "history": [(result_to_json(r), why, t) for r, why, t in s.history("L1", "L1-00001")],
-            "digests": [hashlib.sha256(result_to_json(r).encode()).hexdigest() for r in s.latest()],
+            "digests": [result_digest(r)["sha256"] for r in s.latest()],  # as a lot passport states it
             "reports": s.report_texts(),
             "sheets": s.assay_sheets(["L1-00001"]),
             "bags": s.unshipped([("L1", "L1-00001"), ("L2", "L2-00001")]),
@@ -118,7 +119,11 @@ def test_a_schema_3_store_opens_and_reads_the_same_results(store_url: str) -> No
         assert s.schema_version() == 4
     types = _column_types(store_url)
     assert "result_json" not in types and types["result_msgpack"] in {"BLOB", "bytea"}
-    assert _seen(store_url) == before
+    after = _seen(store_url)
+    assert after == before
+    latest = [("L1", "L1-00001", 2), ("L1", "L1-00002", 1), ("L2", "L2-00001", 1)]
+    issued = sorted(hashlib.sha256(texts[k].encode()).hexdigest() for k in latest)  # from the JSON store
+    assert sorted(after["digests"]) == issued
     with open_store(store_url) as s:  # converted once: an unchanged result is still no new version
         assert s.upgrade() == (4, 4)
         assert s.save(replace(_results()[2], version=1)) is None
