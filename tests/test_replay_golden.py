@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from monitor.cli import main
+from monitor.store.codec import result_from_msgpack, result_to_json
 
 DATA = Path(__file__).resolve().parent / "replay_golden"
 EXPECTED = DATA / "expected.json"
@@ -55,6 +56,9 @@ def stored_rows(db: Path) -> dict[str, dict[str, dict[str, object]]]:
             rows = {}
             for row in cur.fetchall():
                 d = dict(zip(names, row, strict=True))
+                if "result_msgpack" in d:  # schema 4 stores bytes: compared as the JSON text schema 3 stored
+                    blob = d.pop("result_msgpack")
+                    d["result_json"] = result_to_json(result_from_msgpack(blob, d["line"], d["batch_id"], d["version"]))
                 rows["|".join(str(d[k]) for k in key)] = {n: _field(n, v) for n, v in d.items() if n not in skip}
             out[table] = dict(sorted(rows.items()))
     return out

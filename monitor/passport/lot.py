@@ -45,7 +45,7 @@ def known(x: float | None) -> float | None:
 
 
 def result_digest(r: BatchResult) -> dict[str, Any]:
-    """SHA-256 of the stored result text of this version (the store's result_json)."""
+    """SHA-256 of this version's result as canonical JSON text (codec.result_to_json of the stored result)."""
     return {"version": r.version, "sha256": hashlib.sha256(result_to_json(r).encode()).hexdigest()}
 
 

@@ -17,15 +17,48 @@ from pathlib import Path
 from typing import Any
 
 from monitor.errors import StoreError
-from monitor.store.codec import result_from_json
+from monitor.store.codec import msgpack_of_json, results_of
 from monitor.store.rows import PROJECTION_VERSION
 from monitor.store.schema import exchange_tables, tables
 from monitor.store.shipments import UPSERT_LOT_BAG, lot_bag_rows
-from monitor.store.sql import SCHEMA_VERSION, Store, refresh_sheets, version_row, write_meta
+from monitor.store.sql import (
+    INSERT_VERSION,
+    RESULT,
+    SCHEMA_VERSION,
+    VERSION_COLUMNS,
+    Store,
+    refresh_sheets,
+    version_row,
+    write_meta,
+)
 
 log = logging.getLogger(__name__)
 
-_SCHEMA = tables(key="TEXT", real="REAL", row_id="INTEGER PRIMARY KEY AUTOINCREMENT")
+_SCHEMA = tables(key="TEXT", real="REAL", row_id="INTEGER PRIMARY KEY AUTOINCREMENT", blob="BLOB")
+_CHUNK = 2000  # versions converted per statement (schema 4): a store of years never sits in memory whole
+
+
+def _result_column(db: _Tx) -> None:
+    """Schema 4: batch_versions is rebuilt with each result as MessagePack (result_msgpack BLOB) where
+    result_json TEXT was, chunk by chunk in rowid order, inside the opening transaction (all or nothing)."""
+    n = db.q("SELECT COUNT(*) FROM batch_versions")[0][0]
+    log.info("storing the results of %d batch versions as MessagePack, not JSON (one-time)", n)
+    db.q("ALTER TABLE batch_versions RENAME TO batch_versions_json")
+    db.q("DROP INDEX IF EXISTS batch_versions_start")
+    for statement in _SCHEMA.split(";"):
+        if " batch_versions " in statement:  # its CREATE TABLE and its index
+            db.q(statement)
+    columns = VERSION_COLUMNS.replace("result_msgpack", "result_json")
+    last = -1
+    while rows := db.q(
+        f"SELECT rowid, {columns} FROM batch_versions_json WHERE rowid > ? ORDER BY rowid LIMIT ?", (last, _CHUNK)
+    ):
+        last = rows[-1][0]
+        db.many(
+            INSERT_VERSION,
+            [(*r[1 : RESULT + 1], msgpack_of_json(r[RESULT + 1], *r[1:4]), *r[RESULT + 2 :]) for r in rows],
+        )
+    db.q("DROP TABLE batch_versions_json")
 
 
 def _exchange_tables(db: _Tx, before: int) -> None:
@@ -54,8 +87,10 @@ def _exchange_tables(db: _Tx, before: int) -> None:
     for gone in ("lot_bags_state", "bag_index", "bag_index_state"):
         db.q(f"DROP TABLE IF EXISTS {gone}")
     if before < 3:  # noqa: PLR2004 - the schema step that introduced the bag index
-        texts = db.q("SELECT result_json FROM batch_versions ORDER BY line, batch_id, version")
-        db.many(UPSERT_LOT_BAG, lot_bag_rows([result_from_json(t[0]) for t in texts]))
+        rows = db.q(
+            "SELECT line, batch_id, version, result_msgpack FROM batch_versions ORDER BY line, batch_id, version"
+        )
+        db.many(UPSERT_LOT_BAG, lot_bag_rows(results_of(rows)))
 
 
 def _migrate(db: _Tx) -> None:
@@ -64,15 +99,19 @@ def _migrate(db: _Tx) -> None:
     for col in ("report_batch", "report_streams", "report_recoveries"):
         if col not in cols:
             db.q(f"ALTER TABLE batch_versions ADD COLUMN {col} TEXT")
+    if "result_json" in cols:
+        _result_column(db)
     meta = dict(db.q("SELECT key, value FROM meta"))
     _exchange_tables(db, int(meta.get("schema_version", "0")))
     stale = "" if meta.get("projection_version") == str(PROJECTION_VERSION) else " OR 1"
-    todo = db.q(f"SELECT rowid, result_json FROM batch_versions WHERE report_batch IS NULL{stale}")
+    todo = db.q(
+        f"SELECT rowid, line, batch_id, version, result_msgpack FROM batch_versions WHERE report_batch IS NULL{stale}"
+    )
     if todo:
         log.info("building the report projection of %d batch versions (one-time)", len(todo))
     db.many(
         "UPDATE batch_versions SET report_batch=?, report_streams=?, report_recoveries=? WHERE rowid=?",
-        [(*version_row(result_from_json(text), "", 0.0)[-3:], rowid) for rowid, text in todo],
+        [(*version_row(r, "", 0.0)[-3:], t[0]) for t, r in zip(todo, results_of([t[1:] for t in todo]), strict=True)],
     )
     # Imports keep the sheets current in their own transaction, so only a store from before the
     # sheets existed (or a stale projection) needs this scan of every assay row (0.8 s at 2.6 M rows).

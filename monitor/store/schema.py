@@ -1,14 +1,16 @@
 """The batch store's tables, written once for both engines (store/batches.py: SQLite, store/pg.py:
 PostgreSQL's migration steps 2 and 3); only the words for a key's text, a real number and a row id
 differ. Schema 2: batch versions, assays and their sheets; schema 3: shipments, the bag index and
-the PACT footprints and clients (store/shipments.py, store/footprints.py)."""
+the PACT footprints and clients (store/shipments.py, store/footprints.py); schema 4: a version's
+result as MessagePack bytes (result_msgpack), where schemas 1-3 kept JSON text (result_json)."""
 
 from __future__ import annotations
 
 
-def tables(key: str, real: str, row_id: str) -> str:
-    """The DDL of schema version 2: `key` the type of a text that is part of a key (PostgreSQL: byte
-    order, as SQLite sorts), `real` a float column, `row_id` an auto-numbered primary key."""
+def tables(key: str, real: str, row_id: str, blob: str) -> str:
+    """The DDL of schema version 2 with schema 4's result column: `key` the type of a text that is part
+    of a key (PostgreSQL: byte order, as SQLite sorts), `real` a float column, `row_id` an auto-numbered
+    primary key, `blob` bytes."""
     return f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS batch_versions (
@@ -26,7 +28,7 @@ CREATE TABLE IF NOT EXISTS batch_versions (
     closure {real},
     reason TEXT NOT NULL,
     recorded_at {real} NOT NULL,
-    result_json TEXT NOT NULL,
+    result_msgpack {blob} NOT NULL,
     report_batch TEXT,
     report_streams TEXT,
     report_recoveries TEXT,

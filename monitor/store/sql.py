@@ -12,13 +12,13 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
-from typing import Any, Self
+from typing import Any, Self, cast
 
 from monitor.core.assays import Assay
 from monitor.core.results import BatchResult
 from monitor.errors import StoreError
 from monitor.store.codec import num as _num
-from monitor.store.codec import result_from_json, result_to_json
+from monitor.store.codec import result_from_msgpack, result_to_msgpack, results_of, same_but_version
 from monitor.store.footprints import FootprintTables
 from monitor.store.paging import PagedReads, where
 from monitor.store.query import EVERY, BatchQuery
@@ -28,12 +28,13 @@ from monitor.store.tx import Tx
 
 # 2: report projection per version (report_*) and assay sheet per batch
 # 3: shipments, the bag index and the PACT footprints and clients live in the store (either engine)
-SCHEMA_VERSION = 3
+# 4: each version's full result as MessagePack bytes (result_msgpack), no longer JSON text (result_json)
+SCHEMA_VERSION = 4
 VERSION_COLUMNS = (
     "line, batch_id, version, state, start_ts, end_ts, chemistry, feed_form, feed_kg, black_mass_kg, "
-    "black_mass_yield, closure, reason, recorded_at, result_json, report_batch, report_streams, report_recoveries"
+    "black_mass_yield, closure, reason, recorded_at, result_msgpack, report_batch, report_streams, report_recoveries"
 )
-RESULT_JSON = VERSION_COLUMNS.split(", ").index("result_json")  # its place in a version row
+RESULT = VERSION_COLUMNS.split(", ").index("result_msgpack")  # its place in a version row
 LOOKUP_CHUNK = 200  # (line, lot) pairs per read of the latest versions: 400 parameters, under any engine's limit
 INSERT_VERSION = f"INSERT INTO batch_versions ({VERSION_COLUMNS}) VALUES ({','.join('?' * 18)})"
 ASSAY_COLUMNS = "batch_id, stream, element, value_pct, status, sample_id, bag_id, lab, method, moisture_pct"
@@ -72,7 +73,7 @@ def version_row(r: BatchResult, reason: str, when: float) -> tuple[object, ...]:
         _num(r.closure),
         reason,
         when,
-        result_to_json(r),
+        result_to_msgpack(r),
         p.batch,
         p.streams,
         p.recoveries,
@@ -101,25 +102,21 @@ def write_meta(db: Tx) -> None:
     db.many(UPSERT_META, list(wanted.items()))
 
 
-def _latest_versions(db: Tx, results: Sequence[BatchResult]) -> dict[tuple[str, str], tuple[int, str]]:
-    """(line, batch id) -> (version, result JSON) of the latest stored version of each, in few reads."""
-    out: dict[tuple[str, str], tuple[int, str]] = {}
+def _latest_versions(db: Tx, results: Sequence[BatchResult]) -> dict[tuple[str, str], tuple[int, bytes]]:
+    """(line, batch id) -> (version, stored result) of the latest stored version of each, in few reads."""
+    out: dict[tuple[str, str], tuple[int, bytes]] = {}
     keys = sorted({(r.line, r.batch_id) for r in results})
     for i in range(0, len(keys), LOOKUP_CHUNK):
         part = keys[i : i + LOOKUP_CHUNK]
         pairs = " OR ".join(["(v.line=? AND v.batch_id=?)"] * len(part))
         rows = db.q(
-            "SELECT v.line, v.batch_id, v.version, v.result_json FROM batch_versions v "
+            "SELECT v.line, v.batch_id, v.version, v.result_msgpack FROM batch_versions v "
             f"WHERE ({pairs}) AND v.version = (SELECT MAX(w.version) FROM batch_versions w "
             "WHERE w.line = v.line AND w.batch_id = v.batch_id)",
             [x for k in part for x in k],
         )
-        out.update({(line, lot): (version, text) for line, lot, version, text in rows})
+        out.update({(line, lot): (version, bytes(blob)) for line, lot, version, blob in rows})
     return out
-
-
-def _same(a: BatchResult, b: BatchResult) -> bool:
-    return result_to_json(replace(a, version=0)) == result_to_json(replace(b, version=0))
 
 
 def _assay_rows(assays: list[Assay], source: str, when: float) -> list[tuple[object, ...]]:
@@ -205,13 +202,13 @@ class Store(ShipmentTables, FootprintTables, PagedReads):
                 for result in results:  # in order: a lot twice in one call compares with its first
                     key = (result.line, result.batch_id)
                     row = latest.get(key)
-                    if row and _same(result_from_json(row[1]), result):
+                    if row and same_but_version(row, key, result):
                         out.append(None)
                         continue
                     version = 1 if not row else row[0] + 1
                     stored = result if result.version == version else replace(result, version=version)
                     versions.append(version_row(stored, reason, when))
-                    latest[key] = (stored.version, str(versions[-1][RESULT_JSON]))
+                    latest[key] = (stored.version, cast(bytes, versions[-1][RESULT]))
                     bags += lot_bag_rows([stored])
                     out.append(stored)
                 if versions:  # one statement each for the whole call
@@ -225,7 +222,7 @@ class Store(ShipmentTables, FootprintTables, PagedReads):
 
     def latest(self, q: BatchQuery = EVERY) -> list[BatchResult]:
         """The latest version of each batch the query takes, oldest start first."""
-        return [result_from_json(r[0]) for r in self._select("result_json", q)]
+        return results_of(self._select("v.line, v.batch_id, v.version, v.result_msgpack", q))
 
     def report_texts(self, q: BatchQuery = EVERY) -> list[Projection]:
         """The report projection (see report_rows) of the batches `latest` would return, same order."""
@@ -311,10 +308,11 @@ class Store(ShipmentTables, FootprintTables, PagedReads):
     def history(self, line: str, batch_id: str) -> list[tuple[BatchResult, str, float]]:
         """Every version of one batch with the reason and time it was recorded, oldest first."""
         rows = self._read(
-            "SELECT result_json, reason, recorded_at FROM batch_versions WHERE line=? AND batch_id=? ORDER BY version",
+            "SELECT version, result_msgpack, reason, recorded_at FROM batch_versions "
+            "WHERE line=? AND batch_id=? ORDER BY version",
             (line, batch_id),
         )
-        return [(result_from_json(r[0]), r[1], r[2]) for r in rows]
+        return [(result_from_msgpack(r[1], line, batch_id, r[0]), r[2], r[3]) for r in rows]
 
     def iter_rows(self, table: str, columns: str) -> Iterator[tuple[Any, ...]]:
         """Every row of a table, streamed in chunks (store migrate: millions of assay rows)."""

@@ -66,9 +66,10 @@ def stored(data: Path) -> tuple[int, int]:
     if not db.exists():
         return (0, 0)
     with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as c:
-        try:
+        try:  # the flag's text is in the stored MessagePack as its UTF-8 bytes
             resumed, lots = c.execute(
-                "SELECT COUNT(DISTINCT CASE WHEN result_json LIKE '%resumed_from_checkpoint%' THEN batch_id END),"
+                "SELECT COUNT(DISTINCT CASE WHEN instr(result_msgpack, CAST('resumed_from_checkpoint' AS BLOB)) > 0"
+                " THEN batch_id END),"
                 " COUNT(DISTINCT batch_id) FROM batch_versions"
             ).fetchone()
         except sqlite3.OperationalError:  # the schema is being written

@@ -212,7 +212,7 @@ def test_shipments_under_the_first_schema_are_kept(store: BatchStore) -> None:
     )
     db.close()
     ships = BatchStore(store.path)
-    assert ships.schema_version() == 3
+    assert ships.schema_version() == 4  # schema 4 (results as MessagePack) came after
     assert [(b.batch_id, b.bag_id) for b in ships.shipment("OLD-1").bags] == [("L1-00001", "BB-1")]
     with pytest.raises(ShipmentConflict, match="already shipped in OLD-1"):
         ships.create_shipment("NEW-1", ["BB-1"])

@@ -25,7 +25,7 @@ def _doc(fid: str, preceding: list[str], created: float) -> str:
 
 def test_shipments_footprints_and_clients_on_either_engine_and_copied_whole(store_url: str, tmp_path: Path) -> None:
     s = open_store(store_url)
-    assert s.schema_version() == 3
+    assert s.schema_version() == 4
     s.save(LOT1)
     s.save(LOT2)
     a = s.create_shipment("SHIP-A", ["BB-1", "BB-3"], customer="ACME", now=1.8e9)
@@ -122,6 +122,6 @@ def test_a_schema_2_store_gains_the_shipment_tables_and_its_bags_on_open(store_u
         db.q("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
     s.close()
     s = open_store(store_url)
-    assert s.schema_version() == 3
+    assert s.schema_version() == 4
     assert [b.net_kg for b in s.create_shipment("SHIP-U", ["BB-1", "BB-2"]).bags] == [1200.0, 800.0]
     s.close()
