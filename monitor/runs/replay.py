@@ -26,7 +26,6 @@ log = logging.getLogger(__name__)
 COLUMNS = ("ts", "tag", "value", "text", "quality")
 CHUNK_ROWS = 262_144  # polars writes Parquet row groups of this size: slices decode each group once
 LATE_S = 3600.0  # how far a sample may trail the rows before it in a streamed file
-_NO_VALUE = (pl.lit(None, pl.Float64).alias("value"), pl.lit(None, pl.String).alias("text"))  # a check's pass
 LINE_METADATA = "blackmass.line"  # Parquet key-value metadata: the line the export came from (simulator/export.py
 # writes the same key: a file-format contract stated on both sides, as the simulator shares no code with us)
 
@@ -57,15 +56,17 @@ def _open(path: Path) -> pl.LazyFrame:
     return pl.scan_csv(path, schema_overrides=overrides, try_parse_dates=False)
 
 
-def _seconds(ts: pl.DataType, name: str) -> pl.Expr:
-    """The `ts` column as epoch seconds, by its type (unparsable ISO text becomes null)."""
+def _seconds(ts: pl.DataType, name: str, col: pl.Expr | None = None) -> pl.Expr:
+    """The `ts` column (or `col`, an expression of it) as epoch seconds, by its type (unparsable ISO text
+    becomes null)."""
+    col = pl.col("ts") if col is None else col
     if ts == pl.String:
-        return pl.col("ts").str.to_datetime(time_zone="UTC", strict=False).dt.epoch("us") / 1e6
+        return col.str.to_datetime(time_zone="UTC", strict=False).dt.epoch("us") / 1e6
     if isinstance(ts, pl.Datetime):
-        aware = pl.col("ts").dt.replace_time_zone("UTC") if ts.time_zone is None else pl.col("ts")
+        aware = col.dt.replace_time_zone("UTC") if ts.time_zone is None else col
         return aware.dt.epoch("us") / 1e6
     if ts.is_numeric():
-        return pl.col("ts").cast(pl.Float64)
+        return col.cast(pl.Float64)
     raise InputError(name, f"column 'ts': expected a UTC datetime, ISO text or epoch seconds, got {ts}")
 
 
@@ -80,7 +81,7 @@ def _columns(schema: pl.Schema, name: str, quality: type[pl.DataType], tags: pl.
     ]
 
 
-def normalise(frame: pl.DataFrame, name: str, offset: int = 0, *, validate: bool = True) -> pl.DataFrame:
+def normalise(frame: pl.DataFrame, name: str, offset: int = 0) -> pl.DataFrame:
     """Rows of an export as (ts epoch s, tag, value, text, quality u8); InputError naming file:line."""
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
@@ -99,13 +100,9 @@ def normalise(frame: pl.DataFrame, name: str, offset: int = 0, *, validate: bool
             )
     out = frame.select(_columns(frame.schema, name, pl.Int64))
     for what, bad in (
-        ()
-        if not validate
-        else (
-            ("'ts': a time", pl.col("ts").is_null() | pl.col("ts").is_nan()),
-            ("'tag': a tag name", pl.col("tag").is_null() | (pl.col("tag") == "")),
-            ("'quality': 0, 1 or 2", pl.col("quality").is_null() | ~pl.col("quality").is_in([0, 1, 2])),
-        )
+        ("'ts': a time", pl.col("ts").is_null() | pl.col("ts").is_nan()),
+        ("'tag': a tag name", pl.col("tag").is_null() | (pl.col("tag") == "")),
+        ("'quality': 0, 1 or 2", pl.col("quality").is_null() | ~pl.col("quality").is_in([0, 1, 2])),
     ):
         if out.select(bad.any()).item():
             row = _first_bad_row(out, bad, offset)
@@ -124,90 +121,100 @@ def read_history(path: Path) -> pl.DataFrame:
 
 @dataclass(frozen=True, slots=True)
 class Slice:
-    rows: pl.DataFrame  # sorted by ts; only the wanted tags when a replay asked for them
+    rows: pl.DataFrame  # the core's tags only, sorted by ts, tags numbered (an Enum)
     height: int  # rows in the file slice
-    newest: float  # newest usable (not Bad) source time in the whole slice
+    newest: float  # newest usable (not Bad) source time up to the end of this slice
 
 
-def stream_history(
-    path: Path,
-    rows: int = CHUNK_ROWS,
-    *,
-    tags: frozenset[str] | None = None,
-    validate: bool = True,
-    values: bool = True,
-) -> Iterator[Slice]:
-    """The file in slices of `rows` rows: memory does not grow with the file.
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A file the check pass let through: its rows and, for each slice of `slice_rows` rows, the newest
+    usable (not Bad) stamp up to its end, which moves the replay's clock past tags the core does not read."""
 
-    A file must be in time order between slices (as historians export); a sample more than
-    LATE_S older than an earlier slice's newest is refused: sort the export by ts first.
-    `values` False: a check's pass, reading no value or text (their types are checked on the schema);
-    the slices' value and text are null.
+    rows: int
+    slice_rows: int
+    newest: tuple[float, ...]
+
+
+def _probe(schema: pl.Schema, name: str) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+    """A slice's (bad, lo, hi): whether normalise would refuse a row, its oldest and newest usable stamps
+    in seconds. A datetime stamp is checked as it is and only the two extremes converted (seconds are
+    monotone in it: the same floats); counts and extremes, not row masks, where they say the same."""
+    dtype, tag, q = schema["ts"], pl.col("tag").cast(pl.String), pl.col("quality")
+    usable = q != Quality.BAD
+    if isinstance(dtype, pl.Datetime):
+        stamp = pl.col("ts")
+        bad_ts = stamp.null_count() > 0
+        lo, hi = _seconds(dtype, name, stamp.min()), _seconds(dtype, name, stamp.filter(usable).max())
+    else:
+        seconds = _seconds(dtype, name)
+        bad_ts = (seconds.is_null() | seconds.is_nan()).any()
+        lo, hi = seconds.min(), seconds.filter(usable).max()
+    bad_tag = (tag.null_count() > 0) | (tag.str.len_bytes() == 0).any()
+    bad_q = (q.null_count() > 0) | (q.min() < 0) | (q.max() > Quality.BAD)
+    return (bad_ts | bad_tag | bad_q).alias("bad"), lo.alias("lo"), hi.alias("hi")
+
+
+def survey_history(path: Path, rows: int = CHUNK_ROWS) -> Checked:
+    """The check pass: ts, tag and quality of every row, slice by slice; the InputError of the first bad row.
+
+    A file must be in time order between slices (as historians export); a sample more than LATE_S
+    older than an earlier slice's newest is refused: sort the export by ts first. Values and texts
+    are not read (their types are checked on the schema); a slice with a bad row is read again whole
+    and normalised, so the error quotes the row with every column, as it always did.
     """
     name = str(path)
     lazy = _open(path)
     try:
         total = lazy.select(pl.len()).collect().item()
-        if not values:  # every column's type checked as a whole file's would be; then ts, tag, quality only
-            normalise(pl.DataFrame(schema=lazy.collect_schema()), name)
-            lazy = lazy.select("ts", "tag", "quality").with_columns(_NO_VALUE)
+        schema = lazy.collect_schema()
     except (OSError, pl.exceptions.PolarsError) as exc:
         raise InputError(name, f"cannot read the historian export: {exc}") from exc
-    if tags is not None and not validate and values and lazy.collect_schema()["tag"] == pl.String:
-        yield from _wanted_slices(lazy, name, total, rows, tags)
-        return
-    newest = float("-inf")
-    # slices, not collect_batches(): a streaming reader runs ahead of a slower consumer and
-    # buffers the file (measured: peak memory grew 50 % from 30 to 90 plant-days)
+    normalise(pl.DataFrame(schema=schema), name)  # missing columns, value and quality types
+    probe, ts = _probe(schema, name), _seconds(schema["ts"], name)
+    newest, seen = float("-inf"), []
     for offset in range(0, total, rows):
+        part = lazy.slice(offset, rows)
         try:
-            raw = lazy.slice(offset, rows).collect()
+            found, lo, hi = part.select(probe).collect().row(0)
+            if found:  # normalise finds it and says it as a whole pass would
+                normalise(part.collect(), name, offset)
         except (OSError, pl.exceptions.PolarsError) as exc:
             raise InputError(f"{name}:{offset + 2}", f"cannot read the historian export: {exc}") from exc
-        chunk = normalise(raw, name, offset, validate=validate)
-        if not chunk.height:
-            continue
-        lo, hi = chunk.select(
-            pl.col("ts").min().alias("lo"), pl.col("ts").filter(pl.col("quality") != Quality.BAD).max().alias("hi")
-        ).row(0)
-        if validate and lo < newest - LATE_S:
-            row = _first_bad_row(chunk, pl.col("ts") < newest - LATE_S, offset)
+        if lo is not None and lo < newest - LATE_S:
+            late = part.select(ts.alias("ts")).collect()
             raise InputError(
-                f"{name}:{row}",
+                f"{name}:{_first_bad_row(late, pl.col('ts') < newest - LATE_S, offset)}",
                 f"not in time order: a sample more than {LATE_S:.0f} s older than rows before it",
                 "sort the export by ts, e.g. pl.read_parquet(f).sort('ts').write_parquet(f)",
             )
         newest = max(newest, hi if hi is not None else float("-inf"))
-        if tags is not None:  # the core's tags only; the rest moved source time forward (newest)
-            chunk = chunk.filter(pl.col("tag").is_in(list(tags)))
-        if tags is not None and not chunk["ts"].is_sorted():  # a historian's file mostly is: 40 % of the pass
-            chunk = chunk.sort("ts", maintain_order=True)
-        yield Slice(chunk, raw.height, newest)
+        seen.append(newest)
+    return Checked(total, rows, tuple(seen))
 
 
-def _wanted_slices(lazy: pl.LazyFrame, name: str, total: int, rows: int, tags: frozenset[str]) -> Iterator[Slice]:
-    """A checked file's slices as stream_history gives them, the wanted tags picked as the file is read.
+def _wanted_slices(path: Path, checked: Checked, tags: frozenset[str]) -> Iterator[Slice]:
+    """A checked file's slices, only the wanted tags, picked as the file is read.
 
     The reader filters the rows (a filter of the decoded slice cost as much as reading it) and names
-    the tags by number (an Enum: ingest groups them with numpy); the newest usable stamp of the
-    whole slice comes from a second query over its ts and quality.
+    the tags by number (an Enum: ingest groups them with numpy); the newest usable stamp of each
+    slice is the check pass's.
     """
-    keep = sorted(tags)
-    schema = lazy.collect_schema()
+    name, lazy, keep = str(path), _open(path), sorted(tags)
+    try:
+        schema = lazy.collect_schema()
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise InputError(name, f"cannot read the historian export: {exc}") from exc
     columns = _columns(schema, name, pl.UInt8, pl.Enum(keep))  # the file's types were checked on its schema
-    newest = float("-inf")
-    for offset in range(0, total, rows):
-        part = lazy.slice(offset, rows)
-        wanted = part.filter(pl.col("tag").is_in(keep)).select(columns)
-        top = part.filter(pl.col("quality") != Quality.BAD).select(_seconds(schema["ts"], name).max())
+    rows = checked.slice_rows
+    for offset, newest in zip(range(0, checked.rows, rows), checked.newest, strict=True):
         try:
-            chunk, hi = pl.collect_all([wanted, top])
+            chunk = lazy.slice(offset, rows).filter(pl.col("tag").cast(pl.String).is_in(keep)).select(columns).collect()
         except (OSError, pl.exceptions.PolarsError) as exc:
             raise InputError(f"{name}:{offset + 2}", f"cannot read the historian export: {exc}") from exc
-        newest = max(newest, hi.item() if hi.item() is not None else float("-inf"))
-        if not chunk["ts"].is_sorted():
+        if not chunk["ts"].is_sorted():  # a historian's file mostly is: sorting every slice was 40 % of a pass
             chunk = chunk.sort("ts", maintain_order=True)
-        yield Slice(chunk, min(rows, total - offset), newest)
+        yield Slice(chunk, min(rows, checked.rows - offset), newest)
 
 
 def history_line(path: Path) -> str | None:
@@ -221,16 +228,8 @@ def history_line(path: Path) -> str | None:
 
 
 def check_history(path: Path, rows: int = CHUNK_ROWS) -> int:
-    """One streaming pass over the whole file: its row count, or the InputError of its first bad row.
-
-    The pass reads no values (a third of the decoding); a file it refuses is read again whole, so
-    the error names the first bad row with every column, as a whole pass would.
-    """
-    try:
-        return sum(s.height for s in stream_history(path, rows, values=False))
-    except InputError:
-        pass  # the message from the whole columns, below
-    return sum(s.height for s in stream_history(path, rows))
+    """The check pass (survey_history): the file's row count, or the InputError of its first bad row."""
+    return survey_history(path, rows).rows
 
 
 def replay_file(
@@ -239,15 +238,15 @@ def replay_file(
     on_result: Callable[[BatchResult], None],
     *,
     rows: int = CHUNK_ROWS,
-    checked: bool = False,
+    checked: Checked | None = None,
 ) -> ReplayStats:
-    """Replay a file in slices; unless `checked`, the whole file is checked first: a bad file changes nothing."""
-    if not checked:
-        check_history(path, rows)
+    """Replay a file in slices; unless `checked` (survey_history's answer), the whole file is checked
+    first: a bad file changes nothing. Slices are of `checked.slice_rows` rows when given."""
+    if checked is None:
+        checked = survey_history(path, rows)
     n = chunks_done = batches = 0
     first = last = float("nan")
-    tags = engine.numeric_tags | engine.text_tags
-    for part in stream_history(path, rows, tags=tags, validate=False):
+    for part in _wanted_slices(path, checked, engine.numeric_tags | engine.text_tags):
         if part.rows.height:
             first = first if n else float(part.rows["ts"][0])
             last = float(part.rows["ts"][-1])
