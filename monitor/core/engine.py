@@ -204,16 +204,18 @@ class Engine:
         """One numeric tag's samples, sorted by time, at once (replay): the screening of ingest(), vectorised."""
         st = self._state
         series = st.numeric[tag]
-        usable = quality != Quality.BAD
-        if usable.any():
-            self.advance(float(ts[usable].max()))
         stream = self._stream_by_tag.get(tag)
-        refused = np.zeros(ts.size, dtype=bool)
-        for why, mask in screen_block(values, quality, stream.plausible_max if stream is not None else None):
-            st.stats.rejected[(tag, why.value)] += int(mask.sum())
-            st.rejects.extend((t, tag) for t in ts[mask].tolist())
-            refused |= mask
-        ts, values = ts[~refused], values[~refused]
+        refusals = screen_block(values, quality, stream.plausible_max if stream is not None else None)
+        usable = quality != Quality.BAD if refusals else None  # none refused: none is Bad
+        if ts.size and (usable is None or usable.any()):
+            self.advance(float((ts if usable is None else ts[usable]).max()))
+        if refusals:
+            refused = np.zeros(ts.size, dtype=bool)
+            for why, mask in refusals:
+                st.stats.rejected[(tag, why.value)] += int(mask.sum())
+                st.rejects.extend((t, tag) for t in ts[mask].tolist())
+                refused |= mask
+            ts, values = ts[~refused], values[~refused]
         if stream is not None and stream.scale != 1.0:
             values = values * stream.scale
         prev = series.last_value

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 COLUMNS = ("ts", "tag", "value", "text", "quality")
 CHUNK_ROWS = 262_144  # polars writes Parquet row groups of this size: slices decode each group once
 LATE_S = 3600.0  # how far a sample may trail the rows before it in a streamed file
+_QUALITY = tuple(sorted(Quality))  # by number: a lookup, not an Enum call per text sample
 LINE_METADATA = "blackmass.line"  # Parquet key-value metadata: the line the export came from (simulator/export.py
 # writes the same key: a file-format contract stated on both sides, as the simulator shares no code with us)
 
@@ -276,8 +277,9 @@ def ingest_chunk(engine: Engine, chunk: pl.DataFrame) -> None:
     """Numeric tags in one vectorised block each; the few text samples (ids, bags) one by one, in file order.
 
     The rows are grouped by tag with numpy on the tags' numbers (a stable sort keeps each tag's rows
-    in file order; a polars partition compared the tag texts again, a quarter of the pass). The
-    numeric tags enter in the order they first appear in the slice, as a partition gave them.
+    in file order; a polars partition compared the tag texts again, a quarter of the pass), gathered
+    once in that order so that each tag's block is a view. The numeric tags enter in the order they
+    first appear in the slice, as a partition gave them; the text samples are gathered by row number.
     """
     numeric, text = engine.numeric_tags, engine.text_tags
     tag = chunk["tag"]
@@ -286,17 +288,27 @@ def ingest_chunk(engine: Engine, chunk: pl.DataFrame) -> None:
     names: list[str] = tag.dtype.categories.to_list()  # type: ignore[attr-defined]
     codes = tag.to_physical().to_numpy()
     order = np.argsort(codes, kind="stable")
-    bounds = np.searchsorted(codes[order], np.arange(len(names) + 1)).tolist()
+    bounds = [0, *np.cumsum(np.bincount(codes, minlength=len(names))).tolist()]
     ts, q = chunk["ts"].to_numpy(), chunk["quality"].to_numpy()
-    values = chunk["value"].fill_null(np.nan).to_numpy()
-    groups = [(int(order[lo]), names[c], order[lo:hi]) for c, (lo, hi) in enumerate(pairwise(bounds)) if hi > lo]
-    for _, name, rows in sorted(groups, key=lambda g: g[0]):  # by first appearance
+    by_tag = (ts[order], chunk["value"].fill_null(np.nan).to_numpy()[order], q[order])
+    groups = [(int(order[lo]), names[c], lo, hi) for c, (lo, hi) in enumerate(pairwise(bounds)) if hi > lo]
+    for _, name, lo, hi in sorted(groups):  # by first appearance
         if name in numeric:
-            engine.ingest_block(name, ts[rows], values[rows], q[rows])
-    wanted = [c for c, name in enumerate(names) if name in text]  # (a tag both ways is taken both ways)
-    if wanted:
-        texts = chunk.filter(pl.Series(np.isin(codes, wanted))).iter_rows()  # in file order
-        engine.ingest(Sample(g, t, x if x is not None else v, Quality(k)) for t, g, v, x, k in texts)
+            engine.ingest_block(name, *(column[lo:hi] for column in by_tag))
+    rows = np.flatnonzero(np.array([name in text for name in names], dtype=bool)[codes]) if names else []
+    if len(rows):  # (a tag both ways is taken both ways)
+        picked = pl.Series(rows)
+        engine.ingest(
+            Sample(names[c], t, x if x is not None else v, _QUALITY[k])
+            for c, t, v, x, k in zip(
+                codes[rows].tolist(),
+                ts[rows].tolist(),
+                chunk["value"].gather(picked).to_list(),
+                chunk["text"].gather(picked).to_list(),
+                q[rows].tolist(),
+                strict=True,
+            )
+        )
     usable = q != Quality.BAD
     if usable.any():
         engine.advance(float(ts[usable].max()))
