@@ -295,8 +295,8 @@ def ingest_chunk(engine: Engine, chunk: pl.DataFrame) -> None:
     for _, name, lo, hi in sorted(groups):  # by first appearance
         if name in numeric:
             engine.ingest_block(name, *(column[lo:hi] for column in by_tag))
-    rows = np.flatnonzero(np.array([name in text for name in names], dtype=bool)[codes]) if names else []
-    if len(rows):  # (a tag both ways is taken both ways)
+    rows = np.flatnonzero(np.array([name in text for name in names], dtype=bool)[codes])
+    if rows.size:  # (a tag both ways is taken both ways)
         picked = pl.Series(rows)
         engine.ingest(
             Sample(names[c], t, x if x is not None else v, _QUALITY[k])
