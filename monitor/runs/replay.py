@@ -18,7 +18,7 @@ import polars as pl
 
 from monitor.core.engine import Engine
 from monitor.core.results import BatchResult
-from monitor.core.samples import Quality, Sample
+from monitor.core.samples import Quality
 from monitor.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -301,8 +301,8 @@ def ingest_chunk(engine: Engine, chunk: pl.DataFrame) -> None:
     rows = np.flatnonzero(np.array([name in text for name in names], dtype=bool)[codes])
     if rows.size:  # (a tag both ways is taken both ways)
         picked = pl.Series(rows.tolist(), dtype=pl.Int64)  # (polars reads a numpy index through np.ma)
-        engine.ingest(
-            Sample(names[c], t, x if x is not None else v, _QUALITY[k])
+        engine.ingest_rows(  # plain samples, no Sample built per row
+            (names[c], t, x if x is not None else v, _QUALITY[k], None)
             for c, t, v, x, k in zip(
                 codes[rows].tolist(),
                 ts[rows].tolist(),
@@ -312,9 +312,9 @@ def ingest_chunk(engine: Engine, chunk: pl.DataFrame) -> None:
                 strict=True,
             )
         )
-    usable = q != Quality.BAD
-    if usable.any():
-        engine.advance(float(ts[usable].max()))
+    bad = q == Quality.BAD  # tags the core does not use still move source time forward
+    if ts.size and not bad.all():
+        engine.advance(float((ts[~bad] if bad.any() else ts).max()))
 
 
 def replay(
