@@ -26,7 +26,8 @@ from monitor.config import load_config
 from monitor.core.engine import Engine
 from monitor.core.results import BatchResult
 from monitor.runs.demo import SimOptions, make_plant
-from monitor.runs.replay import CHUNK_ROWS, check_history, replay_file, survey_history
+from monitor.runs.history_file import CHUNK_ROWS, check_history, survey_history
+from monitor.runs.replay import replay_file
 from monitor.simulator.export import export_history
 
 SPEC = load_config(ROOT / "config/plant.toml").line

@@ -17,7 +17,8 @@ from monitor.core.results import BatchResult
 from monitor.core.samples import Quality, Sample
 from monitor.errors import InputError
 from monitor.runs.demo import SimOptions, make_plant
-from monitor.runs.replay import check_history, read_history, replay, replay_file
+from monitor.runs.history_file import check_history, read_history
+from monitor.runs.replay import replay, replay_file
 from monitor.simulator.export import export_history
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -138,7 +139,7 @@ def test_streamed_slices_give_the_same_batches_and_refuse_an_unsorted_file(tmp_p
 
 def test_the_simulators_history_format_constants_match_replays() -> None:
     """The simulator writes history files with its own copies (it shares no code with the monitor)."""
-    from monitor.runs import replay as rp  # noqa: PLC0415
+    from monitor.runs import history_file as rp  # noqa: PLC0415
     from monitor.simulator import export as ex  # noqa: PLC0415
 
     assert (ex.ROW_GROUP_ROWS, ex.LINE_METADATA) == (rp.CHUNK_ROWS, rp.LINE_METADATA)

@@ -201,7 +201,8 @@ def cmd_replay(a: argparse.Namespace) -> int:
     from monitor.accounting.seeds import load_feed_grades  # noqa: PLC0415
     from monitor.config import load_config  # noqa: PLC0415
     from monitor.core.engine import Engine  # noqa: PLC0415
-    from monitor.runs.replay import history_line, replay_file, survey_history  # noqa: PLC0415
+    from monitor.runs.history_file import history_line, survey_history  # noqa: PLC0415
+    from monitor.runs.replay import replay_file  # noqa: PLC0415
 
     cfg = load_config(resolve_path(a.config))
     t = time.monotonic()
