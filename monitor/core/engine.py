@@ -21,7 +21,7 @@ from monitor.core.finalise import attribute, settle_idle, stream_mass, update_cy
 from monitor.core.finalise_batch import finalise_many
 from monitor.core.ledger import StreamLedger
 from monitor.core.results import BatchResult, LiveBatch
-from monitor.core.samples import SERVER_CLOCK, Quality, Sample, lot_id_text
+from monitor.core.samples import SERVER_CLOCK, Quality, Sample, lot_id_text, text_value
 from monitor.core.screening import Reject, screen_block, screen_numeric
 from monitor.core.series import NumericSeries
 from monitor.core.spec import LineSpec, SourceKind, StreamSpec
@@ -101,7 +101,7 @@ class Engine:
                 continue
             text = st.text.get(tag)
             if text is not None and quality is Quality.GOOD:
-                said = self._text_value(tag, value)
+                said = text_value(value, self.spec.codes.get(tag))
                 if said is not None:
                     text.add(ts, said)
         self._observe_ids(ids)
@@ -119,15 +119,6 @@ class Engine:
                 self._take_back(resumed)
             place_open_edge(st, self.spec.feed)
         place_open_edge(st, self.spec.feed)
-
-    def _text_value(self, tag: str, value: float | str | None) -> str | None:
-        """Attribute and bag-id values as text: integer codes through the configured table."""
-        if isinstance(value, str):
-            return value.replace("\x00", "").strip()
-        text = lot_id_text(value)
-        if text is None:
-            return None
-        return self.spec.codes.get(tag, {}).get(text, text)
 
     def _take_back(self, w: FeedWindow) -> None:
         """A lot fed again under its id: out of the pending lots, or to be stored as a new version."""
@@ -224,8 +215,7 @@ class Engine:
             ts, values = ts[~refused], values[~refused]
         if stream is not None and stream.scale != 1.0:
             values = values * stream.scale
-        prev = series.last_value
-        last = series.last_ts
+        prev, last = series.last_value, series.last_ts
         dup = series.extend(ts, values)
         st.stats.duplicates += dup
         st.stats.accepted[tag] += int(ts.size) - dup
