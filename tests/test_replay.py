@@ -190,3 +190,18 @@ def test_a_file_refused_at_its_last_row_delivers_no_lot_and_leaves_the_store_as_
     assert main(["replay", str(refused), "--data-dir", str(d)]) == 2
     assert where in capsys.readouterr().err
     assert hashlib.sha256(db.read_bytes()).hexdigest() == before and _table_rows(db) == rows_before
+
+
+def test_a_csv_whose_last_value_is_no_number_is_refused_before_a_lot_is_cut(tmp_path: Path) -> None:
+    """A CSV's values are parsed by the check pass too (a Parquet file's are typed by its schema)."""
+    good = export(tmp_path, 1.0, name="h.csv")
+    lines = good.read_text().splitlines()
+    ts, tag, _, text, quality = lines[-1].split(",")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join([*lines[:-1], f"{ts},{tag},heavy,{text},{quality}"]) + "\n")
+    whole: list[BatchResult] = []
+    replay_file(good, Engine(SPEC), whole.append, rows=4_000)
+    out: list[BatchResult] = []
+    with pytest.raises(InputError, match=r"bad\.csv:\d+: cannot read the historian export"):
+        replay_file(bad, Engine(SPEC), out.append, rows=4_000)
+    assert len(whole) >= 3 and out == []

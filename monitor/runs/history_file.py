@@ -121,7 +121,7 @@ class Checked:
     newest: tuple[float, ...]
 
 
-def _probe(schema: pl.Schema, name: str) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+def _probe(schema: pl.Schema, name: str) -> tuple[pl.Expr, ...]:
     """A slice's (bad, lo, hi): whether normalise would refuse a row, its oldest and newest usable stamps
     in seconds. A datetime stamp is checked as it is and only the two extremes converted (seconds are
     monotone in it: the same floats); counts and extremes, not row masks, where they say the same."""
@@ -157,11 +157,13 @@ def survey_history(path: Path, rows: int = CHUNK_ROWS) -> Checked:
         raise InputError(name, f"cannot read the historian export: {exc}") from exc
     normalise(pl.DataFrame(schema=schema), name)  # missing columns, value and quality types
     probe, ts = _probe(schema, name), _seconds(schema["ts"], name)
+    if path.suffix.lower() == ".csv":  # a CSV's values are text until parsed: a bad one fails here, not mid-replay
+        probe = (*probe, pl.col("value").null_count().alias("values"))
     newest, seen = float("-inf"), []
     for offset in range(0, total, rows):
         part = lazy.slice(offset, rows)
         try:
-            found, lo, hi = part.select(probe).collect().row(0)
+            found, lo, hi, *_ = part.select(probe).collect().row(0)
             if found:  # normalise finds it and says it as a whole pass would
                 normalise(part.collect(), name, offset)
         except (OSError, pl.exceptions.PolarsError) as exc:
