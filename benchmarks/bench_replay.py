@@ -26,7 +26,8 @@ from monitor.config import load_config
 from monitor.core.engine import Engine
 from monitor.core.results import BatchResult
 from monitor.runs.demo import SimOptions, make_plant
-from monitor.runs.replay import CHUNK_ROWS, check_history, replay_file
+from monitor.runs.history_file import CHUNK_ROWS, check_history, survey_history
+from monitor.runs.replay import replay_file
 from monitor.simulator.export import export_history
 
 SPEC = load_config(ROOT / "config/plant.toml").line
@@ -71,9 +72,11 @@ def floor_s(path: Path) -> float:
 def core_replay(path: Path) -> tuple[float, list[BatchResult]]:
     out: list[BatchResult] = []
 
+    checked = survey_history(path)
+
     def run() -> None:
         out.clear()
-        replay_file(path, Engine(SPEC), out.append, checked=True)
+        replay_file(path, Engine(SPEC), out.append, checked=checked)
 
     return best_of(run), out
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import sqlite3
 from pathlib import Path
 
 import polars as pl
@@ -16,7 +17,8 @@ from monitor.core.results import BatchResult
 from monitor.core.samples import Quality, Sample
 from monitor.errors import InputError
 from monitor.runs.demo import SimOptions, make_plant
-from monitor.runs.replay import check_history, read_history, replay, replay_file
+from monitor.runs.history_file import check_history, read_history
+from monitor.runs.replay import replay, replay_file
 from monitor.simulator.export import export_history
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -137,7 +139,7 @@ def test_streamed_slices_give_the_same_batches_and_refuse_an_unsorted_file(tmp_p
 
 def test_the_simulators_history_format_constants_match_replays() -> None:
     """The simulator writes history files with its own copies (it shares no code with the monitor)."""
-    from monitor.runs import replay as rp  # noqa: PLC0415
+    from monitor.runs import history_file as rp  # noqa: PLC0415
     from monitor.simulator import export as ex  # noqa: PLC0415
 
     assert (ex.ROW_GROUP_ROWS, ex.LINE_METADATA) == (rp.CHUNK_ROWS, rp.LINE_METADATA)
@@ -149,3 +151,57 @@ def test_the_simulators_quality_mapping_agrees_with_the_cores() -> None:
 
     for status in (0, 0x00A80000, 0x40000000, 0x408F0000, 0x80000000, 0x80350000, 0xC0000000):
         assert quality_of(status) == int(quality_from_status(status))
+
+
+def _table_rows(db: Path) -> dict[str, int]:
+    with sqlite3.connect(db) as con:
+        names = [n for (n,) in con.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        return {n: con.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0] for n in names}
+
+
+@pytest.mark.parametrize(("column", "bad"), [("quality", 7), ("tag", ""), ("ts", None)])
+def test_a_file_refused_at_its_last_row_delivers_no_lot_and_leaves_the_store_as_it_was(
+    tmp_path: Path, column: str, bad: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The check pass reads every slice before a lot is cut: a bad last row of the last slice refuses
+    the whole file; no lot reaches the caller, the store keeps every byte and row."""
+    d = tmp_path / "data"
+    good = export(d, 1.0)
+    assert main(["replay", str(good), "--data-dir", str(d)]) == 0
+    db = d / "blackmass.db"
+    before, rows_before = hashlib.sha256(db.read_bytes()).hexdigest(), _table_rows(db)
+    assert rows_before["batch_versions"] >= 5
+    frame = pl.read_parquet(good).with_columns(pl.col("ts") + pl.duration(days=1))  # the next day: new lots
+    frame.write_parquet(tmp_path / "next-whole.parquet", row_group_size=5_000)
+    whole: list[BatchResult] = []  # the file unbroken gives lots from its first slices on
+    replay_file(tmp_path / "next-whole.parquet", Engine(SPEC), whole.append, rows=4_000)
+    assert len(whole) >= 5 and whole[0].end is not None and whole[0].end < frame["ts"][20_000].timestamp()
+    last = frame.height - 1
+    frame = frame.with_columns(
+        pl.when(pl.int_range(pl.len()) == last).then(pl.lit(bad)).otherwise(pl.col(column)).alias(column)
+    )
+    refused = tmp_path / "next.parquet"
+    frame.write_parquet(refused, row_group_size=5_000)
+    where = f"{refused}:{last + 2}"  # header line, 1-based: as a CSV of the same rows would number it
+    out: list[BatchResult] = []
+    with pytest.raises(InputError, match=f"{where}: column '{column}"):
+        replay_file(refused, Engine(SPEC), out.append, rows=4_000)  # the refusal comes from the 8th slice
+    assert out == [] and frame.height > 7 * 4_000
+    assert main(["replay", str(refused), "--data-dir", str(d)]) == 2
+    assert where in capsys.readouterr().err
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == before and _table_rows(db) == rows_before
+
+
+def test_a_csv_whose_last_value_is_no_number_is_refused_before_a_lot_is_cut(tmp_path: Path) -> None:
+    """A CSV's values are parsed by the check pass too (a Parquet file's are typed by its schema)."""
+    good = export(tmp_path, 1.0, name="h.csv")
+    lines = good.read_text().splitlines()
+    ts, tag, _, text, quality = lines[-1].split(",")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join([*lines[:-1], f"{ts},{tag},heavy,{text},{quality}"]) + "\n")
+    whole: list[BatchResult] = []
+    replay_file(good, Engine(SPEC), whole.append, rows=4_000)
+    out: list[BatchResult] = []
+    with pytest.raises(InputError, match=r"bad\.csv:\d+: cannot read the historian export"):
+        replay_file(bad, Engine(SPEC), out.append, rows=4_000)
+    assert len(whole) >= 3 and out == []

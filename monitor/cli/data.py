@@ -201,11 +201,12 @@ def cmd_replay(a: argparse.Namespace) -> int:
     from monitor.accounting.seeds import load_feed_grades  # noqa: PLC0415
     from monitor.config import load_config  # noqa: PLC0415
     from monitor.core.engine import Engine  # noqa: PLC0415
-    from monitor.runs.replay import check_history, history_line, replay_file  # noqa: PLC0415
+    from monitor.runs.history_file import history_line, survey_history  # noqa: PLC0415
+    from monitor.runs.replay import replay_file  # noqa: PLC0415
 
     cfg = load_config(resolve_path(a.config))
     t = time.monotonic()
-    check_history(a.file)  # the whole file, before the store is even opened: a bad file changes nothing
+    checked = survey_history(a.file)  # the whole file, before the store is even opened: a bad file changes nothing
     line = a.line or history_line(a.file)
     if line and line != cfg.line.line:  # lots are filed under the line they came from
         cfg = replace(cfg, line=replace(cfg.line, line=line))
@@ -227,7 +228,7 @@ def cmd_replay(a: argparse.Namespace) -> int:
                 flush()
 
         with few_collections():
-            stats = replay_file(a.file, engine, keep, checked=True)
+            stats = replay_file(a.file, engine, keep, checked=checked)
             flush()
     took = time.monotonic() - t
     live = engine.live()

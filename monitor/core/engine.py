@@ -21,7 +21,7 @@ from monitor.core.finalise import attribute, settle_idle, stream_mass, update_cy
 from monitor.core.finalise_batch import finalise_many
 from monitor.core.ledger import StreamLedger
 from monitor.core.results import BatchResult, LiveBatch
-from monitor.core.samples import SERVER_CLOCK, Quality, Sample, lot_id_text
+from monitor.core.samples import SERVER_CLOCK, Quality, Sample, lot_id_text, text_value
 from monitor.core.screening import Reject, screen_block, screen_numeric
 from monitor.core.series import NumericSeries
 from monitor.core.spec import LineSpec, SourceKind, StreamSpec
@@ -72,32 +72,38 @@ class Engine:
 
     def ingest(self, samples: Iterable[Sample]) -> None:
         """Take samples in any order; out-of-order and repeated samples are handled."""
-        st = self._state
+        self.ingest_rows((s.tag, s.ts, s.value, s.quality, s) for s in samples)
+
+    def ingest_rows(self, rows: Iterable[tuple[str, float, float | str | None, Quality, Sample | None]]) -> None:
+        """ingest() of (tag, ts, value, quality, sample) rows; sample None: a plain one (on time, certain),
+        built only where a numeric tag or a refusal needs it (replay's text tags: no Sample per row)."""
+        st, lot_tag = self._state, self.spec.batch_id_tag
         ids: list[tuple[float, str, float]] = []
-        for s in samples:
-            if s.tag == SERVER_CLOCK:
-                self.vouch(s.ts, ours=s.retimed)
+        for tag, ts, value, quality, s in rows:
+            if tag == SERVER_CLOCK:
+                self.vouch(ts, ours=s is not None and s.retimed)
                 continue
-            if s.ts > st.watermark and s.quality is not Quality.BAD:
-                st.watermark = s.ts
-            if s.retimed and (s.tag in st.numeric or s.tag in st.text or s.tag == self.spec.batch_id_tag):
-                st.retimed.append((s.ts, s.tag))
-            if s.tag == self.spec.batch_id_tag:
-                lot = lot_id_text(s.value, self.spec.idle_ids) if s.quality is Quality.GOOD else None
+            if ts > st.watermark and quality is not Quality.BAD:
+                st.watermark = ts
+            if s is not None and s.retimed and (tag in st.numeric or tag in st.text or tag == lot_tag):
+                st.retimed.append((ts, tag))
+            if tag == lot_tag:
+                lot = lot_id_text(value, self.spec.idle_ids) if quality is Quality.GOOD else None
                 if lot is None:
-                    self._reject(s, Reject.BAD_QUALITY if s.quality is not Quality.GOOD else Reject.NOT_NUMERIC)
+                    why = Reject.BAD_QUALITY if quality is not Quality.GOOD else Reject.NOT_NUMERIC
+                    self._reject(s if s is not None else Sample(tag, ts, value, quality), why)
                 else:
-                    ids.append((s.ts, lot, s.uncertain_s))
+                    ids.append((ts, lot, s.uncertain_s if s is not None else 0.0))
                 continue
-            series = st.numeric.get(s.tag)
+            series = st.numeric.get(tag)
             if series is not None:
-                self._ingest_numeric(s, series)
+                self._ingest_numeric(s if s is not None else Sample(tag, ts, value, quality), series)
                 continue
-            text = st.text.get(s.tag)
-            if text is not None and s.quality is Quality.GOOD:
-                value = self._text_value(s.tag, s.value)
-                if value is not None:
-                    text.add(s.ts, value)
+            text = st.text.get(tag)
+            if text is not None and quality is Quality.GOOD:
+                said = text_value(value, self.spec.codes.get(tag))
+                if said is not None:
+                    text.add(ts, said)
         self._observe_ids(ids)
 
     def _observe_ids(self, ids: list[tuple[float, str, float]]) -> None:
@@ -113,15 +119,6 @@ class Engine:
                 self._take_back(resumed)
             place_open_edge(st, self.spec.feed)
         place_open_edge(st, self.spec.feed)
-
-    def _text_value(self, tag: str, value: float | str | None) -> str | None:
-        """Attribute and bag-id values as text: integer codes through the configured table."""
-        if isinstance(value, str):
-            return value.replace("\x00", "").strip()
-        text = lot_id_text(value)
-        if text is None:
-            return None
-        return self.spec.codes.get(tag, {}).get(text, text)
 
     def _take_back(self, w: FeedWindow) -> None:
         """A lot fed again under its id: out of the pending lots, or to be stored as a new version."""
@@ -204,20 +201,21 @@ class Engine:
         """One numeric tag's samples, sorted by time, at once (replay): the screening of ingest(), vectorised."""
         st = self._state
         series = st.numeric[tag]
-        usable = quality != Quality.BAD
-        if usable.any():
-            self.advance(float(ts[usable].max()))
         stream = self._stream_by_tag.get(tag)
-        refused = np.zeros(ts.size, dtype=bool)
-        for why, mask in screen_block(values, quality, stream.plausible_max if stream is not None else None):
-            st.stats.rejected[(tag, why.value)] += int(mask.sum())
-            st.rejects.extend((t, tag) for t in ts[mask].tolist())
-            refused |= mask
-        ts, values = ts[~refused], values[~refused]
+        refusals = screen_block(values, quality, stream.plausible_max if stream is not None else None)
+        usable = quality != Quality.BAD if refusals else None  # none refused: none is Bad
+        if ts.size and (usable is None or usable.any()):
+            self.advance(float((ts if usable is None else ts[usable]).max()))
+        if refusals:
+            refused = np.zeros(ts.size, dtype=bool)
+            for why, mask in refusals:
+                st.stats.rejected[(tag, why.value)] += int(mask.sum())
+                st.rejects.extend((t, tag) for t in ts[mask].tolist())
+                refused |= mask
+            ts, values = ts[~refused], values[~refused]
         if stream is not None and stream.scale != 1.0:
             values = values * stream.scale
-        prev = series.last_value
-        last = series.last_ts
+        prev, last = series.last_value, series.last_ts
         dup = series.extend(ts, values)
         st.stats.duplicates += dup
         st.stats.accepted[tag] += int(ts.size) - dup

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -64,3 +65,12 @@ def lot_id_text(value: float | str | None, idle: tuple[str, ...] = ()) -> str | 
     else:
         return None
     return "" if text in idle else text
+
+
+def text_value(value: float | str | None, codes: Mapping[str, str] | None = None) -> str | None:
+    """An attribute or bag-id value as text: strings lose NUL padding and whitespace, integer codes
+    go through the configured table (`codes`); None when it cannot be one."""
+    if isinstance(value, str):
+        return value.replace("\x00", "").strip()
+    text = lot_id_text(value)
+    return text if text is None or not codes else codes.get(text, text)

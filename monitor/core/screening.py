@@ -51,8 +51,15 @@ def screen_block(
 ) -> list[tuple[Reject, NDArray[np.bool_]]]:
     """`screen_numeric` for many samples of one numeric tag: (reason, mask) for each reason that refuses any.
 
-    The masks do not overlap: a sample refused for an earlier reason is not counted again.
+    The masks do not overlap: a sample refused for an earlier reason is not counted again. A block
+    of good, finite values within [0, plausible_max] (most of them) is told by its extremes alone.
     """
+    if not values.size:
+        return []
+    lo, hi = values.min(), values.max()  # NaN when any is: every comparison below is then false
+    clean = quality.max() == quality.min() == Quality.GOOD and lo >= 0 and np.isfinite(hi)
+    if clean and (plausible_max is None or hi <= plausible_max):
+        return []
     good = quality == Quality.GOOD
     finite = np.isfinite(values)
     reasons = [

@@ -13,7 +13,7 @@ from monitor.simulator.history import plant_samples
 from monitor.simulator.lots import TRUTH_COLUMNS, truth_row
 from monitor.simulator.plant import Plant
 
-# The history file's contract with replay (monitor/runs/replay.py reads both; a test keeps them equal)
+# The history file's contract with replay (monitor/runs/history_file.py reads both; a test keeps them equal)
 ROW_GROUP_ROWS = 262_144  # Parquet row groups of this size
 LINE_METADATA = "blackmass.line"  # Parquet key-value metadata: the line the export came from
 
