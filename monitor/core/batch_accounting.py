@@ -1,20 +1,24 @@
-"""A completed batch plus its assays → its metal accounting and reconciliation (pure)."""
+"""Completed batches plus their assays → their metal accounting and reconciliation (pure).
+
+Lots are accounted together, as arrays (lots × streams × elements): the live path accounts one lot
+through the same function (with_accounting), a replay 500 at a time. A lot whose balance system is
+its masses alone (no element with both a feed and a black-mass grade: every lot until the lab
+reports) is reconciled with the other lots of its layout as one numpy stack (reconcile_masses);
+a lot with element flows builds its system one by one (lot_system) and joins reconcile_many.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
+import numpy as np
+
 from monitor.core.assays import RECOVERY_ELEMENTS, Assay
-from monitor.core.metals import (
-    Balance,
-    ElementAccount,
-    LotInputs,
-    account_metals,
-    balance_of,
-    lot_system,
-    reconcile_batch,
-)
+from monitor.core.mass_system import mass_matrix, mass_unknowns, reconcile_masses
+from monitor.core.metal_accounts import account_metals_many, grade_arrays
+from monitor.core.metals import Balance, ElementAccount, LotInputs, balance_of, lot_system
 from monitor.core.reconcile import reconcile_many
 from monitor.core.results import BatchResult, BatchState
 from monitor.core.spec import LineSpec
@@ -33,33 +37,39 @@ def with_accounting(
     result: BatchResult, spec: LineSpec, assays: Sequence[Assay], declared: Mapping[str, float] | None
 ) -> BatchResult:
     """The batch with metals, balance and assay status recomputed from scratch (same masses)."""
-    masses = {s.stream: s.mass_kg for s in result.streams}
-    bags = result.bags
-    mine = [a for a in assays if a.batch_id == result.batch_id]
-    declared = declared or {}
-    grades = LotInputs(spec, masses, bags, mine, declared).all_grades(RECOVERY_ELEMENTS)
-    balance, recov = reconcile_batch(spec, masses, bags, mine, declared, grades=grades)
-    metals = account_metals(spec, masses, bags, mine, declared, grades=grades, reconciled=recov)
-    return _accounted(result, metals, balance)
+    return with_accounting_many(spec, [(result, assays, declared)])[0]
 
 
 def with_accounting_many(spec: LineSpec, lots: Sequence[Lot]) -> list[BatchResult]:
-    """with_accounting() of each lot, the same numbers, with the reconciliations solved together
-    (reconcile_many: one stack per balance layout; a replay accounts 500 lots at a time)."""
+    """with_accounting() of each lot: grades, metal accounts and mass systems as arrays over the lots,
+    the reconciliations solved together (one stack per balance layout)."""
+    elements = RECOVERY_ELEMENTS
     inputs = []
     for result, assays, declared in lots:
         masses = {s.stream: s.mass_kg for s in result.streams}
         mine = [a for a in assays if a.batch_id == result.batch_id]
-        lot = LotInputs(spec, masses, result.bags, mine, declared or {})
-        inputs.append((lot, lot.all_grades(RECOVERY_ELEMENTS)))
-    systems = [lot_system(spec, lot.masses, grades, RECOVERY_ELEMENTS) for lot, grades in inputs]
-    solved = reconcile_many([(s.x, s.V, s.A, s.measured) for s in systems])
-    out = []
-    for (result, _, _), (lot, grades), system, res in zip(lots, inputs, systems, solved, strict=True):
-        balance, recov = balance_of(spec, lot.masses, system, res)
-        metals = account_metals(spec, lot.masses, lot.bags, lot.assays, lot.declared, grades=grades, reconciled=recov)
-        out.append(_accounted(result, metals, balance))
-    return out
+        inputs.append(LotInputs(spec, masses, result.bags if mine else {}, mine, declared or {}))
+    M = mass_matrix(spec, [lot.masses for lot in inputs])
+    grades, assayed = grade_arrays(spec, M, inputs, elements)
+    feed, bm = [s.name for s in spec.streams].index(spec.feed.name), [s.name for s in spec.streams].index("black_mass")
+    systems = {i: lot_system(spec, inputs[i].masses, assayed[i], elements) for i in _flow_lots(grades.status, feed, bm)}
+    solved = reconcile_masses(spec, mass_unknowns(spec, M), [i for i in range(len(inputs)) if i not in systems])
+    joint = reconcile_many([(s.x, s.V, s.A, s.measured) for s in systems.values()])
+    solved.update({i: (s, res) for (i, s), res in zip(systems.items(), joint, strict=True)})
+    reconciled = np.full((len(inputs), len(elements), 2), math.nan)
+    balances = []
+    for i, lot in enumerate(inputs):
+        balance, recov = balance_of(spec, lot.masses, *solved[i])
+        for el, r in recov.items():
+            reconciled[i, elements.index(el)] = r
+        balances.append(balance)
+    metals = account_metals_many(spec, M, grades, reconciled, elements)
+    return [_accounted(r, m, b) for (r, _, _), m, b in zip(lots, metals, balances, strict=True)]
+
+
+def _flow_lots(status: np.ndarray, feed: int, bm: int) -> list[int]:
+    """The lots with an element whose feed and black mass both have a grade (element flows to balance)."""
+    return np.flatnonzero(((status[:, feed] > 0) & (status[:, bm] > 0)).any(axis=1)).tolist()
 
 
 def _accounted(result: BatchResult, metals: tuple[ElementAccount, ...], balance: Balance) -> BatchResult:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from monitor.core.assays import RECOVERY_ELEMENTS, Assay, Grade, declared_grade, stream_grade
+from monitor.core.mass_system import LotSystem, mass_matrix, mass_unknowns
 from monitor.core.reconcile import Reconciled, locate_gross_error, reconcile
 from monitor.core.rules import BALANCE_P_FAIL
 from monitor.core.spec import LineSpec, SourceKind
@@ -105,67 +106,6 @@ class LotInputs:
         return {el: self.grades(el) for el in elements}
 
 
-def account_metals(
-    spec: LineSpec,
-    masses: Mapping[str, float],
-    bags: Mapping[str, float],
-    assays: Sequence[Assay],
-    declared: Mapping[str, float],
-    elements: Sequence[str] = RECOVERY_ELEMENTS,
-    *,
-    grades: Grades | None = None,
-    reconciled: Mapping[str, tuple[float, float]] | None = None,
-) -> tuple[ElementAccount, ...]:
-    """Per element: feed and black-mass content, recovery, distribution, head grade, two-product check;
-    `reconciled` (reconcile_batch's per element recovery and sd) fills the reconciled recovery."""
-    out = []
-    reconciled = reconciled or {}
-    measured_products = [s.name for s in spec.products if s.source not in (SourceKind.UNMEASURED, SourceKind.ESTIMATE)]
-    feed_kg_total = masses.get(spec.feed.name, NAN)
-    if grades is None:
-        grades = LotInputs(spec, masses, bags, assays, declared).all_grades(elements)
-    must_assay = set(measured_products)
-    for el in elements:
-        g_feed, prods = grades[el]
-        e_feed = g_feed.fraction * g_feed.dry_kg if g_feed else NAN
-        source = "none" if g_feed is None else ("declared" if g_feed.status == "declared" else "assay")
-        bm = prods.get("black_mass")
-        e_bm = bm.fraction * bm.dry_kg if bm else NAN
-        recovery = e_bm / e_feed if bm and g_feed and e_feed > 0 else NAN
-        stream_kg = {s: g.fraction * g.dry_kg for s, g in prods.items()}
-        all_assayed = must_assay <= prods.keys()
-        total_out = sum(stream_kg.values())
-        distribution = {s: v / total_out for s, v in stream_kg.items()} if all_assayed and total_out > 0 else {}
-        head = total_out / feed_kg_total if all_assayed and feed_kg_total > 0 else NAN
-        two = NAN
-        tails = [s for s in prods if s != "black_mass"]
-        if bm and g_feed and tails:
-            t_dry = sum(prods[s].dry_kg for s in tails)
-            t = sum(stream_kg[s] for s in tails) / t_dry if t_dry > 0 else NAN
-            f, c = g_feed.fraction, bm.fraction
-            if f > 0 and c != t:
-                two = c * (f - t) / (f * (c - t))
-        out.append(
-            ElementAccount(
-                element=el,
-                feed_grade=g_feed.fraction if g_feed else NAN,
-                feed_grade_source=source,
-                feed_kg=e_feed,
-                black_mass_grade=bm.fraction if bm else NAN,
-                black_mass_kg=e_bm,
-                recovery=recovery,
-                status=bm.status if bm else "none",
-                stream_kg=stream_kg,
-                distribution=distribution,
-                calc_head_grade=head,
-                two_product=two,
-                recovery_reconciled=reconciled.get(el, (NAN, NAN))[0],
-                recovery_sd=reconciled.get(el, (NAN, NAN))[1],
-            )
-        )
-    return tuple(out)
-
-
 class _System:
     """Variables, their covariance and the linear balances, built up one stream at a time."""
 
@@ -196,20 +136,6 @@ class _System:
         return np.array(self.x), V, A, np.array(self.measured)
 
 
-@dataclass(frozen=True, slots=True)
-class LotSystem:
-    """A lot's balances, ready to reconcile: values, covariance, balances, which are measured, and
-    where each stream's mass (im) and each (element, stream) flow (ie) is among the values."""
-
-    x: np.ndarray
-    V: np.ndarray
-    A: np.ndarray
-    measured: np.ndarray
-    im: dict[str, int]
-    ie: dict[tuple[str, str], int]
-    used: tuple[str, ...]
-
-
 def reconcile_batch(
     spec: LineSpec,
     masses: Mapping[str, float],
@@ -237,7 +163,13 @@ def lot_system(spec: LineSpec, masses: Mapping[str, float], grades: Grades, elem
     feed = spec.feed.name
     sysm = _System()
     sign = {s.name: (1.0 if s.direction == "in" else -1.0) for s in spec.streams}
-    im = _mass_unknowns(spec, masses, masses.get(feed, NAN), sysm)
+    mu = mass_unknowns(spec, mass_matrix(spec, [masses]))  # the mass rule, for one lot
+    im = {
+        s.name: sysm.add(x, var if known else None)
+        for s, x, var, known in zip(
+            spec.streams, mu.x[0].tolist(), mu.var[0].tolist(), mu.measured[0].tolist(), strict=True
+        )
+    }
     sysm.balances.append({im[n]: sign[n] for n in im})
     ie: dict[tuple[str, str], int] = {}
     used: list[str] = []
@@ -293,21 +225,6 @@ def balance_of(
         for i in (im[s.name],)
     )
     return Balance(res.gamma, res.dof, res.p_value, float(y), y_sd, streams, suspect, lot.used), recov
-
-
-def _mass_unknowns(spec: LineSpec, masses: Mapping[str, float], feed_kg: float, sysm: _System) -> dict[str, int]:
-    """One unknown per stream mass: measured (± accuracy), a prior (estimate) or free (unmeasured)."""
-    im: dict[str, int] = {}
-    for s in spec.streams:
-        if s.source is SourceKind.UNMEASURED:
-            im[s.name] = sysm.add(0.0, None)
-        elif s.source is SourceKind.ESTIMATE:
-            prior = s.estimate_ratio * feed_kg
-            im[s.name] = sysm.add(prior, max(s.accuracy * prior, 1e-6) ** 2)
-        else:
-            m = masses.get(s.name, NAN)
-            im[s.name] = sysm.add(m, max(s.accuracy * m, 1e-6) ** 2 if math.isfinite(m) else None)
-    return im
 
 
 def _suspect(spec: LineSpec, lot: LotSystem) -> str:
