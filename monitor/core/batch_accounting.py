@@ -18,8 +18,8 @@ import numpy as np
 from monitor.core.assays import RECOVERY_ELEMENTS, Assay
 from monitor.core.mass_system import mass_matrix, mass_unknowns, reconcile_masses
 from monitor.core.metal_accounts import account_metals_many, grade_arrays
-from monitor.core.metals import Balance, ElementAccount, LotInputs, balance_of, lot_system
-from monitor.core.reconcile import reconcile_many
+from monitor.core.metals import Balance, ElementAccount, LotInputs, balances_of, lot_system
+from monitor.core.reconcile import Stack, reconcile_many
 from monitor.core.results import BatchResult, BatchState
 from monitor.core.spec import LineSpec
 
@@ -53,16 +53,17 @@ def with_accounting_many(spec: LineSpec, lots: Sequence[Lot]) -> list[BatchResul
     grades, assayed = grade_arrays(spec, M, inputs, elements)
     feed, bm = [s.name for s in spec.streams].index(spec.feed.name), [s.name for s in spec.streams].index("black_mass")
     systems = {i: lot_system(spec, inputs[i].masses, assayed[i], elements) for i in _flow_lots(grades.status, feed, bm)}
-    solved = reconcile_masses(spec, mass_unknowns(spec, M), [i for i in range(len(inputs)) if i not in systems])
     joint = reconcile_many([(s.x, s.V, s.A, s.measured) for s in systems.values()])
-    solved.update({i: (s, res) for (i, s), res in zip(systems.items(), joint, strict=True)})
+    groups = [([i], [s], Stack.of(res)) for (i, s), res in zip(systems.items(), joint, strict=True)]
+    alone = [i for i in range(len(inputs)) if i not in systems]
+    groups += reconcile_masses(spec, mass_unknowns(spec, M), alone)
     reconciled = np.full((len(inputs), len(elements), 2), math.nan)
-    balances = []
-    for i, lot in enumerate(inputs):
-        balance, recov = balance_of(spec, lot.masses, *solved[i])
-        for el, r in recov.items():
-            reconciled[i, elements.index(el)] = r
-        balances.append(balance)
+    balances: list[Balance | None] = [None] * len(inputs)
+    for idx, lot_systems, st in groups:
+        for i, (balance, recov) in zip(idx, balances_of(spec, M[idx], lot_systems, st), strict=True):
+            for el, r in recov.items():
+                reconciled[i, elements.index(el)] = r
+            balances[i] = balance
     metals = account_metals_many(spec, M, grades, reconciled, elements)
     return [_accounted(r, m, b) for (r, _, _), m, b in zip(lots, metals, balances, strict=True)]
 
@@ -72,7 +73,7 @@ def _flow_lots(status: np.ndarray, feed: int, bm: int) -> list[int]:
     return np.flatnonzero(((status[:, feed] > 0) & (status[:, bm] > 0)).any(axis=1)).tolist()
 
 
-def _accounted(result: BatchResult, metals: tuple[ElementAccount, ...], balance: Balance) -> BatchResult:
+def _accounted(result: BatchResult, metals: tuple[ElementAccount, ...], balance: Balance | None) -> BatchResult:
     status = assay_status([m.status for m in metals])
     state = result.state
     if state in (BatchState.COMPLETE, BatchState.ASSAYED):

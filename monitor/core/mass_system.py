@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from monitor.core.reconcile import Reconciled, reconcile_stack
+from monitor.core.reconcile import Stack, solve_stack
 from monitor.core.spec import LineSpec, SourceKind
 
 Array = NDArray[np.float64]
@@ -76,15 +76,18 @@ def mass_balance(spec: LineSpec) -> Array:
     return np.array([[1.0 if s.direction == "in" else -1.0 for s in spec.streams]])
 
 
-def reconcile_masses(spec: LineSpec, mu: MassUnknowns, lots: Sequence[int]) -> dict[int, tuple[LotSystem, Reconciled]]:
+def reconcile_masses(
+    spec: LineSpec, mu: MassUnknowns, lots: Sequence[int]
+) -> list[tuple[list[int], list[LotSystem], Stack]]:
     """The lots (rows of mu) whose system is their masses alone, reconciled as one stack per layout
-    (which masses are measured): what reconcile() of each lot's LotSystem gives, to the last bit."""
+    (which masses are measured): per layout its lots, their systems and the Stack, whose numbers are
+    reconcile()'s of each lot's system to the last bit."""
     A = mass_balance(spec)
     im = {s.name: j for j, s in enumerate(spec.streams)}
     groups: dict[bytes, list[int]] = {}
     for i in lots:
         groups.setdefault(mu.measured[i].tobytes(), []).append(i)
-    out: dict[int, tuple[LotSystem, Reconciled]] = {}
+    out = []
     n = len(spec.streams)
     for idx in groups.values():
         m = mu.measured[idx[0]]
@@ -92,6 +95,6 @@ def reconcile_masses(spec: LineSpec, mu: MassUnknowns, lots: Sequence[int]) -> d
         covs = np.zeros((len(idx), n, n))
         diag = np.flatnonzero(m)
         covs[:, diag, diag] = mu.var[idx][:, diag]
-        for i, x, V, res in zip(idx, xs, covs, reconcile_stack(xs, covs, A, m), strict=True):
-            out[i] = (LotSystem(x, V, A, m, im, {}, ()), res)
+        systems = [LotSystem(x, V, A, m, im, {}, ()) for x, V in zip(xs, covs, strict=True)]
+        out.append((idx, systems, solve_stack(xs, covs, A, m)))
     return out

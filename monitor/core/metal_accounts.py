@@ -127,45 +127,27 @@ def account_metals_many(
         f, c = g.fraction[:, jf], g.fraction[:, jb]
         two_ok = has_b & has_f & has_tails & (f > 0) & (c != t)
         two = np.where(two_ok, c * (f - t) / (f * (c - t)), NAN)
-    stream_kg = _stream_dicts(names, prods, kg, has, total_out, all_assayed)
-    cols = (
-        np.where(has_f, g.fraction[:, jf], NAN).tolist(),
-        g.status[:, jf].tolist(),
-        e_feed.tolist(),
-        np.where(has_b, c, NAN).tolist(),
-        e_bm.tolist(),
-        recovery.tolist(),
-        (g.status[:, jb] if jb in prods else np.zeros_like(g.status[:, jf])).tolist(),
-        head.tolist(),
-        two.tolist(),
-        reconciled[:, :, 0].tolist(),
-        reconciled[:, :, 1].tolist(),
+    k, n_el = reconciled.shape[:2]
+    stream_kg, spread = _stream_dicts(names, prods, kg, has, total_out, all_assayed)
+    bm_status = g.status[:, jb] if jb in prods else np.zeros_like(g.status[:, jf])
+    flat = (  # each column lots × elements, flattened lot by lot: map() builds the accounts in that order
+        list(elements) * k,
+        np.where(has_f, g.fraction[:, jf], NAN).ravel().tolist(),
+        np.array(_FEED_SOURCE, dtype=object)[g.status[:, jf]].ravel().tolist(),
+        e_feed.ravel().tolist(),
+        np.where(has_b, c, NAN).ravel().tolist(),
+        e_bm.ravel().tolist(),
+        recovery.ravel().tolist(),
+        np.array(STATUSES, dtype=object)[bm_status].ravel().tolist(),
+        stream_kg,
+        spread,
+        head.ravel().tolist(),
+        two.ravel().tolist(),
+        reconciled[:, :, 0].ravel().tolist(),
+        reconciled[:, :, 1].ravel().tolist(),
     )
-    out = []
-    for i, (fg, fs, ef, bg, eb, rc, bs, hd, tw, rr, rs) in enumerate(zip(*cols, strict=True)):
-        dicts = stream_kg.get(i)
-        out.append(
-            tuple(
-                ElementAccount(
-                    el,
-                    fg[e],
-                    _FEED_SOURCE[fs[e]],
-                    ef[e],
-                    bg[e],
-                    eb[e],
-                    rc[e],
-                    STATUSES[bs[e]] if bs[e] else "none",
-                    dicts[e][0] if dicts else {},
-                    dicts[e][1] if dicts else {},
-                    hd[e],
-                    tw[e],
-                    rr[e],
-                    rs[e],
-                )
-                for e, el in enumerate(elements)
-            )
-        )
-    return out
+    accounts = iter(map(ElementAccount, *flat))
+    return list(zip(*[accounts] * n_el, strict=True)) if n_el else [() for _ in range(k)]
 
 
 def _sum_where(values: Array, has: NDArray[np.bool_], streams: Sequence[int]) -> Array:
@@ -183,16 +165,17 @@ def _stream_dicts(
     has: NDArray[np.bool_],
     total: Array,
     all_assayed: NDArray[np.bool_],
-) -> dict[int, list[tuple[dict[str, float], dict[str, float]]]]:
-    """Per lot with any assayed product, per element: each assayed product's content and, when every
+) -> tuple[list[dict[str, float]], list[dict[str, float]]]:
+    """Per lot and element (flattened lot by lot): each assayed product's content and, when every
     product is assayed and the total is positive, its share of the total (distribution)."""
-    out = {}
+    k, _, n_el = kg.shape
+    contents: list[dict[str, float]] = [{} for _ in range(k * n_el)]
+    shares: list[dict[str, float]] = [{} for _ in range(k * n_el)]
     for i in np.flatnonzero(has[:, prods].any(axis=(1, 2))).tolist():
-        per_el = []
-        for e in range(kg.shape[2]):
+        for e in range(n_el):
             stream_kg = {names[j]: float(kg[i, j, e]) for j in prods if has[i, j, e]}
             tot = float(total[i, e])
-            spread = {s: v / tot for s, v in stream_kg.items()} if all_assayed[i, e] and tot > 0 else {}
-            per_el.append((stream_kg, spread))
-        out[i] = per_el
-    return out
+            contents[i * n_el + e] = stream_kg
+            if all_assayed[i, e] and tot > 0:
+                shares[i * n_el + e] = {s: v / tot for s, v in stream_kg.items()}
+    return contents, shares

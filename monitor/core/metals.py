@@ -7,14 +7,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import NDArray
 
 from monitor.core.assays import RECOVERY_ELEMENTS, Assay, Grade, declared_grade, stream_grade
 from monitor.core.mass_system import LotSystem, mass_matrix, mass_unknowns
-from monitor.core.reconcile import Reconciled, locate_gross_error, reconcile
+from monitor.core.reconcile import Reconciled, Stack, locate_gross_error, reconcile
 from monitor.core.rules import BALANCE_P_FAIL
 from monitor.core.spec import LineSpec, SourceKind
 
 NAN = math.nan
+Array = NDArray[np.float64]
 _MEASURED = (SourceKind.TOTALIZER, SourceKind.WEIGHING, SourceKind.FLOW)  # a stream with its own mass
 CHI2_1DOF_99 = 6.63  # χ²(1) at 99 %: a located gross error this strong names its instrument
 
@@ -58,12 +60,13 @@ class Balance:
     elements_used: tuple[str, ...] = ()
 
 
-def _ratio_sd(a: float, b: float, var_a: float, var_b: float, cov_ab: float) -> float:
-    """sd of a/b by the delta method."""
-    if b <= 0:
-        return NAN
-    v = var_a / b**2 + (a**2) * var_b / b**4 - 2 * a * cov_ab / b**3
-    return math.sqrt(max(v, 0.0))
+def ratio_sd(a: Array, b: Array, var_a: Array, var_b: Array, cov_ab: Array) -> Array:
+    """sd of a/b by the delta method, elementwise (NaN where b is not positive). Powers are Python's
+    `**` of each value (numpy's array power rounds some last bits otherwise), the rest IEEE's."""
+    b2, b3, b4, a2 = (np.array([v**p for v in x.tolist()], dtype=float) for x, p in ((b, 2), (b, 3), (b, 4), (a, 2)))
+    with np.errstate(all="ignore"):
+        v = var_a / b2 + a2 * var_b / b4 - 2 * a * cov_ab / b3
+        return np.where(b <= 0, NAN, np.sqrt(np.where(v < 0.0, 0.0, v)))  # max(v, 0.0), NaN kept
 
 
 Grades = Mapping[str, tuple[Grade | None, dict[str, Grade]]]  # element -> (feed grade, product grades)
@@ -205,26 +208,36 @@ def balance_of(
     spec: LineSpec, masses: Mapping[str, float], lot: LotSystem, res: Reconciled
 ) -> tuple[Balance, dict[str, tuple[float, float]]]:
     """The reconciled lot (reconcile() of its system) as a Balance and per element (recovery, sd)."""
-    feed, im, ie = spec.feed.name, lot.im, lot.ie
+    return balances_of(spec, mass_matrix(spec, [masses]), [lot], Stack.of(res))[0]
+
+
+def balances_of(
+    spec: LineSpec, M: Array, lots: Sequence[LotSystem], st: Stack
+) -> list[tuple[Balance, dict[str, tuple[float, float]]]]:
+    """Lots of one layout (M: their mass_matrix), reconciled as `st`, as Balances and per element
+    (recovery, sd); the yield and each stream's reconciled mass computed for all lots at once."""
+    feed, im = spec.feed.name, lots[0].im
     i_f, i_b = im[feed], im["black_mass"]
-    y = res.x[i_b] / res.x[i_f] if res.x[i_f] > 0 else NAN
-    y_sd = _ratio_sd(res.x[i_b], res.x[i_f], res.cov[i_b, i_b], res.cov[i_f, i_f], res.cov[i_b, i_f])
-    recov = {}
-    for el in lot.used:
-        a, b = ie[(el, "black_mass")], ie[(el, feed)]
-        r = res.x[a] / res.x[b] if res.x[b] > 0 else NAN
-        recov[el] = (float(r), _ratio_sd(res.x[a], res.x[b], res.cov[a, a], res.cov[b, b], res.cov[a, b]))
-    suspect = ""
-    if res.dof > 0 and res.p_value < BALANCE_P_FAIL:
-        suspect = _suspect(spec, lot)
-    # each stream's reconciled kg, sd and z as Python floats (float() of each numpy scalar, in one pass)
-    x, sd, z = res.x.tolist(), res.sd.tolist(), res.z.tolist()
-    streams = tuple(
-        StreamBalance(s.name, masses.get(s.name, NAN) if s.source in _MEASURED else NAN, x[i], sd[i], z[i])
-        for s in spec.streams
-        for i in (im[s.name],)
-    )
-    return Balance(res.gamma, res.dof, res.p_value, float(y), y_sd, streams, suspect, lot.used), recov
+    X, C = st.x, st.cov
+    with np.errstate(all="ignore"):
+        y = np.where(X[:, i_f] > 0, X[:, i_b] / X[:, i_f], NAN).tolist()
+    y_sd = ratio_sd(X[:, i_b], X[:, i_f], C[:, i_b, i_b], C[:, i_f, i_f], C[:, i_b, i_f]).tolist()
+    order = [im[s.name] for s in spec.streams]
+    own = np.where([s.source in _MEASURED for s in spec.streams], M, NAN).tolist()
+    x, sd, z = X[:, order].tolist(), st.sd[:, order].tolist(), st.z[:, order].tolist()
+    names = [s.name for s in spec.streams]
+    out = []
+    for i, lot in enumerate(lots):
+        recov = {}
+        for el in lot.used:
+            a, b = lot.ie[(el, "black_mass")], lot.ie[(el, feed)]
+            r = X[i, a] / X[i, b] if X[i, b] > 0 else NAN
+            recov[el] = (float(r), float(ratio_sd(X[i, [a]], X[i, [b]], C[i, a, [a]], C[i, b, [b]], C[i, a, [b]])[0]))
+        suspect = _suspect(spec, lot) if st.dof > 0 and st.p_value[i] < BALANCE_P_FAIL else ""
+        streams = tuple(map(StreamBalance, names, own[i], x[i], sd[i], z[i]))
+        balance = Balance(st.gamma[i], st.dof, st.p_value[i], y[i], y_sd[i], streams, suspect, lot.used)
+        out.append((balance, recov))
+    return out
 
 
 def _suspect(spec: LineSpec, lot: LotSystem) -> str:
