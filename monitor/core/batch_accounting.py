@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import fields
+from operator import attrgetter
+from typing import Any
 
 import numpy as np
 
@@ -40,9 +42,12 @@ def with_accounting(
     return with_accounting_many(spec, [(result, assays, declared)])[0]
 
 
-def with_accounting_many(spec: LineSpec, lots: Sequence[Lot]) -> list[BatchResult]:
+def with_accounting_many(
+    spec: LineSpec, lots: Sequence[Lot], *, also: Sequence[Mapping[str, Any]] = ()
+) -> list[BatchResult]:
     """with_accounting() of each lot: grades, metal accounts and mass systems as arrays over the lots,
-    the reconciliations solved together (one stack per balance layout)."""
+    the reconciliations solved together (one stack per balance layout). `also`: per lot, other
+    fields to set in the same copy (a replay's carbon and origin stamp)."""
     elements = RECOVERY_ELEMENTS
     inputs = []
     for result, assays, declared in lots:
@@ -65,7 +70,8 @@ def with_accounting_many(spec: LineSpec, lots: Sequence[Lot]) -> list[BatchResul
                 reconciled[i, elements.index(el)] = r
             balances[i] = balance
     metals = account_metals_many(spec, M, grades, reconciled, elements)
-    return [_accounted(r, m, b) for (r, _, _), m, b in zip(lots, metals, balances, strict=True)]
+    extra = also or [{}] * len(lots)
+    return [_accounted(r, m, b, x) for (r, _, _), m, b, x in zip(lots, metals, balances, extra, strict=True)]
 
 
 def _flow_lots(status: np.ndarray, feed: int, bm: int) -> list[int]:
@@ -73,9 +79,25 @@ def _flow_lots(status: np.ndarray, feed: int, bm: int) -> list[int]:
     return np.flatnonzero(((status[:, feed] > 0) & (status[:, bm] > 0)).any(axis=1)).tolist()
 
 
-def _accounted(result: BatchResult, metals: tuple[ElementAccount, ...], balance: Balance | None) -> BatchResult:
+def _accounted(
+    result: BatchResult, metals: tuple[ElementAccount, ...], balance: Balance | None, also: Mapping[str, Any]
+) -> BatchResult:
     status = assay_status([m.status for m in metals])
     state = result.state
     if state in (BatchState.COMPLETE, BatchState.ASSAYED):
         state = BatchState.ASSAYED if status == "final" else BatchState.COMPLETE
-    return replace(result, metals=metals, balance=balance, assay_status=status, state=state)
+    return _copy_with(result, {**also, "metals": metals, "balance": balance, "assay_status": status, "state": state})
+
+
+_FIELDS = tuple(f.name for f in fields(BatchResult))
+_AT = {name: i for i, name in enumerate(_FIELDS)}
+_VALUES = attrgetter(*_FIELDS)
+
+
+def _copy_with(result: BatchResult, changes: Mapping[str, Any]) -> BatchResult:
+    """dataclasses.replace(result, **changes) without replace()'s look-up of the fields at each call
+    (a replay copies thousands of lots; BatchResult's fields are all positional)."""
+    values = list(_VALUES(result))
+    for name, value in changes.items():
+        values[_AT[name]] = value
+    return BatchResult(*values)
