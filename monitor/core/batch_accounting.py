@@ -13,12 +13,13 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from operator import attrgetter
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
 from monitor.core.assays import RECOVERY_ELEMENTS, Assay
-from monitor.core.mass_system import mass_matrix, mass_unknowns, reconcile_masses
+from monitor.core.mass_system import mass_unknowns, reconcile_masses
 from monitor.core.metal_accounts import account_metals_many, grade_arrays
 from monitor.core.metals import Balance, ElementAccount, LotInputs, balances_of, lot_system
 from monitor.core.reconcile import Stack, reconcile_many
@@ -26,6 +27,7 @@ from monitor.core.results import BatchResult, BatchState
 from monitor.core.spec import LineSpec
 
 Lot = tuple[BatchResult, Sequence[Assay], Mapping[str, float] | None]  # a result, its assays, declared grades
+_NONE_DECLARED: Mapping[str, float] = MappingProxyType({})  # a lot of no declared table (read only: shared)
 
 
 def assay_status(metals_statuses: Sequence[str]) -> str:
@@ -48,22 +50,30 @@ def with_accounting_many(
     """with_accounting() of each lot: grades, metal accounts and mass systems as arrays over the lots,
     the reconciliations solved together (one stack per balance layout). `also`: per lot, other
     fields to set in the same copy (a replay's carbon and origin stamp)."""
-    elements = RECOVERY_ELEMENTS
-    inputs = []
-    for result, assays, declared in lots:
-        masses = {s.stream: s.mass_kg for s in result.streams}
+    elements, at = RECOVERY_ELEMENTS, {s.name: j for j, s in enumerate(spec.streams)}
+    rows, tables, inputs = [], [], {}  # masses (lots × streams), declared tables, the assayed lots' inputs
+    for i, (result, assays, declared) in enumerate(lots):
+        row = [math.nan] * len(at)
+        for s in result.streams:
+            j = at.get(s.stream)
+            if j is not None:
+                row[j] = s.mass_kg
+        rows.append(row)
+        tables.append(declared or _NONE_DECLARED)
         mine = [a for a in assays if a.batch_id == result.batch_id]
-        inputs.append(LotInputs(spec, masses, result.bags if mine else {}, mine, declared or {}))
-    M = mass_matrix(spec, [lot.masses for lot in inputs])
-    grades, assayed = grade_arrays(spec, M, inputs, elements)
+        if mine:
+            masses = {s.stream: s.mass_kg for s in result.streams}
+            inputs[i] = LotInputs(spec, masses, result.bags, mine, declared or {})
+    M = np.array(rows, dtype=float).reshape(len(lots), len(at))
+    grades, assayed = grade_arrays(spec, M, tables, inputs, elements)
     feed, bm = [s.name for s in spec.streams].index(spec.feed.name), [s.name for s in spec.streams].index("black_mass")
     systems = {i: lot_system(spec, inputs[i].masses, assayed[i], elements) for i in _flow_lots(grades.status, feed, bm)}
     joint = reconcile_many([(s.x, s.V, s.A, s.measured) for s in systems.values()])
     groups = [([i], [s], Stack.of(res)) for (i, s), res in zip(systems.items(), joint, strict=True)]
-    alone = [i for i in range(len(inputs)) if i not in systems]
+    alone = [i for i in range(len(lots)) if i not in systems]
     groups += reconcile_masses(spec, mass_unknowns(spec, M), alone)
-    reconciled = np.full((len(inputs), len(elements), 2), math.nan)
-    balances: list[Balance | None] = [None] * len(inputs)
+    reconciled = np.full((len(lots), len(elements), 2), math.nan)
+    balances: list[Balance | None] = [None] * len(lots)
     for idx, lot_systems, st in groups:
         for i, (balance, recov) in zip(idx, balances_of(spec, M[idx], lot_systems, st), strict=True):
             for el, r in recov.items():

@@ -41,28 +41,31 @@ class GradeArrays:
 
 
 def grade_arrays(
-    spec: LineSpec, M: Array, lots: Sequence[LotInputs], elements: Sequence[str]
+    spec: LineSpec,
+    M: Array,
+    declared: Sequence[Mapping[str, float]],
+    assayed_lots: Mapping[int, LotInputs],
+    elements: Sequence[str],
 ) -> tuple[GradeArrays, dict[int, Grades]]:
-    """The lots' grades (M: their mass_matrix) and, for the lots with assays, the grades as Grade
-    objects (the element-flow balances of lot_system read them)."""
-    k, n, e = len(lots), len(spec.streams), len(elements)
+    """The grades of lots whose masses are M (mass_matrix) and declared feed grades `declared`; the
+    lots with assays (`assayed_lots`, by row) find theirs lot by lot, also returned as Grade objects
+    (the element-flow balances of lot_system read them)."""
+    k, n, e = len(declared), len(spec.streams), len(elements)
     frac, sigma, dry = (np.full((k, n, e), NAN) for _ in range(3))
     status = np.zeros((k, n, e), dtype=np.int8)
     names = [s.name for s in spec.streams]
     jf = names.index(spec.feed.name)
     by_table: dict[int, list[int]] = {}  # lots without assays, by their declared table (one per chemistry)
-    assayed: dict[int, Grades] = {}
-    for i, lot in enumerate(lots):
-        if lot.assays:
-            assayed[i] = lot.all_grades(elements)
-        else:
-            by_table.setdefault(id(lot.declared), []).append(i)
+    assayed = {i: lot.all_grades(elements) for i, lot in assayed_lots.items()}
+    for i, table in enumerate(declared):
+        if i not in assayed:
+            by_table.setdefault(id(table), []).append(i)
     for idx in by_table.values():
-        declared = lots[idx[0]].declared
-        cols = [c for c, el in enumerate(elements) if el in declared]
+        table = declared[idx[0]]
+        cols = [c for c, el in enumerate(elements) if el in table]
         if not cols:
             continue
-        one = [declared_grade(declared[elements[c]], NAN) for c in cols]  # σ per element: the one rule
+        one = [declared_grade(table[elements[c]], NAN) for c in cols]  # σ per element: the one rule
         rows = np.array(idx)[:, None]
         frac[rows, jf, cols] = [g.fraction for g in one]
         sigma[rows, jf, cols] = [g.sigma for g in one]
@@ -92,7 +95,8 @@ def account_metals(
     """One lot's account_metals_many: per element its feed and black-mass content, recovery, ...;
     `reconciled` (per element recovery and sd of the joint reconciliation) fills the reconciled recovery."""
     M = mass_matrix(spec, [masses])
-    grades, _ = grade_arrays(spec, M, [LotInputs(spec, masses, bags, assays, declared)], elements)
+    lot = LotInputs(spec, masses, bags, assays, declared)
+    grades, _ = grade_arrays(spec, M, [declared], {0: lot} if assays else {}, elements)
     rec = np.full((1, len(elements), 2), NAN)
     for c, el in enumerate(elements):
         rec[0, c] = (reconciled or {}).get(el, (NAN, NAN))
