@@ -165,7 +165,10 @@ def solve_stack(xs: Array, covs: Array, A: Array, measured: NDArray[np.bool_]) -
         YH = Y - np.matmul(K, _column(R))[:, :, 0]
         W = np.matmul(np.matmul(K, B), V)
         CY = V - W
-        gammas = [float(R[i] @ S_inv[i] @ R[i]) for i in range(k)]
+        if R.shape[1] == 1:  # one balance (a lot of masses alone): r·s·r, the two products r @ S⁻¹ @ r takes
+            gammas = (R[:, 0] * S_inv[:, 0, 0] * R[:, 0]).tolist()
+        else:
+            gammas = [float(R[i] @ S_inv[i] @ R[i]) for i in range(k)]
         wd = np.sqrt(np.clip(np.diagonal(W, axis1=1, axis2=2), 0.0, None))
         with np.errstate(divide="ignore", invalid="ignore"):
             Z[:, iy] = np.where(wd > 0, np.abs(Y - YH) / wd, 0.0)

@@ -129,3 +129,19 @@ def test_a_failed_balance_is_searched_alike_batched_and_per_lot() -> None:
     assert all(p is not None and p > 0.99 for p in p_values[0::2])
     assert all(p is not None and p < BALANCE_P_FAIL for p in p_values[1::2])
     assert [b.balance.suspect for b in batched if b.balance] == [""] * 12
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.floats(0.0, 5_000.0), st.floats(0.0, 5_000.0), st.floats(-50.0, 50.0)), min_size=1))
+def test_one_balance_gamma_equals_reconcile(lots: list) -> None:
+    """One balance (a lot's masses alone): the stack takes gamma as r·s·r elementwise, which must be
+    reconcile()'s r @ S⁻¹ @ r to the last bit, a balance that closes exactly (r = 0) included."""
+    A = np.array([[1.0, -1.0, -1.0]])
+    measured = np.ones(3, dtype=bool)
+    systems = []
+    for a, b, off in lots:
+        x = np.array([a + b + (off if off > 0 else 0.0), a, b])
+        systems.append((x, np.diag(np.maximum(0.01 * x, 1e-6) ** 2), A, measured))
+    for one, many in zip([reconcile(*s) for s in systems], reconcile_many(systems), strict=True):
+        assert (repr(one.gamma), repr(one.p_value)) == (repr(many.gamma), repr(many.p_value))
+        assert one.x.tobytes() == many.x.tobytes() and one.cov.tobytes() == many.cov.tobytes()
