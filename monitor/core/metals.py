@@ -1,4 +1,5 @@
-"""Metal accounting and the joint mass/element reconciliation of one batch (see docs/design-notes.md)."""
+"""Metal accounts' data, a lot's grades and the joint mass/element reconciliation (see docs/design-notes.md);
+the accounts are computed for many lots at once in metal_accounts.py, the mass systems in mass_system.py."""
 
 from __future__ import annotations
 
