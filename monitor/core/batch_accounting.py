@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from monitor.core.assays import RECOVERY_ELEMENTS, Assay
-from monitor.core.mass_system import mass_unknowns, reconcile_masses
+from monitor.core.mass_system import Systems, mass_unknowns, reconcile_masses
 from monitor.core.metal_accounts import account_metals_many, grade_arrays
 from monitor.core.metals import Balance, ElementAccount, LotInputs, balances_of, lot_system
 from monitor.core.reconcile import Stack, reconcile_many
@@ -69,13 +69,13 @@ def with_accounting_many(
     feed, bm = [s.name for s in spec.streams].index(spec.feed.name), [s.name for s in spec.streams].index("black_mass")
     systems = {i: lot_system(spec, inputs[i].masses, assayed[i], elements) for i in _flow_lots(grades.status, feed, bm)}
     joint = reconcile_many([(s.x, s.V, s.A, s.measured) for s in systems.values()])
-    groups = [([i], [s], Stack.of(res)) for (i, s), res in zip(systems.items(), joint, strict=True)]
+    groups = [([i], Systems.of(s), Stack.of(res)) for (i, s), res in zip(systems.items(), joint, strict=True)]
     alone = [i for i in range(len(lots)) if i not in systems]
     groups += reconcile_masses(spec, mass_unknowns(spec, M), alone)
     reconciled = np.full((len(lots), len(elements), 2), math.nan)
     balances: list[Balance | None] = [None] * len(lots)
-    for idx, lot_systems, st in groups:
-        for i, (balance, recov) in zip(idx, balances_of(spec, M[idx], lot_systems, st), strict=True):
+    for idx, stacked, st in groups:
+        for i, (balance, recov) in zip(idx, balances_of(spec, M[idx], stacked, st), strict=True):
             for el, r in recov.items():
                 reconciled[i, elements.index(el)] = r
             balances[i] = balance

@@ -38,6 +38,28 @@ class LotSystem:
 
 
 @dataclass(frozen=True, slots=True)
+class Systems:
+    """Lots' systems of one layout (balances, which values are measured, where each stream and flow
+    is, the elements used), stacked: values k × n, covariances k × n × n."""
+
+    xs: Array
+    covs: Array
+    A: Array
+    measured: NDArray[np.bool_]
+    im: dict[str, int]
+    ie: dict[tuple[str, str], int]
+    used: tuple[str, ...]
+
+    def lot(self, i: int) -> LotSystem:
+        return LotSystem(self.xs[i], self.covs[i], self.A, self.measured, self.im, self.ie, self.used)
+
+    @classmethod
+    def of(cls, lot: LotSystem) -> Systems:
+        """One lot's system as a stack of one."""
+        return cls(lot.x[None], lot.V[None], lot.A, lot.measured, lot.im, lot.ie, lot.used)
+
+
+@dataclass(frozen=True, slots=True)
 class MassUnknowns:
     """One unknown per stream mass of k lots (k × streams, spec order): measured (± accuracy), a prior
     (estimate) or free (unmeasured: value 0, not measured, variance NaN)."""
@@ -76,11 +98,9 @@ def mass_balance(spec: LineSpec) -> Array:
     return np.array([[1.0 if s.direction == "in" else -1.0 for s in spec.streams]])
 
 
-def reconcile_masses(
-    spec: LineSpec, mu: MassUnknowns, lots: Sequence[int]
-) -> list[tuple[list[int], list[LotSystem], Stack]]:
+def reconcile_masses(spec: LineSpec, mu: MassUnknowns, lots: Sequence[int]) -> list[tuple[list[int], Systems, Stack]]:
     """The lots (rows of mu) whose system is their masses alone, reconciled as one stack per layout
-    (which masses are measured): per layout its lots, their systems and the Stack, whose numbers are
+    (which masses are measured): per layout its lots, their Systems and the Stack, whose numbers are
     reconcile()'s of each lot's system to the last bit."""
     A = mass_balance(spec)
     im = {s.name: j for j, s in enumerate(spec.streams)}
@@ -95,6 +115,5 @@ def reconcile_masses(
         covs = np.zeros((len(idx), n, n))
         diag = np.flatnonzero(m)
         covs[:, diag, diag] = mu.var[idx][:, diag]
-        systems = [LotSystem(x, V, A, m, im, {}, ()) for x, V in zip(xs, covs, strict=True)]
-        out.append((idx, systems, solve_stack(xs, covs, A, m)))
+        out.append((idx, Systems(xs, covs, A, m, im, {}, ()), solve_stack(xs, covs, A, m)))
     return out

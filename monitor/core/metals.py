@@ -11,7 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from monitor.core.assays import RECOVERY_ELEMENTS, Assay, Grade, declared_grade, stream_grade
-from monitor.core.mass_system import LotSystem, mass_matrix, mass_unknowns
+from monitor.core.mass_system import LotSystem, Systems, mass_matrix, mass_unknowns
 from monitor.core.reconcile import Reconciled, Stack, locate_gross_error, reconcile
 from monitor.core.rules import BALANCE_P_FAIL
 from monitor.core.spec import LineSpec, SourceKind
@@ -209,15 +209,15 @@ def balance_of(
     spec: LineSpec, masses: Mapping[str, float], lot: LotSystem, res: Reconciled
 ) -> tuple[Balance, dict[str, tuple[float, float]]]:
     """The reconciled lot (reconcile() of its system) as a Balance and per element (recovery, sd)."""
-    return balances_of(spec, mass_matrix(spec, [masses]), [lot], Stack.of(res))[0]
+    return balances_of(spec, mass_matrix(spec, [masses]), Systems.of(lot), Stack.of(res))[0]
 
 
 def balances_of(
-    spec: LineSpec, M: Array, lots: Sequence[LotSystem], st: Stack
+    spec: LineSpec, M: Array, systems: Systems, st: Stack
 ) -> list[tuple[Balance, dict[str, tuple[float, float]]]]:
     """Lots of one layout (M: their mass_matrix), reconciled as `st`, as Balances and per element
     (recovery, sd); the yield and each stream's reconciled mass computed for all lots at once."""
-    feed, im = spec.feed.name, lots[0].im
+    feed, im, ie, used = spec.feed.name, systems.im, systems.ie, systems.used
     i_f, i_b = im[feed], im["black_mass"]
     X, C = st.x, st.cov
     with np.errstate(all="ignore"):
@@ -228,16 +228,15 @@ def balances_of(
     x, sd, z = X[:, order].tolist(), st.sd[:, order].tolist(), st.z[:, order].tolist()
     names = [s.name for s in spec.streams]
     out = []
-    for i, lot in enumerate(lots):
+    for i in range(len(y)):
         recov = {}
-        for el in lot.used:
-            a, b = lot.ie[(el, "black_mass")], lot.ie[(el, feed)]
+        for el in used:
+            a, b = ie[(el, "black_mass")], ie[(el, feed)]
             r = X[i, a] / X[i, b] if X[i, b] > 0 else NAN
             recov[el] = (float(r), float(ratio_sd(X[i, [a]], X[i, [b]], C[i, a, [a]], C[i, b, [b]], C[i, a, [b]])[0]))
-        suspect = _suspect(spec, lot) if st.dof > 0 and st.p_value[i] < BALANCE_P_FAIL else ""
+        suspect = _suspect(spec, systems.lot(i)) if st.dof > 0 and st.p_value[i] < BALANCE_P_FAIL else ""
         streams = tuple(map(StreamBalance, names, own[i], x[i], sd[i], z[i]))
-        balance = Balance(st.gamma[i], st.dof, st.p_value[i], y[i], y_sd[i], streams, suspect, lot.used)
-        out.append((balance, recov))
+        out.append((Balance(st.gamma[i], st.dof, st.p_value[i], y[i], y_sd[i], streams, suspect, used), recov))
     return out
 
 
