@@ -16,7 +16,7 @@ from monitor.core.results import BatchResult
 from monitor.core.spec import LineSpec
 from monitor.errors import InputError
 from monitor.passport.origin import OriginMap
-from monitor.passport.stamp import stamp_lot
+from monitor.passport.stamp import stamp_lot, stamp_of
 from monitor.store.query import BatchQuery
 from monitor.store.sql import Store
 
@@ -59,8 +59,9 @@ class Accountant:
         with self._lock:
             assays = self.store.assays_of([r.batch_id for r in results])  # one read, not one per lot
             lots = [(r, assays[r.batch_id], self.grades.declared(r.chemistry, r.feed_form)) for r in results]
-            accounted = with_accounting_many(self.spec, lots)  # account() of each, reconciled together
-            return self.store.save_many([stamp_lot(r, self.ghg, self.origin) for r in accounted])
+            # account() of each, as arrays over the lots; the stamp set in the same copy of each lot
+            stamps = [stamp_of(r, self.ghg, self.origin) for r in results]
+            return self.store.save_many(with_accounting_many(self.spec, lots, also=stamps))
 
     def account(self, result: BatchResult, assays: list[Assay] | None = None) -> BatchResult:
         """The lot's metals and balance from its assays (`assays`: read already, else from the store)."""

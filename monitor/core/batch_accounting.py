@@ -1,25 +1,33 @@
-"""A completed batch plus its assays → its metal accounting and reconciliation (pure)."""
+"""Completed batches plus their assays → their metal accounting and reconciliation (pure).
+
+Lots are accounted together, as arrays (lots × streams × elements): the live path accounts one lot
+through the same function (with_accounting), a replay 500 at a time. A lot whose balance system is
+its masses alone (no element with both a feed and a black-mass grade: every lot until the lab
+reports) is reconciled with the other lots of its layout as one numpy stack (reconcile_masses);
+a lot with element flows builds its system one by one (lot_system) and joins reconcile_many.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import fields
+from operator import attrgetter
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
 
 from monitor.core.assays import RECOVERY_ELEMENTS, Assay
-from monitor.core.metals import (
-    Balance,
-    ElementAccount,
-    LotInputs,
-    account_metals,
-    balance_of,
-    lot_system,
-    reconcile_batch,
-)
-from monitor.core.reconcile import reconcile_many
+from monitor.core.mass_system import Systems, mass_unknowns, reconcile_masses
+from monitor.core.metal_accounts import account_metals_many, grade_arrays
+from monitor.core.metals import Balance, ElementAccount, LotInputs, balances_of, lot_system
+from monitor.core.reconcile import Stack, reconcile_many
 from monitor.core.results import BatchResult, BatchState
 from monitor.core.spec import LineSpec
 
 Lot = tuple[BatchResult, Sequence[Assay], Mapping[str, float] | None]  # a result, its assays, declared grades
+_NONE_DECLARED: Mapping[str, float] = MappingProxyType({})  # a lot of no declared table (read only: shared)
 
 
 def assay_status(metals_statuses: Sequence[str]) -> str:
@@ -33,38 +41,73 @@ def with_accounting(
     result: BatchResult, spec: LineSpec, assays: Sequence[Assay], declared: Mapping[str, float] | None
 ) -> BatchResult:
     """The batch with metals, balance and assay status recomputed from scratch (same masses)."""
-    masses = {s.stream: s.mass_kg for s in result.streams}
-    bags = result.bags
-    mine = [a for a in assays if a.batch_id == result.batch_id]
-    declared = declared or {}
-    grades = LotInputs(spec, masses, bags, mine, declared).all_grades(RECOVERY_ELEMENTS)
-    balance, recov = reconcile_batch(spec, masses, bags, mine, declared, grades=grades)
-    metals = account_metals(spec, masses, bags, mine, declared, grades=grades, reconciled=recov)
-    return _accounted(result, metals, balance)
+    return with_accounting_many(spec, [(result, assays, declared)])[0]
 
 
-def with_accounting_many(spec: LineSpec, lots: Sequence[Lot]) -> list[BatchResult]:
-    """with_accounting() of each lot, the same numbers, with the reconciliations solved together
-    (reconcile_many: one stack per balance layout; a replay accounts 500 lots at a time)."""
-    inputs = []
-    for result, assays, declared in lots:
-        masses = {s.stream: s.mass_kg for s in result.streams}
+def with_accounting_many(
+    spec: LineSpec, lots: Sequence[Lot], *, also: Sequence[Mapping[str, Any]] = ()
+) -> list[BatchResult]:
+    """with_accounting() of each lot: grades, metal accounts and mass systems as arrays over the lots,
+    the reconciliations solved together (one stack per balance layout). `also`: per lot, other
+    fields to set in the same copy (a replay's carbon and origin stamp)."""
+    elements, at = RECOVERY_ELEMENTS, {s.name: j for j, s in enumerate(spec.streams)}
+    rows, tables, inputs = [], [], {}  # masses (lots × streams), declared tables, the assayed lots' inputs
+    for i, (result, assays, declared) in enumerate(lots):
+        row = [math.nan] * len(at)
+        for s in result.streams:
+            j = at.get(s.stream)
+            if j is not None:
+                row[j] = s.mass_kg
+        rows.append(row)
+        tables.append(declared or _NONE_DECLARED)
         mine = [a for a in assays if a.batch_id == result.batch_id]
-        lot = LotInputs(spec, masses, result.bags, mine, declared or {})
-        inputs.append((lot, lot.all_grades(RECOVERY_ELEMENTS)))
-    systems = [lot_system(spec, lot.masses, grades, RECOVERY_ELEMENTS) for lot, grades in inputs]
-    solved = reconcile_many([(s.x, s.V, s.A, s.measured) for s in systems])
-    out = []
-    for (result, _, _), (lot, grades), system, res in zip(lots, inputs, systems, solved, strict=True):
-        balance, recov = balance_of(spec, lot.masses, system, res)
-        metals = account_metals(spec, lot.masses, lot.bags, lot.assays, lot.declared, grades=grades, reconciled=recov)
-        out.append(_accounted(result, metals, balance))
-    return out
+        if mine:
+            masses = {s.stream: s.mass_kg for s in result.streams}
+            inputs[i] = LotInputs(spec, masses, result.bags, mine, declared or {})
+    M = np.array(rows, dtype=float).reshape(len(lots), len(at))
+    grades, assayed = grade_arrays(spec, M, tables, inputs, elements)
+    feed, bm = [s.name for s in spec.streams].index(spec.feed.name), [s.name for s in spec.streams].index("black_mass")
+    systems = {i: lot_system(spec, inputs[i].masses, assayed[i], elements) for i in _flow_lots(grades.status, feed, bm)}
+    joint = reconcile_many([(s.x, s.V, s.A, s.measured) for s in systems.values()])
+    groups = [([i], Systems.of(s), Stack.of(res)) for (i, s), res in zip(systems.items(), joint, strict=True)]
+    alone = [i for i in range(len(lots)) if i not in systems]
+    groups += reconcile_masses(spec, mass_unknowns(spec, M), alone)
+    reconciled = np.full((len(lots), len(elements), 2), math.nan)
+    balances: list[Balance | None] = [None] * len(lots)
+    for idx, stacked, st in groups:
+        for i, (balance, recov) in zip(idx, balances_of(spec, M[idx], stacked, st), strict=True):
+            for el, r in recov.items():
+                reconciled[i, elements.index(el)] = r
+            balances[i] = balance
+    metals = account_metals_many(spec, M, grades, reconciled, elements)
+    extra = also or [{}] * len(lots)
+    return [_accounted(r, m, b, x) for (r, _, _), m, b, x in zip(lots, metals, balances, extra, strict=True)]
 
 
-def _accounted(result: BatchResult, metals: tuple[ElementAccount, ...], balance: Balance) -> BatchResult:
+def _flow_lots(status: np.ndarray, feed: int, bm: int) -> list[int]:
+    """The lots with an element whose feed and black mass both have a grade (element flows to balance)."""
+    return np.flatnonzero(((status[:, feed] > 0) & (status[:, bm] > 0)).any(axis=1)).tolist()
+
+
+def _accounted(
+    result: BatchResult, metals: tuple[ElementAccount, ...], balance: Balance | None, also: Mapping[str, Any]
+) -> BatchResult:
     status = assay_status([m.status for m in metals])
     state = result.state
     if state in (BatchState.COMPLETE, BatchState.ASSAYED):
         state = BatchState.ASSAYED if status == "final" else BatchState.COMPLETE
-    return replace(result, metals=metals, balance=balance, assay_status=status, state=state)
+    return _copy_with(result, {**also, "metals": metals, "balance": balance, "assay_status": status, "state": state})
+
+
+_FIELDS = tuple(f.name for f in fields(BatchResult))
+_AT = {name: i for i, name in enumerate(_FIELDS)}
+_VALUES = attrgetter(*_FIELDS)
+
+
+def _copy_with(result: BatchResult, changes: Mapping[str, Any]) -> BatchResult:
+    """dataclasses.replace(result, **changes) without replace()'s look-up of the fields at each call
+    (a replay copies thousands of lots; BatchResult's fields are all positional)."""
+    values = list(_VALUES(result))
+    for name, value in changes.items():
+        values[_AT[name]] = value
+    return BatchResult(*values)

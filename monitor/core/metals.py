@@ -1,4 +1,5 @@
-"""Metal accounting and the joint mass/element reconciliation of one batch (see docs/design-notes.md)."""
+"""Metal accounts' data, a lot's grades and the joint mass/element reconciliation (see docs/design-notes.md);
+the accounts are computed for many lots at once in metal_accounts.py, the mass systems in mass_system.py."""
 
 from __future__ import annotations
 
@@ -7,13 +8,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import NDArray
 
 from monitor.core.assays import RECOVERY_ELEMENTS, Assay, Grade, declared_grade, stream_grade
-from monitor.core.reconcile import Reconciled, locate_gross_error, reconcile
+from monitor.core.mass_system import LotSystem, Systems, mass_matrix, mass_unknowns
+from monitor.core.reconcile import Reconciled, Stack, locate_gross_error, reconcile
 from monitor.core.rules import BALANCE_P_FAIL
 from monitor.core.spec import LineSpec, SourceKind
 
 NAN = math.nan
+Array = NDArray[np.float64]
 _MEASURED = (SourceKind.TOTALIZER, SourceKind.WEIGHING, SourceKind.FLOW)  # a stream with its own mass
 CHI2_1DOF_99 = 6.63  # χ²(1) at 99 %: a located gross error this strong names its instrument
 
@@ -57,12 +61,13 @@ class Balance:
     elements_used: tuple[str, ...] = ()
 
 
-def _ratio_sd(a: float, b: float, var_a: float, var_b: float, cov_ab: float) -> float:
-    """sd of a/b by the delta method."""
-    if b <= 0:
-        return NAN
-    v = var_a / b**2 + (a**2) * var_b / b**4 - 2 * a * cov_ab / b**3
-    return math.sqrt(max(v, 0.0))
+def ratio_sd(a: Array, b: Array, var_a: Array, var_b: Array, cov_ab: Array) -> Array:
+    """sd of a/b by the delta method, elementwise (NaN where b is not positive). Powers are Python's
+    `**` of each value (numpy's array power rounds some last bits otherwise), the rest IEEE's."""
+    b2, b3, b4, a2 = (np.array([v**p for v in x.tolist()], dtype=float) for x, p in ((b, 2), (b, 3), (b, 4), (a, 2)))
+    with np.errstate(all="ignore"):
+        v = var_a / b2 + a2 * var_b / b4 - 2 * a * cov_ab / b3
+        return np.where(b <= 0, NAN, np.sqrt(np.where(v < 0.0, 0.0, v)))  # max(v, 0.0), NaN kept
 
 
 Grades = Mapping[str, tuple[Grade | None, dict[str, Grade]]]  # element -> (feed grade, product grades)
@@ -105,67 +110,6 @@ class LotInputs:
         return {el: self.grades(el) for el in elements}
 
 
-def account_metals(
-    spec: LineSpec,
-    masses: Mapping[str, float],
-    bags: Mapping[str, float],
-    assays: Sequence[Assay],
-    declared: Mapping[str, float],
-    elements: Sequence[str] = RECOVERY_ELEMENTS,
-    *,
-    grades: Grades | None = None,
-    reconciled: Mapping[str, tuple[float, float]] | None = None,
-) -> tuple[ElementAccount, ...]:
-    """Per element: feed and black-mass content, recovery, distribution, head grade, two-product check;
-    `reconciled` (reconcile_batch's per element recovery and sd) fills the reconciled recovery."""
-    out = []
-    reconciled = reconciled or {}
-    measured_products = [s.name for s in spec.products if s.source not in (SourceKind.UNMEASURED, SourceKind.ESTIMATE)]
-    feed_kg_total = masses.get(spec.feed.name, NAN)
-    if grades is None:
-        grades = LotInputs(spec, masses, bags, assays, declared).all_grades(elements)
-    must_assay = set(measured_products)
-    for el in elements:
-        g_feed, prods = grades[el]
-        e_feed = g_feed.fraction * g_feed.dry_kg if g_feed else NAN
-        source = "none" if g_feed is None else ("declared" if g_feed.status == "declared" else "assay")
-        bm = prods.get("black_mass")
-        e_bm = bm.fraction * bm.dry_kg if bm else NAN
-        recovery = e_bm / e_feed if bm and g_feed and e_feed > 0 else NAN
-        stream_kg = {s: g.fraction * g.dry_kg for s, g in prods.items()}
-        all_assayed = must_assay <= prods.keys()
-        total_out = sum(stream_kg.values())
-        distribution = {s: v / total_out for s, v in stream_kg.items()} if all_assayed and total_out > 0 else {}
-        head = total_out / feed_kg_total if all_assayed and feed_kg_total > 0 else NAN
-        two = NAN
-        tails = [s for s in prods if s != "black_mass"]
-        if bm and g_feed and tails:
-            t_dry = sum(prods[s].dry_kg for s in tails)
-            t = sum(stream_kg[s] for s in tails) / t_dry if t_dry > 0 else NAN
-            f, c = g_feed.fraction, bm.fraction
-            if f > 0 and c != t:
-                two = c * (f - t) / (f * (c - t))
-        out.append(
-            ElementAccount(
-                element=el,
-                feed_grade=g_feed.fraction if g_feed else NAN,
-                feed_grade_source=source,
-                feed_kg=e_feed,
-                black_mass_grade=bm.fraction if bm else NAN,
-                black_mass_kg=e_bm,
-                recovery=recovery,
-                status=bm.status if bm else "none",
-                stream_kg=stream_kg,
-                distribution=distribution,
-                calc_head_grade=head,
-                two_product=two,
-                recovery_reconciled=reconciled.get(el, (NAN, NAN))[0],
-                recovery_sd=reconciled.get(el, (NAN, NAN))[1],
-            )
-        )
-    return tuple(out)
-
-
 class _System:
     """Variables, their covariance and the linear balances, built up one stream at a time."""
 
@@ -196,20 +140,6 @@ class _System:
         return np.array(self.x), V, A, np.array(self.measured)
 
 
-@dataclass(frozen=True, slots=True)
-class LotSystem:
-    """A lot's balances, ready to reconcile: values, covariance, balances, which are measured, and
-    where each stream's mass (im) and each (element, stream) flow (ie) is among the values."""
-
-    x: np.ndarray
-    V: np.ndarray
-    A: np.ndarray
-    measured: np.ndarray
-    im: dict[str, int]
-    ie: dict[tuple[str, str], int]
-    used: tuple[str, ...]
-
-
 def reconcile_batch(
     spec: LineSpec,
     masses: Mapping[str, float],
@@ -237,7 +167,13 @@ def lot_system(spec: LineSpec, masses: Mapping[str, float], grades: Grades, elem
     feed = spec.feed.name
     sysm = _System()
     sign = {s.name: (1.0 if s.direction == "in" else -1.0) for s in spec.streams}
-    im = _mass_unknowns(spec, masses, masses.get(feed, NAN), sysm)
+    mu = mass_unknowns(spec, mass_matrix(spec, [masses]))  # the mass rule, for one lot
+    im = {
+        s.name: sysm.add(x, var if known else None)
+        for s, x, var, known in zip(
+            spec.streams, mu.x[0].tolist(), mu.var[0].tolist(), mu.measured[0].tolist(), strict=True
+        )
+    }
     sysm.balances.append({im[n]: sign[n] for n in im})
     ie: dict[tuple[str, str], int] = {}
     used: list[str] = []
@@ -273,41 +209,35 @@ def balance_of(
     spec: LineSpec, masses: Mapping[str, float], lot: LotSystem, res: Reconciled
 ) -> tuple[Balance, dict[str, tuple[float, float]]]:
     """The reconciled lot (reconcile() of its system) as a Balance and per element (recovery, sd)."""
-    feed, im, ie = spec.feed.name, lot.im, lot.ie
+    return balances_of(spec, mass_matrix(spec, [masses]), Systems.of(lot), Stack.of(res))[0]
+
+
+def balances_of(
+    spec: LineSpec, M: Array, systems: Systems, st: Stack
+) -> list[tuple[Balance, dict[str, tuple[float, float]]]]:
+    """Lots of one layout (M: their mass_matrix), reconciled as `st`, as Balances and per element
+    (recovery, sd); the yield and each stream's reconciled mass computed for all lots at once."""
+    feed, im, ie, used = spec.feed.name, systems.im, systems.ie, systems.used
     i_f, i_b = im[feed], im["black_mass"]
-    y = res.x[i_b] / res.x[i_f] if res.x[i_f] > 0 else NAN
-    y_sd = _ratio_sd(res.x[i_b], res.x[i_f], res.cov[i_b, i_b], res.cov[i_f, i_f], res.cov[i_b, i_f])
-    recov = {}
-    for el in lot.used:
-        a, b = ie[(el, "black_mass")], ie[(el, feed)]
-        r = res.x[a] / res.x[b] if res.x[b] > 0 else NAN
-        recov[el] = (float(r), _ratio_sd(res.x[a], res.x[b], res.cov[a, a], res.cov[b, b], res.cov[a, b]))
-    suspect = ""
-    if res.dof > 0 and res.p_value < BALANCE_P_FAIL:
-        suspect = _suspect(spec, lot)
-    # each stream's reconciled kg, sd and z as Python floats (float() of each numpy scalar, in one pass)
-    x, sd, z = res.x.tolist(), res.sd.tolist(), res.z.tolist()
-    streams = tuple(
-        StreamBalance(s.name, masses.get(s.name, NAN) if s.source in _MEASURED else NAN, x[i], sd[i], z[i])
-        for s in spec.streams
-        for i in (im[s.name],)
-    )
-    return Balance(res.gamma, res.dof, res.p_value, float(y), y_sd, streams, suspect, lot.used), recov
-
-
-def _mass_unknowns(spec: LineSpec, masses: Mapping[str, float], feed_kg: float, sysm: _System) -> dict[str, int]:
-    """One unknown per stream mass: measured (± accuracy), a prior (estimate) or free (unmeasured)."""
-    im: dict[str, int] = {}
-    for s in spec.streams:
-        if s.source is SourceKind.UNMEASURED:
-            im[s.name] = sysm.add(0.0, None)
-        elif s.source is SourceKind.ESTIMATE:
-            prior = s.estimate_ratio * feed_kg
-            im[s.name] = sysm.add(prior, max(s.accuracy * prior, 1e-6) ** 2)
-        else:
-            m = masses.get(s.name, NAN)
-            im[s.name] = sysm.add(m, max(s.accuracy * m, 1e-6) ** 2 if math.isfinite(m) else None)
-    return im
+    X, C = st.x, st.cov
+    with np.errstate(all="ignore"):
+        y = np.where(X[:, i_f] > 0, X[:, i_b] / X[:, i_f], NAN).tolist()
+    y_sd = ratio_sd(X[:, i_b], X[:, i_f], C[:, i_b, i_b], C[:, i_f, i_f], C[:, i_b, i_f]).tolist()
+    order = [im[s.name] for s in spec.streams]
+    own = np.where([s.source in _MEASURED for s in spec.streams], M, NAN).tolist()
+    x, sd, z = X[:, order].tolist(), st.sd[:, order].tolist(), st.z[:, order].tolist()
+    names = [s.name for s in spec.streams]
+    out = []
+    for i in range(len(y)):
+        recov = {}
+        for el in used:
+            a, b = ie[(el, "black_mass")], ie[(el, feed)]
+            r = X[i, a] / X[i, b] if X[i, b] > 0 else NAN
+            recov[el] = (float(r), float(ratio_sd(X[i, [a]], X[i, [b]], C[i, a, [a]], C[i, b, [b]], C[i, a, [b]])[0]))
+        suspect = _suspect(spec, systems.lot(i)) if st.dof > 0 and st.p_value[i] < BALANCE_P_FAIL else ""
+        streams = tuple(map(StreamBalance, names, own[i], x[i], sd[i], z[i]))
+        out.append((Balance(st.gamma[i], st.dof, st.p_value[i], y[i], y_sd[i], streams, suspect, used), recov))
+    return out
 
 
 def _suspect(spec: LineSpec, lot: LotSystem) -> str:

@@ -119,8 +119,36 @@ def reconcile_many(lots: Sequence[tuple[Array, Array, Array, NDArray[np.bool_]]]
     return [r for r in out if r is not None]
 
 
+@dataclass(frozen=True)
+class Stack:
+    """reconcile() of k lots of one layout as arrays: x, z and sd (k, n), cov (k, n, n), per lot gamma
+    and p-value (lists of floats), the layout's redundancy."""
+
+    x: Array
+    cov: Array
+    z: Array
+    sd: Array
+    gamma: list[float]
+    dof: int
+    p_value: list[float]
+
+    def lot(self, i: int) -> Reconciled:
+        return Reconciled(self.x[i], self.cov[i], self.z[i], self.gamma[i], self.dof, self.p_value[i], self.sd[i])
+
+    @classmethod
+    def of(cls, res: Reconciled) -> Stack:
+        """One lot's reconcile() as a stack of one."""
+        return cls(res.x[None], res.cov[None], res.z[None], res.sd[None], [res.gamma], res.dof, [res.p_value])
+
+
 def reconcile_stack(xs: Array, covs: Array, A: Array, measured: NDArray[np.bool_]) -> list[Reconciled]:
     """reconcile() of k lots that share A and `measured`: xs (k, n), covs (k, n, n)."""
+    st = solve_stack(xs, covs, A, measured)
+    return [st.lot(i) for i in range(xs.shape[0])]
+
+
+def solve_stack(xs: Array, covs: Array, A: Array, measured: NDArray[np.bool_]) -> Stack:
+    """reconcile_stack()'s results as one Stack."""
     A = np.atleast_2d(np.asarray(A, dtype=float))
     k, n = xs.shape
     iy, iu, B, dof, G = _structure(A, np.asarray(measured, dtype=bool))
@@ -137,7 +165,10 @@ def reconcile_stack(xs: Array, covs: Array, A: Array, measured: NDArray[np.bool_
         YH = Y - np.matmul(K, _column(R))[:, :, 0]
         W = np.matmul(np.matmul(K, B), V)
         CY = V - W
-        gammas = [float(R[i] @ S_inv[i] @ R[i]) for i in range(k)]
+        if R.shape[1] == 1:  # one balance (a lot of masses alone): r·s·r, the two products r @ S⁻¹ @ r takes
+            gammas = (R[:, 0] * S_inv[:, 0, 0] * R[:, 0]).tolist()
+        else:
+            gammas = [float(R[i] @ S_inv[i] @ R[i]) for i in range(k)]
         wd = np.sqrt(np.clip(np.diagonal(W, axis1=1, axis2=2), 0.0, None))
         with np.errstate(divide="ignore", invalid="ignore"):
             Z[:, iy] = np.where(wd > 0, np.abs(Y - YH) / wd, 0.0)
@@ -153,10 +184,7 @@ def reconcile_stack(xs: Array, covs: Array, A: Array, measured: NDArray[np.bool_
         CH[:, iu[:, None], iy] = GC
         CH[:, iy[:, None], iu] = np.swapaxes(GC, 1, 2)
     SD = np.sqrt(np.clip(np.diagonal(CH, axis1=1, axis2=2), 0.0, None))  # elementwise: each lot's sd as its own
-    return [
-        Reconciled(XH[i], CH[i], Z[i], gammas[i], dof, chi2_sf(gammas[i], dof) if dof else math.nan, SD[i])
-        for i in range(k)
-    ]
+    return Stack(XH, CH, Z, SD, gammas, dof, [chi2_sf(g, dof) if dof else math.nan for g in gammas])
 
 
 def _column(a: Array) -> Array:

@@ -5,7 +5,8 @@ import math
 import pytest
 
 from monitor.core.assays import Assay, stream_grade
-from monitor.core.metals import account_metals, reconcile_batch
+from monitor.core.metal_accounts import account_metals
+from monitor.core.metals import reconcile_batch
 from monitor.core.spec import LineSpec, SourceKind, StreamSpec
 
 SPEC = LineSpec(
