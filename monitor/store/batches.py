@@ -18,10 +18,11 @@ from typing import Any
 
 from monitor.errors import StoreError
 from monitor.store.codec import result_from_json
+from monitor.store.projection import Projection, projections
 from monitor.store.rows import PROJECTION_VERSION
 from monitor.store.schema import exchange_tables, tables
 from monitor.store.shipments import UPSERT_LOT_BAG, lot_bag_rows
-from monitor.store.sql import SCHEMA_VERSION, Store, refresh_sheets, version_row, write_meta
+from monitor.store.sql import SCHEMA_VERSION, Store, refresh_sheets, write_meta
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,11 @@ def _exchange_tables(db: _Tx, before: int) -> None:
         db.many(UPSERT_LOT_BAG, lot_bag_rows([result_from_json(t[0]) for t in texts]))
 
 
+def _projections(todo: list[tuple[Any, str]]) -> list[Projection]:
+    """The projections of (key, result JSON) rows, built in bulk."""
+    return projections([result_from_json(text) for _, text in todo])
+
+
 def _migrate(db: _Tx) -> None:
     """Bring an older store up to date: (re)build the report projection and the assay sheets."""
     cols = {r[1] for r in db.q("PRAGMA table_info(batch_versions)")}
@@ -72,7 +78,7 @@ def _migrate(db: _Tx) -> None:
         log.info("building the report projection of %d batch versions (one-time)", len(todo))
     db.many(
         "UPDATE batch_versions SET report_batch=?, report_streams=?, report_recoveries=? WHERE rowid=?",
-        [(*version_row(result_from_json(text), "", 0.0)[-3:], rowid) for rowid, text in todo],
+        [(p.batch, p.streams, p.recoveries, rowid) for p, (rowid, _) in zip(_projections(todo), todo, strict=True)],
     )
     # Imports keep the sheets current in their own transaction, so only a store from before the
     # sheets existed (or a stale projection) needs this scan of every assay row (0.8 s at 2.6 M rows).

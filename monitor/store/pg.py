@@ -21,10 +21,11 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from monitor.errors import StoreError
 from monitor.store import PASSWORD_ENV
 from monitor.store.codec import result_from_json
+from monitor.store.projection import projections
 from monitor.store.rows import PROJECTION_VERSION
 from monitor.store.schema import exchange_tables, tables
 from monitor.store.shipments import UPSERT_LOT_BAG, lot_bag_rows
-from monitor.store.sql import SCHEMA_VERSION, Store, refresh_sheets, version_row, write_meta
+from monitor.store.sql import SCHEMA_VERSION, Store, refresh_sheets, write_meta
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +43,11 @@ def _rebuild_projection(db: _Tx, url: str) -> None:
     """A report column changed (PROJECTION_VERSION): rebuild every version's rows and every sheet."""
     todo = db.q("SELECT line, batch_id, version, result_json FROM batch_versions")
     log.info("%s: rebuilding the report projection of %d batch versions (one-time)", url, len(todo))
+    rebuilt = projections([result_from_json(text) for *_, text in todo])
     db.many(
         "UPDATE batch_versions SET report_batch=?, report_streams=?, report_recoveries=? "
         "WHERE line=? AND batch_id=? AND version=?",
-        [(*version_row(result_from_json(text), "", 0.0)[-3:], line, bid, v) for line, bid, v, text in todo],
+        [(p.batch, p.streams, p.recoveries, *key) for p, (*key, _) in zip(rebuilt, todo, strict=True)],
     )
     refresh_sheets(db, {r[0] for r in db.q("SELECT DISTINCT batch_id FROM assays")})
     write_meta(db)
