@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,6 +20,7 @@ from monitor.cli import main
 from monitor.core.carbon import CarbonAccount, OtherInput
 from monitor.core.metals import Balance, ElementAccount, StreamBalance
 from monitor.core.results import BatchResult, BatchState, StreamMass
+from monitor.store import projection as store_projection
 from monitor.store import sql
 from monitor.store.lotvalues import COLUMNS, ELEMENT_PRODUCTS, METALS, PRODUCTS, RECOVERY_COLUMNS
 from monitor.store.projection import Projection, projection, projections
@@ -255,9 +257,12 @@ def _texts(p: Any) -> tuple[str, str, str]:
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.lists(RESULT, max_size=6))
 def test_bulk_projection_is_byte_for_byte_the_per_lot_csv(results: list[BatchResult]) -> None:
-    bulk = [_texts(p) for p in projections(results)]
-    assert bulk == [old_projection(r) for r in results]
-    assert [_texts(projection(r)) for r in results] == bulk  # one lot: the same path, the same text
+    want = [old_projection(r) for r in results]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(store_projection, "BULK_FROM", 1)  # every call through polars, however few its lots
+        assert [_texts(p) for p in projections(results)] == want
+    assert [_texts(p) for p in projections(results)] == want  # a few lots: csv.writer
+    assert [_texts(projection(r)) for r in results] == want
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -270,8 +275,11 @@ def test_the_row_dicts_are_the_per_lot_rows(results: list[BatchResult]) -> None:
         assert repr(recovery_rows(r)) == repr([dict(zip(names, v, strict=True)) for v in old_recovery_values(r)])
 
 
-def test_replayed_lots_project_as_before_and_decode_to_the_same_frames(tmp_path: Path) -> None:
-    """Realistic lots (tests/replay_golden's history through the replay, as replay saves them)."""
+def test_replayed_lots_project_as_before_and_decode_to_the_same_frames(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Realistic lots (tests/replay_golden's history through the replay), through polars however few."""
+    monkeypatch.setattr(store_projection, "BULK_FROM", 1)
     got: list[BatchResult] = []
     keep = sql.Store.save_many
 
