@@ -18,6 +18,7 @@ from typing import Any
 
 from monitor.errors import StoreError
 from monitor.store.codec import msgpack_of_json, results_of
+from monitor.store.projection import Projection, projections
 from monitor.store.rows import PROJECTION_VERSION
 from monitor.store.schema import exchange_tables, tables
 from monitor.store.shipments import UPSERT_LOT_BAG, lot_bag_rows
@@ -28,7 +29,6 @@ from monitor.store.sql import (
     VERSION_COLUMNS,
     Store,
     refresh_sheets,
-    version_row,
     write_meta,
 )
 
@@ -93,6 +93,11 @@ def _exchange_tables(db: _Tx, before: int) -> None:
         db.many(UPSERT_LOT_BAG, lot_bag_rows(results_of(rows)))
 
 
+def _projections(todo: list[tuple[Any, ...]]) -> list[Projection]:
+    """The projections of (rowid, line, batch_id, version, result) rows, built in bulk."""
+    return projections(results_of([t[1:] for t in todo]))
+
+
 def _migrate(db: _Tx) -> None:
     """Bring an older store up to date: (re)build the report projection and the assay sheets."""
     cols = {r[1] for r in db.q("PRAGMA table_info(batch_versions)")}
@@ -111,7 +116,7 @@ def _migrate(db: _Tx) -> None:
         log.info("building the report projection of %d batch versions (one-time)", len(todo))
     db.many(
         "UPDATE batch_versions SET report_batch=?, report_streams=?, report_recoveries=? WHERE rowid=?",
-        [(*version_row(r, "", 0.0)[-3:], t[0]) for t, r in zip(todo, results_of([t[1:] for t in todo]), strict=True)],
+        [(p.batch, p.streams, p.recoveries, rowid) for p, (rowid, *_) in zip(_projections(todo), todo, strict=True)],
     )
     # Imports keep the sheets current in their own transaction, so only a store from before the
     # sheets existed (or a stale projection) needs this scan of every assay row (0.8 s at 2.6 M rows).

@@ -21,10 +21,11 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from monitor.errors import StoreError
 from monitor.store import PASSWORD_ENV
 from monitor.store.codec import msgpack_of_json, results_of
+from monitor.store.projection import projections
 from monitor.store.rows import PROJECTION_VERSION
 from monitor.store.schema import exchange_tables, tables
 from monitor.store.shipments import UPSERT_LOT_BAG, lot_bag_rows
-from monitor.store.sql import SCHEMA_VERSION, Store, refresh_sheets, version_row, write_meta
+from monitor.store.sql import SCHEMA_VERSION, Store, refresh_sheets, write_meta
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +74,11 @@ def _rebuild_projection(db: _Tx, url: str) -> None:
     """A report column changed (PROJECTION_VERSION): rebuild every version's rows and every sheet."""
     todo = db.q("SELECT line, batch_id, version, result_msgpack FROM batch_versions")
     log.info("%s: rebuilding the report projection of %d batch versions (one-time)", url, len(todo))
+    rebuilt = projections(results_of(todo))
     db.many(
         "UPDATE batch_versions SET report_batch=?, report_streams=?, report_recoveries=? "
         "WHERE line=? AND batch_id=? AND version=?",
-        [(*version_row(r, "", 0.0)[-3:], *t[:3]) for t, r in zip(todo, results_of(todo), strict=True)],
+        [(p.batch, p.streams, p.recoveries, *key) for p, (*key, _) in zip(rebuilt, todo, strict=True)],
     )
     refresh_sheets(db, {r[0] for r in db.q("SELECT DISTINCT batch_id FROM assays")})
     write_meta(db)

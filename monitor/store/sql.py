@@ -21,8 +21,9 @@ from monitor.store.codec import num as _num
 from monitor.store.codec import result_from_msgpack, result_to_msgpack, results_of, same_but_version
 from monitor.store.footprints import FootprintTables
 from monitor.store.paging import PagedReads, where
+from monitor.store.projection import projections
 from monitor.store.query import EVERY, BatchQuery
-from monitor.store.rows import PROJECTION_VERSION, Projection, assay_rows, projection
+from monitor.store.rows import PROJECTION_VERSION, Projection, assay_rows
 from monitor.store.shipments import UPSERT_LOT_BAG, ShipmentTables, lot_bag_rows
 from monitor.store.tx import Tx
 
@@ -57,7 +58,7 @@ class ImportedFile:
 
 
 def version_row(r: BatchResult, reason: str, when: float) -> tuple[object, ...]:
-    p = projection(r)
+    """A version's columns up to its result (with_reports adds the report projection)."""
     return (
         r.line,
         r.batch_id,
@@ -74,10 +75,12 @@ def version_row(r: BatchResult, reason: str, when: float) -> tuple[object, ...]:
         reason,
         when,
         result_to_msgpack(r),
-        p.batch,
-        p.streams,
-        p.recoveries,
     )
+
+
+def with_reports(rows: list[tuple[object, ...]], results: Sequence[BatchResult]) -> list[tuple[object, ...]]:
+    """Each version row (version_row of the result at its place) with its report projection, built in bulk."""
+    return [(*row, p.batch, p.streams, p.recoveries) for row, p in zip(rows, projections(results), strict=True)]
 
 
 def effective(rows: list[tuple[Any, ...]], wanted: set[str] | None) -> list[Assay]:
@@ -212,7 +215,7 @@ class Store(ShipmentTables, FootprintTables, PagedReads):
                     bags += lot_bag_rows([stored])
                     out.append(stored)
                 if versions:  # one statement each for the whole call
-                    db.many(INSERT_VERSION, versions)
+                    db.many(INSERT_VERSION, with_reports(versions, [s for s in out if s is not None]))
                 if bags:
                     db.many(UPSERT_LOT_BAG, bags)
         except self.errors as exc:
@@ -250,7 +253,8 @@ class Store(ShipmentTables, FootprintTables, PagedReads):
     def bulk_load(self, results: list[BatchResult], assays: list[Assay], *, now: float = 0.0) -> None:
         """Load generated history in one transaction (benchmarks, demos); every row a first version."""
         with self._tx() as db:
-            db.many(INSERT_VERSION, [version_row(replace(r, version=1), "generated", now) for r in results])
+            firsts = [replace(r, version=1) for r in results]
+            db.many(INSERT_VERSION, with_reports([version_row(r, "generated", now) for r in firsts], firsts))
             db.many(UPSERT_LOT_BAG, lot_bag_rows(results))
             db.many(INSERT_ASSAY, _assay_rows(assays, "generated", now))
             refresh_sheets(db, {a.batch_id for a in assays})
