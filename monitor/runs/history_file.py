@@ -9,6 +9,7 @@ A replay checks the whole file (`survey_history`) before it reads it again for i
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -197,14 +198,23 @@ def wanted_slices(path: Path, checked: Checked, tags: frozenset[str]) -> Iterato
     tag = pl.col("tag") if schema["tag"] == pl.String else pl.col("tag").cast(pl.String)
     wanted = tag.cast(numbered, strict=False).is_not_null()  # a tag not numbered becomes null: cheaper than is_in
     rows = checked.slice_rows
-    for offset, newest in zip(range(0, checked.rows, rows), checked.newest, strict=True):
-        try:
-            chunk = lazy.slice(offset, rows).filter(wanted).select(columns).collect()
-        except (OSError, pl.exceptions.PolarsError) as exc:
-            raise InputError(f"{name}:{offset + 2}", f"cannot read the historian export: {exc}") from exc
-        if not chunk["ts"].is_sorted():  # a historian's file mostly is: sorting every slice was 40 % of a pass
-            chunk = chunk.sort("ts", maintain_order=True)
-        yield Slice(chunk, min(rows, checked.rows - offset), newest)
+    queries = [
+        (offset, newest, lazy.slice(offset, rows).filter(wanted).select(columns))
+        for offset, newest in zip(range(0, checked.rows, rows), checked.newest, strict=True)
+    ]
+    # one slice read ahead on a thread while the caller works on this one: polars decodes without the
+    # GIL, so the read overlaps the engine on a second core (the floor's read uses every core too)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="replay-read") as reader:
+        ahead = [reader.submit(query.collect) for *_, query in queries[:1]]
+        for i, (offset, newest, _) in enumerate(queries):
+            ahead += [reader.submit(query.collect) for *_, query in queries[i + 1 : i + 2]]  # starts when this ends
+            try:
+                chunk = ahead.pop(0).result()
+            except (OSError, pl.exceptions.PolarsError) as exc:
+                raise InputError(f"{name}:{offset + 2}", f"cannot read the historian export: {exc}") from exc
+            if not chunk["ts"].is_sorted():  # a historian's file mostly is: sorting every slice was 40 % of a pass
+                chunk = chunk.sort("ts", maintain_order=True)
+            yield Slice(chunk, min(rows, checked.rows - offset), newest)
 
 
 def history_line(path: Path) -> str | None:
