@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -160,11 +161,17 @@ def survey_history(path: Path, rows: int = CHUNK_ROWS) -> Checked:
     probe, ts = _probe(schema, name), _seconds(schema["ts"], name)
     if path.suffix.lower() == ".csv":  # a CSV's values are text until parsed: a bad one fails here, not mid-replay
         probe = (*probe, pl.col("value").null_count().alias("values"))
+    offsets = range(0, total, rows)
+    probes: list[tuple[Any, ...] | None]
+    try:  # every slice's probe at once: polars runs them side by side (one at a time kept a core idle)
+        probes = [frame.row(0) for frame in pl.collect_all([lazy.slice(o, rows).select(probe) for o in offsets])]
+    except (OSError, pl.exceptions.PolarsError):
+        probes = [None] * len(offsets)  # slice by slice below, so the error names the slice that fails
     newest, seen = float("-inf"), []
-    for offset in range(0, total, rows):
+    for offset, probed in zip(offsets, probes, strict=True):
         part = lazy.slice(offset, rows)
         try:
-            found, lo, hi, *_ = part.select(probe).collect().row(0)
+            found, lo, hi, *_ = probed or part.select(probe).collect().row(0)
             if found:  # normalise finds it and says it as a whole pass would
                 normalise(part.collect(), name, offset)
         except (OSError, pl.exceptions.PolarsError) as exc:
