@@ -14,7 +14,7 @@ from monitor.core import engine as engine_module
 from monitor.core.counter_edges import update_cycles, values_at
 from monitor.core.engine import Engine
 from monitor.core.engine_state import EngineState
-from monitor.core.finalise import finalise
+from monitor.core.finalise_batch import finalise
 from monitor.core.results import BatchResult
 from monitor.core.samples import SERVER_CLOCK, Sample
 from monitor.core.spec import LineSpec, StreamSpec
