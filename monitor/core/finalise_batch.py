@@ -120,16 +120,15 @@ def finalise_many(st: EngineState, windows: Sequence[FeedWindow]) -> list[BatchR
     spans = (np.array([w.start for w in windows], dtype=float), np.array(ends, dtype=float))
     cols = _columns(st, windows, spans)
     kwh, n2 = energy_kwh(st, spans), nitrogen_nm3(st, spans)
-    tagged = [s for s in st.spec.streams if s.tag]
+    tagged = [cols[s.name] for s in st.spec.streams if s.tag]
     feed = st.spec.feed.name
     balanced = [s.name for s in st.spec.products if s.source in (SourceKind.UNMEASURED, SourceKind.ESTIMATE)]
     out = []
     for k, (w, (lot, rejected)) in enumerate(zip(windows, lot_flags(st, windows), strict=True)):
-        streams, flags = [], []
-        for s in tagged:
-            c = cols[s.name]
-            streams.append(c.row(k, s))
-            flags += [f"{s.name}:{f}" for f in c.flags[k]]
+        streams, flags = [c.row(k) for c in tagged], []
+        for c in tagged:
+            if c.flags[k]:
+                flags += [f"{c.stream}:{f}" for f in c.flags[k]]
         out.append(_result(st, w, streams, flags + lot, rejected, (feed, balanced), (kwh[k], n2[k])))
     return out
 

@@ -55,7 +55,7 @@ def flow_masses(
     points = hi[rows] - lo[rows] + 2  # t0, the samples inside, t1
     first = np.concatenate(([0], np.cumsum(points)[:-1]))
     p = np.arange(int(points.sum())) - np.repeat(first, points)  # each point's place in its window
-    k = np.clip(np.repeat(lo[rows], points) + p - 1, 0, ts.size - 1)
+    k = np.minimum(np.maximum(np.repeat(lo[rows], points) + p - 1, 0), ts.size - 1)
     t, r = ts[k], rate_kg_h[k]
     last = first + points - 1
     edges = np.interp(np.concatenate((t0[rows], t1[rows])), ts, rate_kg_h)  # both edges of every window at once

@@ -30,6 +30,8 @@ Items = tuple[tuple[str, float], ...]  # weighings: (bag id, net kg) counted
 class Column:
     """One stream over a poll's lots (one entry a lot): its window, mass, readings inside, flags."""
 
+    stream: str
+    source: str
     t0: list[float]
     t1: list[float]
     mass: list[float]
@@ -39,12 +41,12 @@ class Column:
     boundary: list[float]
     unattributed: list[float]
 
-    def row(self, k: int, s: StreamSpec) -> StreamMass:
+    def row(self, k: int) -> StreamMass:
         """Lot k's entry, as the lot's result holds it."""
         return StreamMass(
-            s.name,
+            self.stream,
             self.mass[k],
-            s.source.value,
+            self.source,
             self.t0[k],
             self.t1[k],
             self.samples[k],
@@ -90,6 +92,8 @@ def counter_column(
         f += ["end_not_observed"] * bool(end_late[k])
         flags[k] = tuple(f)
     return Column(
+        s.name,
+        s.source.value,
         t0.tolist(),
         t1.tolist(),
         cuts.mass.tolist(),
@@ -112,7 +116,16 @@ def flow_column(st: EngineState, s: StreamSpec, t0: FloatArray, t1: FloatArray) 
     ]
     n = t0.size
     return Column(
-        t0.tolist(), t1.tolist(), fm.mass.tolist(), _samples(st, s, t0, t1), flags, [()] * n, [0.0] * n, [0.0] * n
+        s.name,
+        s.source.value,
+        t0.tolist(),
+        t1.tolist(),
+        fm.mass.tolist(),
+        _samples(st, s, t0, t1),
+        flags,
+        [()] * n,
+        [0.0] * n,
+        [0.0] * n,
     )
 
 
@@ -149,6 +162,8 @@ def weighing_columns(
     n = len(batch_ids)
     return {
         s.name: Column(
+            s.name,
+            s.source.value,
             t0[s.name].tolist(),
             t1[s.name].tolist(),
             mass[s.name],
