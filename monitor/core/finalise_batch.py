@@ -121,14 +121,17 @@ def finalise_many(st: EngineState, windows: Sequence[FeedWindow]) -> list[BatchR
     cols = _columns(st, windows, spans)
     kwh, n2 = energy_kwh(st, spans), nitrogen_nm3(st, spans)
     tagged = [cols[s.name] for s in st.spec.streams if s.tag]
+    rows = [c.rows() for c in tagged]
+    said: list[list[str]] = [[] for _ in windows]  # the streams' flags of each lot, in the streams' order
+    for c in tagged:
+        for k, f in enumerate(c.flags):
+            if f:
+                said[k] += [f"{c.stream}:{x}" for x in f]
     feed = st.spec.feed.name
     balanced = [s.name for s in st.spec.products if s.source in (SourceKind.UNMEASURED, SourceKind.ESTIMATE)]
     out = []
     for k, (w, (lot, rejected)) in enumerate(zip(windows, lot_flags(st, windows), strict=True)):
-        streams, flags = [c.row(k) for c in tagged], []
-        for c in tagged:
-            if c.flags[k]:
-                flags += [f"{c.stream}:{f}" for f in c.flags[k]]
+        streams, flags = [r[k] for r in rows], said[k]
         out.append(_result(st, w, streams, flags + lot, rejected, (feed, balanced), (kwh[k], n2[k])))
     return out
 

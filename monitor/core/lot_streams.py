@@ -41,20 +41,11 @@ class Column:
     boundary: list[float]
     unattributed: list[float]
 
-    def row(self, k: int) -> StreamMass:
-        """Lot k's entry, as the lot's result holds it."""
-        return StreamMass(
-            self.stream,
-            self.mass[k],
-            self.source,
-            self.t0[k],
-            self.t1[k],
-            self.samples[k],
-            self.flags[k],
-            self.items[k],
-            self.boundary[k],
-            self.unattributed[k],
-        )
+    def rows(self) -> list[StreamMass]:
+        """Each lot's entry, as the lot's result holds it."""
+        name, source = self.stream, self.source
+        cols = (self.mass, self.t0, self.t1, self.samples, self.flags, self.items, self.boundary, self.unattributed)
+        return [StreamMass(name, m, source, *rest) for m, *rest in zip(*cols, strict=True)]
 
 
 def _samples(st: EngineState, s: StreamSpec, t0: FloatArray, t1: FloatArray) -> list[int]:
