@@ -1,12 +1,12 @@
-"""The lot windows of one counter stream that a poll stores, cut in one pass (replay's batched path).
+"""The lot windows of one counter stream that a poll stores, cut in one pass (the live path: one window).
 
-Lot by lot, finalisation cuts each window with `counter_mass` and enters it in the ledger (it starts
-where the previous stored window ended; the rise between them is unattributed). Here the same is
-done for all of a poll's lots at once: the ledger is walked in order (it says where each window
-starts and which gap precedes it), then the masses of every window and gap whose counter only rose
-are found with numpy in one pass, and `counter_mass` takes the few with a drop (a reset, a wrap, an
-anomaly). The edges were read before (`read_edges`), so both paths cut at the same values;
-tests/core/test_batched_finalise.py checks they give the same lots, float for float.
+Each window is entered in the ledger: it starts where the previous stored window ended, and the rise
+between them is unattributed. The ledger is walked in order (it says where each window starts and
+which gap precedes it: in numpy when the windows come in order, in Python otherwise), then the
+masses of every window and gap whose counter only rose are found with numpy in one pass, and
+`counter_mass` takes the few with a drop (a reset, a wrap, an anomaly). The edges were read before
+(`read_edges`). tests/core/test_finalise_columns.py checks the cuts against `counter_mass` and the
+ledger lot by lot, float for float.
 """
 
 from __future__ import annotations
