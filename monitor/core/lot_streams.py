@@ -48,6 +48,36 @@ class Column:
         return [StreamMass(name, m, source, *rest) for m, *rest in zip(*cols, strict=True)]
 
 
+def _column(
+    st: EngineState,
+    s: StreamSpec,
+    windows: tuple[FloatArray, FloatArray],
+    mass: list[float],
+    flags: list[tuple[str, ...]],
+    *,
+    items: list[Items] | None = None,
+    cut: tuple[list[float], list[float]] | None = None,
+) -> Column:
+    """A stream's column; `items`: the bags of each lot (weighings), `cut`: boundary and unattributed kg (counters)."""
+    t0, t1 = windows
+    n = t0.size
+    boundary, unattributed = cut if cut is not None else ([0.0] * n, [0.0] * n)
+    none: Items = ()
+    found = items if items is not None else [none] * n
+    return Column(
+        s.name,
+        s.source.value,
+        t0.tolist(),
+        t1.tolist(),
+        mass,
+        _samples(st, s, t0, t1),
+        flags,
+        found,
+        boundary,
+        unattributed,
+    )
+
+
 def _samples(st: EngineState, s: StreamSpec, t0: FloatArray, t1: FloatArray) -> list[int]:
     """Readings of the stream's tag with t0 <= ts < t1, per window."""
     assert s.tag is not None
@@ -82,18 +112,7 @@ def counter_column(
         f += ["start_not_observed"] * (not cuts.start_observed[k])
         f += ["end_not_observed"] * bool(end_late[k])
         flags[k] = tuple(f)
-    return Column(
-        s.name,
-        s.source.value,
-        t0.tolist(),
-        t1.tolist(),
-        cuts.mass.tolist(),
-        _samples(st, s, t0, t1),
-        flags,
-        [()] * n,
-        cuts.boundary.tolist(),
-        unattributed,
-    )
+    return _column(st, s, (t0, t1), cuts.mass.tolist(), flags, cut=(cuts.boundary.tolist(), unattributed))
 
 
 def flow_column(st: EngineState, s: StreamSpec, t0: FloatArray, t1: FloatArray) -> Column:
@@ -105,19 +124,7 @@ def flow_column(st: EngineState, s: StreamSpec, t0: FloatArray, t1: FloatArray) 
         ("estimated",) * bool(g) + ("window_not_covered",) * (not c)
         for g, c in zip(fm.gaps.tolist(), fm.covered.tolist(), strict=True)
     ]
-    n = t0.size
-    return Column(
-        s.name,
-        s.source.value,
-        t0.tolist(),
-        t1.tolist(),
-        fm.mass.tolist(),
-        _samples(st, s, t0, t1),
-        flags,
-        [()] * n,
-        [0.0] * n,
-        [0.0] * n,
-    )
+    return _column(st, s, (t0, t1), fm.mass.tolist(), flags)
 
 
 def weighing_columns(
@@ -150,20 +157,8 @@ def weighing_columns(
             items[s.name].append(wm.items)
             if s.bag_scope == "plant" and wm.items:
                 count_bags(st, batch_id, wm.items)
-    n = len(batch_ids)
     return {
-        s.name: Column(
-            s.name,
-            s.source.value,
-            t0[s.name].tolist(),
-            t1[s.name].tolist(),
-            mass[s.name],
-            _samples(st, s, t0[s.name], t1[s.name]),
-            flags[s.name],
-            items[s.name],
-            [0.0] * n,
-            [0.0] * n,
-        )
+        s.name: _column(st, s, (t0[s.name], t1[s.name]), mass[s.name], flags[s.name], items=items[s.name])
         for s in streams
     }
 
