@@ -9,6 +9,8 @@ plant-scoped bags counted).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from monitor.core.batches import FeedWindow
@@ -96,10 +98,16 @@ def update_cycle_s(st: EngineState, s: StreamSpec, t: float) -> float:
 
 def attribute(st: EngineState, tag: str | None, w: FeedWindow) -> str:
     """An attribute of a lot: the value in force shortly after its start (PLCs write it after the id)."""
+    return attributes(st, tag, [w])[0]
+
+
+def attributes(st: EngineState, tag: str | None, windows: Sequence[FeedWindow]) -> list[str]:
+    """An attribute of each lot (`attribute`), for many lots."""
     if not tag or tag not in st.text:
-        return ""
-    settle = st.spec.attributes_settle_s
-    if w.end is not None:
-        settle = min(settle, 0.5 * (w.end - w.start))
-    t = w.start + settle
-    return st.text[tag].at(t) or st.text[tag].exact(t, 1.0) or ""
+        return [""] * len(windows)
+    text, settle = st.text[tag], st.spec.attributes_settle_s
+    out = []
+    for w in windows:
+        t = w.start + (settle if w.end is None else min(settle, 0.5 * (w.end - w.start)))
+        out.append(text.at(t) or text.exact(t, 1.0) or "")
+    return out

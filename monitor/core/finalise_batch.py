@@ -20,7 +20,7 @@ from monitor.core.accounting import closure, stream_yields
 from monitor.core.batches import FeedWindow
 from monitor.core.counter_cuts import CounterSettings, Cuts, cut_windows, read_windows
 from monitor.core.engine_state import EngineState
-from monitor.core.finalise import attribute, min_cycle_s, rollover_kg, update_cycle_s
+from monitor.core.finalise import attributes, min_cycle_s, rollover_kg, update_cycle_s
 from monitor.core.flow import flow_masses
 from monitor.core.lot_flags import lot_flags
 from monitor.core.lot_streams import Column, counter_column, flow_column, weighing_columns
@@ -69,8 +69,9 @@ def _columns(st: EngineState, windows: Sequence[FeedWindow], spans: Spans) -> di
             cuts = cut_windows(st.ledger, s.name, ts, v, (t0[s.name], t1[s.name]), reads[s.name], how)
         else:
             cuts = _unread(len(windows))
-        ends = zip(t1[s.name].tolist(), cuts.end_observed.tolist(), strict=True)
-        late = [update_cycle_s(st, s, t) if not ok else math.nan for t, ok in ends]
+        late = np.full(len(windows), math.nan)
+        for k in np.flatnonzero(~cuts.end_observed).tolist():
+            late[k] = update_cycle_s(st, s, float(t1[s.name][k]))
         cols[s.name] = counter_column(st, s, t0[s.name], t1[s.name], cuts, late)
     weighed = [s for s in st.spec.streams if s.tag and s.source not in (SourceKind.TOTALIZER, SourceKind.FLOW)]
     if weighed:
@@ -129,10 +130,13 @@ def finalise_many(st: EngineState, windows: Sequence[FeedWindow]) -> list[BatchR
                 said[k] += [f"{c.stream}:{x}" for x in f]
     feed = st.spec.feed.name
     balanced = [s.name for s in st.spec.products if s.source in (SourceKind.UNMEASURED, SourceKind.ESTIMATE)]
+    tags = (st.spec.chemistry_tag, st.spec.feed_form_tag, st.spec.supplier_tag)
+    named = zip(*(attributes(st, tag, windows) for tag in tags), strict=True)
     out = []
-    for k, (w, (lot, rejected)) in enumerate(zip(windows, lot_flags(st, windows), strict=True)):
+    lots = zip(windows, lot_flags(st, windows), named, strict=True)
+    for k, (w, (lot, rejected), attrs) in enumerate(lots):
         streams, flags = [r[k] for r in rows], said[k]
-        out.append(_result(st, w, streams, flags + lot, rejected, (feed, balanced), (kwh[k], n2[k])))
+        out.append(_result(st, w, streams, (flags + lot, rejected), (feed, balanced), (kwh[k], n2[k]), attrs))
     return out
 
 
@@ -140,14 +144,16 @@ def _result(
     st: EngineState,
     w: FeedWindow,
     streams: list[StreamMass],
-    flags: list[str],
-    rejected: int,
+    said: tuple[list[str], int],
     balance: tuple[str, list[str]],
     meters: tuple[float, float],
+    attrs: tuple[str, str, str],
 ) -> BatchResult:
-    """A lot's result from its measured streams and flags: the balance, yields, attributes. `balance`:
-    the feed's name and the products estimated from the balance; `meters`: its kWh and Nm3 of N2."""
+    """A lot's result from its measured streams: the balance and yields. `said`: its flags and refused
+    samples; `balance`: the feed's name and the products estimated from the balance; `meters`: its kWh
+    and Nm3 of N2; `attrs`: its chemistry, feed form and supplier."""
     assert w.end is not None
+    flags, rejected = said
     feed, balanced = balance
     masses = {sm.stream: sm.mass_kg for sm in streams}
     feed_kg = masses.get(feed, math.nan)
@@ -162,9 +168,9 @@ def _result(
         start=w.start,
         end=w.end,
         state=BatchState.COMPLETE if w.start_observed else BatchState.PARTIAL,
-        chemistry=attribute(st, st.spec.chemistry_tag, w),
-        feed_form=attribute(st, st.spec.feed_form_tag, w),
-        supplier=attribute(st, st.spec.supplier_tag, w),
+        chemistry=attrs[0],
+        feed_form=attrs[1],
+        supplier=attrs[2],
         streams=tuple(streams),
         yields=stream_yields({k: m for k, m in masses.items() if k != feed}, feed_kg),
         closure=closure(measured, feed_kg),

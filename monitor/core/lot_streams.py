@@ -87,13 +87,13 @@ def _samples(st: EngineState, s: StreamSpec, t0: FloatArray, t1: FloatArray) -> 
 
 
 def counter_column(
-    st: EngineState, s: StreamSpec, t0: FloatArray, t1: FloatArray, cuts: Cuts, end_cycle_s: list[float]
+    st: EngineState, s: StreamSpec, t0: FloatArray, t1: FloatArray, cuts: Cuts, end_cycle_s: FloatArray
 ) -> Column:
     """A counter stream: its windows as cut and entered in the ledger. `end_cycle_s`: the counter's
     update cycle past each window's end, asked only where the end was not observed (nan elsewhere)."""
     n = t0.size
     flags: list[tuple[str, ...]] = [()] * n
-    end_late = ~cuts.end_observed & (st.vouched < t1 + np.asarray(end_cycle_s))  # report-by-exception: it held
+    end_late = ~cuts.end_observed & (st.vouched < t1 + end_cycle_s)  # report-by-exception: it held
     unattributed = cuts.unattributed.tolist()
     odd = (
         (cuts.boundary > 0)
@@ -146,16 +146,16 @@ def weighing_columns(
     mass: dict[str, list[float]] = {s.name: [] for s in streams}
     flags: dict[str, list[tuple[str, ...]]] = {s.name: [] for s in streams}
     items: dict[str, list[Items]] = {s.name: [] for s in streams}
+    none = frozenset[str]()
+    each = [(s.name, s.bag_scope == "plant", *found[s.name]) for s in streams]
     for k, batch_id in enumerate(batch_ids):
-        for s in streams:
-            spans, bags = found[s.name]
+        for name, plant, spans, bags in each:
             b0, b1 = spans[k]  # a bag of an edge's own scan is the closing window's
-            counted = st.counted_bags if s.bag_scope == "plant" else frozenset[str]()
-            wm = weighed_mass(bags[k], b0, b1, already_counted=counted)
-            mass[s.name].append(wm.mass)
-            flags[s.name].append(("duplicate_bags",) * bool(wm.duplicates))
-            items[s.name].append(wm.items)
-            if s.bag_scope == "plant" and wm.items:
+            wm = weighed_mass(bags[k], b0, b1, already_counted=st.counted_bags if plant else none)
+            mass[name].append(wm.mass)
+            flags[name].append(("duplicate_bags",) * bool(wm.duplicates))
+            items[name].append(wm.items)
+            if plant and wm.items:
                 count_bags(st, batch_id, wm.items)
     return {
         s.name: _column(st, s, (t0[s.name], t1[s.name]), mass[s.name], flags[s.name], items=items[s.name])
