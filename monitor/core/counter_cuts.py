@@ -98,6 +98,8 @@ def _walk(ledger: StreamLedger, stream: str, t1s: FloatArray, v1s: FloatArray) -
     each window ends at the value read at its t1, as it is cut."""
     e = ledger.edge(stream)
     t, v = (e.t, e.value) if e is not None else (math.nan, math.nan)
+    if t1s.size == 0:
+        return np.zeros(0), np.zeros(0)
     ordered = not (t1s[1:] < t1s[:-1]).any() and not t1s[0] < t  # every window advances the edge
     if ordered and np.isfinite(v1s).all():
         ledger.advance(stream, float(t1s[-1]), float(v1s[-1]))

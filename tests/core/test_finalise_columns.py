@@ -57,6 +57,7 @@ def reference_cuts(
     st.sampled_from([0.0, 0.1]),
     st.sampled_from([None, -50.0, 10.0]),
     st.booleans(),
+    st.booleans(),
 )
 def test_counter_windows_cut_together_equal_counter_mass_lot_by_lot(
     steps: list[tuple[float, float]],
@@ -65,6 +66,7 @@ def test_counter_windows_cut_together_equal_counter_mass_lot_by_lot(
     scan_s: float,
     edge_at: float | None,
     wrapped: bool,
+    backwards: bool,
 ) -> None:
     wrap = 1000.0 if wrapped else math.inf
     ts, v = counter(steps, wrap)
@@ -72,6 +74,8 @@ def test_counter_windows_cut_together_equal_counter_mass_lot_by_lot(
     for length, idle in lots:  # in order, contiguous (idle 0) or with a gap the ledger counts
         windows.append((t + idle, t + idle + length))
         t = t + idle + length
+    if backwards:  # out of order (a lot fed again): the ledger keeps its latest edge, walked lot by lot
+        windows.reverse()
     how = CounterSettings(wrap if wrapped else None, 0.0, scan_s)
     first = {"s": Edge(edge_at, float(v[0]))} if edge_at is not None else None
     mine, theirs = StreamLedger(first), StreamLedger(first)
