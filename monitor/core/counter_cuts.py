@@ -1,31 +1,57 @@
-"""The lot windows of one counter stream that a poll stores, cut in one pass (replay's batched path).
+"""The lot windows of one counter stream that a poll stores, cut in one pass (the live path: one window).
 
-Lot by lot, finalisation cuts each window with `counter_mass` and enters it in the ledger (it starts
-where the previous stored window ended; the rise between them is unattributed). Here the same is
-done for all of a poll's lots at once: the ledger is walked in order (it says where each window
-starts and which gap precedes it), then the masses of every window and gap whose counter only rose
-are found with numpy in one pass, and `counter_mass` takes the few with a drop (a reset, a wrap, an
-anomaly). The edges were read before (`read_edges`), so both paths cut at the same values;
-tests/core/test_batched_finalise.py checks they give the same lots, float for float.
+Each window is entered in the ledger: it starts where the previous stored window ended, and the rise
+between them is unattributed. The ledger is walked in order (it says where each window starts and
+which gap precedes it: in numpy when the windows come in order, in Python otherwise), then the
+masses of every window and gap whose counter only rose are found with numpy in one pass, and
+`counter_mass` takes the few with a drop (a reset, a wrap, an anomaly). The edges were read before
+(`read_edges`). tests/core/test_finalise_columns.py checks the cuts against `counter_mass` and the
+ledger lot by lot, float for float.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from monitor.core.ledger import StreamLedger
-from monitor.core.totalizer import CounterMass, EdgeRead, FloatArray, counter_mass
+from monitor.core.totalizer import CounterMass, EdgeTable, FloatArray, counter_mass
+
+IntArray = NDArray[np.intp]
+BoolArray = NDArray[np.bool_]
 
 
 @dataclass(frozen=True, slots=True)
-class Cut:
-    """A stored counter window and the kg the counter rose since the previous stored window."""
+class Cuts:
+    """Counter windows of many lots as columns (one row a lot): what `counter_mass` gives for each,
+    and the kg the counter rose since the previous stored window (0 where none was stored)."""
 
-    window: CounterMass
-    unattributed: float
+    mass: FloatArray
+    boundary: FloatArray
+    resets: IntArray
+    rollovers: IntArray
+    anomalies: IntArray
+    start_observed: BoolArray
+    end_observed: BoolArray
+    unattributed: FloatArray
+
+    def __len__(self) -> int:
+        return int(self.mass.size)
+
+    def row(self, k: int) -> CounterMass:
+        """Row k as a CounterMass (its edge values left out)."""
+        return CounterMass(
+            float(self.mass[k]),
+            int(self.resets[k]),
+            int(self.rollovers[k]),
+            int(self.anomalies[k]),
+            bool(self.start_observed[k]),
+            bool(self.end_observed[k]),
+            float(self.boundary[k]),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,75 +68,79 @@ def cut_windows(
     stream: str,
     ts: FloatArray,
     values: FloatArray,
-    windows: Sequence[tuple[float, float]],
-    reads: Mapping[float, EdgeRead],
+    windows: tuple[FloatArray, FloatArray],
+    reads: EdgeTable,
     how: CounterSettings,
-) -> list[Cut]:
+) -> Cuts:
     """Windows (t0, t1) of one stream, in order, entered in the ledger; `reads` holds every t0 and t1."""
-    starts: list[tuple[float, bool, float | None]] = []  # (value, observed, the ledger's value if it gave it)
-    gaps: list[tuple[float, float] | None] = []  # (t, value) of the edge a gap starts from
-    for t0, t1 in windows:
-        given = ledger.start_value(stream, t0)
-        a = reads[t0]
-        starts.append((given, True, given) if given is not None else (a.value, a.observed, None))
-        edge = ledger.edge(stream)
-        gaps.append((edge.t, edge.value) if edge is not None and edge.t < t0 else None)
-        ledger.advance(stream, t1, reads[t1].value)  # the window ends at the value read at t1, as cut below
-    t0s = np.array([t0 for t0, _ in windows])
-    t1s = np.array([t1 for _, t1 in windows])
-    v0s = np.array([v for v, _, _ in starts])
-    v1s = np.array([reads[t1].value for _, t1 in windows])
-    mass, boundary, rose = window_masses(ts, values, t0s, t1s, v0s, v1s, how.scan_s)
-    at = [k for k, g in enumerate(gaps) if g is not None]
-    g_t0 = np.array([gaps[k][0] for k in at])  # type: ignore[index]
-    g_v0 = np.array([gaps[k][1] for k in at])  # type: ignore[index]
-    g_mass, _, g_rose = window_masses(ts, values, g_t0, t0s[at], g_v0, v0s[at], how.scan_s)
-    gap_kg = dict(zip(at, zip(g_mass.tolist(), g_rose.tolist(), strict=True), strict=True))
-    out = []
-    rows = zip(windows, starts, mass.tolist(), boundary.tolist(), rose.tolist(), strict=True)
-    for k, ((t0, t1), (v0, ok0, given), kg, cut_kg, simple) in enumerate(rows):
-        b = reads[t1]
-        if simple:
-            cm = CounterMass(
-                kg, start_observed=ok0, end_observed=b.observed, boundary=cut_kg, v_start=v0, v_end=b.value
-            )
-        else:
-            cm = _one(ts, values, t0, t1, how, given, None, reads)
-        lost = 0.0
-        if k in gap_kg:
-            lost, simple_gap = gap_kg[k]
-            if not simple_gap:
-                edge_t, edge_v = gaps[k]  # type: ignore[misc]
-                lost = _one(ts, values, edge_t, t0, how, edge_v, v0, reads).mass
-        out.append(Cut(cm, ledger.lose(stream, lost)))
-    return out
+    t0s, t1s = windows
+    a, b = reads.index(t0s), reads.index(t1s)
+    v1s = reads.value[b]
+    prev_t, prev_v = _walk(ledger, stream, t1s, v1s)  # the ledger's edge before each window
+    given = prev_t == t0s  # the window starts where the previous stored one ended, at its value
+    v0s = np.where(given, prev_v, reads.value[a])
+    cuts = _cut(ts, values, (t0s, t1s, v0s, v1s), reads, how, given)
+    cuts.start_observed[given] = True
+    cuts.start_observed[~given] = reads.observed[a][~given]
+    at = np.flatnonzero(prev_t < t0s)  # a gap since the previous stored window: in no lot
+    g_mass, _, g_rose = window_masses(ts, values, prev_t[at], t0s[at], prev_v[at], v0s[at], how.scan_s)
+    for n in np.flatnonzero(~g_rose).tolist():
+        k = int(at[n])
+        g_mass[n] = _one(ts, values, float(prev_t[k]), float(t0s[k]), how, float(prev_v[k]), float(v0s[k]), reads).mass
+    cuts.unattributed[at] = g_mass
+    for kg in g_mass.tolist():
+        ledger.lose(stream, kg)  # in lot order: the ledger's sum adds them as lot by lot
+    return cuts
 
 
-def read_windows(
-    ts: FloatArray, values: FloatArray, windows: Sequence[tuple[float, float]], reads: Mapping[float, EdgeRead]
-) -> list[CounterMass]:
+def _walk(ledger: StreamLedger, stream: str, t1s: FloatArray, v1s: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """(t, value) of the ledger's edge before each window as the windows are entered in turn (nan: none);
+    each window ends at the value read at its t1, as it is cut."""
+    e = ledger.edge(stream)
+    t, v = (e.t, e.value) if e is not None else (math.nan, math.nan)
+    if t1s.size == 0:
+        return np.zeros(0), np.zeros(0)
+    ordered = not (t1s[1:] < t1s[:-1]).any() and not t1s[0] < t  # every window advances the edge
+    if ordered and np.isfinite(v1s).all():
+        ledger.advance(stream, float(t1s[-1]), float(v1s[-1]))
+        return np.concatenate(([t], t1s[:-1])), np.concatenate(([v], v1s[:-1]))
+    prev_t, prev_v = np.empty(t1s.size), np.empty(t1s.size)
+    for k, (t1, v1) in enumerate(zip(t1s.tolist(), v1s.tolist(), strict=True)):
+        e = ledger.edge(stream)
+        prev_t[k], prev_v[k] = (e.t, e.value) if e is not None else (math.nan, math.nan)
+        ledger.advance(stream, t1, v1)
+    return prev_t, prev_v
+
+
+def read_windows(ts: FloatArray, values: FloatArray, windows: tuple[FloatArray, FloatArray], reads: EdgeTable) -> Cuts:
     """Windows (t0, t1) of a counter that keeps no ledger (the energy meter), cut as `counter_mass` cuts each."""
-    how = CounterSettings(None, 0.0, 0.0)
-    t0s, t1s = np.array([t0 for t0, _ in windows]), np.array([t1 for _, t1 in windows])
-    v0s, v1s = np.array([reads[t].value for t, _ in windows]), np.array([reads[t].value for _, t in windows])
+    t0s, t1s = windows
+    a, b = reads.index(t0s), reads.index(t1s)
+    cuts = _cut(ts, values, (t0s, t1s, reads.value[a], reads.value[b]), reads, CounterSettings(None, 0.0, 0.0), None)
+    cuts.start_observed[:] = reads.observed[a]
+    return cuts
+
+
+def _cut(
+    ts: FloatArray,
+    values: FloatArray,
+    edges: tuple[FloatArray, FloatArray, FloatArray, FloatArray],
+    reads: EdgeTable,
+    how: CounterSettings,
+    given: BoolArray | None,
+) -> Cuts:
+    """Windows whose edge values are known: numpy where the counter only rose, `counter_mass` for the rest."""
+    t0s, t1s, v0s, v1s = edges
     mass, boundary, rose = window_masses(ts, values, t0s, t1s, v0s, v1s, how.scan_s)
-    out = []
-    for (t0, t1), kg, cut_kg, simple in zip(windows, mass.tolist(), boundary.tolist(), rose.tolist(), strict=True):
-        a, b = reads[t0], reads[t1]
-        if simple:
-            out.append(
-                CounterMass(
-                    kg,
-                    start_observed=a.observed,
-                    end_observed=b.observed,
-                    boundary=cut_kg,
-                    v_start=a.value,
-                    v_end=b.value,
-                )
-            )
-        else:
-            out.append(_one(ts, values, t0, t1, how, None, None, reads))
-    return out
+    n = t0s.size
+    ints = [np.zeros(n, dtype=np.intp) for _ in range(3)]
+    start_ok, end_ok = np.empty(n, dtype=bool), reads.observed[reads.index(t1s)]
+    for k in np.flatnonzero(~rose).tolist():
+        start = float(v0s[k]) if given is not None and given[k] else None
+        cm = _one(ts, values, float(t0s[k]), float(t1s[k]), how, start, None, reads)
+        mass[k], boundary[k] = cm.mass, cm.boundary
+        ints[0][k], ints[1][k], ints[2][k] = cm.resets, cm.rollovers, cm.anomalies
+    return Cuts(mass, boundary, ints[0], ints[1], ints[2], start_ok, end_ok, np.zeros(n))
 
 
 def _one(
@@ -121,7 +151,7 @@ def _one(
     how: CounterSettings,
     start: float | None,
     end: float | None,
-    reads: Mapping[float, EdgeRead],
+    reads: EdgeTable,
 ) -> CounterMass:
     return counter_mass(
         ts,
@@ -149,14 +179,15 @@ def window_masses(
     if t0.size == 0 or n == 0:
         return np.zeros(t0.size), np.zeros(t0.size), np.zeros(t0.size, dtype=bool)
     i, j = ts.searchsorted(t0, side="left"), ts.searchsorted(t1, side="left")  # t0 <= ts < t1
-    last = np.clip(j - 1, 0, n - 1)
+    last = np.minimum(np.maximum(j - 1, 0), n - 1)  # (np.clip is slow on a few hundred ints)
     j = j - ((j > i) & (v1 < values[last]) & (t1 - ts[last] <= scan_s))  # a step of the end edge's own scan
     boundary = _split_parts(ts, values, t0, v0, ts.searchsorted(t0, side="right"), end=False) + _split_parts(
         ts, values, t1, v1, ts.searchsorted(t1, side="right"), end=True
     )
-    drops = np.concatenate(([0], np.cumsum(values[1:] < values[:-1])))  # drops among readings before each
-    first, last = np.clip(i, 0, n - 1), np.clip(j - 1, 0, n - 1)
-    inner = ~((values[first] < v0) | (v1 < values[last]) | (drops[last] != drops[first]))
+    drops = np.flatnonzero(values[1:] < values[:-1]) + 1  # readings below the one before them
+    first, last = np.minimum(i, n - 1), np.minimum(np.maximum(j - 1, 0), n - 1)
+    dropped = drops.searchsorted(last, side="right") != drops.searchsorted(first, side="right")  # in (first, last]
+    inner = ~((values[first] < v0) | (v1 < values[last]) | dropped)
     rose = np.where(j <= i, ~(v1 < v0), inner)
     d = v1 - v0
     return np.where(d < 0.0, 0.0, d), boundary, rose
@@ -169,7 +200,7 @@ def _split_parts(
     n = ts.size
     if n < 2:  # noqa: PLR2004 - an increment needs two readings
         return np.zeros(t.size)
-    p = np.clip(i, 1, n - 1)
+    p = np.minimum(np.maximum(i, 1), n - 1)
     a, b = values[p - 1], values[p]
     cut = (i > 0) & (i < n) & (ts[p - 1] != t) & (a < v_at) & (v_at < b)
     return np.where(cut, v_at - a if end else b - v_at, 0.0)

@@ -8,6 +8,7 @@ through the same functions (monitor.core.totalizer.value_at and .update_cycle wr
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
 
 FloatArray = NDArray[np.float64]
@@ -32,9 +33,9 @@ def update_cycles(ts: FloatArray, values: FloatArray, k: IntArray, *, span: int 
     if hi - lo < 2:  # noqa: PLR2004 - an interval needs two readings
         return out
     seg_t, seg_v = ts[lo:hi], values[lo:hi]
-    gaps = np.where(seg_v[1:] > seg_v[:-1], seg_t[1:] - seg_t[:-1], np.inf)  # spacing g - lo: readings g, g + 1
-    g = k[:, None] + np.arange(-span, span - 1)[None, :]  # the spacings each k looks at
-    table = np.where((g >= 0) & (g <= n - 2), gaps[np.clip(g - lo, 0, gaps.size - 1)], np.inf)
+    pad = np.full(span, np.inf)  # no spacing before the first reading or after the last
+    gaps = np.concatenate((pad, np.where(seg_v[1:] > seg_v[:-1], seg_t[1:] - seg_t[:-1], np.inf), pad))
+    table = sliding_window_view(gaps, 2 * span - 1)[k - lo]  # row r: spacings k - span .. k + span - 2
     rose = np.isfinite(table).sum(axis=1)
     table.sort(axis=1)
     q = np.minimum(rose // 4, table.shape[1] - 1)
@@ -92,7 +93,7 @@ def values_at(
     v[~todo], ok[~todo] = values[0], ts[0] == t[~todo]  # nothing before the first reading is known
     finite = np.isfinite(ramp_s)
     if scan_s > 0 and n > 1:  # a step from idle stamped within the scan before the edge: the edge's own, after it
-        p = np.clip(k - 1, 1, n - 1)
+        p = np.minimum(np.maximum(k - 1, 1), n - 1)  # (np.clip is slow on a few hundred ints)
         own = todo & (k >= 2) & finite & (t - ts[p] <= scan_s) & (values[p] > values[p - 1])  # noqa: PLR2004
         if own.any():
             at = np.flatnonzero(own)

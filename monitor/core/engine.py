@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 from monitor.core.batches import FeedWindow
 from monitor.core.edges import place_open_edge
 from monitor.core.engine_state import EngineState, EngineStats
-from monitor.core.finalise import attribute, settle_idle, stream_mass, update_cycle_s
+from monitor.core.finalise import attribute, open_mass, settle_idle, update_cycle_s
 from monitor.core.finalise_batch import finalise_many
 from monitor.core.ledger import StreamLedger
 from monitor.core.results import BatchResult, LiveBatch
@@ -261,7 +261,7 @@ class Engine:
         if cur is None:
             return None
         end = st.watermark
-        masses = {s.name: stream_mass(st, s, cur.start, end)[0].mass_kg for s in self.spec.streams if s.tag}
+        masses = {s.name: open_mass(st, s, cur.start, end) for s in self.spec.streams if s.tag}
         return LiveBatch(
             batch_id=cur.batch_id,
             start=cur.start,

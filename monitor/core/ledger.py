@@ -52,12 +52,6 @@ class StreamLedger:
         e = self._edges.get(stream)
         return e.value if e is not None and e.t == t0 else None
 
-    def record(self, stream: str, window: CounterMass, t1: float, gap: CounterMass | None) -> float:
-        """A stored window ending at t1 (and the gap before it): returns the unattributed kg of the gap."""
-        lost = self.lose(stream, gap.mass if gap is not None else 0.0)
-        self.advance(stream, t1, window.v_end)
-        return lost
-
     def advance(self, stream: str, t1: float, v_end: float) -> None:
         """A stored window ended at t1 with the counter at v_end: the next window starts from there."""
         e = self._edges.get(stream)

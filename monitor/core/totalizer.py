@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,22 +64,46 @@ class EdgeRead:
     right: int
 
 
+@dataclass(frozen=True, slots=True)
+class EdgeTable:
+    """A counter read at many edges (`read_edges`), as columns over the edges in ascending order."""
+
+    t: FloatArray
+    value: FloatArray
+    observed: NDArray[np.bool_]
+    cycle_s: FloatArray
+    left: NDArray[np.intp]
+    right: NDArray[np.intp]
+
+    def index(self, t: FloatArray) -> NDArray[np.intp]:
+        """Rows of edges t, every one of which was read."""
+        return self.t.searchsorted(t)
+
+    def get(self, t: float) -> EdgeRead | None:
+        """The read at edge t; None when t was not read."""
+        k = int(self.t.searchsorted(t))
+        if k == self.t.size or self.t[k] != t:
+            return None
+        return EdgeRead(
+            float(self.value[k]), bool(self.observed[k]), float(self.cycle_s[k]), int(self.left[k]), int(self.right[k])
+        )
+
+
 def read_edges(
     ts: FloatArray, values: FloatArray, edges: FloatArray, *, min_cycle_s: float = 0.0, scan_s: float = 0.0
-) -> dict[float, EdgeRead]:
+) -> EdgeTable:
     """The counter at many edges in one pass, as `counter_mass` reads each (ramp: the update cycle there).
 
     Valid for these very readings only: a buffer that took samples since must be read again.
     """
-    if ts.size == 0 or edges.size == 0:
-        return {}
     edges = np.unique(edges)
+    if ts.size == 0:
+        none = np.zeros(0, dtype=np.intp)
+        return EdgeTable(np.zeros(0), np.zeros(0), np.zeros(0, dtype=bool), np.zeros(0), none, none)
     k = ts.searchsorted(edges, side="left")
     cycle = np.maximum(update_cycles(ts, values, k), min_cycle_s)
     v, ok = values_at(ts, values, edges, cycle, scan_s, k)
-    right = ts.searchsorted(edges, side="right")
-    rows = zip(edges.tolist(), v.tolist(), ok.tolist(), cycle.tolist(), k.tolist(), right.tolist(), strict=True)
-    return {t: EdgeRead(a, b, c, lo, hi) for t, a, b, c, lo, hi in rows}
+    return EdgeTable(edges, v, ok, cycle, k, ts.searchsorted(edges, side="right"))
 
 
 def _split_part(ts: FloatArray, values: FloatArray, t: float, v_at: float, i: int, *, end: bool) -> float:
@@ -124,7 +147,7 @@ def counter_mass(
     start_value: float | None = None,
     end_value: float | None = None,
     scan_s: float = 0.0,
-    reads: Mapping[float, EdgeRead] | None = None,
+    reads: EdgeTable | None = None,
 ) -> CounterMass:
     """Mass counted by a totalizer between t0 and t1 (kg in, kg out).
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -60,25 +60,42 @@ def bag_weighings(
     *,
     tolerance_s: float = 1.0,
 ) -> list[Weighing]:
-    """Weighings in (t0, t1]: each new bag id paired with the net weight in force at its time.
+    """Weighings in (t0, t1] (one window of `bag_weighings_many`)."""
+    return bag_weighings_many(ids, t_arr, v_arr, [(t0, t1)], tolerance_s=tolerance_s)[0]
+
+
+def bag_weighings_many(
+    ids: TextSeries | None,
+    t_arr: NDArray[np.float64],
+    v_arr: NDArray[np.float64],
+    windows: Sequence[tuple[float, float]],
+    *,
+    tolerance_s: float = 1.0,
+) -> list[list[Weighing]]:
+    """Weighings in each window (t0, t1]: each new bag id paired with the net weight in force at its time.
 
     The bag id drives it: two bags of the same net weight are two weighings although the
     weight node (report-by-exception) sent one value. A weight stamped up to `tolerance_s`
     after the id still belongs to it (PLCs write the two in either order). Without bag ids,
-    each weight value is one weighing.
+    each weight value is one weighing. The weights of all windows' bags are found in one search.
     """
     if ids is None:
-        i, j = np.searchsorted(t_arr, t0, side="right"), np.searchsorted(t_arr, t1, side="right")
-        return [
-            Weighing(t, f"unlabelled@{t:.3f}", kg)
-            for t, kg in zip(t_arr[i:j].tolist(), v_arr[i:j].tolist(), strict=True)
-        ]
-    out: list[Weighing] = []
-    for t, bag in ids.between(t0, t1):
-        if not bag:
-            continue  # the id tag cleared between bags
-        k = int(np.searchsorted(t_arr, t + tolerance_s, side="right")) - 1
-        if k < 0:
-            continue  # no weight yet: the bag is weighed when its weight arrives
-        out.append(Weighing(t, bag, float(v_arr[k])))
+        out = []
+        for t0, t1 in windows:
+            i, j = np.searchsorted(t_arr, t0, side="right"), np.searchsorted(t_arr, t1, side="right")
+            rows = zip(t_arr[i:j].tolist(), v_arr[i:j].tolist(), strict=True)
+            out.append([Weighing(t, f"unlabelled@{t:.3f}", kg) for t, kg in rows])
+        return out
+    bags = [[(t, bag) for t, bag in ids.between(t0, t1) if bag] for t0, t1 in windows]  # "": the id tag cleared
+    stamps = np.array([t for lot in bags for t, _ in lot], dtype=float)
+    k = (np.searchsorted(t_arr, stamps + tolerance_s, side="right") - 1).tolist()
+    kg = v_arr[np.maximum(k, 0)].tolist() if stamps.size and v_arr.size else [0.0] * len(k)
+    out, n = [], 0
+    for lot in bags:
+        found = []
+        for t, bag in lot:
+            if k[n] >= 0:  # no weight yet: the bag is weighed when its weight arrives
+                found.append(Weighing(t, bag, kg[n]))
+            n += 1
+        out.append(found)
     return out

@@ -1,7 +1,10 @@
-"""A poll finalises its ready lots together, every counter's edges read in one numpy pass
-(finalise.finalise_many); lot by lot, each edge read on its own (finalise.finalise), it must give the
+"""A poll finalises its ready lots together, one pass per stream over all of them
+(finalise_batch.finalise_many); lot by lot (finalise_batch.finalise, the live path) it must give the
 same lots, float for float, on any history: idle gaps, rollovers, resets, lots of 0-3 steps, lot
-edges on a reading's own stamp, contiguous lots."""
+edges on a reading's own stamp, contiguous lots, flow meters, bags weighed twice. The vectorised
+parts are also checked against plain per-window references written here (counter windows cut with
+`counter_mass` and entered in the ledger one by one, the trapezoid integral of one window, the bags
+of one window, the update cycle of one edge)."""
 
 import math
 
@@ -14,10 +17,10 @@ from monitor.core import engine as engine_module
 from monitor.core.counter_edges import update_cycles, values_at
 from monitor.core.engine import Engine
 from monitor.core.engine_state import EngineState
-from monitor.core.finalise import finalise
+from monitor.core.finalise_batch import finalise
 from monitor.core.results import BatchResult
 from monitor.core.samples import SERVER_CLOCK, Sample
-from monitor.core.spec import LineSpec, StreamSpec
+from monitor.core.spec import LineSpec, SourceKind, StreamSpec
 from monitor.core.totalizer import update_cycle, value_at
 
 WRAP = 1000.0
@@ -29,6 +32,7 @@ LOT = st.tuples(
     st.sampled_from([1.0, 5.0, 20.0]),  # spacing of the steps
     st.sampled_from([0.0, -0.05, None]),  # the lot's first step: on the id's stamp, in its scan before, a step later
     st.sampled_from(["step", "step", "reset", "rollover"]),  # how the product counter moves
+    st.lists(st.sampled_from(["B1", "B2", "B3", ""]), max_size=3),  # bags weighed ("": the id cleared)
 )
 
 
@@ -37,19 +41,27 @@ def line(scan_s: float) -> LineSpec:
         line="L1",
         batch_id_tag="lot",
         energy_tag="kwh",
+        nitrogen_tag="n2",
         scan_s=scan_s,
         streams=(
             StreamSpec(name="feed", direction="in", tag="feed"),
             StreamSpec(name="black_mass", tag="bm", delay_s=30.0, rollover=WRAP),
+            StreamSpec(name="fines", tag="fines", source=SourceKind.FLOW, delay_s=5.0, max_gap_s=15.0),
+            StreamSpec(name="bags", tag="bag_kg", bag_id_tag="bag", source=SourceKind.WEIGHING, delay_s=2.0),
+            StreamSpec(name="loss", source=SourceKind.UNMEASURED),
         ),
         abandon_after_s=36_000.0,
     )
 
 
-def history(lots: list[tuple[int, int, float, float, float | None, str]]) -> tuple[list[Sample], float]:
+Lot = tuple[int, int, float, float, float | None, str, list[str]]
+
+
+def history(lots: list[Lot]) -> tuple[list[Sample], float]:
     out = [Sample("lot", 0.0, ""), Sample("feed", 0.0, 0.0), Sample("bm", 0.0, 0.0), Sample("kwh", 0.0, 0.0)]
+    out += [Sample("n2", 0.0, 0.0), Sample("fines", 0.0, 0.0)]
     t, feed, bm, kwh = 10.0, 0.0, 0.0, 0.0
-    for n, (feed_steps, bm_steps, idle, dt, on_stamp, how) in enumerate(lots):
+    for n, (feed_steps, bm_steps, idle, dt, on_stamp, how, bags) in enumerate(lots):
         t += idle
         out.append(Sample("lot", t, f"L-{n}"))
         first = t + (dt if on_stamp is None else on_stamp)
@@ -62,6 +74,9 @@ def history(lots: list[tuple[int, int, float, float, float | None, str]]) -> tup
             if how == "rollover" and k == 0:
                 bm += WRAP - 10.0 - bm % WRAP  # just below the wrap: the next step wraps
             out.append(Sample("bm", first + 30.0 + k * dt, bm % WRAP))
+            out += [Sample("n2", first + k * dt, 40.0 + k), Sample("fines", first + 5.0 + k * dt, 100.0 * k)]
+        for k, bag in enumerate(bags):  # a weight after its id, the first written with it
+            out += [Sample("bag", first + 2.0 + k, bag), Sample("bag_kg", first + 2.0 + k + 0.5 * (k > 0), 500.0 + k)]
         t = first + max(feed_steps, bm_steps, 1) * dt
         if idle > 1.0:
             out.append(Sample("lot", t, ""))
@@ -78,9 +93,7 @@ def replayed(samples: list[Sample], scan_s: float, until: float) -> list[str]:
 
 @settings(max_examples=120, deadline=None)
 @given(st.lists(LOT, min_size=1, max_size=8), st.sampled_from([0.0, 0.1]))
-def test_lots_finalised_together_equal_lots_finalised_one_by_one(
-    lots: list[tuple[int, int, float, float, float | None, str]], scan_s: float
-) -> None:
+def test_lots_finalised_together_equal_lots_finalised_one_by_one(lots: list[Lot], scan_s: float) -> None:
     samples, until = history(lots)
     together = replayed(samples, scan_s, until)
 
@@ -138,3 +151,23 @@ def test_two_streams_on_one_counter_at_different_delays_each_read_at_their_own()
     eng.ingest([Sample(SERVER_CLOCK, 10_000.0, None)])
     got = {r.batch_id: {m.stream: m.mass_kg for m in r.streams} for r in eng.poll()}
     assert got["A"] == {"feed": 200.0, "black_mass": 200.0, "condensate": 200.0}  # 1 kg/s, windows 200 s long
+
+
+def test_flow_meters_and_bags_of_a_poll_as_the_lots_measured_them() -> None:
+    # two lots let go by one poll: a flow meter's trapezoids, N2, and a bag weighed in both lots
+    lots: list[Lot] = [(2, 2, 0.0, 5.0, None, "step", ["B1", "B2"]), (2, 1, 30.0, 5.0, None, "step", ["B1", "B3"])]
+    samples, until = history(lots)
+    eng = Engine(line(0.0))
+    eng.ingest(sorted(samples, key=lambda s: s.ts))
+    eng.ingest([Sample(SERVER_CLOCK, until + 10_000.0, None)])
+    a, b = eng.poll()
+    fines = {r.batch_id: next(m for m in r.streams if m.stream == "fines") for r in (a, b)}
+    bags = {r.batch_id: next(m for m in r.streams if m.stream == "bags") for r in (a, b)}
+    # fines over (15, 60]: 0 kg/h to 20 s, 100 at 25 s, 12.5 interpolated at 60 s; a 35 s interval > 15 s
+    assert fines["L-0"].mass_kg == pytest.approx((0.5 * 100.0 * 5.0 + 0.5 * 112.5 * 35.0) / 3600.0, rel=1e-12)
+    assert fines["L-0"].flags == ("estimated",)
+    assert bags["L-0"].items == (("B1", 500.0), ("B2", 501.0)) and bags["L-0"].mass_kg == 1001.0
+    assert bags["L-1"].items == (("B3", 501.0),) and "bags:duplicate_bags" in b.flags  # B1 counted once ever
+    # N2 over (10, 55]: 0 Nm3/h at 0 s, 40 at 15 s, 41 at 20 s, 40 at 60 s
+    n2 = 0.5 * (40.0 * 10.0 / 15.0 + 40.0) * 5.0 + 0.5 * 81.0 * 5.0 + 0.5 * (41.0 + 40.125) * 35.0
+    assert a.nitrogen_nm3 == pytest.approx(n2 / 3600.0, rel=1e-12)
