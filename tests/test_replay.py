@@ -17,7 +17,7 @@ from monitor.core.results import BatchResult
 from monitor.core.samples import Quality, Sample
 from monitor.errors import InputError
 from monitor.runs.demo import SimOptions, make_plant
-from monitor.runs.history_file import check_history, read_history
+from monitor.runs.history_file import check_history, read_history, survey_history
 from monitor.runs.replay import replay, replay_file
 from monitor.simulator.export import export_history
 
@@ -205,3 +205,24 @@ def test_a_csv_whose_last_value_is_no_number_is_refused_before_a_lot_is_cut(tmp_
     with pytest.raises(InputError, match=r"bad\.csv:\d+: cannot read the historian export"):
         replay_file(bad, Engine(SPEC), out.append, rows=4_000)
     assert len(whole) >= 3 and out == []
+
+
+@pytest.mark.parametrize("statistics", [True, False])
+def test_the_check_pass_refuses_a_bad_row_with_or_without_the_files_statistics(
+    tmp_path: Path, statistics: bool
+) -> None:
+    """A Parquet file's refused rows are counted once for the whole file (from its row groups' statistics
+    where it has them); without statistics the count reads the columns: the same slices, the same refusals."""
+    frame = pl.read_parquet(export(tmp_path, 0.5))
+    plain = tmp_path / "plain.parquet"
+    frame.write_parquet(plain, row_group_size=2_500, statistics=statistics)
+    assert survey_history(plain, rows=2_000) == survey_history(tmp_path / "h.parquet", rows=2_000)
+    assert len(survey_history(plain, rows=2_000).newest) == -(-frame.height // 2_000) >= 5
+    row = frame.height // 2 + 17
+    for column, bad in (("quality", 7), ("tag", ""), ("ts", None), ("tag", None), ("quality", None)):
+        broken = tmp_path / f"broken-{column}.parquet"
+        frame.with_columns(
+            pl.when(pl.int_range(pl.len()) == row).then(pl.lit(bad)).otherwise(pl.col(column)).alias(column)
+        ).write_parquet(broken, row_group_size=2_500, statistics=statistics)
+        with pytest.raises(InputError, match=f"{broken}:{row + 2}: column '{column}"):
+            survey_history(broken, rows=2_000)
