@@ -226,3 +226,23 @@ def test_the_check_pass_refuses_a_bad_row_with_or_without_the_files_statistics(
         ).write_parquet(broken, row_group_size=2_500, statistics=statistics)
         with pytest.raises(InputError, match=f"{broken}:{row + 2}: column '{column}"):
             survey_history(broken, rows=2_000)
+
+
+def test_the_set_up_says_a_bad_config_first_and_opens_no_store_before_the_file_and_seeds_pass(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The check pass runs beside the imports, the config and the seeds: a bad config is still the error
+    said (not the bad file's), and no store file is created for a bad file or missing seeds."""
+    bad = tmp_path / "h.csv"
+    bad.write_text("ts,tag,value,text,quality\n2026-01-01T00:00:00Z,,1.0,,0\n")
+    config = tmp_path / "plant.toml"
+    config.write_text("[plant\n")
+    d = tmp_path / "data"
+    assert main(["replay", str(bad), "--data-dir", str(d), "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert str(config) in err and "h.csv" not in err and not (d / "blackmass.db").exists()
+    assert main(["replay", str(bad), "--data-dir", str(d)]) == 2
+    assert "h.csv:2: column 'tag'" in capsys.readouterr().err and not (d / "blackmass.db").exists()
+    good = export(tmp_path / "good", 0.2)
+    assert main(["replay", str(good), "--data-dir", str(d), "--seeds", str(tmp_path / "no-seeds")]) == 2
+    assert "feed_compositions.csv" in capsys.readouterr().err and not (d / "blackmass.db").exists()
