@@ -17,7 +17,7 @@ from monitor.core.results import BatchResult
 from monitor.core.samples import Quality, Sample
 from monitor.errors import InputError
 from monitor.runs.demo import SimOptions, make_plant
-from monitor.runs.history_file import check_history, read_history
+from monitor.runs.history_file import check_history, read_history, survey_history
 from monitor.runs.replay import replay, replay_file
 from monitor.simulator.export import export_history
 
@@ -205,3 +205,44 @@ def test_a_csv_whose_last_value_is_no_number_is_refused_before_a_lot_is_cut(tmp_
     with pytest.raises(InputError, match=r"bad\.csv:\d+: cannot read the historian export"):
         replay_file(bad, Engine(SPEC), out.append, rows=4_000)
     assert len(whole) >= 3 and out == []
+
+
+@pytest.mark.parametrize("statistics", [True, False])
+def test_the_check_pass_refuses_a_bad_row_with_or_without_the_files_statistics(
+    tmp_path: Path, statistics: bool
+) -> None:
+    """A Parquet file's refused rows are counted once for the whole file (from its row groups' statistics
+    where it has them); without statistics the count reads the columns: the same slices, the same refusals."""
+    frame = pl.read_parquet(export(tmp_path, 0.5))
+    plain = tmp_path / "plain.parquet"
+    frame.write_parquet(plain, row_group_size=2_500, statistics=statistics)
+    assert survey_history(plain, rows=2_000) == survey_history(tmp_path / "h.parquet", rows=2_000)
+    assert len(survey_history(plain, rows=2_000).newest) == -(-frame.height // 2_000) >= 5
+    row = frame.height // 2 + 17
+    for column, bad in (("quality", 7), ("tag", ""), ("ts", None), ("tag", None), ("quality", None)):
+        broken = tmp_path / f"broken-{column}.parquet"
+        frame.with_columns(
+            pl.when(pl.int_range(pl.len()) == row).then(pl.lit(bad)).otherwise(pl.col(column)).alias(column)
+        ).write_parquet(broken, row_group_size=2_500, statistics=statistics)
+        with pytest.raises(InputError, match=f"{broken}:{row + 2}: column '{column}"):
+            survey_history(broken, rows=2_000)
+
+
+def test_the_set_up_says_a_bad_config_first_and_opens_no_store_before_the_file_and_seeds_pass(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The check pass runs beside the imports, the config and the seeds: a bad config is still the error
+    said (not the bad file's), and no store file is created for a bad file or missing seeds."""
+    bad = tmp_path / "h.csv"
+    bad.write_text("ts,tag,value,text,quality\n2026-01-01T00:00:00Z,,1.0,,0\n")
+    config = tmp_path / "plant.toml"
+    config.write_text("[plant\n")
+    d = tmp_path / "data"
+    assert main(["replay", str(bad), "--data-dir", str(d), "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert str(config) in err and "h.csv" not in err and not (d / "blackmass.db").exists()
+    assert main(["replay", str(bad), "--data-dir", str(d)]) == 2
+    assert "h.csv:2: column 'tag'" in capsys.readouterr().err and not (d / "blackmass.db").exists()
+    good = export(tmp_path / "good", 0.2)
+    assert main(["replay", str(good), "--data-dir", str(d), "--seeds", str(tmp_path / "no-seeds")]) == 2
+    assert "feed_compositions.csv" in capsys.readouterr().err and not (d / "blackmass.db").exists()

@@ -197,16 +197,24 @@ def few_collections() -> Iterator[None]:
 
 
 def cmd_replay(a: argparse.Namespace) -> int:
-    from monitor.accounting.assay_import import Accountant  # noqa: PLC0415 - see the import note at the top
-    from monitor.accounting.seeds import load_feed_grades  # noqa: PLC0415
-    from monitor.config import load_config  # noqa: PLC0415
-    from monitor.core.engine import Engine  # noqa: PLC0415
-    from monitor.runs.history_file import history_line, survey_history  # noqa: PLC0415
-    from monitor.runs.replay import replay_file  # noqa: PLC0415
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - see the import note at the top
 
-    cfg = load_config(resolve_path(a.config))
+    from monitor.runs.history_file import history_line, survey_history  # noqa: PLC0415
+
     t = time.monotonic()
-    checked = survey_history(a.file)  # the whole file, before the store is even opened: a bad file changes nothing
+    # the check pass (the whole file, before the store is even opened: a bad file changes nothing) runs on
+    # polars' threads without the GIL while this thread imports the core, reads the config and the seeds
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="replay-check") as pool:
+        survey = pool.submit(survey_history, a.file)
+        from monitor.accounting.assay_import import Accountant  # noqa: PLC0415
+        from monitor.accounting.seeds import load_feed_grades  # noqa: PLC0415
+        from monitor.config import load_config  # noqa: PLC0415
+        from monitor.core.engine import Engine  # noqa: PLC0415
+        from monitor.runs.replay import replay_file  # noqa: PLC0415
+
+        cfg = load_config(resolve_path(a.config))
+        grades = load_feed_grades(resolve_path(a.seeds))
+        checked = survey.result()  # a bad config is said first, as before; a bad file before the store opens
     line = a.line or history_line(a.file)
     if line and line != cfg.line.line:  # lots are filed under the line they came from
         cfg = replace(cfg, line=replace(cfg.line, line=line))
@@ -214,7 +222,6 @@ def cmd_replay(a: argparse.Namespace) -> int:
     pending: list[BatchResult] = []
     stored = 0
     with open_for(a, must_exist=False) as store:
-        grades = load_feed_grades(resolve_path(a.seeds))
         accountant = Accountant(store, cfg.line, grades, ghg=cfg.ghg, origin=cfg.origin)
 
         def flush() -> None:  # a transaction per 500 batches: fast, and memory stays flat over months

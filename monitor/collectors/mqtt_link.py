@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import ssl
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -14,6 +13,8 @@ from monitor.collectors.source_settings import MqttSettings
 from monitor.errors import CollectorError, ConfigError
 
 if TYPE_CHECKING:  # aiomqtt (and paho) load only when a broker is reached: config checks stay fast
+    import ssl  # (and ssl: ~10 ms of every command that reads the config, replay's start-up included)
+
     import aiomqtt
 
     from monitor.collectors.mqtt_session import SessionClient
@@ -60,6 +61,8 @@ def password(settings: MqttSettings, source: str, env: Mapping[str, str] = os.en
 
 def tls_context(settings: MqttSettings, source: str) -> ssl.SSLContext:
     """TLS trusting `ca_file` (else the system's CAs); CollectorError naming the file when it is no CA."""
+    import ssl  # noqa: PLC0415 - see the import note at the top
+
     ca = settings.ca_file
     try:
         return ssl.create_default_context(cafile=str(ca) if ca else None)
@@ -72,6 +75,8 @@ def tls_context(settings: MqttSettings, source: str) -> ssl.SSLContext:
 
 def explain(exc: Exception, settings: MqttSettings) -> str:
     """A broker's refusal in plain words: which user or which CA, and what to check."""
+    import ssl  # noqa: PLC0415 - see the import note at the top
+
     text = str(exc)
     if isinstance(exc, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in text:
         trusted = f"ca_file {settings.ca_file}" if settings.ca_file else "the system's CAs"
