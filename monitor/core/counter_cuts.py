@@ -79,11 +79,12 @@ def cut_windows(
     prev_t, prev_v = _walk(ledger, stream, t1s, v1s)  # the ledger's edge before each window
     given = prev_t == t0s  # the window starts where the previous stored one ended, at its value
     v0s = np.where(given, prev_v, reads.value[a])
-    cuts = _cut(ts, values, (t0s, t1s, v0s, v1s), reads, how, given)
+    drops = np.flatnonzero(values[1:] < values[:-1]) + 1  # readings below the one before them
+    cuts = _cut(ts, values, (t0s, t1s, v0s, v1s), reads, how, given, (a, b, drops))
     cuts.start_observed[given] = True
     cuts.start_observed[~given] = reads.observed[a][~given]
     at = np.flatnonzero(prev_t < t0s)  # a gap since the previous stored window: in no lot
-    g_mass, _, g_rose = window_masses(ts, values, prev_t[at], t0s[at], prev_v[at], v0s[at], how.scan_s)
+    g_mass, _, g_rose = window_masses(ts, values, prev_t[at], t0s[at], prev_v[at], v0s[at], how.scan_s, drops=drops)
     for n in np.flatnonzero(~g_rose).tolist():
         k = int(at[n])
         g_mass[n] = _one(ts, values, float(prev_t[k]), float(t0s[k]), how, float(prev_v[k]), float(v0s[k]), reads).mass
@@ -116,7 +117,8 @@ def read_windows(ts: FloatArray, values: FloatArray, windows: tuple[FloatArray, 
     """Windows (t0, t1) of a counter that keeps no ledger (the energy meter), cut as `counter_mass` cuts each."""
     t0s, t1s = windows
     a, b = reads.index(t0s), reads.index(t1s)
-    cuts = _cut(ts, values, (t0s, t1s, reads.value[a], reads.value[b]), reads, CounterSettings(None, 0.0, 0.0), None)
+    edges = (t0s, t1s, reads.value[a], reads.value[b])
+    cuts = _cut(ts, values, edges, reads, CounterSettings(None, 0.0, 0.0), None, (a, b, None))
     cuts.start_observed[:] = reads.observed[a]
     return cuts
 
@@ -128,13 +130,17 @@ def _cut(
     reads: EdgeTable,
     how: CounterSettings,
     given: BoolArray | None,
+    rows: tuple[IntArray, IntArray, IntArray | None],
 ) -> Cuts:
-    """Windows whose edge values are known: numpy where the counter only rose, `counter_mass` for the rest."""
+    """Windows whose edge values are known: numpy where the counter only rose, `counter_mass` for the rest.
+    `rows`: each window's edges' rows in `reads`, and the counter's drops when known."""
     t0s, t1s, v0s, v1s = edges
-    mass, boundary, rose = window_masses(ts, values, t0s, t1s, v0s, v1s, how.scan_s)
+    a, b, drops = rows
+    found = (reads.left[a], reads.left[b], reads.right[a], reads.right[b])
+    mass, boundary, rose = window_masses(ts, values, t0s, t1s, v0s, v1s, how.scan_s, found=found, drops=drops)
     n = t0s.size
     ints = [np.zeros(n, dtype=np.intp) for _ in range(3)]
-    start_ok, end_ok = np.empty(n, dtype=bool), reads.observed[reads.index(t1s)]
+    start_ok, end_ok = np.empty(n, dtype=bool), reads.observed[b]
     for k in np.flatnonzero(~rose).tolist():
         start = float(v0s[k]) if given is not None and given[k] else None
         cm = _one(ts, values, float(t0s[k]), float(t1s[k]), how, start, None, reads)
@@ -168,23 +174,36 @@ def _one(
 
 
 def window_masses(
-    ts: FloatArray, values: FloatArray, t0: FloatArray, t1: FloatArray, v0: FloatArray, v1: FloatArray, scan_s: float
+    ts: FloatArray,
+    values: FloatArray,
+    t0: FloatArray,
+    t1: FloatArray,
+    v0: FloatArray,
+    v1: FloatArray,
+    scan_s: float,
+    *,
+    found: tuple[IntArray, IntArray, IntArray, IntArray] | None = None,
+    drops: IntArray | None = None,
 ) -> tuple[FloatArray, FloatArray, np.ndarray]:
     """`counter_mass` of windows whose edge values are known, for all at once: (mass, boundary, rose).
 
     Right only where `rose` (the counter never dropped from v0 through the readings inside to v1):
-    the others go through counter_mass, which knows resets, wraps and anomalies.
+    the others go through counter_mass, which knows resets, wraps and anomalies. `found`: where t0
+    and t1 fall among the readings (searchsorted left, then right), `drops`: the readings below the
+    one before them, when the caller has them.
     """
     n = ts.size
     if t0.size == 0 or n == 0:
         return np.zeros(t0.size), np.zeros(t0.size), np.zeros(t0.size, dtype=bool)
-    i, j = ts.searchsorted(t0, side="left"), ts.searchsorted(t1, side="left")  # t0 <= ts < t1
+    if found is None:
+        left, right = ts.searchsorted((t0, t1), side="left"), ts.searchsorted((t0, t1), side="right")
+        found = (left[0], left[1], right[0], right[1])
+    i, j, r0, r1 = found  # t0 <= ts < t1
     last = np.minimum(np.maximum(j - 1, 0), n - 1)  # (np.clip is slow on a few hundred ints)
     j = j - ((j > i) & (v1 < values[last]) & (t1 - ts[last] <= scan_s))  # a step of the end edge's own scan
-    boundary = _split_parts(ts, values, t0, v0, ts.searchsorted(t0, side="right"), end=False) + _split_parts(
-        ts, values, t1, v1, ts.searchsorted(t1, side="right"), end=True
-    )
-    drops = np.flatnonzero(values[1:] < values[:-1]) + 1  # readings below the one before them
+    boundary = _split_parts(ts, values, t0, v0, r0, end=False) + _split_parts(ts, values, t1, v1, r1, end=True)
+    if drops is None:
+        drops = np.flatnonzero(values[1:] < values[:-1]) + 1  # readings below the one before them
     first, last = np.minimum(i, n - 1), np.minimum(np.maximum(j - 1, 0), n - 1)
     dropped = drops.searchsorted(last, side="right") != drops.searchsorted(first, side="right")  # in (first, last]
     inner = ~((values[first] < v0) | (v1 < values[last]) | dropped)

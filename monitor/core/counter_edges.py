@@ -53,12 +53,27 @@ def idle_before(ts: FloatArray, values: FloatArray, k: IntArray, ramp_s: FloatAr
     idle = j >= k
     look = ~idle & (j > 0)
     if look.any():
-        kk, jj = k[look], j[look]
-        lo, hi = int(jj.min()) - 1, int(kk.max())
-        seg = values[lo:hi]
-        changes = np.concatenate(([0], np.cumsum(seg[1:] != seg[:-1])))  # changes among readings lo.. before
-        idle[look] = changes[kk - 1 - lo] == changes[jj - 1 - lo]  # none among readings j-1 .. k-1
+        idle[look] = _unchanged(values, j[look] - 1, k[look] - 1)  # no change among readings j-1 .. k-1
     return idle
+
+
+def _unchanged(values: FloatArray, a: IntArray, b: IntArray) -> BoolArray:
+    """Whether readings a .. b (a < b) all hold one value, for each pair.
+
+    A spell is a few readings: they are compared side by side (as many columns as the longest
+    spell); across a long one, a running count of changes between the first and the last reading.
+    """
+    width = int((b - a).max())
+    if width * a.size <= int(b.max()) - int(a.min()):
+        steps = np.arange(width)
+        x = np.minimum(a[:, None] + steps, b[:, None] - 1)  # readings a .. b - 1, the last repeated
+        changed: BoolArray = (values[x + 1] != values[x]).any(axis=1)
+        return ~changed
+    lo, hi = int(a.min()), int(b.max()) + 1
+    seg = values[lo:hi]
+    changes = np.concatenate(([0], np.cumsum(seg[1:] != seg[:-1])))  # changes among readings lo.. before
+    same: BoolArray = changes[b - lo] == changes[a - lo]
+    return same
 
 
 def values_at(

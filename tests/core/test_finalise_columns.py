@@ -1,8 +1,9 @@
 """The vectorised parts of finalisation against plain per-window references written here, bit for bit:
 counter windows cut and entered in the ledger (counter_cuts.cut_windows vs `counter_mass` and the
 ledger lot by lot), flow integrals (flow.flow_masses vs one window's trapezoids summed by np.sum),
-bags paired with weights (weighings.bag_weighings_many vs one bag at a time), and the update cycle
-(counter_edges.update_cycles vs the lower quartile of one reading's neighbouring rises)."""
+bags paired with weights (weighings.bag_weighings_many vs one bag at a time), the update cycle
+(counter_edges.update_cycles vs the lower quartile of one reading's neighbouring rises) and a step's
+idle spell (counter_edges.idle_before vs the readings before it compared one by one)."""
 
 import math
 
@@ -11,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.core.counter_cuts import CounterSettings, cut_windows
-from monitor.core.counter_edges import update_cycles
+from monitor.core.counter_edges import idle_before, update_cycles
 from monitor.core.flow import flow_masses
 from monitor.core.ledger import Edge, StreamLedger
 from monitor.core.series import TextSeries
@@ -158,3 +159,25 @@ def test_update_cycles_are_the_lower_quartile_of_each_readings_neighbouring_rise
         g = range(max(i - span, 0), min(i + span - 1, ts.size - 1))  # spacings between readings g and g + 1
         rises = sorted(float(ts[j + 1] - ts[j]) for j in g if v[j + 1] > v[j])
         assert got[n] == (rises[min(len(rises) // 4, 2 * span - 2)] if rises else 0.0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    STEPS,
+    st.lists(
+        st.tuples(st.integers(0, 45), st.sampled_from([0.0, 0.5, 3.0, 30.0, 400.0, 5000.0])), min_size=1, max_size=12
+    ),
+)
+def test_a_step_is_idle_when_no_reading_changed_within_its_ramp_before_it(
+    steps: list[tuple[float, float]], at: list[tuple[int, float]]
+) -> None:
+    # short spells are compared side by side, long ones through a running count of changes: both
+    # must say what the readings say one by one
+    ts, v = counter(steps, math.inf)
+    k = np.array([min(i, ts.size - 1) for i, _ in at], dtype=np.intp)
+    ramp = np.array([r for _, r in at])
+    got = idle_before(ts, v, k, ramp)
+    for n, (i, r) in enumerate(zip(k.tolist(), ramp.tolist(), strict=True)):
+        j = int(ts.searchsorted(ts[i] - r, side="left"))
+        expected = j >= i or (j > 0 and all(v[x] == v[x - 1] for x in range(j, i)))
+        assert bool(got[n]) == expected
