@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from monitor.core.assays import RECOVERY_ELEMENTS, Assay
+from monitor.core.frozen import maker
 from monitor.core.mass_system import Systems, mass_unknowns, reconcile_masses
 from monitor.core.metal_accounts import account_metals_many, grade_arrays
 from monitor.core.metals import Balance, ElementAccount, LotInputs, balances_of, lot_system
@@ -102,12 +103,13 @@ def _accounted(
 _FIELDS = tuple(f.name for f in fields(BatchResult))
 _AT = {name: i for i, name in enumerate(_FIELDS)}
 _VALUES = attrgetter(*_FIELDS)
+_RESULT = maker(BatchResult)  # BatchResult(*values), built in bulk (see frozen.py)
 
 
 def _copy_with(result: BatchResult, changes: Mapping[str, Any]) -> BatchResult:
     """dataclasses.replace(result, **changes) without replace()'s look-up of the fields at each call
-    (a replay copies thousands of lots; BatchResult's fields are all positional)."""
+    nor the frozen __init__'s (a replay copies thousands of lots; BatchResult's fields are all positional)."""
     values = list(_VALUES(result))
     for name, value in changes.items():
         values[_AT[name]] = value
-    return BatchResult(*values)
+    return _RESULT(*values)

@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from monitor.core.assays import RECOVERY_ELEMENTS, Assay, declared_grade
+from monitor.core.frozen import maker
 from monitor.core.mass_system import mass_matrix
 from monitor.core.metals import ElementAccount, Grades, LotInputs
 from monitor.core.spec import LineSpec, SourceKind
@@ -27,6 +28,7 @@ Array = NDArray[np.float64]
 NAN = math.nan
 STATUSES = ("none", "declared", "preliminary", "final")  # a grade's status as its code in GradeArrays
 _FEED_SOURCE = ("none", "declared", "assay", "assay")
+_ACCOUNT = maker(ElementAccount)  # ElementAccount(*fields), built in bulk (see frozen.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +152,7 @@ def account_metals_many(
         reconciled[:, :, 0].ravel().tolist(),
         reconciled[:, :, 1].ravel().tolist(),
     )
-    accounts = iter(map(ElementAccount, *flat))
+    accounts = iter(map(_ACCOUNT, *flat))
     return list(zip(*[accounts] * n_el, strict=True)) if n_el else [() for _ in range(k)]
 
 
