@@ -9,6 +9,7 @@ from dataclasses import FrozenInstanceError, dataclass, field
 import msgspec
 import pytest
 
+from monitor.core.carbon import CarbonAccount, GhgFactors, OtherInput, lot_carbon
 from monitor.core.frozen import maker
 from monitor.core.metals import ElementAccount, StreamBalance
 
@@ -51,3 +52,35 @@ class _PostInit:
 def test_maker_refuses_a_class_it_cannot_build_naming_it(cls: type) -> None:
     with pytest.raises(TypeError, match=cls.__name__):
         maker(cls)
+
+
+def test_lot_carbon_equals_the_account_its_constructor_builds_field_by_name() -> None:
+    f = GhgFactors(
+        grid_kg_co2e_per_kwh=0.38,
+        grid_source="grid",
+        grid_year=2024,
+        nitrogen_kg_co2e_per_nm3=0.2,
+        nitrogen_source="n2",
+        other=(OtherInput(name="diesel", kg_co2e_per_t_feed=3.0),),
+    )
+    made = lot_carbon(f, energy_kwh=412.5, nitrogen_nm3=250.0, feed_kg=4000.0, black_mass_kg=2348.0)
+    electricity, nitrogen, other = 412.5 * 0.38, 250.0 * 0.2, 3.0 * 4000.0 / 1000.0
+    total = electricity + nitrogen + other
+    built = CarbonAccount(
+        energy_kwh=412.5,
+        nitrogen_nm3=250.0,
+        co2e_kg=total,
+        co2e_kg_per_t_black_mass=total / 2.348,
+        electricity_co2e_kg=electricity,
+        nitrogen_co2e_kg=nitrogen,
+        other_co2e_kg=other,
+        grid_kg_co2e_per_kwh=0.38,
+        grid_source="grid",
+        grid_year=2024,
+        nitrogen_kg_co2e_per_nm3=0.2,
+        nitrogen_source="n2",
+        other=f.other,
+    )
+    assert type(made) is CarbonAccount
+    assert repr(made) == repr(built)
+    assert msgspec.msgpack.encode(made) == msgspec.msgpack.encode(built)
