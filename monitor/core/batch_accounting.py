@@ -17,10 +17,12 @@ from types import MappingProxyType
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from monitor.core.assays import RECOVERY_ELEMENTS, Assay
+from monitor.core.frozen import maker
 from monitor.core.mass_system import Systems, mass_unknowns, reconcile_masses
-from monitor.core.metal_accounts import account_metals_many, grade_arrays
+from monitor.core.metal_accounts import STATUSES, account_metals_many, black_mass_status, grade_arrays
 from monitor.core.metals import Balance, ElementAccount, LotInputs, balances_of, lot_system
 from monitor.core.reconcile import Stack, reconcile_many
 from monitor.core.results import BatchResult, BatchState
@@ -30,11 +32,13 @@ Lot = tuple[BatchResult, Sequence[Assay], Mapping[str, float] | None]  # a resul
 _NONE_DECLARED: Mapping[str, float] = MappingProxyType({})  # a lot of no declared table (read only: shared)
 
 
-def assay_status(metals_statuses: Sequence[str]) -> str:
-    used = [s for s in metals_statuses if s != "none"]
-    if not used:
-        return "none"
-    return "preliminary" if "preliminary" in used else "final"
+def assay_statuses(codes: NDArray[np.int8]) -> list[str]:
+    """Each lot's assay status from its elements' black-mass status codes (lots × elements, into
+    STATUSES): "none" when no element has one, else "preliminary" when one is, else "final"."""
+    preliminary = (codes == STATUSES.index("preliminary")).any(axis=1)
+    used = (codes != STATUSES.index("none")).any(axis=1)
+    statuses: list[str] = np.where(preliminary, "preliminary", np.where(used, "final", "none")).tolist()
+    return statuses
 
 
 def with_accounting(
@@ -80,8 +84,10 @@ def with_accounting_many(
                 reconciled[i, elements.index(el)] = r
             balances[i] = balance
     metals = account_metals_many(spec, M, grades, reconciled, elements)
+    statuses = assay_statuses(black_mass_status(spec, grades))
     extra = also or [{}] * len(lots)
-    return [_accounted(r, m, b, x) for (r, _, _), m, b, x in zip(lots, metals, balances, extra, strict=True)]
+    done = zip(lots, metals, balances, statuses, extra, strict=True)
+    return [_accounted(r, m, b, s, x) for (r, _, _), m, b, s, x in done]
 
 
 def _flow_lots(status: np.ndarray, feed: int, bm: int) -> list[int]:
@@ -90,9 +96,12 @@ def _flow_lots(status: np.ndarray, feed: int, bm: int) -> list[int]:
 
 
 def _accounted(
-    result: BatchResult, metals: tuple[ElementAccount, ...], balance: Balance | None, also: Mapping[str, Any]
+    result: BatchResult,
+    metals: tuple[ElementAccount, ...],
+    balance: Balance | None,
+    status: str,
+    also: Mapping[str, Any],
 ) -> BatchResult:
-    status = assay_status([m.status for m in metals])
     state = result.state
     if state in (BatchState.COMPLETE, BatchState.ASSAYED):
         state = BatchState.ASSAYED if status == "final" else BatchState.COMPLETE
@@ -102,12 +111,13 @@ def _accounted(
 _FIELDS = tuple(f.name for f in fields(BatchResult))
 _AT = {name: i for i, name in enumerate(_FIELDS)}
 _VALUES = attrgetter(*_FIELDS)
+_RESULT = maker(BatchResult)  # BatchResult(*values), built in bulk (see frozen.py)
 
 
 def _copy_with(result: BatchResult, changes: Mapping[str, Any]) -> BatchResult:
     """dataclasses.replace(result, **changes) without replace()'s look-up of the fields at each call
-    (a replay copies thousands of lots; BatchResult's fields are all positional)."""
+    nor the frozen __init__'s (a replay copies thousands of lots; BatchResult's fields are all positional)."""
     values = list(_VALUES(result))
     for name, value in changes.items():
         values[_AT[name]] = value
-    return BatchResult(*values)
+    return _RESULT(*values)

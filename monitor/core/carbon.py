@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from monitor.core.frozen import maker
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OtherInput:
@@ -55,6 +57,9 @@ class CarbonAccount:
     other: tuple[OtherInput, ...] = ()
 
 
+_ACCOUNT = maker(CarbonAccount)  # CarbonAccount(*every field, in field order), once per lot (frozen.py)
+
+
 def lot_carbon(
     factors: GhgFactors, *, energy_kwh: float, nitrogen_nm3: float, feed_kg: float, black_mass_kg: float
 ) -> CarbonAccount:
@@ -66,20 +71,21 @@ def lot_carbon(
     other = sum(o.kg_co2e_per_t_feed for o in factors.other) * feed_kg / 1000.0 if factors.other else 0.0
     total = electricity + nitrogen + other
     bm_t = black_mass_kg / 1000.0
-    return CarbonAccount(
-        energy_kwh=energy_kwh,
-        nitrogen_nm3=nitrogen_nm3,
-        co2e_kg=total,
-        co2e_kg_per_t_black_mass=total / bm_t if bm_t > 0 and math.isfinite(total) else math.nan,
-        electricity_co2e_kg=electricity,
-        nitrogen_co2e_kg=nitrogen,
-        other_co2e_kg=other,
-        grid_kg_co2e_per_kwh=factors.grid_kg_co2e_per_kwh,
-        grid_source=factors.grid_source,
-        grid_year=factors.grid_year,
-        nitrogen_kg_co2e_per_nm3=factors.nitrogen_kg_co2e_per_nm3,
-        nitrogen_source=factors.nitrogen_source,
-        other=factors.other,
+    per_t_bm = total / bm_t if bm_t > 0 and math.isfinite(total) else math.nan
+    return _ACCOUNT(  # CarbonAccount's fields in their order (tests/core/test_frozen.py names each)
+        energy_kwh,
+        nitrogen_nm3,
+        total,  # co2e_kg
+        per_t_bm,  # co2e_kg_per_t_black_mass
+        electricity,  # electricity_co2e_kg
+        nitrogen,  # nitrogen_co2e_kg
+        other,  # other_co2e_kg
+        factors.grid_kg_co2e_per_kwh,
+        factors.grid_source,
+        factors.grid_year,
+        factors.nitrogen_kg_co2e_per_nm3,
+        factors.nitrogen_source,
+        factors.other,
     )
 
 

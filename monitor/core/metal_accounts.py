@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from monitor.core.assays import RECOVERY_ELEMENTS, Assay, declared_grade
+from monitor.core.frozen import maker
 from monitor.core.mass_system import mass_matrix
 from monitor.core.metals import ElementAccount, Grades, LotInputs
 from monitor.core.spec import LineSpec, SourceKind
@@ -27,6 +28,7 @@ Array = NDArray[np.float64]
 NAN = math.nan
 STATUSES = ("none", "declared", "preliminary", "final")  # a grade's status as its code in GradeArrays
 _FEED_SOURCE = ("none", "declared", "assay", "assay")
+_ACCOUNT = maker(ElementAccount)  # ElementAccount(*fields), built in bulk (see frozen.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +135,7 @@ def account_metals_many(
         two = np.where(two_ok, c * (f - t) / (f * (c - t)), NAN)
     k, n_el = reconciled.shape[:2]
     stream_kg, spread = _stream_dicts(names, prods, kg, has, total_out, all_assayed)
-    bm_status = g.status[:, jb] if jb in prods else np.zeros_like(g.status[:, jf])
+    bm_status = black_mass_status(spec, g)
     flat = (  # each column lots × elements, flattened lot by lot: map() builds the accounts in that order
         list(elements) * k,
         np.where(has_f, g.fraction[:, jf], NAN).ravel().tolist(),
@@ -150,8 +152,18 @@ def account_metals_many(
         reconciled[:, :, 0].ravel().tolist(),
         reconciled[:, :, 1].ravel().tolist(),
     )
-    accounts = iter(map(ElementAccount, *flat))
+    accounts = iter(map(_ACCOUNT, *flat))
     return list(zip(*[accounts] * n_el, strict=True)) if n_el else [() for _ in range(k)]
+
+
+def black_mass_status(spec: LineSpec, g: GradeArrays) -> NDArray[np.int8]:
+    """Each lot's and element's black-mass grade status (lots × elements, codes into STATUSES; 0 where
+    the black mass is not a measured product): an ElementAccount's status."""
+    names = [s.name for s in spec.streams]
+    measured = {s.name for s in spec.products if s.source not in (SourceKind.UNMEASURED, SourceKind.ESTIMATE)}
+    if "black_mass" not in measured:
+        return np.zeros_like(g.status[:, names.index(spec.feed.name)])
+    return g.status[:, names.index("black_mass")]
 
 
 def _sum_where(values: Array, has: NDArray[np.bool_], streams: Sequence[int]) -> Array:

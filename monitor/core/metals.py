@@ -11,6 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from monitor.core.assays import RECOVERY_ELEMENTS, Assay, Grade, declared_grade, stream_grade
+from monitor.core.frozen import maker
 from monitor.core.mass_system import LotSystem, Systems, mass_matrix, mass_unknowns
 from monitor.core.reconcile import Reconciled, Stack, locate_gross_error, reconcile
 from monitor.core.rules import BALANCE_P_FAIL
@@ -59,6 +60,9 @@ class Balance:
     streams: tuple[StreamBalance, ...] = ()
     suspect: str = ""  # the instrument a gross error points at, when identifiable
     elements_used: tuple[str, ...] = ()
+
+
+_STREAM_BALANCE, _BALANCE = maker(StreamBalance), maker(Balance)  # built in bulk (see frozen.py)
 
 
 def ratio_sd(a: Array, b: Array, var_a: Array, var_b: Array, cov_ab: Array) -> Array:
@@ -235,8 +239,8 @@ def balances_of(
             r = X[i, a] / X[i, b] if X[i, b] > 0 else NAN
             recov[el] = (float(r), float(ratio_sd(X[i, [a]], X[i, [b]], C[i, a, [a]], C[i, b, [b]], C[i, a, [b]])[0]))
         suspect = _suspect(spec, systems.lot(i)) if st.dof > 0 and st.p_value[i] < BALANCE_P_FAIL else ""
-        streams = tuple(map(StreamBalance, names, own[i], x[i], sd[i], z[i]))
-        out.append((Balance(st.gamma[i], st.dof, st.p_value[i], y[i], y_sd[i], streams, suspect, used), recov))
+        streams = tuple(map(_STREAM_BALANCE, names, own[i], x[i], sd[i], z[i]))
+        out.append((_BALANCE(st.gamma[i], st.dof, st.p_value[i], y[i], y_sd[i], streams, suspect, used), recov))
     return out
 
 

@@ -20,6 +20,9 @@ from numpy.typing import NDArray
 Array = NDArray[np.float64]
 
 
+_GAMMA_3_HALVES = math.gamma(1.5)
+
+
 def chi2_sf(x: float, dof: int) -> float:
     """P(χ²(dof) > x) for a whole number of degrees of freedom, exactly (no SciPy needed)."""
     if dof <= 0:
@@ -34,7 +37,9 @@ def chi2_sf(x: float, dof: int) -> float:
             total += term
         return min(1.0, total)
     total = math.erfc(math.sqrt(h))  # odd: erfc(√h) + e^-h Σ h^(i-1/2) / Γ(i+1/2)
-    term = math.exp(-h) * math.sqrt(h) / math.gamma(1.5)
+    if dof == 1:  # the sum is empty: a lot of masses alone (one balance), thousands per replay
+        return min(1.0, total)
+    term = math.exp(-h) * math.sqrt(h) / _GAMMA_3_HALVES
     for i in range(1, (dof - 1) // 2 + 1):
         total += term
         term *= h / (i + 0.5)
