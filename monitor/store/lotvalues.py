@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from monitor.core.assays import RECOVERY_ELEMENTS
@@ -109,6 +110,22 @@ Row = tuple[object, ...]
 Column = list[Any]  # one value per row, of the column's type (or None)
 
 
+_DATETIME_END = 253402300800.0  # 10000-01-01T00:00:00Z: past it, datetime (hence iso) cannot write a time
+_US = 1e6  # microseconds a second: datetime's resolution
+
+
+def isos(stamps: Sequence[float]) -> list[str]:
+    """query.iso of each epoch time, in bulk (numpy): the same text. datetime rounds a time to the
+    microsecond, half to even, before isoformat cuts it to the second: 59.9999996 s writes :00 of the
+    next minute. A time before 1970 or past 9999 (or not finite) goes through iso itself."""
+    ts = np.array(stamps, dtype=np.float64)
+    if not np.all((ts >= 0.0) & (ts < _DATETIME_END - 1.0)):
+        return [iso(t) for t in stamps]
+    whole = np.floor(ts)
+    secs = whole + (np.round((ts - whole) * _US) >= _US)  # the fraction as datetime rounds it: carried?
+    return [text + "Z" for text in np.datetime_as_string(secs.astype("datetime64[s]")).tolist()]
+
+
 def _batches(rs: Sequence[BatchResult]) -> list[Column]:
     """One row per batch, as columns in COLUMNS order."""
     # the first stream or element of a name counts (as BatchResult.mass() and .metal() find them)
@@ -127,8 +144,8 @@ def _batches(rs: Sequence[BatchResult]) -> list[Column]:
         [r.chemistry for r in rs],
         [r.feed_form for r in rs],
         [r.supplier for r in rs],
-        [iso(r.start) for r in rs],
-        [iso(r.end) for r in rs],
+        isos([r.start for r in rs]),
+        isos([r.end for r in rs]),
         *([m.get(s, NAN) for m in mass] for s in ("feed", *PRODUCTS)),
         [r.black_mass_yield for r in rs],
         [r.closure for r in rs],

@@ -125,12 +125,12 @@ def _frame(part: Part, cols: list[Column]) -> pl.DataFrame:
     at = {j: k for k, j in enumerate(floats)}
     series = []
     for j, ((name, dtype), col) in enumerate(zip(part.columns, cols, strict=True)):
-        if j not in at:
-            series.append(pl.Series(name, col, dtype=dtype))
+        if j not in at:  # an empty text as None: polars writes "" for it, csv nothing
+            series.append(pl.Series(name, [x or None for x in col] if dtype == pl.String else col, dtype=dtype))
             continue
         s = pl.Series(name, block[at[j]], nan_to_null=True)
         if special[at[j]].any():
             idx = [i for i in np.flatnonzero(special[at[j]]).tolist() if col[i] is not None]
             s = s.cast(pl.String).scatter(idx, [repr(col[i]) for i in idx])
         series.append(s)
-    return pl.DataFrame(series).with_columns(pl.when(pl.col(pl.String) != "").then(pl.col(pl.String)).name.keep())
+    return pl.DataFrame(series)
