@@ -11,6 +11,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -110,17 +111,21 @@ def ingest_chunk(engine: Engine, chunk: pl.DataFrame) -> None:
 @dataclass(frozen=True, slots=True)
 class Grouped:
     """A slice ready for the engine: each numeric tag's block (tag, ts, values, quality) in the order
-    the tags first appear, then the text samples as plain rows in file order."""
+    the tags first appear, then the text samples' columns in file order."""
 
     blocks: list[tuple[str, NDArray[np.float64], NDArray[np.float64], NDArray[np.uint8]]]
-    rows: list[tuple[str, float, float | str | None, Quality, None]]
+    names: list[str]  # the tags by number
+    texts: tuple[list[Any], ...]  # the text samples' columns: tag number, ts, value, text, quality number
 
 
 def _take(engine: Engine, grouped: Grouped) -> None:
     for block in grouped.blocks:
         engine.ingest_block(*block)
-    if grouped.rows:
-        engine.ingest_rows(grouped.rows)  # plain samples, no Sample built per row
+    names = grouped.names
+    engine.ingest_rows(  # plain samples, no Sample built per row (built here: the grouper holds the GIL less)
+        (names[c], t, x if x is not None else v, _QUALITY[k], None)
+        for c, t, v, x, k in zip(*grouped.texts, strict=True)
+    )
 
 
 def group(chunk: pl.DataFrame, numeric: frozenset[str], text: frozenset[str]) -> Grouped:
@@ -144,23 +149,11 @@ def group(chunk: pl.DataFrame, numeric: frozenset[str], text: frozenset[str]) ->
     blocks = [(name, by_ts[lo:hi], by_v[lo:hi], by_q[lo:hi]) for _, name, lo, hi in groups if name in numeric]
     texts = [order[lo:hi] for _, name, lo, hi in groups if name in text]  # (a tag both ways is taken both ways)
     if not texts:
-        return Grouped(blocks, [])
+        return Grouped(blocks, names, ([], [], [], [], []))
     rows = np.sort(np.concatenate(texts))  # the text samples' row numbers, in file order
     picked = chunk[rows, ["value", "text"]]  # one gather for both (a Series gather is a query each)
-    return Grouped(
-        blocks,
-        [
-            (names[c], t, x if x is not None else v, _QUALITY[k], None)
-            for c, t, v, x, k in zip(
-                codes[rows].tolist(),
-                ts[rows].tolist(),
-                picked["value"].to_list(),
-                picked["text"].to_list(),
-                q[rows].tolist(),
-                strict=True,
-            )
-        ],
-    )
+    columns = (codes[rows], ts[rows], picked["value"], picked["text"], q[rows])
+    return Grouped(blocks, names, tuple(c.to_list() if isinstance(c, pl.Series) else c.tolist() for c in columns))
 
 
 def replay(
