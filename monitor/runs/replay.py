@@ -7,21 +7,17 @@ anything is processed, so a bad file changes nothing.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import polars as pl
-from numpy.typing import NDArray
 
 from monitor.core.engine import Engine
 from monitor.core.results import BatchResult
 from monitor.core.samples import Quality
-from monitor.errors import InputError
-from monitor.runs.history_file import CHUNK_ROWS, Checked, Slice, survey_history, wanted_slices
+from monitor.runs.history_file import CHUNK_ROWS, Checked, survey_history, wanted_slices
 
 _QUALITY = tuple(sorted(Quality))  # by number: a lookup, not an Enum call per text sample
 
@@ -50,41 +46,18 @@ def replay_file(
     n = chunks_done = batches = 0
     first = last = float("nan")
     numeric, text = engine.numeric_tags, engine.text_tags
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="replay-group") as grouper:
-        for part, grouping in _grouped_ahead(wanted_slices(path, checked, numeric | text), grouper, numeric, text):
-            if part.rows.height:
-                first = first if n else float(part.rows["ts"][0])
-                last = float(part.rows["ts"][-1])
-            n += part.height
-            _take(engine, grouping.result())
-            engine.advance(part.newest)  # the newest usable stamp of the whole file slice: the core's tags' too
-            for result in engine.poll():
-                on_result(result)
-                batches += 1
-            chunks_done += 1
+    for part in wanted_slices(path, checked, numeric | text):
+        if part.rows.height:
+            first = first if n else float(part.rows["ts"][0])
+            last = float(part.rows["ts"][-1])
+        n += part.height
+        _ingest(engine, part.rows, numeric, text)
+        engine.advance(part.newest)  # the newest usable stamp of the whole file slice: the core's tags' too
+        for result in engine.poll():
+            on_result(result)
+            batches += 1
+        chunks_done += 1
     return ReplayStats(n, chunks_done, batches, first, last)
-
-
-def _grouped_ahead(
-    parts: Iterator[Slice], grouper: ThreadPoolExecutor, numeric: frozenset[str], text: frozenset[str]
-) -> Iterator[tuple[Slice, Future[Grouped]]]:
-    """Each slice with its grouping by tag, started one slice ahead on `grouper`: numpy sorts and
-    gathers without the GIL, so the grouping runs on the second core while the engine works on the
-    slice before. A slice is handed on before a later slice's read error is raised."""
-    held: tuple[Slice, Future[Grouped]] | None = None
-    failed: InputError | None = None
-    try:
-        for part in parts:
-            grouping = grouper.submit(group, part.rows, numeric, text)
-            if held is not None:
-                yield held
-            held = (part, grouping)
-    except InputError as exc:
-        failed = exc
-    if held is not None:
-        yield held
-    if failed is not None:
-        raise failed
 
 
 def chunks(frame: pl.DataFrame, rows: int = CHUNK_ROWS) -> Iterator[pl.DataFrame]:
@@ -101,34 +74,14 @@ def chunks(frame: pl.DataFrame, rows: int = CHUNK_ROWS) -> Iterator[pl.DataFrame
 
 def ingest_chunk(engine: Engine, chunk: pl.DataFrame) -> None:
     """A slice into the engine; its newest usable (not Bad) stamp moves source time on."""
-    _take(engine, group(chunk, engine.numeric_tags, engine.text_tags))
+    _ingest(engine, chunk, engine.numeric_tags, engine.text_tags)
     q, ts = chunk["quality"].to_numpy(), chunk["ts"].to_numpy()
     bad = q == Quality.BAD  # tags the core does not use still move source time forward
     if ts.size and not bad.all():
         engine.advance(float((ts[~bad] if bad.any() else ts).max()))
 
 
-@dataclass(frozen=True, slots=True)
-class Grouped:
-    """A slice ready for the engine: each numeric tag's block (tag, ts, values, quality) in the order
-    the tags first appear, then the text samples' columns in file order."""
-
-    blocks: list[tuple[str, NDArray[np.float64], NDArray[np.float64], NDArray[np.uint8]]]
-    names: list[str]  # the tags by number
-    texts: tuple[list[Any], ...]  # the text samples' columns: tag number, ts, value, text, quality number
-
-
-def _take(engine: Engine, grouped: Grouped) -> None:
-    for block in grouped.blocks:
-        engine.ingest_block(*block)
-    names = grouped.names
-    engine.ingest_rows(  # plain samples, no Sample built per row (built here: the grouper holds the GIL less)
-        (names[c], t, x if x is not None else v, _QUALITY[k], None)
-        for c, t, v, x, k in zip(*grouped.texts, strict=True)
-    )
-
-
-def group(chunk: pl.DataFrame, numeric: frozenset[str], text: frozenset[str]) -> Grouped:
+def _ingest(engine: Engine, chunk: pl.DataFrame, numeric: frozenset[str], text: frozenset[str]) -> None:
     """Numeric tags in one vectorised block each; the few text samples (ids, bags) one by one, in file order.
 
     The rows are grouped by tag with numpy on the tags' numbers (a stable sort keeps each tag's rows
@@ -144,16 +97,27 @@ def group(chunk: pl.DataFrame, numeric: frozenset[str], text: frozenset[str]) ->
     order = np.argsort(codes, kind="stable")
     bounds = [0, *np.cumsum(np.bincount(codes, minlength=len(names))).tolist()]
     ts, q = chunk["ts"].to_numpy(), chunk["quality"].to_numpy()
-    by_ts, by_v, by_q = ts[order], chunk["value"].fill_null(np.nan).to_numpy()[order], q[order]
+    by_tag = (ts[order], chunk["value"].fill_null(np.nan).to_numpy()[order], q[order])
     groups = sorted((int(order[lo]), names[c], lo, hi) for c, (lo, hi) in enumerate(pairwise(bounds)) if hi > lo)
-    blocks = [(name, by_ts[lo:hi], by_v[lo:hi], by_q[lo:hi]) for _, name, lo, hi in groups if name in numeric]
+    for _, name, lo, hi in groups:  # by first appearance
+        if name in numeric:
+            engine.ingest_block(name, *(column[lo:hi] for column in by_tag))
     texts = [order[lo:hi] for _, name, lo, hi in groups if name in text]  # (a tag both ways is taken both ways)
     if not texts:
-        return Grouped(blocks, names, ([], [], [], [], []))
+        return
     rows = np.sort(np.concatenate(texts))  # the text samples' row numbers, in file order
     picked = chunk[rows, ["value", "text"]]  # one gather for both (a Series gather is a query each)
-    columns = (codes[rows], ts[rows], picked["value"], picked["text"], q[rows])
-    return Grouped(blocks, names, tuple(c.to_list() if isinstance(c, pl.Series) else c.tolist() for c in columns))
+    engine.ingest_rows(  # plain samples, no Sample built per row
+        (names[c], t, x if x is not None else v, _QUALITY[k], None)
+        for c, t, v, x, k in zip(
+            codes[rows].tolist(),
+            ts[rows].tolist(),
+            picked["value"].to_list(),
+            picked["text"].to_list(),
+            q[rows].tolist(),
+            strict=True,
+        )
+    )
 
 
 def replay(
