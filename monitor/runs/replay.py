@@ -45,13 +45,14 @@ def replay_file(
         checked = survey_history(path, rows)
     n = chunks_done = batches = 0
     first = last = float("nan")
-    for part in wanted_slices(path, checked, engine.numeric_tags | engine.text_tags):
+    numeric, text = engine.numeric_tags, engine.text_tags
+    for part in wanted_slices(path, checked, numeric | text):
         if part.rows.height:
             first = first if n else float(part.rows["ts"][0])
             last = float(part.rows["ts"][-1])
         n += part.height
-        ingest_chunk(engine, part.rows)
-        engine.advance(part.newest)
+        _ingest(engine, part.rows, numeric, text)
+        engine.advance(part.newest)  # the newest usable stamp of the whole file slice: the core's tags' too
         for result in engine.poll():
             on_result(result)
             batches += 1
@@ -72,6 +73,15 @@ def chunks(frame: pl.DataFrame, rows: int = CHUNK_ROWS) -> Iterator[pl.DataFrame
 
 
 def ingest_chunk(engine: Engine, chunk: pl.DataFrame) -> None:
+    """A slice into the engine; its newest usable (not Bad) stamp moves source time on."""
+    _ingest(engine, chunk, engine.numeric_tags, engine.text_tags)
+    q, ts = chunk["quality"].to_numpy(), chunk["ts"].to_numpy()
+    bad = q == Quality.BAD  # tags the core does not use still move source time forward
+    if ts.size and not bad.all():
+        engine.advance(float((ts[~bad] if bad.any() else ts).max()))
+
+
+def _ingest(engine: Engine, chunk: pl.DataFrame, numeric: frozenset[str], text: frozenset[str]) -> None:
     """Numeric tags in one vectorised block each; the few text samples (ids, bags) one by one, in file order.
 
     The rows are grouped by tag with numpy on the tags' numbers (a stable sort keeps each tag's rows
@@ -79,7 +89,6 @@ def ingest_chunk(engine: Engine, chunk: pl.DataFrame) -> None:
     once in that order so that each tag's block is a view. The numeric tags enter in the order they
     first appear in the slice, as a partition gave them; the text samples are gathered by row number.
     """
-    numeric, text = engine.numeric_tags, engine.text_tags
     tag = chunk["tag"]
     if not isinstance(tag.dtype, pl.Enum):
         tag = tag.cast(pl.Enum(tag.unique(maintain_order=True).to_list()))
@@ -89,27 +98,26 @@ def ingest_chunk(engine: Engine, chunk: pl.DataFrame) -> None:
     bounds = [0, *np.cumsum(np.bincount(codes, minlength=len(names))).tolist()]
     ts, q = chunk["ts"].to_numpy(), chunk["quality"].to_numpy()
     by_tag = (ts[order], chunk["value"].fill_null(np.nan).to_numpy()[order], q[order])
-    groups = [(int(order[lo]), names[c], lo, hi) for c, (lo, hi) in enumerate(pairwise(bounds)) if hi > lo]
-    for _, name, lo, hi in sorted(groups):  # by first appearance
+    groups = sorted((int(order[lo]), names[c], lo, hi) for c, (lo, hi) in enumerate(pairwise(bounds)) if hi > lo)
+    for _, name, lo, hi in groups:  # by first appearance
         if name in numeric:
             engine.ingest_block(name, *(column[lo:hi] for column in by_tag))
-    rows = np.flatnonzero(np.array([name in text for name in names], dtype=bool)[codes])
-    if rows.size:  # (a tag both ways is taken both ways)
-        picked = pl.Series(rows.tolist(), dtype=pl.Int64)  # (polars reads a numpy index through np.ma)
-        engine.ingest_rows(  # plain samples, no Sample built per row
-            (names[c], t, x if x is not None else v, _QUALITY[k], None)
-            for c, t, v, x, k in zip(
-                codes[rows].tolist(),
-                ts[rows].tolist(),
-                chunk["value"].gather(picked).to_list(),
-                chunk["text"].gather(picked).to_list(),
-                q[rows].tolist(),
-                strict=True,
-            )
+    texts = [order[lo:hi] for _, name, lo, hi in groups if name in text]  # (a tag both ways is taken both ways)
+    if not texts:
+        return
+    rows = np.sort(np.concatenate(texts))  # the text samples' row numbers, in file order
+    picked = chunk[rows, ["value", "text"]]  # one gather for both (a Series gather is a query each)
+    engine.ingest_rows(  # plain samples, no Sample built per row
+        (names[c], t, x if x is not None else v, _QUALITY[k], None)
+        for c, t, v, x, k in zip(
+            codes[rows].tolist(),
+            ts[rows].tolist(),
+            picked["value"].to_list(),
+            picked["text"].to_list(),
+            q[rows].tolist(),
+            strict=True,
         )
-    bad = q == Quality.BAD  # tags the core does not use still move source time forward
-    if ts.size and not bad.all():
-        engine.advance(float((ts[~bad] if bad.any() else ts).max()))
+    )
 
 
 def replay(
