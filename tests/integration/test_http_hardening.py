@@ -57,6 +57,15 @@ async def half_sent(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWrit
     return reader, writer
 
 
+async def closed_by_server(reader: asyncio.StreamReader) -> bool:
+    """Whether the server closed the connection: EOF, or a reset (a socket closed with bytes it had not
+    read yet sends RST, not FIN: the server's timeout may come before it read the half-sent request)."""
+    try:
+        return await reader.read() == b""
+    except ConnectionResetError:
+        return True
+
+
 async def test_half_sent_and_idle_connections_are_closed_and_health_answers(tmp_path: Path) -> None:
     async for port in served(tmp_path, keepalive_s=1.0):
         conns = [await half_sent(port) for _ in range(100)]
@@ -66,9 +75,9 @@ async def test_half_sent_and_idle_connections_are_closed_and_health_answers(tmp_
         # answered beside the 100 half-sent ones, not after them: milliseconds when idle; the bound
         # leaves a loaded machine room
         assert time.monotonic() - t0 < 10.0
-        # each half-sent one is closed by the server: reading gives EOF (not a timeout)
-        closed = await asyncio.wait_for(asyncio.gather(*(reader.read() for reader, _ in conns)), 30)
-        assert all(data == b"" for data in closed)
+        # each half-sent one is closed by the server: reading gives EOF or a reset (not a timeout)
+        closed = await asyncio.wait_for(asyncio.gather(*(closed_by_server(reader) for reader, _ in conns)), 30)
+        assert all(closed)
         for _, writer in conns:
             writer.close()
 

@@ -89,7 +89,9 @@ async def play(profile: str, tmp: Path, *, lots: int = 2) -> Wire:
     server = plant_server(opts, endpoint)
     await server.start()
     try:
-        async with Client(endpoint) as client, asyncio.TaskGroup() as tg:
+        # the server plays at 10,000x on this client's event loop: on a loaded machine a request may wait
+        # seconds for its answer, which asyncua's 4 s default takes for a dead server (it disconnects)
+        async with Client(endpoint, timeout=WAIT_S) as client, asyncio.TaskGroup() as tg:
             idx = await client.get_namespace_index(NS)
             nodes = {f"ns={idx};s={tag}": tag for tag in TAG_UNITS}
             plant = server.plant  # done: the line played its lots and their last products left (a change)
