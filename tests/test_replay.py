@@ -246,3 +246,15 @@ def test_the_set_up_says_a_bad_config_first_and_opens_no_store_before_the_file_a
     good = export(tmp_path / "good", 0.2)
     assert main(["replay", str(good), "--data-dir", str(d), "--seeds", str(tmp_path / "no-seeds")]) == 2
     assert "feed_compositions.csv" in capsys.readouterr().err and not (d / "blackmass.db").exists()
+
+
+def test_a_text_column_of_bytes_is_refused_before_a_lot_is_cut(tmp_path: Path) -> None:
+    """Bytes in `text` would be decoded as UTF-8 mid-replay, after lots were stored: the check refuses them."""
+    good = export(tmp_path, 1.0)
+    frame = pl.read_parquet(good)
+    bad = tmp_path / "bytes.parquet"
+    frame.with_columns(pl.col("text").cast(pl.Binary)).write_parquet(bad)
+    out: list[BatchResult] = []
+    with pytest.raises(InputError, match=r"bytes\.parquet: column 'text': expected text \(UTF-8\), got Binary"):
+        replay_file(bad, Engine(SPEC), out.append)
+    assert out == [] and frame.height > 1000

@@ -158,6 +158,21 @@ def test_a_result_that_does_not_decode_names_its_row(tmp_path: Any) -> None:
         s.latest()
 
 
+def test_a_result_cell_holding_text_names_its_row(tmp_path: Any) -> None:
+    """A row written by hand (or restored from a JSON-era dump) holds TEXT where the bytes belong."""
+    url = f"sqlite:///{tmp_path / 'blackmass.db'}"
+    with open_store(url) as s:
+        s.save(rich())
+    with sqlite3.connect(tmp_path / "blackmass.db") as raw:
+        raw.execute("""UPDATE batch_versions SET result_msgpack = '{"line": "L2"}'""")
+    raw.close()
+    with (
+        open_store(url) as s,
+        pytest.raises(StoreError, match=r"lot 'L2-00042' version 1: the stored result \(14 str\) does not decode"),
+    ):
+        s.latest()
+
+
 def test_an_old_row_that_does_not_read_leaves_the_store_as_it_was(tmp_path: Any) -> None:
     url = f"sqlite:///{tmp_path / 'blackmass.db'}"
     with open_store(url) as s:

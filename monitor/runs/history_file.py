@@ -79,12 +79,14 @@ def normalise(frame: pl.DataFrame, name: str, offset: int = 0) -> pl.DataFrame:
             row = _first_bad_row(frame, bad, offset)
             got = frame["ts"][row - offset - 2]
             raise InputError(f"{name}:{row}", f"column 'ts': expected an ISO 8601 time, got {got!r}")
-    for col, ok in (("value", lambda t: t.is_numeric() or t == pl.Null), ("quality", lambda t: t.is_integer())):
+    for col, ok, want in (
+        ("value", lambda t: t.is_numeric() or t == pl.Null, "a float"),
+        ("quality", lambda t: t.is_integer(), "0, 1 or 2"),
+        # bytes would be decoded as UTF-8 mid-replay, after lots were stored: text must be text
+        ("text", lambda t: t in (pl.String, pl.Null, pl.Categorical) or isinstance(t, pl.Enum), "text (UTF-8)"),
+    ):
         if not ok(frame.schema[col]):
-            raise InputError(
-                name,
-                f"column {col!r}: expected {'a float' if col == 'value' else '0, 1 or 2'}, got {frame.schema[col]}",
-            )
+            raise InputError(name, f"column {col!r}: expected {want}, got {frame.schema[col]}")
     out = frame.select(_columns(frame.schema, name, pl.Int64))
     for what, bad in (
         ("'ts': a time", pl.col("ts").is_null() | pl.col("ts").is_nan()),

@@ -109,15 +109,19 @@ def _migrate(db: _Tx) -> None:
     meta = dict(db.q("SELECT key, value FROM meta"))
     _exchange_tables(db, int(meta.get("schema_version", "0")))
     stale = "" if meta.get("projection_version") == str(PROJECTION_VERSION) else " OR 1"
-    todo = db.q(
-        f"SELECT rowid, line, batch_id, version, result_msgpack FROM batch_versions WHERE report_batch IS NULL{stale}"
-    )
-    if todo:
-        log.info("building the report projection of %d batch versions (one-time)", len(todo))
-    db.many(
-        "UPDATE batch_versions SET report_batch=?, report_streams=?, report_recoveries=? WHERE rowid=?",
-        [(p.batch, p.streams, p.recoveries, rowid) for p, (rowid, *_) in zip(_projections(todo), todo, strict=True)],
-    )
+    last = -1  # chunk by chunk, as the result column: a store of years never sits in memory decoded
+    while todo := db.q(
+        "SELECT rowid, line, batch_id, version, result_msgpack FROM batch_versions "
+        f"WHERE rowid > ? AND (report_batch IS NULL{stale}) ORDER BY rowid LIMIT ?",
+        (last, _CHUNK),
+    ):
+        if last < 0:
+            log.info("building the report projection of the batch versions (one-time)")
+        db.many(
+            "UPDATE batch_versions SET report_batch=?, report_streams=?, report_recoveries=? WHERE rowid=?",
+            [(p.batch, p.streams, p.recoveries, row) for p, (row, *_) in zip(_projections(todo), todo, strict=True)],
+        )
+        last = todo[-1][0]
     # Imports keep the sheets current in their own transaction, so only a store from before the
     # sheets existed (or a stale projection) needs this scan of every assay row (0.8 s at 2.6 M rows).
     if stale or meta.get("schema_version") != str(SCHEMA_VERSION):

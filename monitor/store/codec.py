@@ -107,10 +107,11 @@ def result_from_msgpack(blob: bytes, line: str, batch_id: str, version: int) -> 
     """The stored result of (line, batch_id, version) back; an int in a float field reads as that float."""
     try:
         return _UNPACKER.decode(blob)
-    except msgspec.DecodeError as exc:  # ValidationError included: valid MessagePack, not a BatchResult
+    except (msgspec.DecodeError, TypeError) as exc:  # ValidationError included; TypeError: a text cell
         raise StoreError(
             f"batch_versions line {line!r} lot {batch_id!r} version {version}: the stored result "
-            f"({len(blob)} bytes) does not decode as a BatchResult: {exc} (hint: a row "
+            f"({len(blob)} {'bytes' if isinstance(blob, bytes) else type(blob).__name__}) does not decode as "
+            f"a BatchResult: {exc} (hint: a row "
             "written by hand or a damaged file; restore the store from a backup)"
         ) from exc
 

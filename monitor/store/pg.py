@@ -72,14 +72,20 @@ def _result_column(db: _Tx, url: str) -> None:
 
 def _rebuild_projection(db: _Tx, url: str) -> None:
     """A report column changed (PROJECTION_VERSION): rebuild every version's rows and every sheet."""
-    todo = db.q("SELECT line, batch_id, version, result_msgpack FROM batch_versions")
-    log.info("%s: rebuilding the report projection of %d batch versions (one-time)", url, len(todo))
-    rebuilt = projections(results_of(todo))
-    db.many(
-        "UPDATE batch_versions SET report_batch=?, report_streams=?, report_recoveries=? "
-        "WHERE line=? AND batch_id=? AND version=?",
-        [(p.batch, p.streams, p.recoveries, *key) for p, (*key, _) in zip(rebuilt, todo, strict=True)],
-    )
+    log.info("%s: rebuilding the report projection of every batch version (one-time)", url)
+    after: tuple[str, str, int] = ("", "", 0)  # key order, chunk by chunk: a store of years never sits in memory
+    while todo := db.q(
+        "SELECT line, batch_id, version, result_msgpack FROM batch_versions WHERE (line, batch_id, version) > "
+        "(?, ?, ?) ORDER BY line, batch_id, version LIMIT ?",
+        (*after, _CHUNK),
+    ):
+        rebuilt = projections(results_of(todo))
+        db.many(
+            "UPDATE batch_versions SET report_batch=?, report_streams=?, report_recoveries=? "
+            "WHERE line=? AND batch_id=? AND version=?",
+            [(p.batch, p.streams, p.recoveries, *key) for p, (*key, _) in zip(rebuilt, todo, strict=True)],
+        )
+        after = (todo[-1][0], todo[-1][1], todo[-1][2])
     refresh_sheets(db, {r[0] for r in db.q("SELECT DISTINCT batch_id FROM assays")})
     write_meta(db)
 
